@@ -1,0 +1,186 @@
+//! The command line, kept apart from the logic: clap types never leave this module and
+//! `commands`.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::exit::EXIT_CODES_HELP;
+use crate::pandora::AlertInput;
+
+/// pandora-ilert: Pandora FMS alerts to ilert, with incident channels in chat.
+#[derive(Parser, Debug)]
+#[command(
+    name = "pandora-ilert",
+    version,
+    about = "Pandora FMS alert command and agent plugin: alerts to ilert, incidents to chat",
+    long_about = "Forwards Pandora FMS alerts to ilert (ALERT / RESOLVE with a stable alertKey) and keeps a \
+                  chat channel per incident. Events are written to a durable outbox before any network call, \
+                  so nothing is lost when ilert or chat is unreachable.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    /// Config file [default: /etc/pandora-ilert/pandora-ilert.toml]
+    #[arg(long, global = true, env = "PANDORA_ILERT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Also log info messages to stderr.
+    #[arg(long, short, global = true)]
+    pub verbose: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Handle one Pandora alert firing or recovery (run by the Pandora server).
+    #[command(after_help = ALERT_HELP)]
+    Alert(Box<AlertArgs>),
+    /// Deliver everything still queued, oldest first.
+    #[command(
+        after_help = "Provider Retry-After holds are honoured; our own retry backoff is not \
+                            (a person running flush wants it now). Exit 0 when the outbox is empty, 69 \
+                            when something is still queued."
+    )]
+    Flush,
+    /// Show open incidents, queued and dead-lettered events, and recent errors.
+    Status {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Move dead letters back into the outbox (after fixing a key, say).
+    Requeue,
+    /// Configuration tools.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `config` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the config and print the resolved routes (keys redacted).
+    Check,
+}
+
+const ALERT_HELP: &str = "\
+Pandora command definition (every macro word double-quoted as a whole; text macros travel in
+action fields, digit-only macros may be passed directly):
+
+  pandora-ilert alert --event \"_field1_\" --alert-id \"_id_alert_\" --agent \"_field2_\" \\
+    --module \"_field3_\" --data \"_field4_\" --severity \"_field5_\" --summary \"_field6_\" \\
+    --timestamp \"_field7_\" --group \"_field8_\" --agent-id \"_id_agent_\" --module-id \"_id_module_\"
+
+Action field1 = alert, field1 recovery = resolved. A leading [RECOVER] on any text value is
+stripped and also means recovery. Try it without credentials:
+
+  pandora-ilert --config pandora/demo.toml alert --event alert --alert-id 42 \\
+    --agent web-01 --module 'CPU Load' --data 95.5 --severity Critical --summary '' --dry-run";
+
+fn parse_macro(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not NAME=VALUE")),
+    }
+}
+
+/// Options of `alert`. Every value accepts anything Pandora can produce, including empty
+/// strings and text starting with `-`.
+#[derive(Args, Debug)]
+pub struct AlertArgs {
+    /// `alert` for a firing, `resolved` for a recovery (action field1 / field1 recovery).
+    #[arg(long, allow_hyphen_values = true)]
+    pub event: Option<String>,
+    /// Pandora alert id, `_id_alert_`: the stable incident key.
+    #[arg(long, allow_hyphen_values = true)]
+    pub alert_id: Option<String>,
+    /// Agent alias, `_agent_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub agent: Option<String>,
+    /// Module name, `_module_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub module: Option<String>,
+    /// Module data, `_data_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub data: Option<String>,
+    /// Unit of the data, `_dataunit_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub unit: Option<String>,
+    /// Severity text, `_alert_text_severity_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub severity: Option<String>,
+    /// Priority number 0-6, `_alert_priority_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub priority: Option<String>,
+    /// Summary (title) text; empty uses the route's template.
+    #[arg(long, allow_hyphen_values = true)]
+    pub summary: Option<String>,
+    /// Longer description added to the ilert details.
+    #[arg(long, allow_hyphen_values = true)]
+    pub details: Option<String>,
+    /// `_timestamp_` (YYYY/MM/DD HH:MM:SS or YYYY-MM-DD HH:MM:SS, Pandora local time).
+    #[arg(long, allow_hyphen_values = true)]
+    pub timestamp: Option<String>,
+    /// Agent group, `_agentgroup_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub group: Option<String>,
+    /// Module tags, `_moduletags_` (comma separated).
+    #[arg(long, allow_hyphen_values = true)]
+    pub tags: Option<String>,
+    /// Alert template name, `_alert_name_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub alert_name: Option<String>,
+    /// Console URL, `_homeurl_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub homeurl: Option<String>,
+    /// Agent id, `_id_agent_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub agent_id: Option<String>,
+    /// Module id, `_id_module_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub module_id: Option<String>,
+    /// Agent address, `_address_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub address: Option<String>,
+    /// `_alert_times_fired_`.
+    #[arg(long, allow_hyphen_values = true)]
+    pub times_fired: Option<String>,
+    /// Any other macro, NAME=VALUE (repeatable); lands in ilert custom details.
+    #[arg(long = "macro", value_name = "NAME=VALUE", value_parser = parse_macro, allow_hyphen_values = true)]
+    pub macros: Vec<(String, String)>,
+    /// Use this route instead of the routing rules.
+    #[arg(long)]
+    pub route: Option<String>,
+    /// Print the exact requests it would send (keys redacted) and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+impl AlertArgs {
+    /// The raw values for `pandora::Alert::from_input`.
+    pub fn input(&self) -> AlertInput {
+        AlertInput {
+            event: self.event.clone(),
+            alert_id: self.alert_id.clone(),
+            agent: self.agent.clone(),
+            module: self.module.clone(),
+            data: self.data.clone(),
+            unit: self.unit.clone(),
+            severity: self.severity.clone(),
+            priority: self.priority.clone(),
+            summary: self.summary.clone(),
+            details: self.details.clone(),
+            timestamp: self.timestamp.clone(),
+            group: self.group.clone(),
+            tags: self.tags.clone(),
+            alert_name: self.alert_name.clone(),
+            homeurl: self.homeurl.clone(),
+            agent_id: self.agent_id.clone(),
+            module_id: self.module_id.clone(),
+            address: self.address.clone(),
+            times_fired: self.times_fired.clone(),
+            extra: self.macros.clone(),
+        }
+    }
+}

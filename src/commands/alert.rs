@@ -1,0 +1,185 @@
+//! `pandora-ilert alert`: one firing or recovery from the Pandora server.
+//!
+//! Order of work (so that nothing is lost at any instant): save the alert to the inbox, take
+//! the incident lock, plan and queue deliveries, deliver this incident's queue in order, and
+//! report. A failure after the inbox write leaves the alert on disk for `flush`.
+
+use std::time::Instant;
+
+use crate::cli::AlertArgs;
+use crate::config::Config;
+use crate::delivery::{Deadline, Deliverer};
+use crate::error::AppError;
+use crate::exit::Exit;
+use crate::http::Http;
+use crate::ilert;
+use crate::intake;
+use crate::lifecycle::{self, Action};
+use crate::pandora::Alert;
+use crate::store::{InboxEntry, LockError, Store};
+use crate::time::Timestamp;
+
+/// Queued entries of the incident delivered inline at most (the rest waits for `flush`).
+const INLINE_LIMIT: usize = 16;
+
+/// Runs the alert command.
+pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
+    let started = Instant::now();
+    let deadline = Deadline::after(config.alert_deadline);
+    let now = Timestamp::now();
+    let alert = match Alert::from_input(&args.input(), &config.alert_key_prefix) {
+        Ok(a) => a,
+        Err(e) => {
+            keep_rejected(config, args, &e.to_string(), now);
+            return Err(AppError::Input(e));
+        }
+    };
+    for w in &alert.warnings {
+        log::warn!("incident {}: {w}", alert.key);
+    }
+    if let Some(r) = &args.route {
+        if config.route(r).is_none() {
+            let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+            return Err(AppError::Usage(format!(
+                "--route {r:?} is not a route in {}{}",
+                config.path.display(),
+                crate::config::suggestion(r, &names)
+            )));
+        }
+    }
+    if args.dry_run {
+        return dry_run(config, &alert, args.route.as_deref(), now);
+    }
+
+    let store = Store::open(&config.state_dir)?;
+    let key = alert.key.clone();
+    let kind = alert.kind;
+    let entry = InboxEntry {
+        id: Store::new_id(now),
+        received_at: now,
+        route: args.route.clone(),
+        alert,
+    };
+    store.inbox_put(&entry)?;
+
+    let lock = match store.lock_incident(&key, deadline.instant()) {
+        Ok(l) => l,
+        Err(LockError::Timeout) => {
+            log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
+            return Ok(Exit::Queued);
+        }
+        Err(LockError::Store(e)) => {
+            log::error!("incident {key}: {e}; alert kept in the inbox for flush");
+            return Ok(Exit::Queued);
+        }
+    };
+    let applied = intake::apply_inbox(config, &store, &key)?;
+    let http = Http::new();
+    let mut deliverer = Deliverer::new(config, &store, &http, deadline, false);
+    let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
+    drop(lock);
+
+    let decision = applied
+        .last()
+        .map_or("already applied", |a| a.decision.as_str());
+    let route = applied.last().map_or("-", |a| a.route.as_str());
+    let done = if outcome.done.is_empty() {
+        "nothing".to_string()
+    } else {
+        outcome.done.join(", ")
+    };
+    let line = format!(
+        "alert key={key} event={kind:?} route={route} decision={decision} delivered=[{done}] queued={} dead={} in {}ms",
+        outcome.pending,
+        outcome.dead,
+        started.elapsed().as_millis()
+    )
+    .to_lowercase();
+    if outcome.pending > 0 || outcome.dead > 0 {
+        log::warn!(
+            "{line}; last error: {}",
+            outcome.last_error.as_deref().unwrap_or("-")
+        );
+    } else {
+        log::info!("{line}");
+    }
+    Ok(if outcome.dead > 0 {
+        Exit::Config
+    } else if outcome.pending > 0 {
+        Exit::Queued
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Prints what would be sent, changes nothing.
+fn dry_run(
+    config: &Config,
+    alert: &Alert,
+    forced: Option<&str>,
+    now: Timestamp,
+) -> Result<Exit, AppError> {
+    let store = Store::open_read_only(&config.state_dir);
+    let existing = store.load_incident(&alert.key);
+    let entry = InboxEntry {
+        id: String::new(),
+        received_at: now,
+        route: forced.map(str::to_string),
+        alert: alert.clone(),
+    };
+    let open_route = existing
+        .as_ref()
+        .filter(|i| i.is_open())
+        .map(|i| i.route.as_str());
+    let route = intake::route_for(config, &entry, open_route).ok_or_else(|| {
+        AppError::Internal("no route matched although a default route is required".into())
+    })?;
+    let plan = lifecycle::plan(existing.as_ref(), alert, route, config, now);
+    println!(
+        "# dry run: incident {} via route '{}': {}",
+        alert.key,
+        route.name,
+        plan.decision.as_str()
+    );
+    if plan.actions.is_empty() {
+        println!(
+            "# nothing to send (re-fire inside the dedupe window; only the record would change)"
+        );
+    }
+    for action in &plan.actions {
+        match action {
+            Action::Ilert(event) => {
+                let source = config.source(&event.source).ok_or_else(|| {
+                    AppError::Internal(format!("alert source {} vanished", event.source))
+                })?;
+                let (method, url, body) = ilert::redacted_request(config, source, event);
+                println!("{method} {url}");
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&body).unwrap_or_default()
+                );
+            }
+            Action::Chat(update) => println!("# then {} ({:?})", action.label(), update.change),
+        }
+    }
+    Ok(Exit::Ok)
+}
+
+/// Keeps an alert we could not understand, so the administrator can see what Pandora sent.
+fn keep_rejected(config: &Config, args: &AlertArgs, why: &str, now: Timestamp) {
+    if args.dry_run {
+        return;
+    }
+    let Ok(store) = Store::open(&config.state_dir) else {
+        return;
+    };
+    let record = serde_json::json!({ "rejected_at": now, "reason": why, "input": args.input() });
+    let path = store
+        .root()
+        .join("quarantine")
+        .join(format!("rejected-alert-{}.json", Store::new_id(now)));
+    match crate::store::fsutil::write_atomic(&path, record.to_string().as_bytes()) {
+        Ok(()) => log::error!("rejected alert: {why}; input kept in {}", path.display()),
+        Err(e) => log::error!("rejected alert: {why}; could not keep the input: {e}"),
+    }
+}

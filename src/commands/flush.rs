@@ -1,0 +1,95 @@
+//! `pandora-ilert flush` and `requeue`: deliver what is queued, and give dead letters another go.
+
+use crate::config::Config;
+use crate::delivery::{Deadline, Deliverer, Outcome};
+use crate::error::AppError;
+use crate::exit::Exit;
+use crate::http::Http;
+use crate::intake;
+use crate::store::Store;
+use crate::time::Timestamp;
+
+/// Runs `flush`.
+pub fn run(config: &Config) -> Result<Exit, AppError> {
+    let store = Store::open(&config.state_dir)?;
+    let http = Http::new();
+    let outcome = flush_all(
+        config,
+        &store,
+        &http,
+        Deadline::after(config.flush_deadline),
+        false,
+    );
+    let pending = store.pending_count();
+    let inbox = store.inbox_keys().len();
+    eprintln!(
+        "flush: delivered {}, still queued {pending}{}, dead letters {}{}",
+        outcome.delivered,
+        if inbox > 0 {
+            format!(" (+{inbox} incidents busy or in the inbox)")
+        } else {
+            String::new()
+        },
+        outcome.dead,
+        outcome
+            .last_error
+            .as_deref()
+            .map(|e| format!("; last error: {e}"))
+            .unwrap_or_default()
+    );
+    log::info!(
+        "flush delivered={} queued={pending} dead={}",
+        outcome.delivered,
+        outcome.dead
+    );
+    Ok(if pending > 0 || inbox > 0 {
+        Exit::Queued
+    } else {
+        Exit::Ok
+    })
+}
+
+/// Applies leftover inbox entries and delivers every incident's queue, longest waiting first.
+/// Incidents locked by a running `alert` are skipped: that process delivers them.
+pub fn flush_all(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    deadline: Deadline,
+    honour_backoff: bool,
+) -> Outcome {
+    store.sweep_temp_files(Timestamp::now());
+    for key in store.inbox_keys() {
+        match store.try_lock_incident(&key) {
+            Ok(Some(_lock)) => {
+                if let Err(e) = intake::apply_inbox(config, store, &key) {
+                    log::error!("incident {key}: {e}");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => log::error!("incident {key}: {e}"),
+        }
+    }
+    let mut deliverer = Deliverer::new(config, store, http, deadline, honour_backoff);
+    let mut total = Outcome::default();
+    for key in store.pending_keys() {
+        if deadline.remaining().as_millis() < 500 {
+            log::warn!("flush: deadline reached; the rest stays queued");
+            break;
+        }
+        match store.try_lock_incident(&key) {
+            Ok(Some(_lock)) => total.add(deliverer.deliver_incident(&key, usize::MAX)),
+            Ok(None) => log::debug!("incident {key} is busy in another process; skipped"),
+            Err(e) => log::error!("incident {key}: {e}"),
+        }
+    }
+    total
+}
+
+/// Runs `requeue`.
+pub fn requeue(config: &Config) -> Result<Exit, AppError> {
+    let store = Store::open(&config.state_dir)?;
+    let n = store.requeue_dead()?;
+    eprintln!("requeue: {n} dead letter(s) moved back to the outbox; run `pandora-ilert flush` to send them");
+    Ok(Exit::Ok)
+}

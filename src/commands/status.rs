@@ -1,0 +1,227 @@
+//! `pandora-ilert status`: what is open, queued, dead and broken. The same report feeds the
+//! plugin's health modules.
+
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::error::AppError;
+use crate::exit::Exit;
+use crate::store::Store;
+use crate::time::{human_duration, Timestamp};
+
+/// An open incident, as shown.
+#[derive(Debug, Serialize)]
+pub struct OpenIncident {
+    /// Incident key.
+    pub key: String,
+    /// Agent / module.
+    pub subject: String,
+    /// Route.
+    pub route: String,
+    /// Opened.
+    pub opened_at: Timestamp,
+    /// Firings while open.
+    pub times_fired: u32,
+    /// Chat channel, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// A drill.
+    pub drill: bool,
+}
+
+/// A queued delivery, as shown.
+#[derive(Debug, Serialize)]
+pub struct QueuedEvent {
+    /// Entry id.
+    pub id: String,
+    /// Incident key.
+    pub key: String,
+    /// What it is.
+    pub action: String,
+    /// Queued since.
+    pub queued_at: Timestamp,
+    /// Failed attempts.
+    pub attempts: u32,
+    /// Last failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A dead letter, as shown.
+#[derive(Debug, Serialize)]
+pub struct DeadEvent {
+    /// Incident key.
+    pub key: String,
+    /// What it was.
+    pub action: String,
+    /// When it was refused.
+    pub failed_at: Timestamp,
+    /// The API's answer.
+    pub reason: String,
+}
+
+/// Everything `status` reports.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    /// State directory.
+    pub state_dir: String,
+    /// Open incidents.
+    pub open_incidents: Vec<OpenIncident>,
+    /// Queued deliveries, oldest first.
+    pub queued: Vec<QueuedEvent>,
+    /// Age of the oldest queued delivery, seconds.
+    pub oldest_queued_age_secs: Option<u64>,
+    /// Dead letters.
+    pub dead_letters: Vec<DeadEvent>,
+    /// Files moved to quarantine.
+    pub quarantined: Vec<String>,
+    /// Alerts waiting in the inbox (a busy or interrupted incident).
+    pub inbox: usize,
+    /// Last successful delivery per lane.
+    pub last_delivery: std::collections::BTreeMap<String, Timestamp>,
+}
+
+/// Collects the report.
+pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
+    let mut open_incidents: Vec<OpenIncident> = store
+        .incidents()
+        .into_iter()
+        .filter(|i| i.is_open())
+        .map(|i| OpenIncident {
+            subject: i.first.subject(),
+            channel: i.chat.as_ref().and_then(|c| c.channel_name.clone()),
+            key: i.key,
+            route: i.route,
+            opened_at: i.opened_at,
+            times_fired: i.times_fired,
+            drill: i.drill,
+        })
+        .collect();
+    open_incidents.sort_by_key(|i| i.opened_at);
+    let mut queued: Vec<QueuedEvent> = store
+        .pending_all()
+        .into_iter()
+        .map(|e| QueuedEvent {
+            action: e.action.label(),
+            id: e.id,
+            key: e.key,
+            queued_at: e.created_at,
+            attempts: e.attempts,
+            last_error: e.last_error,
+        })
+        .collect();
+    queued.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
+    let oldest_queued_age_secs = queued.first().map(|q| now.since(q.queued_at).as_secs());
+    let dead_letters = store
+        .dead_letters()
+        .into_iter()
+        .map(|d| DeadEvent {
+            key: d.entry.key.clone(),
+            action: d.entry.action.label(),
+            failed_at: d.failed_at,
+            reason: d.reason,
+        })
+        .collect();
+    let mut lanes = vec!["ilert".to_string()];
+    lanes.extend(
+        ["slack", "teams", "matrix"]
+            .iter()
+            .map(|b| format!("chat:{b}")),
+    );
+    let last_delivery = lanes
+        .into_iter()
+        .filter_map(|l| store.last_success(&l).map(|t| (l, t)))
+        .collect();
+    StatusReport {
+        state_dir: config.state_dir.display().to_string(),
+        open_incidents,
+        queued,
+        oldest_queued_age_secs,
+        dead_letters,
+        quarantined: store
+            .quarantined()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        inbox: store.inbox_keys().len(),
+        last_delivery,
+    }
+}
+
+/// Runs `status`.
+pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
+    let store = Store::open_read_only(&config.state_dir);
+    let now = Timestamp::now();
+    let r = collect(config, &store, now);
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&r).map_err(|e| AppError::Internal(e.to_string()))?
+        );
+        return Ok(Exit::Ok);
+    }
+    let age = |t: Timestamp| human_duration(now.since(t));
+    println!("state directory: {}", r.state_dir);
+    println!("open incidents: {}", r.open_incidents.len());
+    for i in &r.open_incidents {
+        println!(
+            "  {:<12} {}  route {}  open {}  fired {}x{}{}",
+            i.key,
+            i.subject,
+            i.route,
+            age(i.opened_at),
+            i.times_fired,
+            i.channel
+                .as_deref()
+                .map(|c| format!("  #{c}"))
+                .unwrap_or_default(),
+            if i.drill { "  (drill)" } else { "" }
+        );
+    }
+    println!(
+        "queued events: {}{}",
+        r.queued.len(),
+        r.oldest_queued_age_secs
+            .map(|s| format!(" (oldest {})", human_duration(Duration::from_secs(s))))
+            .unwrap_or_default()
+    );
+    for q in r.queued.iter().take(20) {
+        println!(
+            "  {:<12} {:<18} queued {} ago, {} attempt(s){}",
+            q.key,
+            q.action,
+            age(q.queued_at),
+            q.attempts,
+            q.last_error
+                .as_deref()
+                .map(|e| format!(", last error: {e}"))
+                .unwrap_or_default()
+        );
+    }
+    if r.inbox > 0 {
+        println!(
+            "inbox: {} incident(s) with alerts not yet planned (run flush)",
+            r.inbox
+        );
+    }
+    println!("dead letters: {}", r.dead_letters.len());
+    for d in &r.dead_letters {
+        println!(
+            "  {:<12} {:<18} {}: {}",
+            d.key, d.action, d.failed_at, d.reason
+        );
+    }
+    if !r.dead_letters.is_empty() {
+        println!("  fix the cause, then run `pandora-ilert requeue` and `pandora-ilert flush`");
+    }
+    println!("quarantined files: {}", r.quarantined.len());
+    for q in &r.quarantined {
+        println!("  {q}");
+    }
+    for (lane, t) in &r.last_delivery {
+        println!("last delivery to {lane}: {t} ({} ago)", age(*t));
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,958 @@
+//! The TOML configuration file: what it may contain, its defaults, and errors that name the
+//! file, line and key.
+//!
+//! Parsing is two steps (ripgrep's low/high args): serde reads the raw file with unknown keys
+//! refused, then `Config::from_raw` validates and resolves it into plain types the rest of the
+//! program uses. No other module sees TOML.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::routing::{Glob, RouteMatch};
+use crate::time::parse_duration;
+
+/// Where the config is read from when neither `--config` nor `PANDORA_ILERT_CONFIG` is given.
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/pandora-ilert/pandora-ilert.toml";
+/// Default state directory (store, outbox, locks).
+pub const DEFAULT_STATE_DIR: &str = "/var/spool/pandora-ilert";
+/// Default ilert API base URL; the binary appends the endpoint paths.
+pub const DEFAULT_ILERT_URL: &str = "https://api.ilert.com";
+/// Default channel-name template, as in ilert's own chat integrations.
+pub const DEFAULT_CHANNEL_TEMPLATE: &str = "pandorafms_alert_{id}";
+
+/// A secret (integration key, token, password). Its `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+    /// The secret itself, for the one place that sends it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+    /// A redacted form that still lets an administrator tell two keys apart.
+    pub fn redacted(&self) -> String {
+        let n = self.0.chars().count();
+        if n >= 12 {
+            let tail: String = self.0.chars().skip(n - 4).collect();
+            format!("****{tail}")
+        } else {
+            "****".to_string()
+        }
+    }
+    /// True when no value was given.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+/// A configuration problem, with the file and (where known) the line.
+#[derive(Debug)]
+pub struct ConfigError {
+    /// The config file.
+    pub path: PathBuf,
+    /// 1-based line of the offending key, when the parser knows it.
+    pub line: Option<usize>,
+    /// What is wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(
+                f,
+                "config {} line {line}: {}",
+                self.path.display(),
+                self.message
+            ),
+            None => write!(f, "config {}: {}", self.path.display(), self.message),
+        }
+    }
+}
+
+/// Which ilert endpoint an alert source receives events on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum IlertApi {
+    /// The generic events API, `POST /api/events` (priority, links, custom details, ACCEPT).
+    Events,
+    /// ilert's Pandora FMS inbound endpoint, `POST /api/v1/events/pandorafms/{key}`.
+    Pandorafms,
+}
+
+impl IlertApi {
+    /// The name used in the config and in status output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IlertApi::Events => "events",
+            IlertApi::Pandorafms => "pandorafms",
+        }
+    }
+}
+
+/// An ilert priority, chosen by route or derived from the Pandora severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum IlertPriority {
+    /// Pages with high urgency.
+    High,
+    /// Low urgency.
+    Low,
+}
+
+/// An ilert alert source: where events of a route go.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlertSource {
+    /// Name used by routes and in logs (never the key).
+    pub name: String,
+    /// The integration key.
+    pub key: Secret,
+    /// Which endpoint to use.
+    pub api: IlertApi,
+}
+
+/// What a route does with the chat side of an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatRoute {
+    /// Backend name: `slack`, `teams` or `matrix`.
+    pub backend: String,
+    /// Open the incident channel as private (invite only).
+    pub private: bool,
+    /// Users invited to every incident channel of this route (platform user ids).
+    pub invite: Vec<String>,
+    /// Optional channel that gets one line per state change.
+    pub stakeholder_channel: Option<String>,
+    /// Channel-name template; `{id}` is the Pandora alert id.
+    pub channel_template: String,
+}
+
+/// One routing rule: first match wins.
+#[derive(Clone, Debug)]
+pub struct Route {
+    /// Route name, used in logs, status and `--route`.
+    pub name: String,
+    /// Conditions; empty means "matches everything" (a default route).
+    pub matcher: RouteMatch,
+    /// The alert source events go to.
+    pub source: AlertSource,
+    /// Fixed ilert priority; `None` derives it from the severity.
+    pub priority: Option<IlertPriority>,
+    /// Summary template overriding the global one.
+    pub summary_template: Option<String>,
+    /// Chat incident channel settings, if this route has one.
+    pub chat: Option<ChatRoute>,
+}
+
+/// Slack Web API settings.
+#[derive(Clone, Debug)]
+pub struct SlackConfig {
+    /// Bot token (`xoxb-…`).
+    pub token: Secret,
+    /// Web API base, default `https://slack.com/api`.
+    pub api_url: String,
+}
+
+/// Microsoft Teams settings: Graph (client credentials) and/or an incoming webhook.
+#[derive(Clone, Debug)]
+pub struct TeamsConfig {
+    /// Entra tenant id (Graph mode).
+    pub tenant_id: Option<String>,
+    /// App registration client id (Graph mode).
+    pub client_id: Option<String>,
+    /// App registration secret (Graph mode).
+    pub client_secret: Option<Secret>,
+    /// Team in which incident channels are created (Graph mode).
+    pub team_id: Option<String>,
+    /// Token endpoint base, default `https://login.microsoftonline.com`.
+    pub login_url: String,
+    /// Graph base, default `https://graph.microsoft.com/v1.0`.
+    pub graph_url: String,
+    /// Workflows / incoming webhook URL (webhook mode, or fallback for posts).
+    pub webhook_url: Option<Secret>,
+}
+
+/// Matrix client-server API settings.
+#[derive(Clone, Debug)]
+pub struct MatrixConfig {
+    /// Homeserver base URL, e.g. `https://matrix.example.org`.
+    pub homeserver: String,
+    /// Access token of the bot user.
+    pub access_token: Secret,
+    /// Server name used in room aliases (`#alias:server_name`).
+    pub server_name: String,
+}
+
+/// Agent-plugin settings.
+#[derive(Clone, Debug)]
+pub struct PluginConfig {
+    /// Whole-run deadline.
+    pub deadline: Duration,
+    /// Archive chat channels of incidents resolved longer ago than this.
+    pub archive_after: Duration,
+    /// Drop closed records and delivered history older than this.
+    pub prune_after: Duration,
+    /// Pandora's incoming XML folder to watch.
+    pub data_in: PathBuf,
+    /// Prefix of every module name.
+    pub module_prefix: String,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The file it came from.
+    pub path: PathBuf,
+    /// Store, outbox and locks live here.
+    pub state_dir: PathBuf,
+    /// Log file; `None` logs to stderr only.
+    pub log_file: Option<PathBuf>,
+    /// Log level.
+    pub log_level: log::LevelFilter,
+    /// Whole-invocation deadline of `alert` (well under Pandora's 15 s).
+    pub alert_deadline: Duration,
+    /// Deadline of `flush`.
+    pub flush_deadline: Duration,
+    /// Longest a single HTTP request may take.
+    pub request_timeout: Duration,
+    /// Re-send ALERT for a re-fire only if the last one is older than this; `None`: never while open.
+    pub refire_window: Option<Duration>,
+    /// Prepended to the Pandora alert id to make the incident key / ilert alertKey.
+    pub alert_key_prefix: String,
+    /// Pandora console URL used for links when the alert carries no `_homeurl_`.
+    pub console_url: Option<String>,
+    /// Global summary template.
+    pub summary_template: String,
+    /// ilert API base URL (no trailing path).
+    pub ilert_url: String,
+    /// ilert heartbeat key pinged by the plugin, if any.
+    pub heartbeat_key: Option<Secret>,
+    /// Routing rules in file order.
+    pub routes: Vec<Route>,
+    /// Slack backend.
+    pub slack: Option<SlackConfig>,
+    /// Teams backend.
+    pub teams: Option<TeamsConfig>,
+    /// Matrix backend.
+    pub matrix: Option<MatrixConfig>,
+    /// Plugin settings.
+    pub plugin: PluginConfig,
+    /// Warnings found while loading (shown by `config check`, logged otherwise).
+    pub warnings: Vec<String>,
+}
+
+/// Default summary: `[Critical] web-01 / CPU Load = 95.5%`.
+pub const DEFAULT_SUMMARY_TEMPLATE: &str = "[{severity}] {agent} / {module} = {data}{unit}";
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum DurationValue {
+    Secs(u64),
+    Text(String),
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn into_vec(self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s],
+            OneOrMany::Many(v) => v,
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    state_dir: Option<PathBuf>,
+    log_file: Option<String>,
+    log_level: Option<String>,
+    alert_deadline: Option<DurationValue>,
+    flush_deadline: Option<DurationValue>,
+    request_timeout: Option<DurationValue>,
+    refire_window: Option<DurationValue>,
+    alert_key_prefix: Option<String>,
+    console_url: Option<String>,
+    summary_template: Option<String>,
+    #[serde(default)]
+    ilert: RawIlert,
+    #[serde(default, rename = "route")]
+    routes: Vec<RawRoute>,
+    slack: Option<RawSlack>,
+    teams: Option<RawTeams>,
+    matrix: Option<RawMatrix>,
+    #[serde(default)]
+    plugin: RawPlugin,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawIlert {
+    api_url: Option<String>,
+    heartbeat_key: Option<String>,
+    #[serde(default, rename = "source")]
+    sources: Vec<RawSource>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSource {
+    name: String,
+    integration_key: String,
+    api: Option<IlertApi>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    name: String,
+    groups: Option<OneOrMany>,
+    agents: Option<OneOrMany>,
+    modules: Option<OneOrMany>,
+    severities: Option<OneOrMany>,
+    tags: Option<OneOrMany>,
+    ilert_key: Option<String>,
+    ilert_source: Option<String>,
+    ilert_api: Option<IlertApi>,
+    ilert_priority: Option<IlertPriority>,
+    summary_template: Option<String>,
+    chat: Option<String>,
+    private: Option<bool>,
+    invite: Option<OneOrMany>,
+    stakeholder_channel: Option<String>,
+    channel_template: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawSlack {
+    token: String,
+    api_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTeams {
+    tenant_id: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    team_id: Option<String>,
+    login_url: Option<String>,
+    graph_url: Option<String>,
+    webhook_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMatrix {
+    homeserver: String,
+    access_token: String,
+    server_name: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPlugin {
+    deadline: Option<DurationValue>,
+    archive_after: Option<DurationValue>,
+    prune_after: Option<DurationValue>,
+    data_in: Option<PathBuf>,
+    module_prefix: Option<String>,
+}
+
+impl Config {
+    /// Reads and validates the config file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+            path: path.to_path_buf(),
+            line: None,
+            message: format!(
+                "cannot read it: {e} (pass --config FILE or set PANDORA_ILERT_CONFIG; an example \
+                 ships as pandora-ilert.toml.example)"
+            ),
+        })?;
+        let mut config = Config::parse(path, &text)?;
+        if let Some(w) = permission_warning(path, &config) {
+            config.warnings.push(w);
+        }
+        Ok(config)
+    }
+
+    /// Parses config text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
+        Config::from_raw(path, text, raw)
+    }
+
+    /// The route named `name`.
+    pub fn route(&self, name: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.name == name)
+    }
+
+    /// The alert source named `name` (a named source, or a route's inline key).
+    pub fn source(&self, name: &str) -> Option<&AlertSource> {
+        self.routes
+            .iter()
+            .map(|r| &r.source)
+            .find(|s| s.name == name)
+    }
+
+    fn from_raw(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+        let err = |key: &str, message: String| ConfigError {
+            path: path.to_path_buf(),
+            line: line_of_key(text, key),
+            message,
+        };
+        let dur = |key: &str, v: Option<DurationValue>, default: Duration| match v {
+            None => Ok(default),
+            Some(DurationValue::Secs(s)) => Ok(Duration::from_secs(s)),
+            Some(DurationValue::Text(t)) => parse_duration(&t).ok_or_else(|| {
+                err(
+                    key,
+                    format!(
+                        "'{key}' = {t:?} is not a duration (use e.g. \"10s\", \"15m\", \"7d\")"
+                    ),
+                )
+            }),
+        };
+        let mut warnings = Vec::new();
+
+        let log_level = match raw
+            .log_level
+            .as_deref()
+            .unwrap_or("info")
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "off" => log::LevelFilter::Off,
+            "error" => log::LevelFilter::Error,
+            "warn" | "warning" => log::LevelFilter::Warn,
+            "info" => log::LevelFilter::Info,
+            "debug" => log::LevelFilter::Debug,
+            "trace" => log::LevelFilter::Trace,
+            other => {
+                return Err(err(
+                    "log_level",
+                    format!(
+                        "log_level {other:?} is not one of off, error, warn, info, debug, trace"
+                    ),
+                ))
+            }
+        };
+        let alert_deadline = dur(
+            "alert_deadline",
+            raw.alert_deadline,
+            Duration::from_secs(10),
+        )?;
+        if alert_deadline >= Duration::from_secs(15) {
+            warnings.push(format!(
+                "alert_deadline is {}s: Pandora kills alert commands after global_alert_timeout \
+                 (15 s by default); keep it well under that",
+                alert_deadline.as_secs()
+            ));
+        }
+        let refire_window = match raw.refire_window {
+            None => None,
+            Some(v) => {
+                Some(dur("refire_window", Some(v), Duration::ZERO)?).filter(|d| !d.is_zero())
+            }
+        };
+
+        let ilert_url = raw
+            .ilert
+            .api_url
+            .unwrap_or_else(|| DEFAULT_ILERT_URL.to_string());
+        check_url(&ilert_url).map_err(|m| err("api_url", format!("ilert api_url: {m}")))?;
+        let ilert_url = ilert_url.trim_end_matches('/').to_string();
+
+        let mut sources = BTreeMap::new();
+        for s in raw.ilert.sources {
+            if s.integration_key.trim().is_empty() {
+                return Err(err(
+                    "integration_key",
+                    format!("alert source '{}' has an empty integration_key", s.name),
+                ));
+            }
+            let src = AlertSource {
+                name: s.name.clone(),
+                key: Secret::new(s.integration_key.trim()),
+                api: s.api.unwrap_or(IlertApi::Events),
+            };
+            if sources.insert(s.name.clone(), src).is_some() {
+                return Err(err(
+                    "name",
+                    format!("alert source '{}' is defined twice", s.name),
+                ));
+            }
+        }
+
+        let slack = raw.slack.map(|s| SlackConfig {
+            token: Secret::new(s.token),
+            api_url: s
+                .api_url
+                .unwrap_or_else(|| "https://slack.com/api".into())
+                .trim_end_matches('/')
+                .into(),
+        });
+        let teams = raw.teams.map(|t| TeamsConfig {
+            tenant_id: t.tenant_id,
+            client_id: t.client_id,
+            client_secret: t.client_secret.map(Secret::new),
+            team_id: t.team_id,
+            login_url: t
+                .login_url
+                .unwrap_or_else(|| "https://login.microsoftonline.com".into())
+                .trim_end_matches('/')
+                .into(),
+            graph_url: t
+                .graph_url
+                .unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into())
+                .trim_end_matches('/')
+                .into(),
+            webhook_url: t.webhook_url.map(Secret::new),
+        });
+        if let Some(t) = &teams {
+            let graph = [
+                t.tenant_id.is_some(),
+                t.client_id.is_some(),
+                t.client_secret.is_some(),
+                t.team_id.is_some(),
+            ];
+            if graph.iter().any(|x| *x) && !graph.iter().all(|x| *x) {
+                return Err(err(
+                    "teams",
+                    "[teams] Graph mode needs all of tenant_id, client_id, client_secret and team_id".into(),
+                ));
+            }
+            if !graph[0] && t.webhook_url.is_none() {
+                return Err(err(
+                    "teams",
+                    "[teams] needs either Graph settings or webhook_url".into(),
+                ));
+            }
+        }
+        let matrix = match raw.matrix {
+            None => None,
+            Some(m) => {
+                check_url(&m.homeserver)
+                    .map_err(|e| err("homeserver", format!("matrix homeserver: {e}")))?;
+                let server_name = match m.server_name {
+                    Some(s) => s,
+                    None => host_of(&m.homeserver),
+                };
+                Some(MatrixConfig {
+                    homeserver: m.homeserver.trim_end_matches('/').into(),
+                    access_token: Secret::new(m.access_token),
+                    server_name,
+                })
+            }
+        };
+
+        let mut routes = Vec::new();
+        for r in raw.routes {
+            if routes.iter().any(|x: &Route| x.name == r.name) {
+                return Err(err("name", format!("route '{}' is defined twice", r.name)));
+            }
+            let source = match (r.ilert_key, r.ilert_source) {
+                (Some(_), Some(_)) => {
+                    return Err(err(
+                        "ilert_source",
+                        format!("route '{}' has both ilert_key and ilert_source; keep one", r.name),
+                    ))
+                }
+                (Some(key), None) => {
+                    if key.trim().is_empty() {
+                        return Err(err("ilert_key", format!("route '{}' has an empty ilert_key", r.name)));
+                    }
+                    AlertSource {
+                        name: r.name.clone(),
+                        key: Secret::new(key.trim()),
+                        api: r.ilert_api.unwrap_or(IlertApi::Events),
+                    }
+                }
+                (None, Some(name)) => {
+                    let mut s = sources.get(&name).cloned().ok_or_else(|| {
+                        let known: Vec<&str> = sources.keys().map(String::as_str).collect();
+                        err(
+                            "ilert_source",
+                            format!(
+                                "route '{}' names ilert_source '{name}', which is not defined{}",
+                                r.name,
+                                suggestion(&name, &known)
+                            ),
+                        )
+                    })?;
+                    if let Some(api) = r.ilert_api {
+                        s.api = api;
+                    }
+                    s
+                }
+                (None, None) => {
+                    return Err(err(
+                        "name",
+                        format!("route '{}' needs ilert_key (an alert source's integration key) or ilert_source", r.name),
+                    ))
+                }
+            };
+            let globs = |v: Option<OneOrMany>| {
+                v.map(OneOrMany::into_vec)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| Glob::new(p))
+                    .collect::<Vec<_>>()
+            };
+            let matcher = RouteMatch {
+                groups: globs(r.groups),
+                agents: globs(r.agents),
+                modules: globs(r.modules),
+                severities: globs(r.severities),
+                tags: globs(r.tags),
+            };
+            let chat = match r.chat {
+                None => {
+                    for (k, set) in [
+                        ("private", r.private.is_some()),
+                        ("invite", r.invite.is_some()),
+                        ("stakeholder_channel", r.stakeholder_channel.is_some()),
+                        ("channel_template", r.channel_template.is_some()),
+                    ] {
+                        if set {
+                            warnings.push(format!(
+                                "route '{}' sets {k} but no chat backend; it has no effect",
+                                r.name
+                            ));
+                        }
+                    }
+                    None
+                }
+                Some(backend) => {
+                    let configured = match backend.as_str() {
+                        "slack" => slack.is_some(),
+                        "teams" => teams.is_some(),
+                        "matrix" => matrix.is_some(),
+                        other => {
+                            return Err(err(
+                                "chat",
+                                format!(
+                                    "route '{}': chat = {other:?} is not a backend (slack, teams, matrix){}",
+                                    r.name,
+                                    suggestion(other, &["slack", "teams", "matrix"])
+                                ),
+                            ))
+                        }
+                    };
+                    if !configured {
+                        return Err(err(
+                            "chat",
+                            format!("route '{}' uses chat = \"{backend}\" but there is no [{backend}] section", r.name),
+                        ));
+                    }
+                    let template = r
+                        .channel_template
+                        .unwrap_or_else(|| DEFAULT_CHANNEL_TEMPLATE.into());
+                    if !template.contains("{id}") {
+                        return Err(err(
+                            "channel_template",
+                            format!("route '{}': channel_template must contain {{id}} so each incident gets its own channel", r.name),
+                        ));
+                    }
+                    Some(ChatRoute {
+                        backend,
+                        private: r.private.unwrap_or(false),
+                        invite: r.invite.map(OneOrMany::into_vec).unwrap_or_default(),
+                        stakeholder_channel: r.stakeholder_channel.filter(|s| !s.is_empty()),
+                        channel_template: template,
+                    })
+                }
+            };
+            routes.push(Route {
+                name: r.name,
+                matcher,
+                source,
+                priority: r.ilert_priority,
+                summary_template: r.summary_template,
+                chat,
+            });
+        }
+        match routes.iter().position(|r| r.matcher.is_catch_all()) {
+            None => {
+                return Err(ConfigError {
+                    path: path.to_path_buf(),
+                    line: None,
+                    message: "no default route: add a [[route]] without groups/agents/modules/severities/tags \
+                              (it matches every alert) as the last route"
+                        .into(),
+                })
+            }
+            Some(i) if i + 1 < routes.len() => warnings.push(format!(
+                "route '{}' matches every alert, so the routes after it ({}) are never used",
+                routes[i].name,
+                routes[i + 1..].iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
+            )),
+            Some(_) => {}
+        }
+
+        let plugin = PluginConfig {
+            deadline: dur("deadline", raw.plugin.deadline, Duration::from_secs(20))?,
+            archive_after: dur(
+                "archive_after",
+                raw.plugin.archive_after,
+                Duration::from_secs(7 * 86_400),
+            )?,
+            prune_after: dur(
+                "prune_after",
+                raw.plugin.prune_after,
+                Duration::from_secs(30 * 86_400),
+            )?,
+            data_in: raw
+                .plugin
+                .data_in
+                .unwrap_or_else(|| PathBuf::from("/var/spool/pandora/data_in")),
+            module_prefix: raw
+                .plugin
+                .module_prefix
+                .unwrap_or_else(|| "pandora-ilert".into()),
+        };
+
+        let log_file = match raw.log_file.as_deref() {
+            None => Some(PathBuf::from("/var/log/pandora-ilert/pandora-ilert.log")),
+            Some("") | Some("stderr") => None,
+            Some(p) => Some(PathBuf::from(p)),
+        };
+        let state_dir = raw
+            .state_dir
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_STATE_DIR));
+        if state_dir.is_relative() {
+            warnings.push(format!(
+                "state_dir {:?} is relative: Pandora runs alert commands from its temp directory, use an absolute path",
+                state_dir
+            ));
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            state_dir,
+            log_file,
+            log_level,
+            alert_deadline,
+            flush_deadline: dur(
+                "flush_deadline",
+                raw.flush_deadline,
+                Duration::from_secs(60),
+            )?,
+            request_timeout: dur(
+                "request_timeout",
+                raw.request_timeout,
+                Duration::from_secs(5),
+            )?,
+            refire_window,
+            alert_key_prefix: raw.alert_key_prefix.unwrap_or_default(),
+            console_url: raw.console_url.map(|u| u.trim_end_matches('/').to_string()),
+            summary_template: raw
+                .summary_template
+                .unwrap_or_else(|| DEFAULT_SUMMARY_TEMPLATE.into()),
+            ilert_url,
+            heartbeat_key: raw
+                .ilert
+                .heartbeat_key
+                .filter(|k| !k.is_empty())
+                .map(Secret::new),
+            routes,
+            slack,
+            teams,
+            matrix,
+            plugin,
+            warnings,
+        })
+    }
+}
+
+fn check_url(url: &str) -> Result<(), String> {
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(format!("{url:?} must start with http:// or https://"));
+    }
+    Ok(())
+}
+
+fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|x| x.1).unwrap_or(url);
+    let host = rest.split(['/', ':']).next().unwrap_or(rest);
+    host.to_string()
+}
+
+/// Warns when a config holding secrets is readable by every user on the machine.
+#[cfg(unix)]
+fn permission_warning(path: &Path, config: &Config) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    let has_secrets = !config.routes.is_empty()
+        || config.slack.is_some()
+        || config.teams.is_some()
+        || config.matrix.is_some();
+    (has_secrets && mode & 0o004 != 0).then(|| {
+        format!(
+            "{} holds integration keys and tokens but is readable by all users (mode {:o}); run: chmod 0640 {}",
+            path.display(),
+            mode & 0o777,
+            path.display()
+        )
+    })
+}
+
+#[cfg(not(unix))]
+fn permission_warning(_path: &Path, _config: &Config) -> Option<String> {
+    None
+}
+
+/// Turns a toml/serde error into one line with the line number and a did-you-mean.
+fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
+    let line = e
+        .span()
+        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    let raw = e.message().trim();
+    let message = if let Some(rest) = raw.strip_prefix("unknown field `") {
+        let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let options: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        format!("unknown key '{field}'{}", suggestion(field, &options))
+    } else if let Some(rest) = raw.strip_prefix("missing field `") {
+        format!("missing key '{}'", rest.trim_end_matches('`'))
+    } else {
+        raw.replace('\n', " ")
+    };
+    ConfigError {
+        path: path.to_path_buf(),
+        line,
+        message,
+    }
+}
+
+/// `; did you mean 'x'?` for the closest known name, or nothing.
+pub fn suggestion(word: &str, options: &[&str]) -> String {
+    options
+        .iter()
+        .map(|o| (edit_distance(word, o), *o))
+        .filter(|(d, o)| *d <= 3.max(o.len() / 3))
+        .min()
+        .map(|(_, o)| format!("; did you mean '{o}'?"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut cur = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != *cb);
+            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// Best-effort line of the first `key =` in the file, for errors found after parsing.
+fn line_of_key(text: &str, key: &str) -> Option<usize> {
+    text.lines()
+        .position(|l| {
+            let l = l.trim_start();
+            l.starts_with(key) && l[key.len()..].trim_start().starts_with('=')
+                || l.trim() == format!("[{key}]")
+        })
+        .map(|i| i + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+state_dir = "/var/spool/pandora-ilert"
+[ilert]
+api_url = "https://api.ilert.com"
+[[route]]
+name = "default"
+ilert_key = "il1api123"
+"#;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/etc/pandora-ilert/pandora-ilert.toml"), text)
+    }
+
+    #[test]
+    fn minimal_config_from_the_issue_loads() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.ilert_url, "https://api.ilert.com");
+        assert_eq!(c.routes.len(), 1);
+        assert_eq!(c.routes[0].source.key.expose(), "il1api123");
+        assert_eq!(c.routes[0].source.api, IlertApi::Events);
+        assert_eq!(c.alert_deadline, Duration::from_secs(10));
+        assert!(c.refire_window.is_none());
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_suggests() {
+        let text = MINIMAL.replace("ilert_key", "ilert_ky");
+        let e = parse(&text).unwrap_err();
+        assert_eq!(e.line, Some(7), "{e}");
+        assert!(
+            e.to_string()
+                .contains("unknown key 'ilert_ky'; did you mean 'ilert_key'?"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn missing_default_route_is_an_error() {
+        let text = MINIMAL.replace(
+            "name = \"default\"",
+            "name = \"db\"\ngroups = [\"Databases\"]",
+        );
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("no default route"), "{e}");
+    }
+
+    #[test]
+    fn chat_backend_without_section_is_an_error() {
+        let text = format!("{MINIMAL}chat = \"slack\"\n");
+        let e = parse(&text).unwrap_err();
+        assert!(e.message.contains("no [slack] section"), "{e}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_in_debug_output() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(!format!("{c:?}").contains("il1api123"));
+    }
+
+    #[test]
+    fn bad_duration_is_explained() {
+        let e = parse(&format!("alert_deadline = \"ten\"\n{MINIMAL}")).unwrap_err();
+        assert!(e.message.contains("not a duration"), "{e}");
+        assert_eq!(e.line, Some(1));
+    }
+}

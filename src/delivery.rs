@@ -1,0 +1,408 @@
+//! Delivery: send an incident's queued actions in order, classify each answer, and move the
+//! entry on (done, retry later, dead letter). Used by `alert`, `flush` and the plugin run.
+//!
+//! Ordering: entries of one incident and one lane (ilert, or one chat backend) go strictly in
+//! order; after a failure the rest of that lane waits for the next pass. Lanes are independent,
+//! so a chat outage never delays paging.
+
+use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
+
+use crate::chat;
+use crate::config::Config;
+use crate::http::{Http, Response, TransportError};
+use crate::ilert;
+use crate::lifecycle::Action;
+use crate::store::{EventLogLine, OutboxEntry, Store};
+use crate::time::Timestamp;
+
+/// Time left to finish before the caller (Pandora, the agent) gives up on us.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    end: Instant,
+}
+
+impl Deadline {
+    /// A deadline `d` from now.
+    pub fn after(d: Duration) -> Self {
+        Deadline {
+            end: Instant::now() + d,
+        }
+    }
+    /// The instant it expires.
+    pub fn instant(self) -> Instant {
+        self.end
+    }
+    /// Time left.
+    pub fn remaining(self) -> Duration {
+        self.end.saturating_duration_since(Instant::now())
+    }
+}
+
+/// Bookkeeping we keep after a request so the whole run still ends inside its deadline.
+const MARGIN: Duration = Duration::from_millis(300);
+/// Consecutive transport failures on a lane before the pass stops trying that lane.
+const BREAKER_THRESHOLD: u32 = 3;
+/// Longest in-process wait for a `Retry-After` before we queue instead.
+const MAX_INLINE_WAIT: Duration = Duration::from_secs(3);
+
+/// What to do with an entry after an attempt.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Accepted: remove it.
+    Delivered,
+    /// Try again later; `after` is the provider's own `Retry-After`.
+    Retry {
+        /// Provider-mandated wait.
+        after: Option<Duration>,
+        /// Why, for the log and `status`.
+        reason: String,
+        /// A transport failure (counts toward the lane's breaker).
+        transport: bool,
+    },
+    /// Will never succeed as it is: keep it in `dead/`.
+    DeadLetter {
+        /// Why, with the provider's answer.
+        reason: String,
+    },
+}
+
+/// Classifies an HTTP answer from ilert (and chat APIs that use plain status codes).
+pub fn classify_http(resp: &Response, now: Timestamp) -> Disposition {
+    let body = one_line(&resp.body, 300);
+    match resp.status {
+        200..=299 => Disposition::Delivered,
+        429 | 503 => Disposition::Retry {
+            after: resp.retry_after_delay(now),
+            reason: format!(
+                "HTTP {} (rate limited or unavailable){}",
+                resp.status,
+                suffix(&body)
+            ),
+            transport: false,
+        },
+        408 | 425 | 500..=599 => Disposition::Retry {
+            after: None,
+            reason: format!("HTTP {}{}", resp.status, suffix(&body)),
+            transport: false,
+        },
+        400..=499 => Disposition::DeadLetter {
+            reason: format!(
+                "HTTP {}{}{}",
+                resp.status,
+                suffix(&body),
+                match resp.status {
+                    400 | 401 | 403 | 404 => " (check the integration key of this alert source)",
+                    _ => "",
+                }
+            ),
+        },
+        _ => Disposition::Retry {
+            after: None,
+            reason: format!("unexpected HTTP {}", resp.status),
+            transport: false,
+        },
+    }
+}
+
+/// Classifies a transport failure: always worth retrying.
+pub fn classify_transport(e: &TransportError) -> Disposition {
+    Disposition::Retry {
+        after: None,
+        reason: e.to_string(),
+        transport: true,
+    }
+}
+
+/// Our own backoff after `attempts` failures: 30 s doubling to 30 min.
+pub fn backoff(attempts: u32) -> Duration {
+    let exp = attempts.saturating_sub(1).min(6);
+    Duration::from_secs(30 * (1 << exp)).min(Duration::from_secs(1800))
+}
+
+fn suffix(body: &str) -> String {
+    if body.is_empty() {
+        String::new()
+    } else {
+        format!(": {body}")
+    }
+}
+
+/// Squeezes text onto one bounded line for logs.
+pub fn one_line(text: &str, max: usize) -> String {
+    let s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    ilert::truncate_chars(&s, max)
+}
+
+/// What a pass did for one incident.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Outcome {
+    /// Entries accepted.
+    pub delivered: usize,
+    /// Entries still queued.
+    pub pending: usize,
+    /// Entries moved to `dead/`.
+    pub dead: usize,
+    /// Labels of what was delivered, for the log line.
+    pub done: Vec<String>,
+    /// Last failure reason, for the log line.
+    pub last_error: Option<String>,
+}
+
+impl Outcome {
+    /// Adds another outcome.
+    pub fn add(&mut self, o: Outcome) {
+        self.delivered += o.delivered;
+        self.pending += o.pending;
+        self.dead += o.dead;
+        self.done.extend(o.done);
+        if o.last_error.is_some() {
+            self.last_error = o.last_error;
+        }
+    }
+}
+
+/// Delivers queued entries; one per run of the binary.
+pub struct Deliverer<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    http: &'a Http,
+    deadline: Deadline,
+    honour_backoff: bool,
+    clock: fn() -> Timestamp,
+    breaker: HashMap<String, u32>,
+}
+
+impl<'a> Deliverer<'a> {
+    /// A deliverer. `honour_backoff` makes it skip entries in our own backoff (the scheduled
+    /// plugin run); provider `Retry-After` holds are always honoured.
+    pub fn new(
+        config: &'a Config,
+        store: &'a Store,
+        http: &'a Http,
+        deadline: Deadline,
+        honour_backoff: bool,
+    ) -> Self {
+        Deliverer {
+            config,
+            store,
+            http,
+            deadline,
+            honour_backoff,
+            clock: Timestamp::now,
+            breaker: HashMap::new(),
+        }
+    }
+
+    /// The run's deadline.
+    pub fn deadline(&self) -> Deadline {
+        self.deadline
+    }
+
+    /// True when a lane has failed often enough in this pass to stop trying it.
+    pub fn lane_broken(&self, lane: &str) -> bool {
+        self.breaker.get(lane).copied().unwrap_or(0) >= BREAKER_THRESHOLD
+    }
+
+    /// Delivers the pending entries of one incident, in order. The caller holds its lock.
+    pub fn deliver_incident(&mut self, key: &str, limit: usize) -> Outcome {
+        let mut outcome = Outcome::default();
+        let mut blocked: HashSet<String> = HashSet::new();
+        let entries = self.store.pending_for(key);
+        for (n, mut entry) in entries.into_iter().enumerate() {
+            let lane = entry.action.lane();
+            let now = (self.clock)();
+            let held = entry.not_before.is_some_and(|t| t > now)
+                || (self.honour_backoff && entry.backoff_until.is_some_and(|t| t > now));
+            if n >= limit
+                || blocked.contains(&lane)
+                || self.lane_broken(&lane)
+                || held
+                || self.deadline.remaining() <= MARGIN * 2
+            {
+                blocked.insert(lane);
+                outcome.pending += 1;
+                continue;
+            }
+            let mut inline_waits = 0;
+            let disposition = loop {
+                let d = self.attempt(&entry);
+                match &d {
+                    Disposition::Retry {
+                        after: Some(wait), ..
+                    } if inline_waits == 0
+                        && *wait <= MAX_INLINE_WAIT
+                        && *wait + MARGIN * 4 < self.deadline.remaining() =>
+                    {
+                        // A short Retry-After fits in our deadline: wait and try once more now.
+                        inline_waits += 1;
+                        std::thread::sleep(*wait);
+                    }
+                    _ => break d,
+                }
+            };
+            let now = (self.clock)();
+            let label = entry.action.label();
+            match disposition {
+                Disposition::Delivered => {
+                    if let Err(e) = self.store.complete(&entry) {
+                        log::error!("{e}");
+                    }
+                    self.breaker.remove(&lane);
+                    self.store.mark_success(&lane, now);
+                    self.log(&entry, now, "delivered", format!("{label} delivered"));
+                    log::debug!("incident {key}: {label} delivered");
+                    outcome.delivered += 1;
+                    outcome.done.push(label);
+                }
+                Disposition::Retry {
+                    after,
+                    reason,
+                    transport,
+                } => {
+                    entry.attempts += 1;
+                    entry.last_attempt = Some(now);
+                    entry.last_error = Some(reason.clone());
+                    entry.not_before = after.map(|a| now.plus(a));
+                    entry.backoff_until =
+                        Some(now.plus(after.unwrap_or_default().max(backoff(entry.attempts))));
+                    if let Err(e) = self.store.update_entry(&entry) {
+                        log::error!("{e}");
+                    }
+                    if transport {
+                        *self.breaker.entry(lane.clone()).or_default() += 1;
+                    }
+                    log::warn!("incident {key}: {label} not delivered ({reason}); stays queued, attempt {}", entry.attempts);
+                    self.log(
+                        &entry,
+                        now,
+                        "failed",
+                        format!("{label} failed: {reason}; queued for retry"),
+                    );
+                    blocked.insert(lane);
+                    outcome.pending += 1;
+                    outcome.last_error = Some(reason);
+                }
+                Disposition::DeadLetter { reason } => {
+                    if let Err(e) = self.store.dead_letter(&entry, &reason, now) {
+                        log::error!("{e}");
+                    }
+                    log::error!(
+                        "incident {key}: {label} refused for good ({reason}); kept in dead/, \
+                         fix the cause and run `pandora-ilert requeue`"
+                    );
+                    self.log(
+                        &entry,
+                        now,
+                        "dead-letter",
+                        format!("{label} refused: {reason}"),
+                    );
+                    outcome.dead += 1;
+                    outcome.last_error = Some(reason);
+                }
+            }
+        }
+        outcome
+    }
+
+    fn attempt(&mut self, entry: &OutboxEntry) -> Disposition {
+        let now = (self.clock)();
+        let timeout = self
+            .config
+            .request_timeout
+            .min(self.deadline.remaining().saturating_sub(MARGIN));
+        match &entry.action {
+            Action::Ilert(event) => {
+                let Some(source) = self.config.source(&event.source) else {
+                    return Disposition::DeadLetter {
+                        reason: format!(
+                            "alert source '{}' is no longer in the config",
+                            event.source
+                        ),
+                    };
+                };
+                match ilert::send(self.http, self.config, source, event, timeout) {
+                    Ok(resp) => classify_http(&resp, now),
+                    Err(e) => classify_transport(&e),
+                }
+            }
+            Action::Chat(update) => {
+                let ctx = chat::Context {
+                    config: self.config,
+                    store: self.store,
+                    http: self.http,
+                    deadline: self.deadline,
+                    now,
+                };
+                chat::deliver(&ctx, &entry.key, update)
+            }
+        }
+    }
+
+    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: &str, text: String) {
+        let seq = self.store.load_incident(&entry.key).map_or(0, |i| i.seq);
+        self.store.log_event(
+            &entry.key,
+            &EventLogLine {
+                at: now,
+                seq,
+                kind: kind.into(),
+                text,
+                by: "pandora-ilert".into(),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resp(status: u16, retry_after: Option<&str>) -> Response {
+        Response {
+            status,
+            retry_after: retry_after.map(str::to_string),
+            body: "{\"message\":\"x\"}".into(),
+        }
+    }
+
+    #[test]
+    fn classification_table() {
+        let now = Timestamp::from_millis(0);
+        assert_eq!(classify_http(&resp(202, None), now), Disposition::Delivered);
+        assert!(matches!(
+            classify_http(&resp(429, Some("7")), now),
+            Disposition::Retry { after: Some(d), .. } if d == Duration::from_secs(7)
+        ));
+        assert!(matches!(
+            classify_http(&resp(503, None), now),
+            Disposition::Retry { after: None, .. }
+        ));
+        assert!(matches!(
+            classify_http(&resp(500, None), now),
+            Disposition::Retry { .. }
+        ));
+        assert!(matches!(
+            classify_http(&resp(400, None), now),
+            Disposition::DeadLetter { .. }
+        ));
+        assert!(matches!(
+            classify_http(&resp(404, None), now),
+            Disposition::DeadLetter { .. }
+        ));
+        assert!(matches!(
+            classify_transport(&TransportError::Timeout),
+            Disposition::Retry {
+                transport: true,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(50), Duration::from_secs(1800));
+    }
+}

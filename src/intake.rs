@@ -1,0 +1,124 @@
+//! Intake: turn received alerts (inbox entries) into incident records and queued deliveries,
+//! under the incident's lock. Replaying an entry after a crash produces the same outbox entry
+//! names, so nothing is queued twice and nothing is lost.
+
+use crate::config::{Config, Route};
+use crate::lifecycle::{self, Decision};
+use crate::routing;
+use crate::store::{EventLogLine, InboxEntry, OutboxEntry, Store, StoreError};
+
+/// What applying one inbox entry decided.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    /// The inbox entry.
+    pub inbox_id: String,
+    /// The lifecycle decision.
+    pub decision: Decision,
+    /// Route taken.
+    pub route: String,
+    /// Labels of the actions queued.
+    pub queued: Vec<String>,
+}
+
+/// The route for an alert: a forced one, the incident's own while it is open, else the rules.
+pub fn route_for<'c>(
+    config: &'c Config,
+    entry: &InboxEntry,
+    open_route: Option<&str>,
+) -> Option<&'c Route> {
+    if let Some(name) = &entry.route {
+        return config.route(name);
+    }
+    open_route
+        .and_then(|r| config.route(r))
+        .or_else(|| routing::select(config, &entry.alert, None))
+}
+
+/// Applies every inbox entry of `key`, oldest first. The caller holds the incident lock.
+pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Applied>, StoreError> {
+    let mut record = store.load_incident(key);
+    let mut applied = Vec::new();
+    for entry in store.inbox_for(key) {
+        if record.as_ref().is_some_and(|r| r.has_applied(&entry.id)) {
+            // Applied before a crash removed it from the inbox.
+            store.inbox_remove(&entry)?;
+            continue;
+        }
+        let open_route = record
+            .as_ref()
+            .filter(|r| r.is_open())
+            .map(|r| r.route.as_str());
+        let Some(route) = route_for(config, &entry, open_route) else {
+            log::error!(
+                "incident {key}: route {:?} is not in the config; alert kept in the inbox",
+                entry.route.as_deref().unwrap_or("?")
+            );
+            continue;
+        };
+        let plan = lifecycle::plan(
+            record.as_ref(),
+            &entry.alert,
+            route,
+            config,
+            entry.received_at,
+        );
+        let mut incident = plan.incident;
+        let mut queued = Vec::new();
+        for (i, action) in plan.actions.into_iter().enumerate() {
+            incident.outbox_seq += 1;
+            queued.push(action.label());
+            let out = OutboxEntry {
+                id: format!("{}-{i:02}", entry.id),
+                key: key.to_string(),
+                order: incident.outbox_seq,
+                created_at: entry.received_at,
+                action,
+                attempts: 0,
+                not_before: None,
+                backoff_until: None,
+                last_error: None,
+                last_attempt: None,
+            };
+            store.enqueue(&out)?;
+        }
+        incident.mark_applied(&entry.id);
+        if let Some(old) = &plan.superseded {
+            store.save_history(old)?;
+        }
+        store.save_incident(&incident)?;
+        let a = &entry.alert;
+        let text = match plan.decision {
+            Decision::Opened => format!("fired: {} = {} ({})", a.subject(), a.value(), a.severity),
+            Decision::Deduplicated | Decision::Realerted => {
+                format!(
+                    "re-fired ({} times): {} = {}",
+                    incident.times_fired,
+                    a.subject(),
+                    a.value()
+                )
+            }
+            Decision::Resolved | Decision::ResolvedUnknown => {
+                format!("recovered: {} = {}", a.subject(), a.value())
+            }
+        };
+        store.log_event(
+            key,
+            &EventLogLine {
+                at: entry.received_at,
+                seq: incident.seq,
+                kind: plan.decision.as_str().into(),
+                text,
+                by: "pandora".into(),
+            },
+        );
+        store.inbox_remove(&entry)?;
+        applied.push(Applied {
+            inbox_id: entry.id.clone(),
+            decision: plan.decision,
+            route: route.name.clone(),
+            queued,
+        });
+        record = Some(incident);
+    }
+    Ok(applied)
+}

@@ -1,0 +1,448 @@
+//! Pandora alert macros, as the server substitutes them into the command line, turned into an
+//! `Alert`. Follows reference §1: recovery is signalled by field1's recovery value and by a
+//! `[RECOVER]` prefix on text fields; values may be empty, `N/A`, multi-line, HTML or huge.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::time::LocalDateTime;
+
+/// The prefix Pandora puts on non-empty field2..20 at recovery (reference §1.1, step 2).
+const RECOVER_PREFIX: &str = "[RECOVER]";
+
+/// Firing or recovery.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AlertKind {
+    /// The alert fired (or re-fired).
+    Firing,
+    /// The alert recovered.
+    Recovery,
+}
+
+/// Pandora's text severity (`_alert_text_severity_`), normalised.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Severity(pub String);
+
+impl Severity {
+    /// The severity text, e.g. `Critical`.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+    /// Critical and Major page with high urgency; everything else is low.
+    pub fn is_high(&self) -> bool {
+        matches!(self.0.to_ascii_lowercase().as_str(), "critical" | "major")
+    }
+    /// Normalises text or a 0-6 priority number to Pandora's names (reference §1.3).
+    pub fn from_pandora(text: &str, priority: &str) -> Severity {
+        let name = |n: &str| match n.trim() {
+            "0" => Some("Maintenance"),
+            "1" => Some("Informational"),
+            "2" => Some("Normal"),
+            "3" => Some("Warning"),
+            "4" => Some("Critical"),
+            "5" => Some("Minor"),
+            "6" => Some("Major"),
+            _ => None,
+        };
+        let t = text.trim();
+        if let Some(n) = name(t) {
+            return Severity(n.into());
+        }
+        if !t.is_empty() {
+            let mut c = t.chars();
+            let first = c
+                .next()
+                .map(|f| f.to_uppercase().collect::<String>())
+                .unwrap_or_default();
+            return Severity(first + &c.as_str().to_lowercase());
+        }
+        Severity(name(priority).unwrap_or("Critical").into())
+    }
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The raw values given on the `alert` command line, each optional.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct AlertInput {
+    /// `alert` / `resolved` (field1 / field1_recovery).
+    pub event: Option<String>,
+    /// `_id_alert_`.
+    pub alert_id: Option<String>,
+    /// `_agent_` (alias).
+    pub agent: Option<String>,
+    /// `_module_`.
+    pub module: Option<String>,
+    /// `_data_`.
+    pub data: Option<String>,
+    /// `_dataunit_`.
+    pub unit: Option<String>,
+    /// `_alert_text_severity_`.
+    pub severity: Option<String>,
+    /// `_alert_priority_` (0-6).
+    pub priority: Option<String>,
+    /// Summary text (an action field).
+    pub summary: Option<String>,
+    /// Long description / details (an action field).
+    pub details: Option<String>,
+    /// `_timestamp_`.
+    pub timestamp: Option<String>,
+    /// `_agentgroup_`.
+    pub group: Option<String>,
+    /// `_moduletags_` (comma separated).
+    pub tags: Option<String>,
+    /// `_alert_name_`.
+    pub alert_name: Option<String>,
+    /// `_homeurl_`.
+    pub homeurl: Option<String>,
+    /// `_id_agent_`.
+    pub agent_id: Option<String>,
+    /// `_id_module_`.
+    pub module_id: Option<String>,
+    /// `_address_`.
+    pub address: Option<String>,
+    /// `_alert_times_fired_`.
+    pub times_fired: Option<String>,
+    /// Any other macro as `name=value`.
+    pub extra: Vec<(String, String)>,
+}
+
+/// An alert that cannot be understood (exit 65).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError(pub String);
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A Pandora alert firing or recovery, cleaned of Pandora's quirks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Alert {
+    /// Firing or recovery.
+    pub kind: AlertKind,
+    /// The incident key: stable per Pandora alert (module + template), the ilert alertKey.
+    pub key: String,
+    /// `_id_alert_` (digits), empty for event alerts.
+    pub alert_id: String,
+    /// Agent alias.
+    pub agent: String,
+    /// Module name.
+    pub module: String,
+    /// Module data (the value).
+    pub data: String,
+    /// Unit of the data.
+    pub unit: String,
+    /// Severity name.
+    pub severity: Severity,
+    /// Priority number as Pandora gave it (may be empty).
+    pub priority: String,
+    /// Summary given by the action, if any (else the route's template is used).
+    pub summary: Option<String>,
+    /// Long text given by the action.
+    pub details: Option<String>,
+    /// `_timestamp_` as given.
+    pub timestamp_raw: String,
+    /// `_timestamp_` as ISO 8601 local time, when it parsed.
+    pub timestamp_iso: Option<String>,
+    /// Agent group.
+    pub group: String,
+    /// Module tags.
+    pub tags: Vec<String>,
+    /// Template name.
+    pub alert_name: String,
+    /// Pandora console base URL.
+    pub homeurl: String,
+    /// Agent id (digits).
+    pub agent_id: String,
+    /// Module id (digits).
+    pub module_id: String,
+    /// Every macro that was given, by Pandora macro name, for custom details.
+    pub macros: BTreeMap<String, String>,
+    /// Problems worth a log line that did not stop the alert.
+    pub warnings: Vec<String>,
+}
+
+/// Removes one leading `[RECOVER]` (reference §1.1) and says whether it was there.
+fn strip_recover(value: &str) -> (&str, bool) {
+    match value.strip_prefix(RECOVER_PREFIX) {
+        Some(rest) => (rest.trim_start(), true),
+        None => (value, false),
+    }
+}
+
+/// A macro Pandora did not substitute arrives literally, e.g. `_agent_` (reference §1.2).
+fn looks_unsubstituted(value: &str) -> bool {
+    value.len() > 2
+        && value.starts_with('_')
+        && value.ends_with('_')
+        && value[1..value.len() - 1]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Empty, `N/A` and unsubstituted macros carry no information.
+fn meaningful(value: &str) -> bool {
+    let v = value.trim();
+    !(v.is_empty() || v.eq_ignore_ascii_case("n/a") || looks_unsubstituted(v))
+}
+
+impl Alert {
+    /// Builds an alert from command-line values. `key_prefix` comes from the config.
+    pub fn from_input(input: &AlertInput, key_prefix: &str) -> Result<Alert, InputError> {
+        let mut warnings = Vec::new();
+        let mut recover_hint = false;
+        let mut macros = BTreeMap::new();
+        let mut text = |name: &str, value: &Option<String>, strip: bool| -> String {
+            let Some(v) = value else { return String::new() };
+            let (v, hinted) = if strip {
+                strip_recover(v)
+            } else {
+                (v.as_str(), false)
+            };
+            recover_hint |= hinted;
+            macros.insert(name.to_string(), v.to_string());
+            if looks_unsubstituted(v.trim()) {
+                warnings.push(format!("{name} is {v:?}: the macro was not substituted by Pandora; check the command definition"));
+                return String::new();
+            }
+            v.to_string()
+        };
+        let event = text("event", &input.event, false);
+        let alert_id = text("alert_id", &input.alert_id, true);
+        let agent = text("agent", &input.agent, true);
+        let module = text("module", &input.module, true);
+        let data = text("data", &input.data, true);
+        let unit = text("unit", &input.unit, true);
+        let severity_text = text("severity", &input.severity, true);
+        let priority = text("priority", &input.priority, true);
+        let summary = text("summary", &input.summary, true);
+        let details = text("details", &input.details, true);
+        let timestamp_raw = text("timestamp", &input.timestamp, true);
+        let group = text("group", &input.group, true);
+        let tags = text("tags", &input.tags, true);
+        let alert_name = text("alert_name", &input.alert_name, true);
+        let homeurl = text("homeurl", &input.homeurl, true);
+        let agent_id = text("agent_id", &input.agent_id, true);
+        let module_id = text("module_id", &input.module_id, true);
+        let address = text("address", &input.address, true);
+        let times_fired = text("times_fired", &input.times_fired, true);
+        for (name, value) in &input.extra {
+            let (v, hinted) = strip_recover(value);
+            recover_hint |= hinted;
+            macros.insert(name.clone(), v.to_string());
+        }
+        let _ = (address, times_fired);
+
+        let kind = match event.trim().to_ascii_lowercase().as_str() {
+            "alert" | "fire" | "fired" | "firing" | "trigger" | "problem" => {
+                if recover_hint {
+                    AlertKind::Recovery
+                } else {
+                    AlertKind::Firing
+                }
+            }
+            "resolved" | "resolve" | "recovered" | "recovery" | "recover" | "ok" => {
+                AlertKind::Recovery
+            }
+            "" if recover_hint => AlertKind::Recovery,
+            "" => {
+                warnings.push(
+                    "--event is empty: treated as a firing; set the action's field1 to 'alert' and field1 recovery to 'resolved'"
+                        .into(),
+                );
+                AlertKind::Firing
+            }
+            other => {
+                return Err(InputError(format!(
+                    "--event {other:?} is neither 'alert' (firing) nor 'resolved' (recovery); \
+                     set the action's field1 to 'alert' and its recovery value to 'resolved'"
+                )))
+            }
+        };
+
+        let alert_id = alert_id.trim().to_string();
+        if !alert_id.is_empty() && !alert_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(InputError(format!(
+                "--alert-id {alert_id:?} is not a number: pass \"_id_alert_\" directly on the command line \
+                 (it must not travel in a field that gets a [RECOVER] prefix)"
+            )));
+        }
+        let key = if !alert_id.is_empty() {
+            format!("{key_prefix}{alert_id}")
+        } else if meaningful(&agent) || meaningful(&module) {
+            // Event and log alerts have no _id_alert_; agent + module is the next stable identity.
+            warnings.push("no --alert-id: incident key derived from agent and module".into());
+            format!(
+                "{key_prefix}am-{}",
+                fnv1a_hex(format!("{agent}\u{0}{module}").as_bytes())
+            )
+        } else {
+            return Err(InputError(
+                "no incident key: --alert-id is empty and so are --agent and --module; pass \"_id_alert_\"".into(),
+            ));
+        };
+
+        let timestamp_iso = if meaningful(&timestamp_raw) {
+            let parsed = LocalDateTime::parse_pandora(&timestamp_raw).map(|t| t.iso());
+            if parsed.is_none() {
+                warnings.push(format!(
+                    "--timestamp {timestamp_raw:?} is not YYYY/MM/DD HH:MM:SS or YYYY-MM-DD HH:MM:SS; kept as text"
+                ));
+            }
+            parsed
+        } else {
+            None
+        };
+
+        Ok(Alert {
+            kind,
+            key,
+            alert_id,
+            agent: agent.trim().to_string(),
+            module: module.trim().to_string(),
+            data,
+            unit,
+            severity: Severity::from_pandora(&severity_text, &priority),
+            priority: priority.trim().to_string(),
+            summary: Some(summary).filter(|s| meaningful(s)),
+            details: Some(details).filter(|s| meaningful(s)),
+            timestamp_raw,
+            timestamp_iso,
+            group: group.trim().to_string(),
+            tags: tags
+                .split(',')
+                .map(|t| t.trim().to_string())
+                .filter(|t| !t.is_empty())
+                .collect(),
+            alert_name,
+            homeurl: homeurl.trim().trim_end_matches('/').to_string(),
+            agent_id: agent_id.trim().to_string(),
+            module_id: module_id.trim().to_string(),
+            macros,
+            warnings,
+        })
+    }
+
+    /// A short human name: `web-01 / CPU Load`.
+    pub fn subject(&self) -> String {
+        match (self.agent.is_empty(), self.module.is_empty()) {
+            (false, false) => format!("{} / {}", self.agent, self.module),
+            (false, true) => self.agent.clone(),
+            (true, false) => self.module.clone(),
+            (true, true) => format!("Pandora alert {}", self.alert_id),
+        }
+    }
+
+    /// The value with its unit, `95.5%`, or empty.
+    pub fn value(&self) -> String {
+        if meaningful(&self.data) {
+            format!("{}{}", self.data, self.unit)
+        } else {
+            String::new()
+        }
+    }
+}
+
+/// FNV-1a as 16 hex digits.
+pub fn fnv1a_hex(bytes: &[u8]) -> String {
+    format!("{:016x}", fnv1a(bytes))
+}
+
+/// FNV-1a: a stable, dependency-free hash for derived keys and file names.
+pub fn fnv1a(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input(event: &str, id: &str) -> AlertInput {
+        AlertInput {
+            event: Some(event.into()),
+            alert_id: Some(id.into()),
+            agent: Some("web-01".into()),
+            module: Some("CPU Load".into()),
+            data: Some("95.5".into()),
+            severity: Some("Critical".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn firing_and_recovery_are_recognised() {
+        assert_eq!(
+            Alert::from_input(&input("alert", "7"), "").unwrap().kind,
+            AlertKind::Firing
+        );
+        assert_eq!(
+            Alert::from_input(&input("resolved", "7"), "").unwrap().kind,
+            AlertKind::Recovery
+        );
+    }
+
+    #[test]
+    fn recover_prefix_is_stripped_and_means_recovery() {
+        let mut i = input("alert", "7");
+        i.summary = Some("[RECOVER][Critical] web-01 is back".into());
+        i.agent = Some("[RECOVER]web-01".into());
+        let a = Alert::from_input(&i, "").unwrap();
+        assert_eq!(a.kind, AlertKind::Recovery);
+        assert_eq!(a.agent, "web-01");
+        assert_eq!(a.summary.as_deref(), Some("[Critical] web-01 is back"));
+    }
+
+    #[test]
+    fn key_comes_from_alert_id_never_from_recovered_text() {
+        let a = Alert::from_input(&input("alert", "6182268"), "").unwrap();
+        let mut r = input("resolved", "6182268");
+        r.agent = Some("[RECOVER]web-01".into());
+        let b = Alert::from_input(&r, "").unwrap();
+        assert_eq!(a.key, "6182268");
+        assert_eq!(a.key, b.key);
+    }
+
+    #[test]
+    fn missing_alert_id_falls_back_to_agent_and_module() {
+        let a = Alert::from_input(&input("alert", ""), "").unwrap();
+        let mut r = input("resolved", "");
+        r.module = Some("[RECOVER]CPU Load".into());
+        let b = Alert::from_input(&r, "").unwrap();
+        assert_eq!(a.key, b.key);
+        assert!(a.key.starts_with("am-"));
+    }
+
+    #[test]
+    fn unknown_event_and_non_numeric_id_are_input_errors() {
+        assert!(Alert::from_input(&input("maybe", "7"), "").is_err());
+        assert!(Alert::from_input(&input("alert", "12a"), "").is_err());
+        // An unsubstituted macro is a warning, not a lost alert: the key falls back.
+        let a = Alert::from_input(&input("alert", "_id_alert_"), "").unwrap();
+        assert!(a.key.starts_with("am-") && !a.warnings.is_empty());
+        let mut i = input("alert", "");
+        i.agent = None;
+        i.module = None;
+        assert!(Alert::from_input(&i, "").is_err());
+    }
+
+    #[test]
+    fn severity_accepts_names_and_numbers() {
+        assert_eq!(Severity::from_pandora("", "4").as_str(), "Critical");
+        assert_eq!(Severity::from_pandora("WARNING", "").as_str(), "Warning");
+        assert!(Severity::from_pandora("Major", "").is_high());
+    }
+}

@@ -1,0 +1,641 @@
+//! The alert command end to end: argv built as Pandora builds it, the real binary, a fake
+//! ilert on 127.0.0.1 following the events API contract.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::ilert::{FakeIlert, Mode, KEY};
+use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+
+fn config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
+    let deadline = if extra.contains("alert_deadline") {
+        ""
+    } else {
+        "alert_deadline = \"4s\"\n"
+    };
+    dir.config(&format!(
+        "{deadline}request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ))
+}
+
+#[test]
+fn fire_sends_one_alert_with_the_documented_body() {
+    let (dir, ilert) = (TestDir::new("fire"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let out = PandoraAlert::firing("6182268").run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let got = ilert.accepted();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let e = &got[0];
+    assert_eq!(e["eventType"], "ALERT");
+    assert_eq!(e["alertKey"], "6182268");
+    assert_eq!(e["integrationKey"], KEY);
+    assert_eq!(e["summary"], "[Critical] web-01 / CPU Load = 95.5%");
+    assert_eq!(e["priority"], "HIGH");
+    assert!(
+        e["details"].as_str().unwrap().contains("Agent:     web-01"),
+        "{}",
+        e["details"]
+    );
+    assert_eq!(e["customDetails"]["agent"], "web-01");
+    assert_eq!(e["customDetails"]["timestamp"], "2026/11/24 02:21:59");
+    let links = e["links"].as_array().unwrap();
+    assert!(links[0]["href"]
+        .as_str()
+        .unwrap()
+        .starts_with("http://pandora.example/pandora_console/index.php"));
+    assert!(links[0]["href"].as_str().unwrap().contains("id_agente=12"));
+    assert!(dir.files("outbox").is_empty());
+    assert!(dir.log().contains("decision=opened"), "{}", dir.log());
+}
+
+#[test]
+fn refire_while_open_is_recorded_but_sends_no_second_alert() {
+    let (dir, ilert) = (TestDir::new("refire"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    for data in ["95.5", "97", "99.1"] {
+        let out = PandoraAlert::firing("77").set("--data", data).run(&cfg);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    assert_eq!(ilert.events(), [("ALERT".into(), "77".into())]);
+    let status = run(&cfg, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(j["open_incidents"][0]["times_fired"], 3);
+    let record: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(dir.state().join("incidents/77.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(record["last"]["data"], "99.1");
+}
+
+#[test]
+fn refire_after_the_configured_window_alerts_again() {
+    let (dir, ilert) = (TestDir::new("window"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "refire_window = 1");
+    PandoraAlert::firing("78").run(&cfg);
+    PandoraAlert::firing("78").run(&cfg);
+    std::thread::sleep(Duration::from_millis(1100));
+    PandoraAlert::firing("78").run(&cfg);
+    let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
+    assert_eq!(types, ["ALERT", "ALERT"]);
+}
+
+#[test]
+fn recovery_sends_resolve_with_the_same_alert_key() {
+    let (dir, ilert) = (TestDir::new("resolve"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    assert_eq!(code(&PandoraAlert::firing("6182268").run(&cfg)), 0);
+    let out = PandoraAlert::recovery("6182268").run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ilert.events(),
+        [
+            ("ALERT".into(), "6182268".into()),
+            ("RESOLVE".into(), "6182268".into())
+        ]
+    );
+    let resolve = &ilert.accepted()[1];
+    assert_eq!(
+        resolve["summary"],
+        "[RECOVERED] [Critical] web-01 / CPU Load = 12.0%"
+    );
+    assert_eq!(
+        resolve["customDetails"]["agent"], "web-01",
+        "[RECOVER] stripped"
+    );
+    assert!(resolve.get("priority").is_none());
+}
+
+#[test]
+fn recover_prefix_alone_means_recovery() {
+    let (dir, ilert) = (TestDir::new("recover-prefix"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    PandoraAlert::firing("90").run(&cfg);
+    // field1 recovery value not configured: event stays "alert", text fields carry [RECOVER].
+    let out = PandoraAlert::recovery("90")
+        .set("--event", "alert")
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ilert.events()[1], ("RESOLVE".into(), "90".into()));
+}
+
+#[test]
+fn recovery_of_unknown_incident_still_resolves_and_next_firing_opens_a_new_one() {
+    let (dir, ilert) = (TestDir::new("unknown"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    assert_eq!(code(&PandoraAlert::recovery("5").run(&cfg)), 0);
+    assert_eq!(code(&PandoraAlert::firing("5").run(&cfg)), 0);
+    assert_eq!(code(&PandoraAlert::recovery("5").run(&cfg)), 0);
+    assert_eq!(code(&PandoraAlert::firing("5").run(&cfg)), 0);
+    let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
+    assert_eq!(types, ["RESOLVE", "ALERT", "RESOLVE", "ALERT"]);
+    assert_eq!(
+        dir.files("history").len(),
+        2,
+        "superseded incidents are kept in history"
+    );
+}
+
+#[test]
+fn ilert_down_queues_then_flush_delivers_in_order() {
+    let (dir, ilert) = (TestDir::new("down"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.server.stop();
+    let fire = PandoraAlert::firing("300").run(&cfg);
+    assert_eq!(code(&fire), 69, "{}", stderr(&fire));
+    let other = PandoraAlert::firing("301").run(&cfg);
+    assert_eq!(code(&other), 69);
+    let rec = PandoraAlert::recovery("300").run(&cfg);
+    assert_eq!(code(&rec), 69);
+    assert_eq!(dir.files("outbox").len(), 3);
+    let status = stdout(&run(&cfg, &["status"]));
+    assert!(status.contains("queued events: 3"), "{status}");
+
+    let ilert = ilert.restart();
+    let out = run(&cfg, &["flush"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let events = ilert.events();
+    assert_eq!(events.len(), 3, "{events:?}");
+    let pos = |t: &str, k: &str| events.iter().position(|e| e.0 == t && e.1 == k).unwrap();
+    assert!(pos("ALERT", "300") < pos("RESOLVE", "300"), "{events:?}");
+    assert!(
+        pos("ALERT", "300") < pos("ALERT", "301"),
+        "oldest first: {events:?}"
+    );
+    assert!(dir.files("outbox").is_empty());
+}
+
+#[test]
+fn server_error_keeps_the_event_queued_and_resolve_waits_for_its_alert() {
+    let (dir, ilert) = (TestDir::new("500"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.set_mode(Mode::Fail(500));
+    assert_eq!(code(&PandoraAlert::firing("400").run(&cfg)), 69);
+    ilert.set_mode(Mode::Accept);
+    ilert.server.clear();
+    // The recovery's own invocation delivers the queued ALERT first, then RESOLVE.
+    assert_eq!(code(&PandoraAlert::recovery("400").run(&cfg)), 0);
+    let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
+    assert_eq!(types, ["ALERT", "RESOLVE"]);
+}
+
+#[test]
+fn rate_limit_honours_retry_after() {
+    let (dir, ilert) = (TestDir::new("429"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.set_mode(Mode::RateLimited(120));
+    let out = PandoraAlert::firing("429").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    ilert.set_mode(Mode::Accept);
+    let n = ilert.server.requests().len();
+    // Retry-After 120 s has not passed: flush must not send yet.
+    assert_eq!(code(&run(&cfg, &["flush"])), 69);
+    assert_eq!(
+        ilert.server.requests().len(),
+        n,
+        "flush ignored Retry-After"
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert!(status["queued"][0]["last_error"]
+        .as_str()
+        .unwrap()
+        .contains("429"));
+}
+
+#[test]
+fn short_retry_after_is_waited_out_inside_the_deadline() {
+    let (dir, ilert) = (TestDir::new("429-short"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.set_mode(Mode::RateLimited(1));
+    let handle = {
+        let cfg = cfg.clone();
+        std::thread::spawn(move || PandoraAlert::firing("431").run(&cfg))
+    };
+    std::thread::sleep(Duration::from_millis(400));
+    ilert.set_mode(Mode::Accept);
+    let out = handle.join().unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ilert.accepted().len(), 1);
+}
+
+#[test]
+fn bad_key_goes_to_dead_letters_with_the_response() {
+    let (dir, ilert) = (TestDir::new("badkey"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        "[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"il1wrongkey\"\n",
+        ilert.url()
+    ));
+    let out = PandoraAlert::firing("500").run(&cfg);
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    assert!(stderr(&out).contains("HTTP 400"), "{}", stderr(&out));
+    assert!(
+        !stderr(&out).contains("il1wrongkey") && !dir.log().contains("il1wrongkey"),
+        "key leaked"
+    );
+    assert!(dir.files("outbox").is_empty());
+    let dead = dir.files("dead");
+    assert_eq!(dead.len(), 1);
+    let body = std::fs::read_to_string(dir.state().join("dead").join(&dead[0])).unwrap();
+    assert!(body.contains("BAD_REQUEST"), "{body}");
+    assert!(
+        !body.contains("il1wrongkey"),
+        "the outbox never stores keys"
+    );
+    // After fixing the key, requeue + flush delivers it.
+    let cfg = config(&dir, &ilert, "");
+    assert_eq!(code(&run(&cfg, &["requeue"])), 0);
+    assert_eq!(code(&run(&cfg, &["flush"])), 0);
+    assert_eq!(ilert.accepted().len(), 1);
+}
+
+#[test]
+fn slow_ilert_past_the_deadline_leaves_the_event_queued() {
+    let (dir, ilert) = (TestDir::new("slow"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"2s\"\nrequest_timeout = \"5s\"\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ));
+    ilert.set_mode(Mode::Slow(Duration::from_secs(6)));
+    let t = Instant::now();
+    let out = PandoraAlert::firing("600").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "deadline not enforced: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(dir.files("outbox").len(), 1);
+}
+
+#[test]
+fn sigterm_stops_promptly_and_keeps_the_event() {
+    let (dir, ilert) = (TestDir::new("sigterm"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.set_mode(Mode::Slow(Duration::from_secs(10)));
+    let mut child = PandoraAlert::firing("700").spawn(&cfg);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "slow to stop: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(status.code(), Some(69));
+    ilert.set_mode(Mode::Accept);
+    assert_eq!(code(&run(&cfg, &["flush"])), 0);
+    assert!(ilert.accepted().iter().any(|e| e["alertKey"] == "700"));
+}
+
+#[test]
+fn sigkill_mid_delivery_then_flush_loses_nothing() {
+    let (dir, ilert) = (TestDir::new("sigkill"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.set_mode(Mode::Slow(Duration::from_secs(10)));
+    for id in ["800", "801"] {
+        let mut child = PandoraAlert::firing(id).spawn(&cfg);
+        std::thread::sleep(Duration::from_millis(400));
+        child.kill().unwrap();
+        child.wait().unwrap();
+    }
+    ilert.set_mode(Mode::Accept);
+    let out = run(&cfg, &["flush"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let keys: Vec<String> = ilert
+        .accepted()
+        .iter()
+        .filter(|e| e["eventType"] == "ALERT")
+        .map(|e| e["alertKey"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        keys.contains(&"800".to_string()) && keys.contains(&"801".to_string()),
+        "{keys:?}"
+    );
+    assert!(dir.files("outbox").is_empty() && dir.files("inbox").is_empty());
+}
+
+#[test]
+fn killed_at_random_instants_the_store_stays_readable_and_nothing_is_lost() {
+    let (dir, ilert) = (TestDir::new("chaos"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    for i in 0..12u64 {
+        let id = format!("{}", 900 + i);
+        let mut child = PandoraAlert::firing(&id).spawn(&cfg);
+        std::thread::sleep(Duration::from_micros(300 + i * 700));
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    assert_eq!(code(&run(&cfg, &["flush"])), 0);
+    let alerts: std::collections::BTreeSet<String> = ilert
+        .accepted()
+        .iter()
+        .map(|e| e["alertKey"].as_str().unwrap().to_string())
+        .collect();
+    // Every invocation that got as far as its inbox write is delivered; none is half-written.
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(
+        status["quarantined"].as_array().unwrap().len(),
+        0,
+        "{status}"
+    );
+    assert_eq!(status["queued"].as_array().unwrap().len(), 0);
+    for rec in dir.files("incidents") {
+        let key = rec.trim_end_matches(".json");
+        assert!(
+            alerts.contains(key),
+            "incident {key} recorded but never delivered"
+        );
+    }
+}
+
+#[test]
+fn fifty_concurrent_invocations_of_one_alert_send_exactly_one_alert() {
+    let (dir, ilert) = (TestDir::new("concurrent-one"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "alert_deadline = \"12s\"");
+    let children: Vec<_> = (0..50)
+        .map(|_| PandoraAlert::firing("1000").spawn(&cfg))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(ilert.events(), [("ALERT".into(), "1000".into())]);
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["open_incidents"][0]["times_fired"], 50);
+}
+
+#[test]
+fn two_hundred_distinct_alerts_concurrently_are_each_delivered_once() {
+    let (dir, ilert) = (TestDir::new("concurrent-many"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "alert_deadline = \"12s\"");
+    let mut all = Vec::new();
+    for batch in 0..4 {
+        let children: Vec<_> = (0..50)
+            .map(|i| PandoraAlert::firing(&format!("{}", 2000 + batch * 50 + i)).spawn(&cfg))
+            .collect();
+        all.extend(children);
+    }
+    for c in all {
+        let out = c.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let mut keys: Vec<String> = ilert.events().into_iter().map(|e| e.1).collect();
+    keys.sort();
+    let expected: Vec<String> = (2000..2200).map(|i| i.to_string()).collect();
+    assert_eq!(keys, expected);
+}
+
+#[test]
+fn corrupt_record_is_quarantined_and_the_alert_still_goes_out() {
+    let (dir, ilert) = (TestDir::new("corrupt"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    PandoraAlert::firing("1100").run(&cfg);
+    std::fs::write(
+        dir.state().join("incidents/1100.json"),
+        b"{\"format\": 1, garbage",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.state()
+            .join("outbox/0000000000001-0000001-0000-00.999.json"),
+        b"\xff\xfe not json",
+    )
+    .unwrap();
+    let out = PandoraAlert::recovery("1100").run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(
+        ilert.events().last().unwrap(),
+        &("RESOLVE".to_string(), "1100".to_string())
+    );
+    let flush = run(&cfg, &["flush"]);
+    assert_eq!(code(&flush), 0, "{}", stderr(&flush));
+    assert_eq!(
+        dir.files("quarantine").len(),
+        2,
+        "{:?}",
+        dir.files("quarantine")
+    );
+    assert!(dir.log().contains("quarantined"), "{}", dir.log());
+}
+
+#[test]
+fn hostile_macro_values_arrive_intact_in_valid_json() {
+    let (dir, ilert) = (TestDir::new("hostile"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let agent = "O'Brien \"prod\" $(id) `uname` ; & | <b>é</b> 日本";
+    let data = "line1\nline2\tTAB \\ 100%";
+    let big = "x".repeat(100 * 1024);
+    let out = PandoraAlert::firing("1200")
+        .set("--agent", agent)
+        .set("--data", data)
+        .set("--module", "-starts-with-dash")
+        .set("--details", &big)
+        .set("--timestamp", "N/A")
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let e = &ilert.accepted()[0];
+    assert_eq!(e["customDetails"]["agent"], agent);
+    assert_eq!(e["customDetails"]["data"], data);
+    assert_eq!(e["customDetails"]["module"], "-starts-with-dash");
+    assert_eq!(
+        e["customDetails"]["details"].as_str().unwrap().len(),
+        big.len()
+    );
+    assert!(e["summary"].as_str().unwrap().chars().count() <= 255);
+    assert!(!e["summary"].as_str().unwrap().contains('\n'));
+}
+
+#[test]
+fn long_summaries_are_cut_on_a_character_boundary() {
+    let (dir, ilert) = (TestDir::new("long"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    PandoraAlert::firing("1300")
+        .set("--summary", &"€".repeat(400))
+        .run(&cfg);
+    let s = ilert.accepted()[0]["summary"].as_str().unwrap().to_string();
+    assert_eq!(s.chars().count(), 255);
+    assert!(s.ends_with('…'));
+}
+
+#[test]
+fn pandorafms_endpoint_route_uses_ilerts_pandora_contract() {
+    let (dir, ilert) = (TestDir::new("pfms"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        "[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nilert_api = \"pandorafms\"\n",
+        ilert.url()
+    ));
+    assert_eq!(code(&PandoraAlert::firing("1400").run(&cfg)), 0);
+    assert_eq!(code(&PandoraAlert::recovery("1400").run(&cfg)), 0);
+    let reqs = ilert.server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(reqs[0].path, format!("/api/v1/events/pandorafms/{KEY}"));
+    let (a, r) = (reqs[0].json(), reqs[1].json());
+    assert_eq!(a["eventType"], "alert");
+    assert_eq!(r["eventType"], "resolved");
+    assert_eq!(a["incidentKey"], "1400");
+    assert_eq!(r["incidentKey"], "1400");
+    assert_eq!(a["details"]["agentName"], "web-01");
+    assert_eq!(a["details"]["moduleData"], "95.5%");
+    assert!(!dir.log().contains(KEY), "key leaked into the log");
+}
+
+#[test]
+fn routes_choose_source_and_priority() {
+    let (dir, ilert) = (TestDir::new("routes"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        r#"[ilert]
+api_url = "{}"
+[[ilert.source]]
+name = "databases"
+integration_key = "{KEY}"
+[[route]]
+name = "db"
+groups = ["Databases"]
+modules = ["*latency*"]
+ilert_source = "databases"
+ilert_priority = "LOW"
+[[route]]
+name = "default"
+ilert_key = "il1unused000"
+"#,
+        ilert.url()
+    ));
+    let out = PandoraAlert::firing("1500")
+        .set("--group", "Databases")
+        .set("--module", "Query Latency")
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let e = &ilert.accepted()[0];
+    assert_eq!(e["priority"], "LOW");
+    assert_eq!(e["customDetails"]["pandora_route"], "db");
+    let check = run(&cfg, &["config", "check"]);
+    let text = stdout(&check);
+    assert!(
+        text.contains("1. db: group in [databases] and module in [*latency*]"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(KEY) && !text.contains("il1unused000"),
+        "keys must be redacted: {text}"
+    );
+}
+
+#[test]
+fn dry_run_prints_requests_with_keys_redacted_and_changes_nothing() {
+    let (dir, ilert) = (TestDir::new("dry"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let out = PandoraAlert::firing("1600").run_with(&cfg, "--dry-run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("POST {}/api/events", ilert.url())),
+        "{text}"
+    );
+    assert!(text.contains("\"eventType\": \"ALERT\""), "{text}");
+    assert!(!text.contains(KEY), "{text}");
+    assert!(ilert.server.requests().is_empty());
+    assert!(!dir.state().exists(), "dry run created the state directory");
+}
+
+#[test]
+fn bad_input_is_rejected_with_65_and_kept() {
+    let (dir, ilert) = (TestDir::new("badinput"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let out = PandoraAlert::firing("12a").run(&cfg);
+    assert_eq!(code(&out), 65);
+    assert!(
+        stderr(&out).contains("--alert-id \"12a\" is not a number"),
+        "{}",
+        stderr(&out)
+    );
+    let out = PandoraAlert::firing("1").set("--event", "maybe").run(&cfg);
+    assert_eq!(code(&out), 65);
+    assert_eq!(dir.files("quarantine").len(), 2);
+    assert!(ilert.server.requests().is_empty());
+}
+
+#[test]
+fn usage_errors_exit_64_and_no_arguments_is_harmless() {
+    let out = std::process::Command::new(support::BIN).output().unwrap();
+    assert_eq!(code(&out), 64);
+    let out = std::process::Command::new(support::BIN)
+        .args(["alert", "--no-such-option"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 64);
+    let out = std::process::Command::new(support::BIN)
+        .arg("--help")
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(
+        stdout(&out).contains("69  accepted into the outbox"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn config_errors_name_the_line_and_exit_78() {
+    let dir = TestDir::new("badconfig");
+    let cfg = dir.config("[ilert]\napi_url = \"http://127.0.0.1:9\"\n[[route]]\nname = \"default\"\nintegration_ky = \"x\"\n");
+    let out = PandoraAlert::firing("1").run(&cfg);
+    assert_eq!(code(&out), 78);
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 8: unknown key 'integration_ky'"),
+        "{err}"
+    );
+    let missing = run(&dir.join("nope.toml"), &["flush"]);
+    assert_eq!(code(&missing), 78);
+    assert!(
+        stderr(&missing).contains("nope.toml: cannot read it"),
+        "{}",
+        stderr(&missing)
+    );
+}
+
+#[test]
+fn world_readable_config_with_keys_gets_a_warning() {
+    let (dir, ilert) = (TestDir::new("perms"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = run(&cfg, &["config", "check"]);
+    assert!(
+        stdout(&out).contains("readable by all users"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn unwritable_state_dir_exits_73() {
+    let (dir, ilert) = (TestDir::new("ro"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        "state_dir = \"/proc/pandora-ilert-cannot\"\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ));
+    let out = PandoraAlert::firing("1").run(&cfg);
+    assert!(code(&out) == 73 || code(&out) == 78, "{}", stderr(&out));
+}

@@ -1,0 +1,206 @@
+//! Shared test support: temporary state directories, running the real binary the way Pandora
+//! runs it, and small HTTP servers on 127.0.0.1 that follow the providers' documented contracts.
+
+#![allow(dead_code)]
+
+pub mod http;
+pub mod ilert;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pandora-ilert");
+
+static DIR_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A fresh directory per test, removed on drop unless the test failed.
+pub struct TestDir {
+    pub path: PathBuf,
+}
+
+impl TestDir {
+    pub fn new(name: &str) -> TestDir {
+        let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!(
+            "pandora-ilert-test-{}-{name}-{n}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TestDir { path }
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.path.join(p)
+    }
+    pub fn state(&self) -> PathBuf {
+        self.path.join("state")
+    }
+    /// Writes a config file; `{state}` and `{log}` are filled in.
+    pub fn config(&self, body: &str) -> PathBuf {
+        let p = self.path.join("pandora-ilert.toml");
+        let text = format!(
+            "state_dir = \"{}\"\nlog_file = \"{}\"\nlog_level = \"debug\"\n{body}",
+            self.state().display(),
+            self.path.join("pandora-ilert.log").display()
+        );
+        std::fs::write(&p, text).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o640)).unwrap();
+        }
+        p
+    }
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path.join("pandora-ilert.log")).unwrap_or_default()
+    }
+    /// Names of the files in a store subdirectory.
+    pub fn files(&self, sub: &str) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(self.state().join(sub))
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.retain(|n| !n.starts_with('.'));
+        v.sort();
+        v
+    }
+}
+
+impl Drop for TestDir {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+/// Runs the binary with arguments, no shell.
+pub fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pandora-ilert")
+}
+
+/// Exit code of an output, with stderr shown on mismatch.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or(-1)
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Pandora's substitution of a macro that fills a whole double-quoted command word such as
+/// `"_field1_"` (reference §1.1): the value becomes `"'` + value with `'` as `'\''` + `'"`,
+/// inside the word's own quotes, so `/bin/sh` sees `""'value'""`.
+pub fn pandora_quote(value: &str) -> String {
+    format!("\"\"'{}'\"\"", value.replace('\'', "'\\''"))
+}
+
+/// The alert values Pandora substitutes, as (option, value) pairs.
+pub struct PandoraAlert {
+    pub words: Vec<(String, String)>,
+}
+
+impl PandoraAlert {
+    /// A firing with typical values; `id` is `_id_alert_`.
+    pub fn firing(id: &str) -> PandoraAlert {
+        PandoraAlert {
+            words: vec![
+                ("--event".into(), "alert".into()),
+                ("--alert-id".into(), id.into()),
+                ("--agent".into(), "web-01".into()),
+                ("--module".into(), "CPU Load".into()),
+                ("--data".into(), "95.5".into()),
+                ("--unit".into(), "%".into()),
+                ("--severity".into(), "Critical".into()),
+                ("--summary".into(), "".into()),
+                ("--timestamp".into(), "2026/11/24 02:21:59".into()),
+                ("--group".into(), "Servers".into()),
+                (
+                    "--homeurl".into(),
+                    "http://pandora.example/pandora_console".into(),
+                ),
+                ("--agent-id".into(), "12".into()),
+                ("--module-id".into(), "345".into()),
+            ],
+        }
+    }
+
+    /// The recovery of `firing(id)`, as Pandora produces it: field1 takes its recovery value
+    /// and every other non-empty field gets a `[RECOVER]` prefix.
+    pub fn recovery(id: &str) -> PandoraAlert {
+        let mut a = PandoraAlert::firing(id);
+        for (opt, v) in a.words.iter_mut() {
+            match opt.as_str() {
+                "--event" => *v = "resolved".into(),
+                "--alert-id" | "--agent-id" | "--module-id" => {}
+                "--data" => *v = "12.0".into(),
+                _ if !v.is_empty() => *v = format!("[RECOVER]{v}"),
+                _ => {}
+            }
+        }
+        a
+    }
+
+    pub fn set(mut self, opt: &str, value: &str) -> PandoraAlert {
+        match self.words.iter_mut().find(|(o, _)| o == opt) {
+            Some((_, v)) => *v = value.into(),
+            None => self.words.push((opt.into(), value.into())),
+        }
+        self
+    }
+
+    /// The command string Pandora hands to `/bin/sh -c`.
+    pub fn command_line(&self, config: &Path, extra: &str) -> String {
+        let mut s = format!("{BIN} --config {} alert", config.display());
+        for (opt, v) in &self.words {
+            s.push(' ');
+            s.push_str(opt);
+            s.push(' ');
+            s.push_str(&pandora_quote(v));
+        }
+        if !extra.is_empty() {
+            s.push(' ');
+            s.push_str(extra);
+        }
+        s
+    }
+
+    /// Runs it through `/bin/sh -c`, as the Pandora server does.
+    pub fn run(&self, config: &Path) -> Output {
+        self.run_with(config, "")
+    }
+
+    pub fn run_with(&self, config: &Path, extra: &str) -> Output {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(self.command_line(config, extra))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run sh")
+    }
+
+    pub fn spawn(&self, config: &Path) -> std::process::Child {
+        Command::new("/bin/sh")
+            .arg("-c")
+            .arg(format!("exec {}", self.command_line(config, "")))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn sh")
+    }
+}
