@@ -253,7 +253,7 @@ fn links(alert: &Alert, config: &Config) -> Vec<Value> {
 
 fn custom_details(alert: &Alert, incident: &Incident, route: &Route) -> Value {
     let mut m = Map::new();
-    for (k, v) in &alert.macros {
+    for (k, v) in alert.macros.iter().filter(|(_, v)| !v.is_empty()) {
         m.insert(k.clone(), json!(v));
     }
     m.insert("pandora_route".into(), json!(route.name));

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# The whole test suite, from a fresh clone: installs and starts what the tests need (a real
+# Synapse homeserver, the real Pandora agent), runs every test, and stops the services.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! command -v cargo >/dev/null; then
+  echo "cargo is required (rustup.rs)" >&2
+  exit 1
+fi
+
+# Services and tools the integration tests use; each script is idempotent.
+started_synapse=0
+cleanup() {
+  if [ "$started_synapse" = 1 ]; then bash tests/harness/synapse.sh stop || true; fi
+}
+trap cleanup EXIT
+
+if [ -f tests/harness/pandora-agent.sh ]; then
+  bash tests/harness/pandora-agent.sh install
+fi
+if [ -f tests/harness/synapse.sh ]; then
+  bash tests/harness/synapse.sh start
+  started_synapse=1
+  # shellcheck disable=SC1091
+  source .cache/synapse-run/env
+fi
+
+cargo fmt --all -- --check
+cargo clippy --all-targets --quiet -- -D warnings
+cargo test --all-targets 2>&1
