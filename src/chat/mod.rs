@@ -300,7 +300,8 @@ pub fn sync(
             name: st.channel_name.clone().unwrap_or_default(),
             url: st.channel_url.clone(),
         };
-        if !st.extra.contains_key("closing_posted") {
+        let closing_posted = st.extra.contains_key("closing_posted");
+        if !closing_posted {
             b.post(&ch, &message::closing_line(inc, now))?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(inc, &st, save, Some("posted closing line".into()));
@@ -427,7 +428,8 @@ pub fn sync(
     if let Some(stake) = &route.stakeholder_channel {
         let phase = if inc.is_open() { "opened" } else { "resolved" };
         let marker = format!("stakeholder_{phase}");
-        if !st.extra.contains_key(&marker) {
+        let already_told = st.extra.contains_key(&marker);
+        if !already_told {
             let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
             let target = b.existing_channel(stake)?;
             let line = message::stakeholder_line(inc, &link);
