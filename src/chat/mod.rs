@@ -6,6 +6,7 @@
 //! second pinned message. Chat deliveries are their own outbox lane per backend, so a chat
 //! outage never delays the ilert event.
 
+pub mod matrix;
 pub mod message;
 
 use std::fmt;
@@ -206,10 +207,12 @@ pub struct Context<'a> {
 
 /// Builds the backend named in a route.
 pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBackend + 'a>, String> {
-    let _ = ctx;
-    Err(format!(
-        "chat backend '{name}' is not available in this build"
-    ))
+    match name {
+        "matrix" => Ok(Box::new(matrix::Matrix::from_context(ctx)?)),
+        _ => Err(format!(
+            "chat backend '{name}' is not available in this build"
+        )),
+    }
 }
 
 /// Brings the incident's channel up to date after `update`. The caller holds the incident lock.

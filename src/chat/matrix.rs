@@ -1,0 +1,870 @@
+//! Matrix incident rooms over the client-server API v3, authenticated by the bot's access token.
+//!
+//! - One room per incident, found again by its canonical alias `#<template name>:<server>`.
+//!   The server name comes from the homeserver itself (`whoami`), because the alias must be on
+//!   the bot's server whatever the URL's host is. An alias that is already taken (another run,
+//!   another Pandora server, or a concurrent first firing) means the room exists: we join it
+//!   and reuse it, never create a second.
+//! - Private routes: `preset: private_chat` (invite only). Public routes: `preset:
+//!   public_chat` (anyone on the homeserver who knows the alias may join) but `visibility:
+//!   private`, so incident rooms are not published in the room directory. Rooms are not
+//!   encrypted: the bot does not do end-to-end encryption.
+//! - Messages carry an HTML body with a plain-text fallback. Re-fires and recovery edit the
+//!   pinned alert message with `m.replace`; its id stays the original event id, so the pin stays.
+//! - Transaction ids are derived from the room and the purpose (`pi-<room hash>-alert`), so a
+//!   request retried after a timeout is deduplicated by the homeserver instead of posting twice.
+//!   Because the room stands for one incident, two Pandora servers sharing the bot user converge
+//!   on one alert message in a shared room.
+//! - Archiving makes the room read-only (only the bot's power level may send or change state),
+//!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
+//!   names a successor room and there is none. The bot stays, so the history stays readable.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Map, Value};
+
+use super::{
+    Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage, Context,
+    HistoryItem,
+};
+use crate::chat::message::MessageKind;
+use crate::config::MatrixConfig;
+use crate::delivery::{one_line, Deadline};
+use crate::http::{encode_component, Http, Request, TransportError};
+use crate::time::Timestamp;
+
+/// Room alias localparts are at most this long (the whole alias is limited to 255 bytes).
+const MAX_LOCALPART: usize = 200;
+/// Messages per history page.
+const HISTORY_PAGE: u32 = 100;
+/// History pages read at most (bounds a run on a very chatty room).
+const HISTORY_MAX_PAGES: usize = 100;
+/// Kept back from the run deadline for bookkeeping after a request.
+const MARGIN: Duration = Duration::from_millis(300);
+/// Power level that archiving requires for everything.
+const ARCHIVED_LEVEL: i64 = 100;
+
+/// The Matrix backend for one delivery.
+pub struct Matrix<'a> {
+    config: &'a MatrixConfig,
+    http: &'a Http,
+    request_timeout: Duration,
+    deadline: Deadline,
+    /// The bot's server name, asked once per delivery.
+    server_name: Option<String>,
+}
+
+impl<'a> Matrix<'a> {
+    /// The backend for a delivery; fails when the config has no `[matrix]` section.
+    pub fn from_context(ctx: &'a Context<'a>) -> Result<Self, String> {
+        let config = ctx.config.matrix.as_ref().ok_or_else(|| {
+            "chat backend 'matrix' needs a [matrix] section in the config".to_string()
+        })?;
+        Ok(Matrix {
+            config,
+            http: ctx.http,
+            request_timeout: ctx.config.request_timeout,
+            deadline: ctx.deadline,
+            server_name: None,
+        })
+    }
+
+    fn call(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let url = format!("{}/_matrix/client/v3{path}", self.config.homeserver);
+        let mut req = Request::new(method, url).header(
+            "Authorization",
+            format!("Bearer {}", self.config.access_token.expose()),
+        );
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let timeout = self
+            .request_timeout
+            .min(self.deadline.remaining().saturating_sub(MARGIN));
+        let resp = self.http.send(&req, timeout).map_err(Failure::Transport)?;
+        let value = resp.json();
+        if (200..300).contains(&resp.status) {
+            return Ok(value);
+        }
+        let header_wait = resp.retry_after_delay(Timestamp::now());
+        Err(Failure::Api(ApiError::from_answer(
+            resp.status,
+            &value,
+            &resp.body,
+            header_wait,
+        )))
+    }
+
+    /// The bot's server name (the part after the first `:` of its user id).
+    fn server_name(&mut self) -> Result<String, ChatError> {
+        if let Some(s) = &self.server_name {
+            return Ok(s.clone());
+        }
+        let who = self.call("GET", "/account/whoami", None)?;
+        let user = who["user_id"].as_str().unwrap_or_default();
+        let Some((_, server)) = user.split_once(':') else {
+            return Err(ChatError::Permanent(format!(
+                "the homeserver's whoami answer has no usable user id ({user:?})"
+            )));
+        };
+        if server != self.config.server_name {
+            log::debug!(
+                "matrix: aliases use the bot's server name {server} (config server_name is {})",
+                self.config.server_name
+            );
+        }
+        self.server_name = Some(server.to_string());
+        Ok(server.to_string())
+    }
+
+    /// Joins a room by id or alias (a no-op when already joined); returns the room id.
+    fn join(&self, room: &str) -> Result<String, Failure> {
+        let v = self.call(
+            "POST",
+            &format!("/join/{}", encode_component(room)),
+            Some(json!({})),
+        )?;
+        Ok(v["room_id"].as_str().unwrap_or(room).to_string())
+    }
+
+    fn send(&self, room: &str, txn: &str, content: Value) -> Result<String, ChatError> {
+        let v = self.call(
+            "PUT",
+            &format!(
+                "/rooms/{}/send/m.room.message/{}",
+                encode_component(room),
+                encode_component(txn)
+            ),
+            Some(content),
+        )?;
+        v["event_id"].as_str().map(str::to_string).ok_or_else(|| {
+            ChatError::Transient("the homeserver answered a message without an event_id".into())
+        })
+    }
+
+    /// A state event's content, `None` when the room has none.
+    fn state(&self, room: &str, kind: &str) -> Result<Option<Value>, ChatError> {
+        match self.call("GET", &state_path(room, kind), None) {
+            Ok(v) => Ok(Some(v)),
+            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn put_state(&self, room: &str, kind: &str, content: Value) -> Result<(), ChatError> {
+        self.call("PUT", &state_path(room, kind), Some(content))?;
+        Ok(())
+    }
+
+    /// Deletes an alias if (and only if) it still points at `room`.
+    fn drop_alias(&self, room: &str, alias: &str) -> Result<(), ChatError> {
+        let path = format!("/directory/room/{}", encode_component(alias));
+        match self.call("GET", &path, None) {
+            Ok(v) if v["room_id"].as_str() == Some(room) => {}
+            Ok(_) => return Ok(()),
+            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        match self.call("DELETE", &path, None) {
+            Ok(_) => Ok(()),
+            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl ChatBackend for Matrix<'_> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    fn sanitize_name(&self, name: &str) -> String {
+        alias_localpart(name)
+    }
+
+    fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
+        let server = self.server_name()?;
+        let localpart = alias_localpart(&spec.name);
+        let alias = format!("#{localpart}:{server}");
+        let body = json!({
+            "name": spec.name,
+            "topic": spec.topic,
+            "room_alias_name": localpart,
+            "preset": if spec.private { "private_chat" } else { "public_chat" },
+            "visibility": "private",
+        });
+        let room = match self.call("POST", "/createRoom", Some(body)) {
+            Ok(v) => v["room_id"].as_str().map(str::to_string).ok_or_else(|| {
+                ChatError::Transient("createRoom answered without a room_id".into())
+            })?,
+            // Taken: an earlier run (maybe one that timed out after the server created the
+            // room), another Pandora server, or a concurrent first firing (Synapse answers that
+            // race with 409) made it. Join and reuse it.
+            Err(Failure::Api(e)) if e.errcode == "M_ROOM_IN_USE" || e.status == 409 => {
+                log::info!("matrix: room alias {alias} exists already; reusing its room");
+                self.join(&alias).map_err(|e| match e {
+                    Failure::Api(a) if a.errcode == "M_FORBIDDEN" => ChatError::Permanent(format!(
+                        "room alias {alias} belongs to a room the bot may not join ({}); invite the bot user or change the route's channel_template",
+                        a.error
+                    )),
+                    other => other.into(),
+                })?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        Ok(ChannelRef {
+            id: room,
+            name: alias[1..].to_string(),
+            url: Some(matrix_to(&alias)),
+        })
+    }
+
+    fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
+        let purpose = match message.kind {
+            MessageKind::Alert => "alert".to_string(),
+            MessageKind::Recovery => "recovery".to_string(),
+            MessageKind::Closing => "closing".to_string(),
+            // A shared room: the line itself (it names the incident's room and state) is what
+            // must not be posted twice.
+            MessageKind::Stakeholder => format!("note-{:016x}", fnv64(message.text.as_bytes())),
+        };
+        self.send(
+            &channel.id,
+            &txn_id(&channel.id, &purpose),
+            message_content(message),
+        )
+    }
+
+    fn update(
+        &mut self,
+        channel: &ChannelRef,
+        message_id: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        let content = edit_content(message_id, message);
+        let purpose = format!("edit-{:016x}", fnv64(content.to_string().as_bytes()));
+        self.send(&channel.id, &txn_id(&channel.id, &purpose), content)?;
+        Ok(())
+    }
+
+    fn pin(&mut self, channel: &ChannelRef, message_id: &str) -> Result<(), ChatError> {
+        let current = self.state(&channel.id, "m.room.pinned_events")?;
+        if let Some(content) = with_pin(current.as_ref(), message_id) {
+            self.put_state(&channel.id, "m.room.pinned_events", content)?;
+        }
+        Ok(())
+    }
+
+    fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
+        self.put_state(&channel.id, "m.room.topic", json!({ "topic": topic }))
+    }
+
+    fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        let path = format!("/rooms/{}/invite", encode_component(&channel.id));
+        for user in users {
+            match self.call("POST", &path, Some(json!({ "user_id": user }))) {
+                Ok(_) => {}
+                Err(Failure::Api(e)) if e.errcode == "M_FORBIDDEN" && e.already_member() => {}
+                // One bad entry in the route's invite list must not keep the room from
+                // getting its alert: say so and invite the others.
+                Err(Failure::Api(e))
+                    if e.errcode == "M_INVALID_PARAM" || e.errcode == "M_NOT_FOUND" =>
+                {
+                    log::warn!(
+                        "matrix: cannot invite {user:?} ({}: {}); fix the route's invite list (full user ids like @alice:example.org)",
+                        e.errcode,
+                        e.error
+                    );
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(())
+    }
+
+    fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
+        let room = channel.id.as_str();
+        // Read-only first: the room stops taking messages even if the alias steps fail.
+        let levels = self
+            .state(room, "m.room.power_levels")?
+            .unwrap_or(json!({}));
+        if let Some(content) = read_only_power_levels(&levels) {
+            self.put_state(room, "m.room.power_levels", content)?;
+        }
+        let rules = self.state(room, "m.room.join_rules")?;
+        if rules.as_ref().and_then(|r| r["join_rule"].as_str()) != Some("invite") {
+            self.put_state(room, "m.room.join_rules", json!({ "join_rule": "invite" }))?;
+        }
+        // The aliases go before the canonical-alias event, so a retry still finds them there.
+        let canonical = self.state(room, "m.room.canonical_alias")?;
+        let mut aliases = canonical.as_ref().map(aliases_of).unwrap_or_default();
+        if channel.name.contains(':') {
+            aliases.push(format!("#{}", channel.name.trim_start_matches('#')));
+        }
+        let mut seen = HashSet::new();
+        aliases.retain(|a| seen.insert(a.clone()));
+        for alias in &aliases {
+            self.drop_alias(room, alias)?;
+        }
+        if let Some(c) = canonical {
+            if !aliases_of(&c).is_empty() {
+                self.put_state(room, "m.room.canonical_alias", json!({}))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
+        let room = channel.id.as_str();
+        let pinned: HashSet<String> = self
+            .state(room, "m.room.pinned_events")?
+            .and_then(|v| v["pinned"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let mut items = Vec::new();
+        let mut from: Option<String> = None;
+        for _ in 0..HISTORY_MAX_PAGES {
+            let mut path = format!(
+                "/rooms/{}/messages?dir=b&limit={HISTORY_PAGE}",
+                encode_component(room)
+            );
+            if let Some(f) = &from {
+                path.push_str(&format!("&from={}", encode_component(f)));
+            }
+            let page = self.call("GET", &path, None)?;
+            let (mut got, next) = history_page(&page, &pinned);
+            items.append(&mut got);
+            match next {
+                Some(n) => from = Some(n),
+                None => break,
+            }
+        }
+        // Pages come newest first.
+        items.reverse();
+        Ok(items)
+    }
+
+    fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
+        // Joining is a no-op when the bot is in the room, accepts a pending invite, and
+        // resolves an alias in the same call.
+        let room = self.join(id).map_err(|e| match e {
+            Failure::Api(a) if a.errcode == "M_FORBIDDEN" || a.errcode == "M_NOT_FOUND" => {
+                ChatError::Permanent(format!(
+                    "stakeholder room {id} cannot be joined ({}: {}); invite the bot user to it or fix stakeholder_channel",
+                    a.errcode, a.error
+                ))
+            }
+            other => other.into(),
+        })?;
+        Ok(ChannelRef {
+            id: room,
+            name: id.trim_start_matches('#').to_string(),
+            url: id.starts_with('#').then(|| matrix_to(id)),
+        })
+    }
+}
+
+/// A failed call: the homeserver's answer, or none.
+#[derive(Debug)]
+enum Failure {
+    Api(ApiError),
+    Transport(TransportError),
+}
+
+impl From<Failure> for ChatError {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Api(e) => e.into_chat(),
+            Failure::Transport(t) => ChatError::Transport(t),
+        }
+    }
+}
+
+/// A Matrix error answer (`{"errcode": "M_…", "error": "…"}`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct ApiError {
+    status: u16,
+    errcode: String,
+    error: String,
+    retry_after: Option<Duration>,
+}
+
+impl ApiError {
+    fn from_answer(status: u16, json: &Value, raw: &str, header_wait: Option<Duration>) -> Self {
+        let errcode = json["errcode"].as_str().unwrap_or_default().to_string();
+        let error = match json["error"].as_str() {
+            Some(e) => one_line(e, 200),
+            None => one_line(raw, 200),
+        };
+        // `retry_after_ms` in the body (older servers, and Synapse still sends it) wins over
+        // the `Retry-After` header (newer spec versions).
+        let retry_after = json["retry_after_ms"]
+            .as_u64()
+            .map(|ms| Duration::from_millis(ms.min(86_400_000)))
+            .or(header_wait);
+        ApiError {
+            status,
+            errcode,
+            error,
+            retry_after,
+        }
+    }
+
+    /// `M_FORBIDDEN` because the user is in the room already (an invite that is a no-op).
+    fn already_member(&self) -> bool {
+        self.error.contains("already in the room")
+    }
+
+    fn into_chat(self) -> ChatError {
+        let what = if self.errcode.is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            format!("HTTP {} {}", self.status, self.errcode)
+        };
+        let detail = if self.error.is_empty() {
+            what
+        } else {
+            format!("{what}: {}", self.error)
+        };
+        match (self.status, self.errcode.as_str()) {
+            (429, _) | (_, "M_LIMIT_EXCEEDED") => ChatError::RateLimited(self.retry_after),
+            (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") | (401, _) => ChatError::Permanent(format!(
+                "the homeserver refused the access token ({detail}); set [matrix] access_token to a valid token of the bot user"
+            )),
+            (_, "M_FORBIDDEN") => ChatError::Permanent(format!(
+                "not allowed ({detail}); the bot user must be in the room with enough power"
+            )),
+            (408 | 500..=599, _) => ChatError::Transient(detail),
+            _ => ChatError::Permanent(detail),
+        }
+    }
+}
+
+fn state_path(room: &str, kind: &str) -> String {
+    format!("/rooms/{}/state/{kind}", encode_component(room))
+}
+
+/// An alias localpart from a channel name: lowercase `a-z 0-9 . _ = -`, other characters
+/// become `-`, runs of `-` collapse, and the length is bounded. (`/` is valid in aliases but
+/// some proxies mangle an encoded slash in a path, so it is replaced too.)
+pub fn alias_localpart(name: &str) -> String {
+    let mut out = String::new();
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '=') {
+            c
+        } else {
+            '-'
+        };
+        if !(c == '-' && out.ends_with('-')) {
+            out.push(c);
+        }
+    }
+    let mut out = out.trim_matches('-').to_string();
+    out.truncate(MAX_LOCALPART);
+    let out = out.trim_end_matches('-').to_string();
+    if out.is_empty() {
+        "incident".to_string()
+    } else {
+        out
+    }
+}
+
+/// A matrix.to link people can click (`https://matrix.to/#/#alias:server`).
+fn matrix_to(alias: &str) -> String {
+    format!("https://matrix.to/#/{alias}")
+}
+
+/// A transaction id that is the same for every retry of one purpose in one room.
+fn txn_id(room: &str, purpose: &str) -> String {
+    format!("pi-{:016x}-{purpose}", fnv64(room.as_bytes()))
+}
+
+/// FNV-1a, 64 bit: small, and stable across Rust versions (unlike `DefaultHasher`).
+fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// Escapes text for HTML element content and attribute values.
+fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            '\n' => out.push_str("<br>"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The `formatted_body`: title, label/value list, links (only http(s) ones become links).
+fn html_body(m: &ChatMessage) -> String {
+    let mut html = format!("<p><strong>{}</strong></p>", escape_html(&m.title));
+    if !m.fields.is_empty() {
+        html.push_str("<ul>");
+        for (k, v) in &m.fields {
+            html.push_str(&format!(
+                "<li><strong>{}:</strong> {}</li>",
+                escape_html(k),
+                escape_html(v)
+            ));
+        }
+        html.push_str("</ul>");
+    }
+    if !m.links.is_empty() {
+        let links: Vec<String> = m
+            .links
+            .iter()
+            .map(|(text, url)| {
+                if url.starts_with("https://") || url.starts_with("http://") {
+                    format!("<a href=\"{}\">{}</a>", escape_html(url), escape_html(text))
+                } else {
+                    format!("{}: {}", escape_html(text), escape_html(url))
+                }
+            })
+            .collect();
+        html.push_str(&format!("<p>{}</p>", links.join(" | ")));
+    }
+    html
+}
+
+/// An `m.room.message` content: HTML plus the plain fallback.
+fn message_content(m: &ChatMessage) -> Value {
+    // Notices do not notify by default push rules; the closing line needs no one's attention.
+    let msgtype = if m.kind == MessageKind::Closing {
+        "m.notice"
+    } else {
+        "m.text"
+    };
+    json!({
+        "msgtype": msgtype,
+        "body": m.text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": html_body(m),
+    })
+}
+
+/// An edit of `original` (`m.replace`): clients show `m.new_content`; the outer body, marked
+/// with `* `, is for clients that do not understand edits.
+fn edit_content(original: &str, m: &ChatMessage) -> Value {
+    let new = message_content(m);
+    let mut outer = Map::new();
+    outer.insert("msgtype".into(), new["msgtype"].clone());
+    outer.insert("body".into(), json!(format!("* {}", m.text)));
+    outer.insert("format".into(), json!("org.matrix.custom.html"));
+    outer.insert(
+        "formatted_body".into(),
+        json!(format!("* {}", html_body(m))),
+    );
+    outer.insert("m.new_content".into(), new);
+    outer.insert(
+        "m.relates_to".into(),
+        json!({ "rel_type": "m.replace", "event_id": original }),
+    );
+    Value::Object(outer)
+}
+
+/// The pinned-events content with `event_id` added, keeping other pins; `None` when it is
+/// pinned already.
+fn with_pin(current: Option<&Value>, event_id: &str) -> Option<Value> {
+    let mut pins: Vec<Value> = current
+        .and_then(|c| c["pinned"].as_array().cloned())
+        .unwrap_or_default();
+    if pins.iter().any(|p| p.as_str() == Some(event_id)) {
+        return None;
+    }
+    pins.push(json!(event_id));
+    Some(json!({ "pinned": pins }))
+}
+
+/// Power levels that let only level-100 users (the bot that created the room) send or change
+/// anything; `None` when they already do.
+fn read_only_power_levels(current: &Value) -> Option<Value> {
+    let mut levels = current.as_object().cloned().unwrap_or_default();
+    let mut changed = false;
+    for key in ["events_default", "state_default", "invite"] {
+        if levels.get(key).and_then(Value::as_i64).unwrap_or(0) < ARCHIVED_LEVEL {
+            levels.insert(key.into(), json!(ARCHIVED_LEVEL));
+            changed = true;
+        }
+    }
+    if let Some(Value::Object(events)) = levels.get_mut("events") {
+        for v in events.values_mut() {
+            if v.as_i64().unwrap_or(0) < ARCHIVED_LEVEL {
+                *v = json!(ARCHIVED_LEVEL);
+                changed = true;
+            }
+        }
+    }
+    changed.then_some(Value::Object(levels))
+}
+
+/// The aliases named by an `m.room.canonical_alias` content.
+fn aliases_of(content: &Value) -> Vec<String> {
+    let mut out: Vec<String> = content["alias"]
+        .as_str()
+        .map(str::to_string)
+        .into_iter()
+        .collect();
+    if let Some(alt) = content["alt_aliases"].as_array() {
+        out.extend(alt.iter().filter_map(|a| a.as_str().map(str::to_string)));
+    }
+    out
+}
+
+/// The messages of one `/messages` page (in page order) and the token of the next page.
+fn history_page(page: &Value, pinned: &HashSet<String>) -> (Vec<HistoryItem>, Option<String>) {
+    let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
+    let mut items = Vec::new();
+    for ev in &chunk {
+        if ev["type"] != "m.room.message" {
+            continue;
+        }
+        let content = &ev["content"];
+        let text = if content["m.relates_to"]["rel_type"] == "m.replace" {
+            let new = content["m.new_content"]["body"]
+                .as_str()
+                .unwrap_or_default();
+            format!("(edit) {new}")
+        } else {
+            content["body"].as_str().unwrap_or_default().to_string()
+        };
+        // A redacted message has no body left.
+        if text.is_empty() {
+            continue;
+        }
+        let id = ev["event_id"].as_str().unwrap_or_default().to_string();
+        items.push(HistoryItem {
+            at: Timestamp::from_millis(ev["origin_server_ts"].as_i64().unwrap_or(0)),
+            author: ev["sender"].as_str().unwrap_or_default().to_string(),
+            text,
+            pinned: pinned.contains(&id),
+            id,
+        });
+    }
+    // The last page has no `end`, or (some servers) repeats an empty chunk.
+    let next = page["end"]
+        .as_str()
+        .filter(|_| !chunk.is_empty())
+        .map(str::to_string);
+    (items, next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(kind: MessageKind) -> ChatMessage {
+        ChatMessage {
+            kind,
+            title: "FIRING [Critical] web-01 / <CPU> & Load".into(),
+            fields: vec![("Agent".into(), "web-01".into())],
+            links: vec![
+                (
+                    "Pandora FMS agent".into(),
+                    "http://pandora.example/index.php?a=1&b=\"2\"".into(),
+                ),
+                ("ilert alert".into(), "javascript:alert(1)".into()),
+            ],
+            text: "FIRING [Critical] web-01 / <CPU> & Load\nAgent: web-01".into(),
+        }
+    }
+
+    #[test]
+    fn alias_localparts_keep_only_allowed_characters() {
+        assert_eq!(
+            alias_localpart("pandorafms_alert_6182268"),
+            "pandorafms_alert_6182268"
+        );
+        assert_eq!(alias_localpart("Web-01 / CPU Load"), "web-01-cpu-load");
+        assert_eq!(alias_localpart("drill-a:b#c"), "drill-a-b-c");
+        assert_eq!(alias_localpart("x=1.2"), "x=1.2");
+        assert_eq!(alias_localpart("--Ünïcode--"), "n-code");
+        assert_eq!(alias_localpart("  "), "incident");
+        assert_eq!(alias_localpart(&"a".repeat(500)).len(), MAX_LOCALPART);
+    }
+
+    #[test]
+    fn html_is_escaped_and_only_web_links_are_links() {
+        let html = html_body(&msg(MessageKind::Alert));
+        assert!(
+            html.starts_with(
+                "<p><strong>FIRING [Critical] web-01 / &lt;CPU&gt; &amp; Load</strong></p>"
+            ),
+            "{html}"
+        );
+        assert!(
+            html.contains("<li><strong>Agent:</strong> web-01</li>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("<a href=\"http://pandora.example/index.php?a=1&amp;b=&quot;2&quot;\">Pandora FMS agent</a>"),
+            "{html}"
+        );
+        assert!(html.contains("ilert alert: javascript:alert(1)"), "{html}");
+        assert!(!html.contains("href=\"javascript"), "{html}");
+    }
+
+    #[test]
+    fn messages_carry_html_and_the_plain_fallback() {
+        let c = message_content(&msg(MessageKind::Alert));
+        assert_eq!(c["msgtype"], "m.text");
+        assert_eq!(c["format"], "org.matrix.custom.html");
+        assert_eq!(c["body"], msg(MessageKind::Alert).text);
+        assert_eq!(
+            message_content(&msg(MessageKind::Closing))["msgtype"],
+            "m.notice"
+        );
+    }
+
+    #[test]
+    fn an_edit_replaces_the_original_with_new_content() {
+        let m = msg(MessageKind::Alert);
+        let e = edit_content("$orig", &m);
+        assert_eq!(e["m.relates_to"]["rel_type"], "m.replace");
+        assert_eq!(e["m.relates_to"]["event_id"], "$orig");
+        assert_eq!(e["m.new_content"]["body"], m.text);
+        assert_eq!(e["m.new_content"]["formatted_body"], html_body(&m));
+        assert!(e["m.new_content"].get("m.relates_to").is_none());
+        assert_eq!(e["body"], format!("* {}", m.text));
+    }
+
+    #[test]
+    fn transaction_ids_are_stable_per_room_and_purpose() {
+        let a = txn_id("!room:localhost", "alert");
+        assert_eq!(a, txn_id("!room:localhost", "alert"));
+        assert_ne!(a, txn_id("!other:localhost", "alert"));
+        assert_ne!(a, txn_id("!room:localhost", "recovery"));
+        assert!(a.starts_with("pi-") && a.ends_with("-alert"), "{a}");
+        // FNV-1a reference value: a change here would break retries across an upgrade.
+        assert_eq!(fnv64(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+
+    #[test]
+    fn pins_merge_and_pinning_twice_changes_nothing() {
+        assert_eq!(with_pin(None, "$a"), Some(json!({"pinned": ["$a"]})));
+        let cur = json!({"pinned": ["$x"]});
+        assert_eq!(
+            with_pin(Some(&cur), "$a"),
+            Some(json!({"pinned": ["$x", "$a"]}))
+        );
+        assert_eq!(with_pin(Some(&json!({"pinned": ["$a"]})), "$a"), None);
+    }
+
+    #[test]
+    fn archived_power_levels_leave_only_level_100() {
+        let cur = json!({"events": {"m.room.name": 50, "m.room.tombstone": 150},
+                         "events_default": 0, "state_default": 50, "invite": 0,
+                         "users": {"@bot:x": 100}, "kick": 50});
+        let ro = read_only_power_levels(&cur).unwrap();
+        assert_eq!(ro["events_default"], 100);
+        assert_eq!(ro["state_default"], 100);
+        assert_eq!(ro["invite"], 100);
+        assert_eq!(ro["events"]["m.room.name"], 100);
+        assert_eq!(ro["events"]["m.room.tombstone"], 150);
+        assert_eq!(ro["users"], json!({"@bot:x": 100}));
+        assert_eq!(ro["kick"], 50);
+        assert_eq!(read_only_power_levels(&ro), None);
+    }
+
+    #[test]
+    fn errors_map_to_outbox_dispositions() {
+        let err = |status, body: Value| {
+            ApiError::from_answer(status, &body, &body.to_string(), None).into_chat()
+        };
+        assert_eq!(
+            err(
+                429,
+                json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests", "retry_after_ms": 2500})
+            ),
+            ChatError::RateLimited(Some(Duration::from_millis(2500)))
+        );
+        let header = ApiError::from_answer(429, &json!({}), "", Some(Duration::from_secs(7)));
+        assert_eq!(
+            header.into_chat(),
+            ChatError::RateLimited(Some(Duration::from_secs(7)))
+        );
+        for code in ["M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"] {
+            let e = err(
+                401,
+                json!({"errcode": code, "error": "Invalid access token passed."}),
+            );
+            assert!(
+                matches!(&e, ChatError::Permanent(m) if m.contains("access_token")),
+                "{e:?}"
+            );
+        }
+        assert!(matches!(
+            err(403, json!({"errcode": "M_FORBIDDEN", "error": "no"})),
+            ChatError::Permanent(m) if m.contains("enough power")
+        ));
+        assert!(matches!(
+            ApiError::from_answer(502, &Value::Null, "<html>Bad gateway</html>", None).into_chat(),
+            ChatError::Transient(m) if m.contains("502")
+        ));
+        let member = ApiError::from_answer(
+            403,
+            &json!({"errcode": "M_FORBIDDEN", "error": "@a:x is already in the room."}),
+            "",
+            None,
+        );
+        assert!(member.already_member());
+    }
+
+    #[test]
+    fn history_pages_keep_messages_and_mark_edits_and_pins() {
+        let page = json!({
+            "chunk": [
+                {"type": "m.room.message", "event_id": "$e", "sender": "@bot:x", "origin_server_ts": 3000,
+                 "content": {"body": "* new", "m.new_content": {"body": "new"},
+                             "m.relates_to": {"rel_type": "m.replace", "event_id": "$a"}}},
+                {"type": "m.room.topic", "event_id": "$t", "sender": "@bot:x", "origin_server_ts": 2000,
+                 "content": {"topic": "FIRING"}},
+                {"type": "m.room.message", "event_id": "$r", "sender": "@alice:x", "origin_server_ts": 1500,
+                 "content": {}},
+                {"type": "m.room.message", "event_id": "$a", "sender": "@bot:x", "origin_server_ts": 1000,
+                 "content": {"body": "FIRING web-01"}}
+            ],
+            "start": "s1", "end": "s2"
+        });
+        let pinned: HashSet<String> = ["$a".to_string()].into();
+        let (items, next) = history_page(&page, &pinned);
+        assert_eq!(next.as_deref(), Some("s2"));
+        let got: Vec<(&str, &str, bool)> = items
+            .iter()
+            .map(|i| (i.id.as_str(), i.text.as_str(), i.pinned))
+            .collect();
+        assert_eq!(
+            got,
+            [("$e", "(edit) new", false), ("$a", "FIRING web-01", true)]
+        );
+        assert_eq!(items[1].at, Timestamp::from_millis(1000));
+        assert_eq!(items[1].author, "@bot:x");
+        let (_, last) = history_page(&json!({"chunk": [], "start": "s2"}), &pinned);
+        assert_eq!(last, None);
+    }
+
+    #[test]
+    fn canonical_alias_lists_main_and_alternative_aliases() {
+        let c = json!({"alias": "#a:x", "alt_aliases": ["#b:x"]});
+        assert_eq!(aliases_of(&c), ["#a:x", "#b:x"]);
+        assert!(aliases_of(&json!({})).is_empty());
+    }
+}
