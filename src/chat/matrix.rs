@@ -42,6 +42,8 @@ const HISTORY_PAGE: u32 = 100;
 const HISTORY_MAX_PAGES: usize = 100;
 /// Kept back from the run deadline for bookkeeping after a request.
 const MARGIN: Duration = Duration::from_millis(300);
+/// Joins tried while a room behind a taken alias is still being created (about 1.5 s in all).
+const JOIN_ATTEMPTS: u32 = 5;
 /// Power level that archiving requires for everything.
 const ARCHIVED_LEVEL: i64 = 100;
 
@@ -133,6 +135,37 @@ impl<'a> Matrix<'a> {
         Ok(v["room_id"].as_str().unwrap_or(room).to_string())
     }
 
+    /// Joins the room behind an alias that createRoom found taken. Synapse points the alias
+    /// at a new room a moment before the room has its first events; a join in that moment
+    /// fails with 404 (it takes the room for a remote one), so wait briefly and try again.
+    fn join_taken_alias(&self, alias: &str) -> Result<String, ChatError> {
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self.join(alias) {
+                Ok(room) => return Ok(room),
+                Err(Failure::Api(a)) if a.errcode == "M_FORBIDDEN" => {
+                    return Err(ChatError::Permanent(format!(
+                        "room alias {alias} belongs to a room the bot may not join ({}); invite the bot user or change the route's channel_template",
+                        a.error
+                    )))
+                }
+                Err(Failure::Api(a)) if a.status == 404 => {
+                    let wait = Duration::from_millis(100 * u64::from(attempt));
+                    if attempt >= JOIN_ATTEMPTS || wait + MARGIN * 2 > self.deadline.remaining() {
+                        return Err(ChatError::Transient(format!(
+                            "room alias {alias} is taken but its room cannot be joined yet ({}: {})",
+                            a.errcode, a.error
+                        )));
+                    }
+                    log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.errcode);
+                    std::thread::sleep(wait);
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
     fn send(&self, room: &str, txn: &str, content: Value) -> Result<String, ChatError> {
         let v = self.call(
             "PUT",
@@ -208,13 +241,7 @@ impl ChatBackend for Matrix<'_> {
             // race with 409) made it. Join and reuse it.
             Err(Failure::Api(e)) if e.errcode == "M_ROOM_IN_USE" || e.status == 409 => {
                 log::info!("matrix: room alias {alias} exists already; reusing its room");
-                self.join(&alias).map_err(|e| match e {
-                    Failure::Api(a) if a.errcode == "M_FORBIDDEN" => ChatError::Permanent(format!(
-                        "room alias {alias} belongs to a room the bot may not join ({}); invite the bot user or change the route's channel_template",
-                        a.error
-                    )),
-                    other => other.into(),
-                })?
+                self.join_taken_alias(&alias)?
             }
             Err(e) => return Err(e.into()),
         };
@@ -868,3 +895,6 @@ mod tests {
         assert!(aliases_of(&json!({})).is_empty());
     }
 }
+
+#[cfg(test)]
+mod live_tests;

@@ -1,0 +1,405 @@
+//! Matrix incident rooms against a real Synapse homeserver (tests/harness/synapse.sh): the
+//! binary runs as Pandora runs it, then the room is read back through the server as a responder
+//! (alice) sees it. Rate limiting, which the test homeserver is configured not to do, is played
+//! by a small fake server following the Matrix error contract.
+
+mod support;
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use support::http::{Reply, Server};
+use support::ilert::{FakeIlert, KEY};
+use support::matrix::{current_body, latest_edit, originals, unique_alert_id, Synapse};
+use support::{code, run, stderr, PandoraAlert, TestDir};
+
+/// A config with one route to ilert and Matrix.
+fn config(dir: &TestDir, ilert: &FakeIlert, matrix: &str, route: &str) -> PathBuf {
+    dir.config(&format!(
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{matrix}\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\n{route}\n",
+        ilert.url()
+    ))
+}
+
+fn synapse_route(s: &Synapse, private: bool) -> String {
+    format!(
+        "private = {private}\ninvite = [\"{}\", \"{}\"]\n",
+        s.alice.user, s.bob.user
+    )
+}
+
+fn fire(cfg: &std::path::Path, id: &str) {
+    let out = PandoraAlert::firing(id).run(cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+fn status(cfg: &std::path::Path) -> Value {
+    serde_json::from_slice(&run(cfg, &["status", "--json"]).stdout).unwrap()
+}
+
+#[test]
+fn private_incident_room_follows_the_alert_as_a_responder_sees_it() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-private"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    let localpart = format!("pandorafms_alert_{id}");
+    let alias = s.alias(&localpart);
+
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&alias)
+        .expect("the incident alias resolves");
+    // Bob has not accepted yet: his invite is pending. Alice's join of an invite-only room
+    // works only because she was invited.
+    assert_eq!(
+        s.bot.membership(&room, &s.bob.user).as_deref(),
+        Some("invite")
+    );
+    assert_eq!(
+        s.bot.membership(&room, &s.alice.user).as_deref(),
+        Some("invite")
+    );
+    s.alice.join(&room);
+
+    let rules = s.alice.state(&room, "m.room.join_rules", "").unwrap();
+    assert_eq!(rules["join_rule"], "invite");
+    let canonical = s.alice.state(&room, "m.room.canonical_alias", "").unwrap();
+    assert_eq!(canonical["alias"], alias);
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert_eq!(topic["topic"], "FIRING - web-01 / CPU Load");
+
+    let pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+    let pinned: Vec<&str> = pins["pinned"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(pinned.len(), 1, "{pins}");
+    let alert_event = pinned[0].to_string();
+    let ev = s.alice.event(&room, &alert_event);
+    assert_eq!(ev["sender"], s.bot.user.as_str());
+    let body = ev["content"]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with("FIRING [Critical] web-01 / CPU Load"),
+        "{body}"
+    );
+    assert!(
+        body.contains("Agent: web-01") && body.contains("Module: CPU Load"),
+        "{body}"
+    );
+    assert_eq!(ev["content"]["format"], "org.matrix.custom.html");
+    let html = ev["content"]["formatted_body"].as_str().unwrap();
+    assert!(
+        html.contains("<li><strong>Agent:</strong> web-01</li>"),
+        "{html}"
+    );
+    assert!(html.contains("<a href=\"http://pandora.example/"), "{html}");
+
+    // Two re-fires: the pinned message is edited in place, in the same room.
+    fire(&cfg, &id);
+    fire(&cfg, &id);
+    assert_eq!(s.alice.resolve(&alias).as_deref(), Some(room.as_str()));
+    let msgs = s.alice.messages(&room);
+    let edit = latest_edit(&msgs, &alert_event).expect("an m.replace edit of the alert");
+    let new_body = edit["content"]["m.new_content"]["body"].as_str().unwrap();
+    assert!(new_body.contains("Times fired: 3"), "{new_body}");
+    assert_eq!(
+        originals(&msgs).len(),
+        1,
+        "one alert message, edited: {msgs:?}"
+    );
+
+    // Recovery: topic, pinned message, and a recovery message.
+    let out = PandoraAlert::recovery(&id).run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(s.alice.resolve(&alias).as_deref(), Some(room.as_str()));
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert_eq!(topic["topic"], "RESOLVED - web-01 / CPU Load");
+    let msgs = s.alice.messages(&room);
+    let edit = latest_edit(&msgs, &alert_event).unwrap();
+    let new_body = edit["content"]["m.new_content"]["body"].as_str().unwrap();
+    assert!(
+        new_body.starts_with("RESOLVED [Critical] web-01 / CPU Load"),
+        "{new_body}"
+    );
+    let posts = originals(&msgs);
+    assert_eq!(posts.len(), 2, "alert and recovery: {posts:?}");
+    let recovery = posts[1]["content"]["body"].as_str().unwrap();
+    assert!(
+        recovery.starts_with("RESOLVED web-01 / CPU Load"),
+        "{recovery}"
+    );
+    assert!(recovery.contains("Value: 12.0%"), "{recovery}");
+    let pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+    assert_eq!(
+        pins["pinned"],
+        json!([alert_event]),
+        "the pin survives the edits"
+    );
+
+    assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
+    assert!(dir.files("outbox").is_empty(), "{:?}", dir.files("outbox"));
+    let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
+    assert_eq!(types, ["ALERT", "RESOLVE"]);
+}
+
+#[test]
+fn public_route_opens_a_public_room_kept_out_of_the_room_directory() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-public"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, false));
+    let id = unique_alert_id();
+    let alias = s.alias(&format!("pandorafms_alert_{id}"));
+    fire(&cfg, &id);
+
+    let room = s.alice.resolve(&alias).unwrap();
+    s.alice.join(&room);
+    let rules = s.alice.state(&room, "m.room.join_rules", "").unwrap();
+    assert_eq!(rules["join_rule"], "public");
+    assert_eq!(
+        s.bot.membership(&room, &s.bob.user).as_deref(),
+        Some("invite")
+    );
+    let (st, listed) = s.alice.call("GET", "/publicRooms?limit=1000", None);
+    assert_eq!(st, 200);
+    let listed: Vec<&str> = listed["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["room_id"].as_str())
+        .collect();
+    assert!(!listed.contains(&room.as_str()), "published: {listed:?}");
+}
+
+#[test]
+fn concurrent_first_firings_give_one_room() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-concurrent"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    let localpart = format!("pandorafms_alert_{id}");
+    let children: Vec<_> = (0..2)
+        .map(|_| PandoraAlert::firing(&id).spawn(&cfg))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
+    assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
+    let msgs = s.bot.messages(&room);
+    assert_eq!(originals(&msgs).len(), 1, "one alert message: {msgs:?}");
+    // Whether the second firing was applied before the first post or edited it after, the
+    // message as shown now counts both.
+    let body = current_body(&msgs, originals(&msgs)[0]);
+    assert!(body.contains("Times fired: 2"), "{body}");
+}
+
+#[test]
+fn a_second_pandora_server_reuses_the_room_by_its_alias() {
+    let s = Synapse::from_env();
+    let ilert = FakeIlert::start();
+    let (one, two) = (TestDir::new("mx-server1"), TestDir::new("mx-server2"));
+    let route = synapse_route(&s, true);
+    let cfg1 = config(&one, &ilert, &s.config_section(), &route);
+    let cfg2 = config(&two, &ilert, &s.config_section(), &route);
+    let id = unique_alert_id();
+    let localpart = format!("pandorafms_alert_{id}");
+
+    fire(&cfg1, &id);
+    fire(&cfg2, &id);
+    assert!(
+        two.log().contains("exists already; reusing its room"),
+        "{}",
+        two.log()
+    );
+    let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
+    assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
+    for d in [&one, &two] {
+        let rec: Value = serde_json::from_str(
+            &std::fs::read_to_string(d.state().join(format!("incidents/{id}.json"))).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(rec["chat"]["channel_id"], room.as_str());
+    }
+    // The same transaction id in the same room: the homeserver gave the second server the
+    // first one's alert message instead of posting another.
+    let msgs = s.bot.messages(&room);
+    assert_eq!(originals(&msgs).len(), 1, "{msgs:?}");
+    let pins = s.bot.state(&room, "m.room.pinned_events", "").unwrap();
+    assert_eq!(pins["pinned"].as_array().unwrap().len(), 1, "{pins}");
+}
+
+#[test]
+fn two_pandora_servers_firing_at_once_share_one_room() {
+    let s = Synapse::from_env();
+    let ilert = FakeIlert::start();
+    let (one, two) = (TestDir::new("mx-race1"), TestDir::new("mx-race2"));
+    let route = synapse_route(&s, false);
+    let cfgs = [
+        config(&one, &ilert, &s.config_section(), &route),
+        config(&two, &ilert, &s.config_section(), &route),
+    ];
+    let id = unique_alert_id();
+    let localpart = format!("pandorafms_alert_{id}");
+    let children: Vec<_> = cfgs
+        .iter()
+        .map(|c| PandoraAlert::firing(&id).spawn(c))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
+    assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
+    let msgs = s.bot.messages(&room);
+    assert_eq!(originals(&msgs).len(), 1, "{msgs:?}");
+}
+
+#[test]
+fn stakeholder_room_given_by_alias_gets_one_line_per_state_change() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-stake"), FakeIlert::start());
+    let id = unique_alert_id();
+    let stake_local = format!("stakeholders-{id}");
+    let stake_room = s.alice.create_room(json!({
+        "room_alias_name": stake_local, "preset": "public_chat", "name": "Stakeholders",
+    }));
+    let route = format!(
+        "{}stakeholder_channel = \"{}\"\n",
+        synapse_route(&s, false),
+        s.alias(&stake_local)
+    );
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    fire(&cfg, &id);
+    let out = PandoraAlert::recovery(&id).run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let lines: Vec<String> = s
+        .alice
+        .messages(&stake_room)
+        .iter()
+        .map(|m| m["content"]["body"].as_str().unwrap().to_string())
+        .collect();
+    let link = format!(
+        "https://matrix.to/#/{}",
+        s.alias(&format!("pandorafms_alert_{id}"))
+    );
+    assert_eq!(
+        lines,
+        [
+            format!("Incident opened: [Critical] web-01 / CPU Load - {link}"),
+            format!("Incident resolved: [Critical] web-01 / CPU Load - {link}"),
+        ]
+    );
+}
+
+#[test]
+fn a_rejected_access_token_is_a_dead_letter_with_a_fix_hint() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-badtoken"), FakeIlert::start());
+    let section = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"syt_not_a_real_token_0000\"\n",
+        s.url
+    );
+    let cfg = config(&dir, &ilert, &section, &synapse_route(&s, true));
+    let out = PandoraAlert::firing(&unique_alert_id()).run(&cfg);
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    assert_eq!(ilert.events().len(), 1, "paging is not held back by chat");
+    let st = status(&cfg);
+    let reason = st["dead_letters"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains("M_UNKNOWN_TOKEN"), "{reason}");
+    assert!(reason.contains("[matrix] access_token"), "{reason}");
+    assert!(
+        !dir.log().contains("syt_not_a_real_token_0000"),
+        "token in the log"
+    );
+}
+
+/// A homeserver stand-in for rate limiting: every call answers 429 `M_LIMIT_EXCEEDED` until
+/// `limited` runs out, then a minimal happy path.
+fn limiting_homeserver(limited: usize, retry_after_ms: u64) -> Server {
+    let left = Arc::new(Mutex::new(limited));
+    Server::start(move |r| {
+        if r.path.ends_with("/account/whoami") {
+            return Reply::json(200, json!({"user_id": "@bot:example.org"}));
+        }
+        let mut left = left.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            return Reply::json(
+                429,
+                json!({"errcode": "M_LIMIT_EXCEEDED", "error": "Too Many Requests",
+                       "retry_after_ms": retry_after_ms}),
+            );
+        }
+        match (r.method.as_str(), r.path.rsplit('/').next().unwrap_or("")) {
+            ("POST", "createRoom") => Reply::json(200, json!({"room_id": "!r:example.org"})),
+            ("GET", _) => Reply::json(404, json!({"errcode": "M_NOT_FOUND", "error": "no"})),
+            ("PUT", _) if r.path.contains("/send/") => {
+                Reply::json(200, json!({"event_id": format!("$e{}", r.body.len())}))
+            }
+            _ => Reply::json(200, json!({"event_id": "$state"})),
+        }
+    })
+}
+
+fn fake_matrix_section(server: &Server) -> String {
+    format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"syt_fake_token_1234\"\n",
+        server.url()
+    )
+}
+
+#[test]
+fn matrix_rate_limit_keeps_the_room_queued_with_the_error() {
+    let hs = limiting_homeserver(usize::MAX, 60_000);
+    let (dir, ilert) = (TestDir::new("mx-429"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &fake_matrix_section(&hs), "");
+    let out = PandoraAlert::firing("4290").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert_eq!(ilert.events().len(), 1, "ilert is not held back by chat");
+    let st = status(&cfg);
+    let queued = &st["queued"][0];
+    assert_eq!(queued["action"], "chat:matrix open", "{st}");
+    let err = queued["last_error"].as_str().unwrap();
+    assert!(err.contains("rate limited (retry after 60s)"), "{err}");
+
+    // retry_after_ms has not passed: flush leaves the homeserver alone.
+    let n = hs.requests().len();
+    assert_eq!(code(&run(&cfg, &["flush"])), 69);
+    let creates = |hs: &Server| {
+        hs.requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/createRoom"))
+            .count()
+    };
+    assert_eq!(hs.requests().len(), n, "flush ignored retry_after_ms");
+    assert_eq!(creates(&hs), 1);
+}
+
+#[test]
+fn a_short_matrix_rate_limit_is_waited_out_within_the_run() {
+    let hs = limiting_homeserver(1, 200);
+    let (dir, ilert) = (TestDir::new("mx-429-short"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &fake_matrix_section(&hs), "");
+    let out = PandoraAlert::firing("4291").run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let creates = hs
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/createRoom"))
+        .count();
+    assert_eq!(creates, 2, "one refused, one accepted");
+    assert!(dir.files("outbox").is_empty());
+    let auth = hs.requests()[0]
+        .header("authorization")
+        .unwrap()
+        .to_string();
+    assert_eq!(auth, "Bearer syt_fake_token_1234");
+}
