@@ -36,9 +36,34 @@ pub fn route_for<'c>(
 
 /// Applies every inbox entry of `key`, oldest first. The caller holds the incident lock.
 pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Applied>, StoreError> {
+    apply(config, store, key, store.inbox_for(key))
+}
+
+/// Applies `received` (an alert that never went through the inbox because its lock was free
+/// at once) together with any inbox entries of its incident, oldest first. The caller holds
+/// the incident lock. The outbox write is then the first durable point, as early as an inbox
+/// write would have been; the inbox only covers the wait for a busy lock.
+pub fn apply_with_inbox(
+    config: &Config,
+    store: &Store,
+    received: InboxEntry,
+) -> Result<Vec<Applied>, StoreError> {
+    let key = received.alert.key.clone();
+    let mut entries = store.inbox_for(&key);
+    entries.push(received);
+    entries.sort_by(|a, b| a.id.cmp(&b.id));
+    apply(config, store, &key, entries)
+}
+
+fn apply(
+    config: &Config,
+    store: &Store,
+    key: &str,
+    entries: Vec<InboxEntry>,
+) -> Result<Vec<Applied>, StoreError> {
     let mut record = store.load_incident(key);
     let mut applied = Vec::new();
-    for entry in store.inbox_for(key) {
+    for entry in entries {
         if record.as_ref().is_some_and(|r| r.has_applied(&entry.id)) {
             // Applied before a crash removed it from the inbox.
             store.inbox_remove(&entry)?;

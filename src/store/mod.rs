@@ -529,10 +529,13 @@ impl Store {
 
     /// Remembers a successful delivery on a lane (`ilert`, `chat:slack`).
     pub fn mark_success(&self, lane: &str, now: Timestamp) {
-        self.write_meta(
-            &format!("last-success-{}", encode_key(lane)),
-            &now.rfc3339_millis(),
-        );
+        // A statistic, not an event: no fsync.
+        let p = self
+            .dir("meta")
+            .join(format!("last-success-{}", encode_key(lane)));
+        if let Err(e) = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()) {
+            log::warn!("cannot write {}: {e}", p.display());
+        }
     }
 
     /// When a lane last delivered.
