@@ -6,6 +6,7 @@
 // Temporary while the chat backends and the plugin mode land (issues 3-6); remove then.
 #![allow(dead_code, unused_imports)]
 
+mod archive;
 mod chat;
 mod cli;
 mod commands;
@@ -25,6 +26,7 @@ mod signals;
 mod store;
 mod storm;
 mod time;
+mod timeline;
 
 use std::process::ExitCode;
 
