@@ -74,7 +74,7 @@ pub fn due(records: Vec<(RecordLoc, Incident)>, older_than: Duration, now: Times
             })
         })
         .collect();
-    out.sort_by(|a, b| (!a.drill, a.resolved_at).cmp(&(!b.drill, b.resolved_at)));
+    out.sort_by_key(|d| (!d.drill, d.resolved_at));
     out
 }
 
