@@ -55,6 +55,33 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Archive chat channels of incidents resolved before the cut-off (never an open one).
+    #[command(
+        after_help = "Examples:\n  pandora-ilert archive --older-than 7d --dry-run\n  pandora-ilert archive --older-than 48h\n\n\
+                            A closing line is posted before each channel is archived. Drill channels are archived \
+                            first and as soon as the drill is resolved."
+    )]
+    Archive {
+        /// Resolved longer ago than this (e.g. 7d, 48h, 30m).
+        #[arg(long, default_value = "7d")]
+        older_than: String,
+        /// List what would be archived; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Post-mortem timeline of one incident: local event log and channel history merged.
+    #[command(
+        after_help = "INCIDENT is the Pandora alert id, the incident key or the channel name.\n\n\
+                            Examples:\n  pandora-ilert timeline 6182268 > postmortem.md\n  \
+                            pandora-ilert timeline pandorafms_alert_6182268 --json"
+    )]
+    Timeline {
+        /// Pandora alert id, incident key or channel name.
+        incident: String,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `config` subcommands.

@@ -84,6 +84,9 @@ pub struct Incident {
     /// Opened as a private (sensitive) incident.
     #[serde(default)]
     pub private: bool,
+    /// Opened during an alert storm: summarised in the route's storm channel, no own channel.
+    #[serde(default)]
+    pub storm: bool,
     /// First firing.
     pub opened_at: Timestamp,
     /// Last firing or recovery seen.

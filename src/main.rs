@@ -6,6 +6,7 @@
 // Temporary while the chat backends and the plugin mode land (issues 3-6); remove then.
 #![allow(dead_code, unused_imports)]
 
+mod archive;
 mod chat;
 mod cli;
 mod commands;
@@ -23,7 +24,9 @@ mod pandora;
 mod routing;
 mod signals;
 mod store;
+mod storm;
 mod time;
+mod timeline;
 
 use std::process::ExitCode;
 

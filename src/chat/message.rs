@@ -217,3 +217,67 @@ fn links(incident: &Incident) -> Vec<(String, String)> {
     }
     out
 }
+
+/// The storm channel's running summary, grouped by agent group.
+pub fn storm_summary(state: &crate::storm::StormState) -> ChatMessage {
+    let (state_word, since) = match (state.active_since, state.ended_storm) {
+        (Some(s), _) => ("ALERT STORM", s),
+        (None, Some(s)) => ("STORM OVER", s),
+        (None, None) => ("QUIET", Timestamp::from_millis(0)),
+    };
+    let title = format!(
+        "{state_word} on route '{}' since {}: {} new incident(s) summarised here instead of one channel each; every ilert event is still delivered",
+        state.route,
+        since.rfc3339().replace('T', " ").replace('Z', " UTC"),
+        state.total
+    );
+    let fields = state
+        .groups
+        .iter()
+        .map(|(group, t)| {
+            let hidden = (t.open + t.resolved).saturating_sub(t.recent.len() as u32);
+            let more = if hidden > 0 {
+                format!(" (+{hidden} more)")
+            } else {
+                String::new()
+            };
+            (
+                format!("{group}: {} open, {} resolved", t.open, t.resolved),
+                format!("{}{more}", t.recent.join(", ")),
+            )
+        })
+        .collect();
+    ChatMessage::build(MessageKind::Alert, title, fields, Vec::new())
+}
+
+/// The storm channel's topic.
+pub fn storm_topic(state: &crate::storm::StormState) -> String {
+    if state.is_active() {
+        format!(
+            "STORM - route {}: {} incidents summarised",
+            state.route, state.total
+        )
+    } else {
+        format!(
+            "QUIET - route {}: incidents get their own channel",
+            state.route
+        )
+    }
+}
+
+/// The message that says a storm passed.
+pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
+    let lasted = match (state.ended_storm, state.ended_at) {
+        (Some(s), Some(e)) => crate::time::human_duration(e.since(s)),
+        _ => String::new(),
+    };
+    ChatMessage::build(
+        MessageKind::Recovery,
+        format!(
+            "The alert storm on route '{}' is over after {lasted}: {} incident(s) were summarised here. New incidents get their own channel again.",
+            state.route, state.total
+        ),
+        Vec::new(),
+        Vec::new(),
+    )
+}

@@ -8,6 +8,7 @@
 
 pub mod matrix;
 pub mod message;
+mod storm;
 
 use std::fmt;
 use std::time::Duration;
@@ -217,6 +218,9 @@ pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBacke
 
 /// Brings the incident's channel up to date after `update`. The caller holds the incident lock.
 pub fn deliver(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition {
+    if update.change.is_storm() {
+        return deliver_storm(ctx, key, update);
+    }
     let Some(mut incident) = ctx.store.load_incident(key) else {
         return Disposition::DeadLetter {
             reason: format!("chat: incident {key} has no record"),
@@ -269,6 +273,67 @@ pub fn deliver(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition
         ctx.now,
         &mut save,
     ) {
+        Ok(()) => Disposition::Delivered,
+        Err(e) => e.disposition(&update.backend),
+    }
+}
+
+/// Updates the route's storm channel (under the route's storm lock).
+fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition {
+    let incident = ctx.store.load_incident(key);
+    let Some(route_name) = update
+        .route
+        .clone()
+        .or_else(|| incident.as_ref().map(|i| i.route.clone()))
+    else {
+        return Disposition::DeadLetter {
+            reason: format!("chat: storm update for {key} names no route"),
+        };
+    };
+    let Some(route) = ctx.config.route(&route_name).and_then(|r| r.chat.clone()) else {
+        return Disposition::DeadLetter {
+            reason: format!("chat: route '{route_name}' has no chat backend any more"),
+        };
+    };
+    let Ok(_lock) = ctx
+        .store
+        .lock_named(&format!("storm-{route_name}"), ctx.deadline.instant())
+    else {
+        return Disposition::Retry {
+            after: None,
+            reason: "storm state busy".into(),
+            transport: false,
+        };
+    };
+    let mut backend = match backend(&update.backend, ctx) {
+        Ok(b) => b,
+        Err(e) => {
+            return Disposition::Retry {
+                after: None,
+                reason: e,
+                transport: false,
+            }
+        }
+    };
+    let mut state = ctx.store.load_storm(&route_name);
+    let mut save = |s: &crate::storm::StormState, note: Option<String>| {
+        if let Err(e) = ctx.store.save_storm(s) {
+            log::error!("{e}");
+        }
+        if let (Some(text), Some(inc)) = (note, incident.as_ref()) {
+            ctx.store.log_event(
+                &inc.key,
+                &EventLogLine {
+                    at: Timestamp::now(),
+                    seq: inc.seq,
+                    kind: "chat".into(),
+                    text,
+                    by: "pandora-ilert".into(),
+                },
+            );
+        }
+    };
+    match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {
         Ok(()) => Disposition::Delivered,
         Err(e) => e.disposition(&update.backend),
     }
@@ -461,6 +526,7 @@ mod tests {
     use crate::lifecycle::{plan, Action};
     use crate::pandora::{Alert, AlertInput};
     use std::path::Path;
+    use std::time::Duration;
 
     /// Records calls; fails the `fail_at`-th call once.
     #[derive(Default)]
@@ -654,5 +720,53 @@ mod tests {
         let p = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0));
         let lanes: Vec<String> = p.actions.iter().map(Action::lane).collect();
         assert_eq!(lanes, ["ilert", "chat:slack"]);
+    }
+
+    #[test]
+    fn storm_channel_gets_one_summary_updated_in_place_and_an_end_message() {
+        let (c, _, _) = setup();
+        let route = c.routes[0].chat.clone().unwrap();
+        let t = |s: u64| Timestamp::from_millis(0).plus(Duration::from_secs(s));
+        let mut state = crate::storm::StormState::new("default");
+        let mut b = Recorder::default();
+        let mut saves = 0;
+        state.admit(1, "Servers", "web-01 / CPU", t(0));
+        state.admit(1, "Databases", "db-01 / Latency", t(1));
+        storm::sync_storm(&mut b, &mut state, &route, t(1), &mut |_, _| saves += 1).unwrap();
+        assert_eq!(b.calls[0], "open pandorafms_storm_default private=false");
+        assert_eq!(
+            &b.calls[1..],
+            [
+                "post C1 Alert",
+                "pin m2",
+                "topic STORM - route default: 1 incidents summarised"
+            ]
+        );
+        b.calls.clear();
+        state.admit(1, "Databases", "db-02 / Latency", t(2));
+        storm::sync_storm(&mut b, &mut state, &route, t(2), &mut |_, _| saves += 1).unwrap();
+        assert_eq!(b.calls.len(), 2, "{:?}", b.calls);
+        assert!(
+            b.calls[0].starts_with("update m2 ALERT STORM on route 'default'"),
+            "{:?}",
+            b.calls
+        );
+        b.calls.clear();
+        state.end(t(400));
+        storm::sync_storm(&mut b, &mut state, &route, t(400), &mut |_, _| saves += 1).unwrap();
+        assert!(
+            b.calls[0].starts_with("update m2 STORM OVER"),
+            "{:?}",
+            b.calls
+        );
+        assert_eq!(
+            b.calls[1],
+            "topic QUIET - route default: incidents get their own channel"
+        );
+        assert_eq!(b.calls[2], "post C1 Recovery");
+        b.calls.clear();
+        storm::sync_storm(&mut b, &mut state, &route, t(401), &mut |_, _| saves += 1).unwrap();
+        assert!(b.calls.is_empty(), "replay must do nothing: {:?}", b.calls);
+        assert!(saves > 0);
     }
 }

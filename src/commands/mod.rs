@@ -2,9 +2,11 @@
 //! and call into the modules that do the work.
 
 mod alert;
+mod archive;
 mod config_check;
 mod flush;
 mod status;
+mod timeline;
 
 use std::path::PathBuf;
 
@@ -41,5 +43,10 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Status { json } => status::run(&load()?, json),
         Command::Requeue => flush::requeue(&load()?),
         Command::Config(ConfigCommand::Check) => config_check::run(&config_path),
+        Command::Archive {
+            older_than,
+            dry_run,
+        } => archive::run(&load()?, &older_than, dry_run),
+        Command::Timeline { incident, json } => timeline::run(&load()?, &incident, json),
     }
 }
