@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use support::http::{Reply, Server};
 use support::ilert::{FakeIlert, KEY};
 use support::matrix::{current_body, latest_edit, originals, unique_alert_id, Synapse};
-use support::{code, run, stderr, PandoraAlert, TestDir};
+use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
 
 /// A config with one route to ilert and Matrix.
 fn config(dir: &TestDir, ilert: &FakeIlert, matrix: &str, route: &str) -> PathBuf {
@@ -318,6 +318,180 @@ fn a_rejected_access_token_is_a_dead_letter_with_a_fix_hint() {
     assert!(
         !dir.log().contains("syt_not_a_real_token_0000"),
         "token in the log"
+    );
+}
+
+#[test]
+fn archive_makes_the_resolved_room_read_only_and_drops_its_alias() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-archive"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, false));
+    let id = unique_alert_id();
+    let localpart = format!("pandorafms_alert_{id}");
+    let alias = s.alias(&localpart);
+    fire(&cfg, &id);
+    let room = s.alice.resolve(&alias).unwrap();
+    s.alice.join(&room);
+    let out = PandoraAlert::recovery(&id).run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let out = run(&cfg, &["archive", "--older-than", "0s"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains(&format!("archived #{localpart} (matrix")),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(
+        s.alice.resolve(&alias),
+        None,
+        "the alias still points at the room"
+    );
+    let canonical = s.alice.state(&room, "m.room.canonical_alias", "");
+    assert!(
+        canonical.as_ref().is_none_or(|c| c.get("alias").is_none()),
+        "{canonical:?}"
+    );
+    let rules = s.alice.state(&room, "m.room.join_rules", "").unwrap();
+    assert_eq!(rules["join_rule"], "invite");
+    let (status, answer) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/alice-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "still here?"})),
+    );
+    assert_eq!(
+        (status, answer["errcode"].as_str()),
+        (403, Some("M_FORBIDDEN"))
+    );
+    // The history stays readable, and ends with the closing line.
+    let msgs = s.alice.messages(&room);
+    let last = originals(&msgs).last().unwrap()["content"].clone();
+    assert!(
+        last["body"]
+            .as_str()
+            .unwrap()
+            .starts_with("Archiving this channel"),
+        "{last}"
+    );
+    assert_eq!(last["msgtype"], "m.notice");
+
+    let again = run(&cfg, &["archive", "--older-than", "0s"]);
+    assert_eq!(code(&again), 0, "{}", stderr(&again));
+    assert!(stderr(&again).contains("0 archived"), "{}", stderr(&again));
+}
+
+#[test]
+fn timeline_reads_the_whole_room_back_page_by_page() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-timeline"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    // More than one page of /messages (100 per page).
+    let said = 105;
+    for i in 0..said {
+        let (status, v) = s.alice.call(
+            "PUT",
+            &format!("/rooms/{room}/send/m.room.message/t{id}-{i}"),
+            Some(json!({"msgtype": "m.text", "body": format!("looking {i}")})),
+        );
+        assert_eq!(status, 200, "{v}");
+    }
+    fire(&cfg, &id);
+    let out = PandoraAlert::recovery(&id).run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let out = run(
+        &cfg,
+        &["timeline", &format!("pandorafms_alert_{id}"), "--json"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let t: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let chat: Vec<&Value> = t["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["source"] == "matrix")
+        .collect();
+    let texts: Vec<&str> = chat.iter().map(|e| e["text"].as_str().unwrap()).collect();
+    assert!(
+        texts[0].starts_with("FIRING [Critical] web-01 / CPU Load"),
+        "{texts:?}"
+    );
+    assert_eq!(chat[0]["pinned"], true);
+    assert_eq!(chat[0]["by"], s.bot.user.as_str());
+    let alice: Vec<&str> = chat
+        .iter()
+        .filter(|e| e["by"] == s.alice.user.as_str())
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    let expected: Vec<String> = (0..said).map(|i| format!("looking {i}")).collect();
+    assert_eq!(alice, expected, "every message, oldest first");
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("(edit) FIRING") && t.contains("Times fired: 2")),
+        "{texts:?}"
+    );
+    assert!(
+        texts.iter().any(|t| t.starts_with("(edit) RESOLVED")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .last()
+            .unwrap()
+            .starts_with("RESOLVED web-01 / CPU Load"),
+        "{texts:?}"
+    );
+    assert_eq!(chat.iter().filter(|e| e["pinned"] == true).count(), 1);
+}
+
+#[test]
+fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-storm"), FakeIlert::start());
+    let id = unique_alert_id();
+    // The storm room is per route: a route name of its own keeps earlier runs' rooms out.
+    let route = format!("storm{id}");
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\n",
+        ilert.url(),
+        s.config_section()
+    ));
+    // Own room, storm, (quiet) own room again, storm, (quiet) end.
+    for n in 0..5 {
+        if n == 2 || n == 4 {
+            std::thread::sleep(std::time::Duration::from_millis(1300));
+        }
+        let out = PandoraAlert::firing(&format!("{id}{n}"))
+            .set("--module", &format!("Disk {n}"))
+            .run(&cfg);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let room = s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_storm_{route}")))
+        .expect("the storm room");
+    let msgs = s.bot.messages(&room);
+    let heads: Vec<String> = originals(&msgs)
+        .iter()
+        .map(|m| {
+            let b = m["content"]["body"].as_str().unwrap();
+            b.split(" since ").next().unwrap().to_string()
+        })
+        .collect();
+    let storm = format!("ALERT STORM on route '{route}'");
+    let over = format!("The alert storm on route '{route}'");
+    assert_eq!(
+        heads,
+        [&storm, &over, &storm, &over].map(|h| h.to_string()),
+        "{msgs:?}"
     );
 }
 

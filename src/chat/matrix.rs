@@ -11,10 +11,10 @@
 //!   encrypted: the bot does not do end-to-end encryption.
 //! - Messages carry an HTML body with a plain-text fallback. Re-fires and recovery edit the
 //!   pinned alert message with `m.replace`; its id stays the original event id, so the pin stays.
-//! - Transaction ids are derived from the room and the purpose (`pi-<room hash>-alert`), so a
-//!   request retried after a timeout is deduplicated by the homeserver instead of posting twice.
-//!   Because the room stands for one incident, two Pandora servers sharing the bot user converge
-//!   on one alert message in a shared room.
+//! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
+//!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
+//!   posting twice, and two Pandora servers sharing the bot user converge on one alert message
+//!   in the shared room. (Synapse remembers transaction ids for about a day.)
 //! - Archiving makes the room read-only (only the bot's power level may send or change state),
 //!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
 //!   names a successor room and there is none. The bot stays, so the history stays readable.
@@ -32,6 +32,7 @@ use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
 use crate::delivery::{one_line, Deadline};
 use crate::http::{encode_component, Http, Request, TransportError};
+use crate::pandora::fnv1a_hex;
 use crate::time::Timestamp;
 
 /// Room alias localparts are at most this long (the whole alias is limited to 255 bytes).
@@ -247,23 +248,15 @@ impl ChatBackend for Matrix<'_> {
         };
         Ok(ChannelRef {
             id: room,
-            name: alias[1..].to_string(),
+            name: localpart,
             url: Some(matrix_to(&alias)),
         })
     }
 
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
-        let purpose = match message.kind {
-            MessageKind::Alert => "alert".to_string(),
-            MessageKind::Recovery => "recovery".to_string(),
-            MessageKind::Closing => "closing".to_string(),
-            // A shared room: the line itself (it names the incident's room and state) is what
-            // must not be posted twice.
-            MessageKind::Stakeholder => format!("note-{:016x}", fnv64(message.text.as_bytes())),
-        };
         self.send(
             &channel.id,
-            &txn_id(&channel.id, &purpose),
+            &txn_id(&channel.id, &post_purpose(message)),
             message_content(message),
         )
     }
@@ -275,7 +268,7 @@ impl ChatBackend for Matrix<'_> {
         message: &ChatMessage,
     ) -> Result<(), ChatError> {
         let content = edit_content(message_id, message);
-        let purpose = format!("edit-{:016x}", fnv64(content.to_string().as_bytes()));
+        let purpose = format!("edit-{}", fnv1a_hex(content.to_string().as_bytes()));
         self.send(&channel.id, &txn_id(&channel.id, &purpose), content)?;
         Ok(())
     }
@@ -331,8 +324,11 @@ impl ChatBackend for Matrix<'_> {
         // The aliases go before the canonical-alias event, so a retry still finds them there.
         let canonical = self.state(room, "m.room.canonical_alias")?;
         let mut aliases = canonical.as_ref().map(aliases_of).unwrap_or_default();
-        if channel.name.contains(':') {
-            aliases.push(format!("#{}", channel.name.trim_start_matches('#')));
+        // The alias we made, in case the canonical-alias event no longer names it.
+        let name = channel.name.trim_start_matches('#');
+        if !name.is_empty() {
+            let server = self.server_name()?;
+            aliases.push(format!("#{}:{server}", alias_localpart(name)));
         }
         let mut seen = HashSet::new();
         aliases.retain(|a| seen.insert(a.clone()));
@@ -358,7 +354,7 @@ impl ChatBackend for Matrix<'_> {
             .collect();
         let mut items = Vec::new();
         let mut from: Option<String> = None;
-        for _ in 0..HISTORY_MAX_PAGES {
+        for page_no in 1..=HISTORY_MAX_PAGES {
             let mut path = format!(
                 "/rooms/{}/messages?dir=b&limit={HISTORY_PAGE}",
                 encode_component(room)
@@ -370,6 +366,10 @@ impl ChatBackend for Matrix<'_> {
             let (mut got, next) = history_page(&page, &pinned);
             items.append(&mut got);
             match next {
+                Some(_) if page_no == HISTORY_MAX_PAGES => log::warn!(
+                    "matrix: room {room} has more than {} messages; the timeline shows the newest only",
+                    HISTORY_MAX_PAGES * HISTORY_PAGE as usize
+                ),
                 Some(n) => from = Some(n),
                 None => break,
             }
@@ -393,7 +393,7 @@ impl ChatBackend for Matrix<'_> {
         })?;
         Ok(ChannelRef {
             id: room,
-            name: id.trim_start_matches('#').to_string(),
+            name: id.to_string(),
             url: id.starts_with('#').then(|| matrix_to(id)),
         })
     }
@@ -511,17 +511,23 @@ fn matrix_to(alias: &str) -> String {
 
 /// A transaction id that is the same for every retry of one purpose in one room.
 fn txn_id(room: &str, purpose: &str) -> String {
-    format!("pi-{:016x}-{purpose}", fnv64(room.as_bytes()))
+    format!("pi-{}-{purpose}", fnv1a_hex(room.as_bytes()))
 }
 
-/// FNV-1a, 64 bit: small, and stable across Rust versions (unlike `DefaultHasher`).
-fn fnv64(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+/// What a post is, for its transaction id: the same on a retry of the same step, different
+/// for every other message in the room. The closing line is once per incident room (its text
+/// shows a growing age); everything else is told apart by kind and headline. A room can hold
+/// several messages of one kind (a route's storm room gets a summary and an end line per
+/// storm), so the kind alone is not enough; the headline names the incident's state, the
+/// storm's start, or the stakeholder line's incident and phase.
+fn post_purpose(m: &ChatMessage) -> String {
+    let kind = match m.kind {
+        MessageKind::Alert => "alert",
+        MessageKind::Recovery => "recovery",
+        MessageKind::Stakeholder => "note",
+        MessageKind::Closing => return "closing".into(),
+    };
+    format!("{kind}-{}", fnv1a_hex(m.title.as_bytes()))
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -774,14 +780,31 @@ mod tests {
     }
 
     #[test]
-    fn transaction_ids_are_stable_per_room_and_purpose() {
+    fn transaction_ids_are_stable_per_room_and_message() {
         let a = txn_id("!room:localhost", "alert");
         assert_eq!(a, txn_id("!room:localhost", "alert"));
         assert_ne!(a, txn_id("!other:localhost", "alert"));
         assert_ne!(a, txn_id("!room:localhost", "recovery"));
         assert!(a.starts_with("pi-") && a.ends_with("-alert"), "{a}");
-        // FNV-1a reference value: a change here would break retries across an upgrade.
-        assert_eq!(fnv64(b"a"), 0xaf63_dc4c_8601_ec8c);
+
+        // A retry of the same post: same purpose, even if the details moved on meanwhile.
+        let alert = msg(MessageKind::Alert);
+        let mut later = alert.clone();
+        later.fields.push(("Times fired".into(), "2".into()));
+        later.text.push_str("\nTimes fired: 2");
+        assert_eq!(post_purpose(&alert), post_purpose(&later));
+        // Two storms' summaries in one room are two messages.
+        let mut next_storm = alert.clone();
+        next_storm.title = "ALERT STORM on route 'default' since 2026-11-24 09:00:00 UTC".into();
+        assert_ne!(post_purpose(&alert), post_purpose(&next_storm));
+        assert_ne!(
+            post_purpose(&alert),
+            post_purpose(&msg(MessageKind::Recovery))
+        );
+        let mut closing = msg(MessageKind::Closing);
+        let before = post_purpose(&closing);
+        closing.title = "Archiving this channel: resolved 8d ago".into();
+        assert_eq!(post_purpose(&closing), before);
     }
 
     #[test]
@@ -895,6 +918,3 @@ mod tests {
         assert!(aliases_of(&json!({})).is_empty());
     }
 }
-
-#[cfg(test)]
-mod live_tests;

@@ -267,14 +267,18 @@ pub fn storm_topic(state: &crate::storm::StormState) -> String {
 
 /// The message that says a storm passed.
 pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
-    let lasted = match (state.ended_storm, state.ended_at) {
-        (Some(s), Some(e)) => crate::time::human_duration(e.since(s)),
-        _ => String::new(),
+    let (began, lasted) = match (state.ended_storm, state.ended_at) {
+        (Some(s), Some(e)) => (
+            s.rfc3339().replace('T', " ").replace('Z', " UTC"),
+            crate::time::human_duration(e.since(s)),
+        ),
+        _ => (String::new(), String::new()),
     };
+    // The start names the storm, so two storms' end lines are two different messages.
     ChatMessage::build(
         MessageKind::Recovery,
         format!(
-            "The alert storm on route '{}' is over after {lasted}: {} incident(s) were summarised here. New incidents get their own channel again.",
+            "The alert storm on route '{}' since {began} is over after {lasted}: {} incident(s) were summarised here. New incidents get their own channel again.",
             state.route, state.total
         ),
         Vec::new(),
