@@ -144,6 +144,10 @@ fn private_incident_room_follows_the_alert_as_a_responder_sees_it() {
 
     assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
     assert!(dir.files("outbox").is_empty(), "{:?}", dir.files("outbox"));
+    assert!(
+        !dir.log().contains(&s.bot.token),
+        "the access token is in the log"
+    );
     let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
     assert_eq!(types, ["ALERT", "RESOLVE"]);
 }
