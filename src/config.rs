@@ -149,6 +149,12 @@ pub struct ChatRoute {
     pub storm_per_minute: u32,
     /// A storm ends after this long without a new overflowing incident.
     pub storm_quiet: Duration,
+    /// Channel watched for incident reports (`!incident database is slow`), if any.
+    pub intake_channel: Option<String>,
+    /// Prefix that turns a message in the intake channel into an ilert alert.
+    pub intake_prefix: String,
+    /// Obey `!ack` and `!resolve` typed in incident channels.
+    pub commands: bool,
 }
 
 /// One routing rule: first match wins.
@@ -353,6 +359,9 @@ struct RawRoute {
     channel_template: Option<String>,
     storm_per_minute: Option<u32>,
     storm_quiet: Option<DurationValue>,
+    intake_channel: Option<String>,
+    intake_prefix: Option<String>,
+    chat_commands: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -647,6 +656,7 @@ impl Config {
                         ("invite", r.invite.is_some()),
                         ("stakeholder_channel", r.stakeholder_channel.is_some()),
                         ("channel_template", r.channel_template.is_some()),
+                        ("intake_channel", r.intake_channel.is_some()),
                     ] {
                         if set {
                             warnings.push(format!(
@@ -696,6 +706,9 @@ impl Config {
                         channel_template: template,
                         storm_per_minute: r.storm_per_minute.unwrap_or(10),
                         storm_quiet: dur("storm_quiet", r.storm_quiet, Duration::from_secs(300))?,
+                        intake_channel: r.intake_channel.filter(|s| !s.is_empty()),
+                        intake_prefix: r.intake_prefix.unwrap_or_else(|| "!incident".into()),
+                        commands: r.chat_commands.unwrap_or(true),
                     })
                 }
             };

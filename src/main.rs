@@ -8,6 +8,7 @@
 
 mod archive;
 mod chat;
+mod chatops;
 mod cli;
 mod commands;
 mod config;

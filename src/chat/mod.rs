@@ -181,6 +181,29 @@ pub trait ChatBackend {
     fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError>;
     /// Reads the whole history, oldest first.
     fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError>;
+    /// Messages newer than `cursor` (a platform position returned by an earlier call), oldest
+    /// first, with the cursor to pass next time. With no cursor: the latest page. Used to read
+    /// `!incident` reports and `!ack` / `!resolve` commands.
+    fn read_new(
+        &mut self,
+        channel: &ChannelRef,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<HistoryItem>, Option<String>), ChatError> {
+        let _ = (channel, cursor);
+        Err(ChatError::Permanent(
+            "this backend cannot read messages".into(),
+        ))
+    }
+    /// Replies to a message in its thread (platforms without threads post to the channel).
+    fn reply(
+        &mut self,
+        channel: &ChannelRef,
+        parent_id: &str,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let _ = parent_id;
+        self.post(channel, message)
+    }
     /// A reference to an existing channel given by id in the config (stakeholder channel).
     fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
         Ok(ChannelRef {
