@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::AlertArgs;
 use crate::config::Config;
-use crate::delivery::{Deadline, Deliverer};
+use crate::delivery::{Deadline, Deliverer, Outcome};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -54,30 +54,19 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
     let key = alert.key.clone();
     let kind = alert.kind;
-    let entry = InboxEntry {
-        id: Store::new_id(now),
-        received_at: now,
-        route: args.route.clone(),
-        alert,
-    };
-    store.inbox_put(&entry)?;
-
-    let lock = match store.lock_incident(&key, deadline.instant()) {
-        Ok(l) => l,
-        Err(LockError::Timeout) => {
-            log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
-            return Ok(Exit::Queued);
-        }
-        Err(LockError::Store(e)) => {
-            log::error!("incident {key}: {e}; alert kept in the inbox for flush");
-            return Ok(Exit::Queued);
-        }
-    };
-    let applied = intake::apply_inbox(config, &store, &key)?;
     let http = Http::new();
-    let mut deliverer = Deliverer::new(config, &store, &http, deadline, false);
-    let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
-    drop(lock);
+    let Some(Handled { applied, outcome }) = handle(
+        config,
+        &store,
+        &http,
+        alert,
+        args.route.clone(),
+        deadline,
+        now,
+    )?
+    else {
+        return Ok(Exit::Queued);
+    };
 
     let decision = applied
         .last()
@@ -110,6 +99,54 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     } else {
         Exit::Ok
     })
+}
+
+/// What `handle` did with one alert.
+pub struct Handled {
+    /// Inbox entries of the incident applied under its lock (this alert and any left behind).
+    pub applied: Vec<intake::Applied>,
+    /// What delivering the incident's queue achieved.
+    pub outcome: Outcome,
+}
+
+/// Takes one alert through the durable path shared by `alert` and `xml`: saved to the inbox,
+/// then under the incident lock planned into the outbox, then this incident's queue delivered
+/// in order. `Ok(None)`: the incident stayed busy (or its lock unusable) until the deadline;
+/// the alert is safe in the inbox and the next `flush` or plugin run applies it.
+pub fn handle(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    alert: Alert,
+    route: Option<String>,
+    deadline: Deadline,
+    now: Timestamp,
+) -> Result<Option<Handled>, AppError> {
+    let key = alert.key.clone();
+    let entry = InboxEntry {
+        id: Store::new_id(now),
+        received_at: now,
+        route,
+        alert,
+    };
+    store.inbox_put(&entry)?;
+
+    let lock = match store.lock_incident(&key, deadline.instant()) {
+        Ok(l) => l,
+        Err(LockError::Timeout) => {
+            log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
+            return Ok(None);
+        }
+        Err(LockError::Store(e)) => {
+            log::error!("incident {key}: {e}; alert kept in the inbox for flush");
+            return Ok(None);
+        }
+    };
+    let applied = intake::apply_inbox(config, store, &key)?;
+    let mut deliverer = Deliverer::new(config, store, http, deadline, false);
+    let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
+    drop(lock);
+    Ok(Some(Handled { applied, outcome }))
 }
 
 /// Prints what would be sent, changes nothing.

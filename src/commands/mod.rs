@@ -4,7 +4,9 @@
 mod alert;
 mod config_check;
 mod flush;
+mod plugin;
 mod status;
+mod xml;
 
 use std::path::PathBuf;
 
@@ -14,7 +16,7 @@ use crate::error::AppError;
 use crate::exit::Exit;
 
 pub use flush::flush_all;
-pub use status::{collect as collect_status, StatusReport};
+pub use status::{collect as collect_status, DeadEvent, OpenIncident, QueuedEvent, StatusReport};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<Exit, AppError> {
@@ -41,5 +43,12 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Status { json } => status::run(&load()?, json),
         Command::Requeue => flush::requeue(&load()?),
         Command::Config(ConfigCommand::Check) => config_check::run(&config_path),
+        // The plugin loads its own config: a broken one must still print a module and exit 0.
+        Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
+        Command::Xml { files } => {
+            let config = load()?;
+            crate::signals::stop_on_termination(&config.state_dir);
+            xml::run(&config, &files)
+        }
     }
 }
