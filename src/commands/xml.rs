@@ -84,17 +84,18 @@ fn read_input(file: &Path) -> (String, std::io::Result<Vec<u8>>) {
 
 /// One line on stderr (and in the log) naming the file, agent, module and the problem.
 fn problem(file: &str, agent: Option<&str>, module: Option<&str>, what: &str) {
-    let mut line = format!("{file}:");
+    let mut subject = Vec::new();
     if let Some(a) = agent {
-        line.push_str(&format!(" agent {a:?}"));
+        subject.push(format!("agent {a:?}"));
     }
     if let Some(m) = module {
-        line.push_str(&format!(
-            "{} module {m}",
-            if agent.is_some() { "," } else { "" }
-        ));
+        subject.push(format!("module {m}"));
     }
-    line.push_str(&format!(": {what}"));
+    let line = if subject.is_empty() {
+        format!("{file}: {what}")
+    } else {
+        format!("{file}: {}: {what}", subject.join(", "))
+    };
     let line = crate::delivery::one_line(&line, 2000);
     eprintln!("pandora-ilert: {line}");
     log::info!("xml: {line}");
