@@ -144,6 +144,11 @@ pub struct ChatRoute {
     pub stakeholder_channel: Option<String>,
     /// Channel-name template; `{id}` is the Pandora alert id.
     pub channel_template: String,
+    /// New incident channels a minute before storm control summarises the rest in one storm
+    /// channel (capped by the platform's creation limit); 0 disables it.
+    pub storm_per_minute: u32,
+    /// A storm ends after this long without a new overflowing incident.
+    pub storm_quiet: Duration,
 }
 
 /// One routing rule: first match wins.
@@ -346,6 +351,8 @@ struct RawRoute {
     invite: Option<OneOrMany>,
     stakeholder_channel: Option<String>,
     channel_template: Option<String>,
+    storm_per_minute: Option<u32>,
+    storm_quiet: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]
@@ -687,6 +694,8 @@ impl Config {
                         invite: r.invite.map(OneOrMany::into_vec).unwrap_or_default(),
                         stakeholder_channel: r.stakeholder_channel.filter(|s| !s.is_empty()),
                         channel_template: template,
+                        storm_per_minute: r.storm_per_minute.unwrap_or(10),
+                        storm_quiet: dur("storm_quiet", r.storm_quiet, Duration::from_secs(300))?,
                     })
                 }
             };

@@ -49,6 +49,9 @@ pub struct ChatState {
     /// Fire count shown by the pinned message as last rendered.
     #[serde(default)]
     pub rendered_fires: u32,
+    /// True once the pinned message shows the recovery.
+    #[serde(default)]
+    pub rendered_resolved: bool,
     /// Id of the recovery message, once posted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub recovery_message_id: Option<String>,
@@ -81,6 +84,9 @@ pub struct Incident {
     /// Opened as a private (sensitive) incident.
     #[serde(default)]
     pub private: bool,
+    /// Opened during an alert storm: summarised in the route's storm channel, no own channel.
+    #[serde(default)]
+    pub storm: bool,
     /// First firing.
     pub opened_at: Timestamp,
     /// Last firing or recovery seen.

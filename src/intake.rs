@@ -2,10 +2,15 @@
 //! under the incident's lock. Replaying an entry after a crash produces the same outbox entry
 //! names, so nothing is queued twice and nothing is lost.
 
-use crate::config::{Config, Route};
-use crate::lifecycle::{self, Decision};
+use std::time::{Duration, Instant};
+
+use crate::config::{ChatRoute, Config, Route};
+use crate::lifecycle::{self, Action, ChatChange, ChatUpdate, Decision, Plan};
+use crate::pandora::Alert;
 use crate::routing;
 use crate::store::{EventLogLine, InboxEntry, OutboxEntry, Store, StoreError};
+use crate::storm::{self, Admission};
+use crate::time::Timestamp;
 
 /// What applying one inbox entry decided.
 #[derive(Clone, Debug)]
@@ -36,9 +41,34 @@ pub fn route_for<'c>(
 
 /// Applies every inbox entry of `key`, oldest first. The caller holds the incident lock.
 pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Applied>, StoreError> {
+    apply(config, store, key, store.inbox_for(key))
+}
+
+/// Applies `received` (an alert that never went through the inbox because its lock was free
+/// at once) together with any inbox entries of its incident, oldest first. The caller holds
+/// the incident lock. The outbox write is then the first durable point, as early as an inbox
+/// write would have been; the inbox only covers the wait for a busy lock.
+pub fn apply_with_inbox(
+    config: &Config,
+    store: &Store,
+    received: InboxEntry,
+) -> Result<Vec<Applied>, StoreError> {
+    let key = received.alert.key.clone();
+    let mut entries = store.inbox_for(&key);
+    entries.push(received);
+    entries.sort_by(|a, b| a.id.cmp(&b.id));
+    apply(config, store, &key, entries)
+}
+
+fn apply(
+    config: &Config,
+    store: &Store,
+    key: &str,
+    entries: Vec<InboxEntry>,
+) -> Result<Vec<Applied>, StoreError> {
     let mut record = store.load_incident(key);
     let mut applied = Vec::new();
-    for entry in store.inbox_for(key) {
+    for entry in entries {
         if record.as_ref().is_some_and(|r| r.has_applied(&entry.id)) {
             // Applied before a crash removed it from the inbox.
             store.inbox_remove(&entry)?;
@@ -55,13 +85,23 @@ pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Appl
             );
             continue;
         };
-        let plan = lifecycle::plan(
+        let mut plan = lifecycle::plan(
             record.as_ref(),
             &entry.alert,
             route,
             config,
             entry.received_at,
         );
+        if let Some(chat) = &route.chat {
+            storm_control(
+                store,
+                &route.name,
+                chat,
+                &mut plan,
+                &entry.alert,
+                entry.received_at,
+            );
+        }
         let mut incident = plan.incident;
         let mut queued = Vec::new();
         for (i, action) in plan.actions.into_iter().enumerate() {
@@ -121,4 +161,68 @@ pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Appl
         record = Some(incident);
     }
     Ok(applied)
+}
+
+/// Storm control around a plan (route lock held briefly): a new incident over the route's
+/// channel budget goes to the storm channel instead of its own, and a storm that has been
+/// quiet long enough is ended (its end message rides on this incident's chat lane).
+fn storm_control(
+    store: &Store,
+    route: &str,
+    chat: &ChatRoute,
+    plan: &mut Plan,
+    alert: &Alert,
+    now: Timestamp,
+) {
+    let lock = store.lock_named(
+        &format!("storm-{route}"),
+        Instant::now() + Duration::from_secs(2),
+    );
+    if lock.is_err() {
+        log::warn!(
+            "route {route}: storm state busy; storm control skipped for {}",
+            alert.key
+        );
+        return;
+    }
+    let mut state = store.load_storm(route);
+    let before = state.clone();
+    // End a storm that has been quiet first, so this incident is judged on a calm route.
+    if state.should_end(chat.storm_quiet, now) {
+        state.end(now);
+        plan.actions.push(Action::Chat(ChatUpdate {
+            backend: chat.backend.clone(),
+            change: ChatChange::StormEnd,
+            route: Some(route.to_string()),
+        }));
+    }
+    if plan.decision == Decision::Opened {
+        let limit = match chat.storm_per_minute {
+            0 => 0,
+            n => n.min(storm::creation_limit(&chat.backend)),
+        };
+        if state.admit(limit, &alert.group, &alert.subject(), now) == Admission::Storm {
+            plan.incident.chat = None;
+            plan.incident.storm = true;
+            for action in &mut plan.actions {
+                if let Action::Chat(update) = action {
+                    if update.change == ChatChange::Open {
+                        update.change = ChatChange::StormAdd;
+                    }
+                }
+            }
+            log::warn!(
+                "route {route}: alert storm, incident {} summarised in #{}",
+                alert.key,
+                storm::channel_name(route)
+            );
+        }
+    } else if plan.decision == Decision::Resolved && plan.incident.storm {
+        state.resolve(&alert.group);
+    }
+    if state != before {
+        if let Err(e) = store.save_storm(&state) {
+            log::error!("route {route}: {e}");
+        }
+    }
 }

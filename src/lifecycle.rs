@@ -21,6 +21,22 @@ pub enum ChatChange {
     Recover,
     /// Housekeeping: post a closing line and archive.
     Archive,
+    /// Storm: summarise a new incident in the route's storm channel instead of its own.
+    StormAdd,
+    /// Storm: a summarised incident recovered.
+    StormResolve,
+    /// Storm: the storm passed; say so in the storm channel.
+    StormEnd,
+}
+
+impl ChatChange {
+    /// True for the changes that act on the route's storm channel.
+    pub fn is_storm(self) -> bool {
+        matches!(
+            self,
+            ChatChange::StormAdd | ChatChange::StormResolve | ChatChange::StormEnd
+        )
+    }
 }
 
 /// A chat delivery: bring the incident's channel on `backend` up to date after `change`.
@@ -30,6 +46,9 @@ pub struct ChatUpdate {
     pub backend: String,
     /// What happened.
     pub change: ChatChange,
+    /// The route, for storm changes not tied to one incident's record.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// One thing to deliver. Each action is a separate outbox entry; actions of one incident and
@@ -124,6 +143,7 @@ pub fn plan(
                 route: route.name.clone(),
                 drill: alert.macros.contains_key("drill"),
                 private: route.chat.as_ref().is_some_and(|c| c.private),
+                storm: false,
                 opened_at: now,
                 last_seen: now,
                 resolved_at: None,
@@ -208,6 +228,8 @@ pub fn plan(
             ))];
             if let Some(chat) = &current.chat {
                 actions.push(chat_action(&chat.backend, ChatChange::Recover));
+            } else if let (true, Some(chat)) = (current.storm, &route.chat) {
+                actions.push(chat_action(&chat.backend, ChatChange::StormResolve));
             }
             Plan {
                 incident,
@@ -235,6 +257,7 @@ pub fn plan(
                     route: route.name.clone(),
                     drill: alert.macros.contains_key("drill"),
                     private: false,
+                    storm: false,
                     opened_at: now,
                     last_seen: now,
                     resolved_at: Some(now),
@@ -265,10 +288,12 @@ pub fn plan(
     }
 }
 
-fn chat_action(backend: &str, change: ChatChange) -> Action {
+/// A chat action for `backend`.
+pub fn chat_action(backend: &str, change: ChatChange) -> Action {
     Action::Chat(ChatUpdate {
         backend: backend.to_string(),
         change,
+        route: None,
     })
 }
 

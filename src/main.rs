@@ -26,6 +26,7 @@ mod pandora;
 mod routing;
 mod signals;
 mod store;
+mod storm;
 mod time;
 
 use std::process::ExitCode;

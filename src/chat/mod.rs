@@ -1,12 +1,195 @@
-//! Chat incident channels: one small trait per platform, and the reconciliation that brings an
-//! incident's channel up to date with its record.
+//! Chat incident channels: one small trait per platform (`ChatBackend`), and `sync`, which
+//! brings an incident's channel in line with its record one idempotent step at a time.
+//!
+//! Every successful call is written to the incident record before the next one, so a retry
+//! after a failure (or a crash) continues where it stopped: never a second channel, never a
+//! second pinned message. Chat deliveries are their own outbox lane per backend, so a chat
+//! outage never delays the ilert event.
 
-use crate::config::Config;
+pub mod message;
+mod storm;
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::config::{ChatRoute, Config};
 use crate::delivery::{Deadline, Disposition};
-use crate::http::Http;
-use crate::lifecycle::ChatUpdate;
-use crate::store::Store;
+use crate::http::{Http, TransportError};
+use crate::incident::{ChatState, Incident};
+use crate::lifecycle::{ChatChange, ChatUpdate};
+use crate::store::{EventLogLine, Store};
 use crate::time::Timestamp;
+
+pub use message::ChatMessage;
+
+/// What a backend can do; the sync skips what a platform cannot (e.g. a Teams webhook can only
+/// post).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Capabilities {
+    /// Create a channel per incident (else `open_channel` returns a fixed channel).
+    pub create: bool,
+    /// Edit a posted message.
+    pub update: bool,
+    /// Pin a message.
+    pub pin: bool,
+    /// Set a topic.
+    pub topic: bool,
+    /// Invite users.
+    pub invite: bool,
+    /// Archive a channel.
+    pub archive: bool,
+    /// Read history back.
+    pub history: bool,
+}
+
+impl Capabilities {
+    /// Everything (Slack, Matrix).
+    pub const ALL: Capabilities = Capabilities {
+        create: true,
+        update: true,
+        pin: true,
+        topic: true,
+        invite: true,
+        archive: true,
+        history: true,
+    };
+}
+
+/// The channel to open for an incident.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelSpec {
+    /// Name from the template, not yet sanitised for the platform.
+    pub name: String,
+    /// Private (invite only).
+    pub private: bool,
+    /// Initial topic.
+    pub topic: String,
+    /// A description / purpose line.
+    pub description: String,
+}
+
+/// An opened channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChannelRef {
+    /// Platform id (Slack `C…`, Matrix `!room:server`, Teams `19:…`).
+    pub id: String,
+    /// Name as the platform has it.
+    pub name: String,
+    /// Link for people, if known.
+    pub url: Option<String>,
+}
+
+/// One message read back from a channel (for the timeline).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryItem {
+    /// When it was posted.
+    pub at: Timestamp,
+    /// Author (user id or display name).
+    pub author: String,
+    /// Text.
+    pub text: String,
+    /// Pinned now.
+    pub pinned: bool,
+    /// Platform message id.
+    pub id: String,
+}
+
+/// A chat API failure, classified.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ChatError {
+    /// 429 / rate-limit codes; `after` is the platform's own wait.
+    RateLimited(Option<Duration>),
+    /// Worth retrying (5xx, `internal_error`, …).
+    Transient(String),
+    /// No answer (timeout, refused).
+    Transport(TransportError),
+    /// Will not work as is (bad token, missing scope, channel gone): dead letter.
+    Permanent(String),
+}
+
+impl fmt::Display for ChatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ChatError::RateLimited(Some(d)) => {
+                write!(f, "rate limited (retry after {}s)", d.as_secs())
+            }
+            ChatError::RateLimited(None) => f.write_str("rate limited"),
+            ChatError::Transient(m) => write!(f, "temporary failure: {m}"),
+            ChatError::Transport(e) => write!(f, "{e}"),
+            ChatError::Permanent(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<TransportError> for ChatError {
+    fn from(e: TransportError) -> Self {
+        ChatError::Transport(e)
+    }
+}
+
+impl ChatError {
+    /// The outbox disposition for this failure.
+    pub fn disposition(&self, backend: &str) -> Disposition {
+        match self {
+            ChatError::RateLimited(after) => Disposition::Retry {
+                after: *after,
+                reason: format!("{backend}: {self}"),
+                transport: false,
+            },
+            ChatError::Transient(_) => Disposition::Retry {
+                after: None,
+                reason: format!("{backend}: {self}"),
+                transport: false,
+            },
+            ChatError::Transport(_) => Disposition::Retry {
+                after: None,
+                reason: format!("{backend}: {self}"),
+                transport: true,
+            },
+            ChatError::Permanent(_) => Disposition::DeadLetter {
+                reason: format!("{backend}: {self}"),
+            },
+        }
+    }
+}
+
+/// One chat platform. Implementations are thin: one method, one or two API calls.
+pub trait ChatBackend {
+    /// What this backend can do.
+    fn capabilities(&self) -> Capabilities;
+    /// Makes a channel name valid for the platform (length, characters).
+    fn sanitize_name(&self, name: &str) -> String;
+    /// Creates the channel, or finds the one an earlier run (or another server) created under
+    /// the same name; never creates a second.
+    fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError>;
+    /// Posts a message; returns its id.
+    fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError>;
+    /// Replaces a posted message's content.
+    fn update(
+        &mut self,
+        channel: &ChannelRef,
+        message_id: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError>;
+    /// Pins a message (already pinned is success).
+    fn pin(&mut self, channel: &ChannelRef, message_id: &str) -> Result<(), ChatError>;
+    /// Sets the topic.
+    fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError>;
+    /// Invites users (already a member is success).
+    fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError>;
+    /// Archives the channel (already archived is success).
+    fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError>;
+    /// Reads the whole history, oldest first.
+    fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError>;
+    /// A reference to an existing channel given by id in the config (stakeholder channel).
+    fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
+        Ok(ChannelRef {
+            id: id.to_string(),
+            name: id.to_string(),
+            url: None,
+        })
+    }
+}
 
 /// What a chat delivery may use.
 pub struct Context<'a> {
@@ -22,14 +205,565 @@ pub struct Context<'a> {
     pub now: Timestamp,
 }
 
-/// Brings the incident's channel up to date after `update`.
-pub fn deliver(_ctx: &Context<'_>, _key: &str, update: &ChatUpdate) -> Disposition {
-    Disposition::Retry {
-        after: None,
-        reason: format!(
-            "chat backend '{}' is not available in this build",
-            update.backend
-        ),
-        transport: false,
+/// Builds the backend named in a route.
+pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBackend + 'a>, String> {
+    let _ = ctx;
+    Err(format!(
+        "chat backend '{name}' is not available in this build"
+    ))
+}
+
+/// Brings the incident's channel up to date after `update`. The caller holds the incident lock.
+pub fn deliver(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition {
+    if update.change.is_storm() {
+        return deliver_storm(ctx, key, update);
+    }
+    let Some(mut incident) = ctx.store.load_incident(key) else {
+        return Disposition::DeadLetter {
+            reason: format!("chat: incident {key} has no record"),
+        };
+    };
+    let Some(route) = ctx
+        .config
+        .route(&incident.route)
+        .and_then(|r| r.chat.clone())
+    else {
+        return Disposition::DeadLetter {
+            reason: format!(
+                "chat: route '{}' no longer has a chat backend in the config",
+                incident.route
+            ),
+        };
+    };
+    let mut backend = match backend(&update.backend, ctx) {
+        Ok(b) => b,
+        Err(e) => {
+            return Disposition::Retry {
+                after: None,
+                reason: e,
+                transport: false,
+            }
+        }
+    };
+    let mut save = |inc: &Incident, note: Option<String>| {
+        if let Err(e) = ctx.store.save_incident(inc) {
+            log::error!("{e}");
+        }
+        if let Some(text) = note {
+            ctx.store.log_event(
+                &inc.key,
+                &EventLogLine {
+                    at: Timestamp::now(),
+                    seq: inc.seq,
+                    kind: "chat".into(),
+                    text,
+                    by: "pandora-ilert".into(),
+                },
+            );
+        }
+    };
+    match sync(
+        backend.as_mut(),
+        &mut incident,
+        &route,
+        update.change,
+        ctx.now,
+        &mut save,
+    ) {
+        Ok(()) => Disposition::Delivered,
+        Err(e) => e.disposition(&update.backend),
+    }
+}
+
+/// Updates the route's storm channel (under the route's storm lock).
+fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition {
+    let incident = ctx.store.load_incident(key);
+    let Some(route_name) = update
+        .route
+        .clone()
+        .or_else(|| incident.as_ref().map(|i| i.route.clone()))
+    else {
+        return Disposition::DeadLetter {
+            reason: format!("chat: storm update for {key} names no route"),
+        };
+    };
+    let Some(route) = ctx.config.route(&route_name).and_then(|r| r.chat.clone()) else {
+        return Disposition::DeadLetter {
+            reason: format!("chat: route '{route_name}' has no chat backend any more"),
+        };
+    };
+    let Ok(_lock) = ctx
+        .store
+        .lock_named(&format!("storm-{route_name}"), ctx.deadline.instant())
+    else {
+        return Disposition::Retry {
+            after: None,
+            reason: "storm state busy".into(),
+            transport: false,
+        };
+    };
+    let mut backend = match backend(&update.backend, ctx) {
+        Ok(b) => b,
+        Err(e) => {
+            return Disposition::Retry {
+                after: None,
+                reason: e,
+                transport: false,
+            }
+        }
+    };
+    let mut state = ctx.store.load_storm(&route_name);
+    let mut save = |s: &crate::storm::StormState, note: Option<String>| {
+        if let Err(e) = ctx.store.save_storm(s) {
+            log::error!("{e}");
+        }
+        if let (Some(text), Some(inc)) = (note, incident.as_ref()) {
+            ctx.store.log_event(
+                &inc.key,
+                &EventLogLine {
+                    at: Timestamp::now(),
+                    seq: inc.seq,
+                    kind: "chat".into(),
+                    text,
+                    by: "pandora-ilert".into(),
+                },
+            );
+        }
+    };
+    match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {
+        Ok(()) => Disposition::Delivered,
+        Err(e) => e.disposition(&update.backend),
+    }
+}
+
+type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
+
+/// The reconciliation: each step checks the record, calls the platform if needed, and saves.
+pub fn sync(
+    b: &mut dyn ChatBackend,
+    inc: &mut Incident,
+    route: &ChatRoute,
+    change: ChatChange,
+    now: Timestamp,
+    save: &mut Save<'_>,
+) -> Result<(), ChatError> {
+    let caps = b.capabilities();
+    let mut st = inc.chat.clone().unwrap_or_else(|| ChatState {
+        backend: route.backend.clone(),
+        ..Default::default()
+    });
+
+    if change == ChatChange::Archive {
+        let Some(id) = st.channel_id.clone() else {
+            return Ok(());
+        };
+        if st.archived_at.is_some() || !caps.archive {
+            return Ok(());
+        }
+        let ch = ChannelRef {
+            id,
+            name: st.channel_name.clone().unwrap_or_default(),
+            url: st.channel_url.clone(),
+        };
+        let closing_posted = st.extra.contains_key("closing_posted");
+        if !closing_posted {
+            b.post(&ch, &message::closing_line(inc, now))?;
+            st.extra.insert("closing_posted".into(), now.rfc3339());
+            commit(inc, &st, save, Some("posted closing line".into()));
+        }
+        b.archive(&ch)?;
+        st.archived_at = Some(now);
+        commit(inc, &st, save, Some(format!("archived #{}", ch.name)));
+        return Ok(());
+    }
+
+    // 1. The channel.
+    let ch = match st.channel_id.clone() {
+        Some(id) => ChannelRef {
+            id,
+            name: st.channel_name.clone().unwrap_or_default(),
+            url: st.channel_url.clone(),
+        },
+        None => {
+            let spec = ChannelSpec {
+                name: b.sanitize_name(&message::channel_name(inc, route)),
+                private: inc.private,
+                topic: message::topic(inc),
+                description: format!("Pandora FMS incident {} ({})", inc.key, inc.first.subject()),
+            };
+            let ch = b.open_channel(&spec)?;
+            st.channel_id = Some(ch.id.clone());
+            st.channel_name = Some(ch.name.clone());
+            st.channel_url = ch.url.clone();
+            let kind = if spec.private { "private" } else { "public" };
+            commit(
+                inc,
+                &st,
+                save,
+                Some(format!("opened {kind} channel #{}", ch.name)),
+            );
+            ch
+        }
+    };
+
+    // 2. Responders.
+    if caps.invite {
+        let missing: Vec<String> = route
+            .invite
+            .iter()
+            .filter(|u| !st.invited.contains(u))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            b.invite(&ch, &missing)?;
+            st.invited.extend(missing.iter().cloned());
+            commit(
+                inc,
+                &st,
+                save,
+                Some(format!("invited {}", missing.join(", "))),
+            );
+        }
+    }
+
+    // 3. The alert message, 4. pinned.
+    let alert = message::alert_message(inc);
+    let message_id = match st.message_id.clone() {
+        Some(id) => id,
+        None => {
+            let id = b.post(&ch, &alert)?;
+            st.message_id = Some(id.clone());
+            st.rendered_fires = inc.times_fired;
+            st.rendered_resolved = !inc.is_open();
+            commit(
+                inc,
+                &st,
+                save,
+                Some(format!("posted alert message: {}", alert.title)),
+            );
+            id
+        }
+    };
+    if caps.pin && !st.pinned {
+        b.pin(&ch, &message_id)?;
+        st.pinned = true;
+        commit(inc, &st, save, Some("pinned the alert message".into()));
+    }
+
+    // 5. Topic shows the state.
+    let topic = message::topic(inc);
+    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
+        b.set_topic(&ch, &topic)?;
+        st.topic = Some(topic.clone());
+        commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
+    }
+
+    // 6. The pinned message follows re-fires and recovery, in place.
+    if caps.update
+        && (st.rendered_fires != inc.times_fired || st.rendered_resolved == inc.is_open())
+    {
+        b.update(&ch, &message_id, &alert)?;
+        st.rendered_fires = inc.times_fired;
+        st.rendered_resolved = !inc.is_open();
+        commit(
+            inc,
+            &st,
+            save,
+            Some(format!(
+                "updated alert message: {} (fired {} times)",
+                alert.title, inc.times_fired
+            )),
+        );
+    }
+
+    // 7. Recovery message.
+    if !inc.is_open() && st.recovery_message_id.is_none() {
+        let rec = message::recovery_message(inc);
+        let id = b.post(&ch, &rec)?;
+        st.recovery_message_id = Some(id);
+        commit(
+            inc,
+            &st,
+            save,
+            Some(format!("posted recovery message: {}", rec.title)),
+        );
+    }
+
+    // 8. Stakeholder line per state change.
+    if let Some(stake) = &route.stakeholder_channel {
+        let phase = if inc.is_open() { "opened" } else { "resolved" };
+        let marker = format!("stakeholder_{phase}");
+        let already_told = st.extra.contains_key(&marker);
+        if !already_told {
+            let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
+            let target = b.existing_channel(stake)?;
+            let line = message::stakeholder_line(inc, &link);
+            b.post(&target, &line)?;
+            st.extra.insert(marker, now.rfc3339());
+            commit(
+                inc,
+                &st,
+                save,
+                Some(format!("stakeholder line in {stake}: {}", line.title)),
+            );
+        }
+    }
+    Ok(())
+}
+
+fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<String>) {
+    inc.chat = Some(st.clone());
+    save(inc, note);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::lifecycle::{plan, Action};
+    use crate::pandora::{Alert, AlertInput};
+    use std::path::Path;
+    use std::time::Duration;
+
+    /// Records calls; fails the `fail_at`-th call once.
+    #[derive(Default)]
+    struct Recorder {
+        calls: Vec<String>,
+        fail_at: Option<usize>,
+        caps: Option<Capabilities>,
+    }
+
+    impl Recorder {
+        fn call(&mut self, c: String) -> Result<(), ChatError> {
+            if self.fail_at == Some(self.calls.len()) {
+                self.fail_at = None;
+                return Err(ChatError::Transient("boom".into()));
+            }
+            self.calls.push(c);
+            Ok(())
+        }
+    }
+
+    impl ChatBackend for Recorder {
+        fn capabilities(&self) -> Capabilities {
+            self.caps.unwrap_or(Capabilities::ALL)
+        }
+        fn sanitize_name(&self, name: &str) -> String {
+            name.to_lowercase()
+        }
+        fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
+            self.call(format!("open {} private={}", spec.name, spec.private))?;
+            Ok(ChannelRef {
+                id: "C1".into(),
+                name: spec.name.clone(),
+                url: None,
+            })
+        }
+        fn post(&mut self, ch: &ChannelRef, m: &ChatMessage) -> Result<String, ChatError> {
+            self.call(format!("post {} {:?}", ch.id, m.kind))?;
+            Ok(format!("m{}", self.calls.len()))
+        }
+        fn update(&mut self, _: &ChannelRef, id: &str, m: &ChatMessage) -> Result<(), ChatError> {
+            self.call(format!("update {id} {}", m.title))
+        }
+        fn pin(&mut self, _: &ChannelRef, id: &str) -> Result<(), ChatError> {
+            self.call(format!("pin {id}"))
+        }
+        fn set_topic(&mut self, _: &ChannelRef, t: &str) -> Result<(), ChatError> {
+            self.call(format!("topic {t}"))
+        }
+        fn invite(&mut self, _: &ChannelRef, u: &[String]) -> Result<(), ChatError> {
+            self.call(format!("invite {}", u.join(",")))
+        }
+        fn archive(&mut self, ch: &ChannelRef) -> Result<(), ChatError> {
+            self.call(format!("archive {}", ch.id))
+        }
+        fn history(&mut self, _: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
+            Ok(Vec::new())
+        }
+    }
+
+    fn setup() -> (Config, Alert, Alert) {
+        let text = "[slack]\ntoken = \"xoxb-1\"\n[[route]]\nname = \"default\"\nilert_key = \"k\"\nchat = \"slack\"\ninvite = [\"U1\", \"U2\"]\nstakeholder_channel = \"CSTAKE\"\n";
+        let c = Config::parse(Path::new("t.toml"), text).unwrap();
+        let input = |e: &str| AlertInput {
+            event: Some(e.into()),
+            alert_id: Some("6182268".into()),
+            agent: Some("web-01".into()),
+            module: Some("CPU Load".into()),
+            ..Default::default()
+        };
+        let fire = Alert::from_input(&input("alert"), "").unwrap();
+        let rec = Alert::from_input(&input("resolved"), "").unwrap();
+        (c, fire, rec)
+    }
+
+    fn run(
+        b: &mut Recorder,
+        inc: &mut Incident,
+        c: &Config,
+        change: ChatChange,
+    ) -> Result<(), ChatError> {
+        let route = c.routes[0].chat.clone().unwrap();
+        let mut saved = Vec::new();
+        let r = sync(
+            b,
+            inc,
+            &route,
+            change,
+            Timestamp::from_millis(0),
+            &mut |i: &Incident, _| saved.push(i.clone()),
+        );
+        if let Some(last) = saved.last() {
+            *inc = last.clone();
+        }
+        r
+    }
+
+    #[test]
+    fn lifecycle_opens_one_channel_and_updates_the_pinned_message_in_place() {
+        let (c, fire, rec) = setup();
+        let t = Timestamp::from_millis(0);
+        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
+        let mut b = Recorder::default();
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        assert_eq!(
+            b.calls,
+            [
+                "open pandorafms_alert_6182268 private=false",
+                "invite U1,U2",
+                "post C1 Alert",
+                "pin m3",
+                "topic FIRING - web-01 / CPU Load",
+                "post CSTAKE Stakeholder",
+            ]
+        );
+        b.calls.clear();
+        inc = plan(Some(&inc), &fire, &c.routes[0], &c, t).incident;
+        run(&mut b, &mut inc, &c, ChatChange::Refire).unwrap();
+        assert_eq!(b.calls, ["update m3 FIRING [Critical] web-01 / CPU Load"]);
+        b.calls.clear();
+        inc = plan(Some(&inc), &rec, &c.routes[0], &c, t).incident;
+        run(&mut b, &mut inc, &c, ChatChange::Recover).unwrap();
+        assert_eq!(
+            b.calls,
+            [
+                "topic RESOLVED - web-01 / CPU Load",
+                "update m3 RESOLVED [Critical] web-01 / CPU Load",
+                "post C1 Recovery",
+                "post CSTAKE Stakeholder",
+            ]
+        );
+        // A replay of the same change does nothing more.
+        b.calls.clear();
+        run(&mut b, &mut inc, &c, ChatChange::Recover).unwrap();
+        assert!(b.calls.is_empty(), "{:?}", b.calls);
+    }
+
+    #[test]
+    fn a_failure_midway_resumes_without_a_second_channel() {
+        let (c, fire, _) = setup();
+        let mut inc = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0)).incident;
+        let mut b = Recorder {
+            fail_at: Some(2),
+            ..Default::default()
+        };
+        assert!(run(&mut b, &mut inc, &c, ChatChange::Open).is_err());
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        let opens = b.calls.iter().filter(|c| c.starts_with("open")).count();
+        let posts = b.calls.iter().filter(|c| c.starts_with("post C1")).count();
+        assert_eq!((opens, posts), (1, 1), "{:?}", b.calls);
+    }
+
+    #[test]
+    fn post_only_backends_skip_what_they_cannot_do() {
+        let (c, fire, rec) = setup();
+        let t = Timestamp::from_millis(0);
+        let caps = Capabilities {
+            create: false,
+            update: false,
+            pin: false,
+            topic: false,
+            invite: false,
+            archive: false,
+            history: false,
+        };
+        let mut b = Recorder {
+            caps: Some(caps),
+            ..Default::default()
+        };
+        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        inc = plan(Some(&inc), &fire, &c.routes[0], &c, t).incident;
+        run(&mut b, &mut inc, &c, ChatChange::Refire).unwrap();
+        inc = plan(Some(&inc), &rec, &c.routes[0], &c, t).incident;
+        run(&mut b, &mut inc, &c, ChatChange::Recover).unwrap();
+        let kinds: Vec<&str> = b
+            .calls
+            .iter()
+            .map(|c| c.split(' ').next().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["open", "post", "post", "post", "post"],
+            "{:?}",
+            b.calls
+        );
+    }
+
+    #[test]
+    fn plan_queues_chat_after_ilert() {
+        let (c, fire, _) = setup();
+        let p = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0));
+        let lanes: Vec<String> = p.actions.iter().map(Action::lane).collect();
+        assert_eq!(lanes, ["ilert", "chat:slack"]);
+    }
+
+    #[test]
+    fn storm_channel_gets_one_summary_updated_in_place_and_an_end_message() {
+        let (c, _, _) = setup();
+        let route = c.routes[0].chat.clone().unwrap();
+        let t = |s: u64| Timestamp::from_millis(0).plus(Duration::from_secs(s));
+        let mut state = crate::storm::StormState::new("default");
+        let mut b = Recorder::default();
+        let mut saves = 0;
+        state.admit(1, "Servers", "web-01 / CPU", t(0));
+        state.admit(1, "Databases", "db-01 / Latency", t(1));
+        storm::sync_storm(&mut b, &mut state, &route, t(1), &mut |_, _| saves += 1).unwrap();
+        assert_eq!(b.calls[0], "open pandorafms_storm_default private=false");
+        assert_eq!(
+            &b.calls[1..],
+            [
+                "post C1 Alert",
+                "pin m2",
+                "topic STORM - route default: 1 incidents summarised"
+            ]
+        );
+        b.calls.clear();
+        state.admit(1, "Databases", "db-02 / Latency", t(2));
+        storm::sync_storm(&mut b, &mut state, &route, t(2), &mut |_, _| saves += 1).unwrap();
+        assert_eq!(b.calls.len(), 2, "{:?}", b.calls);
+        assert!(
+            b.calls[0].starts_with("update m2 ALERT STORM on route 'default'"),
+            "{:?}",
+            b.calls
+        );
+        b.calls.clear();
+        state.end(t(400));
+        storm::sync_storm(&mut b, &mut state, &route, t(400), &mut |_, _| saves += 1).unwrap();
+        assert!(
+            b.calls[0].starts_with("update m2 STORM OVER"),
+            "{:?}",
+            b.calls
+        );
+        assert_eq!(
+            b.calls[1],
+            "topic QUIET - route default: incidents get their own channel"
+        );
+        assert_eq!(b.calls[2], "post C1 Recovery");
+        b.calls.clear();
+        storm::sync_storm(&mut b, &mut state, &route, t(401), &mut |_, _| saves += 1).unwrap();
+        assert!(b.calls.is_empty(), "replay must do nothing: {:?}", b.calls);
+        assert!(saves > 0);
     }
 }

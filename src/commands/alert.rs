@@ -1,8 +1,8 @@
 //! `pandora-ilert alert`: one firing or recovery from the Pandora server.
 //!
-//! Order of work (so that nothing is lost at any instant): save the alert to the inbox, take
-//! the incident lock, plan and queue deliveries, deliver this incident's queue in order, and
-//! report. A failure after the inbox write leaves the alert on disk for `flush`.
+//! Order of work (so that nothing is lost at any instant): take the incident lock (saving the
+//! alert to the inbox first if the lock is busy), plan and queue deliveries durably, deliver
+//! this incident's queue in order, and report. Anything not delivered stays on disk for `flush`.
 
 use std::time::Instant;
 
@@ -109,10 +109,12 @@ pub struct Handled {
     pub outcome: Outcome,
 }
 
-/// Takes one alert through the durable path shared by `alert` and `xml`: saved to the inbox,
-/// then under the incident lock planned into the outbox, then this incident's queue delivered
-/// in order. `Ok(None)`: the incident stayed busy (or its lock unusable) until the deadline;
-/// the alert is safe in the inbox and the next `flush` or plugin run applies it.
+/// Takes one alert through the durable path shared by `alert` and `xml`: under the incident
+/// lock planned into the outbox, then this incident's queue delivered in order. A free lock
+/// plans at once; a busy one makes the alert durable in the inbox before waiting, so a kill or
+/// a deadline during the wait loses nothing. `Ok(None)`: the incident stayed busy (or its lock
+/// unusable) until the deadline; the alert is safe in the inbox and the next `flush` or plugin
+/// run applies it.
 pub fn handle(
     config: &Config,
     store: &Store,
@@ -129,20 +131,24 @@ pub fn handle(
         route,
         alert,
     };
-    store.inbox_put(&entry)?;
-
-    let lock = match store.lock_incident(&key, deadline.instant()) {
-        Ok(l) => l,
-        Err(LockError::Timeout) => {
-            log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
-            return Ok(None);
-        }
-        Err(LockError::Store(e)) => {
-            log::error!("incident {key}: {e}; alert kept in the inbox for flush");
-            return Ok(None);
+    let (lock, applied) = match store.try_lock_incident(&key)? {
+        Some(lock) => (lock, intake::apply_with_inbox(config, store, entry)?),
+        None => {
+            store.inbox_put(&entry)?;
+            let lock = match store.lock_incident(&key, deadline.instant()) {
+                Ok(l) => l,
+                Err(LockError::Timeout) => {
+                    log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
+                    return Ok(None);
+                }
+                Err(LockError::Store(e)) => {
+                    log::error!("incident {key}: {e}; alert kept in the inbox for flush");
+                    return Ok(None);
+                }
+            };
+            (lock, intake::apply_inbox(config, store, &key)?)
         }
     };
-    let applied = intake::apply_inbox(config, store, &key)?;
     let mut deliverer = Deliverer::new(config, store, http, deadline, false);
     let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
     drop(lock);

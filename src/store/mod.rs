@@ -31,6 +31,7 @@ use serde::{Deserialize, Serialize};
 use crate::incident::Incident;
 use crate::lifecycle::Action;
 use crate::pandora::{fnv1a_hex, Alert};
+use crate::storm::StormState;
 use crate::time::Timestamp;
 
 use fsutil::{append_line, ensure_dir, write_atomic};
@@ -239,25 +240,39 @@ impl Store {
     /// Waits for the incident's lock until `deadline`.
     pub fn lock_incident(&self, key: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
         let file = self.lock_file(key).map_err(LockError::Store)?;
-        let mut pause = Duration::from_millis(2);
-        loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(IncidentLock { _file: file }),
-                Err(fs::TryLockError::WouldBlock) => {}
-                Err(fs::TryLockError::Error(e)) => {
-                    // Filesystems without flock (some NFS): carry on unlocked, as cargo does.
-                    log::warn!(
-                        "file locking unsupported here ({e}); continuing without the incident lock"
-                    );
-                    return Ok(IncidentLock { _file: file });
-                }
-            }
-            if Instant::now() + pause >= deadline {
-                return Err(LockError::Timeout);
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(25));
+        wait_for_lock(file, deadline)
+    }
+
+    /// Waits for a named store-wide lock (e.g. `storm-<route>`) until `deadline`.
+    pub fn lock_named(&self, name: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
+        let p = self.dir("meta").join(format!("{}.lock", encode_key(name)));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p);
+        let file = ctx("open lock file", &p, file).map_err(LockError::Store)?;
+        wait_for_lock(file, deadline)
+    }
+
+    /// The storm state of a route (calm if none is stored).
+    pub fn load_storm(&self, route: &str) -> StormState {
+        let p = self
+            .dir("meta")
+            .join(format!("storm-{}.json", encode_key(route)));
+        if !p.exists() {
+            return StormState::new(route);
         }
+        self.read_json(&p).unwrap_or_else(|| StormState::new(route))
+    }
+
+    /// Saves a route's storm state (under its `storm-<route>` lock).
+    pub fn save_storm(&self, state: &StormState) -> Result<(), StoreError> {
+        let p = self
+            .dir("meta")
+            .join(format!("storm-{}.json", encode_key(&state.route)));
+        let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
+        ctx("write storm state", &p, write_atomic(&p, &bytes))
     }
 
     /// Takes the incident's lock if it is free.
@@ -554,10 +569,13 @@ impl Store {
 
     /// Remembers a successful delivery on a lane (`ilert`, `chat:slack`).
     pub fn mark_success(&self, lane: &str, now: Timestamp) {
-        self.write_meta(
-            &format!("last-success-{}", encode_key(lane)),
-            &now.rfc3339_millis(),
-        );
+        // A statistic, not an event: no fsync.
+        let p = self
+            .dir("meta")
+            .join(format!("last-success-{}", encode_key(lane)));
+        if let Err(e) = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()) {
+            log::warn!("cannot write {}: {e}", p.display());
+        }
     }
 
     /// When a lane last delivered.
@@ -711,6 +729,27 @@ impl Store {
             }
         }
         n
+    }
+}
+
+/// Polls `try_lock` with a short backoff until `deadline`.
+fn wait_for_lock(file: File, deadline: Instant) -> Result<IncidentLock, LockError> {
+    let mut pause = Duration::from_millis(2);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(IncidentLock { _file: file }),
+            Err(fs::TryLockError::WouldBlock) => {}
+            Err(fs::TryLockError::Error(e)) => {
+                // Filesystems without flock (some NFS): carry on unlocked, as cargo does.
+                log::warn!("file locking unsupported here ({e}); continuing without the lock");
+                return Ok(IncidentLock { _file: file });
+            }
+        }
+        if Instant::now() + pause >= deadline {
+            return Err(LockError::Timeout);
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
 

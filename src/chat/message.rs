@@ -1,0 +1,283 @@
+//! What the chat messages say, as plain data (pure). Each backend renders a `ChatMessage` in
+//! its own format (Block Kit, HTML, Adaptive Card) and always with a plain-text fallback.
+
+use crate::config::ChatRoute;
+use crate::incident::Incident;
+use crate::time::Timestamp;
+
+/// The kind of message, so backends can style it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MessageKind {
+    /// The pinned alert message (kept up to date).
+    Alert,
+    /// The recovery message.
+    Recovery,
+    /// A one-line stakeholder update.
+    Stakeholder,
+    /// A closing line before archiving.
+    Closing,
+}
+
+/// A chat message as data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChatMessage {
+    /// Kind.
+    pub kind: MessageKind,
+    /// Headline, e.g. `FIRING [Critical] web-01 / CPU Load`.
+    pub title: String,
+    /// Label/value rows.
+    pub fields: Vec<(String, String)>,
+    /// (text, url) links.
+    pub links: Vec<(String, String)>,
+    /// Plain-text fallback carrying the same information.
+    pub text: String,
+}
+
+impl ChatMessage {
+    fn build(
+        kind: MessageKind,
+        title: String,
+        fields: Vec<(String, String)>,
+        links: Vec<(String, String)>,
+    ) -> Self {
+        let mut text = title.clone();
+        for (k, v) in &fields {
+            text.push_str(&format!("\n{k}: {v}"));
+        }
+        for (t, u) in &links {
+            text.push_str(&format!("\n{t}: {u}"));
+        }
+        ChatMessage {
+            kind,
+            title,
+            fields,
+            links,
+            text,
+        }
+    }
+}
+
+fn drill(incident: &Incident) -> &'static str {
+    if incident.drill {
+        "DRILL "
+    } else {
+        ""
+    }
+}
+
+/// `FIRING - web-01 / CPU Load` (the channel topic; plain text, short).
+pub fn topic(incident: &Incident) -> String {
+    let state = if incident.is_open() {
+        "FIRING"
+    } else {
+        "RESOLVED"
+    };
+    let t = format!("{}{state} - {}", drill(incident), incident.first.subject());
+    crate::ilert::truncate_chars(&t, 250)
+}
+
+/// The pinned alert message, rendered from the record's current state.
+pub fn alert_message(incident: &Incident) -> ChatMessage {
+    let a = &incident.first;
+    let state = if incident.is_open() {
+        "FIRING"
+    } else {
+        "RESOLVED"
+    };
+    let title = format!(
+        "{}{state} [{}] {}",
+        drill(incident),
+        a.severity,
+        a.subject()
+    );
+    let mut fields = vec![
+        ("Agent".to_string(), a.agent.clone()),
+        ("Module".to_string(), a.module.clone()),
+        ("Severity".to_string(), a.severity.to_string()),
+        ("Value".to_string(), incident.last.value()),
+        ("Group".to_string(), a.group.clone()),
+        (
+            "First fired".to_string(),
+            when(incident.opened_at, &a.timestamp_raw),
+        ),
+    ];
+    if incident.times_fired > 1 {
+        fields.push(("Times fired".into(), incident.times_fired.to_string()));
+        fields.push((
+            "Last seen".into(),
+            when(incident.last_seen, &incident.last.timestamp_raw),
+        ));
+    }
+    if let Some(r) = incident.resolved_at {
+        fields.push(("Resolved".into(), when(r, &incident.last.timestamp_raw)));
+    }
+    fields.push(("Incident key".into(), incident.key.clone()));
+    fields.retain(|(_, v)| !v.trim().is_empty());
+    ChatMessage::build(MessageKind::Alert, title, fields, links(incident))
+}
+
+/// The recovery message.
+pub fn recovery_message(incident: &Incident) -> ChatMessage {
+    let title = format!("{}RESOLVED {}", drill(incident), incident.first.subject());
+    let mut fields = vec![("Value".to_string(), incident.last.value())];
+    if let Some(r) = incident.resolved_at {
+        fields.push(("Resolved".into(), when(r, &incident.last.timestamp_raw)));
+        fields.push((
+            "Duration".into(),
+            crate::time::human_duration(r.since(incident.opened_at)),
+        ));
+    }
+    fields.retain(|(_, v)| !v.trim().is_empty());
+    ChatMessage::build(MessageKind::Recovery, title, fields, Vec::new())
+}
+
+/// One stakeholder line; a private incident's line carries no details.
+pub fn stakeholder_line(incident: &Incident, channel_link: &str) -> ChatMessage {
+    let state = if incident.is_open() {
+        "opened"
+    } else {
+        "resolved"
+    };
+    let title = if incident.private {
+        format!(
+            "{}Private incident {state}: {channel_link}",
+            drill(incident)
+        )
+    } else {
+        format!(
+            "{}Incident {state}: [{}] {} - {channel_link}",
+            drill(incident),
+            incident.first.severity,
+            incident.first.subject()
+        )
+    };
+    ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
+}
+
+/// The line posted before a channel is archived.
+pub fn closing_line(incident: &Incident, now: Timestamp) -> ChatMessage {
+    let since = incident
+        .resolved_at
+        .map(|r| crate::time::human_duration(now.since(r)))
+        .unwrap_or_default();
+    ChatMessage::build(
+        MessageKind::Closing,
+        format!("Archiving this channel: the incident was resolved {since} ago. The history stays readable."),
+        Vec::new(),
+        Vec::new(),
+    )
+}
+
+/// The channel name from the route's template: `{id}` is the Pandora alert id (the incident
+/// key when there is none); a later incident of the same alert gets `-<n>` so names stay unique
+/// (an archived channel keeps its name).
+pub fn channel_name(incident: &Incident, route: &ChatRoute) -> String {
+    let id = if incident.alert_id.is_empty() {
+        incident.key.clone()
+    } else {
+        incident.alert_id.clone()
+    };
+    let mut name = route.channel_template.replace("{id}", &id);
+    if incident.seq > 1 {
+        name.push_str(&format!("-{}", incident.seq));
+    }
+    if incident.drill {
+        name = format!("drill-{name}");
+    }
+    name
+}
+
+fn when(t: Timestamp, pandora: &str) -> String {
+    if pandora.trim().is_empty() {
+        t.rfc3339().replace('T', " ").replace('Z', " UTC")
+    } else {
+        format!(
+            "{} UTC (Pandora: {pandora})",
+            t.rfc3339().replace('T', " ").trim_end_matches('Z')
+        )
+    }
+}
+
+fn links(incident: &Incident) -> Vec<(String, String)> {
+    let a = &incident.first;
+    let mut out = Vec::new();
+    if !a.homeurl.is_empty() && !a.agent_id.is_empty() {
+        out.push((
+            "Pandora FMS agent".to_string(),
+            format!(
+                "{}/index.php?sec=estado&sec2=operation/agentes/ver_agente&id_agente={}",
+                a.homeurl, a.agent_id
+            ),
+        ));
+    } else if !a.homeurl.is_empty() {
+        out.push(("Pandora FMS console".to_string(), a.homeurl.clone()));
+    }
+    if let Some(url) = &incident.ilert_alert {
+        out.push(("ilert alert".to_string(), url.clone()));
+    }
+    out
+}
+
+/// The storm channel's running summary, grouped by agent group.
+pub fn storm_summary(state: &crate::storm::StormState) -> ChatMessage {
+    let (state_word, since) = match (state.active_since, state.ended_storm) {
+        (Some(s), _) => ("ALERT STORM", s),
+        (None, Some(s)) => ("STORM OVER", s),
+        (None, None) => ("QUIET", Timestamp::from_millis(0)),
+    };
+    let title = format!(
+        "{state_word} on route '{}' since {}: {} new incident(s) summarised here instead of one channel each; every ilert event is still delivered",
+        state.route,
+        since.rfc3339().replace('T', " ").replace('Z', " UTC"),
+        state.total
+    );
+    let fields = state
+        .groups
+        .iter()
+        .map(|(group, t)| {
+            let hidden = (t.open + t.resolved).saturating_sub(t.recent.len() as u32);
+            let more = if hidden > 0 {
+                format!(" (+{hidden} more)")
+            } else {
+                String::new()
+            };
+            (
+                format!("{group}: {} open, {} resolved", t.open, t.resolved),
+                format!("{}{more}", t.recent.join(", ")),
+            )
+        })
+        .collect();
+    ChatMessage::build(MessageKind::Alert, title, fields, Vec::new())
+}
+
+/// The storm channel's topic.
+pub fn storm_topic(state: &crate::storm::StormState) -> String {
+    if state.is_active() {
+        format!(
+            "STORM - route {}: {} incidents summarised",
+            state.route, state.total
+        )
+    } else {
+        format!(
+            "QUIET - route {}: incidents get their own channel",
+            state.route
+        )
+    }
+}
+
+/// The message that says a storm passed.
+pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
+    let lasted = match (state.ended_storm, state.ended_at) {
+        (Some(s), Some(e)) => crate::time::human_duration(e.since(s)),
+        _ => String::new(),
+    };
+    ChatMessage::build(
+        MessageKind::Recovery,
+        format!(
+            "The alert storm on route '{}' is over after {lasted}: {} incident(s) were summarised here. New incidents get their own channel again.",
+            state.route, state.total
+        ),
+        Vec::new(),
+        Vec::new(),
+    )
+}

@@ -1,0 +1,82 @@
+//! The storm channel of a route: opened once, a pinned summary per storm updated in place,
+//! and an end message. Same idempotent step-by-step style as `sync`.
+
+use crate::config::ChatRoute;
+use crate::storm::{channel_name, StormState};
+use crate::time::Timestamp;
+
+use super::{message, ChannelRef, ChannelSpec, ChatBackend, ChatError};
+
+/// Brings the storm channel in line with `state`; `save` persists each step.
+pub fn sync_storm(
+    b: &mut dyn ChatBackend,
+    state: &mut StormState,
+    route: &ChatRoute,
+    _now: Timestamp,
+    save: &mut dyn FnMut(&StormState, Option<String>),
+) -> Result<(), ChatError> {
+    let caps = b.capabilities();
+    let ch = match state.chat.channel_id.clone() {
+        Some(id) => ChannelRef {
+            id,
+            name: state.chat.channel_name.clone().unwrap_or_default(),
+            url: state.chat.channel_url.clone(),
+        },
+        None => {
+            let spec = ChannelSpec {
+                name: b.sanitize_name(&channel_name(&state.route)),
+                private: route.private,
+                topic: message::storm_topic(state),
+                description: format!("pandora-ilert storm channel of route {}", state.route),
+            };
+            let ch = b.open_channel(&spec)?;
+            state.chat.backend = route.backend.clone();
+            state.chat.channel_id = Some(ch.id.clone());
+            state.chat.channel_name = Some(ch.name.clone());
+            state.chat.channel_url = ch.url.clone();
+            save(state, Some(format!("opened storm channel #{}", ch.name)));
+            ch
+        }
+    };
+    let current = state.active_since.or(state.ended_storm);
+    if current.is_some() && state.summary_for != current {
+        let id = b.post(&ch, &message::storm_summary(state))?;
+        state.chat.message_id = Some(id.clone());
+        state.chat.pinned = false;
+        state.summary_for = current;
+        state.rendered = state.version;
+        save(state, Some(format!("posted storm summary in #{}", ch.name)));
+    }
+    if let Some(id) = state.chat.message_id.clone() {
+        if caps.pin && !state.chat.pinned {
+            b.pin(&ch, &id)?;
+            state.chat.pinned = true;
+            save(state, None);
+        }
+        if state.rendered != state.version {
+            if caps.update {
+                b.update(&ch, &id, &message::storm_summary(state))?;
+            }
+            state.rendered = state.version;
+            save(state, None);
+        }
+    }
+    let topic = message::storm_topic(state);
+    if caps.topic && state.chat.topic.as_deref() != Some(topic.as_str()) {
+        b.set_topic(&ch, &topic)?;
+        state.chat.topic = Some(topic);
+        save(state, None);
+    }
+    if !state.is_active()
+        && state.ended_storm.is_some()
+        && state.end_announced_for != state.ended_storm
+    {
+        b.post(&ch, &message::storm_end(state))?;
+        state.end_announced_for = state.ended_storm;
+        save(
+            state,
+            Some(format!("announced the end of the storm in #{}", ch.name)),
+        );
+    }
+    Ok(())
+}
