@@ -77,7 +77,7 @@ pub struct Inputs<'a> {
     pub prefix: &'a str,
     /// Current time.
     pub now: Timestamp,
-    /// Config file and the warnings found loading it.
+    /// The config file.
     pub config_path: &'a str,
     /// Warnings found loading the config.
     pub config_warnings: &'a [String],

@@ -17,6 +17,9 @@ use std::fmt;
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
+/// Errors outside modules kept per file (the first one is what matters).
+const MAX_FILE_ERRORS: usize = 20;
+
 /// A problem in the file, with where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct XmlError {
@@ -69,7 +72,7 @@ impl AgentHeader {
 pub struct RawModule {
     /// 1-based position among the file's modules.
     pub index: usize,
-    /// Where its `<module>` tag starts.
+    /// Line of its `<module>` tag.
     pub line: usize,
     /// Column of its `<module>` tag.
     pub column: usize,
@@ -204,20 +207,40 @@ fn transcode(input: &[u8]) -> Result<Cow<'_, [u8]>, String> {
     }
 }
 
-/// Line and column of a byte offset (columns count characters, not bytes).
-fn position(bytes: &[u8], offset: usize) -> (usize, usize) {
-    let offset = offset.min(bytes.len());
-    let before = &bytes[..offset];
-    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
-    let line_start = before
-        .iter()
-        .rposition(|&b| b == b'\n')
-        .map_or(0, |i| i + 1);
-    let column = 1 + before[line_start..]
-        .iter()
-        .filter(|&&b| (b & 0xC0) != 0x80)
-        .count();
-    (line, column)
+/// Turns byte offsets into line and column (columns count characters, not bytes). Offsets
+/// mostly grow as the file is read, so it walks forward from the last answer: linear in the
+/// file size even for a one-line file with many modules (the 7.x agent writes one line).
+struct Positions {
+    offset: usize,
+    line: usize,
+    column: usize,
+}
+
+impl Positions {
+    fn new() -> Self {
+        Positions {
+            offset: 0,
+            line: 1,
+            column: 1,
+        }
+    }
+
+    fn at(&mut self, bytes: &[u8], offset: usize) -> (usize, usize) {
+        let offset = offset.min(bytes.len());
+        if offset < self.offset {
+            *self = Positions::new();
+        }
+        for &b in &bytes[self.offset..offset] {
+            if b == b'\n' {
+                self.line += 1;
+                self.column = 1;
+            } else if (b & 0xC0) != 0x80 {
+                self.column += 1;
+            }
+        }
+        self.offset = offset;
+        (self.line, self.column)
+    }
 }
 
 /// The first character XML 1.0 forbids in `text` (control characters other than TAB, LF,
@@ -276,6 +299,7 @@ struct Parser<'a, 'd> {
     module: Option<RawModule>,
     text: String,
     collect: Collect,
+    positions: Positions,
 }
 
 impl<'a, 'd> Parser<'a, 'd> {
@@ -289,11 +313,12 @@ impl<'a, 'd> Parser<'a, 'd> {
             module: None,
             text: String::new(),
             collect: Collect::Nothing,
+            positions: Positions::new(),
         }
     }
 
-    fn error_at(&self, offset: usize, message: impl Into<String>) -> XmlError {
-        let (line, column) = position(self.bytes, offset);
+    fn error_at(&mut self, offset: usize, message: impl Into<String>) -> XmlError {
+        let (line, column) = self.positions.at(self.bytes, offset);
         XmlError {
             line,
             column,
@@ -302,20 +327,20 @@ impl<'a, 'd> Parser<'a, 'd> {
         }
     }
 
-    /// Records an error in the module being read, or in the file.
+    /// Records an error in the module being read (its first only), or in the file (the
+    /// first few). Positions are computed only for errors that are kept.
     fn fail(&mut self, offset: usize, message: impl Into<String>) {
+        let keep = match &self.module {
+            Some(m) => m.error.is_none(),
+            None => self.data.errors.len() < MAX_FILE_ERRORS,
+        };
+        if !keep {
+            return;
+        }
         let e = self.error_at(offset, message);
         match &mut self.module {
-            Some(m) => {
-                if m.error.is_none() {
-                    m.error = Some(e);
-                }
-            }
-            None => {
-                if self.data.errors.len() < 20 {
-                    self.data.errors.push(e);
-                }
-            }
+            Some(m) => m.error = Some(e),
+            None => self.data.errors.push(e),
         }
     }
 
@@ -475,7 +500,7 @@ impl<'a, 'd> Parser<'a, 'd> {
                 h.timestamp = attrs.remove("timestamp");
             }
             ["agent_data", "module"] => {
-                let (line, column) = position(self.bytes, before);
+                let (line, column) = self.positions.at(self.bytes, before);
                 self.module = Some(RawModule {
                     index: self.data.modules.len() + 1,
                     line,
@@ -1031,6 +1056,24 @@ mod tests {
         let d = parse(&bytes);
         assert!(d.first_error().is_none(), "{:?}", d.first_error());
         assert_eq!(d.header.name.as_deref(), Some("café"));
+    }
+
+    #[test]
+    fn one_line_files_with_many_modules_read_in_linear_time() {
+        // The 7.x agent writes the whole file on one line.
+        let one = "<module><name>m</name><type>generic_data</type><data>1</data></module>";
+        let n = 20_000;
+        let text = format!("<agent_data agent_name='a'>{}</agent_data>", one.repeat(n));
+        let started = std::time::Instant::now();
+        let d = parse(text.as_bytes());
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(d.modules.len(), n);
+        let last = d.modules.last().unwrap();
+        assert_eq!((last.line, last.column), (1, 27 + (n - 1) * one.len() + 1));
     }
 
     #[test]
