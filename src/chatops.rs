@@ -440,6 +440,56 @@ fn queue(store: &Store, incident: &mut Incident, action: Action, now: Timestamp)
     }
 }
 
+/// Ends storms that have been quiet long enough (no alert came to do it) and posts the end
+/// message in each storm channel.
+pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
+    let now = Timestamp::now();
+    for route in &config.routes {
+        let Some(chat) = &route.chat else { continue };
+        let Ok(lock) = store.lock_named(
+            &format!("storm-{}", route.name),
+            std::time::Instant::now() + Duration::from_secs(1),
+        ) else {
+            continue;
+        };
+        let mut state = store.load_storm(&route.name);
+        if !state.should_end(chat.storm_quiet, now) {
+            continue;
+        }
+        state.end(now);
+        if let Err(e) = store.save_storm(&state) {
+            log::error!("{e}");
+            continue;
+        }
+        let key = format!("storm-{}", route.name);
+        let entry = OutboxEntry {
+            id: format!("{}-storm", Store::new_id(now)),
+            key: key.clone(),
+            order: 0,
+            created_at: now,
+            action: Action::Chat(crate::lifecycle::ChatUpdate {
+                backend: chat.backend.clone(),
+                change: ChatChange::StormEnd,
+                route: Some(route.name.clone()),
+            }),
+            attempts: 0,
+            not_before: None,
+            backoff_until: None,
+            last_error: None,
+            last_attempt: None,
+        };
+        if let Err(e) = store.enqueue(&entry) {
+            log::error!("{e}");
+            continue;
+        }
+        drop(lock);
+        if let Ok(Some(_k)) = store.try_lock_incident(&key) {
+            Deliverer::new(config, store, http, deadline, true).deliver_incident(&key, usize::MAX);
+        }
+        log::info!("route {}: the alert storm is over", route.name);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -18,6 +18,8 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::archive;
+use crate::chatops;
 use crate::config::Config;
 use crate::data_in;
 use crate::delivery::Deadline;
@@ -177,10 +179,12 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                 if let Some(Some(hb)) = step("heartbeat", || ping(config, store, deadline)) {
                     heartbeat = Some(hb);
                 }
+                step("chat commands", || chat_poll(config, store, deadline));
+                step("storm", || {
+                    chatops::end_quiet_storms(config, store, &Http::new(), deadline)
+                });
+                step("archive", || archive_channels(config, store, deadline));
                 step("housekeeping", || prune(config, store, deadline));
-                // Issue 6 plugs in here: archive the chat channels of incidents resolved longer
-                // ago than config.plugin.archive_after (needs the chat backends). Until then
-                // `housekeeping::prune` keeps every record whose channel is not archived.
             }
             Ok(None) => log::info!(
                 "plugin: another plugin run holds the plugin lock; this run only reports"
@@ -298,6 +302,58 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
         &serde_json::to_string(&evidence).unwrap_or_default(),
     );
     Some(evidence)
+}
+
+/// `!incident` reports and `!ack` / `!resolve` commands read back from chat.
+fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
+    let http = Http::new();
+    let mut open = |alert: crate::pandora::Alert, route: &str| {
+        let key = alert.key.clone();
+        if let Err(e) = super::alert::handle(
+            config,
+            store,
+            &http,
+            alert,
+            Some(route.to_string()),
+            deadline,
+            Timestamp::now(),
+        ) {
+            log::error!("plugin: chat report {key}: {e}");
+        }
+        store.load_incident(&key)
+    };
+    let r = chatops::poll(config, store, &http, deadline, &mut open);
+    if r.reports + r.commands > 0 {
+        log::info!(
+            "plugin: chat: {} report(s), {} command(s)",
+            r.reports,
+            r.commands
+        );
+    }
+    for e in r.errors {
+        log::warn!("plugin: chat: {e}");
+    }
+}
+
+/// Archives the channels of incidents resolved longer ago than `archive_after`.
+fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
+    if config.slack.is_none() && config.teams.is_none() && config.matrix.is_none() {
+        return;
+    }
+    let r = archive::run(
+        config,
+        store,
+        &Http::new(),
+        deadline,
+        config.plugin.archive_after,
+        false,
+    );
+    for d in &r.archived {
+        log::info!("plugin: archived #{} (incident {})", d.channel, d.key);
+    }
+    for (channel, e) in &r.failed {
+        log::warn!("plugin: could not archive #{channel}: {e}");
+    }
 }
 
 fn prune(config: &Config, store: &Store, deadline: Deadline) {
