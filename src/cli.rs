@@ -82,6 +82,21 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drill: fire a labelled test alert through a route end to end, resolve it, print a checklist.
+    #[command(
+        after_help = "Examples:\n  pandora-ilert test\n  pandora-ilert test --route databases --json\n\n\
+                            The drill really pages through the route's ilert alert source (labelled [DRILL], \
+                            resolved within seconds) and opens a drill- channel. Exit 0 when every hop worked, \
+                            69 when something is still queued, 78 when a provider refused it."
+    )]
+    Test {
+        /// Route to test [default: the default route].
+        #[arg(long)]
+        route: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
     /// Agent plugin (module_plugin): deliver the queue, housekeeping, heartbeat, and print
     /// pandora-ilert's health as Pandora modules.
     #[command(after_help = PLUGIN_HELP)]

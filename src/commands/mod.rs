@@ -4,6 +4,7 @@
 mod alert;
 mod archive;
 mod config_check;
+mod drill;
 mod flush;
 mod plugin;
 mod status;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         } => archive::run(&load()?, &older_than, dry_run),
         Command::Timeline { incident, json } => timeline::run(&load()?, &incident, json),
         // The plugin loads its own config: a broken one must still print a module and exit 0.
+        Command::Test { route, json } => drill::run(&load()?, route.as_deref(), json),
         Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
         Command::Xml { files } => {
             let config = load()?;
