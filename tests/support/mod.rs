@@ -3,8 +3,10 @@
 
 #![allow(dead_code)]
 
+pub mod graph;
 pub mod http;
 pub mod ilert;
+pub mod slack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
