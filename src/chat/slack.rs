@@ -582,10 +582,151 @@ pub fn render(message: &ChatMessage) -> Value {
     })
 }
 
+// The integration tests' fake Slack, reused by the unit tests below to test the backend's
+// calls directly (`fake` refers to its sibling `http`).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/slack.rs"]
+mod fake;
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/http.rs"]
+mod http;
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::chat::message::ChatMessage;
+    use crate::config::Config;
+    use crate::delivery::Deadline;
+    use crate::http::Http;
+    use crate::store::Store;
+
+    use super::fake::{FakeSlack, BOT_USER, TOKEN};
+
+    /// Runs `f` with a Slack backend pointed at `fake`.
+    fn with_backend<T>(fake: &FakeSlack, f: impl FnOnce(&mut Slack<'_>) -> T) -> T {
+        let dir = std::env::temp_dir().join(format!(
+            "pi-slack-unit-{}-{}",
+            std::process::id(),
+            fake.server.addr.port()
+        ));
+        let store = Store::open(&dir).unwrap();
+        let text = format!(
+            "[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"k\"\n",
+            fake.url()
+        );
+        let config = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        let http = Http::new();
+        let ctx = Context {
+            config: &config,
+            store: &store,
+            http: &http,
+            deadline: Deadline::after(std::time::Duration::from_secs(20)),
+            now: Timestamp::now(),
+        };
+        let mut slack = Slack::new(config.slack.as_ref().unwrap(), &ctx);
+        let out = f(&mut slack);
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    fn spec(name: &str) -> ChannelSpec {
+        ChannelSpec {
+            name: name.into(),
+            private: false,
+            topic: "FIRING - web-01 / CPU Load".into(),
+            description: "Pandora FMS incident 42 (web-01 / CPU Load)".into(),
+        }
+    }
+
+    #[test]
+    fn history_reads_every_page_oldest_first_and_marks_the_pin() {
+        let fake = FakeSlack::start();
+        let id = fake.add_channel("pandorafms_alert_42", "", BOT_USER, false, false);
+        let ts: Vec<String> = ["alert", "ack <by> Ana & co", "note", "fixed", "thanks"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| fake.add_message(&id, &format!("U0PERSON{i}"), t))
+            .collect();
+        let ch = ChannelRef {
+            id: id.clone(),
+            name: "pandorafms_alert_42".into(),
+            url: None,
+        };
+        let items = with_backend(&fake, |s| {
+            s.pin(&ch, &ts[0]).unwrap();
+            s.pin(&ch, &ts[0]).unwrap(); // already_pinned is success
+            s.history(&ch).unwrap()
+        });
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["alert", "ack <by> Ana & co", "note", "fixed", "thanks"]
+        );
+        assert!(items.windows(2).all(|w| w[0].at <= w[1].at));
+        let pinned: Vec<&str> = items
+            .iter()
+            .filter(|i| i.pinned)
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(pinned, [ts[0].as_str()]);
+        assert_eq!(items[1].author, "U0PERSON1");
+        let pages = fake
+            .calls()
+            .iter()
+            .filter(|c| *c == "conversations.history")
+            .count();
+        assert!(pages >= 3, "follows the cursor: {pages} pages");
+        assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    }
+
+    #[test]
+    fn a_channel_created_before_a_failed_purpose_call_is_recognised_as_ours() {
+        let fake = FakeSlack::start();
+        fake.fail_next("conversations.setPurpose", "internal_error");
+        let (first, second) = with_backend(&fake, |s| {
+            let first = s.open_channel(&spec("pandorafms_alert_42"));
+            (first, s.open_channel(&spec("pandorafms_alert_42")))
+        });
+        assert!(matches!(first, Err(ChatError::Transient(_))), "{first:?}");
+        let second = second.unwrap();
+        let channels = fake.channels();
+        assert_eq!(channels.len(), 1, "{channels:?}");
+        assert_eq!(second.id, channels[0].id);
+        assert_eq!(
+            channels[0].purpose,
+            "Pandora FMS incident 42 (web-01 / CPU Load)"
+        );
+    }
+
+    #[test]
+    fn a_taken_name_without_our_purpose_is_not_adopted() {
+        let fake = FakeSlack::start();
+        // Our bot's channel, but for something else (its purpose says so).
+        fake.add_channel(
+            "pandorafms_alert_42",
+            "Pandora FMS incident 7 (x)",
+            BOT_USER,
+            false,
+            false,
+        );
+        let ch = with_backend(&fake, |s| s.open_channel(&spec("pandorafms_alert_42"))).unwrap();
+        assert_ne!(ch.name, "pandorafms_alert_42");
+        assert!(ch.name.starts_with("pandorafms_alert_42-"));
+        assert_eq!(fake.channels().len(), 2);
+    }
+
+    #[test]
+    fn rate_limits_carry_the_retry_after() {
+        let fake = FakeSlack::start();
+        fake.rate_limit_next("conversations.create", 7);
+        let e = with_backend(&fake, |s| s.open_channel(&spec("pandorafms_alert_42"))).unwrap_err();
+        assert_eq!(
+            e,
+            ChatError::RateLimited(Some(std::time::Duration::from_secs(7)))
+        );
+    }
 
     fn alert() -> ChatMessage {
         ChatMessage {
