@@ -400,7 +400,7 @@ pub fn sync(
                 format!("opened {kind} channel #{}", ch.name)
             } else {
                 // A post-only backend (Teams webhook) writes into one configured channel.
-                format!("using the configured channel {}", ch.name)
+                format!("using the configured channel ({})", ch.name)
             };
             commit(inc, &st, save, Some(note));
             ch

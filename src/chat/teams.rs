@@ -263,7 +263,7 @@ impl<'a> Teams<'a> {
     }
 
     /// One Graph call; an invalid or expired token is replaced once.
-    fn graph(
+    fn call(
         &mut self,
         method: &'static str,
         url: &str,
@@ -348,7 +348,7 @@ impl<'a> Teams<'a> {
         );
         for _ in 0..LIST_PAGES_MAX {
             let page = self
-                .graph("GET", &url, None)
+                .call("GET", &url, None)
                 .map_err(|f| f.into_chat("list the team's channels", list_permission))?;
             let found = page["value"].as_array().and_then(|chs| {
                 chs.iter()
@@ -369,7 +369,7 @@ impl<'a> Teams<'a> {
                 let id = ch["id"].as_str().unwrap_or_default().to_string();
                 if ch["isArchived"].as_bool() == Some(true) {
                     let url = format!("{}/unarchive", self.channel_url(&id));
-                    self.graph("POST", &url, None).map_err(|f| {
+                    self.call("POST", &url, None).map_err(|f| {
                         f.into_chat(
                             "unarchive the incident channel",
                             "ChannelSettings.ReadWrite.All",
@@ -402,7 +402,7 @@ impl<'a> Teams<'a> {
             self.channel_url(&ch.id)
         );
         let v = self
-            .graph("GET", &url, None)
+            .call("GET", &url, None)
             .map_err(|f| f.into_chat("read the channel", "Channel.ReadBasic.All"))?;
         let private = matches!(v["membershipType"].as_str(), Some("private" | "shared"));
         self.private.insert(ch.id.clone(), private);
@@ -438,7 +438,7 @@ impl<'a> Teams<'a> {
             }],
         });
         let url = format!("{}/messages", self.channel_url(&ch.id));
-        match self.graph("POST", &url, Some(body)) {
+        match self.call("POST", &url, Some(body)) {
             Ok(v) => Ok(v["id"].as_str().map(str::to_string)),
             Err(Failure::Graph(e)) if is_post_refusal(&e) => {
                 self.ctx
@@ -523,7 +523,7 @@ impl ChatBackend for Teams<'_> {
         if !self.cfg.graph() {
             return Ok(ChannelRef {
                 id: "webhook".into(),
-                name: "of the Teams webhook".into(),
+                name: "Teams webhook".into(),
                 url: None,
             });
         }
@@ -549,7 +549,7 @@ impl ChatBackend for Teams<'_> {
             if let Some(o) = &owner {
                 body["members"] = json!([self.member(o, true)]);
             }
-            match self.graph("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body)) {
                 Ok(ch) => {
                     if ch["id"].as_str().unwrap_or_default().is_empty() {
                         return Err(ChatError::Transient(
@@ -615,7 +615,7 @@ impl ChatBackend for Teams<'_> {
 
     fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
         let url = self.channel_url(&channel.id);
-        self.graph("PATCH", &url, Some(json!({"description": describe(topic)})))
+        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))
             .map(drop)
             .map_err(|f| {
                 f.into_chat(
@@ -636,7 +636,7 @@ impl ChatBackend for Teams<'_> {
         let url = format!("{}/members", self.channel_url(&channel.id));
         for user in users {
             let body = self.member(user, false);
-            match self.graph("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body)) {
                 Ok(_) => {}
                 Err(Failure::Graph(e))
                     if e.status == 409 || e.message.to_lowercase().contains("already") => {}
@@ -653,7 +653,7 @@ impl ChatBackend for Teams<'_> {
 
     fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
         let url = format!("{}/archive", self.channel_url(&channel.id));
-        match self.graph("POST", &url, None) {
+        match self.call("POST", &url, None) {
             Ok(_) => Ok(()),
             Err(Failure::Graph(e)) if e.message.to_lowercase().contains("already archived") => {
                 Ok(())
