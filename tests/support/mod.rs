@@ -3,9 +3,11 @@
 
 #![allow(dead_code)]
 
+pub mod graph;
 pub mod http;
 pub mod ilert;
 pub mod modules;
+pub mod slack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
