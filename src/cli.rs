@@ -82,6 +82,32 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Drill: fire a labelled test alert through a route end to end, resolve it, print a checklist.
+    #[command(
+        after_help = "Examples:\n  pandora-ilert test\n  pandora-ilert test --route databases --json\n\n\
+                            The drill really pages through the route's ilert alert source (labelled [DRILL], \
+                            resolved within seconds) and opens a drill- channel. Exit 0 when every hop worked, \
+                            69 when something is still queued, 78 when a provider refused it."
+    )]
+    Test {
+        /// Route to test [default: the default route].
+        #[arg(long)]
+        route: Option<String>,
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Agent plugin (module_plugin): deliver the queue, housekeeping, heartbeat, and print
+    /// pandora-ilert's health as Pandora modules.
+    #[command(after_help = PLUGIN_HELP)]
+    Plugin,
+    /// Forward Pandora agent data files: CRITICAL modules fire, NORMAL ones recover.
+    #[command(after_help = XML_HELP)]
+    Xml {
+        /// Agent data files as the agent writes them (`-` reads standard input).
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+    },
 }
 
 /// `config` subcommands.
@@ -104,6 +130,25 @@ stripped and also means recovery. Try it without credentials:
 
   pandora-ilert --config pandora/demo.toml alert --event alert --alert-id 42 \\
     --agent web-01 --module 'CPU Load' --data 95.5 --severity Critical --summary '' --dry-run";
+
+const PLUGIN_HELP: &str = "\
+Pandora agent configuration (absolute path; the agent has no plugin timeout, so the run
+enforces its own [plugin] deadline, 20 s by default):
+
+  module_plugin /usr/local/bin/pandora-ilert --config /etc/pandora-ilert/pandora-ilert.toml plugin
+
+Prints only <module> blocks on stdout and always exits 0 (the agent drops all output of a
+non-zero exit); problems show as module states and in the log.";
+
+const XML_HELP: &str = "\
+Each <module> with <status>CRITICAL</status>, or data in its min_critical/max_critical range,
+fires an incident keyed by agent + module; one back to NORMAL recovers an open incident;
+WARNING and modules never seen firing change nothing. Bad files or modules are reported on
+stderr one line each (file, agent, module, line and column); the good ones still go through.
+
+Exit codes: 0 all delivered; 65 some files or modules were bad (the rest was processed);
+69 something stayed queued (a later flush or plugin run delivers it); 78 a delivery was
+refused for good (see `status`).";
 
 fn parse_macro(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

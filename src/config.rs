@@ -149,6 +149,12 @@ pub struct ChatRoute {
     pub storm_per_minute: u32,
     /// A storm ends after this long without a new overflowing incident.
     pub storm_quiet: Duration,
+    /// Channel watched for incident reports (`!incident database is slow`), if any.
+    pub intake_channel: Option<String>,
+    /// Prefix that turns a message in the intake channel into an ilert alert.
+    pub intake_prefix: String,
+    /// Obey `!ack` and `!resolve` typed in incident channels.
+    pub commands: bool,
 }
 
 /// One routing rule: first match wins.
@@ -194,6 +200,16 @@ pub struct TeamsConfig {
     pub graph_url: String,
     /// Workflows / incoming webhook URL (webhook mode, or fallback for posts).
     pub webhook_url: Option<Secret>,
+    /// Entra user id (or UPN) made owner of private incident channels (Graph mode): Graph
+    /// creates a private channel with application permissions only with an owner.
+    pub owner: Option<String>,
+}
+
+impl TeamsConfig {
+    /// True when the Graph settings are given (channels are created); else webhook mode.
+    pub fn graph(&self) -> bool {
+        self.tenant_id.is_some()
+    }
 }
 
 /// Matrix client-server API settings.
@@ -353,6 +369,9 @@ struct RawRoute {
     channel_template: Option<String>,
     storm_per_minute: Option<u32>,
     storm_quiet: Option<DurationValue>,
+    intake_channel: Option<String>,
+    intake_prefix: Option<String>,
+    chat_commands: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -372,6 +391,7 @@ struct RawTeams {
     login_url: Option<String>,
     graph_url: Option<String>,
     webhook_url: Option<String>,
+    owner: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -541,7 +561,8 @@ impl Config {
                 .unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into())
                 .trim_end_matches('/')
                 .into(),
-            webhook_url: t.webhook_url.map(Secret::new),
+            webhook_url: t.webhook_url.filter(|u| !u.is_empty()).map(Secret::new),
+            owner: t.owner.filter(|o| !o.trim().is_empty()),
         });
         if let Some(t) = &teams {
             let graph = [
@@ -561,6 +582,21 @@ impl Config {
                     "teams",
                     "[teams] needs either Graph settings or webhook_url".into(),
                 ));
+            }
+            if let Some(url) = &t.webhook_url {
+                check_url(url.expose()).map_err(|_| {
+                    err(
+                        "webhook_url",
+                        "[teams] webhook_url must start with https:// (the Workflows webhook URL)"
+                            .into(),
+                    )
+                })?;
+            }
+            if !graph[0] && t.owner.is_some() {
+                warnings.push(
+                    "[teams] owner has no effect without the Graph settings (webhook mode creates no channels)"
+                        .into(),
+                );
             }
         }
         let matrix = match raw.matrix {
@@ -647,6 +683,7 @@ impl Config {
                         ("invite", r.invite.is_some()),
                         ("stakeholder_channel", r.stakeholder_channel.is_some()),
                         ("channel_template", r.channel_template.is_some()),
+                        ("intake_channel", r.intake_channel.is_some()),
                     ] {
                         if set {
                             warnings.push(format!(
@@ -679,6 +716,18 @@ impl Config {
                             format!("route '{}' uses chat = \"{backend}\" but there is no [{backend}] section", r.name),
                         ));
                     }
+                    if backend == "teams" {
+                        let asks = TeamsRouteAsks {
+                            private: r.private.unwrap_or(false),
+                            stakeholder: r
+                                .stakeholder_channel
+                                .as_deref()
+                                .is_some_and(|s| !s.is_empty()),
+                            invite: r.invite.is_some(),
+                        };
+                        check_teams_route(&r.name, teams.as_ref(), asks, &mut warnings)
+                            .map_err(|(key, m)| err(key, m))?;
+                    }
                     let template = r
                         .channel_template
                         .unwrap_or_else(|| DEFAULT_CHANNEL_TEMPLATE.into());
@@ -696,6 +745,9 @@ impl Config {
                         channel_template: template,
                         storm_per_minute: r.storm_per_minute.unwrap_or(10),
                         storm_quiet: dur("storm_quiet", r.storm_quiet, Duration::from_secs(300))?,
+                        intake_channel: r.intake_channel.filter(|s| !s.is_empty()),
+                        intake_prefix: r.intake_prefix.unwrap_or_else(|| "!incident".into()),
+                        commands: r.chat_commands.unwrap_or(true),
                     })
                 }
             };
@@ -798,6 +850,61 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// What a route using Teams asks for.
+struct TeamsRouteAsks {
+    private: bool,
+    stakeholder: bool,
+    invite: bool,
+}
+
+/// What Teams can and cannot do for a route, checked before any alert arrives (docs/chat.md).
+fn check_teams_route(
+    name: &str,
+    teams: Option<&TeamsConfig>,
+    asks: TeamsRouteAsks,
+    warnings: &mut Vec<String>,
+) -> Result<(), (&'static str, String)> {
+    let Some(t) = teams else {
+        return Ok(());
+    };
+    let private = asks.private;
+    if asks.stakeholder {
+        return Err((
+            "stakeholder_channel",
+            format!(
+                "route '{name}': stakeholder_channel is not supported with chat = \"teams\": \
+                 application permissions cannot post into a Teams channel and the webhook posts \
+                 into one fixed channel (see docs/chat.md)"
+            ),
+        ));
+    }
+    if private && !t.graph() {
+        return Err((
+            "private",
+            format!(
+                "route '{name}' is private, but [teams] has no Graph settings: webhook mode posts \
+                 every card into one shared channel; configure Graph (tenant_id, client_id, \
+                 client_secret, team_id, owner) or drop private"
+            ),
+        ));
+    }
+    if private && t.owner.is_none() {
+        return Err((
+            "private",
+            format!(
+                "route '{name}' is private: Graph creates private channels only with an owner; \
+                 set [teams] owner to an Entra user id"
+            ),
+        ));
+    }
+    if !t.graph() && asks.invite {
+        warnings.push(format!(
+            "route '{name}' sets invite, but Teams webhook mode creates no channel to invite to; it has no effect"
+        ));
+    }
+    Ok(())
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -956,6 +1063,37 @@ ilert_key = "il1api123"
     fn secrets_are_redacted_in_debug_output() {
         let c = parse(MINIMAL).unwrap();
         assert!(!format!("{c:?}").contains("il1api123"));
+    }
+
+    const TEAMS_GRAPH: &str = "[teams]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nteam_id = \"team\"\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n";
+
+    #[test]
+    fn teams_owner_is_read_and_required_for_private_routes() {
+        let private = format!("{MINIMAL}chat = \"teams\"\nprivate = true\n{TEAMS_GRAPH}");
+        let e = parse(&private).unwrap_err();
+        assert!(e.message.contains("set [teams] owner"), "{e}");
+        let c = parse(&format!("{private}owner = \"u-1\"\n")).unwrap();
+        assert_eq!(c.teams.unwrap().owner.as_deref(), Some("u-1"));
+    }
+
+    #[test]
+    fn teams_webhook_mode_refuses_private_routes_and_stakeholder_channels() {
+        let webhook = "[teams]\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n";
+        let e = parse(&format!(
+            "{MINIMAL}chat = \"teams\"\nprivate = true\n{webhook}"
+        ))
+        .unwrap_err();
+        assert!(e.message.contains("no Graph settings"), "{e}");
+        let e = parse(&format!(
+            "{MINIMAL}chat = \"teams\"\nstakeholder_channel = \"19:x\"\n{TEAMS_GRAPH}"
+        ))
+        .unwrap_err();
+        assert!(
+            e.message.contains("stakeholder_channel is not supported"),
+            "{e}"
+        );
+        let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{webhook}")).unwrap();
+        assert!(!c.teams.unwrap().graph());
     }
 
     #[test]

@@ -8,12 +8,16 @@
 
 mod archive;
 mod chat;
+mod chatops;
 mod cli;
 mod commands;
 mod config;
+mod data_in;
 mod delivery;
 mod error;
 mod exit;
+mod health;
+mod housekeeping;
 mod http;
 mod ilert;
 mod incident;

@@ -25,12 +25,12 @@ use std::time::Duration;
 use serde_json::{json, Map, Value};
 
 use super::{
-    Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage, Context,
-    HistoryItem,
+    request_timeout, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage,
+    Context, HistoryItem,
 };
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
-use crate::delivery::{one_line, Deadline};
+use crate::delivery::one_line;
 use crate::http::{encode_component, Http, Request, TransportError};
 use crate::pandora::fnv1a_hex;
 use crate::time::Timestamp;
@@ -41,7 +41,7 @@ const MAX_LOCALPART: usize = 200;
 const HISTORY_PAGE: u32 = 100;
 /// History pages read at most (bounds a run on a very chatty room).
 const HISTORY_MAX_PAGES: usize = 100;
-/// Kept back from the run deadline for bookkeeping after a request.
+/// Kept back from the run deadline when deciding whether to wait and retry a join.
 const MARGIN: Duration = Duration::from_millis(300);
 /// Joins tried while a room behind a taken alias is still being created (about 1.5 s in all).
 const JOIN_ATTEMPTS: u32 = 5;
@@ -50,27 +50,20 @@ const ARCHIVED_LEVEL: i64 = 100;
 
 /// The Matrix backend for one delivery.
 pub struct Matrix<'a> {
-    config: &'a MatrixConfig,
-    http: &'a Http,
-    request_timeout: Duration,
-    deadline: Deadline,
+    cfg: &'a MatrixConfig,
+    ctx: &'a Context<'a>,
     /// The bot's server name, asked once per delivery.
     server_name: Option<String>,
 }
 
 impl<'a> Matrix<'a> {
-    /// The backend for a delivery; fails when the config has no `[matrix]` section.
-    pub fn from_context(ctx: &'a Context<'a>) -> Result<Self, String> {
-        let config = ctx.config.matrix.as_ref().ok_or_else(|| {
-            "chat backend 'matrix' needs a [matrix] section in the config".to_string()
-        })?;
-        Ok(Matrix {
-            config,
-            http: ctx.http,
-            request_timeout: ctx.config.request_timeout,
-            deadline: ctx.deadline,
+    /// The backend for one delivery.
+    pub fn new(cfg: &'a MatrixConfig, ctx: &'a Context<'a>) -> Self {
+        Matrix {
+            cfg,
+            ctx,
             server_name: None,
-        })
+        }
     }
 
     fn call(
@@ -79,18 +72,22 @@ impl<'a> Matrix<'a> {
         path: &str,
         body: Option<Value>,
     ) -> Result<Value, Failure> {
-        let url = format!("{}/_matrix/client/v3{path}", self.config.homeserver);
+        let Some(timeout) = request_timeout(self.ctx) else {
+            return Err(Failure::Deadline);
+        };
+        let url = format!("{}/_matrix/client/v3{path}", self.cfg.homeserver);
         let mut req = Request::new(method, url).header(
             "Authorization",
-            format!("Bearer {}", self.config.access_token.expose()),
+            format!("Bearer {}", self.cfg.access_token.expose()),
         );
         if let Some(b) = body {
             req = req.json(b);
         }
-        let timeout = self
-            .request_timeout
-            .min(self.deadline.remaining().saturating_sub(MARGIN));
-        let resp = self.http.send(&req, timeout).map_err(Failure::Transport)?;
+        let resp = self
+            .ctx
+            .http
+            .send(&req, timeout)
+            .map_err(Failure::Transport)?;
         let value = resp.json();
         if (200..300).contains(&resp.status) {
             return Ok(value);
@@ -116,10 +113,10 @@ impl<'a> Matrix<'a> {
                 "the homeserver's whoami answer has no usable user id ({user:?})"
             )));
         };
-        if server != self.config.server_name {
+        if server != self.cfg.server_name {
             log::debug!(
                 "matrix: aliases use the bot's server name {server} (config server_name is {})",
-                self.config.server_name
+                self.cfg.server_name
             );
         }
         self.server_name = Some(server.to_string());
@@ -153,7 +150,7 @@ impl<'a> Matrix<'a> {
                 }
                 Err(Failure::Api(a)) if a.status == 404 => {
                     let wait = Duration::from_millis(100 * u64::from(attempt));
-                    if attempt >= JOIN_ATTEMPTS || wait + MARGIN * 2 > self.deadline.remaining() {
+                    if attempt >= JOIN_ATTEMPTS || wait + MARGIN * 2 > self.ctx.deadline.remaining() {
                         return Err(ChatError::Transient(format!(
                             "room alias {alias} is taken but its room cannot be joined yet ({}: {})",
                             a.errcode, a.error
@@ -399,11 +396,12 @@ impl ChatBackend for Matrix<'_> {
     }
 }
 
-/// A failed call: the homeserver's answer, or none.
+/// A failed call: the homeserver's answer, none, or no time left to ask.
 #[derive(Debug)]
 enum Failure {
     Api(ApiError),
     Transport(TransportError),
+    Deadline,
 }
 
 impl From<Failure> for ChatError {
@@ -411,6 +409,9 @@ impl From<Failure> for ChatError {
         match f {
             Failure::Api(e) => e.into_chat(),
             Failure::Transport(t) => ChatError::Transport(t),
+            Failure::Deadline => {
+                ChatError::Transient("run deadline reached; the rest waits for the next run".into())
+            }
         }
     }
 }

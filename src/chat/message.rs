@@ -34,7 +34,7 @@ pub struct ChatMessage {
 }
 
 impl ChatMessage {
-    fn build(
+    pub(crate) fn build(
         kind: MessageKind,
         title: String,
         fields: Vec<(String, String)>,

@@ -8,7 +8,9 @@
 
 pub mod matrix;
 pub mod message;
+pub mod slack;
 mod storm;
+pub mod teams;
 
 use std::fmt;
 use std::time::Duration;
@@ -106,6 +108,10 @@ pub enum ChatError {
     Transport(TransportError),
     /// Will not work as is (bad token, missing scope, channel gone): dead letter.
     Permanent(String),
+    /// The message to edit or pin no longer exists (someone deleted it): `sync` posts the
+    /// alert message anew and repoints the record at it. Backends that cannot tell never
+    /// return it.
+    MessageGone(String),
 }
 
 impl fmt::Display for ChatError {
@@ -118,6 +124,7 @@ impl fmt::Display for ChatError {
             ChatError::Transient(m) => write!(f, "temporary failure: {m}"),
             ChatError::Transport(e) => write!(f, "{e}"),
             ChatError::Permanent(m) => f.write_str(m),
+            ChatError::MessageGone(m) => write!(f, "message gone: {m}"),
         }
     }
 }
@@ -147,7 +154,7 @@ impl ChatError {
                 reason: format!("{backend}: {self}"),
                 transport: true,
             },
-            ChatError::Permanent(_) => Disposition::DeadLetter {
+            ChatError::Permanent(_) | ChatError::MessageGone(_) => Disposition::DeadLetter {
                 reason: format!("{backend}: {self}"),
             },
         }
@@ -182,6 +189,29 @@ pub trait ChatBackend {
     fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError>;
     /// Reads the whole history, oldest first.
     fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError>;
+    /// Messages newer than `cursor` (a platform position returned by an earlier call), oldest
+    /// first, with the cursor to pass next time. With no cursor: the latest page. Used to read
+    /// `!incident` reports and `!ack` / `!resolve` commands.
+    fn read_new(
+        &mut self,
+        channel: &ChannelRef,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<HistoryItem>, Option<String>), ChatError> {
+        let _ = (channel, cursor);
+        Err(ChatError::Permanent(
+            "this backend cannot read messages".into(),
+        ))
+    }
+    /// Replies to a message in its thread (platforms without threads post to the channel).
+    fn reply(
+        &mut self,
+        channel: &ChannelRef,
+        parent_id: &str,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let _ = parent_id;
+        self.post(channel, message)
+    }
     /// A reference to an existing channel given by id in the config (stakeholder channel).
     fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
         Ok(ChannelRef {
@@ -208,12 +238,71 @@ pub struct Context<'a> {
 
 /// Builds the backend named in a route.
 pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBackend + 'a>, String> {
+    let missing = || {
+        format!(
+            "chat backend '{name}' has no [{name}] section in {}",
+            ctx.config.path.display()
+        )
+    };
     match name {
-        "matrix" => Ok(Box::new(matrix::Matrix::from_context(ctx)?)),
-        _ => Err(format!(
-            "chat backend '{name}' is not available in this build"
+        "slack" => {
+            let cfg = ctx.config.slack.as_ref().ok_or_else(missing)?;
+            Ok(Box::new(slack::Slack::new(cfg, ctx)))
+        }
+        "teams" => {
+            let cfg = ctx.config.teams.as_ref().ok_or_else(missing)?;
+            Ok(Box::new(teams::Teams::new(cfg, ctx)))
+        }
+        "matrix" => {
+            let cfg = ctx.config.matrix.as_ref().ok_or_else(missing)?;
+            Ok(Box::new(matrix::Matrix::new(cfg, ctx)))
+        }
+        other => Err(format!(
+            "chat backend '{other}' is not available in this build"
         )),
     }
+}
+
+/// The timeout for the next request: the configured one, cut so the run still ends inside its
+/// deadline; `None` when too little time is left to try.
+pub fn request_timeout(ctx: &Context<'_>) -> Option<Duration> {
+    let left = ctx
+        .deadline
+        .remaining()
+        .saturating_sub(Duration::from_millis(300));
+    let t = ctx.config.request_timeout.min(left);
+    (t >= Duration::from_millis(100)).then_some(t)
+}
+
+/// Shortens a channel name to `max` characters; a cut name ends in a hash of the whole name,
+/// so two long names that differ only at the end stay different.
+pub fn shorten_name(name: &str, max: usize) -> String {
+    if name.chars().count() <= max {
+        return name.to_string();
+    }
+    let hash = &crate::pandora::fnv1a_hex(name.as_bytes())[..8];
+    let keep = max.saturating_sub(hash.len() + 1);
+    let head: String = name.chars().take(keep).collect();
+    format!("{}-{hash}", head.trim_end_matches(['-', '_', ' ', '.']))
+}
+
+/// The alternative names to try when a name is taken by a channel that is not this
+/// incident's: deterministic (so two servers racing on the same incident agree), and kept
+/// inside `max` characters.
+pub fn alternative_names(name: &str, seed: &str, max: usize) -> Vec<String> {
+    let hash = &crate::pandora::fnv1a_hex(seed.as_bytes())[..6];
+    let mut out = vec![name.to_string()];
+    for n in 1..=3 {
+        let tail = if n == 1 {
+            format!("-{hash}")
+        } else {
+            format!("-{hash}-{n}")
+        };
+        let keep = max.saturating_sub(tail.chars().count());
+        let head: String = name.chars().take(keep).collect();
+        out.push(format!("{head}{tail}"));
+    }
+    out
 }
 
 /// Brings the incident's channel up to date after `update`. The caller holds the incident lock.
@@ -399,12 +488,13 @@ pub fn sync(
             st.channel_name = Some(ch.name.clone());
             st.channel_url = ch.url.clone();
             let kind = if spec.private { "private" } else { "public" };
-            commit(
-                inc,
-                &st,
-                save,
-                Some(format!("opened {kind} channel #{}", ch.name)),
-            );
+            let note = if caps.create {
+                format!("opened {kind} channel #{}", ch.name)
+            } else {
+                // A post-only backend (Teams webhook) writes into one configured channel.
+                format!("using the configured channel ({})", ch.name)
+            };
+            commit(inc, &st, save, Some(note));
             ch
         }
     };
@@ -447,10 +537,18 @@ pub fn sync(
             id
         }
     };
+    let mut message_id = message_id;
     if caps.pin && !st.pinned {
-        b.pin(&ch, &message_id)?;
-        st.pinned = true;
-        commit(inc, &st, save, Some("pinned the alert message".into()));
+        match b.pin(&ch, &message_id) {
+            Err(ChatError::MessageGone(why)) => {
+                message_id = repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
+            }
+            r => {
+                r?;
+                st.pinned = true;
+                commit(inc, &st, save, Some("pinned the alert message".into()));
+            }
+        }
     }
 
     // 5. Topic shows the state.
@@ -465,18 +563,26 @@ pub fn sync(
     if caps.update
         && (st.rendered_fires != inc.times_fired || st.rendered_resolved == inc.is_open())
     {
-        b.update(&ch, &message_id, &alert)?;
-        st.rendered_fires = inc.times_fired;
-        st.rendered_resolved = !inc.is_open();
-        commit(
-            inc,
-            &st,
-            save,
-            Some(format!(
-                "updated alert message: {} (fired {} times)",
-                alert.title, inc.times_fired
-            )),
-        );
+        match b.update(&ch, &message_id, &alert) {
+            // Someone deleted the pinned message: post it anew (it shows the current state).
+            Err(ChatError::MessageGone(why)) => {
+                repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
+            }
+            r => {
+                r?;
+                st.rendered_fires = inc.times_fired;
+                st.rendered_resolved = !inc.is_open();
+                commit(
+                    inc,
+                    &st,
+                    save,
+                    Some(format!(
+                        "updated alert message: {} (fired {} times)",
+                        alert.title, inc.times_fired
+                    )),
+                );
+            }
+        }
     }
 
     // 7. Recovery message.
@@ -514,6 +620,45 @@ pub fn sync(
     Ok(())
 }
 
+/// Replaces a deleted alert message: posts the current one, repoints the record, pins it.
+#[allow(clippy::too_many_arguments)]
+fn repost(
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    inc: &mut Incident,
+    st: &mut ChatState,
+    alert: &ChatMessage,
+    caps: Capabilities,
+    save: &mut Save<'_>,
+    why: &str,
+) -> Result<String, ChatError> {
+    log::warn!(
+        "incident {}: the alert message in #{} is gone ({why}); posting it again",
+        inc.key,
+        ch.name
+    );
+    let id = b.post(ch, alert)?;
+    st.message_id = Some(id.clone());
+    st.pinned = false;
+    st.rendered_fires = inc.times_fired;
+    st.rendered_resolved = !inc.is_open();
+    commit(
+        inc,
+        st,
+        save,
+        Some(format!(
+            "the alert message was gone ({why}); posted it again: {}",
+            alert.title
+        )),
+    );
+    if caps.pin {
+        b.pin(ch, &id)?;
+        st.pinned = true;
+        commit(inc, st, save, Some("pinned the new alert message".into()));
+    }
+    Ok(id)
+}
+
 fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<String>) {
     inc.chat = Some(st.clone());
     save(inc, note);
@@ -528,12 +673,14 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
-    /// Records calls; fails the `fail_at`-th call once.
+    /// Records calls; fails the `fail_at`-th call once; `gone` answers updates of that
+    /// message id with `MessageGone`.
     #[derive(Default)]
     struct Recorder {
         calls: Vec<String>,
         fail_at: Option<usize>,
         caps: Option<Capabilities>,
+        gone: Option<String>,
     }
 
     impl Recorder {
@@ -567,6 +714,9 @@ mod tests {
             Ok(format!("m{}", self.calls.len()))
         }
         fn update(&mut self, _: &ChannelRef, id: &str, m: &ChatMessage) -> Result<(), ChatError> {
+            if self.gone.as_deref() == Some(id) {
+                return Err(ChatError::MessageGone("message_not_found".into()));
+            }
             self.call(format!("update {id} {}", m.title))
         }
         fn pin(&mut self, _: &ChannelRef, id: &str) -> Result<(), ChatError> {
@@ -676,6 +826,24 @@ mod tests {
         let opens = b.calls.iter().filter(|c| c.starts_with("open")).count();
         let posts = b.calls.iter().filter(|c| c.starts_with("post C1")).count();
         assert_eq!((opens, posts), (1, 1), "{:?}", b.calls);
+    }
+
+    #[test]
+    fn a_deleted_alert_message_is_posted_again_and_repinned() {
+        let (c, fire, _) = setup();
+        let t = Timestamp::from_millis(0);
+        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
+        let mut b = Recorder::default();
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        b.calls.clear();
+        b.gone = inc.chat.as_ref().unwrap().message_id.clone();
+        inc = plan(Some(&inc), &fire, &c.routes[0], &c, t).incident;
+        run(&mut b, &mut inc, &c, ChatChange::Refire).unwrap();
+        assert_eq!(b.calls, ["post C1 Alert", "pin m1"]);
+        let st = inc.chat.as_ref().unwrap();
+        assert_eq!(st.message_id.as_deref(), Some("m1"));
+        assert!(st.pinned);
+        assert_eq!(st.rendered_fires, 2);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::AlertArgs;
 use crate::config::Config;
-use crate::delivery::{Deadline, Deliverer};
+use crate::delivery::{Deadline, Deliverer, Outcome};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -54,37 +54,19 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
     let key = alert.key.clone();
     let kind = alert.kind;
-    let entry = InboxEntry {
-        id: Store::new_id(now),
-        received_at: now,
-        route: args.route.clone(),
-        alert,
-    };
-
-    // Free lock: plan at once. Busy lock: make the alert durable in the inbox before waiting,
-    // so a kill or a deadline during the wait loses nothing (`flush` applies it later).
-    let (lock, applied) = match store.try_lock_incident(&key)? {
-        Some(lock) => (lock, intake::apply_with_inbox(config, &store, entry)?),
-        None => {
-            store.inbox_put(&entry)?;
-            let lock = match store.lock_incident(&key, deadline.instant()) {
-                Ok(l) => l,
-                Err(LockError::Timeout) => {
-                    log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
-                    return Ok(Exit::Queued);
-                }
-                Err(LockError::Store(e)) => {
-                    log::error!("incident {key}: {e}; alert kept in the inbox for flush");
-                    return Ok(Exit::Queued);
-                }
-            };
-            (lock, intake::apply_inbox(config, &store, &key)?)
-        }
-    };
     let http = Http::new();
-    let mut deliverer = Deliverer::new(config, &store, &http, deadline, false);
-    let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
-    drop(lock);
+    let Some(Handled { applied, outcome }) = handle(
+        config,
+        &store,
+        &http,
+        alert,
+        args.route.clone(),
+        deadline,
+        now,
+    )?
+    else {
+        return Ok(Exit::Queued);
+    };
 
     let decision = applied
         .last()
@@ -117,6 +99,60 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     } else {
         Exit::Ok
     })
+}
+
+/// What `handle` did with one alert.
+pub struct Handled {
+    /// Inbox entries of the incident applied under its lock (this alert and any left behind).
+    pub applied: Vec<intake::Applied>,
+    /// What delivering the incident's queue achieved.
+    pub outcome: Outcome,
+}
+
+/// Takes one alert through the durable path shared by `alert` and `xml`: under the incident
+/// lock planned into the outbox, then this incident's queue delivered in order. A free lock
+/// plans at once; a busy one makes the alert durable in the inbox before waiting, so a kill or
+/// a deadline during the wait loses nothing. `Ok(None)`: the incident stayed busy (or its lock
+/// unusable) until the deadline; the alert is safe in the inbox and the next `flush` or plugin
+/// run applies it.
+pub fn handle(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    alert: Alert,
+    route: Option<String>,
+    deadline: Deadline,
+    now: Timestamp,
+) -> Result<Option<Handled>, AppError> {
+    let key = alert.key.clone();
+    let entry = InboxEntry {
+        id: Store::new_id(now),
+        received_at: now,
+        route,
+        alert,
+    };
+    let (lock, applied) = match store.try_lock_incident(&key)? {
+        Some(lock) => (lock, intake::apply_with_inbox(config, store, entry)?),
+        None => {
+            store.inbox_put(&entry)?;
+            let lock = match store.lock_incident(&key, deadline.instant()) {
+                Ok(l) => l,
+                Err(LockError::Timeout) => {
+                    log::warn!("incident {key}: another invocation held the incident lock past the deadline; alert kept in the inbox for flush");
+                    return Ok(None);
+                }
+                Err(LockError::Store(e)) => {
+                    log::error!("incident {key}: {e}; alert kept in the inbox for flush");
+                    return Ok(None);
+                }
+            };
+            (lock, intake::apply_inbox(config, store, &key)?)
+        }
+    };
+    let mut deliverer = Deliverer::new(config, store, http, deadline, false);
+    let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
+    drop(lock);
+    Ok(Some(Handled { applied, outcome }))
 }
 
 /// Prints what would be sent, changes nothing.

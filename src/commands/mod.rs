@@ -4,9 +4,12 @@
 mod alert;
 mod archive;
 mod config_check;
+mod drill;
 mod flush;
+mod plugin;
 mod status;
 mod timeline;
+mod xml;
 
 use std::path::PathBuf;
 
@@ -16,7 +19,7 @@ use crate::error::AppError;
 use crate::exit::Exit;
 
 pub use flush::flush_all;
-pub use status::{collect as collect_status, StatusReport};
+pub use status::{collect as collect_status, DeadEvent, OpenIncident, QueuedEvent, StatusReport};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<Exit, AppError> {
@@ -48,5 +51,13 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
             dry_run,
         } => archive::run(&load()?, &older_than, dry_run),
         Command::Timeline { incident, json } => timeline::run(&load()?, &incident, json),
+        // The plugin loads its own config: a broken one must still print a module and exit 0.
+        Command::Test { route, json } => drill::run(&load()?, route.as_deref(), json),
+        Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
+        Command::Xml { files } => {
+            let config = load()?;
+            crate::signals::stop_on_termination(&config.state_dir);
+            xml::run(&config, &files)
+        }
     }
 }

@@ -40,10 +40,15 @@ pub struct QueuedEvent {
     pub key: String,
     /// What it is.
     pub action: String,
+    /// Its ordering lane: `ilert` or `chat:<backend>`.
+    pub lane: String,
     /// Queued since.
     pub queued_at: Timestamp,
     /// Failed attempts.
     pub attempts: u32,
+    /// When it was last tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<Timestamp>,
     /// Last failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
@@ -105,6 +110,8 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
         .into_iter()
         .map(|e| QueuedEvent {
             action: e.action.label(),
+            lane: e.action.lane(),
+            last_attempt: e.last_attempt,
             id: e.id,
             key: e.key,
             queued_at: e.created_at,

@@ -1,6 +1,8 @@
-//! Everything Pandora FMS hands us: alert macros on the command line, and (in `agent_xml`)
-//! agent data files.
+//! Everything Pandora FMS hands us and takes from us: alert macros on the command line, agent
+//! data files (`agent_data`), and the module XML a plugin prints (`module_xml`).
 
+pub mod agent_data;
 mod alert;
+pub mod module_xml;
 
 pub use alert::{fnv1a_hex, Alert, AlertInput, AlertKind, InputError, Severity};

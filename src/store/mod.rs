@@ -542,6 +542,31 @@ impl Store {
             .collect()
     }
 
+    /// Keeps only the event-log lines `keep` accepts (pruning, under the incident's lock).
+    /// Returns how many lines were dropped; the log is rewritten only when some are.
+    pub fn retain_events(
+        &self,
+        key: &str,
+        keep: impl Fn(&EventLogLine) -> bool,
+    ) -> Result<usize, StoreError> {
+        let lines = self.events(key);
+        let kept: Vec<&EventLogLine> = lines.iter().filter(|l| keep(l)).collect();
+        let dropped = lines.len() - kept.len();
+        if dropped == 0 {
+            return Ok(0);
+        }
+        let p = self
+            .dir("events")
+            .join(format!("{}.jsonl", encode_key(key)));
+        let mut text = String::new();
+        for l in kept {
+            text.push_str(&serde_json::to_string(l).unwrap_or_default());
+            text.push('\n');
+        }
+        ctx("rewrite event log", &p, write_atomic(&p, text.as_bytes()))?;
+        Ok(dropped)
+    }
+
     /// Remembers a successful delivery on a lane (`ilert`, `chat:slack`).
     pub fn mark_success(&self, lane: &str, now: Timestamp) {
         // A statistic, not an event: no fsync.

@@ -45,7 +45,8 @@ impl Recorded {
     }
 }
 
-fn decode(s: &str) -> String {
+/// Percent-decodes a form or query component (`+` is a space).
+pub fn decode(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;

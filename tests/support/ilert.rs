@@ -1,6 +1,7 @@
 //! A fake ilert that follows the events API contract (reference ilert.md): `POST /api/events`
 //! with a JSON body; 202 on accept; 400 with an error body for an unknown integration key or a
 //! malformed event; and the Pandora FMS endpoint `POST /api/v1/events/pandorafms/{key}`.
+//! Heartbeats: `GET /api/heartbeats/{key}` answers 202 for `HEARTBEAT_KEY`, 404 otherwise.
 //! Tests switch it into failure modes (500, 429 + Retry-After, slow) at will.
 
 use std::sync::{Arc, Mutex};
@@ -11,6 +12,12 @@ use serde_json::json;
 use super::http::{Recorded, Reply, Server};
 
 pub const KEY: &str = "il1api123";
+pub const HEARTBEAT_KEY: &str = "il1hbt456";
+const HEARTBEAT_PATH: &str = "/api/heartbeats/";
+
+fn is_heartbeat(r: &Recorded) -> bool {
+    r.path.starts_with(HEARTBEAT_PATH)
+}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum Mode {
@@ -33,7 +40,7 @@ impl FakeIlert {
         let (m, acc) = (mode.clone(), accepted.clone());
         let server = Server::start(move |r| {
             let reply = respond(r, &m.lock().unwrap());
-            if reply.status == 202 {
+            if reply.status == 202 && !is_heartbeat(r) {
                 acc.lock().unwrap().push(r.json());
             }
             reply
@@ -69,13 +76,28 @@ impl FakeIlert {
 
     /// All event requests that reached the server.
     pub fn received(&self) -> Vec<serde_json::Value> {
-        self.server.requests().iter().map(Recorded::json).collect()
+        self.event_requests().iter().map(Recorded::json).collect()
+    }
+
+    fn event_requests(&self) -> Vec<Recorded> {
+        let mut v = self.server.requests();
+        v.retain(|r| !is_heartbeat(r));
+        v
+    }
+
+    /// Heartbeat pings that reached the server: (method, key).
+    pub fn heartbeats(&self) -> Vec<(String, String)> {
+        self.server
+            .requests()
+            .iter()
+            .filter(|r| is_heartbeat(r))
+            .map(|r| (r.method.clone(), r.path[HEARTBEAT_PATH.len()..].to_string()))
+            .collect()
     }
 
     /// `(eventType, alertKey)` of every request, in order.
     pub fn events(&self) -> Vec<(String, String)> {
-        self.server
-            .requests()
+        self.event_requests()
             .iter()
             .map(|r| {
                 let j = r.json();
@@ -137,6 +159,19 @@ fn accepts(r: &Recorded) -> Result<(), String> {
     }
 }
 
+/// The heartbeat contract: GET, HEAD or POST on the key's URL, 202 when the key is known.
+fn heartbeat(r: &Recorded) -> Reply {
+    let key = &r.path[HEARTBEAT_PATH.len()..];
+    if !["GET", "HEAD", "POST"].contains(&r.method.as_str()) {
+        return Reply::json(405, json!({"message": "method not allowed"}));
+    }
+    if key == HEARTBEAT_KEY {
+        Reply::new(202, "")
+    } else {
+        Reply::json(404, json!({"message": "no heartbeat with this key"}))
+    }
+}
+
 fn respond(r: &Recorded, mode: &Mode) -> Reply {
     match mode {
         Mode::Fail(status) => return Reply::json(*status, json!({"message": "internal error"})),
@@ -146,6 +181,9 @@ fn respond(r: &Recorded, mode: &Mode) -> Reply {
         }
         Mode::Slow(d) => return Reply::new(202, "").delayed(*d),
         Mode::Accept => {}
+    }
+    if is_heartbeat(r) {
+        return heartbeat(r);
     }
     match accepts(r) {
         Ok(()) => Reply::new(202, "").header("correlation-id", "c0ffee"),

@@ -3,9 +3,12 @@
 
 #![allow(dead_code)]
 
+pub mod graph;
 pub mod http;
 pub mod ilert;
 pub mod matrix;
+pub mod modules;
+pub mod slack;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -204,4 +207,30 @@ impl PandoraAlert {
             .spawn()
             .expect("spawn sh")
     }
+}
+
+/// Runs the real Pandora agent once through `tests/harness/pandora-agent.sh` (which installs
+/// Debian's pandorafms-agent on first use) with extra config lines, and returns the data file
+/// it wrote. Fails the test, saying why, when the agent cannot be installed or run.
+pub fn real_agent_run(workdir: &Path, conf_lines: &[String]) -> PathBuf {
+    let harness = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/harness/pandora-agent.sh"
+    );
+    let out = Command::new("bash")
+        .arg(harness)
+        .arg("run")
+        .arg(workdir)
+        .args(conf_lines)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot start {harness}: {e}"));
+    assert!(
+        out.status.success(),
+        "the real Pandora agent could not be installed or run (this test needs it: \
+         `bash tests/harness/pandora-agent.sh install` needs apt-get and perl, or set \
+         PANDORA_AGENT_DEB to a pandorafms-agent .deb):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim_end())
 }

@@ -1,0 +1,875 @@
+//! Slack: the whole incident-channel flow through the Web API with one bot token.
+//!
+//! Every method is `POST {api_url}/<method>` with a JSON body (`conversations.list` and
+//! `conversations.history` are `GET` with a query), `Authorization: Bearer xoxb-…`. Slack
+//! answers HTTP 200 with `{"ok": true, …}` or `{"ok": false, "error": "<code>"}`; only rate
+//! limits come as HTTP 429 with `Retry-After`. Codes are sorted into retryable, success-like,
+//! configuration (dead letter with what to fix) and permanent.
+//!
+//! A channel name can already exist: an earlier run, or another Pandora server with its own
+//! store, created it (`name_taken`), and archived channels keep their names. We reuse such a
+//! channel only when it is provably ours (its purpose is this incident's line, or it has no
+//! purpose yet and our bot created it); otherwise we take a suffixed name, the same one every
+//! server would pick.
+
+use serde_json::{json, Value};
+
+use super::message::MessageKind;
+use super::{
+    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
+    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+};
+use crate::config::SlackConfig;
+use crate::delivery::one_line;
+use crate::http::{encode_component, Request, Response};
+use crate::time::Timestamp;
+
+/// Slack's limit for channel names.
+pub const NAME_MAX: usize = 80;
+/// Slack's limit for a topic or purpose.
+pub const TOPIC_MAX: usize = 250;
+/// Pages of `conversations.list` we read at most while looking for a taken name.
+const LIST_PAGES_MAX: usize = 50;
+
+/// The Slack backend for one delivery.
+pub struct Slack<'a> {
+    cfg: &'a SlackConfig,
+    ctx: &'a Context<'a>,
+    bot_user: Option<String>,
+}
+
+/// Why a Slack call did not succeed: an `ok: false` code the caller may handle, or an error
+/// already classified.
+#[derive(Debug)]
+enum Failure {
+    Code { code: String, body: Value },
+    Other(ChatError),
+}
+
+impl Failure {
+    /// Classifies the failure of `method`.
+    fn into_chat(self, method: &str) -> ChatError {
+        match self {
+            Failure::Code { code, body } => classify(method, &code, body["needed"].as_str()),
+            Failure::Other(e) => e,
+        }
+    }
+    /// True when it is `ok: false` with one of `codes`.
+    fn is(&self, codes: &[&str]) -> bool {
+        matches!(self, Failure::Code { code, .. } if codes.contains(&code.as_str()))
+    }
+}
+
+/// What an `ok: false` code means for the delivery. Configuration problems say what to fix.
+pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
+    match code {
+        "ratelimited" | "rate_limited" | "message_limit_exceeded" => ChatError::RateLimited(None),
+        "internal_error"
+        | "fatal_error"
+        | "service_unavailable"
+        | "request_timeout"
+        | "team_added_to_org" => ChatError::Transient(format!("Slack {method}: {code}")),
+        "invalid_auth"
+        | "not_authed"
+        | "token_revoked"
+        | "token_expired"
+        | "account_inactive"
+        | "not_allowed_token_type"
+        | "ekm_access_denied" => ChatError::Permanent(format!(
+            "Slack {method}: {code}: the bot token was refused; set [slack] token to the app's \
+             bot token (xoxb-…) and check that the app is still installed in the workspace"
+        )),
+        "missing_scope" => ChatError::Permanent(format!(
+            "Slack {method}: missing_scope: add the bot token scope '{}' to the Slack app and \
+             reinstall it (docs/chat.md lists every scope)",
+            needed.unwrap_or("see docs/chat.md")
+        )),
+        "restricted_action" => ChatError::Permanent(format!(
+            "Slack {method}: restricted_action: the workspace settings do not let the app do \
+             this; ask a Slack admin to allow apps to create and manage channels"
+        )),
+        "channel_not_found" => ChatError::Permanent(format!(
+            "Slack {method}: channel_not_found: the channel was deleted, or it is private and \
+             the bot is not in it (check stakeholder_channel in the route)"
+        )),
+        "not_in_channel" => ChatError::Permanent(format!(
+            "Slack {method}: not_in_channel: invite the app to the channel (/invite @app) or \
+             give it the chat:write.public scope"
+        )),
+        "is_archived" => ChatError::Permanent(format!(
+            "Slack {method}: is_archived: the channel was archived; unarchive it in Slack, then \
+             run `pandora-ilert requeue`"
+        )),
+        "user_not_found" | "user_not_visible" | "cant_invite" => ChatError::Permanent(format!(
+            "Slack {method}: {code}: check the user ids in the route's invite list (U…)"
+        )),
+        "too_many_convos_for_team" | "too_many_convos_for_app_on_team" => {
+            ChatError::Permanent(format!(
+                "Slack {method}: {code}: the workspace has too many channels; archive old ones"
+            ))
+        }
+        "message_not_found" | "cant_update_message" | "edit_window_closed" => {
+            ChatError::MessageGone(format!("Slack {method}: {code}"))
+        }
+        other => ChatError::Permanent(format!("Slack {method}: {other}")),
+    }
+}
+
+impl<'a> Slack<'a> {
+    /// A backend for one delivery.
+    pub fn new(cfg: &'a SlackConfig, ctx: &'a Context<'a>) -> Self {
+        Slack {
+            cfg,
+            ctx,
+            bot_user: None,
+        }
+    }
+
+    fn request(&self, req: Request, method: &str) -> Result<Value, Failure> {
+        let Some(timeout) = request_timeout(self.ctx) else {
+            return Err(Failure::Other(ChatError::Transient(
+                "run deadline reached; the rest waits for the next run".into(),
+            )));
+        };
+        let req = req.header(
+            "Authorization",
+            format!("Bearer {}", self.cfg.token.expose()),
+        );
+        let resp = self
+            .ctx
+            .http
+            .send(&req, timeout)
+            .map_err(|e| Failure::Other(e.into()))?;
+        self.answer(&resp, method)
+    }
+
+    fn answer(&self, resp: &Response, method: &str) -> Result<Value, Failure> {
+        if resp.status == 429 {
+            return Err(Failure::Other(ChatError::RateLimited(
+                resp.retry_after_delay(self.ctx.now),
+            )));
+        }
+        if resp.status >= 500 {
+            return Err(Failure::Other(ChatError::Transient(format!(
+                "Slack {method}: HTTP {}",
+                resp.status
+            ))));
+        }
+        let body = resp.json();
+        if resp.status != 200 || !body.is_object() {
+            let what = format!(
+                "Slack {method}: HTTP {} without a Web API answer ({})",
+                resp.status,
+                one_line(&resp.body, 120)
+            );
+            return Err(Failure::Other(if resp.status == 200 {
+                ChatError::Transient(what)
+            } else {
+                ChatError::Permanent(format!("{what}; check [slack] api_url"))
+            }));
+        }
+        if let Some(w) = body["warning"].as_str() {
+            log::debug!("Slack {method}: warning {w}");
+        }
+        if body["ok"].as_bool() == Some(true) {
+            return Ok(body);
+        }
+        let code = body["error"]
+            .as_str()
+            .unwrap_or("unknown_error")
+            .to_string();
+        Err(Failure::Code { code, body })
+    }
+
+    /// A write method with a JSON body.
+    fn call(&self, method: &str, args: Value) -> Result<Value, Failure> {
+        let url = format!("{}/{method}", self.cfg.api_url);
+        self.request(Request::new("POST", url).json(args), method)
+    }
+
+    /// A read method with a query string.
+    fn get(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, Failure> {
+        let q: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode_component(v)))
+            .collect();
+        let url = format!("{}/{method}?{}", self.cfg.api_url, q.join("&"));
+        self.request(Request::new("GET", url), method)
+    }
+
+    /// Our bot's user id (`auth.test`), to recognise channels it created.
+    fn bot_user(&mut self) -> Result<String, ChatError> {
+        if let Some(u) = &self.bot_user {
+            return Ok(u.clone());
+        }
+        let body = self
+            .call("auth.test", json!({}))
+            .map_err(|f| f.into_chat("auth.test"))?;
+        let user = body["user_id"].as_str().unwrap_or_default().to_string();
+        self.bot_user = Some(user.clone());
+        Ok(user)
+    }
+
+    /// The channel called `name`, archived or not, among those the bot can see.
+    fn find_by_name(&self, name: &str) -> Result<Option<Value>, ChatError> {
+        let mut cursor = String::new();
+        for _ in 0..LIST_PAGES_MAX {
+            let mut q = vec![
+                ("types", "public_channel,private_channel"),
+                ("exclude_archived", "false"),
+                ("limit", "200"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = self
+                .get("conversations.list", &q)
+                .map_err(|f| f.into_chat("conversations.list"))?;
+            if let Some(ch) = body["channels"]
+                .as_array()
+                .and_then(|chs| chs.iter().find(|c| c["name"] == name))
+            {
+                return Ok(Some(ch.clone()));
+            }
+            cursor = body["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if cursor.is_empty() {
+                return Ok(None);
+            }
+        }
+        log::warn!(
+            "Slack: #{name} not found in the first {LIST_PAGES_MAX} pages of conversations.list"
+        );
+        Ok(None)
+    }
+
+    fn channel_ref(id: &str, name: &str) -> ChannelRef {
+        ChannelRef {
+            id: id.to_string(),
+            name: name.to_string(),
+            url: Some(format!("https://slack.com/app_redirect?channel={id}")),
+        }
+    }
+
+    fn set_purpose(&self, id: &str, purpose: &str) -> Result<(), ChatError> {
+        self.call(
+            "conversations.setPurpose",
+            json!({"channel": id, "purpose": purpose}),
+        )
+        .map(drop)
+        .map_err(|f| f.into_chat("conversations.setPurpose"))
+    }
+
+    /// Reuses a channel that `conversations.create` said exists, when it is ours.
+    fn adopt(&mut self, name: &str, purpose: &str) -> Result<Option<ChannelRef>, ChatError> {
+        let Some(found) = self.find_by_name(name)? else {
+            // Taken by a channel the bot cannot see (private, or deleted but reserved).
+            return Ok(None);
+        };
+        let theirs = unescape(found["purpose"]["value"].as_str().unwrap_or_default());
+        let id = found["id"].as_str().unwrap_or_default().to_string();
+        let ours = if theirs.is_empty() {
+            // Created but the purpose never set (a run stopped in between): ours only if our
+            // bot created it.
+            let creator = found["creator"].as_str().unwrap_or_default();
+            creator == self.bot_user()?
+        } else {
+            theirs == purpose
+        };
+        if !ours || id.is_empty() {
+            return Ok(None);
+        }
+        if found["is_archived"].as_bool() == Some(true) {
+            match self.call("conversations.unarchive", json!({"channel": id})) {
+                Ok(_) => {}
+                Err(f) if f.is(&["not_archived"]) => {}
+                Err(f) => return Err(f.into_chat("conversations.unarchive")),
+            }
+            log::info!("Slack: unarchived #{name}, this incident's channel");
+        }
+        if theirs.is_empty() {
+            self.set_purpose(&id, purpose)?;
+        }
+        log::info!(
+            "Slack: #{name} already exists and is this incident's (an earlier run or another \
+             Pandora server created it); reusing it"
+        );
+        Ok(Some(Self::channel_ref(&id, name)))
+    }
+}
+
+impl ChatBackend for Slack<'_> {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities::ALL
+    }
+
+    fn sanitize_name(&self, name: &str) -> String {
+        sanitize_name(name)
+    }
+
+    fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
+        let purpose = crate::ilert::truncate_chars(&spec.description, TOPIC_MAX);
+        for name in alternative_names(&spec.name, &purpose, NAME_MAX) {
+            let created = self.call(
+                "conversations.create",
+                json!({"name": name, "is_private": spec.private}),
+            );
+            match created {
+                Ok(body) => {
+                    let id = body["channel"]["id"].as_str().unwrap_or_default();
+                    let actual = body["channel"]["name"].as_str().unwrap_or(&name);
+                    if id.is_empty() {
+                        return Err(ChatError::Transient(
+                            "Slack conversations.create: answer without a channel id".into(),
+                        ));
+                    }
+                    // The purpose marks the channel as this incident's for later runs and other
+                    // servers; if this call fails, the retry recognises the channel by creator.
+                    self.set_purpose(id, &purpose)?;
+                    return Ok(Self::channel_ref(id, actual));
+                }
+                Err(f) if f.is(&["name_taken"]) => {
+                    if let Some(ch) = self.adopt(&name, &purpose)? {
+                        return Ok(ch);
+                    }
+                    log::warn!(
+                        "Slack: #{name} is taken by a channel that is not this incident's; \
+                         trying another name"
+                    );
+                }
+                Err(f) => return Err(f.into_chat("conversations.create")),
+            }
+        }
+        Err(ChatError::Permanent(format!(
+            "Slack: #{} and its alternatives are all taken by other channels; rename them or \
+             change the route's channel_template",
+            spec.name
+        )))
+    }
+
+    fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
+        let mut args = render(message);
+        args["channel"] = json!(channel.id);
+        args["unfurl_links"] = json!(false);
+        args["unfurl_media"] = json!(false);
+        let body = self
+            .call("chat.postMessage", args)
+            .map_err(|f| f.into_chat("chat.postMessage"))?;
+        body["ts"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| ChatError::Transient("Slack chat.postMessage: answer without ts".into()))
+    }
+
+    fn update(
+        &mut self,
+        channel: &ChannelRef,
+        message_id: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        let mut args = render(message);
+        args["channel"] = json!(channel.id);
+        args["ts"] = json!(message_id);
+        self.call("chat.update", args)
+            .map(drop)
+            .map_err(|f| f.into_chat("chat.update"))
+    }
+
+    fn pin(&mut self, channel: &ChannelRef, message_id: &str) -> Result<(), ChatError> {
+        match self.call(
+            "pins.add",
+            json!({"channel": channel.id, "timestamp": message_id}),
+        ) {
+            Ok(_) => Ok(()),
+            Err(f) if f.is(&["already_pinned"]) => Ok(()),
+            Err(f) => Err(f.into_chat("pins.add")),
+        }
+    }
+
+    fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
+        let topic = crate::ilert::truncate_chars(topic, TOPIC_MAX);
+        self.call(
+            "conversations.setTopic",
+            json!({"channel": channel.id, "topic": topic}),
+        )
+        .map(drop)
+        .map_err(|f| f.into_chat("conversations.setTopic"))
+    }
+
+    fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        // One call per user: with several, one already-member fails the whole call and Slack
+        // does not say which were added.
+        for user in users {
+            match self.call(
+                "conversations.invite",
+                json!({"channel": channel.id, "users": user}),
+            ) {
+                Ok(_) => {}
+                Err(f) if f.is(&["already_in_channel", "cant_invite_self"]) => {}
+                Err(f) => return Err(f.into_chat("conversations.invite")),
+            }
+        }
+        Ok(())
+    }
+
+    fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
+        match self.call("conversations.archive", json!({"channel": channel.id})) {
+            Ok(_) => Ok(()),
+            Err(f) if f.is(&["already_archived"]) => Ok(()),
+            Err(f) => Err(f.into_chat("conversations.archive")),
+        }
+    }
+
+    fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
+        let mut items = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut q = vec![("channel", channel.id.as_str()), ("limit", "200")];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = self
+                .get("conversations.history", &q)
+                .map_err(|f| f.into_chat("conversations.history"))?;
+            for m in body["messages"].as_array().into_iter().flatten() {
+                items.push(history_item(m, &channel.id));
+            }
+            cursor = body["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        // Slack pages newest first.
+        items.sort_by_key(|i| i.at);
+        Ok(items)
+    }
+}
+
+/// A Slack message as a timeline item; `ts` is `seconds.micros` and is also the message id.
+fn history_item(m: &Value, channel: &str) -> HistoryItem {
+    let ts = m["ts"].as_str().unwrap_or_default();
+    let author = ["user", "bot_id", "username"]
+        .iter()
+        .find_map(|k| m[*k].as_str())
+        .unwrap_or("unknown");
+    let pinned = m["pinned_to"]
+        .as_array()
+        .is_some_and(|p| p.iter().any(|c| c == channel));
+    HistoryItem {
+        at: ts_to_timestamp(ts),
+        author: author.to_string(),
+        text: unescape(m["text"].as_str().unwrap_or_default()),
+        pinned,
+        id: ts.to_string(),
+    }
+}
+
+/// `1700000000.000100` → a timestamp (millisecond precision).
+pub fn ts_to_timestamp(ts: &str) -> Timestamp {
+    let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
+    let secs: i64 = secs.parse().unwrap_or(0);
+    let frac = format!("{frac:0<3}");
+    let millis: i64 = frac[..3].parse().unwrap_or(0);
+    Timestamp::from_millis(secs * 1000 + millis)
+}
+
+/// Lowercase `a-z0-9-_`, anything else a hyphen, no runs or edge hyphens, at most 80
+/// characters (a cut name keeps a hash of the whole so it stays unique), never empty.
+pub fn sanitize_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars().flat_map(char::to_lowercase) {
+        let c = if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-' {
+            c
+        } else {
+            '-'
+        };
+        if c == '-' && (out.is_empty() || out.ends_with('-')) {
+            continue;
+        }
+        out.push(c);
+    }
+    let out = out.trim_end_matches('-');
+    let out = if out.trim_matches(['-', '_']).is_empty() {
+        "pandora-ilert-incident"
+    } else {
+        out
+    };
+    shorten_name(out, NAME_MAX)
+}
+
+/// Escapes the three characters Slack's mrkdwn reserves.
+pub fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn unescape(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
+fn clip(text: &str, max: usize) -> String {
+    crate::ilert::truncate_chars(text, max)
+}
+
+/// Fields shown in the context line under the message rather than as columns.
+const CONTEXT_FIELDS: [&str; 4] = ["First fired", "Last seen", "Resolved", "Incident key"];
+
+/// The `text` fallback and Block Kit `blocks` of a message: header, fields in columns, the
+/// times in a context line, links as buttons. Pure.
+pub fn render(message: &ChatMessage) -> Value {
+    let mut blocks = Vec::new();
+    match message.kind {
+        MessageKind::Alert => blocks.push(json!({
+            "type": "header",
+            "text": {"type": "plain_text", "text": clip(&message.title, 150), "emoji": true},
+        })),
+        _ => blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": clip(&format!("*{}*", escape(&message.title)), 3000)},
+        })),
+    }
+    let (context, columns): (Vec<_>, Vec<_>) = message
+        .fields
+        .iter()
+        .partition(|(k, _)| CONTEXT_FIELDS.contains(&k.as_str()));
+    // A section holds at most 10 fields.
+    for chunk in columns.chunks(10) {
+        let fields: Vec<Value> = chunk
+            .iter()
+            .map(|(k, v)| {
+                json!({"type": "mrkdwn", "text": clip(&format!("*{}*\n{}", escape(k), escape(v)), 2000)})
+            })
+            .collect();
+        blocks.push(json!({"type": "section", "fields": fields}));
+    }
+    if !context.is_empty() {
+        let line: Vec<String> = context
+            .iter()
+            .map(|(k, v)| format!("{}: {}", escape(k), escape(v)))
+            .collect();
+        blocks.push(json!({
+            "type": "context",
+            "elements": [{"type": "mrkdwn", "text": clip(&line.join("  ·  "), 3000)}],
+        }));
+    }
+    if !message.links.is_empty() {
+        let buttons: Vec<Value> = message
+            .links
+            .iter()
+            .take(25)
+            .filter(|(_, url)| url.len() <= 3000)
+            .map(|(label, url)| {
+                json!({
+                    "type": "button",
+                    "text": {"type": "plain_text", "text": clip(label, 75)},
+                    "url": url,
+                })
+            })
+            .collect();
+        blocks.push(json!({"type": "actions", "elements": buttons}));
+    }
+    json!({
+        "text": clip(&escape(&message.text), 4000),
+        "blocks": blocks,
+    })
+}
+
+// The integration tests' fake Slack, reused by the unit tests below to test the backend's
+// calls directly (`fake` refers to its sibling `http`).
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/slack.rs"]
+mod fake;
+#[cfg(test)]
+#[allow(dead_code)]
+#[path = "../../tests/support/http.rs"]
+mod http;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chat::message::ChatMessage;
+    use crate::config::Config;
+    use crate::delivery::Deadline;
+    use crate::http::Http;
+    use crate::store::Store;
+
+    use super::fake::{FakeSlack, BOT_USER, TOKEN};
+
+    /// Runs `f` with a Slack backend pointed at `fake`.
+    fn with_backend<T>(fake: &FakeSlack, f: impl FnOnce(&mut Slack<'_>) -> T) -> T {
+        let dir = std::env::temp_dir().join(format!(
+            "pi-slack-unit-{}-{}",
+            std::process::id(),
+            fake.server.addr.port()
+        ));
+        let store = Store::open(&dir).unwrap();
+        let text = format!(
+            "[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"k\"\n",
+            fake.url()
+        );
+        let config = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        let http = Http::new();
+        let ctx = Context {
+            config: &config,
+            store: &store,
+            http: &http,
+            deadline: Deadline::after(std::time::Duration::from_secs(20)),
+            now: Timestamp::now(),
+        };
+        let mut slack = Slack::new(config.slack.as_ref().unwrap(), &ctx);
+        let out = f(&mut slack);
+        let _ = std::fs::remove_dir_all(&dir);
+        out
+    }
+
+    fn spec(name: &str) -> ChannelSpec {
+        ChannelSpec {
+            name: name.into(),
+            private: false,
+            topic: "FIRING - web-01 / CPU Load".into(),
+            description: "Pandora FMS incident 42 (web-01 / CPU Load)".into(),
+        }
+    }
+
+    #[test]
+    fn history_reads_every_page_oldest_first_and_marks_the_pin() {
+        let fake = FakeSlack::start();
+        let id = fake.add_channel("pandorafms_alert_42", "", BOT_USER, false, false);
+        let ts: Vec<String> = ["alert", "ack <by> Ana & co", "note", "fixed", "thanks"]
+            .iter()
+            .enumerate()
+            .map(|(i, t)| fake.add_message(&id, &format!("U0PERSON{i}"), t))
+            .collect();
+        let ch = ChannelRef {
+            id: id.clone(),
+            name: "pandorafms_alert_42".into(),
+            url: None,
+        };
+        let items = with_backend(&fake, |s| {
+            s.pin(&ch, &ts[0]).unwrap();
+            s.pin(&ch, &ts[0]).unwrap(); // already_pinned is success
+            s.history(&ch).unwrap()
+        });
+        let texts: Vec<&str> = items.iter().map(|i| i.text.as_str()).collect();
+        assert_eq!(
+            texts,
+            ["alert", "ack <by> Ana & co", "note", "fixed", "thanks"]
+        );
+        assert!(items.windows(2).all(|w| w[0].at <= w[1].at));
+        let pinned: Vec<&str> = items
+            .iter()
+            .filter(|i| i.pinned)
+            .map(|i| i.id.as_str())
+            .collect();
+        assert_eq!(pinned, [ts[0].as_str()]);
+        assert_eq!(items[1].author, "U0PERSON1");
+        let pages = fake
+            .calls()
+            .iter()
+            .filter(|c| *c == "conversations.history")
+            .count();
+        assert!(pages >= 3, "follows the cursor: {pages} pages");
+        assert!(fake.violations().is_empty(), "{:?}", fake.violations());
+    }
+
+    #[test]
+    fn a_channel_created_before_a_failed_purpose_call_is_recognised_as_ours() {
+        let fake = FakeSlack::start();
+        fake.fail_next("conversations.setPurpose", "internal_error");
+        let (first, second) = with_backend(&fake, |s| {
+            let first = s.open_channel(&spec("pandorafms_alert_42"));
+            (first, s.open_channel(&spec("pandorafms_alert_42")))
+        });
+        assert!(matches!(first, Err(ChatError::Transient(_))), "{first:?}");
+        let second = second.unwrap();
+        let channels = fake.channels();
+        assert_eq!(channels.len(), 1, "{channels:?}");
+        assert_eq!(second.id, channels[0].id);
+        assert_eq!(
+            channels[0].purpose,
+            "Pandora FMS incident 42 (web-01 / CPU Load)"
+        );
+    }
+
+    #[test]
+    fn a_taken_name_without_our_purpose_is_not_adopted() {
+        let fake = FakeSlack::start();
+        // Our bot's channel, but for something else (its purpose says so).
+        fake.add_channel(
+            "pandorafms_alert_42",
+            "Pandora FMS incident 7 (x)",
+            BOT_USER,
+            false,
+            false,
+        );
+        let ch = with_backend(&fake, |s| s.open_channel(&spec("pandorafms_alert_42"))).unwrap();
+        assert_ne!(ch.name, "pandorafms_alert_42");
+        assert!(ch.name.starts_with("pandorafms_alert_42-"));
+        assert_eq!(fake.channels().len(), 2);
+    }
+
+    #[test]
+    fn rate_limits_carry_the_retry_after() {
+        let fake = FakeSlack::start();
+        fake.rate_limit_next("conversations.create", 7);
+        let e = with_backend(&fake, |s| s.open_channel(&spec("pandorafms_alert_42"))).unwrap_err();
+        assert_eq!(
+            e,
+            ChatError::RateLimited(Some(std::time::Duration::from_secs(7)))
+        );
+    }
+
+    fn alert() -> ChatMessage {
+        ChatMessage {
+            kind: MessageKind::Alert,
+            title: "FIRING [Critical] web-01 / CPU <Load> & co".into(),
+            fields: vec![
+                ("Agent".into(), "web-01".into()),
+                ("Value".into(), "95.5%".into()),
+                ("First fired".into(), "2026-11-24 02:21:59 UTC".into()),
+                ("Incident key".into(), "6182268".into()),
+            ],
+            links: vec![("ilert alert".into(), "https://x.ilert.com/a?b=1&c=2".into())],
+            text: "FIRING [Critical] web-01 / CPU <Load> & co\nAgent: web-01".into(),
+        }
+    }
+
+    #[test]
+    fn names_follow_slack_rules() {
+        assert_eq!(
+            sanitize_name("pandorafms_alert_6182268"),
+            "pandorafms_alert_6182268"
+        );
+        assert_eq!(
+            sanitize_name("Pandora FMS / Prod #42 (Ünïcode)"),
+            "pandora-fms-prod-42-n-code"
+        );
+        assert_eq!(sanitize_name("  --  "), "pandora-ilert-incident");
+        let long = format!("{}-{}", "a".repeat(100), 1);
+        let long2 = format!("{}-{}", "a".repeat(100), 2);
+        let (s1, s2) = (sanitize_name(&long), sanitize_name(&long2));
+        assert_eq!(s1.chars().count(), NAME_MAX);
+        assert_ne!(s1, s2, "cut names stay unique");
+        for s in [s1, s2] {
+            assert!(s
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_'));
+        }
+    }
+
+    #[test]
+    fn alternative_names_are_deterministic_and_fit() {
+        let a = alternative_names(&"x".repeat(80), "seed", NAME_MAX);
+        assert_eq!(a, alternative_names(&"x".repeat(80), "seed", NAME_MAX));
+        assert_eq!(a.len(), 4);
+        assert!(a.iter().all(|n| n.chars().count() <= NAME_MAX), "{a:?}");
+        assert_eq!(a[0], "x".repeat(80));
+        assert!(a[2].ends_with("-2") && a[3].ends_with("-3"), "{a:?}");
+        assert_ne!(
+            a[1],
+            alternative_names(&"x".repeat(80), "other seed", NAME_MAX)[1]
+        );
+    }
+
+    #[test]
+    fn block_kit_has_header_fields_context_buttons_and_escaped_fallback() {
+        let v = render(&alert());
+        assert_eq!(
+            v["text"],
+            "FIRING [Critical] web-01 / CPU &lt;Load&gt; &amp; co\nAgent: web-01"
+        );
+        let blocks = v["blocks"].as_array().unwrap();
+        let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
+        assert_eq!(types, ["header", "section", "context", "actions"]);
+        assert_eq!(
+            blocks[0]["text"]["text"], "FIRING [Critical] web-01 / CPU <Load> & co",
+            "plain_text is not escaped"
+        );
+        assert_eq!(blocks[1]["fields"][0]["text"], "*Agent*\nweb-01");
+        assert_eq!(
+            blocks[2]["elements"][0]["text"],
+            "First fired: 2026-11-24 02:21:59 UTC  ·  Incident key: 6182268"
+        );
+        assert_eq!(
+            blocks[3]["elements"][0]["url"],
+            "https://x.ilert.com/a?b=1&c=2"
+        );
+    }
+
+    #[test]
+    fn a_section_holds_at_most_ten_fields() {
+        let mut m = alert();
+        m.fields = (0..13).map(|i| (format!("k{i}"), "v".into())).collect();
+        let v = render(&m);
+        let sections: Vec<usize> = v["blocks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|b| b["fields"].as_array().map(Vec::len))
+            .collect();
+        assert_eq!(sections, [10, 3]);
+    }
+
+    #[test]
+    fn short_messages_are_one_section() {
+        let m = ChatMessage {
+            kind: MessageKind::Stakeholder,
+            title: "Incident opened: [Critical] a & b".into(),
+            fields: vec![],
+            links: vec![],
+            text: "Incident opened: [Critical] a & b".into(),
+        };
+        let v = render(&m);
+        assert_eq!(v["blocks"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            v["blocks"][0]["text"]["text"],
+            "*Incident opened: [Critical] a &amp; b*"
+        );
+    }
+
+    #[test]
+    fn error_codes_are_sorted_by_what_to_do() {
+        assert_eq!(
+            classify("chat.postMessage", "ratelimited", None),
+            ChatError::RateLimited(None)
+        );
+        assert!(matches!(
+            classify("x", "internal_error", None),
+            ChatError::Transient(_)
+        ));
+        let e = classify("pins.add", "missing_scope", Some("pins:write"));
+        assert!(
+            matches!(&e, ChatError::Permanent(m) if m.contains("'pins:write'")),
+            "{e:?}"
+        );
+        assert!(
+            matches!(classify("x", "invalid_auth", None), ChatError::Permanent(m) if m.contains("[slack] token"))
+        );
+        assert!(matches!(
+            classify("chat.update", "message_not_found", None),
+            ChatError::MessageGone(_)
+        ));
+        assert!(matches!(
+            classify("x", "something_new", None),
+            ChatError::Permanent(_)
+        ));
+    }
+
+    #[test]
+    fn ts_converts_to_milliseconds() {
+        assert_eq!(
+            ts_to_timestamp("1700000000.123456").millis(),
+            1_700_000_000_123
+        );
+        assert_eq!(ts_to_timestamp("1700000000").millis(), 1_700_000_000_000);
+    }
+}

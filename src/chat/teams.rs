@@ -1,0 +1,902 @@
+//! Microsoft Teams, in the two ways an application can reach it.
+//!
+//! **Graph mode** (`tenant_id`, `client_id`, `client_secret`, `team_id`): a client-credentials
+//! token (cached under `meta/` until it expires, refetched once when Graph calls it invalid)
+//! creates a standard or private channel per incident in the team, keeps the channel
+//! description as the topic, adds members to private channels, and archives. What Graph does
+//! not allow an application, we do not pretend to do:
+//! - posting or editing channel messages with an application token is refused ("only for
+//!   import purposes"): the card goes through the Workflows webhook (`webhook_url`) instead,
+//!   into the webhook's channel, with a link to the incident channel; without a webhook the
+//!   post is a dead letter that says so. Posted cards cannot be edited, so a re-fire changes
+//!   only the description.
+//! - there is no pin API for channel messages, and reading messages back is a protected API:
+//!   no pin, no history.
+//!
+//! **Webhook mode** (only `webhook_url`): one Adaptive Card per state change (opened,
+//! resolved) into the webhook's channel; no channel is created.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::message::MessageKind;
+use super::{
+    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
+    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+};
+use crate::config::TeamsConfig;
+use crate::delivery::one_line;
+use crate::http::{encode_component, Request, Response};
+use crate::time::Timestamp;
+
+/// Teams' limit for a channel's display name.
+pub const NAME_MAX: usize = 50;
+/// Marks a channel description as written by us; a channel with the incident's name and this
+/// marker is the incident's channel (an earlier run or another server created it).
+pub const MARKER: &str = "(managed by pandora-ilert)";
+/// The scope of a client-credentials token for Graph.
+const GRAPH_SCOPE: &str = "https://graph.microsoft.com/.default";
+/// `meta/` entry remembering that Graph refused an application post.
+const REFUSED_META: &str = "teams-graph-post-refused";
+/// How long we trust that refusal before trying Graph again.
+const REFUSED_RECHECK: Duration = Duration::from_secs(24 * 3600);
+/// A cached token is used only if it is valid at least this much longer.
+const TOKEN_SLACK: Duration = Duration::from_secs(60);
+/// Pages of the channel list we read at most.
+const LIST_PAGES_MAX: usize = 20;
+
+/// Set once the webhook fallback has been explained in this process's log.
+static FALLBACK_EXPLAINED: AtomicBool = AtomicBool::new(false);
+
+/// The Teams backend for one delivery.
+pub struct Teams<'a> {
+    cfg: &'a TeamsConfig,
+    ctx: &'a Context<'a>,
+    token: Option<String>,
+    private: HashMap<String, bool>,
+}
+
+/// A Graph answer that is not a success.
+#[derive(Debug)]
+struct GraphError {
+    status: u16,
+    code: String,
+    message: String,
+    retry_after: Option<Duration>,
+}
+
+/// A failed Graph call: Graph's own error, or one already classified (transport, deadline).
+#[derive(Debug)]
+enum Failure {
+    Graph(GraphError),
+    Other(ChatError),
+}
+
+impl From<ChatError> for Failure {
+    fn from(e: ChatError) -> Self {
+        Failure::Other(e)
+    }
+}
+
+impl Failure {
+    /// Classifies the failure of `what`, naming the application permission it needs.
+    fn into_chat(self, what: &str, permission: &str) -> ChatError {
+        match self {
+            Failure::Other(e) => e,
+            Failure::Graph(e) => classify(what, permission, &e),
+        }
+    }
+}
+
+/// What a Graph error means for the delivery; configuration problems say what to fix.
+fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
+    let detail = format!(
+        "HTTP {} {}: {}",
+        e.status,
+        e.code,
+        one_line(&e.message, 200)
+    );
+    match e.status {
+        429 => ChatError::RateLimited(e.retry_after),
+        503 | 504 if e.retry_after.is_some() => ChatError::RateLimited(e.retry_after),
+        500..=599 | 408 => ChatError::Transient(format!("Teams: {what}: {detail}")),
+        401 if e.code == "InvalidAuthenticationToken" => ChatError::Permanent(format!(
+            "Teams: {what}: Graph refused a freshly issued token ({detail}); check the app \
+             registration of [teams] client_id"
+        )),
+        401 | 403 => ChatError::Permanent(format!(
+            "Teams: {what}: {detail}; grant the application permission {permission} to the app \
+             registration (with admin consent)"
+        )),
+        404 => ChatError::Permanent(format!(
+            "Teams: {what}: {detail}; check [teams] team_id and that the channel still exists"
+        )),
+        _ => ChatError::Permanent(format!("Teams: {what}: {detail}")),
+    }
+}
+
+/// Graph's answer to an application posting a channel message.
+fn is_post_refusal(e: &GraphError) -> bool {
+    matches!(e.status, 401 | 403) && e.message.to_lowercase().contains("import purposes")
+}
+
+/// Graph's answer to a display name already used in the team.
+fn is_duplicate_name(e: &GraphError) -> bool {
+    let m = e.message.to_lowercase();
+    matches!(e.status, 400 | 409)
+        && (e.code == "NameAlreadyExists"
+            || m.contains("already existed")
+            || m.contains("already exists"))
+}
+
+impl<'a> Teams<'a> {
+    /// A backend for one delivery.
+    pub fn new(cfg: &'a TeamsConfig, ctx: &'a Context<'a>) -> Self {
+        Teams {
+            cfg,
+            ctx,
+            token: None,
+            private: HashMap::new(),
+        }
+    }
+
+    fn timeout(&self) -> Result<Duration, ChatError> {
+        request_timeout(self.ctx).ok_or_else(|| {
+            ChatError::Transient("run deadline reached; the rest waits for the next run".into())
+        })
+    }
+
+    fn team(&self) -> &str {
+        self.cfg.team_id.as_deref().unwrap_or_default()
+    }
+
+    fn channel_url(&self, id: &str) -> String {
+        format!(
+            "{}/teams/{}/channels/{}",
+            self.cfg.graph_url,
+            encode_component(self.team()),
+            encode_component(id)
+        )
+    }
+
+    fn token_meta(&self) -> String {
+        let who = format!(
+            "{}\u{0}{}",
+            self.cfg.tenant_id.as_deref().unwrap_or_default(),
+            self.cfg.client_id.as_deref().unwrap_or_default()
+        );
+        format!(
+            "teams-token-{}",
+            &crate::pandora::fnv1a_hex(who.as_bytes())[..12]
+        )
+    }
+
+    /// A Graph token: this run's, the cached one while it is valid, or a new one.
+    fn token(&mut self, fresh: bool) -> Result<String, ChatError> {
+        if !fresh {
+            if let Some(t) = &self.token {
+                return Ok(t.clone());
+            }
+            let cached: Option<Value> = self
+                .ctx
+                .store
+                .read_meta(&self.token_meta())
+                .and_then(|s| serde_json::from_str(&s).ok());
+            if let Some(c) = cached {
+                let valid = c["expires_at"]
+                    .as_str()
+                    .and_then(Timestamp::parse_rfc3339)
+                    .is_some_and(|t| t > self.ctx.now.plus(TOKEN_SLACK));
+                if let (true, Some(t)) = (valid, c["access_token"].as_str()) {
+                    self.token = Some(t.to_string());
+                    return Ok(t.to_string());
+                }
+            }
+        }
+        let url = format!(
+            "{}/{}/oauth2/v2.0/token",
+            self.cfg.login_url,
+            encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
+        );
+        let form = vec![
+            ("grant_type".to_string(), "client_credentials".to_string()),
+            (
+                "client_id".to_string(),
+                self.cfg.client_id.clone().unwrap_or_default(),
+            ),
+            (
+                "client_secret".to_string(),
+                self.cfg
+                    .client_secret
+                    .as_ref()
+                    .map(|s| s.expose().to_string())
+                    .unwrap_or_default(),
+            ),
+            ("scope".to_string(), GRAPH_SCOPE.to_string()),
+        ];
+        let resp = self
+            .ctx
+            .http
+            .send(&Request::new("POST", url).form(form), self.timeout()?)?;
+        let body = resp.json();
+        match resp.status {
+            200 => {}
+            429 => return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now))),
+            500..=599 => {
+                return Err(ChatError::Transient(format!(
+                    "Teams: token endpoint HTTP {}",
+                    resp.status
+                )))
+            }
+            status => {
+                let desc = body["error_description"]
+                    .as_str()
+                    .and_then(|d| d.lines().next())
+                    .unwrap_or_default();
+                return Err(ChatError::Permanent(format!(
+                    "Teams: the token endpoint refused the app credentials (HTTP {status} {}: {}); \
+                     check [teams] tenant_id, client_id and client_secret",
+                    body["error"].as_str().unwrap_or("error"),
+                    one_line(desc, 200)
+                )));
+            }
+        }
+        let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
+            return Err(ChatError::Transient(
+                "Teams: token endpoint answered without access_token".into(),
+            ));
+        };
+        let expires_in = body["expires_in"].as_u64().unwrap_or(0);
+        let cached = json!({
+            "access_token": token,
+            "expires_at": self.ctx.now.plus(Duration::from_secs(expires_in)).rfc3339(),
+        });
+        self.ctx
+            .store
+            .write_meta(&self.token_meta(), &cached.to_string());
+        log::debug!("Teams: new Graph token, valid {expires_in}s");
+        self.token = Some(token.to_string());
+        Ok(token.to_string())
+    }
+
+    /// One Graph call; an invalid or expired token is replaced once.
+    fn call(
+        &mut self,
+        method: &'static str,
+        url: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let mut fresh = false;
+        loop {
+            let token = self.token(fresh)?;
+            let mut req =
+                Request::new(method, url).header("Authorization", format!("Bearer {token}"));
+            if let Some(b) = &body {
+                req = req.json(b.clone());
+            }
+            let resp = self
+                .ctx
+                .http
+                .send(&req, self.timeout()?)
+                .map_err(ChatError::from)?;
+            match self.answer(&resp) {
+                Err(Failure::Graph(e))
+                    if e.status == 401 && e.code == "InvalidAuthenticationToken" && !fresh =>
+                {
+                    log::info!(
+                        "Teams: Graph says the token is no longer valid; fetching a new one"
+                    );
+                    fresh = true;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    fn answer(&self, resp: &Response) -> Result<Value, Failure> {
+        if (200..300).contains(&resp.status) {
+            return Ok(if resp.body.trim().is_empty() {
+                Value::Null
+            } else {
+                resp.json()
+            });
+        }
+        let body = resp.json();
+        Err(Failure::Graph(GraphError {
+            status: resp.status,
+            code: body["error"]["code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            message: body["error"]["message"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| one_line(&resp.body, 200)),
+            retry_after: resp.retry_after_delay(self.ctx.now),
+        }))
+    }
+
+    fn member(&self, user: &str, owner: bool) -> Value {
+        json!({
+            "@odata.type": "#microsoft.graph.aadUserConversationMember",
+            "roles": if owner { json!(["owner"]) } else { json!([]) },
+            "user@odata.bind": format!("{}/users('{}')", self.cfg.graph_url, user.replace('\'', "''")),
+        })
+    }
+
+    fn remember(&mut self, ch: &Value) -> ChannelRef {
+        let id = ch["id"].as_str().unwrap_or_default().to_string();
+        let private = matches!(ch["membershipType"].as_str(), Some("private" | "shared"));
+        self.private.insert(id.clone(), private);
+        ChannelRef {
+            name: ch["displayName"].as_str().unwrap_or_default().to_string(),
+            url: ch["webUrl"].as_str().map(str::to_string),
+            id,
+        }
+    }
+
+    /// The channel named `name` if it is this incident's (our marker in its description).
+    fn adopt(&mut self, name: &str) -> Result<Option<ChannelRef>, ChatError> {
+        let list_permission = "Channel.ReadBasic.All";
+        let mut url = format!(
+            "{}/teams/{}/channels",
+            self.cfg.graph_url,
+            encode_component(self.team())
+        );
+        for _ in 0..LIST_PAGES_MAX {
+            let page = self
+                .call("GET", &url, None)
+                .map_err(|f| f.into_chat("list the team's channels", list_permission))?;
+            let found = page["value"].as_array().and_then(|chs| {
+                chs.iter()
+                    .find(|c| {
+                        c["displayName"]
+                            .as_str()
+                            .is_some_and(|d| d.eq_ignore_ascii_case(name))
+                    })
+                    .cloned()
+            });
+            if let Some(ch) = found {
+                let ours = ch["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(MARKER));
+                if !ours {
+                    return Ok(None);
+                }
+                let id = ch["id"].as_str().unwrap_or_default().to_string();
+                if ch["isArchived"].as_bool() == Some(true) {
+                    let url = format!("{}/unarchive", self.channel_url(&id));
+                    self.call("POST", &url, None).map_err(|f| {
+                        f.into_chat(
+                            "unarchive the incident channel",
+                            "ChannelSettings.ReadWrite.All",
+                        )
+                    })?;
+                    log::info!("Teams: unarchived '{name}', this incident's channel");
+                }
+                log::info!(
+                    "Teams: channel '{name}' already exists and is this incident's (an earlier \
+                     run or another Pandora server created it); reusing it"
+                );
+                return Ok(Some(self.remember(&ch)));
+            }
+            // Follow the next page only on Graph itself: the link carries no secret, but our
+            // token must not go anywhere else.
+            match page["@odata.nextLink"].as_str() {
+                Some(next) if next.starts_with(&self.cfg.graph_url) => url = next.to_string(),
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
+    }
+
+    fn is_private(&mut self, ch: &ChannelRef) -> Result<bool, ChatError> {
+        if let Some(p) = self.private.get(&ch.id) {
+            return Ok(*p);
+        }
+        let url = format!(
+            "{}?$select=id,displayName,membershipType",
+            self.channel_url(&ch.id)
+        );
+        let v = self
+            .call("GET", &url, None)
+            .map_err(|f| f.into_chat("read the channel", "Channel.ReadBasic.All"))?;
+        let private = matches!(v["membershipType"].as_str(), Some("private" | "shared"));
+        self.private.insert(ch.id.clone(), private);
+        Ok(private)
+    }
+
+    fn refused_recently(&self) -> bool {
+        self.ctx
+            .store
+            .read_meta(REFUSED_META)
+            .and_then(|t| Timestamp::parse_rfc3339(&t))
+            .is_some_and(|t| self.ctx.now.since(t) < REFUSED_RECHECK)
+    }
+
+    /// Posts a card through Graph into the incident channel; `None` when Graph refuses
+    /// application posts (the expected case).
+    fn post_graph(
+        &mut self,
+        ch: &ChannelRef,
+        message: &ChatMessage,
+    ) -> Result<Option<String>, ChatError> {
+        if self.refused_recently() {
+            return Ok(None);
+        }
+        let card = adaptive_card(message, None);
+        let body = json!({
+            "body": {"contentType": "html", "content": "<attachment id=\"pandora-ilert\"></attachment>"},
+            "attachments": [{
+                "id": "pandora-ilert",
+                "contentType": "application/vnd.microsoft.card.adaptive",
+                "contentUrl": null,
+                "content": card.to_string(),
+            }],
+        });
+        let url = format!("{}/messages", self.channel_url(&ch.id));
+        match self.call("POST", &url, Some(body)) {
+            Ok(v) => Ok(v["id"].as_str().map(str::to_string)),
+            Err(Failure::Graph(e)) if is_post_refusal(&e) => {
+                self.ctx
+                    .store
+                    .write_meta(REFUSED_META, &self.ctx.now.rfc3339());
+                log::info!(
+                    "Teams: Graph refused to post into '{}' with the application token ({}); \
+                     not trying again for 24 h",
+                    ch.name,
+                    one_line(&e.message, 120)
+                );
+                Ok(None)
+            }
+            Err(f) => Err(f.into_chat("post into the incident channel", "ChannelMessage.Send")),
+        }
+    }
+
+    /// Posts a card to the Workflows webhook; the webhook returns no message id.
+    fn post_webhook(&self, envelope: &Value) -> Result<String, ChatError> {
+        let Some(url) = &self.cfg.webhook_url else {
+            return Err(ChatError::Permanent(
+                "Teams: Microsoft Graph lets an application create channels but not post into \
+                 them (\"Message POST is allowed in application-only context only for import \
+                 purposes\"); set [teams] webhook_url to a Workflows webhook so the incident \
+                 cards can be posted (docs/chat.md)"
+                    .into(),
+            ));
+        };
+        let resp = self.ctx.http.send(
+            &Request::new("POST", url.expose()).json(envelope.clone()),
+            self.timeout()?,
+        )?;
+        // Legacy connectors answered 200 and signalled throttling in the body.
+        if resp.status == 429 || resp.body.contains("HTTP error 429") {
+            return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now)));
+        }
+        match resp.status {
+            200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
+            500..=599 => Err(ChatError::Transient(format!(
+                "Teams webhook: HTTP {}",
+                resp.status
+            ))),
+            status => Err(ChatError::Permanent(format!(
+                "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
+                 the Workflows flow may be off or deleted, or its URL changed",
+                one_line(&resp.body, 200)
+            ))),
+        }
+    }
+}
+
+impl ChatBackend for Teams<'_> {
+    fn capabilities(&self) -> Capabilities {
+        if self.cfg.graph() {
+            Capabilities {
+                create: true,
+                update: false,
+                pin: false,
+                topic: true,
+                invite: true,
+                archive: true,
+                history: false,
+            }
+        } else {
+            Capabilities {
+                create: false,
+                update: false,
+                pin: false,
+                topic: false,
+                invite: false,
+                archive: false,
+                history: false,
+            }
+        }
+    }
+
+    fn sanitize_name(&self, name: &str) -> String {
+        sanitize_name(name)
+    }
+
+    fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
+        if !self.cfg.graph() {
+            return Ok(ChannelRef {
+                id: "webhook".into(),
+                name: "Teams webhook".into(),
+                url: None,
+            });
+        }
+        let owner = match (spec.private, &self.cfg.owner) {
+            (false, _) => None,
+            (true, Some(o)) => Some(o.clone()),
+            (true, None) => return Err(ChatError::Permanent(
+                "Teams: a private channel needs an owner; set [teams] owner to an Entra user id"
+                    .into(),
+            )),
+        };
+        let url = format!(
+            "{}/teams/{}/channels",
+            self.cfg.graph_url,
+            encode_component(self.team())
+        );
+        for name in alternative_names(&spec.name, &spec.description, NAME_MAX) {
+            let mut body = json!({
+                "displayName": name,
+                "description": describe(&spec.topic),
+                "membershipType": if spec.private { "private" } else { "standard" },
+            });
+            if let Some(o) = &owner {
+                body["members"] = json!([self.member(o, true)]);
+            }
+            match self.call("POST", &url, Some(body)) {
+                Ok(ch) => {
+                    if ch["id"].as_str().unwrap_or_default().is_empty() {
+                        return Err(ChatError::Transient(
+                            "Teams: channel created but Graph answered without its id".into(),
+                        ));
+                    }
+                    return Ok(self.remember(&ch));
+                }
+                Err(Failure::Graph(e)) if is_duplicate_name(&e) => {
+                    if let Some(ch) = self.adopt(&name)? {
+                        return Ok(ch);
+                    }
+                    log::warn!(
+                        "Teams: channel name '{name}' is taken by a channel that is not this \
+                         incident's; trying another name"
+                    );
+                }
+                Err(f) => return Err(f.into_chat("create the incident channel", "Channel.Create")),
+            }
+        }
+        Err(ChatError::Permanent(format!(
+            "Teams: '{}' and its alternatives are all taken by other channels; rename them or \
+             change the route's channel_template",
+            spec.name
+        )))
+    }
+
+    fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
+        if !self.cfg.graph() {
+            return self.post_webhook(&envelope(adaptive_card(message, None)));
+        }
+        if let Some(id) = self.post_graph(channel, message)? {
+            return Ok(id);
+        }
+        if self.cfg.webhook_url.is_some() && !FALLBACK_EXPLAINED.swap(true, Ordering::Relaxed) {
+            log::warn!(
+                "Teams: Microsoft Graph does not let an application post channel messages \
+                 (application-only posts are for imports only), so incident cards go through \
+                 [teams] webhook_url into the webhook's channel, with a link to the incident \
+                 channel; see docs/chat.md"
+            );
+        }
+        // The webhook's channel is shared: a private incident's card carries no details there.
+        let card = if self.is_private(channel)? {
+            private_card(message, channel)
+        } else {
+            adaptive_card(message, Some(channel))
+        };
+        self.post_webhook(&envelope(card))
+    }
+
+    fn update(&mut self, _: &ChannelRef, _: &str, _: &ChatMessage) -> Result<(), ChatError> {
+        Err(ChatError::Permanent(
+            "Teams: cards posted by an application cannot be edited".into(),
+        ))
+    }
+
+    fn pin(&mut self, _: &ChannelRef, _: &str) -> Result<(), ChatError> {
+        Err(ChatError::Permanent(
+            "Teams: Graph has no API to pin channel messages".into(),
+        ))
+    }
+
+    fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
+        let url = self.channel_url(&channel.id);
+        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))
+            .map(drop)
+            .map_err(|f| {
+                f.into_chat(
+                    "set the channel description",
+                    "ChannelSettings.ReadWrite.All",
+                )
+            })
+    }
+
+    fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        if !self.is_private(channel)? {
+            log::info!(
+                "Teams: '{}' is a standard channel: every member of the team sees it, nobody to add",
+                channel.name
+            );
+            return Ok(());
+        }
+        let url = format!("{}/members", self.channel_url(&channel.id));
+        for user in users {
+            let body = self.member(user, false);
+            match self.call("POST", &url, Some(body)) {
+                Ok(_) => {}
+                Err(Failure::Graph(e))
+                    if e.status == 409 || e.message.to_lowercase().contains("already") => {}
+                Err(f) => {
+                    return Err(f.into_chat(
+                        "add a member to the private channel",
+                        "ChannelMember.ReadWrite.All",
+                    ))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
+        let url = format!("{}/archive", self.channel_url(&channel.id));
+        match self.call("POST", &url, None) {
+            Ok(_) => Ok(()),
+            Err(Failure::Graph(e)) if e.message.to_lowercase().contains("already archived") => {
+                Ok(())
+            }
+            Err(f) => Err(f.into_chat("archive the channel", "ChannelSettings.ReadWrite.All")),
+        }
+    }
+
+    fn history(&mut self, _: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
+        // Reading channel messages with an application token is a protected API that needs
+        // Microsoft's approval; the timeline relies on the local event log instead.
+        Ok(Vec::new())
+    }
+}
+
+/// The channel description: the topic line and our marker.
+fn describe(topic: &str) -> String {
+    format!("{} {MARKER}", crate::ilert::truncate_chars(topic, 900))
+}
+
+/// At most 50 characters, without `# % & * { } / \ : < > ? + | ' "`, not starting with `_`
+/// or `.`, not ending with `.`; never empty.
+pub fn sanitize_name(name: &str) -> String {
+    const FORBIDDEN: &[char] = &[
+        '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"',
+    ];
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if FORBIDDEN.contains(&c) || c.is_control() {
+                ' '
+            } else {
+                c
+            }
+        })
+        .collect();
+    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    let joined = words.join(" ");
+    let trimmed = joined
+        .trim_start_matches(['_', '.', ' '])
+        .trim_end_matches(['.', ' ']);
+    let base = if trimmed.is_empty() {
+        "pandora-ilert incident"
+    } else {
+        trimmed
+    };
+    shorten_name(base, NAME_MAX)
+}
+
+fn text_block(text: &str) -> Value {
+    json!({"type": "TextBlock", "text": crate::ilert::truncate_chars(text, 2000), "wrap": true})
+}
+
+/// The Adaptive Card of a message: the title, a fact set, a link to the incident channel when
+/// the card is posted elsewhere, and the links as buttons. Pure.
+pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Value {
+    let mut title = text_block(&message.title);
+    title["weight"] = json!("Bolder");
+    title["size"] = json!("Medium");
+    match message.kind {
+        MessageKind::Recovery => title["color"] = json!("Good"),
+        MessageKind::Alert if message.title.contains("RESOLVED") => title["color"] = json!("Good"),
+        MessageKind::Alert => title["color"] = json!("Attention"),
+        _ => {}
+    }
+    let mut body = vec![title];
+    if !message.fields.is_empty() {
+        let facts: Vec<Value> = message
+            .fields
+            .iter()
+            .map(|(k, v)| json!({"title": k, "value": crate::ilert::truncate_chars(v, 1000)}))
+            .collect();
+        body.push(json!({"type": "FactSet", "facts": facts}));
+    }
+    if let Some(ch) = channel {
+        body.push(channel_line(ch));
+    }
+    let actions: Vec<Value> = message
+        .links
+        .iter()
+        .map(|(label, url)| json!({"type": "Action.OpenUrl", "title": label, "url": url}))
+        .collect();
+    let mut card = json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "msteams": {"width": "Full"},
+        "body": body,
+    });
+    if !actions.is_empty() {
+        card["actions"] = json!(actions);
+    }
+    card
+}
+
+fn channel_line(ch: &ChannelRef) -> Value {
+    match &ch.url {
+        Some(url) => text_block(&format!("Incident channel: [{}]({url})", ch.name)),
+        None => text_block(&format!("Incident channel: {}", ch.name)),
+    }
+}
+
+/// The card for a private incident in a shared channel: what happened and where to look,
+/// no details.
+pub fn private_card(message: &ChatMessage, channel: &ChannelRef) -> Value {
+    let what = match message.kind {
+        MessageKind::Alert => "Private incident update",
+        MessageKind::Recovery => "Private incident resolved",
+        MessageKind::Stakeholder => "Private incident",
+        MessageKind::Closing => "Private incident channel archived",
+    };
+    let mut title = text_block(what);
+    title["weight"] = json!("Bolder");
+    json!({
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "type": "AdaptiveCard",
+        "version": "1.4",
+        "body": [title, channel_line(channel)],
+    })
+}
+
+/// The message envelope a Workflows webhook accepts (`contentUrl` must be present, null).
+pub fn envelope(card: Value) -> Value {
+    json!({
+        "type": "message",
+        "attachments": [{
+            "contentType": "application/vnd.microsoft.card.adaptive",
+            "contentUrl": null,
+            "content": card,
+        }],
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(kind: MessageKind, title: &str) -> ChatMessage {
+        ChatMessage {
+            kind,
+            title: title.into(),
+            fields: vec![
+                ("Agent".into(), "web-01".into()),
+                ("Value".into(), "95.5%".into()),
+            ],
+            links: vec![("ilert alert".into(), "https://x.ilert.com/a/1".into())],
+            text: title.into(),
+        }
+    }
+
+    #[test]
+    fn names_follow_teams_rules() {
+        assert_eq!(
+            sanitize_name("pandorafms_alert_6182268"),
+            "pandorafms_alert_6182268"
+        );
+        assert_eq!(
+            sanitize_name("Prod: #42 / \"CPU\" <load>?"),
+            "Prod 42 CPU load"
+        );
+        assert_eq!(sanitize_name("_.hidden."), "hidden");
+        assert_eq!(sanitize_name("???"), "pandora-ilert incident");
+        let a = sanitize_name(&format!("{} 1", "x".repeat(60)));
+        let b = sanitize_name(&format!("{} 2", "x".repeat(60)));
+        assert_eq!(a.chars().count(), NAME_MAX);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn the_card_has_the_workflows_envelope() {
+        let e = envelope(adaptive_card(
+            &msg(MessageKind::Alert, "FIRING [Critical] web-01"),
+            None,
+        ));
+        assert_eq!(e["type"], "message");
+        let a = &e["attachments"][0];
+        assert_eq!(a["contentType"], "application/vnd.microsoft.card.adaptive");
+        assert!(a["contentUrl"].is_null() && a.get("contentUrl").is_some());
+        assert_eq!(a["content"]["type"], "AdaptiveCard");
+        assert_eq!(a["content"]["body"][0]["text"], "FIRING [Critical] web-01");
+        assert_eq!(a["content"]["body"][0]["color"], "Attention");
+        assert_eq!(a["content"]["body"][1]["facts"][1]["value"], "95.5%");
+        assert_eq!(a["content"]["actions"][0]["url"], "https://x.ilert.com/a/1");
+    }
+
+    #[test]
+    fn a_card_posted_elsewhere_links_the_incident_channel() {
+        let ch = ChannelRef {
+            id: "19:x".into(),
+            name: "pandorafms_alert_1".into(),
+            url: Some("https://teams.example/c".into()),
+        };
+        let c = adaptive_card(&msg(MessageKind::Recovery, "RESOLVED web-01"), Some(&ch));
+        assert_eq!(c["body"][0]["color"], "Good");
+        assert_eq!(
+            c["body"][2]["text"],
+            "Incident channel: [pandorafms_alert_1](https://teams.example/c)"
+        );
+    }
+
+    #[test]
+    fn a_private_card_carries_no_details() {
+        let ch = ChannelRef {
+            id: "19:x".into(),
+            name: "secret".into(),
+            url: None,
+        };
+        let c = private_card(
+            &msg(MessageKind::Alert, "FIRING [Critical] db-01 / Auth"),
+            &ch,
+        );
+        let text = c.to_string();
+        assert!(!text.contains("db-01") && !text.contains("95.5"), "{text}");
+    }
+
+    #[test]
+    fn graph_errors_are_sorted_by_what_to_do() {
+        let e = |status, code: &str, message: &str| GraphError {
+            status,
+            code: code.into(),
+            message: message.into(),
+            retry_after: Some(Duration::from_secs(3)),
+        };
+        assert_eq!(
+            classify("x", "P", &e(429, "TooManyRequests", "")),
+            ChatError::RateLimited(Some(Duration::from_secs(3)))
+        );
+        assert!(matches!(
+            classify("x", "P", &e(502, "", "")),
+            ChatError::Transient(_)
+        ));
+        assert!(
+            matches!(classify("create", "Channel.Create", &e(403, "Forbidden", "Missing role")), ChatError::Permanent(m) if m.contains("Channel.Create"))
+        );
+        assert!(is_post_refusal(&e(
+            401,
+            "Unauthorized",
+            "Message POST is allowed in application-only context only for import purposes."
+        )));
+        assert!(is_duplicate_name(&e(
+            400,
+            "BadRequest",
+            "Channel name already existed, please use other name."
+        )));
+    }
+}

@@ -1,0 +1,527 @@
+//! ChatOps read back from chat during each plugin run (and `pandora-ilert poll`):
+//! - intake channels: a message starting with the route's prefix (`!incident database is slow`)
+//!   becomes an ilert alert on that route, and the reporter gets a reply in thread with the
+//!   incident channel;
+//! - incident channels: `!ack` and `!resolve` send ACCEPT / RESOLVE to ilert for that incident,
+//!   attributed to the person who typed them, and are answered in the channel.
+//!
+//! Read positions are kept in the store (intake: `meta/`, incidents: their chat state), so no
+//! message is acted on twice; parsing is pure.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
+use crate::config::{ChatRoute, Config, IlertApi, Route};
+use crate::delivery::{Deadline, Deliverer};
+use crate::http::Http;
+use crate::ilert::{IlertEvent, IlertEventType};
+use crate::incident::{Incident, IncidentState};
+use crate::lifecycle::{chat_action, Action, ChatChange};
+use crate::pandora::{fnv1a_hex, Alert, AlertInput};
+use crate::store::{EventLogLine, OutboxEntry, Store};
+use crate::time::Timestamp;
+
+/// On the first read of a channel, messages older than this are history, not requests.
+pub const FIRST_READ_WINDOW: Duration = Duration::from_secs(600);
+
+/// A command typed in an incident channel.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `!ack [note]`: acknowledge in ilert.
+    Ack(String),
+    /// `!resolve [note]`: resolve in ilert.
+    Resolve(String),
+}
+
+/// Parses `!ack` / `!resolve` (case-insensitive, optional note after a space).
+pub fn parse_command(text: &str) -> Option<Command> {
+    let t = text.trim();
+    let (word, note) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    match word.to_ascii_lowercase().as_str() {
+        "!ack" | "!acknowledge" => Some(Command::Ack(note.trim().to_string())),
+        "!resolve" | "!resolved" => Some(Command::Resolve(note.trim().to_string())),
+        _ => None,
+    }
+}
+
+/// The report text after the route's prefix, if the message is a report.
+pub fn parse_report(text: &str, prefix: &str) -> Option<String> {
+    let t = text.trim();
+    let head = t.get(..prefix.len())?;
+    if !head.eq_ignore_ascii_case(prefix) {
+        return None;
+    }
+    let rest = t[prefix.len()..].trim();
+    let starts_clean = t[prefix.len()..]
+        .chars()
+        .next()
+        .is_none_or(char::is_whitespace);
+    (starts_clean && !rest.is_empty()).then(|| rest.to_string())
+}
+
+/// What a poll pass did.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// `!incident` reports turned into alerts.
+    pub reports: usize,
+    /// `!ack` / `!resolve` obeyed.
+    pub commands: usize,
+    /// Problems (one line each).
+    pub errors: Vec<String>,
+}
+
+/// Opens an incident from a chat report through the normal alert path.
+pub type OpenIncident<'a> = dyn FnMut(Alert, &str) -> Option<Incident> + 'a;
+
+/// Reads every intake channel and every open incident channel once.
+pub fn poll(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    deadline: Deadline,
+    open: &mut OpenIncident<'_>,
+) -> Report {
+    let mut report = Report::default();
+    let now = Timestamp::now();
+    let ctx = Context {
+        config,
+        store,
+        http,
+        deadline,
+        now,
+    };
+    for route in &config.routes {
+        let Some(chat) = route.chat.as_ref().filter(|c| c.intake_channel.is_some()) else {
+            continue;
+        };
+        if deadline.remaining() < Duration::from_secs(1) {
+            break;
+        }
+        if let Err(e) = poll_intake(&ctx, route, chat, open, &mut report) {
+            report
+                .errors
+                .push(format!("intake channel of route {}: {e}", route.name));
+        }
+    }
+    for incident in store.incidents() {
+        if deadline.remaining() < Duration::from_secs(1) {
+            break;
+        }
+        let Some(state) = incident
+            .chat
+            .as_ref()
+            .filter(|c| c.channel_id.is_some() && c.archived_at.is_none())
+        else {
+            continue;
+        };
+        if !incident.is_open() {
+            continue;
+        }
+        let Some(route) = config.route(&incident.route) else {
+            continue;
+        };
+        if !route.chat.as_ref().is_some_and(|c| c.commands) {
+            continue;
+        }
+        let backend_name = state.backend.clone();
+        if let Err(e) = poll_incident(&ctx, route, &backend_name, &incident.key, &mut report) {
+            report
+                .errors
+                .push(format!("incident {}: {e}", incident.key));
+        }
+    }
+    report
+}
+
+fn poll_intake(
+    ctx: &Context<'_>,
+    route: &Route,
+    chat: &ChatRoute,
+    open: &mut OpenIncident<'_>,
+    report: &mut Report,
+) -> Result<(), String> {
+    let Some(channel_id) = &chat.intake_channel else {
+        return Ok(());
+    };
+    let mut backend = chat::backend(&chat.backend, ctx)?;
+    let ch = backend
+        .existing_channel(channel_id)
+        .map_err(|e| e.to_string())?;
+    let cursor_name = format!("intake-cursor-{}", crate::store::encode_key(&route.name));
+    let cursor = ctx.store.read_meta(&cursor_name);
+    let (items, next) = backend
+        .read_new(&ch, cursor.as_deref())
+        .map_err(|e| e.to_string())?;
+    for m in fresh(&items, cursor.is_none(), ctx.now) {
+        let Some(text) = parse_report(&m.text, &chat.intake_prefix) else {
+            continue;
+        };
+        let alert = report_alert(&chat.backend, &ch, m, &text);
+        let key = alert.key.clone();
+        let incident = open(alert, &route.name);
+        report.reports += 1;
+        // A replayed message (crash before the cursor was saved) re-fires: reply only once.
+        if incident.as_ref().is_some_and(|i| i.times_fired > 1) {
+            continue;
+        }
+        let where_ = incident
+            .as_ref()
+            .and_then(|i| i.chat.as_ref())
+            .and_then(|c| {
+                c.channel_url
+                    .clone()
+                    .or_else(|| c.channel_name.as_ref().map(|n| format!("#{n}")))
+            })
+            .unwrap_or_else(|| "the incident channel is being opened".into());
+        let reply = ChatMessage::build(
+            chat::message::MessageKind::Stakeholder,
+            format!(
+                "Incident opened in ilert for {} (key {key}): {where_}",
+                m.author
+            ),
+            Vec::new(),
+            Vec::new(),
+        );
+        if let Err(e) = backend.reply(&ch, &m.id, &reply) {
+            report.errors.push(format!("reply to {}: {e}", m.author));
+        }
+    }
+    if let Some(next) = next {
+        ctx.store.write_meta(&cursor_name, &next);
+    }
+    Ok(())
+}
+
+/// The alert for a chat report; its key is stable per message, so a replay only re-fires.
+fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, text: &str) -> Alert {
+    let input = AlertInput {
+        event: Some("alert".into()),
+        agent: Some(format!("chat report by {}", m.author)),
+        module: Some(format!("#{}", ch.name)),
+        severity: Some("Critical".into()),
+        summary: Some(format!("[Chat] {text}")),
+        details: Some(format!(
+            "Reported in chat by {} in #{} at {}:\n{text}",
+            m.author, ch.name, m.at
+        )),
+        extra: vec![
+            ("reporter".into(), m.author.clone()),
+            ("chat_message".into(), m.id.clone()),
+        ],
+        ..Default::default()
+    };
+    let mut alert = Alert::from_input(&input, "").unwrap_or_else(|_| unreachable_alert());
+    alert.key = format!(
+        "chat-{}",
+        fnv1a_hex(format!("{backend}\u{0}{}\u{0}{}", ch.id, m.id).as_bytes())
+    );
+    alert.warnings.clear();
+    alert
+}
+
+fn unreachable_alert() -> Alert {
+    // from_input only fails without agent and module; report_alert always sets both.
+    Alert::from_input(
+        &AlertInput {
+            event: Some("alert".into()),
+            agent: Some("chat".into()),
+            ..Default::default()
+        },
+        "",
+    )
+    .expect("an alert with an agent always parses")
+}
+
+/// Messages to act on: all after a known cursor; on a first read only recent ones.
+fn fresh(
+    items: &[HistoryItem],
+    first_read: bool,
+    now: Timestamp,
+) -> impl Iterator<Item = &HistoryItem> {
+    items
+        .iter()
+        .filter(move |m| !first_read || now.since(m.at) <= FIRST_READ_WINDOW)
+}
+
+fn poll_incident(
+    ctx: &Context<'_>,
+    route: &Route,
+    backend_name: &str,
+    key: &str,
+    report: &mut Report,
+) -> Result<(), String> {
+    let Some(_lock) = ctx
+        .store
+        .try_lock_incident(key)
+        .map_err(|e| e.to_string())?
+    else {
+        return Ok(());
+    };
+    let Some(mut incident) = ctx.store.load_incident(key) else {
+        return Ok(());
+    };
+    let Some(mut state) = incident.chat.clone() else {
+        return Ok(());
+    };
+    let Some(id) = state.channel_id.clone() else {
+        return Ok(());
+    };
+    let ch = ChannelRef {
+        id,
+        name: state.channel_name.clone().unwrap_or_default(),
+        url: state.channel_url.clone(),
+    };
+    let mut backend = chat::backend(backend_name, ctx)?;
+    let cursor = state.extra.get("read_cursor").cloned();
+    let (items, next) = backend
+        .read_new(&ch, cursor.as_deref())
+        .map_err(|e| e.to_string())?;
+    let mut queued = false;
+    let opened_at = incident.opened_at;
+    for m in items
+        .iter()
+        .filter(|m| cursor.is_some() || m.at >= opened_at)
+    {
+        let Some(cmd) = parse_command(&m.text) else {
+            continue;
+        };
+        if !incident.is_open() {
+            reply(
+                backend.as_mut(),
+                &ch,
+                m,
+                "This incident is already resolved.",
+                report,
+            );
+            continue;
+        }
+        let (event_type, verb, note) = match &cmd {
+            Command::Ack(n) => (IlertEventType::Accept, "Acknowledged", n.clone()),
+            Command::Resolve(n) => (IlertEventType::Resolve, "Resolved", n.clone()),
+        };
+        if route.source.api == IlertApi::Pandorafms && event_type == IlertEventType::Accept {
+            reply(
+                backend.as_mut(),
+                &ch,
+                m,
+                "This route sends to ilert's Pandora FMS endpoint, which cannot acknowledge; acknowledge in the ilert app.",
+                report,
+            );
+            continue;
+        }
+        let action = Action::Ilert(command_event(
+            &incident, route, event_type, &m.author, &note,
+        ));
+        queue(ctx.store, &mut incident, action, ctx.now);
+        if let Command::Resolve(_) = cmd {
+            incident.state = IncidentState::Resolved;
+            incident.resolved_at = Some(ctx.now);
+            queue(
+                ctx.store,
+                &mut incident,
+                chat_action(backend_name, ChatChange::Recover),
+                ctx.now,
+            );
+        }
+        queued = true;
+        report.commands += 1;
+        ctx.store.log_event(
+            key,
+            &EventLogLine {
+                at: m.at,
+                seq: incident.seq,
+                kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
+                text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
+                by: m.author.clone(),
+            },
+        );
+        reply(
+            backend.as_mut(),
+            &ch,
+            m,
+            &format!("{verb} in ilert by {}.", m.author),
+            report,
+        );
+    }
+    if let Some(next) = next {
+        state = incident.chat.clone().unwrap_or(state);
+        state.extra.insert("read_cursor".into(), next);
+        incident.chat = Some(state);
+    }
+    ctx.store
+        .save_incident(&incident)
+        .map_err(|e| e.to_string())?;
+    if queued {
+        let mut d = Deliverer::new(ctx.config, ctx.store, ctx.http, ctx.deadline, false);
+        d.deliver_incident(key, usize::MAX);
+    }
+    Ok(())
+}
+
+fn reply(
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    m: &HistoryItem,
+    text: &str,
+    report: &mut Report,
+) {
+    let msg = ChatMessage::build(
+        chat::message::MessageKind::Stakeholder,
+        text.to_string(),
+        Vec::new(),
+        Vec::new(),
+    );
+    if let Err(e) = b.reply(ch, &m.id, &msg) {
+        report.errors.push(format!("reply in #{}: {e}", ch.name));
+    }
+}
+
+/// ACCEPT / RESOLVE for an incident, with the person as the comment's creator.
+fn command_event(
+    incident: &Incident,
+    route: &Route,
+    event_type: IlertEventType,
+    author: &str,
+    note: &str,
+) -> IlertEvent {
+    let verb = if event_type == IlertEventType::Accept {
+        "acknowledged"
+    } else {
+        "resolved"
+    };
+    let content = if note.is_empty() {
+        format!("{verb} from chat")
+    } else {
+        format!("{verb} from chat: {note}")
+    };
+    let body = match route.source.api {
+        IlertApi::Events => json!({
+            "eventType": event_type.as_str(),
+            "alertKey": incident.key,
+            "summary": crate::ilert::truncate_chars(&format!("{} by {author}: {}", verb, incident.first.subject()), crate::ilert::SUMMARY_MAX_CHARS),
+            "comments": [{"creator": author, "content": content}],
+            "customDetails": {"by": author, "via": "chat"},
+        }),
+        IlertApi::Pandorafms => json!({
+            "eventType": "resolved",
+            "title": format!("resolved by {author}: {}", incident.first.subject()),
+            "description": content,
+            "incidentKey": incident.key,
+            "details": {"agentName": incident.first.agent, "moduleName": incident.first.module},
+        }),
+    };
+    IlertEvent {
+        source: route.source.name.clone(),
+        api: route.source.api,
+        event_type,
+        alert_key: incident.key.clone(),
+        body,
+    }
+}
+
+fn queue(store: &Store, incident: &mut Incident, action: Action, now: Timestamp) {
+    incident.outbox_seq += 1;
+    let entry = OutboxEntry {
+        id: format!("{}-cmd", Store::new_id(now)),
+        key: incident.key.clone(),
+        order: incident.outbox_seq,
+        created_at: now,
+        action,
+        attempts: 0,
+        not_before: None,
+        backoff_until: None,
+        last_error: None,
+        last_attempt: None,
+    };
+    if let Err(e) = store.enqueue(&entry) {
+        log::error!("{e}");
+    }
+}
+
+/// Ends storms that have been quiet long enough (no alert came to do it) and posts the end
+/// message in each storm channel.
+pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
+    let now = Timestamp::now();
+    for route in &config.routes {
+        let Some(chat) = &route.chat else { continue };
+        let Ok(lock) = store.lock_named(
+            &format!("storm-{}", route.name),
+            std::time::Instant::now() + Duration::from_secs(1),
+        ) else {
+            continue;
+        };
+        let mut state = store.load_storm(&route.name);
+        if !state.should_end(chat.storm_quiet, now) {
+            continue;
+        }
+        state.end(now);
+        if let Err(e) = store.save_storm(&state) {
+            log::error!("{e}");
+            continue;
+        }
+        let key = format!("storm-{}", route.name);
+        let entry = OutboxEntry {
+            id: format!("{}-storm", Store::new_id(now)),
+            key: key.clone(),
+            order: 0,
+            created_at: now,
+            action: Action::Chat(crate::lifecycle::ChatUpdate {
+                backend: chat.backend.clone(),
+                change: ChatChange::StormEnd,
+                route: Some(route.name.clone()),
+            }),
+            attempts: 0,
+            not_before: None,
+            backoff_until: None,
+            last_error: None,
+            last_attempt: None,
+        };
+        if let Err(e) = store.enqueue(&entry) {
+            log::error!("{e}");
+            continue;
+        }
+        drop(lock);
+        if let Ok(Some(_k)) = store.try_lock_incident(&key) {
+            Deliverer::new(config, store, http, deadline, true).deliver_incident(&key, usize::MAX);
+        }
+        log::info!("route {}: the alert storm is over", route.name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn commands_parse_with_notes_and_any_case() {
+        assert_eq!(parse_command("!ack"), Some(Command::Ack(String::new())));
+        assert_eq!(
+            parse_command("  !ACK looking into it "),
+            Some(Command::Ack("looking into it".into()))
+        );
+        assert_eq!(
+            parse_command("!resolve fixed the disk"),
+            Some(Command::Resolve("fixed the disk".into()))
+        );
+        assert_eq!(parse_command("!acknowledgement"), None);
+        assert_eq!(parse_command("please !ack"), None);
+    }
+
+    #[test]
+    fn reports_need_the_prefix_and_some_text() {
+        assert_eq!(
+            parse_report("!incident database is slow", "!incident"),
+            Some("database is slow".into())
+        );
+        assert_eq!(
+            parse_report("!INCIDENT  db down", "!incident"),
+            Some("db down".into())
+        );
+        assert_eq!(parse_report("!incident", "!incident"), None);
+        assert_eq!(parse_report("!incidents are fun", "!incident"), None);
+        assert_eq!(parse_report("an !incident", "!incident"), None);
+        assert_eq!(parse_report("é", "!incident"), None);
+    }
+}

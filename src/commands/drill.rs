@@ -1,0 +1,327 @@
+//! `pandora-ilert test [--route NAME]`: a drill. Fires a clearly labelled alert through the real
+//! configured route (ilert, channel, pin, topic, invites, stakeholder line), resolves it, and
+//! prints a checklist of every hop with its result and time, so a team can rehearse and an
+//! administrator can prove a new configuration works.
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::config::{Config, Route};
+use crate::delivery::Deadline;
+use crate::error::AppError;
+use crate::exit::Exit;
+use crate::http::Http;
+use crate::incident::Incident;
+use crate::pandora::{Alert, AlertInput};
+use crate::store::Store;
+use crate::time::Timestamp;
+
+use super::alert::handle;
+
+/// One hop of the drill.
+#[derive(Clone, Debug, Serialize)]
+pub struct Hop {
+    /// What was checked.
+    pub what: String,
+    /// It worked.
+    pub ok: bool,
+    /// Seconds since the drill started, when the store's event log timed it.
+    pub after_secs: Option<f64>,
+    /// Why not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The drill's result.
+#[derive(Clone, Debug, Serialize)]
+pub struct Drill {
+    /// Route.
+    pub route: String,
+    /// Incident key.
+    pub key: String,
+    /// Channel, if the route has one.
+    pub channel: Option<String>,
+    /// Hops in order.
+    pub hops: Vec<Hop>,
+    /// Whole drill, seconds.
+    pub total_secs: f64,
+}
+
+fn drill_alert(route: &Route, now: Timestamp, event: &str) -> Result<Alert, AppError> {
+    let id = now.secs().to_string();
+    let input = AlertInput {
+        event: Some(event.into()),
+        alert_id: Some(id.clone()),
+        agent: Some("pandora-ilert drill".into()),
+        module: Some(format!("end-to-end test of route {}", route.name)),
+        data: Some("1".into()),
+        severity: Some("Critical".into()),
+        summary: Some(format!(
+            "[DRILL] pandora-ilert end-to-end test via route {}: no action needed",
+            route.name
+        )),
+        details: Some(
+            "A drill started with `pandora-ilert test`. It resolves itself within seconds.".into(),
+        ),
+        group: Some("pandora-ilert".into()),
+        extra: vec![("drill".into(), "true".into())],
+        ..Default::default()
+    };
+    let mut alert = Alert::from_input(&input, "").map_err(AppError::Input)?;
+    alert.key = format!("drill-{id}");
+    Ok(alert)
+}
+
+/// Runs the drill.
+pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, AppError> {
+    let route = match route {
+        Some(name) => config.route(name).ok_or_else(|| {
+            let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
+            AppError::Usage(format!(
+                "--route {name:?} is not a route{}",
+                crate::config::suggestion(name, &names)
+            ))
+        })?,
+        None => config
+            .routes
+            .iter()
+            .find(|r| r.matcher.is_catch_all())
+            .ok_or_else(|| AppError::Internal("no default route".into()))?,
+    };
+    let store = Store::open(&config.state_dir)?;
+    let http = Http::new();
+    let started = Instant::now();
+    let t0 = Timestamp::now();
+    let deadline = Deadline::after(config.flush_deadline);
+
+    let fire = drill_alert(route, t0, "alert")?;
+    let key = fire.key.clone();
+    let fired = handle(
+        config,
+        &store,
+        &http,
+        fire,
+        Some(route.name.clone()),
+        deadline,
+        Timestamp::now(),
+    )?;
+    let after_fire = store.load_incident(&key);
+    let resolve = drill_alert(route, t0, "resolved")?;
+    let resolved = handle(
+        config,
+        &store,
+        &http,
+        resolve,
+        Some(route.name.clone()),
+        deadline,
+        Timestamp::now(),
+    )?;
+    let incident = store.load_incident(&key);
+
+    let events = store.events(&key);
+    let at = |needle: &str| {
+        events
+            .iter()
+            .find(|e| e.text.contains(needle))
+            .map(|e| e.at.since(t0).as_secs_f64())
+    };
+    let pending_error = |label: &str| {
+        store
+            .pending_for(&key)
+            .into_iter()
+            .chain(
+                store
+                    .dead_letters()
+                    .into_iter()
+                    .map(|d| d.entry)
+                    .filter(|e| e.key == key),
+            )
+            .find(|e| e.action.label().starts_with(label))
+            .map(|e| e.last_error.unwrap_or_else(|| "not delivered yet".into()))
+    };
+    let mut hops = Vec::new();
+    let mut hop = |what: String, ok: bool, needle: &str, err: Option<String>| {
+        hops.push(Hop {
+            what,
+            ok,
+            after_secs: at(needle),
+            error: if ok {
+                None
+            } else {
+                err.or(Some("not done".into()))
+            },
+        });
+    };
+    let delivered = |h: &Option<super::alert::Handled>, label: &str| {
+        h.as_ref()
+            .is_some_and(|h| h.outcome.done.iter().any(|d| d == label))
+    };
+    hop(
+        "ilert accepted the ALERT".into(),
+        delivered(&fired, "ilert ALERT"),
+        "ilert ALERT delivered",
+        pending_error("ilert ALERT"),
+    );
+    if let Some(chat) = &route.chat {
+        let c = after_fire
+            .as_ref()
+            .and_then(|i| i.chat.clone())
+            .unwrap_or_default();
+        let chat_err = pending_error(&format!("chat:{}", chat.backend));
+        let name = c.channel_name.clone().unwrap_or_else(|| "(none)".into());
+        let kind = if route.chat.as_ref().is_some_and(|c| c.private) {
+            "private"
+        } else {
+            "public"
+        };
+        hop(
+            format!("{kind} channel #{name} opened on {}", chat.backend),
+            c.channel_id.is_some(),
+            "channel #",
+            chat_err.clone(),
+        );
+        if !chat.invite.is_empty() {
+            let all = chat.invite.iter().all(|u| c.invited.contains(u));
+            hop(
+                format!("responders invited: {}", chat.invite.join(", ")),
+                all,
+                "invited",
+                chat_err.clone(),
+            );
+        }
+        hop(
+            "alert message posted".into(),
+            c.message_id.is_some(),
+            "posted alert message",
+            chat_err.clone(),
+        );
+        if crate::chat::backend(
+            &chat.backend,
+            &crate::chat::Context {
+                config,
+                store: &store,
+                http: &http,
+                deadline,
+                now: t0,
+            },
+        )
+        .map(|b| b.capabilities().pin)
+        .unwrap_or(false)
+        {
+            hop(
+                "alert message pinned".into(),
+                c.pinned,
+                "pinned",
+                chat_err.clone(),
+            );
+        }
+        if let Some(t) = &c.topic {
+            hop(format!("topic set to \"{t}\""), true, "topic set", None);
+        }
+        if let Some(s) = &chat.stakeholder_channel {
+            hop(
+                format!("stakeholder line in {s}"),
+                c.extra.contains_key("stakeholder_opened"),
+                "stakeholder line",
+                chat_err.clone(),
+            );
+        }
+    }
+    hop(
+        "ilert accepted the RESOLVE".into(),
+        delivered(&resolved, "ilert RESOLVE"),
+        "ilert RESOLVE delivered",
+        pending_error("ilert RESOLVE"),
+    );
+    if route.chat.is_some() {
+        let c = incident
+            .as_ref()
+            .and_then(|i: &Incident| i.chat.clone())
+            .unwrap_or_default();
+        let chat_err = pending_error(&format!(
+            "chat:{}",
+            route.chat.as_ref().map_or("", |c| c.backend.as_str())
+        ));
+        hop(
+            "recovery message posted".into(),
+            c.recovery_message_id.is_some(),
+            "posted recovery message",
+            chat_err.clone(),
+        );
+        if c.rendered_resolved || c.topic.as_deref().is_some_and(|t| t.contains("RESOLVED")) {
+            hop(
+                "pinned message and topic show RESOLVED".into(),
+                true,
+                "RESOLVED",
+                None,
+            );
+        }
+    }
+
+    let drill = Drill {
+        route: route.name.clone(),
+        key: key.clone(),
+        channel: incident
+            .as_ref()
+            .and_then(|i| i.chat.as_ref())
+            .and_then(|c| c.channel_name.clone()),
+        hops,
+        total_secs: started.elapsed().as_secs_f64(),
+    };
+    let failed = drill.hops.iter().filter(|h| !h.ok).count();
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&drill).map_err(|e| AppError::Internal(e.to_string()))?
+        );
+    } else {
+        println!(
+            "Drill via route '{}' (incident {}{})",
+            drill.route,
+            drill.key,
+            drill
+                .channel
+                .as_deref()
+                .map(|c| format!(", channel #{c}"))
+                .unwrap_or_default()
+        );
+        for h in &drill.hops {
+            let time = h
+                .after_secs
+                .map(|s| format!("+{s:.2}s"))
+                .unwrap_or_default();
+            let mark = if h.ok { "ok  " } else { "FAIL" };
+            println!("  [{mark}] {:<58} {time}", h.what);
+            if let Some(e) = &h.error {
+                println!("         {e}");
+            }
+        }
+        println!(
+            "{} of {} hops OK in {:.2}s.{}",
+            drill.hops.len() - failed,
+            drill.hops.len(),
+            drill.total_secs,
+            if drill.channel.is_some() {
+                " The drill channel is archived by the next archive pass."
+            } else {
+                ""
+            }
+        );
+        if failed > 0 {
+            println!("What did not go through stays queued; `pandora-ilert status` shows why, `flush` retries.");
+        }
+    }
+    log::info!(
+        "drill route={} key={key} hops_ok={} failed={failed}",
+        drill.route,
+        drill.hops.len() - failed
+    );
+    Ok(if failed == 0 {
+        Exit::Ok
+    } else if store.dead_letters().iter().any(|d| d.entry.key == key) {
+        Exit::Config
+    } else {
+        Exit::Queued
+    })
+}

@@ -1,0 +1,419 @@
+//! `pandora-ilert plugin`: the run the Pandora agent starts on its schedule (`module_plugin`).
+//!
+//! One run, within `[plugin] deadline`: deliver the outbox (oldest first, honouring our own
+//! backoff), housekeeping, the ilert heartbeat ping, a look at Pandora's `data_in` folder, then
+//! pandora-ilert's health printed as `<module>` blocks.
+//!
+//! The agent drops everything a plugin prints when it exits non-zero, and the Debian 4.1 agent
+//! waits forever for a plugin (reference §3.1, tests/harness/README.md). So this command
+//! always exits 0, prints nothing but modules on stdout (even with a broken config), and keeps
+//! its own deadline with a watchdog: the work runs on a thread, and if it is not done in time
+//! the main thread prints the modules published so far and returns, which ends the process.
+//! Every store write is atomic, so stopping mid-way loses nothing.
+
+use std::io::Write;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::archive;
+use crate::chatops;
+use crate::config::Config;
+use crate::data_in;
+use crate::delivery::Deadline;
+use crate::exit::Exit;
+use crate::health::{self, DataIn, Evidence};
+use crate::housekeeping;
+use crate::http::Http;
+use crate::ilert;
+use crate::pandora::module_xml::{self, Module};
+use crate::store::Store;
+use crate::time::Timestamp;
+
+use super::{collect_status, flush_all};
+
+/// Module prefix used when the config (and its `module_prefix`) cannot be read.
+const DEFAULT_PREFIX: &str = "pandora-ilert";
+/// Kept back from delivery for heartbeat, housekeeping, data_in and printing (at most a
+/// quarter of the deadline).
+const AFTER_DELIVERY: Duration = Duration::from_secs(5);
+/// The watchdog prints this long before the deadline.
+const PRINT_MARGIN: Duration = Duration::from_millis(300);
+/// Meta file holding the last heartbeat result, for runs that do not ping.
+const HEARTBEAT_META: &str = "heartbeat-last.json";
+/// Meta file holding the newest rejected data file already logged.
+const REJECTED_META: &str = "data-in-rejected-newest";
+
+/// How the run's work ended, as the watchdog saw it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Ending {
+    Done,
+    Overran,
+    Crashed,
+}
+
+/// Runs the plugin; never fails (problems become module states).
+pub fn run(config_path: &Path, verbose: bool) -> Exit {
+    let started = Instant::now();
+    let config = match Config::load(config_path) {
+        Ok(c) => c,
+        Err(e) => {
+            print_modules(&[health::config_error(DEFAULT_PREFIX, &e.to_string())]);
+            return Exit::Ok;
+        }
+    };
+    crate::logging::init(&config, verbose);
+    let total = config.plugin.deadline;
+    let deadline = Deadline::after(total);
+    let published: Arc<Mutex<Vec<Module>>> = Arc::default();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+
+    let spawned = {
+        let (config, published) = (config.clone(), published.clone());
+        std::thread::Builder::new()
+            .name("plugin-run".into())
+            .spawn(move || {
+                work(&config, deadline, &published);
+                let _ = done_tx.send(());
+            })
+    };
+    let ending = match spawned {
+        Ok(_) => match done_rx.recv_timeout(deadline.remaining().saturating_sub(PRINT_MARGIN)) {
+            Ok(()) => Ending::Done,
+            Err(RecvTimeoutError::Timeout) => {
+                log::error!(
+                    "plugin: the run reached its {}s deadline; printing the modules computed so far",
+                    total.as_secs()
+                );
+                Ending::Overran
+            }
+            Err(RecvTimeoutError::Disconnected) => {
+                log::error!(
+                    "plugin: internal error in the run; printing the modules computed so far"
+                );
+                Ending::Crashed
+            }
+        },
+        Err(e) => {
+            log::error!("plugin: cannot start the run thread ({e}); running without a watchdog");
+            work(&config, deadline, &published);
+            Ending::Done
+        }
+    };
+
+    let mut modules = published
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .clone();
+    let prefix = config.plugin.module_prefix.as_str();
+    let mut timing = health::run_time(prefix, started.elapsed(), total, ending == Ending::Overran);
+    if ending == Ending::Crashed {
+        timing.status = Some(module_xml::Status::Critical);
+        timing.description = "the plugin run stopped on an internal error (see the log); the \
+                              modules shown were computed before it"
+            .into();
+    }
+    modules.push(timing);
+    print_modules(&modules);
+    log::info!(
+        "plugin: printed {} modules in {}ms",
+        modules.len(),
+        started.elapsed().as_millis()
+    );
+    Exit::Ok
+}
+
+/// Writes the modules to stdout; a closed stdout is only logged.
+fn print_modules(modules: &[Module]) {
+    let text = module_xml::render(modules);
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        log::warn!("plugin: cannot write the modules to stdout: {e}");
+    }
+}
+
+/// Runs one step; a panic inside it is logged and the run goes on with the next step.
+fn step<T>(name: &str, f: impl FnOnce() -> T) -> Option<T> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(v) => Some(v),
+        Err(panic) => {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            log::error!("plugin: the {name} step failed ({why}); continuing with the next step");
+            None
+        }
+    }
+}
+
+fn publish(published: &Mutex<Vec<Module>>, modules: Vec<Module>) {
+    *published
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner()) = modules;
+}
+
+/// The run's work. Publishes the modules twice: first from the store as it was (the fallback
+/// the watchdog prints if a step hangs), then the final ones.
+fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
+    let store = Store::open(&config.state_dir);
+    let mut heartbeat = store.as_ref().ok().and_then(|s| last_heartbeat(config, s));
+    let not_scanned = if config.plugin.data_in.as_os_str().is_empty() {
+        DataIn::Disabled
+    } else {
+        DataIn::NotScanned
+    };
+    if let Some(ms) = step("status", || {
+        health_modules(config, &store, heartbeat.clone(), &not_scanned)
+    }) {
+        publish(published, ms);
+    }
+
+    if let Ok(store) = &store {
+        match store.try_lock_named("plugin") {
+            Ok(Some(_lock)) => {
+                step("delivery", || deliver(config, store, deadline));
+                if let Some(Some(hb)) = step("heartbeat", || ping(config, store, deadline)) {
+                    heartbeat = Some(hb);
+                }
+                step("chat commands", || chat_poll(config, store, deadline));
+                step("storm", || {
+                    chatops::end_quiet_storms(config, store, &Http::new(), deadline)
+                });
+                step("archive", || archive_channels(config, store, deadline));
+                step("housekeeping", || prune(config, store, deadline));
+            }
+            Ok(None) => log::info!(
+                "plugin: another plugin run holds the plugin lock; this run only reports"
+            ),
+            Err(e) => log::error!("plugin: {e}; delivery and housekeeping skipped this run"),
+        }
+    }
+
+    let data_in = step("data_in", || scan_data_in(config, &store, deadline)).unwrap_or(not_scanned);
+    if let Some(ms) = step("status", || {
+        health_modules(config, &store, heartbeat, &data_in)
+    }) {
+        publish(published, ms);
+    }
+}
+
+fn health_modules(
+    config: &Config,
+    store: &Result<Store, crate::store::StoreError>,
+    heartbeat: Option<Evidence>,
+    data_in: &DataIn,
+) -> Vec<Module> {
+    let now = Timestamp::now();
+    let report = store.as_ref().map(|s| collect_status(config, s, now));
+    let backends: Vec<&str> = [
+        ("slack", config.slack.is_some()),
+        ("teams", config.teams.is_some()),
+        ("matrix", config.matrix.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(b, on)| on.then_some(b))
+    .collect();
+    let config_path = config.path.display().to_string();
+    health::modules(&health::Inputs {
+        prefix: &config.plugin.module_prefix,
+        now,
+        config_path: &config_path,
+        config_warnings: &config.warnings,
+        report: report.as_ref().map_err(|e| e.to_string()),
+        heartbeat,
+        chat_backends: &backends,
+        data_in,
+    })
+}
+
+/// The delivery pass, leaving time for the steps after it.
+fn deliver(config: &Config, store: &Store, deadline: Deadline) {
+    let reserve = AFTER_DELIVERY.min(config.plugin.deadline / 4);
+    let budget = Deadline::after(deadline.remaining().saturating_sub(reserve));
+    let started = Instant::now();
+    let outcome = flush_all(config, store, &Http::new(), budget, true);
+    let line = format!(
+        "plugin: delivered {}, still queued {}, dead letters {} in {}ms",
+        outcome.delivered,
+        store.pending_count(),
+        outcome.dead,
+        started.elapsed().as_millis()
+    );
+    match &outcome.last_error {
+        Some(e) => log::warn!("{line}; last error: {e}"),
+        None if outcome.delivered > 0 => log::info!("{line}"),
+        None => log::debug!("{line}"),
+    }
+}
+
+/// The last heartbeat result a run recorded, if a heartbeat is configured.
+fn last_heartbeat(config: &Config, store: &Store) -> Option<Evidence> {
+    config.heartbeat_key.as_ref()?;
+    store
+        .read_meta(HEARTBEAT_META)
+        .and_then(|t| serde_json::from_str(&t).ok())
+}
+
+/// Pings the ilert heartbeat, if configured, and records the result.
+fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> {
+    let key = config.heartbeat_key.as_ref()?;
+    let timeout = config
+        .request_timeout
+        .min(deadline.remaining().saturating_sub(Duration::from_secs(2)));
+    if timeout < Duration::from_millis(200) {
+        log::warn!("plugin: no time left for the heartbeat ping this run");
+        return None;
+    }
+    let result = ilert::heartbeat(&Http::new(), config, key, timeout);
+    let (ok, detail) = match result {
+        Ok(r) if (200..300).contains(&r.status) => {
+            (true, format!("heartbeat accepted (HTTP {})", r.status))
+        }
+        Ok(r) => (
+            false,
+            format!(
+                "heartbeat refused with HTTP {}{}",
+                r.status,
+                if matches!(r.status, 401 | 403 | 404) {
+                    " (check heartbeat_key under [ilert])"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Err(e) => (false, format!("heartbeat not sent: {e}")),
+    };
+    if ok {
+        log::debug!("plugin: {detail}");
+    } else {
+        log::warn!("plugin: {detail} (key {})", key.redacted());
+    }
+    let evidence = Evidence {
+        at: Timestamp::now(),
+        ok,
+        detail,
+    };
+    store.write_meta(
+        HEARTBEAT_META,
+        &serde_json::to_string(&evidence).unwrap_or_default(),
+    );
+    Some(evidence)
+}
+
+/// `!incident` reports and `!ack` / `!resolve` commands read back from chat.
+fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
+    let http = Http::new();
+    let mut open = |alert: crate::pandora::Alert, route: &str| {
+        let key = alert.key.clone();
+        if let Err(e) = super::alert::handle(
+            config,
+            store,
+            &http,
+            alert,
+            Some(route.to_string()),
+            deadline,
+            Timestamp::now(),
+        ) {
+            log::error!("plugin: chat report {key}: {e}");
+        }
+        store.load_incident(&key)
+    };
+    let r = chatops::poll(config, store, &http, deadline, &mut open);
+    if r.reports + r.commands > 0 {
+        log::info!(
+            "plugin: chat: {} report(s), {} command(s)",
+            r.reports,
+            r.commands
+        );
+    }
+    for e in r.errors {
+        log::warn!("plugin: chat: {e}");
+    }
+}
+
+/// Archives the channels of incidents resolved longer ago than `archive_after`.
+fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
+    if config.slack.is_none() && config.teams.is_none() && config.matrix.is_none() {
+        return;
+    }
+    let r = archive::run(
+        config,
+        store,
+        &Http::new(),
+        deadline,
+        config.plugin.archive_after,
+        false,
+    );
+    for d in &r.archived {
+        log::info!("plugin: archived #{} (incident {})", d.channel, d.key);
+    }
+    for (channel, e) in &r.failed {
+        log::warn!("plugin: could not archive #{channel}: {e}");
+    }
+}
+
+fn prune(config: &Config, store: &Store, deadline: Deadline) {
+    match housekeeping::prune(
+        store,
+        Timestamp::now(),
+        config.plugin.prune_after,
+        deadline,
+    ) {
+        Ok(p) if p != housekeeping::Pruned::default() => log::info!(
+            "plugin: housekeeping removed {} closed incident(s), {} superseded record(s), {} event-log line(s); {} busy",
+            p.records,
+            p.history,
+            p.event_lines,
+            p.busy
+        ),
+        Ok(_) => {}
+        Err(e) => log::error!("plugin: housekeeping stopped: {e}"),
+    }
+}
+
+fn scan_data_in(
+    config: &Config,
+    store: &Result<Store, crate::store::StoreError>,
+    deadline: Deadline,
+) -> DataIn {
+    let dir = &config.plugin.data_in;
+    if dir.as_os_str().is_empty() {
+        return DataIn::Disabled;
+    }
+    let shown = dir.display().to_string();
+    let scan = match data_in::scan(dir, deadline) {
+        Ok(s) => s,
+        Err(e) => {
+            log::warn!("plugin: cannot read data_in folder {shown}: {e}");
+            return DataIn::Unreadable {
+                dir: shown,
+                error: e.to_string(),
+            };
+        }
+    };
+    // Say each newly rejected file once in the log; the modules repeat it every run.
+    if let (Some(newest), Ok(store)) = (scan.rejected.first(), store) {
+        let seen = store.read_meta(REJECTED_META);
+        if seen.as_deref() != Some(newest.name.as_str()) {
+            for r in &scan.rejected {
+                if seen.as_deref() == Some(r.name.as_str()) {
+                    break;
+                }
+                if let Some(d) = &r.diagnosis {
+                    log::warn!(
+                        "plugin: Pandora rejected data file {shown}/{} from agent {}: {}",
+                        r.name,
+                        d.agent.as_deref().unwrap_or("unknown"),
+                        d.problem
+                    );
+                }
+            }
+            store.write_meta(REJECTED_META, &newest.name);
+        }
+    }
+    DataIn::Scanned { dir: shown, scan }
+}

@@ -1,0 +1,559 @@
+//! Slack incident channels end to end: the real binary run as Pandora runs it, a fake ilert
+//! and a fake Slack Web API on 127.0.0.1 that follows the documented contract and keeps state.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+use support::ilert::{FakeIlert, KEY};
+use support::slack::{FakeSlack, ALL_SCOPES, BOT_USER, TOKEN};
+use support::{code, run, stderr, PandoraAlert, TestDir};
+
+fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, route: &str) -> PathBuf {
+    dir.config(&format!(
+        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
+         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n{route}\n",
+        ilert.url(),
+        slack.url()
+    ))
+}
+
+fn ok(dir: &TestDir, out: &Output) {
+    assert_eq!(code(out), 0, "stderr: {}\nlog:\n{}", stderr(out), dir.log());
+}
+
+/// The incident's event log.
+fn events(dir: &TestDir, key: &str) -> Vec<Value> {
+    std::fs::read_to_string(dir.state().join("events").join(format!("{key}.jsonl")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+/// Texts of the incident's `chat` event-log lines.
+fn chat_lines(dir: &TestDir, key: &str) -> Vec<String> {
+    events(dir, key)
+        .iter()
+        .filter(|e| e["kind"] == "chat")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn record(dir: &TestDir, key: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.state().join("incidents").join(format!("{key}.json")))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The dead letters' reasons.
+fn dead_reasons(dir: &TestDir) -> Vec<String> {
+    dir.files("dead")
+        .iter()
+        .map(|f| {
+            let v: Value = serde_json::from_str(
+                &std::fs::read_to_string(dir.state().join("dead").join(f)).unwrap(),
+            )
+            .unwrap();
+            v["reason"].as_str().unwrap_or_default().to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-life"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let stake = slack.add_channel("incidents", "Incident updates", "UADMIN001", false, false);
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        &format!("invite = [\"U0AAA0001\", \"U0AAA0002\"]\nstakeholder_channel = \"{stake}\""),
+    );
+    ok(&dir, &PandoraAlert::firing("6182268").run(&cfg));
+    {
+        let ch = slack.channel("pandorafms_alert_6182268").expect("channel");
+        assert!(!ch.is_private);
+        assert_eq!(ch.topic, "FIRING - web-01 / CPU Load");
+        assert_eq!(ch.pins.len(), 1);
+        let m = ch.pinned()[0];
+        assert!(
+            m.text.contains("FIRING [Critical] web-01 / CPU Load"),
+            "{}",
+            m.text
+        );
+        assert_eq!(m.blocks[0]["type"], "header");
+        assert!(ch.members.contains(&"U0AAA0001".to_string()));
+        assert!(ch.members.contains(&"U0AAA0002".to_string()));
+    }
+    for data in ["97", "99.1"] {
+        ok(
+            &dir,
+            &PandoraAlert::firing("6182268")
+                .set("--data", data)
+                .run(&cfg),
+        );
+    }
+    ok(&dir, &PandoraAlert::recovery("6182268").run(&cfg));
+
+    let channels: Vec<_> = slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.name.starts_with("pandorafms_alert"))
+        .collect();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let ch = &channels[0];
+    assert_eq!(ch.topic, "RESOLVED - web-01 / CPU Load");
+    assert!(ch.purpose.contains("6182268"), "{}", ch.purpose);
+    assert_eq!(ch.pins.len(), 1, "one pinned message");
+    let pinned = ch.pinned()[0];
+    assert_eq!(
+        pinned.ts, ch.messages[0].ts,
+        "the first message stays the pinned one"
+    );
+    assert_eq!(
+        pinned.edits, 3,
+        "two re-fires and the recovery edit it in place"
+    );
+    assert!(
+        pinned
+            .text
+            .starts_with("RESOLVED [Critical] web-01 / CPU Load"),
+        "{}",
+        pinned.text
+    );
+    assert!(pinned.text.contains("Times fired: 3"), "{}", pinned.text);
+    assert!(pinned.text.contains("Value: 12.0%"), "{}", pinned.text);
+    assert_eq!(
+        ch.messages.len(),
+        2,
+        "alert + recovery, no flood: {:?}",
+        ch.messages
+    );
+    assert!(ch.messages[1]
+        .text
+        .starts_with("RESOLVED web-01 / CPU Load"));
+
+    let stake = slack.channel("incidents").unwrap();
+    let lines: Vec<&str> = stake.messages.iter().map(|m| m.text.as_str()).collect();
+    assert_eq!(lines.len(), 2, "one line per state change: {lines:?}");
+    assert!(
+        lines[0].starts_with("Incident opened: [Critical] web-01 / CPU Load"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[0].contains(&ch.id),
+        "links the incident channel: {lines:?}"
+    );
+    assert!(lines[1].starts_with("Incident resolved"), "{lines:?}");
+
+    let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
+    assert_eq!(types, ["ALERT", "RESOLVE"]);
+    let log = chat_lines(&dir, "6182268");
+    for want in [
+        "opened public channel #pandorafms_alert_6182268",
+        "invited U0AAA0001, U0AAA0002",
+        "posted alert message: FIRING [Critical] web-01 / CPU Load",
+        "pinned the alert message",
+        "topic set to \"FIRING - web-01 / CPU Load\"",
+        "updated alert message: FIRING [Critical] web-01 / CPU Load (fired 3 times)",
+        "topic set to \"RESOLVED - web-01 / CPU Load\"",
+        "posted recovery message: RESOLVED web-01 / CPU Load",
+    ] {
+        assert!(
+            log.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in {log:#?}"
+        );
+    }
+    assert!(record(&dir, "6182268")["resolved_at"].is_string());
+    assert!(!dir.log().contains(TOKEN), "token leaked into the log");
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
+}
+
+#[test]
+fn private_route_creates_a_private_channel_and_the_stakeholder_line_has_no_details() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-private"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let stake = slack.add_channel("sec-updates", "", "UADMIN001", false, false);
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        &format!("private = true\ninvite = \"U0SEC0001\"\nstakeholder_channel = \"{stake}\""),
+    );
+    ok(&dir, &PandoraAlert::firing("900").run(&cfg));
+    ok(&dir, &PandoraAlert::recovery("900").run(&cfg));
+    let ch = slack.channel("pandorafms_alert_900").unwrap();
+    assert!(ch.is_private);
+    assert_eq!(ch.members, [BOT_USER, "U0SEC0001"]);
+    let lines: Vec<String> = slack
+        .channel("sec-updates")
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| format!("{} {}", m.text, m.blocks))
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for l in &lines {
+        assert!(l.starts_with("Private incident"), "{l}");
+        assert!(
+            !l.contains("web-01") && !l.contains("CPU") && !l.contains("Critical"),
+            "{l}"
+        );
+    }
+    assert!(chat_lines(&dir, "900")
+        .iter()
+        .any(|l| l == "opened private channel #pandorafms_alert_900"));
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
+}
+
+#[test]
+fn two_concurrent_first_firings_of_one_alert_create_one_channel() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-race"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    let children: Vec<_> = (0..2)
+        .map(|_| PandoraAlert::firing("1200").spawn(&cfg))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        ok(&dir, &out);
+    }
+    assert_eq!(slack.channels().len(), 1, "{:?}", slack.channels());
+    let ch = &slack.channels()[0];
+    assert_eq!(ch.messages.len(), 1, "one alert message");
+    assert_eq!(ch.pins.len(), 1);
+    assert!(
+        ch.messages[0].text.contains("Times fired: 2"),
+        "{}",
+        ch.messages[0].text
+    );
+    assert_eq!(ilert.events().len(), 1);
+    let creates = slack
+        .calls()
+        .iter()
+        .filter(|m| *m == "conversations.create")
+        .count();
+    assert_eq!(creates, 1, "the incident lock serialises the two runs");
+}
+
+#[test]
+fn another_server_without_the_store_reuses_the_channel_on_name_taken() {
+    let (ilert, slack) = (FakeIlert::start(), FakeSlack::start());
+    let (a, b) = (
+        TestDir::new("slack-server-a"),
+        TestDir::new("slack-server-b"),
+    );
+    let (cfg_a, cfg_b) = (
+        config(&a, &ilert, &slack, ""),
+        config(&b, &ilert, &slack, ""),
+    );
+    // Padding so conversations.list has to page to find the channel.
+    for n in 0..5 {
+        slack.add_channel(&format!("general-{n}"), "", "UADMIN001", false, false);
+    }
+    ok(&a, &PandoraAlert::firing("1300").run(&cfg_a));
+    ok(&b, &PandoraAlert::firing("1300").run(&cfg_b));
+    let ours: Vec<_> = slack
+        .channels()
+        .into_iter()
+        .filter(|c| c.name.starts_with("pandorafms_alert_1300"))
+        .collect();
+    assert_eq!(ours.len(), 1, "{ours:?}");
+    assert_eq!(
+        record(&a, "1300")["chat"]["channel_id"],
+        record(&b, "1300")["chat"]["channel_id"]
+    );
+    assert!(b.log().contains("reusing it"), "{}", b.log());
+    assert!(
+        slack
+            .calls()
+            .iter()
+            .filter(|m| *m == "conversations.list")
+            .count()
+            >= 2
+    );
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
+}
+
+#[test]
+fn a_taken_name_that_is_not_this_incidents_gets_a_suffixed_channel() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-foreign"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    slack.add_channel(
+        "pandorafms_alert_500",
+        "Team lunch planning",
+        "UHUMAN001",
+        false,
+        false,
+    );
+    ok(&dir, &PandoraAlert::firing("500").run(&cfg));
+    let foreign = slack.channel("pandorafms_alert_500").unwrap();
+    assert!(
+        foreign.messages.is_empty(),
+        "never posts into someone else's channel"
+    );
+    let name = record(&dir, "500")["chat"]["channel_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        name.starts_with("pandorafms_alert_500-")
+            && name.len() == "pandorafms_alert_500-".len() + 6,
+        "{name}"
+    );
+    assert_eq!(slack.channel(&name).unwrap().messages.len(), 1);
+    // A second server makes the same choice and reuses it.
+    let other = TestDir::new("slack-foreign-b");
+    let cfg_b = config(&other, &ilert, &slack, "");
+    ok(&other, &PandoraAlert::firing("500").run(&cfg_b));
+    assert_eq!(slack.channels().len(), 2);
+    assert_eq!(record(&other, "500")["chat"]["channel_name"], name.as_str());
+}
+
+#[test]
+fn an_archived_channel_of_this_incident_is_unarchived_and_reused() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-archived"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    // Created by our bot for this incident, then archived (the store was lost since).
+    let id = slack.add_channel(
+        "pandorafms_alert_501",
+        "Pandora FMS incident 501 (web-01 / CPU Load)",
+        BOT_USER,
+        false,
+        true,
+    );
+    ok(&dir, &PandoraAlert::firing("501").run(&cfg));
+    assert_eq!(slack.channels().len(), 1);
+    let ch = slack.channel_by_id(&id).unwrap();
+    assert!(!ch.is_archived);
+    assert_eq!(ch.messages.len(), 1);
+    assert!(slack
+        .calls()
+        .contains(&"conversations.unarchive".to_string()));
+}
+
+#[test]
+fn slack_down_while_ilert_up_delivers_ilert_at_once_and_chat_in_order_on_flush() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-down"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    slack.server.stop();
+    let fire = PandoraAlert::firing("1400").run(&cfg);
+    assert_eq!(code(&fire), 69, "chat queued: {}", stderr(&fire));
+    assert_eq!(
+        ilert.events(),
+        [("ALERT".into(), "1400".into())],
+        "ilert at once"
+    );
+    let rec = PandoraAlert::recovery("1400").run(&cfg);
+    assert_eq!(code(&rec), 69, "{}", stderr(&rec));
+    assert_eq!(
+        ilert.events().len(),
+        2,
+        "RESOLVE delivered although chat is down"
+    );
+    assert_eq!(ilert.events()[1].0, "RESOLVE");
+    assert_eq!(dir.files("outbox").len(), 2, "chat open + recover queued");
+    assert!(events(&dir, "1400")
+        .iter()
+        .any(|e| e["kind"] == "failed" && e["text"].as_str().unwrap().contains("chat:slack")));
+
+    let slack = slack.restart();
+    let out = run(&cfg, &["flush"]);
+    ok(&dir, &out);
+    assert!(dir.files("outbox").is_empty());
+    assert_eq!(slack.channels().len(), 1);
+    let ch = &slack.channels()[0];
+    assert_eq!(ch.topic, "RESOLVED - web-01 / CPU Load");
+    assert_eq!(ch.messages.len(), 2, "{:?}", ch.messages);
+    assert!(
+        ch.messages[0].text.starts_with("RESOLVED [Critical]"),
+        "pinned alert shows the state"
+    );
+    assert_eq!(ch.pins, [ch.messages[0].ts.clone()]);
+    assert!(
+        ch.messages[1].text.starts_with("RESOLVED web-01"),
+        "recovery after the alert"
+    );
+    let calls = slack.calls();
+    let pos = |m: &str| calls.iter().position(|c| c == m).unwrap();
+    assert!(pos("conversations.create") < pos("chat.postMessage"));
+    assert!(pos("chat.postMessage") < pos("pins.add"));
+    assert!(pos("pins.add") < pos("conversations.setTopic"));
+    assert_eq!(
+        ilert.events().len(),
+        2,
+        "flush sends nothing twice to ilert"
+    );
+}
+
+#[test]
+fn odd_channel_templates_are_sanitised_and_names_stay_unique() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-names"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        "channel_template = \"Pandora FMS / Prod #{id} (Ünïcode) & <Co>\"",
+    );
+    ok(&dir, &PandoraAlert::firing("7001").run(&cfg));
+    ok(&dir, &PandoraAlert::firing("7002").run(&cfg));
+    ok(&dir, &PandoraAlert::recovery("7001").run(&cfg));
+    ok(&dir, &PandoraAlert::firing("7001").run(&cfg));
+    let mut names: Vec<String> = slack.channels().into_iter().map(|c| c.name).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "pandora-fms-prod-7001-n-code-co",
+            "pandora-fms-prod-7001-n-code-co-2",
+            "pandora-fms-prod-7002-n-code-co",
+        ]
+    );
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
+}
+
+#[test]
+fn a_short_retry_after_is_waited_out_and_a_long_one_holds_the_chat_entry() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-429"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    slack.rate_limit_next("chat.postMessage", 1);
+    ok(&dir, &PandoraAlert::firing("1500").run(&cfg));
+    assert_eq!(slack.channels()[0].messages.len(), 1);
+
+    slack.rate_limit_next("conversations.create", 120);
+    let out = PandoraAlert::firing("1501").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert_eq!(
+        ilert.events().len(),
+        2,
+        "ilert is not held by Slack's limit"
+    );
+    let n = slack.calls().len();
+    assert_eq!(code(&run(&cfg, &["flush"])), 69);
+    assert_eq!(slack.calls().len(), n, "flush honours Retry-After");
+    let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert!(
+        status
+            .to_string()
+            .contains("rate limited (retry after 120s)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn a_refused_token_dead_letters_the_chat_entry_with_what_to_fix_and_ilert_still_goes() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-auth"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace(TOKEN, "xoxb-revoked-0000");
+    std::fs::write(&cfg, text).unwrap();
+    let out = PandoraAlert::firing("1600").run(&cfg);
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    assert_eq!(ilert.events().len(), 1);
+    let reasons = dead_reasons(&dir);
+    assert_eq!(reasons.len(), 1);
+    assert!(
+        reasons[0].contains("invalid_auth") && reasons[0].contains("[slack] token"),
+        "{reasons:?}"
+    );
+    assert!(!dir.log().contains("xoxb-revoked-0000"), "token leaked");
+}
+
+#[test]
+fn a_missing_scope_names_the_scope_and_requeue_finishes_the_channel() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-scope"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    let without_pins: Vec<&str> = ALL_SCOPES
+        .iter()
+        .copied()
+        .filter(|s| *s != "pins:write")
+        .collect();
+    slack.set_scopes(&without_pins);
+    let out = PandoraAlert::firing("1700").run(&cfg);
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    let reasons = dead_reasons(&dir);
+    assert!(reasons[0].contains("'pins:write'"), "{reasons:?}");
+    let ch = slack.channel("pandorafms_alert_1700").unwrap();
+    assert_eq!((ch.messages.len(), ch.pins.len()), (1, 0));
+
+    slack.set_scopes(&ALL_SCOPES);
+    assert_eq!(code(&run(&cfg, &["requeue"])), 0);
+    ok(&dir, &run(&cfg, &["flush"]));
+    let ch = slack.channel("pandorafms_alert_1700").unwrap();
+    assert_eq!(
+        (ch.messages.len(), ch.pins.len()),
+        (1, 1),
+        "no second message"
+    );
+    assert_eq!(slack.channels().len(), 1);
+}
+
+#[test]
+fn a_deleted_pinned_message_is_posted_again_on_the_next_refire() {
+    let (dir, ilert, slack) = (
+        TestDir::new("slack-deleted"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    ok(&dir, &PandoraAlert::firing("1800").run(&cfg));
+    let ch = slack.channels()[0].clone();
+    slack.delete_message(&ch.id, &ch.messages[0].ts);
+    ok(&dir, &PandoraAlert::firing("1800").run(&cfg));
+    let ch = slack.channel_by_id(&ch.id).unwrap();
+    assert_eq!(ch.messages.len(), 1);
+    assert_eq!(ch.pins, [ch.messages[0].ts.clone()]);
+    assert!(ch.messages[0].text.contains("Times fired: 2"));
+    assert_eq!(
+        record(&dir, "1800")["chat"]["message_id"],
+        ch.messages[0].ts.as_str()
+    );
+    assert!(chat_lines(&dir, "1800")
+        .iter()
+        .any(|l| l.starts_with("the alert message was gone")));
+}

@@ -1,0 +1,482 @@
+//! A fake Microsoft identity platform + Graph + Teams Workflows webhook, following the
+//! documented contracts (reference chat.md and chat-research.md §2):
+//! - `POST /{tenant}/oauth2/v2.0/token`, form body with `grant_type=client_credentials`,
+//!   `client_id`, `client_secret`, `scope=https://graph.microsoft.com/.default` →
+//!   `{"token_type":"Bearer","expires_in":…,"access_token":…}`; a wrong secret gets
+//!   `invalid_client` (AADSTS7000215).
+//! - Graph under `/v1.0` with `Authorization: Bearer <token>`; an unknown or expired token
+//!   gets 401 `InvalidAuthenticationToken`. Errors are `{"error":{"code","message"}}`.
+//! - Channels: create (201; a display name already used → 400 `NameAlreadyExists` "Channel
+//!   name already existed"; private needs an owner member), list (paged by
+//!   `@odata.nextLink`), get, PATCH, archive/unarchive (202), members of private channels.
+//! - Posting a channel message with an application token → 401 "Message POST is allowed in
+//!   application-only context only for import purposes".
+//! - The Workflows webhook (`POST /webhook/…?sig=…`) takes the Adaptive Card envelope with
+//!   `"contentUrl": null` and answers 202 with no body (no message id).
+
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::http::{decode, Recorded, Reply, Server};
+
+pub const TENANT: &str = "8d3f1c2e-0000-4000-8000-000000000001";
+pub const CLIENT_ID: &str = "5b6a7c8d-0000-4000-8000-000000000002";
+pub const CLIENT_SECRET: &str = "s3cr3t~Graph.Value_123";
+pub const TEAM: &str = "02bd9fd6-8f93-4758-87c3-1fb73740a315";
+pub const WEBHOOK_PATH: &str = "/webhook/workflows/4f2a/triggers/manual/paths/invoke";
+pub const WEBHOOK_SIG: &str = "sig-Zm9vYmFy";
+
+const FORBIDDEN: &[char] = &[
+    '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"',
+];
+
+#[derive(Clone, Debug)]
+pub struct Channel {
+    pub id: String,
+    pub display_name: String,
+    pub description: String,
+    pub membership_type: String,
+    pub archived: bool,
+    /// (user id, roles)
+    pub members: Vec<(String, Vec<String>)>,
+}
+
+#[derive(Default)]
+struct State {
+    /// (token, expired)
+    tokens: Vec<(String, bool)>,
+    token_requests: usize,
+    expires_in: u64,
+    channels: Vec<Channel>,
+    message_posts: usize,
+    cards: Vec<Value>,
+    violations: Vec<String>,
+    graph_calls: Vec<String>,
+    next: u64,
+}
+
+/// The running fake (identity platform, Graph and the webhook on one port).
+pub struct FakeGraph {
+    pub server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeGraph {
+    pub fn start() -> FakeGraph {
+        let state = Arc::new(Mutex::new(State {
+            expires_in: 3599,
+            ..Default::default()
+        }));
+        let st = state.clone();
+        let server = Server::start(move |r| respond(r, &mut st.lock().unwrap()));
+        FakeGraph { server, state }
+    }
+
+    pub fn login_url(&self) -> String {
+        self.server.url()
+    }
+    pub fn graph_url(&self) -> String {
+        format!("{}/v1.0", self.server.url())
+    }
+    pub fn webhook_url(&self) -> String {
+        format!(
+            "{}{WEBHOOK_PATH}?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={WEBHOOK_SIG}",
+            self.server.url()
+        )
+    }
+
+    /// Every token issued so far stops working (they expired).
+    pub fn expire_tokens(&self) {
+        for t in self.state.lock().unwrap().tokens.iter_mut() {
+            t.1 = true;
+        }
+    }
+    pub fn token_requests(&self) -> usize {
+        self.state.lock().unwrap().token_requests
+    }
+    pub fn channels(&self) -> Vec<Channel> {
+        self.state.lock().unwrap().channels.clone()
+    }
+    /// Attempts to post a channel message through Graph.
+    pub fn message_posts(&self) -> usize {
+        self.state.lock().unwrap().message_posts
+    }
+    /// Adaptive Cards received by the webhook, in order (the `content` of the attachment).
+    pub fn cards(&self) -> Vec<Value> {
+        self.state.lock().unwrap().cards.clone()
+    }
+    /// `METHOD path` of every Graph call.
+    pub fn graph_calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().graph_calls.clone()
+    }
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+}
+
+fn graph_error(status: u16, code: &str, message: &str) -> Reply {
+    Reply::json(
+        status,
+        json!({"error": {"code": code, "message": message, "innerError": {"date": "2026-11-24T02:22:00", "request-id": "0000"}}}),
+    )
+}
+
+fn channel_json(c: &Channel, base: &str) -> Value {
+    json!({
+        "id": c.id,
+        "createdDateTime": "2026-11-24T02:22:00Z",
+        "displayName": c.display_name,
+        "description": c.description,
+        "membershipType": c.membership_type,
+        "isArchived": c.archived,
+        "webUrl": format!("{base}/l/channel/{}/{}", c.id.replace(':', "%3a").replace('@', "%40"), c.display_name.replace(' ', "%20")),
+    })
+}
+
+fn respond(r: &Recorded, st: &mut State) -> Reply {
+    let host = r.header("host").unwrap_or("127.0.0.1").to_string();
+    let base = format!("http://{host}");
+    if r.path == format!("/{TENANT}/oauth2/v2.0/token") {
+        return token(r, st);
+    }
+    if r.path.contains("/oauth2/") {
+        return Reply::json(
+            400,
+            json!({"error": "invalid_request", "error_description": "AADSTS90002: Tenant not found."}),
+        );
+    }
+    if r.path == WEBHOOK_PATH {
+        return webhook(r, st);
+    }
+    let Some(rest) = r.path.strip_prefix("/v1.0/") else {
+        st.violations.push(format!("no such path {}", r.path));
+        return graph_error(404, "NotFound", "Resource not found");
+    };
+    st.graph_calls.push(format!("{} /{rest}", r.method));
+    // Auth first, as Graph does.
+    let token = r
+        .header("authorization")
+        .and_then(|a| a.strip_prefix("Bearer "))
+        .unwrap_or("");
+    match st.tokens.iter().find(|(t, _)| t == token) {
+        _ if token.is_empty() => {
+            st.violations.push(format!("{}: no bearer token", r.path));
+            return graph_error(401, "InvalidAuthenticationToken", "Access token is empty.");
+        }
+        None => {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "IDX14100: JWT is not well formed.",
+            )
+        }
+        Some((_, true)) => {
+            return graph_error(
+                401,
+                "InvalidAuthenticationToken",
+                "Lifetime validation failed, the token is expired.",
+            )
+        }
+        Some(_) => {}
+    }
+    let seg: Vec<String> = rest.split('/').map(decode).collect();
+    let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+    if seg.first() != Some(&"teams") || seg.len() < 3 || seg[2] != "channels" {
+        st.violations.push(format!("unexpected Graph path /{rest}"));
+        return graph_error(404, "NotFound", "Resource not found for the segment.");
+    }
+    if seg[1] != TEAM {
+        return graph_error(
+            404,
+            "NotFound",
+            &format!("No team found with Group Id {}", seg[1]),
+        );
+    }
+    let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+    if matches!(r.method.as_str(), "POST" | "PATCH")
+        && !r.body.is_empty()
+        && !r
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("application/json")
+    {
+        st.violations
+            .push(format!("{} /{rest}: body is not JSON", r.method));
+    }
+    match (r.method.as_str(), &seg[3..]) {
+        ("POST", []) => create_channel(&body, st, &base),
+        ("GET", []) => {
+            let skip: usize = r
+                .query
+                .split('&')
+                .find_map(|p| p.strip_prefix("$skiptoken="))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let all: Vec<Value> = st.channels.iter().map(|c| channel_json(c, &base)).collect();
+            let end = (skip + 2).min(all.len());
+            let mut v = json!({"@odata.context": format!("{base}/v1.0/$metadata#teams('{TEAM}')/channels"), "value": all[skip.min(end)..end]});
+            if end < all.len() {
+                v["@odata.nextLink"] = json!(format!(
+                    "{base}/v1.0/teams/{TEAM}/channels?$skiptoken={end}"
+                ));
+            }
+            Reply::json(200, v)
+        }
+        (method, [id, tail @ ..]) => {
+            let Some(c) = st.channels.iter_mut().find(|c| c.id == *id) else {
+                return graph_error(404, "NotFound", "Channel not found");
+            };
+            match (method, tail) {
+                ("GET", []) => Reply::json(200, channel_json(c, &base)),
+                ("PATCH", []) => {
+                    if let Some(d) = body["description"].as_str() {
+                        if d.chars().count() > 1024 {
+                            return graph_error(400, "BadRequest", "Description too long");
+                        }
+                        c.description = d.to_string();
+                    }
+                    Reply::new(204, "")
+                }
+                ("POST", ["archive"]) => {
+                    if c.archived {
+                        return graph_error(400, "BadRequest", "Channel is already archived.");
+                    }
+                    c.archived = true;
+                    Reply::new(202, "")
+                }
+                ("POST", ["unarchive"]) => {
+                    c.archived = false;
+                    Reply::new(202, "")
+                }
+                ("POST", ["members"]) => {
+                    if c.membership_type == "standard" {
+                        return graph_error(
+                            400,
+                            "BadRequest",
+                            "Members cannot be added to a standard channel.",
+                        );
+                    }
+                    let Some(user) = bound_user(&body) else {
+                        st.violations.push("member without user@odata.bind".into());
+                        return graph_error(400, "BadRequest", "Invalid member");
+                    };
+                    if c.members.iter().any(|(u, _)| *u == user) {
+                        return graph_error(409, "Conflict", "The member already exists.");
+                    }
+                    let roles = roles(&body);
+                    c.members.push((user.clone(), roles));
+                    Reply::json(201, json!({"id": user, "roles": body["roles"]}))
+                }
+                ("POST", ["messages"]) => {
+                    st.message_posts += 1;
+                    graph_error(
+                        401,
+                        "Unauthorized",
+                        "Message POST is allowed in application-only context only for import purposes. Refer to https://docs.microsoft.com/microsoftteams/platform/graph-api/import-messages/import-external-messages-to-teams for more details.",
+                    )
+                }
+                ("PATCH", ["messages", _]) => graph_error(
+                    401,
+                    "Unauthorized",
+                    "Message PATCH is not allowed in application-only context.",
+                ),
+                _ => {
+                    st.violations.push(format!("unexpected {method} /{rest}"));
+                    graph_error(405, "MethodNotAllowed", "Unsupported")
+                }
+            }
+        }
+        (method, _) => {
+            st.violations.push(format!("unexpected {method} /{rest}"));
+            graph_error(405, "MethodNotAllowed", "Unsupported")
+        }
+    }
+}
+
+fn bound_user(member: &Value) -> Option<String> {
+    if member["@odata.type"] != "#microsoft.graph.aadUserConversationMember" {
+        return None;
+    }
+    let bind = member["user@odata.bind"].as_str()?;
+    let start = bind.find("/users('")? + "/users('".len();
+    let end = bind[start..].find("')")? + start;
+    Some(bind[start..end].to_string())
+}
+
+fn roles(member: &Value) -> Vec<String> {
+    member["roles"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn create_channel(body: &Value, st: &mut State, base: &str) -> Reply {
+    let Some(name) = body["displayName"].as_str() else {
+        st.violations
+            .push("channel create without displayName".into());
+        return graph_error(400, "BadRequest", "displayName is required");
+    };
+    if name.chars().count() > 50 || name.contains(FORBIDDEN) || name.starts_with(['_', '.']) {
+        st.violations
+            .push(format!("invalid channel display name {name:?}"));
+        return graph_error(400, "BadRequest", "Channel name is invalid.");
+    }
+    let membership = body["membershipType"].as_str().unwrap_or("standard");
+    if !["standard", "private", "shared"].contains(&membership) {
+        return graph_error(400, "BadRequest", "Invalid membershipType");
+    }
+    let mut members = Vec::new();
+    if membership != "standard" {
+        for m in body["members"].as_array().into_iter().flatten() {
+            match bound_user(m) {
+                Some(u) => members.push((u, roles(m))),
+                None => {
+                    st.violations.push(format!("bad member {m}"));
+                    return graph_error(400, "BadRequest", "Invalid member");
+                }
+            }
+        }
+        if !members.iter().any(|(_, r)| r.iter().any(|x| x == "owner")) {
+            return graph_error(
+                400,
+                "BadRequest",
+                "A private channel created with application permissions needs an owner.",
+            );
+        }
+    }
+    if st
+        .channels
+        .iter()
+        .any(|c| c.display_name.eq_ignore_ascii_case(name))
+    {
+        return graph_error(
+            400,
+            "NameAlreadyExists",
+            "Channel name already existed, please use other name.",
+        );
+    }
+    st.next += 1;
+    let c = Channel {
+        id: format!("19:{:032x}@thread.tacv2", st.next * 7919),
+        display_name: name.to_string(),
+        description: body["description"].as_str().unwrap_or_default().to_string(),
+        membership_type: membership.to_string(),
+        archived: false,
+        members,
+    };
+    let v = channel_json(&c, base);
+    st.channels.push(c);
+    Reply::json(201, v)
+}
+
+fn token(r: &Recorded, st: &mut State) -> Reply {
+    st.token_requests += 1;
+    if r.method != "POST"
+        || !r
+            .header("content-type")
+            .unwrap_or("")
+            .starts_with("application/x-www-form-urlencoded")
+    {
+        st.violations
+            .push("token request must be a POST with a form body".into());
+        return Reply::json(
+            400,
+            json!({"error": "invalid_request", "error_description": "AADSTS900144: The request body must contain the following parameter: 'grant_type'."}),
+        );
+    }
+    let f = r.form();
+    if f.get("grant_type").map(String::as_str) != Some("client_credentials")
+        || f.get("scope").map(String::as_str) != Some("https://graph.microsoft.com/.default")
+    {
+        st.violations.push(format!("token request form {f:?}"));
+        return Reply::json(
+            400,
+            json!({"error": "invalid_scope", "error_description": "AADSTS1002012: The provided value for scope is not valid."}),
+        );
+    }
+    if f.get("client_id").map(String::as_str) != Some(CLIENT_ID) {
+        return Reply::json(
+            400,
+            json!({"error": "unauthorized_client", "error_description": "AADSTS700016: Application not found in the directory."}),
+        );
+    }
+    if f.get("client_secret").map(String::as_str) != Some(CLIENT_SECRET) {
+        return Reply::json(
+            401,
+            json!({"error": "invalid_client", "error_description": "AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID.\r\nTrace ID: 0"}),
+        );
+    }
+    st.next += 1;
+    let t = format!("eyJ0eXAiOiJKV1Qi.fake.{}", st.next);
+    st.tokens.push((t.clone(), false));
+    Reply::json(
+        200,
+        json!({"token_type": "Bearer", "expires_in": st.expires_in, "ext_expires_in": st.expires_in, "access_token": t}),
+    )
+}
+
+fn webhook(r: &Recorded, st: &mut State) -> Reply {
+    let sig_ok = r
+        .query
+        .split('&')
+        .any(|p| p == format!("sig={WEBHOOK_SIG}"));
+    if !sig_ok {
+        return Reply::json(
+            401,
+            json!({"error": {"code": "DirectApiAuthorizationRequired", "message": "The request must be authenticated."}}),
+        );
+    }
+    let parsed: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+    let problem = envelope_problem(r, &parsed);
+    if let Some(p) = problem {
+        st.violations.push(format!("webhook: {p}"));
+        return Reply::json(
+            400,
+            json!({"error": {"code": "InvalidTemplate", "message": format!("Unable to process template language expressions: {p}")}}),
+        );
+    }
+    st.cards.push(parsed["attachments"][0]["content"].clone());
+    Reply::new(202, "")
+}
+
+/// What is wrong with a webhook request, if anything.
+fn envelope_problem(r: &Recorded, v: &Value) -> Option<String> {
+    if !r
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("application/json")
+    {
+        return Some("content-type must be application/json".into());
+    }
+    if v.is_null() {
+        return Some("body is not JSON".into());
+    }
+    if v["type"] != "message" {
+        return Some("type must be \"message\"".into());
+    }
+    let Some([a]) = v["attachments"].as_array().map(Vec::as_slice) else {
+        return Some("exactly one attachment expected".into());
+    };
+    if a["contentType"] != "application/vnd.microsoft.card.adaptive" {
+        return Some("attachment contentType".into());
+    }
+    if !a.as_object().is_some_and(|o| o.contains_key("contentUrl")) || !a["contentUrl"].is_null() {
+        return Some("attachment needs \"contentUrl\": null".into());
+    }
+    let c = &a["content"];
+    if c["type"] != "AdaptiveCard" || !c["version"].is_string() {
+        return Some("content must be an AdaptiveCard with a version".into());
+    }
+    if c["body"].as_array().is_none_or(Vec::is_empty) {
+        return Some("card body is empty".into());
+    }
+    if r.body.len() > 28 * 1024 {
+        return Some("card larger than 28 KB".into());
+    }
+    None
+}

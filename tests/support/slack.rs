@@ -1,0 +1,744 @@
+//! A fake Slack Web API that follows the documented contract (reference chat.md and
+//! chat-research.md §1): `POST /api/<method>` with `Authorization: Bearer xoxb-…` and a JSON
+//! body (`Content-Type: application/json; charset=utf-8`) or a form; read methods also by
+//! `GET` with a query. Answers are HTTP 200 `{"ok": true, …}` or `{"ok": false, "error":
+//! "<code>"}` with the documented codes; rate limits are HTTP 429 + `Retry-After`. It keeps
+//! state (channels, members, topic, purpose, messages with `ts`, pins) so tests assert on what
+//! Slack would show, and it records contract violations, which tests expect to be empty.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use super::http::{decode, Recorded, Reply, Server};
+
+/// The bot token the fake accepts.
+pub const TOKEN: &str = "xoxb-1111-2222-pandoratest";
+/// The bot's user id (`auth.test`), creator of the channels it creates.
+pub const BOT_USER: &str = "UBOT00001";
+
+/// Every scope the app may have (docs/chat.md).
+pub const ALL_SCOPES: [&str; 8] = [
+    "channels:manage",
+    "groups:write",
+    "chat:write",
+    "pins:write",
+    "channels:read",
+    "groups:read",
+    "channels:history",
+    "groups:history",
+];
+
+#[derive(Clone, Debug)]
+pub struct Message {
+    pub ts: String,
+    pub user: String,
+    pub text: String,
+    pub blocks: Value,
+    /// How many times `chat.update` changed it.
+    pub edits: u32,
+}
+
+#[derive(Clone, Debug)]
+pub struct Channel {
+    pub id: String,
+    pub name: String,
+    pub is_private: bool,
+    pub is_archived: bool,
+    pub topic: String,
+    pub purpose: String,
+    pub creator: String,
+    pub members: Vec<String>,
+    pub messages: Vec<Message>,
+    /// `ts` of pinned messages.
+    pub pins: Vec<String>,
+}
+
+impl Channel {
+    pub fn pinned(&self) -> Vec<&Message> {
+        self.messages
+            .iter()
+            .filter(|m| self.pins.contains(&m.ts))
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    channels: Vec<Channel>,
+    next_id: u64,
+    next_ts: u64,
+    scopes: Vec<String>,
+    /// One-shot replies per method, used before the method runs.
+    faults: Vec<(String, Reply)>,
+    violations: Vec<String>,
+    calls: Vec<String>,
+}
+
+/// The running fake.
+pub struct FakeSlack {
+    pub server: Server,
+    state: Arc<Mutex<State>>,
+}
+
+impl FakeSlack {
+    pub fn start() -> FakeSlack {
+        let state = Arc::new(Mutex::new(State {
+            scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+            ..Default::default()
+        }));
+        let st = state.clone();
+        let server = Server::start(move |r| respond(r, &mut st.lock().unwrap()));
+        FakeSlack { server, state }
+    }
+
+    /// The `[slack] api_url` to configure.
+    pub fn url(&self) -> String {
+        format!("{}/api", self.server.url())
+    }
+
+    /// Comes back on the same port, with the same state, after `server.stop()`.
+    pub fn restart(self) -> FakeSlack {
+        FakeSlack {
+            server: self.server.restart(),
+            state: self.state,
+        }
+    }
+
+    pub fn channels(&self) -> Vec<Channel> {
+        self.state.lock().unwrap().channels.clone()
+    }
+
+    pub fn channel(&self, name: &str) -> Option<Channel> {
+        self.channels().into_iter().find(|c| c.name == name)
+    }
+
+    pub fn channel_by_id(&self, id: &str) -> Option<Channel> {
+        self.channels().into_iter().find(|c| c.id == id)
+    }
+
+    /// A channel created by someone (`creator`), outside the program under test.
+    pub fn add_channel(
+        &self,
+        name: &str,
+        purpose: &str,
+        creator: &str,
+        private: bool,
+        archived: bool,
+    ) -> String {
+        let mut st = self.state.lock().unwrap();
+        let id = st.new_id();
+        let mut members = vec![creator.to_string()];
+        if creator != BOT_USER {
+            // The app was added to it (as an admin would do for a stakeholder channel).
+            members.push(BOT_USER.to_string());
+        }
+        st.channels.push(Channel {
+            id: id.clone(),
+            name: name.into(),
+            is_private: private,
+            is_archived: archived,
+            topic: String::new(),
+            purpose: purpose.into(),
+            creator: creator.into(),
+            members,
+            messages: Vec::new(),
+            pins: Vec::new(),
+        });
+        id
+    }
+
+    /// Deletes a message, as a person in Slack would.
+    pub fn delete_message(&self, channel_id: &str, ts: &str) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(c) = st.channels.iter_mut().find(|c| c.id == channel_id) {
+            c.messages.retain(|m| m.ts != ts);
+            c.pins.retain(|p| p != ts);
+        }
+    }
+
+    /// Adds a message by a person, for history tests.
+    pub fn add_message(&self, channel_id: &str, user: &str, text: &str) -> String {
+        let mut st = self.state.lock().unwrap();
+        let ts = st.new_ts();
+        if let Some(c) = st.channels.iter_mut().find(|c| c.id == channel_id) {
+            c.messages.push(Message {
+                ts: ts.clone(),
+                user: user.into(),
+                text: text.into(),
+                blocks: Value::Null,
+                edits: 0,
+            });
+        }
+        ts
+    }
+
+    /// The next call of `method` answers `ok: false` with `error`.
+    pub fn fail_next(&self, method: &str, error: &str) {
+        let reply = Reply::json(200, json!({"ok": false, "error": error}));
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push((method.into(), reply));
+    }
+
+    /// The next call of `method` is rate limited: HTTP 429 with `Retry-After: secs`.
+    pub fn rate_limit_next(&self, method: &str, secs: u64) {
+        let reply = Reply::json(429, json!({"ok": false, "error": "ratelimited"}))
+            .header("Retry-After", &secs.to_string());
+        self.state
+            .lock()
+            .unwrap()
+            .faults
+            .push((method.into(), reply));
+    }
+
+    /// The token's scopes from now on.
+    pub fn set_scopes(&self, scopes: &[&str]) {
+        self.state.lock().unwrap().scopes = scopes.iter().map(|s| s.to_string()).collect();
+    }
+
+    /// Requests that broke the contract (should be empty).
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// Methods called, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.state.lock().unwrap().calls.clone()
+    }
+}
+
+impl State {
+    fn new_id(&mut self) -> String {
+        self.next_id += 1;
+        format!("C{:08}", 10_000_000 + self.next_id)
+    }
+    fn new_ts(&mut self) -> String {
+        self.next_ts += 1;
+        format!("{}.{:06}", 1_764_000_000 + self.next_ts, self.next_ts * 100)
+    }
+    fn channel_mut(&mut self, key: &str) -> Option<&mut Channel> {
+        let key = key.trim_start_matches('#');
+        self.channels
+            .iter_mut()
+            .find(|c| c.id == key || c.name == key)
+    }
+}
+
+fn ok(v: Value) -> Reply {
+    let mut v = v;
+    v["ok"] = json!(true);
+    Reply::json(200, v)
+}
+
+fn err(code: &str) -> Reply {
+    Reply::json(200, json!({"ok": false, "error": code}))
+}
+
+/// Slack returns text fields with `& < >` escaped.
+fn escaped(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// Arguments as strings, from the JSON body, the form body or the query.
+fn arguments(r: &Recorded, st: &mut State) -> Result<BTreeMap<String, String>, Reply> {
+    let mut out = BTreeMap::new();
+    let ctype = r
+        .header("content-type")
+        .unwrap_or("")
+        .to_ascii_lowercase()
+        .replace(' ', "");
+    if r.method == "POST" && ctype.starts_with("application/json") {
+        if ctype != "application/json;charset=utf-8" {
+            st.violations.push(format!(
+                "{}: JSON body needs Content-Type: application/json; charset=utf-8 (got {ctype:?})",
+                r.path
+            ));
+        }
+        let Ok(Value::Object(map)) = serde_json::from_str::<Value>(&r.body) else {
+            st.violations
+                .push(format!("{}: body is not a JSON object", r.path));
+            return Err(err("invalid_json"));
+        };
+        for (k, v) in map {
+            let s = match v {
+                Value::String(s) => s,
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            out.insert(k, s);
+        }
+    } else {
+        for pair in r.query.split('&').chain(r.body.split('&')) {
+            if pair.is_empty() {
+                continue;
+            }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            out.insert(decode(k), decode(v));
+        }
+    }
+    Ok(out)
+}
+
+/// Channel names: lowercase letters, digits, hyphens, underscores; at most 80 characters.
+fn name_error(name: &str) -> Option<&'static str> {
+    if name.is_empty() {
+        return Some("invalid_name_required");
+    }
+    if name.chars().count() > 80 {
+        return Some("invalid_name_maxlength");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+    {
+        return Some("invalid_name_specials");
+    }
+    if name.chars().all(|c| c == '-' || c == '_') {
+        return Some("invalid_name_punctuation");
+    }
+    None
+}
+
+fn channel_json(c: &Channel) -> Value {
+    json!({
+        "id": c.id,
+        "name": c.name,
+        "is_channel": !c.is_private,
+        "is_group": false,
+        "is_private": c.is_private,
+        "is_archived": c.is_archived,
+        "is_member": c.members.iter().any(|m| m == BOT_USER),
+        "creator": c.creator,
+        "created": 1_764_000_000,
+        "topic": {"value": escaped(&c.topic), "creator": BOT_USER, "last_set": 0},
+        "purpose": {"value": escaped(&c.purpose), "creator": c.creator, "last_set": 0},
+        "num_members": c.members.len(),
+    })
+}
+
+/// Which scope a call needs.
+fn scope_for(method: &str, private: bool) -> Option<&'static str> {
+    Some(match (method, private) {
+        ("auth.test", _) => return None,
+        (
+            "conversations.create"
+            | "conversations.setTopic"
+            | "conversations.setPurpose"
+            | "conversations.invite"
+            | "conversations.archive"
+            | "conversations.unarchive",
+            false,
+        ) => "channels:manage",
+        (
+            "conversations.create"
+            | "conversations.setTopic"
+            | "conversations.setPurpose"
+            | "conversations.invite"
+            | "conversations.archive"
+            | "conversations.unarchive",
+            true,
+        ) => "groups:write",
+        ("chat.postMessage" | "chat.update", _) => "chat:write",
+        ("pins.add", _) => "pins:write",
+        ("conversations.list", false) => "channels:read",
+        ("conversations.list", true) => "groups:read",
+        ("conversations.history", false) => "channels:history",
+        ("conversations.history", true) => "groups:history",
+        _ => return None,
+    })
+}
+
+const READ_METHODS: [&str; 2] = ["conversations.list", "conversations.history"];
+
+fn respond(r: &Recorded, st: &mut State) -> Reply {
+    let Some(method) = r.path.strip_prefix("/api/") else {
+        st.violations.push(format!("no such path {}", r.path));
+        return Reply::new(404, "");
+    };
+    let method = method.to_string();
+    st.calls.push(method.clone());
+    if r.method != "POST" && !(r.method == "GET" && READ_METHODS.contains(&method.as_str())) {
+        st.violations
+            .push(format!("{method}: {} is not allowed (POST)", r.method));
+        return err("invalid_request");
+    }
+    match r.header("authorization") {
+        None => {
+            st.violations
+                .push(format!("{method}: no Authorization header"));
+            return err("not_authed");
+        }
+        Some(a) if a != format!("Bearer {TOKEN}") => return err("invalid_auth"),
+        Some(_) => {}
+    }
+    let args = match arguments(r, st) {
+        Ok(a) => a,
+        Err(reply) => return reply,
+    };
+    if let Some(i) = st.faults.iter().position(|(m, _)| *m == method) {
+        return st.faults.remove(i).1;
+    }
+    // Scope, once the channel's kind is known.
+    let private = match method.as_str() {
+        "conversations.create" => args.get("is_private").is_some_and(|v| v == "true"),
+        "conversations.list" => args
+            .get("types")
+            .is_some_and(|t| t.contains("private_channel")),
+        _ => args
+            .get("channel")
+            .and_then(|c| st.channel_mut(c))
+            .is_some_and(|c| c.is_private),
+    };
+    let needs: Vec<&str> = match (method.as_str(), private) {
+        ("conversations.list", true) => vec!["channels:read", "groups:read"],
+        _ => scope_for(&method, private).into_iter().collect(),
+    };
+    for need in needs {
+        if !st.scopes.iter().any(|s| s == need) {
+            return Reply::json(
+                200,
+                json!({"ok": false, "error": "missing_scope", "needed": need, "provided": st.scopes.join(",")}),
+            );
+        }
+    }
+    let need = |k: &str| args.get(k).filter(|v| !v.is_empty()).cloned();
+    macro_rules! required {
+        ($k:expr) => {
+            match need($k) {
+                Some(v) => v,
+                None => {
+                    st.violations
+                        .push(format!("{method}: missing required argument {}", $k));
+                    return err("invalid_arguments");
+                }
+            }
+        };
+    }
+    // A channel the bot must be in, by id (or #name where Slack accepts one).
+    macro_rules! member_channel {
+        ($key:expr) => {{
+            let key = $key;
+            let Some(c) = st.channel_mut(&key) else {
+                return err("channel_not_found");
+            };
+            if c.is_private && !c.members.iter().any(|m| m == BOT_USER) {
+                return err("channel_not_found");
+            }
+            if c.is_archived {
+                return err("is_archived");
+            }
+            if !c.members.iter().any(|m| m == BOT_USER) {
+                return err("not_in_channel");
+            }
+            c
+        }};
+    }
+
+    match method.as_str() {
+        "auth.test" => ok(json!({
+            "url": "https://pandora-test.slack.com/",
+            "team": "Pandora Test",
+            "user": "pandora-ilert",
+            "team_id": "T00000001",
+            "user_id": BOT_USER,
+            "bot_id": "B00000001",
+        })),
+        "conversations.create" => {
+            let name = match need("name") {
+                Some(n) => n,
+                None => return err("invalid_name_required"),
+            };
+            if let Some(e) = name_error(&name) {
+                return err(e);
+            }
+            if st.channels.iter().any(|c| c.name == name) {
+                return err("name_taken");
+            }
+            let id = st.new_id();
+            let c = Channel {
+                id,
+                name,
+                is_private: private,
+                is_archived: false,
+                topic: String::new(),
+                purpose: String::new(),
+                creator: BOT_USER.into(),
+                members: vec![BOT_USER.into()],
+                messages: Vec::new(),
+                pins: Vec::new(),
+            };
+            let v = channel_json(&c);
+            st.channels.push(c);
+            ok(json!({ "channel": v }))
+        }
+        "conversations.setTopic" | "conversations.setPurpose" => {
+            let field = if method.ends_with("Topic") {
+                "topic"
+            } else {
+                "purpose"
+            };
+            let ch = required!("channel");
+            let text = args.get(field).cloned().unwrap_or_default();
+            if text.chars().count() > 250 {
+                return err("too_long");
+            }
+            let c = member_channel!(ch);
+            if field == "topic" {
+                c.topic = text;
+            } else {
+                c.purpose = text;
+            }
+            ok(json!({ "channel": channel_json(c) }))
+        }
+        "conversations.invite" => {
+            let ch = required!("channel");
+            let users = required!("users");
+            let c = member_channel!(ch);
+            let users: Vec<&str> = users.split(',').map(str::trim).collect();
+            if users.contains(&BOT_USER) {
+                return err("cant_invite_self");
+            }
+            if users.iter().any(|u| !u.starts_with('U')) {
+                return err("user_not_found");
+            }
+            if users.iter().all(|u| c.members.iter().any(|m| m == u)) {
+                return err("already_in_channel");
+            }
+            for u in users {
+                if !c.members.iter().any(|m| m == u) {
+                    c.members.push(u.to_string());
+                }
+            }
+            ok(json!({ "channel": channel_json(c) }))
+        }
+        "conversations.archive" => {
+            let ch = required!("channel");
+            let Some(c) = st.channel_mut(&ch) else {
+                return err("channel_not_found");
+            };
+            if c.is_archived {
+                return err("already_archived");
+            }
+            c.is_archived = true;
+            ok(json!({}))
+        }
+        "conversations.unarchive" => {
+            let ch = required!("channel");
+            let Some(c) = st.channel_mut(&ch) else {
+                return err("channel_not_found");
+            };
+            if !c.is_archived {
+                return err("not_archived");
+            }
+            c.is_archived = false;
+            ok(json!({}))
+        }
+        "conversations.list" => {
+            let types = args
+                .get("types")
+                .cloned()
+                .unwrap_or("public_channel".into());
+            let exclude_archived = args.get("exclude_archived").is_some_and(|v| v == "true");
+            let limit: usize = args
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(100);
+            // Small pages so callers must follow the cursor.
+            let page = limit.clamp(1, 2);
+            let start: usize = args
+                .get("cursor")
+                .and_then(|c| c.strip_prefix("dGVhbTpD"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let visible: Vec<Value> = st
+                .channels
+                .iter()
+                .filter(|c| {
+                    if c.is_private {
+                        types.contains("private_channel") && c.members.iter().any(|m| m == BOT_USER)
+                    } else {
+                        types.contains("public_channel")
+                    }
+                })
+                .filter(|c| !(exclude_archived && c.is_archived))
+                .map(channel_json)
+                .collect();
+            let end = (start + page).min(visible.len());
+            let next = if end < visible.len() {
+                format!("dGVhbTpD{end}")
+            } else {
+                String::new()
+            };
+            ok(json!({
+                "channels": visible[start.min(end)..end],
+                "response_metadata": {"next_cursor": next},
+            }))
+        }
+        "conversations.history" => {
+            let ch = required!("channel");
+            let Some(c) = st.channel_mut(&ch) else {
+                return err("channel_not_found");
+            };
+            if !c.members.iter().any(|m| m == BOT_USER) {
+                return err("not_in_channel");
+            }
+            let limit: usize = args
+                .get("limit")
+                .and_then(|l| l.parse().ok())
+                .unwrap_or(100);
+            let page = limit.clamp(1, 2);
+            let start: usize = args
+                .get("cursor")
+                .and_then(|c| c.strip_prefix("bmV4dF90czox"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            // Newest first, as Slack does.
+            let all: Vec<Value> = c
+                .messages
+                .iter()
+                .rev()
+                .map(|m| {
+                    let mut v = json!({"type": "message", "ts": m.ts, "user": m.user, "text": escaped(&m.text)});
+                    if c.pins.contains(&m.ts) {
+                        v["pinned_to"] = json!([c.id]);
+                    }
+                    v
+                })
+                .collect();
+            let end = (start + page).min(all.len());
+            let more = end < all.len();
+            ok(json!({
+                "messages": all[start.min(end)..end],
+                "has_more": more,
+                "response_metadata": {"next_cursor": if more { format!("bmV4dF90czox{end}") } else { String::new() }},
+            }))
+        }
+        "chat.postMessage" => {
+            let ch = required!("channel");
+            let text = args.get("text").cloned().unwrap_or_default();
+            let blocks: Value = args
+                .get("blocks")
+                .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null);
+            if text.is_empty() && blocks.is_null() {
+                return err("no_text");
+            }
+            if let Err(e) = check_blocks(&blocks) {
+                st.violations.push(format!("{method}: {e}"));
+                return err("invalid_blocks");
+            }
+            if text.is_empty() && !blocks.is_null() {
+                st.violations
+                    .push(format!("{method}: blocks without a text fallback"));
+            }
+            let ts = st.new_ts();
+            let c = member_channel!(ch);
+            c.messages.push(Message {
+                ts: ts.clone(),
+                user: BOT_USER.into(),
+                text: text.clone(),
+                blocks,
+                edits: 0,
+            });
+            let id = c.id.clone();
+            ok(
+                json!({"channel": id, "ts": ts, "message": {"type": "message", "text": text, "user": BOT_USER, "ts": ts}}),
+            )
+        }
+        "chat.update" => {
+            let ch = required!("channel");
+            let ts = required!("ts");
+            if !ch.starts_with('C') {
+                // chat.update takes the channel id, not a name.
+                return err("channel_not_found");
+            }
+            let blocks: Value = args
+                .get("blocks")
+                .map(|b| serde_json::from_str(b).unwrap_or(Value::Null))
+                .unwrap_or(Value::Null);
+            if let Err(e) = check_blocks(&blocks) {
+                st.violations.push(format!("{method}: {e}"));
+                return err("invalid_blocks");
+            }
+            let c = member_channel!(ch);
+            let Some(m) = c.messages.iter_mut().find(|m| m.ts == ts) else {
+                return err("message_not_found");
+            };
+            if m.user != BOT_USER {
+                return err("cant_update_message");
+            }
+            if let Some(t) = args.get("text") {
+                m.text = t.clone();
+            }
+            if !blocks.is_null() {
+                m.blocks = blocks;
+            }
+            m.edits += 1;
+            let id = c.id.clone();
+            ok(json!({"channel": id, "ts": ts, "text": m.text}))
+        }
+        "pins.add" => {
+            let ch = required!("channel");
+            let ts = required!("timestamp");
+            let c = member_channel!(ch);
+            if !c.messages.iter().any(|m| m.ts == ts) {
+                return err("message_not_found");
+            }
+            if c.pins.contains(&ts) {
+                return err("already_pinned");
+            }
+            c.pins.push(ts);
+            ok(json!({}))
+        }
+        other => {
+            st.violations.push(format!("unknown method {other}"));
+            err("unknown_method")
+        }
+    }
+}
+
+/// The Block Kit rules the program relies on.
+fn check_blocks(blocks: &Value) -> Result<(), String> {
+    if blocks.is_null() {
+        return Ok(());
+    }
+    let Some(list) = blocks.as_array() else {
+        return Err("blocks is not an array".into());
+    };
+    if list.len() > 50 {
+        return Err("more than 50 blocks".into());
+    }
+    for b in list {
+        match b["type"].as_str() {
+            Some("header") => {
+                if b["text"]["type"] != "plain_text"
+                    || b["text"]["text"].as_str().map_or(0, |t| t.chars().count()) > 150
+                {
+                    return Err(format!("bad header {b}"));
+                }
+            }
+            Some("section") => {
+                let fields = b["fields"].as_array().map_or(0, Vec::len);
+                if fields > 10 {
+                    return Err("section with more than 10 fields".into());
+                }
+                if fields == 0 && b["text"]["text"].as_str().is_none() {
+                    return Err("section without text or fields".into());
+                }
+            }
+            Some("context") | Some("actions") => {
+                if b["elements"].as_array().map_or(0, Vec::len) == 0 {
+                    return Err(format!("{} without elements", b["type"]));
+                }
+            }
+            other => return Err(format!("unexpected block type {other:?}")),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,343 @@
+//! Microsoft Teams incident channels end to end: the real binary run as Pandora runs it, a
+//! fake ilert, and a fake identity platform + Graph + Workflows webhook on 127.0.0.1.
+
+mod support;
+
+use std::path::PathBuf;
+use std::process::Output;
+
+use serde_json::Value;
+use support::graph::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TEAM, TENANT};
+use support::ilert::{FakeIlert, KEY};
+use support::{code, stderr, PandoraAlert, TestDir};
+
+/// Graph mode; `webhook` adds the Workflows webhook; `teams_extra` goes into `[teams]`.
+fn graph_config(
+    dir: &TestDir,
+    ilert: &FakeIlert,
+    graph: &FakeGraph,
+    webhook: bool,
+    teams_extra: &str,
+    route: &str,
+) -> PathBuf {
+    let webhook = if webhook {
+        format!("webhook_url = \"{}\"\n", graph.webhook_url())
+    } else {
+        String::new()
+    };
+    dir.config(&format!(
+        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"teams\"\n{route}\n\
+         [teams]\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+         team_id = \"{TEAM}\"\nlogin_url = \"{}\"\ngraph_url = \"{}\"\n{webhook}{teams_extra}\n",
+        ilert.url(),
+        graph.login_url(),
+        graph.graph_url(),
+    ))
+}
+
+fn ok(dir: &TestDir, out: &Output) {
+    assert_eq!(code(out), 0, "stderr: {}\nlog:\n{}", stderr(out), dir.log());
+}
+
+fn chat_lines(dir: &TestDir, key: &str) -> Vec<String> {
+    std::fs::read_to_string(dir.state().join("events").join(format!("{key}.jsonl")))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["kind"] == "chat")
+        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+fn record(dir: &TestDir, key: &str) -> Value {
+    serde_json::from_str(
+        &std::fs::read_to_string(dir.state().join("incidents").join(format!("{key}.json")))
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+fn card_text(card: &Value) -> String {
+    card.to_string()
+}
+
+#[test]
+fn graph_mode_creates_a_channel_and_posts_cards_through_the_webhook() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-graph"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(&dir, &ilert, &graph, true, "", "invite = \"u-ignored\"");
+    ok(&dir, &PandoraAlert::firing("6182268").run(&cfg));
+    ok(
+        &dir,
+        &PandoraAlert::firing("6182268")
+            .set("--data", "99")
+            .run(&cfg),
+    );
+    ok(&dir, &PandoraAlert::recovery("6182268").run(&cfg));
+
+    let channels = graph.channels();
+    assert_eq!(channels.len(), 1, "{channels:?}");
+    let ch = &channels[0];
+    assert_eq!(ch.display_name, "pandorafms_alert_6182268");
+    assert_eq!(ch.membership_type, "standard");
+    assert_eq!(
+        ch.description, "RESOLVED - web-01 / CPU Load (managed by pandora-ilert)",
+        "the description is the topic"
+    );
+    assert_eq!(
+        graph.token_requests(),
+        1,
+        "token cached in the store across runs"
+    );
+    assert_eq!(graph.message_posts(), 1, "Graph's refusal is remembered");
+
+    let cards = graph.cards();
+    assert_eq!(
+        cards.len(),
+        2,
+        "one card when opened, one when resolved: {cards:#?}"
+    );
+    let first = card_text(&cards[0]);
+    assert!(
+        first.contains("FIRING [Critical] web-01 / CPU Load"),
+        "{first}"
+    );
+    assert!(first.contains("95.5%"), "{first}");
+    assert!(
+        first.contains("Incident channel: [pandorafms_alert_6182268]("),
+        "the card links the incident channel: {first}"
+    );
+    assert!(card_text(&cards[1]).contains("RESOLVED web-01 / CPU Load"));
+
+    let log = dir.log();
+    assert!(
+        log.contains("Microsoft Graph does not let an application post channel messages"),
+        "{log}"
+    );
+    assert!(
+        !log.contains(CLIENT_SECRET) && !log.contains("eyJ0eXAi"),
+        "secret or token leaked"
+    );
+    let token_file = std::fs::read_dir(dir.state().join("meta"))
+        .unwrap()
+        .flatten()
+        .find(|e| e.file_name().to_string_lossy().starts_with("teams-token-"))
+        .expect("token cached under meta/");
+    assert!(std::fs::read_to_string(token_file.path())
+        .unwrap()
+        .contains("expires_at"));
+
+    let lines = chat_lines(&dir, "6182268");
+    for want in [
+        "opened public channel #pandorafms_alert_6182268",
+        "posted alert message: FIRING [Critical] web-01 / CPU Load",
+        "topic set to \"FIRING - web-01 / CPU Load\"",
+        "topic set to \"RESOLVED - web-01 / CPU Load\"",
+        "posted recovery message: RESOLVED web-01 / CPU Load",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.starts_with(want)),
+            "missing {want:?} in {lines:#?}"
+        );
+    }
+    assert!(
+        !lines
+            .iter()
+            .any(|l| l.starts_with("pinned") || l.starts_with("updated")),
+        "Teams has no pin and webhook cards cannot be edited: {lines:#?}"
+    );
+    assert_eq!(ilert.events().len(), 2);
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
+fn an_expired_token_is_fetched_again_once() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-expiry"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(&dir, &ilert, &graph, true, "", "");
+    ok(&dir, &PandoraAlert::firing("2100").run(&cfg));
+    assert_eq!(graph.token_requests(), 1);
+    graph.expire_tokens();
+    ok(&dir, &PandoraAlert::recovery("2100").run(&cfg));
+    assert_eq!(
+        graph.token_requests(),
+        2,
+        "one refetch after InvalidAuthenticationToken"
+    );
+    assert_eq!(
+        graph.channels()[0].description,
+        "RESOLVED - web-01 / CPU Load (managed by pandora-ilert)"
+    );
+    assert!(dir.log().contains("fetching a new one"), "{}", dir.log());
+}
+
+#[test]
+fn a_private_route_creates_a_private_channel_owned_by_the_configured_user() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-private"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(
+        &dir,
+        &ilert,
+        &graph,
+        true,
+        "owner = \"a1b2c3d4-owner\"",
+        "private = true\ninvite = [\"u-sec-1\", \"a1b2c3d4-owner\"]",
+    );
+    ok(&dir, &PandoraAlert::firing("2200").run(&cfg));
+    ok(&dir, &PandoraAlert::recovery("2200").run(&cfg));
+    let ch = &graph.channels()[0];
+    assert_eq!(ch.membership_type, "private");
+    assert_eq!(
+        ch.members,
+        [
+            ("a1b2c3d4-owner".to_string(), vec!["owner".to_string()]),
+            ("u-sec-1".to_string(), vec![]),
+        ]
+    );
+    // The webhook's channel is shared: a private incident's cards say where to look, no more.
+    let cards = graph.cards();
+    assert_eq!(cards.len(), 2);
+    for c in &cards {
+        let t = card_text(c);
+        assert!(t.contains("Private incident"), "{t}");
+        assert!(
+            !t.contains("web-01") && !t.contains("CPU") && !t.contains("95.5"),
+            "{t}"
+        );
+    }
+    assert!(chat_lines(&dir, "2200")
+        .iter()
+        .any(|l| l == "opened private channel #pandorafms_alert_2200"));
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
+fn another_server_reuses_the_channel_when_graph_says_the_name_exists() {
+    let (ilert, graph) = (FakeIlert::start(), FakeGraph::start());
+    let (a, b) = (TestDir::new("teams-a"), TestDir::new("teams-b"));
+    let cfg_a = graph_config(&a, &ilert, &graph, true, "", "");
+    let cfg_b = graph_config(&b, &ilert, &graph, true, "", "");
+    // A channel with another name first, and a foreign one later: the list is paged.
+    for n in 0..3 {
+        ok(&a, &PandoraAlert::firing(&format!("230{n}")).run(&cfg_a));
+    }
+    ok(&b, &PandoraAlert::firing("2302").run(&cfg_b));
+    assert_eq!(graph.channels().len(), 3, "{:?}", graph.channels());
+    assert_eq!(
+        record(&a, "2302")["chat"]["channel_id"],
+        record(&b, "2302")["chat"]["channel_id"]
+    );
+    assert!(b.log().contains("reusing it"), "{}", b.log());
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
+fn graph_without_a_webhook_dead_letters_the_post_and_says_why() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-nowebhook"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(&dir, &ilert, &graph, false, "", "");
+    let out = PandoraAlert::firing("2400").run(&cfg);
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    assert_eq!(ilert.events().len(), 1, "ilert is not held by Teams");
+    assert_eq!(graph.channels().len(), 1, "the channel is still created");
+    let dead = dir.files("dead");
+    assert_eq!(dead.len(), 1);
+    let body = std::fs::read_to_string(dir.state().join("dead").join(&dead[0])).unwrap();
+    assert!(
+        body.contains("import purposes") && body.contains("webhook_url"),
+        "{body}"
+    );
+}
+
+#[test]
+fn webhook_mode_posts_one_card_per_state_change_and_creates_nothing() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-webhook"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"teams\"\n\
+         [teams]\nwebhook_url = \"{}\"\n",
+        ilert.url(),
+        graph.webhook_url()
+    ));
+    ok(&dir, &PandoraAlert::firing("2500").run(&cfg));
+    ok(&dir, &PandoraAlert::firing("2500").run(&cfg));
+    ok(&dir, &PandoraAlert::recovery("2500").run(&cfg));
+    let cards = graph.cards();
+    assert_eq!(
+        cards.len(),
+        2,
+        "opened + resolved, nothing on re-fire: {cards:#?}"
+    );
+    assert_eq!(
+        cards[0]["body"][0]["text"],
+        "FIRING [Critical] web-01 / CPU Load"
+    );
+    assert_eq!(cards[0]["body"][0]["color"], "Attention");
+    assert_eq!(cards[1]["body"][0]["color"], "Good");
+    assert!(
+        cards[0]["actions"][0]["url"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://pandora.example/pandora_console"),
+        "{}",
+        cards[0]
+    );
+    assert!(graph.graph_calls().is_empty(), "{:?}", graph.graph_calls());
+    assert_eq!(graph.token_requests(), 0);
+    assert!(chat_lines(&dir, "2500")
+        .iter()
+        .any(|l| l.starts_with("using the configured channel")));
+    assert!(
+        !dir.log().contains("sig-Zm9vYmFy"),
+        "webhook signature leaked"
+    );
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
+fn teams_names_are_sanitised_to_fifty_characters_and_stay_unique() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-names"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(
+        &dir,
+        &ilert,
+        &graph,
+        true,
+        "",
+        "channel_template = \"Prod: #{id} / \\\"CPU\\\" <load> for the web farm in Madrid, Spain\"",
+    );
+    ok(&dir, &PandoraAlert::firing("2601").run(&cfg));
+    ok(&dir, &PandoraAlert::firing("2602").run(&cfg));
+    let names: Vec<String> = graph
+        .channels()
+        .into_iter()
+        .map(|c| c.display_name)
+        .collect();
+    assert_eq!(names.len(), 2);
+    assert_ne!(names[0], names[1]);
+    for n in &names {
+        assert!(n.chars().count() <= 50, "{n}");
+        assert!(n.starts_with("Prod 260"), "{n}");
+    }
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
