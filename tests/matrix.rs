@@ -499,6 +499,109 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
     );
 }
 
+#[test]
+fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-ack"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/ack-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack on it"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let accepts: Vec<Value> = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ACCEPT")
+        .collect();
+    assert_eq!(accepts.len(), 1, "{:?}", ilert.accepted());
+    assert_eq!(accepts[0]["alertKey"], id.as_str());
+    assert_eq!(accepts[0]["comments"][0]["creator"], s.alice.user.as_str());
+    assert_eq!(
+        accepts[0]["comments"][0]["content"],
+        "acknowledged from chat: on it"
+    );
+    let msgs = s.alice.messages(&room);
+    let answer = msgs
+        .iter()
+        .find(|m| m["content"]["m.relates_to"]["rel_type"] == "m.thread")
+        .expect("an answer in the thread of the command");
+    assert_eq!(
+        answer["content"]["m.relates_to"]["event_id"],
+        sent["event_id"]
+    );
+    assert_eq!(
+        answer["content"]["body"],
+        format!("Acknowledged in ilert by {}.", s.alice.user)
+    );
+}
+
+#[test]
+fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-intake"), FakeIlert::start());
+    let id = unique_alert_id();
+    let intake_local = format!("intake-{id}");
+    let intake = s.alice.create_room(json!({
+        "room_alias_name": intake_local, "preset": "public_chat", "name": "Report an incident",
+    }));
+    let route = format!(
+        "{}intake_channel = \"{}\"\n",
+        synapse_route(&s, false),
+        s.alias(&intake_local)
+    );
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    // The bot joins the intake room on its first read: let it read once before the report.
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{intake}/send/m.room.message/report-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!incident database is slow"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let alerts: Vec<Value> = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ALERT")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{:?}", ilert.accepted());
+    assert_eq!(alerts[0]["summary"], "[Chat] database is slow");
+    let msgs = s.alice.messages(&intake);
+    let answers: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == sent["event_id"])
+        .collect();
+    assert_eq!(answers.len(), 1, "{msgs:?}");
+    assert_eq!(
+        answers[0]["content"]["m.relates_to"]["rel_type"],
+        "m.thread"
+    );
+    let body = answers[0]["content"]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with(&format!("Incident opened in ilert for {}", s.alice.user))
+            && body.contains("https://matrix.to/#/#"),
+        "{body}"
+    );
+}
+
 /// A homeserver stand-in for rate limiting: every call answers 429 `M_LIMIT_EXCEEDED` until
 /// `limited` runs out, then a minimal happy path.
 fn limiting_homeserver(limited: usize, retry_after_ms: u64) -> Server {

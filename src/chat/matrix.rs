@@ -179,6 +179,18 @@ impl<'a> Matrix<'a> {
         })
     }
 
+    /// One page of `/messages` from `from` (or the newest end) in direction `dir`.
+    fn messages(&self, room: &str, dir: &str, from: Option<&str>) -> Result<Value, ChatError> {
+        let mut path = format!(
+            "/rooms/{}/messages?dir={dir}&limit={HISTORY_PAGE}",
+            encode_component(room)
+        );
+        if let Some(f) = from {
+            path.push_str(&format!("&from={}", encode_component(f)));
+        }
+        Ok(self.call("GET", &path, None)?)
+    }
+
     /// A state event's content, `None` when the room has none.
     fn state(&self, room: &str, kind: &str) -> Result<Option<Value>, ChatError> {
         match self.call("GET", &state_path(room, kind), None) {
@@ -352,14 +364,7 @@ impl ChatBackend for Matrix<'_> {
         let mut items = Vec::new();
         let mut from: Option<String> = None;
         for page_no in 1..=HISTORY_MAX_PAGES {
-            let mut path = format!(
-                "/rooms/{}/messages?dir=b&limit={HISTORY_PAGE}",
-                encode_component(room)
-            );
-            if let Some(f) = &from {
-                path.push_str(&format!("&from={}", encode_component(f)));
-            }
-            let page = self.call("GET", &path, None)?;
+            let page = self.messages(room, "b", from.as_deref())?;
             let (mut got, next) = history_page(&page, &pinned);
             items.append(&mut got);
             match next {
@@ -374,6 +379,63 @@ impl ChatBackend for Matrix<'_> {
         // Pages come newest first.
         items.reverse();
         Ok(items)
+    }
+
+    fn read_new(
+        &mut self,
+        channel: &ChannelRef,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<HistoryItem>, Option<String>), ChatError> {
+        let room = channel.id.as_str();
+        let none = HashSet::new();
+        let Some(cursor) = cursor else {
+            // The latest page; `start` is the position it was read from, the newest end, where
+            // the next read continues forwards.
+            let page = self.messages(room, "b", None)?;
+            let (mut items, _) = history_page(&page, &none);
+            items.reverse();
+            return Ok((items, page["start"].as_str().map(str::to_string)));
+        };
+        let mut items = Vec::new();
+        let mut from = cursor.to_string();
+        for _ in 0..HISTORY_MAX_PAGES {
+            let page = self.messages(room, "f", Some(&from))?;
+            let (mut got, next) = history_page(&page, &none);
+            items.append(&mut got);
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        Ok((items, Some(from)))
+    }
+
+    fn reply(
+        &mut self,
+        channel: &ChannelRef,
+        parent_id: &str,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let purpose = format!(
+            "reply-{}",
+            fnv1a_hex(format!("{parent_id}\u{0}{}", message.title).as_bytes())
+        );
+        let txn = txn_id(&channel.id, &purpose);
+        let mut content = message_content(message);
+        content["m.relates_to"] = json!({
+            "rel_type": "m.thread",
+            "event_id": parent_id,
+            "is_falling_back": true,
+            "m.in_reply_to": { "event_id": parent_id },
+        });
+        match self.send(&channel.id, &txn, content.clone()) {
+            // A message inside a thread cannot start one: answer it as a plain reply.
+            Err(ChatError::Permanent(m)) if m.starts_with("HTTP 400") => {
+                content["m.relates_to"] = json!({ "m.in_reply_to": { "event_id": parent_id } });
+                self.send(&channel.id, &format!("{txn}-plain"), content)
+            }
+            r => r,
+        }
     }
 
     fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
