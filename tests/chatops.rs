@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -23,7 +23,7 @@ fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, route: &str) -> P
     ))
 }
 
-fn fire(cfg: &PathBuf, id: &str, group: &str) {
+fn fire(cfg: &Path, id: &str, group: &str) {
     let out = PandoraAlert::firing(id)
         .set("--group", group)
         .set("--agent", &format!("host-{id}"))
@@ -31,7 +31,7 @@ fn fire(cfg: &PathBuf, id: &str, group: &str) {
     assert!(code(&out) == 0, "{}", stderr(&out));
 }
 
-fn plugin(cfg: &PathBuf) -> String {
+fn plugin(cfg: &Path) -> String {
     let out = run(cfg, &["plugin"]);
     assert_eq!(code(&out), 0);
     stdout(&out)
