@@ -428,3 +428,35 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
     let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(status["open_incidents"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn after_pruning_the_next_incident_of_an_alert_gets_a_new_channel() {
+    let (dir, ilert, slack) = (
+        TestDir::new("prune-seq"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[plugin]\n",
+        "[plugin]\nprune_after = \"0s\"\narchive_after = \"0s\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    fire(&cfg, "601", "Servers");
+    assert_eq!(code(&PandoraAlert::recovery("601").run(&cfg)), 0);
+    plugin(&cfg);
+    assert!(slack.channel("pandorafms_alert_601").unwrap().is_archived);
+    assert!(
+        dir.files("incidents").is_empty(),
+        "pruned: {:?}",
+        dir.files("incidents")
+    );
+    fire(&cfg, "601", "Servers");
+    let old = slack.channel("pandorafms_alert_601").unwrap();
+    assert!(old.is_archived, "the old channel stays archived");
+    assert!(
+        slack.channel("pandorafms_alert_601-2").is_some(),
+        "{:?}",
+        slack.channels().iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
+}
