@@ -778,8 +778,15 @@ impl Config {
             Some(_) => {}
         }
 
+        let plugin_deadline = dur("deadline", raw.plugin.deadline, Duration::from_secs(20))?;
+        if plugin_deadline < Duration::from_secs(2) {
+            return Err(err(
+                "deadline",
+                "[plugin] deadline must be at least 2s: the run needs time to deliver and print its modules".into(),
+            ));
+        }
         let plugin = PluginConfig {
-            deadline: dur("deadline", raw.plugin.deadline, Duration::from_secs(20))?,
+            deadline: plugin_deadline,
             archive_after: dur(
                 "archive_after",
                 raw.plugin.archive_after,

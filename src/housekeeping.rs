@@ -55,7 +55,7 @@ pub fn prune(
         if !prunable(&incident, now, keep) {
             continue;
         }
-        let key = incident.key;
+        let (key, seq) = (incident.key, incident.seq);
         let Some(_lock) = store.try_lock_incident(&key)? else {
             done.busy += 1;
             continue;
@@ -64,7 +64,7 @@ pub fn prune(
             .load_incident(&key)
             .is_some_and(|i| prunable(&i, now, keep));
         if still && store.pending_for(&key).is_empty() && store.inbox_for(&key).is_empty() {
-            store.remove_incident(&key)?;
+            store.remove_incident(&key, seq)?;
             log::info!("housekeeping: removed closed incident {key}");
             done.records += 1;
         }

@@ -92,6 +92,10 @@ fn apply(
             config,
             entry.received_at,
         );
+        if record.is_none() {
+            // A pruned earlier incident: keep counting, so names stay unique.
+            plan.incident.seq += store.last_pruned_seq(key);
+        }
         if let Some(chat) = &route.chat {
             storm_control(
                 store,

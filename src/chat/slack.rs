@@ -363,6 +363,61 @@ impl ChatBackend for Slack<'_> {
             .ok_or_else(|| ChatError::Transient("Slack chat.postMessage: answer without ts".into()))
     }
 
+    fn reply(
+        &mut self,
+        channel: &ChannelRef,
+        parent_id: &str,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let mut args = render(message);
+        args["channel"] = json!(channel.id);
+        args["thread_ts"] = json!(parent_id);
+        let body = self
+            .call("chat.postMessage", args)
+            .map_err(|f| f.into_chat("chat.postMessage"))?;
+        Ok(body["ts"].as_str().unwrap_or_default().to_string())
+    }
+
+    /// Messages after `cursor` (a `ts`; `oldest` is exclusive), oldest first. Thread replies
+    /// are not in `conversations.history`, so our own replies never come back as commands.
+    /// Without a cursor: the latest page only (an intake channel may be long).
+    fn read_new(
+        &mut self,
+        channel: &ChannelRef,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<HistoryItem>, Option<String>), ChatError> {
+        let mut items = Vec::new();
+        let mut page = String::new();
+        loop {
+            let mut q = vec![("channel", channel.id.as_str()), ("limit", "200")];
+            if let Some(c) = cursor {
+                q.push(("oldest", c));
+            }
+            if !page.is_empty() {
+                q.push(("cursor", page.as_str()));
+            }
+            let body = self
+                .get("conversations.history", &q)
+                .map_err(|f| f.into_chat("conversations.history"))?;
+            for m in body["messages"].as_array().into_iter().flatten() {
+                items.push(history_item(m, &channel.id));
+            }
+            page = body["response_metadata"]["next_cursor"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if page.is_empty() || cursor.is_none() {
+                break;
+            }
+        }
+        items.sort_by_key(|i| ts_order(&i.id));
+        let next = items
+            .last()
+            .map(|i| i.id.clone())
+            .or_else(|| cursor.map(str::to_string));
+        Ok((items, next))
+    }
+
     fn update(
         &mut self,
         channel: &ChannelRef,
@@ -445,9 +500,15 @@ impl ChatBackend for Slack<'_> {
             }
         }
         // Slack pages newest first.
-        items.sort_by_key(|i| i.at);
+        items.sort_by_key(|i| ts_order(&i.id));
         Ok(items)
     }
+}
+
+/// Exact order of Slack `ts` values (`seconds.micros`), finer than a millisecond timestamp.
+fn ts_order(ts: &str) -> (u64, u64) {
+    let (s, m) = ts.split_once('.').unwrap_or((ts, "0"));
+    (s.parse().unwrap_or(0), m.parse().unwrap_or(0))
 }
 
 /// A Slack message as a timeline item; `ts` is `seconds.micros` and is also the message id.

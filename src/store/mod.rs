@@ -405,9 +405,13 @@ impl Store {
         ctx("remove", path, remove_if_exists(path))
     }
 
-    /// Removes an incident's record, event log and lock file (pruning, under its lock).
-    pub fn remove_incident(&self, key: &str) -> Result<(), StoreError> {
+    /// Removes an incident's record and event log (pruning, under its lock). Its incident
+    /// number is remembered, so the next incident of the alert does not reuse an old channel
+    /// name. The lock file stays: deleting a lock file another process may hold is unsafe.
+    pub fn remove_incident(&self, key: &str, seq: u32) -> Result<(), StoreError> {
         let enc = encode_key(key);
+        let p = self.dir("meta").join(format!("last-seq-{enc}"));
+        ctx("write", &p, write_atomic(&p, seq.to_string().as_bytes()))?;
         for p in [
             self.record_path(key),
             self.dir("events").join(format!("{enc}.jsonl")),
@@ -415,6 +419,13 @@ impl Store {
             ctx("remove", &p, remove_if_exists(&p))?;
         }
         Ok(())
+    }
+
+    /// The number of the last pruned incident of a key (0 if none was pruned).
+    pub fn last_pruned_seq(&self, key: &str) -> u32 {
+        self.read_meta(&format!("last-seq-{}", encode_key(key)))
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0)
     }
 
     // ----- outbox ------------------------------------------------------------------------

@@ -38,6 +38,8 @@ pub struct Message {
     pub blocks: Value,
     /// How many times `chat.update` changed it.
     pub edits: u32,
+    /// Parent of a thread reply (replies are not in `conversations.history`).
+    pub thread_ts: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +171,7 @@ impl FakeSlack {
                 text: text.into(),
                 blocks: Value::Null,
                 edits: 0,
+                thread_ts: None,
             });
         }
         ts
@@ -217,8 +220,17 @@ impl State {
         format!("C{:08}", 10_000_000 + self.next_id)
     }
     fn new_ts(&mut self) -> String {
-        self.next_ts += 1;
-        format!("{}.{:06}", 1_764_000_000 + self.next_ts, self.next_ts * 100)
+        // Real time in microseconds, as Slack's `ts`, kept strictly increasing.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_micros() as u64;
+        self.next_ts = now.max(self.next_ts + 1);
+        format!(
+            "{}.{:06}",
+            self.next_ts / 1_000_000,
+            self.next_ts % 1_000_000
+        )
     }
     fn channel_mut(&mut self, key: &str) -> Option<&mut Channel> {
         let key = key.trim_start_matches('#');
@@ -598,10 +610,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .and_then(|c| c.strip_prefix("bmV4dF90czox"))
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
-            // Newest first, as Slack does.
+            // Newest first, as Slack does; `oldest` is exclusive; thread replies are left out.
+            let oldest: f64 = args
+                .get("oldest")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0.0);
             let all: Vec<Value> = c
                 .messages
                 .iter()
+                .filter(|m| m.thread_ts.is_none() && m.ts.parse::<f64>().unwrap_or(0.0) > oldest)
                 .rev()
                 .map(|m| {
                     let mut v = json!({"type": "message", "ts": m.ts, "user": m.user, "text": escaped(&m.text)});
@@ -645,6 +662,7 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 text: text.clone(),
                 blocks,
                 edits: 0,
+                thread_ts: args.get("thread_ts").cloned(),
             });
             let id = c.id.clone();
             ok(

@@ -1,0 +1,462 @@
+//! ChatOps through the whole incident (issue 6) against the fake Slack and fake ilert:
+//! storm control, archiving, the post-mortem timeline, drills with a channel, incident reports
+//! from an intake channel, and `!ack` / `!resolve` typed in an incident channel.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde_json::Value;
+use support::ilert::{FakeIlert, KEY};
+use support::slack::{FakeSlack, TOKEN};
+use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+
+fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, route: &str) -> PathBuf {
+    dir.config(&format!(
+        "alert_deadline = \"6s\"\nflush_deadline = \"10s\"\nrequest_timeout = \"2s\"\n\
+         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\n\
+         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n{route}\n",
+        ilert.url(),
+        slack.url()
+    ))
+}
+
+fn fire(cfg: &Path, id: &str, group: &str) {
+    let out = PandoraAlert::firing(id)
+        .set("--group", group)
+        .set("--agent", &format!("host-{id}"))
+        .run(cfg);
+    assert!(code(&out) == 0, "{}", stderr(&out));
+}
+
+fn plugin(cfg: &Path) -> String {
+    let out = run(cfg, &["plugin"]);
+    assert_eq!(code(&out), 0);
+    stdout(&out)
+}
+
+#[test]
+fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
+    let (dir, ilert, slack) = (
+        TestDir::new("storm"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        "storm_per_minute = 3\nstorm_quiet = \"2s\"",
+    );
+    for (i, group) in [
+        "Servers",
+        "Servers",
+        "Databases",
+        "Databases",
+        "Databases",
+        "Servers",
+    ]
+    .iter()
+    .enumerate()
+    {
+        fire(&cfg, &format!("{}", 100 + i), group);
+    }
+    // Every ilert event is still delivered.
+    assert_eq!(
+        ilert
+            .accepted()
+            .iter()
+            .filter(|e| e["eventType"] == "ALERT")
+            .count(),
+        6
+    );
+    let names: Vec<String> = slack.channels().into_iter().map(|c| c.name).collect();
+    let incident_channels = names
+        .iter()
+        .filter(|n| n.starts_with("pandorafms_alert_"))
+        .count();
+    assert_eq!(incident_channels, 3, "{names:?}");
+    let storm = slack
+        .channel("pandorafms_storm_default")
+        .expect("storm channel");
+    let pinned = storm.pinned();
+    assert_eq!(pinned.len(), 1, "one summary, updated in place");
+    let summary = &pinned[0].text;
+    assert!(
+        summary.contains("ALERT STORM on route 'default'") && summary.contains("3 new incident(s)"),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("Databases: 2 open") && summary.contains("Servers: 1 open"),
+        "{summary}"
+    );
+    assert!(summary.contains("host-105 / CPU Load"), "{summary}");
+    assert!(
+        storm.topic.starts_with("STORM - route default"),
+        "{}",
+        storm.topic
+    );
+    let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["open_incidents"].as_array().unwrap().len(), 6);
+
+    // A storm incident recovers: the summary counts it, no channel of its own is created.
+    let out = PandoraAlert::recovery("104")
+        .set("--group", "Databases")
+        .set("--agent", "host-104")
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    assert!(
+        storm.pinned()[0]
+            .text
+            .contains("Databases: 1 open, 1 resolved"),
+        "{}",
+        storm.pinned()[0].text
+    );
+    assert_eq!(slack.channels().len(), 4);
+
+    // Quiet for storm_quiet: the plugin run ends the storm and says so.
+    std::thread::sleep(Duration::from_millis(2100));
+    plugin(&cfg);
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    let last = &storm.messages.last().unwrap().text;
+    assert!(last.contains("storm on route 'default' is over"), "{last}");
+    assert!(storm.topic.starts_with("QUIET"), "{}", storm.topic);
+    // Afterwards a new incident gets its own channel again.
+    fire(&cfg, "200", "Servers");
+    assert!(slack.channel("pandorafms_alert_200").is_some());
+}
+
+#[test]
+fn archive_posts_a_closing_line_and_archives_only_long_resolved_channels() {
+    let (dir, ilert, slack) = (
+        TestDir::new("archive"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    fire(&cfg, "301", "Servers");
+    fire(&cfg, "302", "Servers");
+    assert_eq!(code(&PandoraAlert::recovery("301").run(&cfg)), 0);
+
+    let out = run(&cfg, &["archive", "--older-than", "7d"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("archive: 0 archived"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dry = run(&cfg, &["archive", "--older-than", "0s", "--dry-run"]);
+    assert!(
+        stdout(&dry).contains("would archive #pandorafms_alert_301"),
+        "{}",
+        stdout(&dry)
+    );
+    assert!(
+        !stdout(&dry).contains("302"),
+        "an open incident is never archived"
+    );
+    assert!(!slack.channel("pandorafms_alert_301").unwrap().is_archived);
+
+    let out = run(&cfg, &["archive", "--older-than", "0s"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let c = slack.channel("pandorafms_alert_301").unwrap();
+    assert!(c.is_archived);
+    assert!(
+        c.messages
+            .last()
+            .unwrap()
+            .text
+            .starts_with("Archiving this channel"),
+        "{:?}",
+        c.messages.last()
+    );
+    assert!(!slack.channel("pandorafms_alert_302").unwrap().is_archived);
+    // Twice is harmless: nothing left to archive.
+    let again = run(&cfg, &["archive", "--older-than", "0s"]);
+    assert!(
+        stderr(&again).contains("archive: 0 archived"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[test]
+fn timeline_merges_the_event_log_and_the_channel_history() {
+    let (dir, ilert, slack) = (
+        TestDir::new("timeline"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    fire(&cfg, "401", "Servers");
+    let channel = slack.channel("pandorafms_alert_401").unwrap();
+    slack.add_message(
+        &channel.id,
+        "U0ANA",
+        "looking at it, disk is full | cleaning",
+    );
+    fire(&cfg, "401", "Servers");
+    assert_eq!(code(&PandoraAlert::recovery("401").run(&cfg)), 0);
+
+    let out = run(&cfg, &["timeline", "401"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let md = stdout(&out);
+    assert!(
+        md.starts_with("# Incident timeline: host-401 / CPU Load"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| event log | pandora | fired: host-401 / CPU Load"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| slack | U0ANA | looking at it, disk is full \\| cleaning |"),
+        "{md}"
+    );
+    assert!(md.contains("📌"), "the pinned alert is marked: {md}");
+    assert!(md.contains("ilert RESOLVE delivered"), "{md}");
+
+    let j: Value =
+        serde_json::from_slice(&run(&cfg, &["timeline", "pandorafms_alert_401", "--json"]).stdout)
+            .unwrap();
+    let entries = j["entries"].as_array().unwrap();
+    let times: Vec<&str> = entries.iter().map(|e| e["at"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "chronological");
+    let sources: std::collections::BTreeSet<&str> = entries
+        .iter()
+        .map(|e| e["source"].as_str().unwrap())
+        .collect();
+    assert!(sources.contains("slack") && sources.contains("event log"));
+    let unknown = run(&cfg, &["timeline", "999999"]);
+    assert_eq!(code(&unknown), 64);
+}
+
+#[test]
+fn drill_with_a_channel_checks_every_hop_and_is_archived_first() {
+    let (dir, ilert, slack) = (
+        TestDir::new("drill-chat"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let stake = slack.add_channel("stakeholders", "", "U0BOSS", false, false);
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        &format!("invite = [\"U0ANA\"]\nstakeholder_channel = \"{stake}\""),
+    );
+    let out = run(&cfg, &["test"]);
+    let text = stdout(&out);
+    assert_eq!(code(&out), 0, "{text}\n{}", stderr(&out));
+    for hop in [
+        "ilert accepted the ALERT",
+        "public channel #drill-pandorafms_alert_",
+        "responders invited: U0ANA",
+        "alert message posted",
+        "alert message pinned",
+        "topic set to \"DRILL FIRING",
+        "stakeholder line in",
+        "ilert accepted the RESOLVE",
+        "recovery message posted",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.contains("[ok  ]") && l.contains(hop)),
+            "missing {hop}:\n{text}"
+        );
+    }
+    assert!(!text.contains("FAIL"), "{text}");
+    let drill = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.name.starts_with("drill-"))
+        .unwrap();
+    assert!(
+        drill.pinned()[0].text.contains("DRILL"),
+        "{:?}",
+        drill.pinned()
+    );
+    // Drills are archived as soon as they are resolved, even with a long cut-off.
+    let out = run(&cfg, &["archive", "--older-than", "30d"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(slack.channel(&drill.name).unwrap().is_archived);
+}
+
+#[test]
+fn incident_report_in_the_intake_channel_becomes_an_ilert_alert_and_gets_a_reply() {
+    let (dir, ilert, slack) = (
+        TestDir::new("intake"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let intake = slack.add_channel("incidents", "", "U0ADMIN", false, false);
+    slack.add_message(&intake, "U0ANA", "good morning, no incident here");
+    let report_ts = slack.add_message(&intake, "U0ANA", "!incident database is slow for everyone");
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        &format!("intake_channel = \"{intake}\""),
+    );
+    plugin(&cfg);
+    let alerts: Vec<Value> = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ALERT")
+        .collect();
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["summary"], "[Chat] database is slow for everyone");
+    assert_eq!(alerts[0]["customDetails"]["reporter"], "U0ANA");
+    let key = alerts[0]["alertKey"].as_str().unwrap().to_string();
+    assert!(key.starts_with("chat-"));
+    // The incident got its own channel, and the reporter a reply in thread that links to it.
+    let channel = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.name.starts_with("pandorafms_alert_chat-"))
+        .expect("incident channel");
+    let intake_ch = slack.channel_by_id(&intake).unwrap();
+    let reply = intake_ch
+        .messages
+        .iter()
+        .find(|m| m.thread_ts.as_deref() == Some(report_ts.as_str()))
+        .expect("reply in thread");
+    assert!(
+        reply.text.contains("Incident opened in ilert for U0ANA"),
+        "{}",
+        reply.text
+    );
+    assert!(
+        reply.text.contains(&channel.id) || reply.text.contains(&channel.name),
+        "{} / {}",
+        reply.text,
+        channel.name
+    );
+    // The read position is kept: a second run acts on nothing.
+    plugin(&cfg);
+    assert_eq!(ilert.accepted().len(), 1);
+    assert_eq!(
+        slack
+            .channel_by_id(&intake)
+            .unwrap()
+            .messages
+            .iter()
+            .filter(|m| m.thread_ts.is_some())
+            .count(),
+        1
+    );
+    // A new report is picked up.
+    slack.add_message(&intake, "U0BOB", "!incident VPN down");
+    plugin(&cfg);
+    assert_eq!(
+        ilert
+            .accepted()
+            .iter()
+            .filter(|e| e["eventType"] == "ALERT")
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_person() {
+    let (dir, ilert, slack) = (
+        TestDir::new("commands"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    fire(&cfg, "501", "Servers");
+    let ch = slack.channel("pandorafms_alert_501").unwrap();
+    let ack_ts = slack.add_message(&ch.id, "U0ANA", "!ack looking into it");
+    plugin(&cfg);
+    let accept = ilert
+        .accepted()
+        .into_iter()
+        .find(|e| e["eventType"] == "ACCEPT")
+        .expect("ACCEPT");
+    assert_eq!(accept["alertKey"], "501");
+    assert_eq!(accept["comments"][0]["creator"], "U0ANA");
+    assert_eq!(
+        accept["comments"][0]["content"],
+        "acknowledged from chat: looking into it"
+    );
+    let ch = slack.channel("pandorafms_alert_501").unwrap();
+    let reply = ch
+        .messages
+        .iter()
+        .find(|m| m.thread_ts.as_deref() == Some(ack_ts.as_str()))
+        .expect("answered");
+    assert_eq!(reply.text, "Acknowledged in ilert by U0ANA.");
+    plugin(&cfg);
+    assert_eq!(
+        ilert
+            .accepted()
+            .iter()
+            .filter(|e| e["eventType"] == "ACCEPT")
+            .count(),
+        1,
+        "acted on once"
+    );
+
+    slack.add_message(&ch.id, "U0BOB", "!resolve freed the disk");
+    plugin(&cfg);
+    let resolve = ilert
+        .accepted()
+        .into_iter()
+        .find(|e| e["eventType"] == "RESOLVE")
+        .expect("RESOLVE");
+    assert_eq!(resolve["comments"][0]["creator"], "U0BOB");
+    let ch = slack.channel("pandorafms_alert_501").unwrap();
+    assert!(ch.topic.starts_with("RESOLVED"), "{}", ch.topic);
+    assert!(
+        ch.pinned()[0].text.contains("RESOLVED"),
+        "{}",
+        ch.pinned()[0].text
+    );
+    let log = std::fs::read_to_string(dir.state().join("events/501.jsonl")).unwrap();
+    assert!(
+        log.contains("\"by\":\"U0ANA\"") && log.contains("\"by\":\"U0BOB\""),
+        "{log}"
+    );
+    let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert!(status["open_incidents"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn after_pruning_the_next_incident_of_an_alert_gets_a_new_channel() {
+    let (dir, ilert, slack) = (
+        TestDir::new("prune-seq"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[plugin]\n",
+        "[plugin]\nprune_after = \"0s\"\narchive_after = \"0s\"\n",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    fire(&cfg, "601", "Servers");
+    assert_eq!(code(&PandoraAlert::recovery("601").run(&cfg)), 0);
+    plugin(&cfg);
+    assert!(slack.channel("pandorafms_alert_601").unwrap().is_archived);
+    assert!(
+        dir.files("incidents").is_empty(),
+        "pruned: {:?}",
+        dir.files("incidents")
+    );
+    fire(&cfg, "601", "Servers");
+    let old = slack.channel("pandorafms_alert_601").unwrap();
+    assert!(old.is_archived, "the old channel stays archived");
+    assert!(
+        slack.channel("pandorafms_alert_601-2").is_some(),
+        "{:?}",
+        slack.channels().iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
+}
