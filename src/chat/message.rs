@@ -278,7 +278,7 @@ pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
     ChatMessage::build(
         MessageKind::Recovery,
         format!(
-            "The alert storm on route '{}' since {began} is over after {lasted}: {} incident(s) were summarised here. New incidents get their own channel again.",
+            "The alert storm on route '{}' is over after {lasted} (it began {began}): {} incident(s) were summarised here. New incidents get their own channel again.",
             state.route, state.total
         ),
         Vec::new(),
