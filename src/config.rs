@@ -47,10 +47,6 @@ impl Secret {
             "****".to_string()
         }
     }
-    /// True when no value was given.
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 impl fmt::Debug for Secret {

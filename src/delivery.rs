@@ -194,11 +194,6 @@ impl<'a> Deliverer<'a> {
         }
     }
 
-    /// The run's deadline.
-    pub fn deadline(&self) -> Deadline {
-        self.deadline
-    }
-
     /// True when a lane has failed often enough in this pass to stop trying it.
     pub fn lane_broken(&self, lane: &str) -> bool {
         self.breaker.get(lane).copied().unwrap_or(0) >= BREAKER_THRESHOLD

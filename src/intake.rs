@@ -15,14 +15,10 @@ use crate::time::Timestamp;
 /// What applying one inbox entry decided.
 #[derive(Clone, Debug)]
 pub struct Applied {
-    /// The inbox entry.
-    pub inbox_id: String,
     /// The lifecycle decision.
     pub decision: Decision,
     /// Route taken.
     pub route: String,
-    /// Labels of the actions queued.
-    pub queued: Vec<String>,
 }
 
 /// The route for an alert: a forced one, the incident's own while it is open, else the rules.
@@ -107,10 +103,8 @@ fn apply(
             );
         }
         let mut incident = plan.incident;
-        let mut queued = Vec::new();
         for (i, action) in plan.actions.into_iter().enumerate() {
             incident.outbox_seq += 1;
-            queued.push(action.label());
             let out = OutboxEntry {
                 id: format!("{}-{i:02}", entry.id),
                 key: key.to_string(),
@@ -157,10 +151,8 @@ fn apply(
         );
         store.inbox_remove(&entry)?;
         applied.push(Applied {
-            inbox_id: entry.id.clone(),
             decision: plan.decision,
             route: route.name.clone(),
-            queued,
         });
         record = Some(incident);
     }

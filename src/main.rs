@@ -3,8 +3,6 @@
 //! codes; see `commands` for the subcommands.
 
 #![forbid(unsafe_code)]
-// Temporary while the chat backends and the plugin mode land (issues 3-6); remove then.
-#![allow(dead_code, unused_imports)]
 
 mod archive;
 mod chat;

@@ -31,7 +31,7 @@ use super::{
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
 use crate::delivery::one_line;
-use crate::http::{encode_component, Http, Request, TransportError};
+use crate::http::{encode_component, Request, TransportError};
 use crate::pandora::fnv1a_hex;
 use crate::time::Timestamp;
 

@@ -19,7 +19,9 @@ use crate::error::AppError;
 use crate::exit::Exit;
 
 pub use flush::flush_all;
-pub use status::{collect as collect_status, DeadEvent, OpenIncident, QueuedEvent, StatusReport};
+pub use status::{collect as collect_status, StatusReport};
+#[cfg(test)]
+pub use status::{DeadEvent, OpenIncident, QueuedEvent};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<Exit, AppError> {

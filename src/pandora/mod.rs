@@ -5,4 +5,4 @@ pub mod agent_data;
 mod alert;
 pub mod module_xml;
 
-pub use alert::{fnv1a_hex, Alert, AlertInput, AlertKind, InputError, Severity};
+pub use alert::{fnv1a_hex, Alert, AlertInput, AlertKind, InputError};
