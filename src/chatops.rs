@@ -274,6 +274,10 @@ fn poll_incident(
         url: state.channel_url.clone(),
     };
     let mut backend = chat::backend(backend_name, ctx)?;
+    if !backend.capabilities().history {
+        // Teams app-only cannot read channel messages: nothing to poll.
+        return Ok(());
+    }
     let cursor = state.extra.get("read_cursor").cloned();
     let (items, next) = backend
         .read_new(&ch, cursor.as_deref())

@@ -706,6 +706,16 @@ impl Config {
                             ))
                         }
                     };
+                    if backend == "teams" && r.intake_channel.is_some() {
+                        return Err(err(
+                            "intake_channel",
+                            format!(
+                                "route '{}': intake_channel needs a backend that can read messages (slack or matrix); \
+                                 Teams application permissions cannot read channel messages",
+                                r.name
+                            ),
+                        ));
+                    }
                     if !configured {
                         return Err(err(
                             "chat",
@@ -1104,5 +1114,16 @@ ilert_key = "il1api123"
         let e = parse(&format!("alert_deadline = \"ten\"\n{MINIMAL}")).unwrap_err();
         assert!(e.message.contains("not a duration"), "{e}");
         assert_eq!(e.line, Some(1));
+    }
+
+    #[test]
+    fn teams_cannot_have_an_intake_channel() {
+        let text = "[teams]\nwebhook_url = \"https://example.invalid/hook\"\n[[route]]\nname = \"default\"\nilert_key = \"k\"\nchat = \"teams\"\nintake_channel = \"x\"\n";
+        let e = parse(text).unwrap_err();
+        assert!(
+            e.message
+                .contains("intake_channel needs a backend that can read messages"),
+            "{e}"
+        );
     }
 }
