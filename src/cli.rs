@@ -55,6 +55,19 @@ pub enum Command {
     /// Configuration tools.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Check the installation: config, state directory, API reachability (nothing is created
+    /// or sent) and the Pandora alert command definition.
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor {
+        /// The alert command definition, as typed in the console (Alerts > Commands) or as
+        /// stored in `talert_commands.command` (HTML entities are decoded); `-` reads it from
+        /// standard input.
+        #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+        command: Option<String>,
+    },
+    /// Print the manual page (roff), generated from this command-line definition.
+    #[command(hide = true)]
+    Man,
 }
 
 /// `config` subcommands.
@@ -77,6 +90,22 @@ stripped and also means recovery. Try it without credentials:
 
   pandora-ilert --config pandora/demo.toml alert --event alert --alert-id 42 \\
     --agent web-01 --module 'CPU Load' --data 95.5 --severity Critical --summary '' --dry-run";
+
+const DOCTOR_HELP: &str = "\
+Prints one line per check (ok / WARN / FAIL / skip) and the fix under every problem:
+the config, the state directory (exists, writable by this user, not open to all users),
+the log file, each configured API (ilert: GET on the API base; Slack: auth.test; Matrix:
+whoami; Teams: a token request, or for a webhook only a TCP connection: nothing is
+created or posted), and the Pandora command definition given with --command.
+
+Run it as the user the Pandora server runs as (usually root):
+
+  pandora-ilert doctor --command '/usr/bin/pandora-ilert alert --event \"_field1_\" --alert-id \"_id_alert_\" ...'
+  mysql -N -B -e \"SELECT command FROM talert_commands WHERE name = 'pandora-ilert'\" pandora \\
+    | pandora-ilert doctor --command -
+
+Exit 0 when nothing failed; 78 when the config, the state directory or the command
+definition must be fixed; 69 when only the reachability of an API failed.";
 
 fn parse_macro(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

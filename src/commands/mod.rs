@@ -3,7 +3,9 @@
 
 mod alert;
 mod config_check;
+mod doctor;
 mod flush;
+mod man;
 mod status;
 
 use std::path::PathBuf;
@@ -41,5 +43,7 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Status { json } => status::run(&load()?, json),
         Command::Requeue => flush::requeue(&load()?),
         Command::Config(ConfigCommand::Check) => config_check::run(&config_path),
+        Command::Doctor { command } => doctor::run(&config_path, command.as_deref()),
+        Command::Man => man::run(),
     }
 }
