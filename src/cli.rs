@@ -85,6 +85,9 @@ action fields, digit-only macros may be passed directly):
     --module \"_field3_\" --data \"_field4_\" --severity \"_field5_\" --summary \"_field6_\" \\
     --timestamp \"_field7_\" --group \"_field8_\" --agent-id \"_id_agent_\" --module-id \"_id_module_\"
 
+The complete definition (fields 9-14: unit, details, tags, alert name, console URL, address)
+is /usr/share/pandora-ilert/pandora/command.txt; the SQL beside it registers it with its action.
+
 Action field1 = alert, field1 recovery = resolved. A leading [RECOVER] on any text value is
 stripped and also means recovery. Try it without credentials:
 
