@@ -15,7 +15,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::path::Path;
 
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -176,6 +176,9 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
     };
     if let Some(config) = &config {
+        for c in placeholder_checks(config) {
+            report.push(c);
+        }
         for c in state_dir_checks(&config.state_dir) {
             report.push(c);
         }
@@ -226,6 +229,54 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
     );
     Ok(exit)
+}
+
+/// Marks the example config's placeholders (`REPLACE-WITH-...`) that are still in place.
+pub fn placeholder_checks(config: &Config) -> Vec<Check> {
+    let is_placeholder = |s: &Secret| s.expose().contains("REPLACE-WITH");
+    let mut found: Vec<String> = Vec::new();
+    for r in &config.routes {
+        if is_placeholder(&r.source.key) {
+            let what = if r.source.name == r.name {
+                format!("route '{}' still has the placeholder ilert_key", r.name)
+            } else {
+                format!(
+                    "alert source '{}' still has the placeholder integration_key",
+                    r.source.name
+                )
+            };
+            if !found.contains(&what) {
+                found.push(what);
+            }
+        }
+    }
+    let mut secrets: Vec<(&str, Option<&Secret>)> = vec![
+        ("[ilert] heartbeat_key", config.heartbeat_key.as_ref()),
+        ("[slack] token", config.slack.as_ref().map(|s| &s.token)),
+        (
+            "[matrix] access_token",
+            config.matrix.as_ref().map(|m| &m.access_token),
+        ),
+    ];
+    if let Some(t) = &config.teams {
+        secrets.push(("[teams] client_secret", t.client_secret.as_ref()));
+        secrets.push(("[teams] webhook_url", t.webhook_url.as_ref()));
+    }
+    for (name, secret) in secrets {
+        if secret.is_some_and(is_placeholder) {
+            found.push(format!("{name} is still the example's placeholder"));
+        }
+    }
+    found
+        .into_iter()
+        .map(|what| {
+            Check::fail(
+                Class::Config,
+                what,
+                "replace REPLACE-WITH-... by the real value (ilert shows an alert source's integration key on its page)",
+            )
+        })
+        .collect()
 }
 
 /// The state directory: exists, is a directory, is writable by this user (and so are its
