@@ -41,16 +41,19 @@ pub enum Command {
     #[command(
         after_help = "Provider Retry-After holds are honoured; our own retry backoff is not \
                             (a person running flush wants it now). Exit 0 when the outbox is empty, 69 \
-                            when something is still queued."
+                            when something is still queued.\n\nExample, after fixing the network:\n\n  \
+                            pandora-ilert flush && pandora-ilert status"
     )]
     Flush,
     /// Show open incidents, queued and dead-lettered events, and recent errors.
+    #[command(after_help = STATUS_HELP)]
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
     /// Move dead letters back into the outbox (after fixing a key, say).
+    #[command(after_help = REQUEUE_HELP)]
     Requeue,
     /// Configuration tools.
     #[command(subcommand)]
@@ -74,6 +77,7 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Validate the config and print the resolved routes (keys redacted).
+    #[command(after_help = CONFIG_CHECK_HELP)]
     Check,
 }
 
@@ -93,6 +97,28 @@ stripped and also means recovery. Try it without credentials:
 
   pandora-ilert --config pandora/demo.toml alert --event alert --alert-id 42 \\
     --agent web-01 --module 'CPU Load' --data 95.5 --severity Critical --summary '' --dry-run";
+
+const STATUS_HELP: &str = "\
+Examples:
+
+  pandora-ilert status
+  pandora-ilert --config /etc/pandora-ilert/pandora-ilert.toml status --json
+
+The JSON form (open_incidents, queued, dead, recent errors) is what monitoring scripts read.";
+
+const REQUEUE_HELP: &str = "\
+A delivery the API refused for good (a wrong integration key, say) is kept in dead/ with the
+answer. After fixing the cause:
+
+  pandora-ilert config check && pandora-ilert requeue && pandora-ilert flush";
+
+const CONFIG_CHECK_HELP: &str = "\
+Exit 0 and a summary when the file is valid; 78 and the file, line and key otherwise.
+
+Examples:
+
+  pandora-ilert config check
+  pandora-ilert --config /tmp/new.toml config check && install -m 0640 /tmp/new.toml /etc/pandora-ilert/";
 
 const DOCTOR_HELP: &str = "\
 Prints one line per check (ok / WARN / FAIL / skip) and the fix under every problem:
