@@ -1,5 +1,5 @@
 //! The packages and what they install: builds the .deb and .rpm once with
-//! `packaging/build.sh`, unpacks the .deb into a scratch root and checks files, modes,
+//! `packaging/build.sh` (binary linked against glibc 2.28), unpacks the .deb into a scratch root and checks files, modes,
 //! conffiles, the maintainer scripts and the binary; lists the .rpm with `rpm` when it is
 //! installed (tests/run.sh installs it). Also checks the example config and its documentation,
 //! which need no build.
@@ -124,6 +124,8 @@ fn deb_installs_the_documented_files_with_their_modes() {
     }
     let info = run_tool("dpkg-deb", &["-I", p.deb.to_str().unwrap()]);
     assert!(info.contains("Package: pandora-ilert"), "{info}");
+    // Linked against glibc 2.28: installable on Debian 10+ (and RHEL 8+ for the .rpm).
+    assert!(info.contains("Depends: libc6 (>= 2.28)"), "{info}");
     assert!(
         info.contains("postinst") && info.contains("postrm"),
         "{info}"
@@ -279,6 +281,15 @@ fn rpm_installs_the_same_files_with_noreplace_config_and_the_postinst() {
             .unwrap()
     };
     assert_eq!(flag("/etc/pandora-ilert/pandora-ilert.toml") & 17, 17);
+    // Installable on RHEL / Rocky / Alma 8 (glibc 2.28) and later.
+    let requires = run_tool("rpm", &["-qpR", rpm]);
+    let newest = requires
+        .lines()
+        .filter_map(|l| l.split("(GLIBC_2.").nth(1))
+        .filter_map(|v| v.split(')').next()?.split('.').next()?.parse::<u32>().ok())
+        .max()
+        .unwrap();
+    assert!(newest <= 28, "needs glibc 2.{newest}:\n{requires}");
     let scripts = run_tool("rpm", &["-qp", "--scripts", rpm]);
     assert!(scripts.contains("install -d -m 0750"), "{scripts}");
 }
