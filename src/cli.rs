@@ -104,7 +104,8 @@ Examples:
   pandora-ilert status
   pandora-ilert --config /etc/pandora-ilert/pandora-ilert.toml status --json
 
-The JSON form (open_incidents, queued, dead, recent errors) is what monitoring scripts read.";
+The JSON form (open_incidents, queued, dead_letters, quarantined, last_delivery, ...) is
+meant for scripts.";
 
 const REQUEUE_HELP: &str = "\
 A delivery the API refused for good (a wrong integration key, say) is kept in dead/ with the

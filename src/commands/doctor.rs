@@ -20,7 +20,7 @@ use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
 
-pub use command_lint::{lint, Level, Lint};
+use command_lint::{lint, Level};
 
 /// The outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
