@@ -130,7 +130,8 @@ created or posted), and the Pandora command definition given with --command.
 
 Run it as the user the Pandora server runs as (usually root):
 
-  pandora-ilert doctor --command '/usr/bin/pandora-ilert alert --event \"_field1_\" --alert-id \"_id_alert_\" ...'
+  pandora-ilert doctor
+  pandora-ilert doctor --command \"$(cat /usr/share/pandora-ilert/pandora/command.txt)\"
   mysql -N -B -e \"SELECT command FROM talert_commands WHERE name = 'pandora-ilert'\" pandora \\
     | pandora-ilert doctor --command -
 
