@@ -41,16 +41,19 @@ pub enum Command {
     #[command(
         after_help = "Provider Retry-After holds are honoured; our own retry backoff is not \
                             (a person running flush wants it now). Exit 0 when the outbox is empty, 69 \
-                            when something is still queued."
+                            when something is still queued.\n\nExample, after fixing the network:\n\n  \
+                            pandora-ilert flush && pandora-ilert status"
     )]
     Flush,
     /// Show open incidents, queued and dead-lettered events, and recent errors.
+    #[command(after_help = STATUS_HELP)]
     Status {
         /// Machine-readable output.
         #[arg(long)]
         json: bool,
     },
     /// Move dead letters back into the outbox (after fixing a key, say).
+    #[command(after_help = REQUEUE_HELP)]
     Requeue,
     /// Configuration tools.
     #[command(subcommand)]
@@ -108,12 +111,26 @@ pub enum Command {
         #[arg(required = true, value_name = "FILE")]
         files: Vec<PathBuf>,
     },
+    /// Check the installation: config, state directory, API reachability (nothing is created
+    /// or sent) and the Pandora alert command definition.
+    #[command(after_help = DOCTOR_HELP)]
+    Doctor {
+        /// The alert command definition, as typed in the console (Alerts > Commands) or as
+        /// stored in `talert_commands.command` (HTML entities are decoded); `-` reads it from
+        /// standard input.
+        #[arg(long, value_name = "COMMAND", allow_hyphen_values = true)]
+        command: Option<String>,
+    },
+    /// Print the manual page (roff), generated from this command-line definition.
+    #[command(hide = true)]
+    Man,
 }
 
 /// `config` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
     /// Validate the config and print the resolved routes (keys redacted).
+    #[command(after_help = CONFIG_CHECK_HELP)]
     Check,
 }
 
@@ -125,6 +142,9 @@ action fields, digit-only macros may be passed directly):
     --module \"_field3_\" --data \"_field4_\" --severity \"_field5_\" --summary \"_field6_\" \\
     --timestamp \"_field7_\" --group \"_field8_\" --agent-id \"_id_agent_\" --module-id \"_id_module_\"
 
+The complete definition (fields 9-14: unit, details, tags, alert name, console URL, address)
+is /usr/share/pandora-ilert/pandora/command.txt; the SQL beside it registers it with its action.
+
 Action field1 = alert, field1 recovery = resolved. A leading [RECOVER] on any text value is
 stripped and also means recovery. Try it without credentials:
 
@@ -135,7 +155,7 @@ const PLUGIN_HELP: &str = "\
 Pandora agent configuration (absolute path; the agent has no plugin timeout, so the run
 enforces its own [plugin] deadline, 20 s by default):
 
-  module_plugin /usr/local/bin/pandora-ilert --config /etc/pandora-ilert/pandora-ilert.toml plugin
+  module_plugin /usr/bin/pandora-ilert --config /etc/pandora-ilert/pandora-ilert.toml plugin
 
 Prints only <module> blocks on stdout and always exits 0 (the agent drops all output of a
 non-zero exit); problems show as module states and in the log.";
@@ -149,6 +169,45 @@ stderr one line each (file, agent, module, line and column); the good ones still
 Exit codes: 0 all delivered; 65 some files or modules were bad (the rest was processed);
 69 something stayed queued (a later flush or plugin run delivers it); 78 a delivery was
 refused for good (see `status`).";
+const STATUS_HELP: &str = "\
+Examples:
+
+  pandora-ilert status
+  pandora-ilert --config /etc/pandora-ilert/pandora-ilert.toml status --json
+
+The JSON form (open_incidents, queued, dead_letters, quarantined, last_delivery, ...) is
+meant for scripts.";
+
+const REQUEUE_HELP: &str = "\
+A delivery the API refused for good (a wrong integration key, say) is kept in dead/ with the
+answer. After fixing the cause:
+
+  pandora-ilert config check && pandora-ilert requeue && pandora-ilert flush";
+
+const CONFIG_CHECK_HELP: &str = "\
+Exit 0 and a summary when the file is valid; 78 and the file, line and key otherwise.
+
+Examples:
+
+  pandora-ilert config check
+  pandora-ilert --config /tmp/new.toml config check && install -m 0640 /tmp/new.toml /etc/pandora-ilert/";
+
+const DOCTOR_HELP: &str = "\
+Prints one line per check (ok / WARN / FAIL / skip) and the fix under every problem:
+the config, the state directory (exists, writable by this user, not open to all users),
+the log file, each configured API (ilert: GET on the API base; Slack: auth.test; Matrix:
+whoami; Teams: a token request, or for a webhook only a TCP connection: nothing is
+created or posted), and the Pandora command definition given with --command.
+
+Run it as the user the Pandora server runs as (usually root):
+
+  pandora-ilert doctor
+  pandora-ilert doctor --command \"$(cat /usr/share/pandora-ilert/pandora/command.txt)\"
+  mysql -N -B -e \"SELECT command FROM talert_commands WHERE name = 'pandora-ilert'\" pandora \\
+    | pandora-ilert doctor --command -
+
+Exit 0 when nothing failed; 78 when the config, the state directory or the command
+definition must be fixed; 69 when only the reachability of an API failed.";
 
 fn parse_macro(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

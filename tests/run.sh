@@ -26,6 +26,16 @@ if [ -f tests/harness/synapse.sh ]; then
   source .cache/synapse-run/env
 fi
 
+# The packaging tests list the .rpm with rpm and check the logrotate rule with logrotate
+# (dpkg-deb comes with Debian). Installed once, quietly.
+missing=()
+command -v rpm >/dev/null || missing+=(rpm)
+command -v logrotate >/dev/null || missing+=(logrotate)
+if [ ${#missing[@]} -gt 0 ] && command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
+  apt-get update -qq >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 cargo test --all-targets 2>&1

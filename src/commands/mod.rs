@@ -4,8 +4,10 @@
 mod alert;
 mod archive;
 mod config_check;
+mod doctor;
 mod drill;
 mod flush;
+mod man;
 mod plugin;
 mod status;
 mod timeline;
@@ -61,5 +63,7 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
             crate::signals::stop_on_termination(&config.state_dir);
             xml::run(&config, &files)
         }
+        Command::Doctor { command } => doctor::run(&config_path, command.as_deref()),
+        Command::Man => man::run(),
     }
 }

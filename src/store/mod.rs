@@ -160,7 +160,8 @@ pub struct Store {
     read_only: bool,
 }
 
-const DIRS: [&str; 9] = [
+/// The store's subdirectories (created by `open`, checked by `doctor`).
+pub const DIRS: [&str; 9] = [
     "incidents",
     "history",
     "events",

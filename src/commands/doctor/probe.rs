@@ -1,0 +1,354 @@
+//! Reachability probes for `doctor`: one read-only request per configured API, so that a
+//! check never creates an alert, a channel or a message. Classifying an answer is pure and
+//! tested; sending goes through `crate::http::Http`.
+
+use std::net::{TcpStream, ToSocketAddrs};
+use std::time::Duration;
+
+use super::{Check, Class};
+use crate::config::{MatrixConfig, Secret, SlackConfig, TeamsConfig};
+use crate::http::{encode_component, Http, Request, Response, TransportError};
+
+/// `GET` on the ilert API base: any HTTP answer means ilert is reachable. Integration keys are
+/// not tried: the only way to test one is to send an event.
+pub fn ilert(http: &Http, base: &str, timeout: Duration) -> Check {
+    let what = format!("ilert API {base}");
+    match http.send(&Request::new("GET", format!("{base}/")), timeout) {
+        Ok(r) => Check::ok(format!(
+            "{what} answers (HTTP {}); integration keys are only proven by a real event",
+            r.status
+        )),
+        Err(e) => unreachable(&what, base, &e),
+    }
+}
+
+/// Slack `auth.test`: proves the token without changing anything.
+pub fn slack(http: &Http, slack: &SlackConfig, timeout: Duration) -> Check {
+    let req = Request::new("POST", format!("{}/auth.test", slack.api_url))
+        .header("Authorization", format!("Bearer {}", slack.token.expose()));
+    match http.send(&req, timeout) {
+        Ok(r) => classify_slack(&slack.api_url, &r),
+        Err(e) => unreachable(&format!("Slack API {}", slack.api_url), &slack.api_url, &e),
+    }
+}
+
+/// Reads an `auth.test` answer.
+pub fn classify_slack(api_url: &str, r: &Response) -> Check {
+    let j = r.json();
+    if r.status == 429 {
+        return Check::warn(
+            format!("Slack API {api_url} is rate limiting us (HTTP 429)"),
+            "run doctor again in a minute",
+        );
+    }
+    if r.status >= 500 {
+        return Check::fail(
+            Class::Reach,
+            format!("Slack API {api_url} answers HTTP {}", r.status),
+            "Slack has a problem; check status.slack.com and try again later",
+        );
+    }
+    if j["ok"] == true {
+        return Check::ok(format!(
+            "Slack token accepted (team {}, bot user {})",
+            j["team"].as_str().unwrap_or("?"),
+            j["user"].as_str().unwrap_or("?")
+        ));
+    }
+    let error = j["error"].as_str().unwrap_or("no JSON answer");
+    Check::fail(
+        Class::Config,
+        format!("Slack refused the token: {error} (HTTP {})", r.status),
+        "set [slack] token to the app's Bot User OAuth Token (xoxb-...), and check api_url",
+    )
+}
+
+/// Matrix `GET /_matrix/client/v3/account/whoami`: proves the access token.
+pub fn matrix(http: &Http, m: &MatrixConfig, timeout: Duration) -> Check {
+    let req = Request::new(
+        "GET",
+        format!("{}/_matrix/client/v3/account/whoami", m.homeserver),
+    )
+    .header(
+        "Authorization",
+        format!("Bearer {}", m.access_token.expose()),
+    );
+    match http.send(&req, timeout) {
+        Ok(r) => classify_matrix(&m.homeserver, &r),
+        Err(e) => unreachable(
+            &format!("Matrix homeserver {}", m.homeserver),
+            &m.homeserver,
+            &e,
+        ),
+    }
+}
+
+/// Reads a `whoami` answer.
+pub fn classify_matrix(homeserver: &str, r: &Response) -> Check {
+    let j = r.json();
+    match r.status {
+        200 => Check::ok(format!(
+            "Matrix token accepted by {homeserver} (user {})",
+            j["user_id"].as_str().unwrap_or("?")
+        )),
+        401 | 403 => Check::fail(
+            Class::Config,
+            format!(
+                "Matrix homeserver {homeserver} refused the access token: {}",
+                j["errcode"].as_str().unwrap_or("HTTP error")
+            ),
+            "set [matrix] access_token to a valid token of the bot user (log in again to get one)",
+        ),
+        404 => Check::fail(
+            Class::Config,
+            format!("{homeserver} does not serve the Matrix client API (HTTP 404)"),
+            "set [matrix] homeserver to the client-server base URL, e.g. https://matrix.example.org",
+        ),
+        429 => Check::warn(
+            format!("Matrix homeserver {homeserver} is rate limiting us (HTTP 429)"),
+            "run doctor again in a minute",
+        ),
+        s => Check::fail(
+            Class::Reach,
+            format!("Matrix homeserver {homeserver} answers HTTP {s}"),
+            "check the homeserver's health and any reverse proxy in front of it",
+        ),
+    }
+}
+
+/// Teams Graph mode: a client-credentials token request (creates nothing in the tenant).
+pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Check> {
+    let (tenant, client_id, secret) = (
+        t.tenant_id.as_deref()?,
+        t.client_id.as_deref()?,
+        t.client_secret.as_ref()?,
+    );
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        t.login_url,
+        encode_component(tenant)
+    );
+    let req = Request::new("POST", url).form(vec![
+        ("grant_type".into(), "client_credentials".into()),
+        ("client_id".into(), client_id.into()),
+        ("client_secret".into(), secret.expose().into()),
+        (
+            "scope".into(),
+            "https://graph.microsoft.com/.default".into(),
+        ),
+    ]);
+    Some(match http.send(&req, timeout) {
+        Ok(r) => classify_teams_token(tenant, &r),
+        Err(e) => unreachable(
+            &format!("Microsoft login {}", t.login_url),
+            &t.login_url,
+            &e,
+        ),
+    })
+}
+
+/// Reads a token answer.
+pub fn classify_teams_token(tenant: &str, r: &Response) -> Check {
+    let j = r.json();
+    if r.status == 200 && j["access_token"].is_string() {
+        return Check::ok(format!(
+            "Teams app credentials accepted for tenant {tenant} (Graph token issued)"
+        ));
+    }
+    if (400..500).contains(&r.status) {
+        let code = j["error"].as_str().unwrap_or("error");
+        let first = j["error_description"]
+            .as_str()
+            .and_then(|d| d.lines().next())
+            .unwrap_or("");
+        return Check::fail(
+            Class::Config,
+            format!("Microsoft login refused the Teams app: {code} {first}")
+                .trim_end()
+                .to_string(),
+            "check [teams] tenant_id, client_id and client_secret (secrets expire; create a new one in the app registration)",
+        );
+    }
+    Check::fail(
+        Class::Reach,
+        format!("Microsoft login answers HTTP {}", r.status),
+        "try again later; check a proxy between this server and login.microsoftonline.com",
+    )
+}
+
+/// Teams webhook: DNS and a TCP connection only (a request would post a message). The URL
+/// holds a signature, so only its host is shown.
+pub fn teams_webhook(url: &Secret, timeout: Duration) -> Check {
+    let Some((host, port)) = host_port(url.expose()) else {
+        return Check::fail(
+            Class::Config,
+            "[teams] webhook_url is not an http(s) URL".into(),
+            "paste the whole URL of the Workflows / incoming webhook",
+        );
+    };
+    let what = format!("Teams webhook host {host}:{port}");
+    let addrs = match (host.as_str(), port).to_socket_addrs() {
+        Ok(a) => a.collect::<Vec<_>>(),
+        Err(e) => {
+            return Check::fail(
+                Class::Reach,
+                format!("{what}: cannot resolve the name ({e})"),
+                "check DNS on this server (/etc/resolv.conf) or the webhook URL",
+            )
+        }
+    };
+    let mut last = String::from("no address");
+    for a in addrs {
+        match TcpStream::connect_timeout(&a, timeout) {
+            Ok(_) => {
+                return Check::ok(format!(
+                    "{what} accepts connections (TCP only; nothing posted)"
+                ))
+            }
+            Err(e) => last = e.to_string(),
+        }
+    }
+    Check::fail(
+        Class::Reach,
+        format!("{what}: cannot connect ({last})"),
+        "open outgoing HTTPS to that host in the firewall, or set HTTPS_PROXY",
+    )
+}
+
+/// Host and port of an http(s) URL (port from the scheme when absent).
+pub fn host_port(url: &str) -> Option<(String, u16)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let default = match scheme.to_ascii_lowercase().as_str() {
+        "http" => 80,
+        "https" => 443,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let hostport = authority.rsplit('@').next()?;
+    let (host, port) = if let Some(v6) = hostport.strip_prefix('[') {
+        let (h, after) = v6.split_once(']')?;
+        (h.to_string(), after.strip_prefix(':'))
+    } else {
+        match hostport.split_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (hostport.to_string(), None),
+        }
+    };
+    if host.is_empty() {
+        return None;
+    }
+    let port = match port {
+        Some(p) => p.parse().ok()?,
+        None => default,
+    };
+    Some((host, port))
+}
+
+/// A transport failure as a check, with what to look at.
+fn unreachable(what: &str, url: &str, e: &TransportError) -> Check {
+    let host = host_port(url).map_or_else(|| url.to_string(), |(h, p)| format!("{h}:{p}"));
+    let fix = match e {
+        TransportError::Timeout => format!(
+            "no answer in time from {host}: a firewall dropping packets, or a proxy is needed (set HTTPS_PROXY)"
+        ),
+        TransportError::Connect(m) if m.contains("host not found") => {
+            format!("the name of {host} does not resolve: check DNS on this server and the URL in the config")
+        }
+        TransportError::Connect(m) if m.starts_with("TLS") => format!(
+            "TLS with {host} failed: check the URL (https for a TLS port), the system clock, and any TLS-inspecting proxy"
+        ),
+        _ => format!(
+            "open outgoing connections to {host} in the firewall, or set HTTPS_PROXY if this server needs a proxy"
+        ),
+    };
+    Check::fail(Class::Reach, format!("{what} unreachable: {e}"), &fix)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::Status;
+    use super::*;
+
+    fn resp(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            retry_after: None,
+            body: body.into(),
+        }
+    }
+
+    #[test]
+    fn host_port_handles_ports_userinfo_and_ipv6() {
+        assert_eq!(
+            host_port("https://x.webhook.office.com/webhookb2/abc?sig=1"),
+            Some(("x.webhook.office.com".into(), 443))
+        );
+        assert_eq!(
+            host_port("http://u:p@127.0.0.1:8008/p"),
+            Some(("127.0.0.1".into(), 8008))
+        );
+        assert_eq!(host_port("https://[::1]:9/"), Some(("::1".into(), 9)));
+        assert_eq!(host_port("ftp://x"), None);
+        assert_eq!(host_port("https:///x"), None);
+    }
+
+    #[test]
+    fn slack_invalid_auth_is_a_config_failure() {
+        let c = classify_slack(
+            "https://slack.com/api",
+            &resp(200, r#"{"ok":false,"error":"invalid_auth"}"#),
+        );
+        assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
+        assert!(c.what.contains("invalid_auth"));
+    }
+
+    #[test]
+    fn slack_ok_names_team_and_user() {
+        let c = classify_slack(
+            "u",
+            &resp(200, r#"{"ok":true,"team":"Ops","user":"pandora-bot"}"#),
+        );
+        assert_eq!(c.status, Status::Ok);
+        assert!(c.what.contains("Ops") && c.what.contains("pandora-bot"));
+    }
+
+    #[test]
+    fn slack_server_error_is_reachability() {
+        let c = classify_slack("u", &resp(503, ""));
+        assert_eq!((c.status, c.class), (Status::Fail, Class::Reach));
+    }
+
+    #[test]
+    fn matrix_unknown_token_is_config_and_404_names_the_url() {
+        let c = classify_matrix("https://m", &resp(401, r#"{"errcode":"M_UNKNOWN_TOKEN"}"#));
+        assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
+        assert!(c.what.contains("M_UNKNOWN_TOKEN"));
+        let c = classify_matrix("https://m", &resp(404, ""));
+        assert!(c.fix.unwrap().contains("homeserver"));
+    }
+
+    #[test]
+    fn teams_bad_secret_is_config_with_the_aad_code() {
+        let c = classify_teams_token(
+            "t1",
+            &resp(
+                401,
+                r#"{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: x"}"#,
+            ),
+        );
+        assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
+        assert!(c.what.contains("AADSTS7000215"), "{}", c.what);
+        assert!(!c.what.contains("Trace ID"));
+    }
+
+    #[test]
+    fn timeouts_suggest_firewall_or_proxy() {
+        let c = unreachable(
+            "ilert API",
+            "https://api.ilert.com",
+            &TransportError::Timeout,
+        );
+        assert_eq!(c.class, Class::Reach);
+        assert!(c.fix.unwrap().contains("api.ilert.com:443"));
+    }
+}
