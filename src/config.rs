@@ -415,8 +415,8 @@ impl Config {
             path: path.to_path_buf(),
             line: None,
             message: format!(
-                "cannot read it: {e} (pass --config FILE or set PANDORA_ILERT_CONFIG; an example \
-                 ships as pandora-ilert.toml.example)"
+                "cannot read it: {e} (pass --config FILE or set PANDORA_ILERT_CONFIG; the packages \
+                 ship an example as /usr/share/doc/pandora-ilert/pandora-ilert.toml.example)"
             ),
         })?;
         let mut config = Config::parse(path, &text)?;
