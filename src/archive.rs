@@ -166,16 +166,7 @@ pub fn run(
                 log::error!("{e}");
             }
             if let Some(text) = note {
-                store.log_event(
-                    &inc.key,
-                    &EventLogLine {
-                        at: Timestamp::now(),
-                        seq: inc.seq,
-                        kind: "chat".into(),
-                        text,
-                        by: "pandora-ilert".into(),
-                    },
-                );
+                store.log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
             }
         };
         match chat::sync(

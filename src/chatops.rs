@@ -427,18 +427,13 @@ fn command_event(
 
 fn queue(store: &Store, incident: &mut Incident, action: Action, now: Timestamp) {
     incident.outbox_seq += 1;
-    let entry = OutboxEntry {
-        id: format!("{}-cmd", Store::new_id(now)),
-        key: incident.key.clone(),
-        order: incident.outbox_seq,
-        created_at: now,
+    let entry = OutboxEntry::new(
+        format!("{}-cmd", Store::new_id(now)),
+        &incident.key,
+        incident.outbox_seq,
+        now,
         action,
-        attempts: 0,
-        not_before: None,
-        backoff_until: None,
-        last_error: None,
-        last_attempt: None,
-    };
+    );
     if let Err(e) = store.enqueue(&entry) {
         log::error!("{e}");
     }
@@ -466,22 +461,17 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
             continue;
         }
         let key = format!("storm-{}", route.name);
-        let entry = OutboxEntry {
-            id: format!("{}-storm", Store::new_id(now)),
-            key: key.clone(),
-            order: 0,
-            created_at: now,
-            action: Action::Chat(crate::lifecycle::ChatUpdate {
+        let entry = OutboxEntry::new(
+            format!("{}-storm", Store::new_id(now)),
+            &key,
+            0,
+            now,
+            Action::Chat(crate::lifecycle::ChatUpdate {
                 backend: chat.backend.clone(),
                 change: ChatChange::StormEnd,
                 route: Some(route.name.clone()),
             }),
-            attempts: 0,
-            not_before: None,
-            backoff_until: None,
-            last_error: None,
-            last_attempt: None,
-        };
+        );
         if let Err(e) = store.enqueue(&entry) {
             log::error!("{e}");
             continue;

@@ -336,16 +336,11 @@ impl<'a> Deliverer<'a> {
 
     fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: &str, text: String) {
         let seq = self.store.load_incident(&entry.key).map_or(0, |i| i.seq);
-        self.store.log_event(
-            &entry.key,
-            &EventLogLine {
-                at: now,
-                seq,
-                kind: kind.into(),
-                text,
-                by: "pandora-ilert".into(),
-            },
-        );
+        let line = EventLogLine {
+            at: now,
+            ..EventLogLine::ours(seq, kind, text)
+        };
+        self.store.log_event(&entry.key, &line);
     }
 }
 

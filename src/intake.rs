@@ -105,18 +105,13 @@ fn apply(
         let mut incident = plan.incident;
         for (i, action) in plan.actions.into_iter().enumerate() {
             incident.outbox_seq += 1;
-            let out = OutboxEntry {
-                id: format!("{}-{i:02}", entry.id),
-                key: key.to_string(),
-                order: incident.outbox_seq,
-                created_at: entry.received_at,
+            let out = OutboxEntry::new(
+                format!("{}-{i:02}", entry.id),
+                key,
+                incident.outbox_seq,
+                entry.received_at,
                 action,
-                attempts: 0,
-                not_before: None,
-                backoff_until: None,
-                last_error: None,
-                last_attempt: None,
-            };
+            );
             store.enqueue(&out)?;
         }
         incident.mark_applied(&entry.id);

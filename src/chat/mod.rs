@@ -342,16 +342,8 @@ pub fn deliver(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition
             log::error!("{e}");
         }
         if let Some(text) = note {
-            ctx.store.log_event(
-                &inc.key,
-                &EventLogLine {
-                    at: Timestamp::now(),
-                    seq: inc.seq,
-                    kind: "chat".into(),
-                    text,
-                    by: "pandora-ilert".into(),
-                },
-            );
+            ctx.store
+                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
         }
     };
     match sync(
@@ -410,16 +402,8 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             log::error!("{e}");
         }
         if let (Some(text), Some(inc)) = (note, incident.as_ref()) {
-            ctx.store.log_event(
-                &inc.key,
-                &EventLogLine {
-                    at: Timestamp::now(),
-                    seq: inc.seq,
-                    kind: "chat".into(),
-                    text,
-                    by: "pandora-ilert".into(),
-                },
-            );
+            ctx.store
+                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
         }
     };
     match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {

@@ -99,6 +99,24 @@ pub struct OutboxEntry {
     pub last_attempt: Option<Timestamp>,
 }
 
+impl OutboxEntry {
+    /// A new, never-attempted entry.
+    pub fn new(id: String, key: &str, order: u64, created_at: Timestamp, action: Action) -> Self {
+        OutboxEntry {
+            id,
+            key: key.to_string(),
+            order,
+            created_at,
+            action,
+            attempts: 0,
+            not_before: None,
+            backoff_until: None,
+            last_error: None,
+            last_attempt: None,
+        }
+    }
+}
+
 /// A delivery the API refused for good.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -123,6 +141,19 @@ pub struct EventLogLine {
     pub text: String,
     /// Who: `pandora`, `pandora-ilert`, or a chat user.
     pub by: String,
+}
+
+impl EventLogLine {
+    /// A line about something pandora-ilert did, stamped now.
+    pub fn ours(seq: u32, kind: &str, text: String) -> Self {
+        EventLogLine {
+            at: Timestamp::now(),
+            seq,
+            kind: kind.to_string(),
+            text,
+            by: "pandora-ilert".into(),
+        }
+    }
 }
 
 /// An inbox entry: an alert waiting to be planned.
