@@ -335,3 +335,45 @@ fn a_file_the_real_agent_writes_now_round_trips() {
         "our own plugin modules in the same file are healthy and send nothing"
     );
 }
+
+#[test]
+fn a_hanging_ilert_costs_three_timeouts_not_one_per_module() {
+    let (dir, ilert) = (TestDir::new("xml-breaker"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        "request_timeout = \"1s\"\nflush_deadline = \"30s\"\n[ilert]\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ));
+    ilert.set_mode(Mode::Slow(std::time::Duration::from_secs(5)));
+    let modules: String = (1..=6)
+        .map(|i| {
+            format!(
+                "<module><name><![CDATA[Disk {i}]]></name><type><![CDATA[generic_data]]></type>\
+                 <data><![CDATA[99]]></data><status>CRITICAL</status></module>"
+            )
+        })
+        .collect();
+    let file = dir.join("edge.data");
+    std::fs::write(
+        &file,
+        format!(
+            "<?xml version='1.0' encoding='UTF-8'?><agent_data agent_name='edge-01' \
+             timestamp='2026/11/24 02:21:59' interval='300' version='4.1'>{modules}</agent_data>"
+        ),
+    )
+    .unwrap();
+    let out = xml(&cfg, &[file.to_str().unwrap()]);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    // The lane's breaker opens after three timeouts; the other alerts are queued at once.
+    assert_eq!(ilert.server.requests().len(), 3);
+    assert_eq!(dir.files("outbox").len(), 6);
+    ilert.set_mode(Mode::Accept);
+    assert_eq!(code(&run(&cfg, &["flush"])), 0);
+    // At least once: the three abandoned requests may have landed too; ilert dedupes by alertKey.
+    let keys: std::collections::BTreeSet<String> = ilert
+        .accepted()
+        .iter()
+        .map(|e| e["alertKey"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(keys.len(), 6);
+}

@@ -124,6 +124,21 @@ pub fn handle(
     deadline: Deadline,
     now: Timestamp,
 ) -> Result<Option<Handled>, AppError> {
+    let mut deliverer = Deliverer::new(config, store, http, deadline, false);
+    handle_with(config, store, &mut deliverer, alert, route, deadline, now)
+}
+
+/// `handle` with a deliverer shared across many alerts (`xml`), so a lane that keeps failing
+/// stops being tried for the rest of the run instead of costing every alert a timeout.
+pub fn handle_with(
+    config: &Config,
+    store: &Store,
+    deliverer: &mut Deliverer<'_>,
+    alert: Alert,
+    route: Option<String>,
+    deadline: Deadline,
+    now: Timestamp,
+) -> Result<Option<Handled>, AppError> {
     let key = alert.key.clone();
     let entry = InboxEntry {
         id: Store::new_id(now),
@@ -149,7 +164,6 @@ pub fn handle(
             (lock, intake::apply_inbox(config, store, &key)?)
         }
     };
-    let mut deliverer = Deliverer::new(config, store, http, deadline, false);
     let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
     drop(lock);
     Ok(Some(Handled { applied, outcome }))

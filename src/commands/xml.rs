@@ -11,7 +11,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::delivery::Deadline;
+use crate::delivery::{Deadline, Deliverer};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -20,7 +20,7 @@ use crate::pandora::{Alert, AlertInput};
 use crate::store::Store;
 use crate::time::Timestamp;
 
-use super::alert::{handle, Handled};
+use super::alert::{handle_with, Handled};
 
 /// What the run did, for the summary line and the exit code.
 #[derive(Debug, Default)]
@@ -40,6 +40,7 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<Exit, AppError> {
     let deadline = Deadline::after(config.flush_deadline);
     let store = Store::open(&config.state_dir)?;
     let http = Http::new();
+    let mut deliverer = Deliverer::new(config, &store, &http, deadline, false);
     let mut tally = Tally::default();
     for file in files {
         let (label, read) = read_input(file);
@@ -47,7 +48,15 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<Exit, AppError> {
         match read {
             Ok(bytes) => {
                 let data = agent_data::parse(&bytes);
-                forward(config, &store, &http, deadline, &label, &data, &mut tally)?;
+                forward(
+                    config,
+                    &store,
+                    &mut deliverer,
+                    deadline,
+                    &label,
+                    &data,
+                    &mut tally,
+                )?;
             }
             Err(e) => {
                 problem(&label, None, None, &format!("cannot read it: {e}"));
@@ -104,7 +113,7 @@ fn problem(file: &str, agent: Option<&str>, module: Option<&str>, what: &str) {
 fn forward(
     config: &Config,
     store: &Store,
-    http: &Http,
+    deliverer: &mut Deliverer<'_>,
     deadline: Deadline,
     file: &str,
     data: &AgentData,
@@ -186,7 +195,15 @@ fn forward(
             if firing { "fires" } else { "recovers" },
             reading.reason
         );
-        match handle(config, store, http, alert, None, deadline, Timestamp::now())? {
+        match handle_with(
+            config,
+            store,
+            deliverer,
+            alert,
+            None,
+            deadline,
+            Timestamp::now(),
+        )? {
             Some(Handled { outcome, .. }) => {
                 tally.queued += outcome.pending;
                 tally.dead += outcome.dead;
