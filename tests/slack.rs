@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Output;
 
 use serde_json::Value;
 use support::ilert::{FakeIlert, KEY};
@@ -21,50 +20,6 @@ fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, route: &str) -> P
     ))
 }
 
-fn ok(dir: &TestDir, out: &Output) {
-    assert_eq!(code(out), 0, "stderr: {}\nlog:\n{}", stderr(out), dir.log());
-}
-
-/// The incident's event log.
-fn events(dir: &TestDir, key: &str) -> Vec<Value> {
-    std::fs::read_to_string(dir.state().join("events").join(format!("{key}.jsonl")))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// Texts of the incident's `chat` event-log lines.
-fn chat_lines(dir: &TestDir, key: &str) -> Vec<String> {
-    events(dir, key)
-        .iter()
-        .filter(|e| e["kind"] == "chat")
-        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn record(dir: &TestDir, key: &str) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(dir.state().join("incidents").join(format!("{key}.json")))
-            .unwrap(),
-    )
-    .unwrap()
-}
-
-/// The dead letters' reasons.
-fn dead_reasons(dir: &TestDir) -> Vec<String> {
-    dir.files("dead")
-        .iter()
-        .map(|f| {
-            let v: Value = serde_json::from_str(
-                &std::fs::read_to_string(dir.state().join("dead").join(f)).unwrap(),
-            )
-            .unwrap();
-            v["reason"].as_str().unwrap_or_default().to_string()
-        })
-        .collect()
-}
-
 #[test]
 fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place() {
     let (dir, ilert, slack) = (
@@ -79,7 +34,7 @@ fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place
         &slack,
         &format!("invite = [\"U0AAA0001\", \"U0AAA0002\"]\nstakeholder_channel = \"{stake}\""),
     );
-    ok(&dir, &PandoraAlert::firing("6182268").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("6182268").run(&cfg));
     {
         let ch = slack.channel("pandorafms_alert_6182268").expect("channel");
         assert!(!ch.is_private);
@@ -96,14 +51,13 @@ fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place
         assert!(ch.members.contains(&"U0AAA0002".to_string()));
     }
     for data in ["97", "99.1"] {
-        ok(
-            &dir,
+        dir.assert_ok(
             &PandoraAlert::firing("6182268")
                 .set("--data", data)
                 .run(&cfg),
         );
     }
-    ok(&dir, &PandoraAlert::recovery("6182268").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("6182268").run(&cfg));
 
     let channels: Vec<_> = slack
         .channels()
@@ -158,7 +112,7 @@ fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place
 
     let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
     assert_eq!(types, ["ALERT", "RESOLVE"]);
-    let log = chat_lines(&dir, "6182268");
+    let log = dir.chat_lines("6182268");
     for want in [
         "opened public channel #pandorafms_alert_6182268",
         "invited U0AAA0001, U0AAA0002",
@@ -174,7 +128,7 @@ fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place
             "missing {want:?} in {log:#?}"
         );
     }
-    assert!(record(&dir, "6182268")["resolved_at"].is_string());
+    assert!(dir.record("6182268")["resolved_at"].is_string());
     assert!(!dir.log().contains(TOKEN), "token leaked into the log");
     assert!(slack.violations().is_empty(), "{:?}", slack.violations());
 }
@@ -193,8 +147,8 @@ fn private_route_creates_a_private_channel_and_the_stakeholder_line_has_no_detai
         &slack,
         &format!("private = true\ninvite = \"U0SEC0001\"\nstakeholder_channel = \"{stake}\""),
     );
-    ok(&dir, &PandoraAlert::firing("900").run(&cfg));
-    ok(&dir, &PandoraAlert::recovery("900").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("900").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("900").run(&cfg));
     let ch = slack.channel("pandorafms_alert_900").unwrap();
     assert!(ch.is_private);
     assert_eq!(ch.members, [BOT_USER, "U0SEC0001"]);
@@ -213,7 +167,8 @@ fn private_route_creates_a_private_channel_and_the_stakeholder_line_has_no_detai
             "{l}"
         );
     }
-    assert!(chat_lines(&dir, "900")
+    assert!(dir
+        .chat_lines("900")
         .iter()
         .any(|l| l == "opened private channel #pandorafms_alert_900"));
     assert!(slack.violations().is_empty(), "{:?}", slack.violations());
@@ -232,7 +187,7 @@ fn two_concurrent_first_firings_of_one_alert_create_one_channel() {
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        ok(&dir, &out);
+        dir.assert_ok(&out);
     }
     assert_eq!(slack.channels().len(), 1, "{:?}", slack.channels());
     let ch = &slack.channels()[0];
@@ -267,8 +222,8 @@ fn another_server_without_the_store_reuses_the_channel_on_name_taken() {
     for n in 0..5 {
         slack.add_channel(&format!("general-{n}"), "", "UADMIN001", false, false);
     }
-    ok(&a, &PandoraAlert::firing("1300").run(&cfg_a));
-    ok(&b, &PandoraAlert::firing("1300").run(&cfg_b));
+    a.assert_ok(&PandoraAlert::firing("1300").run(&cfg_a));
+    b.assert_ok(&PandoraAlert::firing("1300").run(&cfg_b));
     let ours: Vec<_> = slack
         .channels()
         .into_iter()
@@ -276,8 +231,8 @@ fn another_server_without_the_store_reuses_the_channel_on_name_taken() {
         .collect();
     assert_eq!(ours.len(), 1, "{ours:?}");
     assert_eq!(
-        record(&a, "1300")["chat"]["channel_id"],
-        record(&b, "1300")["chat"]["channel_id"]
+        a.record("1300")["chat"]["channel_id"],
+        b.record("1300")["chat"]["channel_id"]
     );
     assert!(b.log().contains("reusing it"), "{}", b.log());
     assert!(
@@ -306,13 +261,13 @@ fn a_taken_name_that_is_not_this_incidents_gets_a_suffixed_channel() {
         false,
         false,
     );
-    ok(&dir, &PandoraAlert::firing("500").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("500").run(&cfg));
     let foreign = slack.channel("pandorafms_alert_500").unwrap();
     assert!(
         foreign.messages.is_empty(),
         "never posts into someone else's channel"
     );
-    let name = record(&dir, "500")["chat"]["channel_name"]
+    let name = dir.record("500")["chat"]["channel_name"]
         .as_str()
         .unwrap()
         .to_string();
@@ -325,9 +280,9 @@ fn a_taken_name_that_is_not_this_incidents_gets_a_suffixed_channel() {
     // A second server makes the same choice and reuses it.
     let other = TestDir::new("slack-foreign-b");
     let cfg_b = config(&other, &ilert, &slack, "");
-    ok(&other, &PandoraAlert::firing("500").run(&cfg_b));
+    other.assert_ok(&PandoraAlert::firing("500").run(&cfg_b));
     assert_eq!(slack.channels().len(), 2);
-    assert_eq!(record(&other, "500")["chat"]["channel_name"], name.as_str());
+    assert_eq!(other.record("500")["chat"]["channel_name"], name.as_str());
 }
 
 #[test]
@@ -346,7 +301,7 @@ fn an_archived_channel_of_this_incident_is_unarchived_and_reused() {
         false,
         true,
     );
-    ok(&dir, &PandoraAlert::firing("501").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("501").run(&cfg));
     assert_eq!(slack.channels().len(), 1);
     let ch = slack.channel_by_id(&id).unwrap();
     assert!(!ch.is_archived);
@@ -381,13 +336,14 @@ fn slack_down_while_ilert_up_delivers_ilert_at_once_and_chat_in_order_on_flush()
     );
     assert_eq!(ilert.events()[1].0, "RESOLVE");
     assert_eq!(dir.files("outbox").len(), 2, "chat open + recover queued");
-    assert!(events(&dir, "1400")
+    assert!(dir
+        .events("1400")
         .iter()
         .any(|e| e["kind"] == "failed" && e["text"].as_str().unwrap().contains("chat:slack")));
 
     let slack = slack.restart();
     let out = run(&cfg, &["flush"]);
-    ok(&dir, &out);
+    dir.assert_ok(&out);
     assert!(dir.files("outbox").is_empty());
     assert_eq!(slack.channels().len(), 1);
     let ch = &slack.channels()[0];
@@ -427,10 +383,10 @@ fn odd_channel_templates_are_sanitised_and_names_stay_unique() {
         &slack,
         "channel_template = \"Pandora FMS / Prod #{id} (Ünïcode) & <Co>\"",
     );
-    ok(&dir, &PandoraAlert::firing("7001").run(&cfg));
-    ok(&dir, &PandoraAlert::firing("7002").run(&cfg));
-    ok(&dir, &PandoraAlert::recovery("7001").run(&cfg));
-    ok(&dir, &PandoraAlert::firing("7001").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("7001").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("7002").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("7001").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("7001").run(&cfg));
     let mut names: Vec<String> = slack.channels().into_iter().map(|c| c.name).collect();
     names.sort();
     assert_eq!(
@@ -453,7 +409,7 @@ fn a_short_retry_after_is_waited_out_and_a_long_one_holds_the_chat_entry() {
     );
     let cfg = config(&dir, &ilert, &slack, "");
     slack.rate_limit_next("chat.postMessage", 1);
-    ok(&dir, &PandoraAlert::firing("1500").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("1500").run(&cfg));
     assert_eq!(slack.channels()[0].messages.len(), 1);
 
     slack.rate_limit_next("conversations.create", 120);
@@ -491,7 +447,7 @@ fn a_refused_token_dead_letters_the_chat_entry_with_what_to_fix_and_ilert_still_
     let out = PandoraAlert::firing("1600").run(&cfg);
     assert_eq!(code(&out), 78, "{}", stderr(&out));
     assert_eq!(ilert.events().len(), 1);
-    let reasons = dead_reasons(&dir);
+    let reasons = dir.dead_reasons();
     assert_eq!(reasons.len(), 1);
     assert!(
         reasons[0].contains("invalid_auth") && reasons[0].contains("[slack] token"),
@@ -516,14 +472,14 @@ fn a_missing_scope_names_the_scope_and_requeue_finishes_the_channel() {
     slack.set_scopes(&without_pins);
     let out = PandoraAlert::firing("1700").run(&cfg);
     assert_eq!(code(&out), 78, "{}", stderr(&out));
-    let reasons = dead_reasons(&dir);
+    let reasons = dir.dead_reasons();
     assert!(reasons[0].contains("'pins:write'"), "{reasons:?}");
     let ch = slack.channel("pandorafms_alert_1700").unwrap();
     assert_eq!((ch.messages.len(), ch.pins.len()), (1, 0));
 
     slack.set_scopes(&ALL_SCOPES);
     assert_eq!(code(&run(&cfg, &["requeue"])), 0);
-    ok(&dir, &run(&cfg, &["flush"]));
+    dir.assert_ok(&run(&cfg, &["flush"]));
     let ch = slack.channel("pandorafms_alert_1700").unwrap();
     assert_eq!(
         (ch.messages.len(), ch.pins.len()),
@@ -541,19 +497,20 @@ fn a_deleted_pinned_message_is_posted_again_on_the_next_refire() {
         FakeSlack::start(),
     );
     let cfg = config(&dir, &ilert, &slack, "");
-    ok(&dir, &PandoraAlert::firing("1800").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("1800").run(&cfg));
     let ch = slack.channels()[0].clone();
     slack.delete_message(&ch.id, &ch.messages[0].ts);
-    ok(&dir, &PandoraAlert::firing("1800").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("1800").run(&cfg));
     let ch = slack.channel_by_id(&ch.id).unwrap();
     assert_eq!(ch.messages.len(), 1);
     assert_eq!(ch.pins, [ch.messages[0].ts.clone()]);
     assert!(ch.messages[0].text.contains("Times fired: 2"));
     assert_eq!(
-        record(&dir, "1800")["chat"]["message_id"],
+        dir.record("1800")["chat"]["message_id"],
         ch.messages[0].ts.as_str()
     );
-    assert!(chat_lines(&dir, "1800")
+    assert!(dir
+        .chat_lines("1800")
         .iter()
         .any(|l| l.starts_with("the alert message was gone")));
 }

@@ -4,7 +4,6 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::Output;
 
 use serde_json::Value;
 use support::graph::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TEAM, TENANT};
@@ -36,28 +35,6 @@ fn graph_config(
     ))
 }
 
-fn ok(dir: &TestDir, out: &Output) {
-    assert_eq!(code(out), 0, "stderr: {}\nlog:\n{}", stderr(out), dir.log());
-}
-
-fn chat_lines(dir: &TestDir, key: &str) -> Vec<String> {
-    std::fs::read_to_string(dir.state().join("events").join(format!("{key}.jsonl")))
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["kind"] == "chat")
-        .map(|e| e["text"].as_str().unwrap_or_default().to_string())
-        .collect()
-}
-
-fn record(dir: &TestDir, key: &str) -> Value {
-    serde_json::from_str(
-        &std::fs::read_to_string(dir.state().join("incidents").join(format!("{key}.json")))
-            .unwrap(),
-    )
-    .unwrap()
-}
-
 fn card_text(card: &Value) -> String {
     card.to_string()
 }
@@ -70,14 +47,13 @@ fn graph_mode_creates_a_channel_and_posts_cards_through_the_webhook() {
         FakeGraph::start(),
     );
     let cfg = graph_config(&dir, &ilert, &graph, true, "", "invite = \"u-ignored\"");
-    ok(&dir, &PandoraAlert::firing("6182268").run(&cfg));
-    ok(
-        &dir,
+    dir.assert_ok(&PandoraAlert::firing("6182268").run(&cfg));
+    dir.assert_ok(
         &PandoraAlert::firing("6182268")
             .set("--data", "99")
             .run(&cfg),
     );
-    ok(&dir, &PandoraAlert::recovery("6182268").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("6182268").run(&cfg));
 
     let channels = graph.channels();
     assert_eq!(channels.len(), 1, "{channels:?}");
@@ -131,7 +107,7 @@ fn graph_mode_creates_a_channel_and_posts_cards_through_the_webhook() {
         .unwrap()
         .contains("expires_at"));
 
-    let lines = chat_lines(&dir, "6182268");
+    let lines = dir.chat_lines("6182268");
     for want in [
         "opened public channel #pandorafms_alert_6182268",
         "posted alert message: FIRING [Critical] web-01 / CPU Load",
@@ -162,10 +138,10 @@ fn an_expired_token_is_fetched_again_once() {
         FakeGraph::start(),
     );
     let cfg = graph_config(&dir, &ilert, &graph, true, "", "");
-    ok(&dir, &PandoraAlert::firing("2100").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("2100").run(&cfg));
     assert_eq!(graph.token_requests(), 1);
     graph.expire_tokens();
-    ok(&dir, &PandoraAlert::recovery("2100").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("2100").run(&cfg));
     assert_eq!(
         graph.token_requests(),
         2,
@@ -193,8 +169,8 @@ fn a_private_route_creates_a_private_channel_owned_by_the_configured_user() {
         "owner = \"a1b2c3d4-owner\"",
         "private = true\ninvite = [\"u-sec-1\", \"a1b2c3d4-owner\"]",
     );
-    ok(&dir, &PandoraAlert::firing("2200").run(&cfg));
-    ok(&dir, &PandoraAlert::recovery("2200").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("2200").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("2200").run(&cfg));
     let ch = &graph.channels()[0];
     assert_eq!(ch.membership_type, "private");
     assert_eq!(
@@ -215,7 +191,8 @@ fn a_private_route_creates_a_private_channel_owned_by_the_configured_user() {
             "{t}"
         );
     }
-    assert!(chat_lines(&dir, "2200")
+    assert!(dir
+        .chat_lines("2200")
         .iter()
         .any(|l| l == "opened private channel #pandorafms_alert_2200"));
     assert!(graph.violations().is_empty(), "{:?}", graph.violations());
@@ -229,13 +206,13 @@ fn another_server_reuses_the_channel_when_graph_says_the_name_exists() {
     let cfg_b = graph_config(&b, &ilert, &graph, true, "", "");
     // A channel with another name first, and a foreign one later: the list is paged.
     for n in 0..3 {
-        ok(&a, &PandoraAlert::firing(&format!("230{n}")).run(&cfg_a));
+        a.assert_ok(&PandoraAlert::firing(&format!("230{n}")).run(&cfg_a));
     }
-    ok(&b, &PandoraAlert::firing("2302").run(&cfg_b));
+    b.assert_ok(&PandoraAlert::firing("2302").run(&cfg_b));
     assert_eq!(graph.channels().len(), 3, "{:?}", graph.channels());
     assert_eq!(
-        record(&a, "2302")["chat"]["channel_id"],
-        record(&b, "2302")["chat"]["channel_id"]
+        a.record("2302")["chat"]["channel_id"],
+        b.record("2302")["chat"]["channel_id"]
     );
     assert!(b.log().contains("reusing it"), "{}", b.log());
     assert!(graph.violations().is_empty(), "{:?}", graph.violations());
@@ -276,9 +253,9 @@ fn webhook_mode_posts_one_card_per_state_change_and_creates_nothing() {
         ilert.url(),
         graph.webhook_url()
     ));
-    ok(&dir, &PandoraAlert::firing("2500").run(&cfg));
-    ok(&dir, &PandoraAlert::firing("2500").run(&cfg));
-    ok(&dir, &PandoraAlert::recovery("2500").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("2500").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("2500").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("2500").run(&cfg));
     let cards = graph.cards();
     assert_eq!(
         cards.len(),
@@ -301,7 +278,8 @@ fn webhook_mode_posts_one_card_per_state_change_and_creates_nothing() {
     );
     assert!(graph.graph_calls().is_empty(), "{:?}", graph.graph_calls());
     assert_eq!(graph.token_requests(), 0);
-    assert!(chat_lines(&dir, "2500")
+    assert!(dir
+        .chat_lines("2500")
         .iter()
         .any(|l| l.starts_with("using the configured channel")));
     assert!(
@@ -326,8 +304,8 @@ fn teams_names_are_sanitised_to_fifty_characters_and_stay_unique() {
         "",
         "channel_template = \"Prod: #{id} / \\\"CPU\\\" <load> for the web farm in Madrid, Spain\"",
     );
-    ok(&dir, &PandoraAlert::firing("2601").run(&cfg));
-    ok(&dir, &PandoraAlert::firing("2602").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("2601").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("2602").run(&cfg));
     let names: Vec<String> = graph
         .channels()
         .into_iter()

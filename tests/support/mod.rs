@@ -59,6 +59,53 @@ impl TestDir {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path.join("pandora-ilert.log")).unwrap_or_default()
     }
+    /// Asserts a zero exit, showing stderr and the log otherwise.
+    pub fn assert_ok(&self, out: &Output) {
+        assert_eq!(
+            code(out),
+            0,
+            "stderr: {}\nlog:\n{}",
+            stderr(out),
+            self.log()
+        );
+    }
+
+    /// The incident's event log.
+    pub fn events(&self, key: &str) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(self.state().join("events").join(format!("{key}.jsonl")))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
+    /// Texts of the incident's `chat` event-log lines.
+    pub fn chat_lines(&self, key: &str) -> Vec<String> {
+        self.events(key)
+            .iter()
+            .filter(|e| e["kind"] == "chat")
+            .map(|e| e["text"].as_str().unwrap_or_default().to_string())
+            .collect()
+    }
+
+    /// The incident record.
+    pub fn record(&self, key: &str) -> serde_json::Value {
+        let path = self.state().join("incidents").join(format!("{key}.json"));
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+    }
+
+    /// The dead letters' reasons.
+    pub fn dead_reasons(&self) -> Vec<String> {
+        self.files("dead")
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(self.state().join("dead").join(f)).unwrap();
+                let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+                v["reason"].as_str().unwrap_or_default().to_string()
+            })
+            .collect()
+    }
+
     /// Names of the files in a store subdirectory.
     pub fn files(&self, sub: &str) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(self.state().join(sub))
