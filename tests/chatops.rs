@@ -100,6 +100,10 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
     );
     let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert_eq!(status["open_incidents"].as_array().unwrap().len(), 6);
+    assert_eq!(status["storms"][0]["route"], "default");
+    assert_eq!(status["storms"][0]["incidents"], 3);
+    assert_eq!(status["storms"][0]["channel"], "pandorafms_storm_default");
+    assert!(stdout(&run(&cfg, &["status"])).contains("ALERT STORM on route default"));
 
     // A storm incident recovers: the summary counts it, no channel of its own is created.
     let out = PandoraAlert::recovery("104")
@@ -124,6 +128,8 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
     let last = &storm.messages.last().unwrap().text;
     assert!(last.contains("storm on route 'default' is over"), "{last}");
     assert!(storm.topic.starts_with("QUIET"), "{}", storm.topic);
+    let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert!(status["storms"].as_array().unwrap().is_empty(), "{status}");
     // Afterwards a new incident gets its own channel again.
     fire(&cfg, "200", "Servers");
     assert!(slack.channel("pandorafms_alert_200").is_some());

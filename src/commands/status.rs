@@ -86,6 +86,22 @@ pub struct StatusReport {
     pub inbox: usize,
     /// Last successful delivery per lane.
     pub last_delivery: std::collections::BTreeMap<String, Timestamp>,
+    /// Routes in an alert storm right now.
+    pub storms: Vec<Storm>,
+}
+
+/// A route in an alert storm, as shown.
+#[derive(Debug, Serialize)]
+pub struct Storm {
+    /// Route.
+    pub route: String,
+    /// Since when.
+    pub since: Timestamp,
+    /// Incidents summarised in the storm channel instead of getting their own.
+    pub incidents: u32,
+    /// The storm channel, once opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
 }
 
 /// Collects the report.
@@ -154,6 +170,20 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
             .collect(),
         inbox: store.inbox_keys().len(),
         last_delivery,
+        storms: config
+            .routes
+            .iter()
+            .filter(|r| r.chat.is_some())
+            .map(|r| store.load_storm(&r.name))
+            .filter_map(|s| {
+                Some(Storm {
+                    since: s.active_since?,
+                    incidents: s.total,
+                    channel: s.chat.channel_name.clone(),
+                    route: s.route,
+                })
+            })
+            .collect(),
     }
 }
 
@@ -226,6 +256,15 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
     println!("quarantined files: {}", r.quarantined.len());
     for q in &r.quarantined {
         println!("  {q}");
+    }
+    for s in &r.storms {
+        println!(
+            "ALERT STORM on route {} for {}: {} incident(s) summarised{} instead of one channel each",
+            s.route,
+            age(s.since),
+            s.incidents,
+            s.channel.as_deref().map(|c| format!(" in #{c}")).unwrap_or_default()
+        );
     }
     for (lane, t) in &r.last_delivery {
         println!("last delivery to {lane}: {t} ({} ago)", age(*t));
