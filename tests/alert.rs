@@ -73,10 +73,10 @@ fn refire_while_open_is_recorded_but_sends_no_second_alert() {
 #[test]
 fn refire_after_the_configured_window_alerts_again() {
     let (dir, ilert) = (TestDir::new("window"), FakeIlert::start());
-    let cfg = config(&dir, &ilert, "refire_window = 1");
+    let cfg = config(&dir, &ilert, "refire_window = 4");
     PandoraAlert::firing("78").run(&cfg);
     PandoraAlert::firing("78").run(&cfg);
-    std::thread::sleep(Duration::from_millis(1100));
+    std::thread::sleep(Duration::from_millis(4100));
     PandoraAlert::firing("78").run(&cfg);
     let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
     assert_eq!(types, ["ALERT", "ALERT"]);

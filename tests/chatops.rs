@@ -48,7 +48,7 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
         &dir,
         &ilert,
         &slack,
-        "storm_per_minute = 3\nstorm_quiet = \"2s\"",
+        "storm_per_minute = 3\nstorm_quiet = \"5s\"",
     );
     for (i, group) in [
         "Servers",
@@ -122,7 +122,7 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
     assert_eq!(slack.channels().len(), 4);
 
     // Quiet for storm_quiet: the plugin run ends the storm and says so.
-    std::thread::sleep(Duration::from_millis(2100));
+    std::thread::sleep(Duration::from_millis(5100));
     plugin(&cfg);
     let storm = slack.channel("pandorafms_storm_default").unwrap();
     let last = &storm.messages.last().unwrap().text;
