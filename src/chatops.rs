@@ -445,8 +445,8 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
     let now = Timestamp::now();
     for route in &config.routes {
         let Some(chat) = &route.chat else { continue };
-        let Ok(lock) = store.lock_named(
-            &format!("storm-{}", route.name),
+        let Ok(lock) = store.lock_storm(
+            &route.name,
             std::time::Instant::now() + Duration::from_secs(1),
         ) else {
             continue;

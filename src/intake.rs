@@ -165,10 +165,7 @@ fn storm_control(
     alert: &Alert,
     now: Timestamp,
 ) {
-    let lock = store.lock_named(
-        &format!("storm-{route}"),
-        Instant::now() + Duration::from_secs(2),
-    );
+    let lock = store.lock_storm(route, Instant::now() + Duration::from_secs(2));
     if lock.is_err() {
         log::warn!(
             "route {route}: storm state busy; storm control skipped for {}",

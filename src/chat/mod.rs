@@ -376,10 +376,7 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             reason: format!("chat: route '{route_name}' has no chat backend any more"),
         };
     };
-    let Ok(_lock) = ctx
-        .store
-        .lock_named(&format!("storm-{route_name}"), ctx.deadline.instant())
-    else {
+    let Ok(_lock) = ctx.store.lock_storm(&route_name, ctx.deadline.instant()) else {
         return Disposition::Retry {
             after: None,
             reason: "storm state busy".into(),

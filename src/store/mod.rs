@@ -275,9 +275,11 @@ impl Store {
         wait_for_lock(file, deadline)
     }
 
-    /// Waits for a named store-wide lock (e.g. `storm-<route>`) until `deadline`.
-    pub fn lock_named(&self, name: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
-        let p = self.dir("meta").join(format!("{}.lock", encode_key(name)));
+    /// Waits for a route's storm lock until `deadline`; every change to the route's storm
+    /// state (admission, delivery to the storm channel, the end of a storm) happens under it.
+    pub fn lock_storm(&self, route: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
+        let name = format!("storm-{route}");
+        let p = self.dir("meta").join(format!("{}.lock", encode_key(&name)));
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
