@@ -403,6 +403,44 @@ fn two_hundred_distinct_alerts_concurrently_are_each_delivered_once() {
     assert_eq!(keys, expected);
 }
 
+/// A whole log line as `logging` writes it: `2026-11-24T07:40:05.123Z [INFO] message`.
+fn is_whole_log_line(line: &str) -> bool {
+    let mut words = line.splitn(3, ' ');
+    let (Some(time), Some(level), Some(_)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    let time_ok = time.len() >= 20
+        && time.as_bytes()[10] == b'T'
+        && time.ends_with('Z')
+        && time[..4].bytes().all(|b| b.is_ascii_digit());
+    let level_ok = ["[ERROR]", "[WARN]", "[INFO]", "[DEBUG]", "[TRACE]"].contains(&level);
+    time_ok && level_ok
+}
+
+#[test]
+fn concurrent_alerts_append_whole_log_lines() {
+    // 120 processes at debug level append to one log file at once (an alert storm). Each line
+    // must land whole: one `write` per line on an O_APPEND file.
+    let (dir, ilert) = (TestDir::new("log-storm"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "alert_deadline = \"12s\"");
+    let children: Vec<_> = (0..120)
+        .map(|i| PandoraAlert::firing(&format!("{}", 3000 + i)).spawn(&cfg))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+    }
+    let log = dir.log();
+    let torn: Vec<&str> = log.lines().filter(|l| !is_whole_log_line(l)).collect();
+    assert!(torn.is_empty(), "{} torn lines: {torn:#?}", torn.len());
+    assert!(log.ends_with('\n'));
+    let opened = log
+        .lines()
+        .filter(|l| l.contains("decision=opened"))
+        .count();
+    assert_eq!(opened, 120, "one decision line per alert");
+}
+
 #[test]
 fn corrupt_record_is_quarantined_and_the_alert_still_goes_out() {
     let (dir, ilert) = (TestDir::new("corrupt"), FakeIlert::start());
