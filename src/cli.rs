@@ -29,6 +29,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Which arguments were not UTF-8 and were decoded as Windows-1252 (logged once).
+    #[arg(skip)]
+    pub argv_note: Option<String>,
 }
 
 /// Subcommands.

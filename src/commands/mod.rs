@@ -34,6 +34,9 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
     let load = || -> Result<Config, AppError> {
         let config = Config::load(&config_path)?;
         crate::logging::init(&config, cli.verbose);
+        if let Some(note) = &cli.argv_note {
+            log::info!("{note}");
+        }
         Ok(config)
     };
     match cli.command {
