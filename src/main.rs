@@ -14,6 +14,8 @@ mod data_in;
 mod delivery;
 mod error;
 mod exit;
+#[cfg(test)]
+mod fuzz;
 mod health;
 mod housekeeping;
 mod http;

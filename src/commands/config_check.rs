@@ -78,7 +78,7 @@ pub fn run(path: &Path) -> Result<Exit, AppError> {
 
 /// Templates naming a placeholder nothing fills (`{agnet}`): it would reach ilert or the
 /// channel name as written.
-fn placeholder_warnings(config: &Config) -> Vec<String> {
+pub fn placeholder_warnings(config: &Config) -> Vec<String> {
     let mut templates = vec![(
         "summary_template".to_string(),
         config.summary_template.as_str(),
