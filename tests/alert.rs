@@ -835,3 +835,27 @@ fn unwritable_state_dir_exits_73() {
     let out = PandoraAlert::firing("1").run(&cfg);
     assert!(code(&out) == 73 || code(&out) == 78, "{}", stderr(&out));
 }
+
+#[test]
+fn config_check_warns_about_unknown_template_placeholders() {
+    let (dir, ilert) = (TestDir::new("placeholders"), FakeIlert::start());
+    let cfg = config(
+        &dir,
+        &ilert,
+        "summary_template = \"{severty} {agent} {id}\"",
+    );
+    let out = run(&cfg, &["config", "check"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "warning: summary_template uses {severty}, which is not a placeholder (kept as written); did you mean 'severity'?"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("which is not a placeholder").count(),
+        1,
+        "{text}"
+    );
+}

@@ -65,6 +65,17 @@ impl Severity {
             return (Severity((*n).into()), None);
         }
         let urgency = |s: &Severity| if s.is_high() { "HIGH" } else { "LOW" };
+        if let (false, Some(n)) = (t.is_empty(), by_number(priority)) {
+            let s = Severity(n.into());
+            let why = format!(
+                "--severity {t:?} is not a Pandora severity ({} or 0-6): treated as '{s}' from \
+                 --priority {} with ilert priority {} unless the route sets one",
+                SEVERITY_NAMES.join(", "),
+                priority.trim(),
+                urgency(&s)
+            );
+            return (s, Some(why));
+        }
         if !t.is_empty() {
             let mut c = t.chars();
             let first = c
@@ -536,6 +547,9 @@ mod tests {
         assert_eq!(s.as_str(), "Crit");
         let w = w.unwrap();
         assert!(w.contains("\"Crit\"") && w.contains("priority LOW"), "{w}");
+        let (s, w) = Severity::resolve("Crit", "6");
+        assert_eq!(s.as_str(), "Major");
+        assert!(w.unwrap().contains("treated as 'Major' from --priority 6"));
         let (s, w) = Severity::resolve("", "6");
         assert_eq!(s.as_str(), "Major");
         assert!(w.unwrap().contains("from --priority 6"));
