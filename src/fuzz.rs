@@ -89,6 +89,8 @@ fn value_bytes() -> impl Strategy<Value = Vec<u8>> {
             b"Critical".to_vec(),
             b"42".to_vec(),
             b"2026/11/24 02:21:59".to_vec(),
+            b"2026-02-31 -1:61:60".to_vec(),
+            b"99999999999999999999/1/1 0:0:0".to_vec(),
             b"\n".to_vec(),
             b"'\"".to_vec(),
         ]),
@@ -98,17 +100,21 @@ fn value_bytes() -> impl Strategy<Value = Vec<u8>> {
 
 /// Decodes argv, parses it with clap, and takes an `alert` through the pure core: the
 /// Alert, its summary, its route, its plan and the ilert request.
-fn alert_from_argv(args: Vec<std::ffi::OsString>, config: &Config) {
+fn alert_from_argv(args: Vec<std::ffi::OsString>, config: &Config) -> Result<(), TestCaseError> {
     let decoded = decode_args(args);
     let Ok(cli) = Cli::try_parse_from(&decoded.args) else {
-        return;
+        return Ok(());
     };
     let Command::Alert(args) = cli.command else {
-        return;
+        return Ok(());
     };
     let Ok(alert) = Alert::from_input(&args.input(), &config.alert_key_prefix) else {
-        return;
+        return Ok(());
     };
+    if let Some(iso) = &alert.timestamp_iso {
+        prop_assert!(iso.len() == 19 && iso.is_ascii(), "timestamp {iso:?}");
+    }
+    prop_assert!(!alert.key.is_empty());
     let _ = (alert.subject(), alert.value());
     let _ = crate::ilert::render_template(&config.summary_template, &alert);
     if let Some(route) = crate::routing::select(config, &alert, None) {
@@ -121,6 +127,7 @@ fn alert_from_argv(args: Vec<std::ffi::OsString>, config: &Config) {
             }
         }
     }
+    Ok(())
 }
 
 fn test_config() -> Config {
@@ -153,7 +160,7 @@ proptest! {
         let decoded = decode_args(args.clone());
         let parsed = Cli::try_parse_from(&decoded.args);
         prop_assert!(parsed.is_ok(), "clap refused {:?}: {}", decoded.args, parsed.err().unwrap());
-        alert_from_argv(args, &config);
+        alert_from_argv(args, &config)?;
     }
 
     /// Arbitrary words, options or not: whatever clap says, nothing panics.
@@ -173,7 +180,7 @@ proptest! {
         let config = test_config();
         let mut args = vec![os(b"pandora-ilert")];
         args.extend(words.iter().map(|w| os(w)));
-        alert_from_argv(args, &config);
+        alert_from_argv(args, &config)?;
     }
 
     /// Any bytes as an agent data file: no panic, every error located, never more modules
