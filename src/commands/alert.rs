@@ -16,6 +16,7 @@ use crate::ilert;
 use crate::intake;
 use crate::lifecycle::{self, Action};
 use crate::pandora::Alert;
+use crate::stdout::outln;
 use crate::store::{InboxEntry, LockError, Store};
 use crate::time::Timestamp;
 
@@ -201,14 +202,14 @@ fn dry_run(
         AppError::Internal("no route matched although a default route is required".into())
     })?;
     let plan = lifecycle::plan(existing.as_ref(), alert, route, config, now);
-    println!(
+    outln!(
         "# dry run: incident {} via route '{}': {}",
         alert.key,
         route.name,
         plan.decision.as_str()
     );
     if plan.actions.is_empty() {
-        println!(
+        outln!(
             "# nothing to send (re-fire inside the dedupe window; only the record would change)"
         );
     }
@@ -219,13 +220,13 @@ fn dry_run(
                     AppError::Internal(format!("alert source {} vanished", event.source))
                 })?;
                 let (method, url, body) = ilert::redacted_request(config, source, event);
-                println!("{method} {url}");
-                println!(
+                outln!("{method} {url}");
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&body).unwrap_or_default()
                 );
             }
-            Action::Chat(update) => println!("# then {} ({:?})", action.label(), update.change),
+            Action::Chat(update) => outln!("# then {} ({:?})", action.label(), update.change),
         }
     }
     Ok(Exit::Ok)

@@ -20,6 +20,8 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::error::AppError;
 use crate::exit::Exit;
 
+#[cfg(test)]
+pub use config_check::placeholder_warnings as config_warnings;
 pub use flush::flush_all;
 pub use status::{collect as collect_status, StatusReport};
 #[cfg(test)]
@@ -34,6 +36,9 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
     let load = || -> Result<Config, AppError> {
         let config = Config::load(&config_path)?;
         crate::logging::init(&config, cli.verbose);
+        if let Some(note) = &cli.argv_note {
+            log::info!("{note}");
+        }
         Ok(config)
     };
     match cli.command {

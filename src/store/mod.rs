@@ -1124,9 +1124,12 @@ pub fn decode_key(enc: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Hex digits are ASCII, so a file name with other bytes after `%` (`1.%aé.json`) is
+        // compared byte by byte, never sliced inside a character.
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&enc[i + 1..i + 3], 16) {
-                out.push(b);
+            let hex = |b: u8| char::from(b).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
@@ -1150,5 +1153,13 @@ mod tests {
         }
         let long = "x".repeat(500);
         assert!(encode_key(&long).len() < 130);
+    }
+
+    #[test]
+    fn odd_file_names_decode_without_panicking() {
+        assert_eq!(decode_key("1.%aé"), "1.%aé");
+        assert_eq!(decode_key("%é%"), "%é%");
+        assert_eq!(decode_key("%4"), "%4");
+        assert_eq!(decode_key("%C3%A9"), "é");
     }
 }
