@@ -67,11 +67,20 @@ pub enum Disposition {
     },
 }
 
-/// Classifies an HTTP answer from ilert (and chat APIs that use plain status codes).
+/// The setting a redirect of an ilert call points at.
+const ILERT_URL_SETTING: &str = "[ilert] api_url";
+
+/// Classifies an HTTP answer from ilert by its status alone (the body is outside text that
+/// only goes into the reason). Only a 2xx is a delivery; a 3xx is a configuration error.
 pub fn classify_http(resp: &Response, now: Timestamp) -> Disposition {
     let body = one_line(&resp.body, 300);
     match resp.status {
         200..=299 => Disposition::Delivered,
+        300..=399 => Disposition::DeadLetter {
+            reason: resp
+                .redirect_error(ILERT_URL_SETTING)
+                .unwrap_or_else(|| format!("HTTP {} redirect", resp.status)),
+        },
         429 | 503 => Disposition::Retry {
             after: resp.retry_after_delay(now),
             reason: format!(
@@ -350,9 +359,8 @@ mod tests {
 
     fn resp(status: u16, retry_after: Option<&str>) -> Response {
         Response {
-            status,
             retry_after: retry_after.map(str::to_string),
-            body: "{\"message\":\"x\"}".into(),
+            ..Response::new(status, "{\"message\":\"x\"}")
         }
     }
 

@@ -31,7 +31,7 @@ use super::{
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
 use crate::delivery::one_line;
-use crate::http::{encode_component, Request, TransportError};
+use crate::http::{encode_component, Request, Response, TransportError};
 use crate::pandora::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -88,17 +88,7 @@ impl<'a> Matrix<'a> {
             .http
             .send(&req, timeout)
             .map_err(Failure::Transport)?;
-        let value = resp.json();
-        if (200..300).contains(&resp.status) {
-            return Ok(value);
-        }
-        let header_wait = resp.retry_after_delay(Timestamp::now());
-        Err(Failure::Api(ApiError::from_answer(
-            resp.status,
-            &value,
-            &resp.body,
-            header_wait,
-        )))
+        answer(&resp, Timestamp::now())
     }
 
     /// The bot's server name (the part after the first `:` of its user id).
@@ -462,6 +452,8 @@ impl ChatBackend for Matrix<'_> {
 #[derive(Debug)]
 enum Failure {
     Api(ApiError),
+    /// A 3xx: the homeserver URL is wrong (never followed).
+    Redirect(String),
     Transport(TransportError),
     Deadline,
 }
@@ -470,6 +462,7 @@ impl From<Failure> for ChatError {
     fn from(f: Failure) -> Self {
         match f {
             Failure::Api(e) => e.into_chat(),
+            Failure::Redirect(why) => ChatError::Permanent(format!("Matrix: {why}")),
             Failure::Transport(t) => ChatError::Transport(t),
             Failure::Deadline => {
                 ChatError::Transient("run deadline reached; the rest waits for the next run".into())
@@ -498,7 +491,7 @@ impl ApiError {
         // the `Retry-After` header (newer spec versions).
         let retry_after = json["retry_after_ms"]
             .as_u64()
-            .map(|ms| Duration::from_millis(ms.min(86_400_000)))
+            .map(|ms| Duration::from_millis(ms).min(crate::http::MAX_RETRY_AFTER))
             .or(header_wait);
         ApiError {
             status,
@@ -536,6 +529,25 @@ impl ApiError {
             _ => ChatError::Permanent(detail),
         }
     }
+}
+
+/// Reads a homeserver answer: a 2xx is the value, a redirect a configuration error, anything
+/// else the Matrix error.
+fn answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
+    if let Some(why) = resp.redirect_error("[matrix] homeserver") {
+        return Err(Failure::Redirect(why));
+    }
+    let value = resp.json();
+    if (200..300).contains(&resp.status) {
+        return Ok(value);
+    }
+    let header_wait = resp.retry_after_delay(now);
+    Err(Failure::Api(ApiError::from_answer(
+        resp.status,
+        &value,
+        &resp.body,
+        header_wait,
+    )))
 }
 
 fn state_path(room: &str, kind: &str) -> String {

@@ -115,6 +115,51 @@ pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
     }
 }
 
+/// Reads a Web API answer of `method`: the status first (a redirect is a configuration error,
+/// 429 and 5xx are retried), then the `ok` field of the JSON body.
+fn answer(resp: &Response, method: &str, now: Timestamp) -> Result<Value, Failure> {
+    if let Some(why) = resp.redirect_error("[slack] api_url") {
+        return Err(Failure::Other(ChatError::Permanent(format!(
+            "Slack {method}: {why}"
+        ))));
+    }
+    if resp.status == 429 {
+        return Err(Failure::Other(ChatError::RateLimited(
+            resp.retry_after_delay(now),
+        )));
+    }
+    if resp.status >= 500 {
+        return Err(Failure::Other(ChatError::Transient(format!(
+            "Slack {method}: HTTP {}",
+            resp.status
+        ))));
+    }
+    let body = resp.json();
+    if resp.status != 200 || !body.is_object() {
+        let what = format!(
+            "Slack {method}: HTTP {} without a Web API answer ({})",
+            resp.status,
+            one_line(&resp.body, 120)
+        );
+        return Err(Failure::Other(if resp.status == 200 {
+            ChatError::Transient(what)
+        } else {
+            ChatError::Permanent(format!("{what}; check [slack] api_url"))
+        }));
+    }
+    if let Some(w) = body["warning"].as_str() {
+        log::debug!("Slack {method}: warning {w}");
+    }
+    if body["ok"].as_bool() == Some(true) {
+        return Ok(body);
+    }
+    let code = body["error"]
+        .as_str()
+        .unwrap_or("unknown_error")
+        .to_string();
+    Err(Failure::Code { code, body })
+}
+
 impl<'a> Slack<'a> {
     /// A backend for one delivery.
     pub fn new(cfg: &'a SlackConfig, ctx: &'a Context<'a>) -> Self {
@@ -140,45 +185,7 @@ impl<'a> Slack<'a> {
             .http
             .send(&req, timeout)
             .map_err(|e| Failure::Other(e.into()))?;
-        self.answer(&resp, method)
-    }
-
-    fn answer(&self, resp: &Response, method: &str) -> Result<Value, Failure> {
-        if resp.status == 429 {
-            return Err(Failure::Other(ChatError::RateLimited(
-                resp.retry_after_delay(self.ctx.now),
-            )));
-        }
-        if resp.status >= 500 {
-            return Err(Failure::Other(ChatError::Transient(format!(
-                "Slack {method}: HTTP {}",
-                resp.status
-            ))));
-        }
-        let body = resp.json();
-        if resp.status != 200 || !body.is_object() {
-            let what = format!(
-                "Slack {method}: HTTP {} without a Web API answer ({})",
-                resp.status,
-                one_line(&resp.body, 120)
-            );
-            return Err(Failure::Other(if resp.status == 200 {
-                ChatError::Transient(what)
-            } else {
-                ChatError::Permanent(format!("{what}; check [slack] api_url"))
-            }));
-        }
-        if let Some(w) = body["warning"].as_str() {
-            log::debug!("Slack {method}: warning {w}");
-        }
-        if body["ok"].as_bool() == Some(true) {
-            return Ok(body);
-        }
-        let code = body["error"]
-            .as_str()
-            .unwrap_or("unknown_error")
-            .to_string();
-        Err(Failure::Code { code, body })
+        answer(&resp, method, self.ctx.now)
     }
 
     /// A write method with a JSON body.
@@ -678,7 +685,7 @@ mod tests {
             fake.url()
         );
         let config = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
-        let http = Http::new();
+        let http = Http::new(config.scrubber());
         let ctx = Context {
             config: &config,
             store: &store,

@@ -118,6 +118,59 @@ fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
     }
 }
 
+/// Reads a Graph answer: a 2xx is the value (`Null` when empty), a redirect a configuration
+/// error, anything else Graph's error.
+fn graph_answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
+    if let Some(why) = resp.redirect_error("[teams] graph_url") {
+        return Err(Failure::Other(ChatError::Permanent(format!(
+            "Teams: Graph: {why}"
+        ))));
+    }
+    if (200..300).contains(&resp.status) {
+        return Ok(if resp.body.trim().is_empty() {
+            Value::Null
+        } else {
+            resp.json()
+        });
+    }
+    let body = resp.json();
+    Err(Failure::Graph(GraphError {
+        status: resp.status,
+        code: body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        message: body["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| one_line(&resp.body, 200)),
+        retry_after: resp.retry_after_delay(now),
+    }))
+}
+
+/// Reads a Workflows webhook answer; the webhook returns no message id, so one is made up.
+fn webhook_answer(resp: &Response, now: Timestamp) -> Result<String, ChatError> {
+    if let Some(why) = resp.redirect_error("[teams] webhook_url") {
+        return Err(ChatError::Permanent(format!("Teams webhook: {why}")));
+    }
+    // Legacy connectors answered 200 and signalled throttling in the body.
+    if resp.status == 429 || resp.body.contains("HTTP error 429") {
+        return Err(ChatError::RateLimited(resp.retry_after_delay(now)));
+    }
+    match resp.status {
+        200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
+        500..=599 => Err(ChatError::Transient(format!(
+            "Teams webhook: HTTP {}",
+            resp.status
+        ))),
+        status => Err(ChatError::Permanent(format!(
+            "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
+             the Workflows flow may be off or deleted, or its URL changed",
+            one_line(&resp.body, 200)
+        ))),
+    }
+}
+
 /// Graph's answer to an application posting a channel message.
 fn is_post_refusal(e: &GraphError) -> bool {
     matches!(e.status, 401 | 403) && e.message.to_lowercase().contains("import purposes")
@@ -221,6 +274,9 @@ impl<'a> Teams<'a> {
             .ctx
             .http
             .send(&Request::new("POST", url).form(form), self.timeout()?)?;
+        if let Some(why) = resp.redirect_error("[teams] login_url") {
+            return Err(ChatError::Permanent(format!("Teams: token endpoint: {why}")));
+        }
         let body = resp.json();
         match resp.status {
             200 => {}
@@ -282,7 +338,7 @@ impl<'a> Teams<'a> {
                 .http
                 .send(&req, self.timeout()?)
                 .map_err(ChatError::from)?;
-            match self.answer(&resp) {
+            match graph_answer(&resp, self.ctx.now) {
                 Err(Failure::Graph(e))
                     if e.status == 401 && e.code == "InvalidAuthenticationToken" && !fresh =>
                 {
@@ -294,29 +350,6 @@ impl<'a> Teams<'a> {
                 other => return other,
             }
         }
-    }
-
-    fn answer(&self, resp: &Response) -> Result<Value, Failure> {
-        if (200..300).contains(&resp.status) {
-            return Ok(if resp.body.trim().is_empty() {
-                Value::Null
-            } else {
-                resp.json()
-            });
-        }
-        let body = resp.json();
-        Err(Failure::Graph(GraphError {
-            status: resp.status,
-            code: body["error"]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            message: body["error"]["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| one_line(&resp.body, 200)),
-            retry_after: resp.retry_after_delay(self.ctx.now),
-        }))
     }
 
     fn member(&self, user: &str, owner: bool) -> Value {
@@ -471,22 +504,7 @@ impl<'a> Teams<'a> {
             &Request::new("POST", url.expose()).json(envelope.clone()),
             self.timeout()?,
         )?;
-        // Legacy connectors answered 200 and signalled throttling in the body.
-        if resp.status == 429 || resp.body.contains("HTTP error 429") {
-            return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now)));
-        }
-        match resp.status {
-            200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
-            500..=599 => Err(ChatError::Transient(format!(
-                "Teams webhook: HTTP {}",
-                resp.status
-            ))),
-            status => Err(ChatError::Permanent(format!(
-                "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
-                 the Workflows flow may be off or deleted, or its URL changed",
-                one_line(&resp.body, 200)
-            ))),
-        }
+        webhook_answer(&resp, self.ctx.now)
     }
 }
 
