@@ -158,7 +158,10 @@ pub fn parse_retry_after(value: &str, now: Timestamp) -> Option<Duration> {
         return Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER));
     }
     if v.bytes().all(|b| b.is_ascii_digit() || b == b'.') {
-        let secs = v.parse::<f64>().ok().filter(|s| s.is_finite() && *s >= 0.0)?;
+        let secs = v
+            .parse::<f64>()
+            .ok()
+            .filter(|s| s.is_finite() && *s >= 0.0)?;
         return Some(Duration::from_secs_f64(
             secs.min(MAX_RETRY_AFTER.as_secs_f64()),
         ));
@@ -317,12 +320,7 @@ impl Http {
                 let location = header("location");
                 // The status line has arrived, so the status decides; a body that breaks off
                 // or is not UTF-8 only changes what the messages can quote.
-                let bytes = match resp
-                    .body_mut()
-                    .with_config()
-                    .limit(BODY_MAX)
-                    .read_to_vec()
-                {
+                let bytes = match resp.body_mut().with_config().limit(BODY_MAX).read_to_vec() {
                     Ok(b) => b,
                     Err(e) => {
                         log::debug!(
@@ -432,4 +430,268 @@ pub fn encode_component(s: &str) -> String {
         }
     }
     out
+}
+
+/// Strategies for property tests of every reader of HTTP answers: any status, any header
+/// bytes, any body bytes, and bodies shaped like each provider's JSON with arbitrary values.
+#[cfg(test)]
+pub mod arbitrary {
+    use proptest::collection::vec;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    use super::Response;
+    use crate::redact::Scrubber;
+
+    /// Body bytes: random, or a provider-shaped JSON document with random values.
+    pub fn body() -> impl Strategy<Value = Vec<u8>> {
+        let shaped = (".{0,24}", any::<i64>(), any::<bool>(), 0..8usize).prop_map(
+            |(s, n, b, k)| {
+                match k {
+                    0 => json!({"ok": b, "error": s, "needed": s}),
+                    1 => json!({"errcode": s, "error": s, "retry_after_ms": n}),
+                    2 => json!({"error": {"code": s, "message": s}}),
+                    3 => json!({"error": s, "error_description": s, "access_token": s, "expires_in": n}),
+                    4 => json!({"ok": true, "channel": {"id": s}, "ts": s, "user_id": s}),
+                    5 => json!({"message": s, "code": n}),
+                    6 => json!(s),
+                    _ => json!(format!("HTTP error 429 {s}")),
+                }
+                .to_string()
+                .into_bytes()
+            },
+        );
+        prop_oneof![vec(any::<u8>(), 0..300), shaped]
+    }
+
+    /// Header value bytes: random, or a plausible `Retry-After` / `Location`.
+    pub fn header() -> impl Strategy<Value = Option<Vec<u8>>> {
+        let plausible = prop_oneof![
+            any::<u64>().prop_map(|n| n.to_string()),
+            any::<f64>().prop_map(|f| f.to_string()),
+            any::<i64>().prop_map(|n| n.to_string()),
+            Just("Wed, 21 Oct 2015 07:28:00 GMT".to_string()),
+            "[A-Za-z]{3}, [0-9]{1,12} [A-Za-z]{3} [0-9]{1,20} [0-9]{1,3}:[0-9]{1,3}:[0-9]{1,3} GMT",
+            "https?://.{0,40}",
+        ];
+        proptest::option::of(prop_oneof![
+            vec(any::<u8>(), 0..64),
+            plausible.prop_map(String::into_bytes)
+        ])
+    }
+
+    /// Any status a server can send (ureq accepts 100 to 999).
+    pub fn status() -> impl Strategy<Value = u16> {
+        prop_oneof![100u16..=999, 200u16..=399]
+    }
+
+    /// A whole answer as `Http::send` builds it.
+    pub fn answer() -> impl Strategy<Value = Response> {
+        (status(), header(), header(), body()).prop_map(|(status, ra, loc, body)| {
+            Response::from_wire(
+                status,
+                ra.as_deref(),
+                loc.as_deref(),
+                &body,
+                &Scrubber::default(),
+            )
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn now() -> Timestamp {
+        Timestamp::from_millis(1_700_000_000_000)
+    }
+
+    #[test]
+    fn retry_after_garbage_is_ignored_and_long_waits_are_cut() {
+        let p = |v: &str| parse_retry_after(v, now());
+        assert_eq!(p("7"), Some(Duration::from_secs(7)));
+        assert_eq!(p(" 1.5 "), Some(Duration::from_millis(1500)));
+        assert_eq!(p("99999999999999999999999"), Some(MAX_RETRY_AFTER));
+        assert_eq!(p("86400"), Some(MAX_RETRY_AFTER));
+        for garbage in [
+            "NaN", "nan", "-5", "-0.5", "inf", "infinity", "", "  ", "soon", "1e400", "１０",
+            "10s", "1.2.3", ".",
+        ] {
+            assert_eq!(p(garbage), None, "{garbage:?}");
+        }
+        assert_eq!(p("Wed, 21 Oct 2015 07:28:00 GMT"), Some(Duration::ZERO));
+        assert_eq!(p("Wed, 21 Oct 99999999999999 07:28:00 GMT"), None);
+    }
+
+    #[test]
+    fn a_non_utf8_body_is_decoded_lossily_and_secrets_are_scrubbed() {
+        let s = Scrubber::new(["il1api123-secret"]);
+        let r = Response::from_wire(
+            403,
+            Some(b"\xff\xfe"),
+            Some(b"https://x.example/il1api123-secret"),
+            b"Acc\xe8s refus\xe9 pour /il1api123-secret",
+            &s,
+        );
+        assert_eq!(r.status, 403);
+        assert_eq!(r.body, "Acc\u{fffd}s refus\u{fffd} pour /[redacted]");
+        assert_eq!(r.location.as_deref(), Some("https://x.example/[redacted]"));
+        assert_eq!(r.retry_after_delay(now()), None);
+    }
+
+    #[test]
+    fn a_redirect_names_its_target_and_the_setting() {
+        let r = Response {
+            location: Some("https://new.example/api".into()),
+            ..Response::new(308, "")
+        };
+        let why = r.redirect_error("[ilert] api_url").unwrap();
+        assert!(
+            why.contains("HTTP 308 redirect to https://new.example/api"),
+            "{why}"
+        );
+        assert!(why.contains("set [ilert] api_url"), "{why}");
+        assert!(Response::new(302, "")
+            .redirect_error("x")
+            .unwrap()
+            .contains("without a Location header"));
+        assert_eq!(Response::new(200, "").redirect_error("x"), None);
+    }
+
+    #[test]
+    fn io_failures_are_sorted_into_classes() {
+        use std::io::{Error, ErrorKind};
+        let c = |e: Error| classify_io(&e, e.to_string());
+        assert_eq!(
+            c(Error::other(
+                "failed to lookup address information: Name or service not known"
+            )),
+            TransportError::Dns
+        );
+        assert_eq!(
+            c(Error::from(ErrorKind::ConnectionRefused)),
+            TransportError::Refused
+        );
+        assert_eq!(c(Error::from(ErrorKind::TimedOut)), TransportError::Timeout);
+        assert!(matches!(
+            c(Error::new(
+                ErrorKind::InvalidData,
+                "invalid peer certificate: UnknownIssuer"
+            )),
+            TransportError::Certificate(_)
+        ));
+        assert!(matches!(
+            c(Error::new(
+                ErrorKind::InvalidData,
+                "received corrupt message of type InvalidContentType"
+            )),
+            TransportError::Tls(_)
+        ));
+        assert!(TransportError::Dns.to_string().starts_with("DNS:"));
+    }
+
+    #[test]
+    fn a_redirect_is_not_followed() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            let mut seen = 0;
+            listener.set_nonblocking(false).unwrap();
+            // Answer the first request with a redirect; a second connection would be a follow.
+            while let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                seen += 1;
+                let _ = s.write_all(
+                    b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                );
+                if seen == 1 {
+                    break;
+                }
+            }
+            seen
+        });
+        let http = Http::new(Scrubber::default());
+        let r = http
+            .send(
+                &Request::new("POST", format!("http://{addr}/api/events"))
+                    .json(serde_json::json!({})),
+                Duration::from_secs(5),
+            )
+            .unwrap();
+        assert_eq!(r.status, 302);
+        assert_eq!(r.location.as_deref(), Some("/elsewhere"));
+        assert_eq!(server.join().unwrap(), 1);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn retry_after_never_panics_and_stays_in_range(v in ".{0,40}") {
+            if let Some(d) = parse_retry_after(&v, now()) {
+                prop_assert!(d <= MAX_RETRY_AFTER);
+            }
+        }
+
+        #[test]
+        fn any_answer_reads_without_panic(r in arbitrary::answer()) {
+            let _ = r.json();
+            let _ = r.retry_after_delay(now());
+            prop_assert_eq!(r.redirect_error("[x] url").is_some(), (300..=399).contains(&r.status));
+        }
+    }
+
+    /// Any bytes a server sends on the wire come back as a response or a transport error.
+    #[test]
+    fn any_bytes_on_the_wire_give_an_answer_or_an_error() {
+        let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+        let wire = (
+            arbitrary::status(),
+            proptest::collection::vec(any::<u8>(), 0..40),
+            arbitrary::body(),
+        );
+        runner
+            .run(&wire, |(status, header, body)| {
+                let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+                let addr = listener.local_addr().unwrap();
+                let mut reply = format!("HTTP/1.1 {status} X\r\nRetry-After: ").into_bytes();
+                reply.extend_from_slice(&header);
+                reply.extend_from_slice(
+                    format!(
+                        "\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .as_bytes(),
+                );
+                reply.extend_from_slice(&body);
+                let server = std::thread::spawn(move || {
+                    if let Ok((mut s, _)) = listener.accept() {
+                        let mut buf = [0u8; 4096];
+                        let _ = s.read(&mut buf);
+                        let _ = s.write_all(&reply);
+                    }
+                });
+                let http = Http::new(Scrubber::default());
+                let result = http.send(
+                    &Request::new("GET", format!("http://{addr}/")),
+                    Duration::from_secs(5),
+                );
+                server.join().unwrap();
+                if let Ok(r) = result {
+                    prop_assert_eq!(r.status, status);
+                    if let Some(d) = r.retry_after_delay(now()) {
+                        prop_assert!(d <= MAX_RETRY_AFTER);
+                    }
+                }
+                Ok(())
+            })
+            .unwrap();
+    }
 }

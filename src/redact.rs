@@ -97,7 +97,10 @@ mod tests {
     fn a_webhook_url_is_removed_whole_and_in_parts() {
         let url = "https://prod.example/workflows/abc/triggers?api-version=1&sig=Zm9vYmFyYmF6cXV4";
         let s = Scrubber::new([url]);
-        assert_eq!(s.scrub(&format!("POST {url} failed")), "POST [redacted] failed");
+        assert_eq!(
+            s.scrub(&format!("POST {url} failed")),
+            "POST [redacted] failed"
+        );
         assert_eq!(s.scrub("sig=Zm9vYmFyYmF6cXV4"), "sig=[redacted]");
         assert!(!s
             .scrub("{\"url\":\"https:\\/\\/prod.example\\/workflows\\/abc\\/triggers?api-version=1&sig=Zm9vYmFyYmF6cXV4\"}")

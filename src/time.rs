@@ -51,7 +51,9 @@ impl Timestamp {
 
     /// How long after `earlier` this is (zero if it is not later).
     pub fn since(self, earlier: Timestamp) -> Duration {
-        Duration::from_millis(u64::try_from(self.millis.saturating_sub(earlier.millis)).unwrap_or(0))
+        Duration::from_millis(
+            u64::try_from(self.millis.saturating_sub(earlier.millis)).unwrap_or(0),
+        )
     }
 
     /// RFC 3339 in UTC with seconds, e.g. `2026-11-24T07:40:05Z`.

@@ -663,10 +663,19 @@ fn message_content(m: &ChatMessage) -> Value {
     };
     json!({
         "msgtype": msgtype,
-        "body": m.text,
+        "body": plain_body(&m.text),
         "format": "org.matrix.custom.html",
         "formatted_body": html_body(m),
+        // Intentional mentions (spec v1.7): we mention no one, so text from a monitored host
+        // (`@room`, a user id) cannot ping anybody; servers then skip the keyword rules.
+        "m.mentions": {},
     })
+}
+
+/// The plain body with `@room` defused for homeservers and clients older than intentional
+/// mentions (their `.m.rule.roomnotif` matches `@room` in the body): a word joiner after `@`.
+fn plain_body(text: &str) -> String {
+    text.replace("@room", "@\u{2060}room")
 }
 
 /// An edit of `original` (`m.replace`): clients show `m.new_content`; the outer body, marked
@@ -675,12 +684,13 @@ fn edit_content(original: &str, m: &ChatMessage) -> Value {
     let new = message_content(m);
     let mut outer = Map::new();
     outer.insert("msgtype".into(), new["msgtype"].clone());
-    outer.insert("body".into(), json!(format!("* {}", m.text)));
+    outer.insert("body".into(), json!(format!("* {}", plain_body(&m.text))));
     outer.insert("format".into(), json!("org.matrix.custom.html"));
     outer.insert(
         "formatted_body".into(),
         json!(format!("* {}", html_body(m))),
     );
+    outer.insert("m.mentions".into(), json!({}));
     outer.insert("m.new_content".into(), new);
     outer.insert(
         "m.relates_to".into(),
@@ -991,5 +1001,44 @@ mod tests {
         let c = json!({"alias": "#a:x", "alt_aliases": ["#b:x"]});
         assert_eq!(aliases_of(&c), ["#a:x", "#b:x"]);
         assert!(aliases_of(&json!({})).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Any homeserver answer: no panic; success only on a 2xx; a redirect is a
+        /// configuration error naming `[matrix] homeserver`.
+        #[test]
+        fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
+            match answer(&r, Timestamp::from_millis(0)) {
+                Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
+                Err(f) => {
+                    let e = ChatError::from(f);
+                    if (300..=399).contains(&r.status) {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[matrix] homeserver")), "{:?}", e);
+                    }
+                    if let ChatError::RateLimited(Some(d)) = e {
+                        proptest::prop_assert!(d <= crate::http::MAX_RETRY_AFTER);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_message_can_ping_the_room() {
+        let m = ChatMessage::build(
+            MessageKind::Alert,
+            "FIRING @room web-01".into(),
+            vec![("Agent".into(), "@room".into())],
+            Vec::new(),
+        );
+        let c = message_content(&m);
+        assert_eq!(c["m.mentions"], json!({}));
+        assert!(!c["body"].as_str().unwrap().contains("@room"));
+        let e = edit_content("$orig", &m);
+        assert_eq!(e["m.mentions"], json!({}));
+        assert_eq!(e["m.new_content"]["m.mentions"], json!({}));
+        assert!(!e["body"].as_str().unwrap().contains("@room"));
     }
 }

@@ -263,7 +263,7 @@ impl<'a> Slack<'a> {
     fn set_purpose(&self, id: &str, purpose: &str) -> Result<(), ChatError> {
         self.call(
             "conversations.setPurpose",
-            json!({"channel": id, "purpose": purpose}),
+            json!({"channel": id, "purpose": escape_within(purpose, TOPIC_MAX)}),
         )
         .map(drop)
         .map_err(|f| f.into_chat("conversations.setPurpose"))
@@ -317,7 +317,8 @@ impl ChatBackend for Slack<'_> {
     }
 
     fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
-        let purpose = crate::ilert::truncate_chars(&spec.description, TOPIC_MAX);
+        // As Slack will read it back: the escaped form is what must fit in 250 characters.
+        let purpose = unescape(&escape_within(&spec.description, TOPIC_MAX));
         for name in alternative_names(&spec.name, &purpose, NAME_MAX) {
             let created = self.call(
                 "conversations.create",
@@ -451,10 +452,9 @@ impl ChatBackend for Slack<'_> {
     }
 
     fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
-        let topic = crate::ilert::truncate_chars(topic, TOPIC_MAX);
         self.call(
             "conversations.setTopic",
-            json!({"channel": channel.id, "topic": topic}),
+            json!({"channel": channel.id, "topic": escape_within(topic, TOPIC_MAX)}),
         )
         .map(drop)
         .map_err(|f| f.into_chat("conversations.setTopic"))
@@ -575,6 +575,28 @@ pub fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
+}
+
+/// `escape(text)` cut so that the escaped form has at most `max` characters (Slack counts
+/// the text as sent), never inside an entity.
+pub fn escape_within(text: &str, max: usize) -> String {
+    let escaped = escape(text);
+    if escaped.chars().count() <= max {
+        return escaped;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut [0; 4]));
+        let n = piece.chars().count();
+        if used + n + 1 > max {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('…');
+    out
 }
 
 fn unescape(text: &str) -> String {
@@ -939,5 +961,39 @@ mod tests {
             1_700_000_000_123
         );
         assert_eq!(ts_to_timestamp("1700000000").millis(), 1_700_000_000_000);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Any Web API answer: no panic; success only on HTTP 200 with `ok: true`; a redirect
+        /// is a configuration error.
+        #[test]
+        fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
+            let got = answer(&r, "chat.postMessage", Timestamp::from_millis(0));
+            if got.is_ok() {
+                proptest::prop_assert_eq!(r.status, 200);
+                proptest::prop_assert_eq!(r.json()["ok"].as_bool(), Some(true));
+            }
+            if let Err(f) = got {
+                let e = f.into_chat("chat.postMessage");
+                if (300..=399).contains(&r.status) {
+                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[slack] api_url")), "{:?}", e);
+                }
+                let _ = e.disposition("slack");
+            }
+        }
+    }
+
+    #[test]
+    fn topics_and_purposes_are_escaped_within_the_limit() {
+        assert_eq!(
+            escape_within("<!channel> & co", 250),
+            "&lt;!channel&gt; &amp; co"
+        );
+        let long = "<".repeat(300);
+        let cut = escape_within(&long, TOPIC_MAX);
+        assert!(cut.chars().count() <= TOPIC_MAX);
+        assert!(cut.ends_with("&lt;…"), "{cut}");
     }
 }

@@ -275,7 +275,9 @@ impl<'a> Teams<'a> {
             .http
             .send(&Request::new("POST", url).form(form), self.timeout()?)?;
         if let Some(why) = resp.redirect_error("[teams] login_url") {
-            return Err(ChatError::Permanent(format!("Teams: token endpoint: {why}")));
+            return Err(ChatError::Permanent(format!(
+                "Teams: token endpoint: {why}"
+            )));
         }
         let body = resp.json();
         match resp.status {
@@ -721,6 +723,25 @@ pub fn sanitize_name(name: &str) -> String {
     shorten_name(base, NAME_MAX)
 }
 
+/// Text from Pandora made inert for the Markdown that Adaptive Card text blocks and facts
+/// render: a word joiner after a `]` that a `(`, `[` or `:` follows (spaces allowed, as
+/// lenient parsers do) breaks every link form (`[text](url)`, `[text][ref]`, `[ref]: url`,
+/// `![image](url)`) while the text reads the same. Bare URLs stay visible as what they are.
+pub fn inert_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' {
+            let next = chars.clone().find(|n| *n != ' ' && *n != '\t');
+            if matches!(next, Some('(' | '[' | ':')) {
+                out.push('\u{2060}');
+            }
+        }
+    }
+    out
+}
+
 fn text_block(text: &str) -> Value {
     json!({"type": "TextBlock", "text": crate::ilert::truncate_chars(text, 2000), "wrap": true})
 }
@@ -728,7 +749,7 @@ fn text_block(text: &str) -> Value {
 /// The Adaptive Card of a message: the title, a fact set, a link to the incident channel when
 /// the card is posted elsewhere, and the links as buttons. Pure.
 pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Value {
-    let mut title = text_block(&message.title);
+    let mut title = text_block(&inert_markdown(&message.title));
     title["weight"] = json!("Bolder");
     title["size"] = json!("Medium");
     match message.kind {
@@ -742,7 +763,12 @@ pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Val
         let facts: Vec<Value> = message
             .fields
             .iter()
-            .map(|(k, v)| json!({"title": k, "value": crate::ilert::truncate_chars(v, 1000)}))
+            .map(|(k, v)| {
+                json!({
+                    "title": inert_markdown(k),
+                    "value": inert_markdown(&crate::ilert::truncate_chars(v, 1000)),
+                })
+            })
             .collect();
         body.push(json!({"type": "FactSet", "facts": facts}));
     }
@@ -769,8 +795,11 @@ pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Val
 
 fn channel_line(ch: &ChannelRef) -> Value {
     match &ch.url {
-        Some(url) => text_block(&format!("Incident channel: [{}]({url})", ch.name)),
-        None => text_block(&format!("Incident channel: {}", ch.name)),
+        Some(url) => text_block(&format!(
+            "Incident channel: [{}]({url})",
+            inert_markdown(&ch.name).replace('[', "(").replace(']', ")")
+        )),
+        None => text_block(&format!("Incident channel: {}", inert_markdown(&ch.name))),
     }
 }
 
@@ -916,5 +945,46 @@ mod tests {
             "BadRequest",
             "Channel name already existed, please use other name."
         )));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Any Graph, token or webhook answer: no panic; success only on a 2xx; a redirect is
+        /// a configuration error naming the setting.
+        #[test]
+        fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
+            let now = Timestamp::from_millis(0);
+            let redirect = (300..=399).contains(&r.status);
+            match graph_answer(&r, now) {
+                Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
+                Err(f) => {
+                    let e = f.into_chat("create the channel", "Channel.Create");
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] graph_url")), "{:?}", e);
+                    }
+                }
+            }
+            match webhook_answer(&r, now) {
+                Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
+                Err(e) => if redirect {
+                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn card_text_from_pandora_renders_no_link() {
+        let m = ChatMessage::build(
+            MessageKind::Alert,
+            "FIRING [Reset your password](https://evil.example)".into(),
+            vec![("Agent".into(), "[x][1]\n[1]: https://evil.example".into())],
+            Vec::new(),
+        );
+        let card = adaptive_card(&m, None).to_string();
+        assert!(!card.contains("](https://evil"), "{card}");
+        assert!(!card.contains("][1]"), "{card}");
+        assert!(!card.contains("]: https://evil"), "{card}");
     }
 }

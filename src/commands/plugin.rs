@@ -181,7 +181,12 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                 }
                 step("chat commands", || chat_poll(config, store, deadline));
                 step("storm", || {
-                    chatops::end_quiet_storms(config, store, &Http::new(config.scrubber()), deadline)
+                    chatops::end_quiet_storms(
+                        config,
+                        store,
+                        &Http::new(config.scrubber()),
+                        deadline,
+                    )
                 });
                 step("archive", || archive_channels(config, store, deadline));
                 step("housekeeping", || prune(config, store, deadline));

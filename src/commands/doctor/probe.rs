@@ -52,7 +52,7 @@ pub fn classify_slack(api_url: &str, r: &Response) -> Check {
             "Slack has a problem; check status.slack.com and try again later",
         );
     }
-    if j["ok"] == true {
+    if r.status == 200 && j["ok"] == true {
         return Check::ok(format!(
             "Slack token accepted (team {}, bot user {})",
             j["team"].as_str().unwrap_or("?"),
@@ -260,7 +260,10 @@ pub fn host_port(url: &str) -> Option<(String, u16)> {
 
 /// A 3xx answer as a check: the configured URL is not the API's own.
 fn redirected(what: &str, r: &Response, setting: &str) -> Check {
-    let target = r.location.as_deref().unwrap_or("nowhere (no Location header)");
+    let target = r
+        .location
+        .as_deref()
+        .unwrap_or("nowhere (no Location header)");
     Check::fail(
         Class::Config,
         format!(
@@ -397,12 +400,20 @@ mod tests {
             (c.what, c.fix.unwrap())
         };
         let (what, dns) = fix(TransportError::Dns);
-        assert!(what.contains("(DNS)") && dns.contains("resolv.conf"), "{what} / {dns}");
+        assert!(
+            what.contains("(DNS)") && dns.contains("resolv.conf"),
+            "{what} / {dns}"
+        );
         assert!(!dns.contains("firewall"), "{dns}");
         let (_, refused) = fix(TransportError::Refused);
         assert!(refused.contains("port"), "{refused}");
-        let (_, cert) = fix(TransportError::Certificate("invalid peer certificate: Expired".into()));
-        assert!(cert.contains("certificate") && cert.contains("expiry"), "{cert}");
+        let (_, cert) = fix(TransportError::Certificate(
+            "invalid peer certificate: Expired".into(),
+        ));
+        assert!(
+            cert.contains("certificate") && cert.contains("expiry"),
+            "{cert}"
+        );
         let (_, tls) = fix(TransportError::Tls("received corrupt message".into()));
         assert!(tls.contains("https://"), "{tls}");
     }
@@ -419,8 +430,34 @@ mod tests {
             classify_teams_token("t1", &r),
         ] {
             assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
-            assert!(c.what.contains("https://api.ilert.example/moved"), "{}", c.what);
+            assert!(
+                c.what.contains("https://api.ilert.example/moved"),
+                "{}",
+                c.what
+            );
             assert!(c.fix.unwrap().starts_with("set ["));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+
+        /// Any answer to a probe: no panic; a redirect is a configuration failure; only a
+        /// 2xx can be OK.
+        #[test]
+        fn any_answer_is_a_check(r in crate::http::arbitrary::answer()) {
+            for c in [
+                classify_slack("https://slack.example/api", &r),
+                classify_matrix("https://m.example", &r),
+                classify_teams_token("t1", &r),
+            ] {
+                if (300..=399).contains(&r.status) {
+                    proptest::prop_assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
+                }
+                if c.status == Status::Ok {
+                    proptest::prop_assert!((200..=299).contains(&r.status));
+                }
+            }
         }
     }
 }
