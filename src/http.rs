@@ -403,6 +403,11 @@ fn classify_io(io: &std::io::Error, text: String) -> TransportError {
         {
             TransportError::Tls(text)
         }
+        K::UnexpectedEof => TransportError::Connect(
+            "the server closed the connection without answering: the URL's scheme may not \
+             match the port, or a proxy cut it"
+                .into(),
+        ),
         K::ConnectionReset | K::ConnectionAborted | K::NotConnected => {
             TransportError::Connect(text)
         }
