@@ -224,8 +224,9 @@ impl fmt::Display for TransportError {
                  this server's DNS (/etc/resolv.conf)",
             ),
             TransportError::Refused => f.write_str(
-                "connection refused: nothing listens on that host and port; check the port in \
-                 the configured URL, or set HTTPS_PROXY if this server must use a proxy",
+                "connection refused: nothing listens on that host and port, or a firewall \
+                 rejects it; check the port in the configured URL and the firewall, or set \
+                 HTTPS_PROXY if this server must use a proxy",
             ),
             TransportError::Timeout => f.write_str(
                 "timed out: no answer within request_timeout; a firewall may drop the packets \

@@ -439,27 +439,3 @@ fn refused_and_tls_failures_are_named() {
         stderr(&out)
     );
 }
-
-#[test]
-fn a_homeurl_that_is_no_web_url_is_dropped_from_links_but_the_alert_goes_out() {
-    let (dir, ilert) = (TestDir::new("homeurl"), FakeIlert::start());
-    let cfg = ilert_config(&dir, &ilert.url(), "");
-    let long = format!("https://pandora.example/{}", "x".repeat(3500));
-    for (id, url) in [
-        ("7800", "javascript:alert(document.cookie)"),
-        ("7801", long.as_str()),
-    ] {
-        let out = PandoraAlert::firing(id).set("--homeurl", url).run(&cfg);
-        assert_eq!(code(&out), 0, "{}", stderr(&out));
-        assert!(dir.log().contains("ignored for links"), "{}", dir.log());
-    }
-    let got = ilert.accepted();
-    assert_eq!(got.len(), 2);
-    for e in &got {
-        let links = e["links"].to_string();
-        assert!(
-            !links.contains("javascript:") && !links.contains("xxxx"),
-            "{links}"
-        );
-    }
-}

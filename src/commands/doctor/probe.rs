@@ -283,7 +283,7 @@ fn unreachable(what: &str, url: &str, e: &TransportError) -> Check {
             "the name in {host} does not resolve: check the host name in the configured URL, then DNS on this server (/etc/resolv.conf, `getent hosts`)"
         ),
         TransportError::Refused => format!(
-            "{host} refuses the connection: check the port in the URL; if this server must use a proxy, set HTTPS_PROXY"
+            "{host} refuses the connection: nothing listens on that port or a firewall rejects it; check the port in the URL and the firewall; if this server must use a proxy, set HTTPS_PROXY"
         ),
         TransportError::Timeout => format!(
             "no answer in time from {host}: a firewall dropping packets, or a proxy is needed (set HTTPS_PROXY); or raise request_timeout"
