@@ -444,11 +444,11 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        #![proptest_config(crate::http::arbitrary::config(2000))]
 
         /// Any answer: no panic; only a 2xx is a delivery; a 3xx is never one.
         #[test]
-        fn ilert_answers_are_delivered_only_on_2xx(r in crate::http::arbitrary::answer()) {
+        fn any_answer_to_an_ilert_post_is_delivered_only_on_2xx(r in crate::http::arbitrary::answer()) {
             let d = classify_http(&r, Timestamp::from_millis(1_700_000_000_000));
             proptest::prop_assert_eq!(d == Disposition::Delivered, (200..=299).contains(&r.status));
             if (300..=399).contains(&r.status) {

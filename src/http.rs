@@ -486,6 +486,15 @@ pub mod arbitrary {
         ])
     }
 
+    /// The property-test config: `default_cases` cases, or `PROPTEST_CASES` to run long.
+    pub fn config(default_cases: u32) -> ProptestConfig {
+        let cases = std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default_cases);
+        ProptestConfig::with_cases(cases)
+    }
+
     /// Any status a server can send (ureq accepts 100 to 999).
     pub fn status() -> impl Strategy<Value = u16> {
         prop_oneof![100u16..=999, 200u16..=399]
@@ -637,10 +646,10 @@ mod tests {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig::with_cases(512))]
+        #![proptest_config(arbitrary::config(512))]
 
         #[test]
-        fn retry_after_never_panics_and_stays_in_range(v in ".{0,40}") {
+        fn any_answer_retry_after_never_panics_and_stays_in_range(v in ".{0,40}") {
             if let Some(d) = parse_retry_after(&v, now()) {
                 prop_assert!(d <= MAX_RETRY_AFTER);
             }

@@ -1004,7 +1004,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        #![proptest_config(crate::http::arbitrary::config(1000))]
 
         /// Any homeserver answer: no panic; success only on a 2xx; a redirect is a
         /// configuration error naming `[matrix] homeserver`.

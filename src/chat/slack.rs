@@ -964,7 +964,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        #![proptest_config(crate::http::arbitrary::config(1000))]
 
         /// Any Web API answer: no panic; success only on HTTP 200 with `ok: true`; a redirect
         /// is a configuration error.

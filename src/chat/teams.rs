@@ -948,7 +948,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        #![proptest_config(crate::http::arbitrary::config(1000))]
 
         /// Any Graph, token or webhook answer: no panic; success only on a 2xx; a redirect is
         /// a configuration error naming the setting.

@@ -440,7 +440,7 @@ mod tests {
     }
 
     proptest::proptest! {
-        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1000))]
+        #![proptest_config(crate::http::arbitrary::config(1000))]
 
         /// Any answer to a probe: no panic; a redirect is a configuration failure; only a
         /// 2xx can be OK.
