@@ -439,3 +439,54 @@ fn refused_and_tls_failures_are_named() {
         stderr(&out)
     );
 }
+
+#[test]
+fn an_untrusted_certificate_is_named_with_its_fix() {
+    use std::process::{Command, Stdio};
+    let dir = TestDir::new("cert");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let made = Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"])
+        .arg("/CN=127.0.0.1")
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .expect("this test needs the openssl command (apt-get install openssl)");
+    assert!(made.success(), "openssl could not make a self-signed certificate");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    // A self-signed server, as an internal proxy or a test instance would present.
+    let mut server = Command::new("openssl")
+        .args(["s_server", "-quiet", "-www", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .arg("-cert")
+        .arg(&cert)
+        .arg("-key")
+        .arg(&key)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start openssl s_server");
+    let ready = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    });
+    let cfg = ilert_config(&dir, &format!("https://127.0.0.1:{port}"), "");
+    let out = PandoraAlert::firing("7702").run(&cfg);
+    let doctor = run(&cfg, &["doctor"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(ready, "openssl s_server did not start");
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert!(stderr(&out).contains("certificate not trusted"), "{}", stderr(&out));
+    let advice = stdout(&doctor);
+    assert!(advice.contains("(certificate)") && advice.contains("TLS-inspecting proxy"), "{advice}");
+}
