@@ -11,6 +11,9 @@ pub const REDACTED: &str = "[redacted]";
 /// words and numbers in an answer (every real key, token and secret is far longer).
 pub const MIN_SECRET_LEN: usize = 8;
 
+/// Parts of a secret URL (path segments, query values) at least this long are secrets too.
+const URL_PART_MIN_LEN: usize = 16;
+
 /// Replaces every configured secret (and the forms a server may quote it in) by `[redacted]`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Scrubber {
@@ -30,8 +33,12 @@ impl Scrubber {
                 if let Some(i) = rest.find(['/', '?']) {
                     let tail = &rest[i..];
                     add_forms(&mut needles, tail);
+                    // Only long parts: signatures and ids are long, while words such as
+                    // `workflows` or `api-version` would garble every message.
                     for part in tail.split(['/', '?', '&', '=', '#']) {
-                        add_forms(&mut needles, part);
+                        if part.chars().count() >= URL_PART_MIN_LEN {
+                            add_forms(&mut needles, part);
+                        }
                     }
                 }
             }
@@ -108,6 +115,21 @@ mod tests {
         assert!(!s
             .scrub("sig%3DZm9vYmFyYmF6cXV4 and /workflows/abc/triggers%3Fapi-version")
             .contains("Zm9vYmFyYmF6cXV4"));
+    }
+
+    #[test]
+    fn the_words_of_a_webhook_url_are_not_secrets() {
+        let s = Scrubber::new([
+            "https://prod-00.example.logic.azure.com:443/workflows/0123456789abcdef0123456789abcdef/triggers/manual/paths/invoke?api-version=2016-06-01&sig=AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg",
+        ]);
+        assert_eq!(
+            s.scrub("the workflows trigger (api-version 2016-06-01) is off"),
+            "the workflows trigger (api-version 2016-06-01) is off"
+        );
+        assert_eq!(
+            s.scrub("flow 0123456789abcdef0123456789abcdef sig AbCdEfGhIjKlMnOpQrStUvWxYz0123456789abcdefg"),
+            "flow [redacted] sig [redacted]"
+        );
     }
 
     #[test]

@@ -446,7 +446,9 @@ fn an_untrusted_certificate_is_named_with_its_fix() {
     let dir = TestDir::new("cert");
     let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+        ])
         .arg("/CN=127.0.0.1")
         .arg("-keyout")
         .arg(&key)
@@ -456,7 +458,10 @@ fn an_untrusted_certificate_is_named_with_its_fix() {
         .stderr(Stdio::null())
         .status()
         .expect("this test needs the openssl command (apt-get install openssl)");
-    assert!(made.success(), "openssl could not make a self-signed certificate");
+    assert!(
+        made.success(),
+        "openssl could not make a self-signed certificate"
+    );
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -486,7 +491,14 @@ fn an_untrusted_certificate_is_named_with_its_fix() {
     let _ = server.wait();
     assert!(ready, "openssl s_server did not start");
     assert_eq!(code(&out), 69, "{}", stderr(&out));
-    assert!(stderr(&out).contains("certificate not trusted"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("certificate not trusted"),
+        "{}",
+        stderr(&out)
+    );
     let advice = stdout(&doctor);
-    assert!(advice.contains("(certificate)") && advice.contains("TLS-inspecting proxy"), "{advice}");
+    assert!(
+        advice.contains("(certificate)") && advice.contains("TLS-inspecting proxy"),
+        "{advice}"
+    );
 }
