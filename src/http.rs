@@ -67,7 +67,7 @@ impl Request {
 /// misconfigured proxy cannot hold an alert back for days.
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
 
-/// Longest answer body kept for messages and parsing (ureq's own limit is 10 MB).
+/// Longest answer body read (ureq's default); past it the answer counts by its status alone.
 const BODY_MAX: u64 = 10 * 1024 * 1024;
 
 /// A response: any status.
