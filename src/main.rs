@@ -25,6 +25,7 @@ mod intake;
 mod lifecycle;
 mod logging;
 mod pandora;
+mod redact;
 mod routing;
 mod signals;
 mod stdout;
