@@ -61,6 +61,24 @@ pub struct IlertEvent {
     pub body: Value,
 }
 
+impl IlertEvent {
+    /// True for an event that pages with high urgency: `priority: HIGH` on the events API, a
+    /// Critical or Major severity on the Pandora FMS endpoint (which has no priority field).
+    pub fn is_high_priority(&self) -> bool {
+        match self.api {
+            IlertApi::Events => self.body.get("priority").and_then(Value::as_str) == Some("HIGH"),
+            IlertApi::Pandorafms => matches!(
+                self.body
+                    .pointer("/details/priority")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("critical" | "major")
+            ),
+        }
+    }
+}
+
 /// Builds the event for an alert on a route. Pure.
 pub fn render(
     event_type: IlertEventType,
@@ -328,27 +346,57 @@ pub fn send(
     http.send(&request(config, source, event), timeout)
 }
 
-/// Pings a heartbeat monitor (`GET /api/heartbeats/{key}`).
+/// Keys of ilert's legacy heartbeat alert sources start with this; they are pinged at the old
+/// endpoint, every other key at the heartbeat host (ilagent `src/hbt.rs`, reference ilert.md §3).
+pub const LEGACY_HEARTBEAT_PREFIX: &str = "il1hbt";
+
+/// The ping for a heartbeat key: legacy keys `GET {api_url}/api/heartbeats/{key}`, heartbeat
+/// monitors `HEAD {heartbeat_url}/api/pings/{key}` (as ilert's own clients send them).
+pub fn heartbeat_request(config: &Config, key: &crate::config::Secret) -> Request {
+    let key = encode_component(key.expose());
+    if key.starts_with(LEGACY_HEARTBEAT_PREFIX) {
+        Request::new("GET", format!("{}/api/heartbeats/{key}", config.ilert_url))
+    } else {
+        Request::new("HEAD", format!("{}/api/pings/{key}", config.heartbeat_url))
+    }
+}
+
+/// Pings a heartbeat (see `heartbeat_request`).
 pub fn heartbeat(
     http: &Http,
     config: &Config,
     key: &crate::config::Secret,
     timeout: std::time::Duration,
 ) -> Result<Response, TransportError> {
-    let req = Request::new(
-        "GET",
-        format!(
-            "{}/api/heartbeats/{}",
-            config.ilert_url,
-            encode_component(key.expose())
-        ),
-    );
-    http.send(&req, timeout)
+    http.send(&heartbeat_request(config, key), timeout)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[ilert]\napi_url = \"https://api.example\"\nheartbeat_url = \"https://beat.example/\"\n{extra}\n\
+             [[route]]\nname = \"default\"\nilert_key = \"k\"\n"
+        );
+        Config::parse(std::path::Path::new("t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn legacy_heartbeat_keys_use_the_old_endpoint_others_the_beat_host() {
+        let c = config("");
+        let legacy = heartbeat_request(&c, &crate::config::Secret::new("il1hbt123"));
+        assert_eq!(
+            (legacy.method, legacy.url.as_str()),
+            ("GET", "https://api.example/api/heartbeats/il1hbt123")
+        );
+        let monitor = heartbeat_request(&c, &crate::config::Secret::new("hb2 x"));
+        assert_eq!(
+            (monitor.method, monitor.url.as_str()),
+            ("HEAD", "https://beat.example/api/pings/hb2%20x")
+        );
+    }
 
     #[test]
     fn truncation_respects_character_boundaries() {

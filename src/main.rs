@@ -22,6 +22,7 @@ mod incident;
 mod intake;
 mod lifecycle;
 mod logging;
+mod pacing;
 mod pandora;
 mod routing;
 mod signals;

@@ -18,6 +18,7 @@
 //! how many incidents the store holds.
 
 pub mod fsutil;
+pub mod pacing;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};

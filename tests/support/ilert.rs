@@ -1,22 +1,75 @@
 //! A fake ilert that follows the events API contract (reference ilert.md): `POST /api/events`
 //! with a JSON body; 202 on accept; 400 with an error body for an unknown integration key or a
 //! malformed event; and the Pandora FMS endpoint `POST /api/v1/events/pandorafms/{key}`.
-//! Heartbeats: `GET /api/heartbeats/{key}` answers 202 for `HEARTBEAT_KEY`, 404 otherwise.
+//! Heartbeats: the legacy `/api/heartbeats/{key}` for `il1hbt` keys only, and heartbeat
+//! monitors pinged with HEAD at `/api/pings/{key}` on the beat host (this same server; tests
+//! point `heartbeat_url` at it). Rate limits as ilert documents them: 50 events a minute per
+//! integration key and 5 pings a minute per heartbeat key, then 429 without `Retry-After`.
 //! Tests switch it into failure modes (500, 429 + Retry-After, slow) at will.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
 use super::http::{Recorded, Reply, Server};
 
 pub const KEY: &str = "il1api123";
+/// A legacy heartbeat alert source's key (`il1hbt` prefix).
 pub const HEARTBEAT_KEY: &str = "il1hbt456";
+/// A heartbeat monitor's key (Heartbeat 2.0, pinged on the beat host).
+pub const HEARTBEAT2_KEY: &str = "hb2-7f3a9c01";
 const HEARTBEAT_PATH: &str = "/api/heartbeats/";
+const PING_PATH: &str = "/api/pings/";
+
+fn heartbeat_key(r: &Recorded) -> Option<&str> {
+    r.path
+        .strip_prefix(HEARTBEAT_PATH)
+        .or_else(|| r.path.strip_prefix(PING_PATH))
+}
 
 fn is_heartbeat(r: &Recorded) -> bool {
-    r.path.starts_with(HEARTBEAT_PATH)
+    heartbeat_key(r).is_some()
+}
+
+/// Fixed-window request counters per key, as ilert counts ("429 until a new window starts",
+/// ilert-docs `rest-api/alertsource-throttle.md`).
+#[derive(Debug)]
+struct Throttle {
+    events_limit: u32,
+    events_window: Duration,
+    counts: HashMap<String, (u128, u32)>,
+    refused: u32,
+}
+
+impl Throttle {
+    /// True when `key` may make one more request in the current window (and counts it).
+    fn admit(&mut self, key: &str, limit: u32, window: Duration) -> bool {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_millis();
+        let slot = now / window.as_millis().max(1);
+        let c = self.counts.entry(key.to_string()).or_insert((slot, 0));
+        if c.0 != slot {
+            *c = (slot, 0);
+        }
+        if c.1 >= limit {
+            self.refused += 1;
+            return false;
+        }
+        c.1 += 1;
+        true
+    }
+}
+
+/// ilert's documented answer over the limit: 429, no `Retry-After` (none is documented).
+fn too_many() -> Reply {
+    Reply::json(
+        429,
+        json!({"status": 429, "code": "TOO_MANY_REQUESTS", "message": "Too many requests"}),
+    )
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -31,15 +84,27 @@ pub struct FakeIlert {
     pub server: Server,
     mode: Arc<Mutex<Mode>>,
     accepted: Arc<Mutex<Vec<serde_json::Value>>>,
+    throttle: Arc<Mutex<Throttle>>,
 }
 
 impl FakeIlert {
     pub fn start() -> FakeIlert {
         let mode = Arc::new(Mutex::new(Mode::Accept));
         let accepted = Arc::new(Mutex::new(Vec::new()));
-        let (m, acc) = (mode.clone(), accepted.clone());
+        // ilert-docs `rest-api/alertsource-throttle.md`: 50 requests a minute per alert-source
+        // integration key.
+        let throttle = Arc::new(Mutex::new(Throttle {
+            events_limit: 50,
+            events_window: Duration::from_secs(60),
+            counts: HashMap::new(),
+            refused: 0,
+        }));
+        let (m, acc, th) = (mode.clone(), accepted.clone(), throttle.clone());
         let server = Server::start(move |r| {
-            let reply = respond(r, &m.lock().unwrap());
+            let reply = match throttled(r, &mut th.lock().unwrap()) {
+                Some(refusal) => refusal,
+                None => respond(r, &m.lock().unwrap()),
+            };
             if reply.status == 202 && !is_heartbeat(r) {
                 acc.lock().unwrap().push(r.json());
             }
@@ -49,7 +114,21 @@ impl FakeIlert {
             server,
             mode,
             accepted,
+            throttle,
         }
+    }
+
+    /// Sets the events limit per integration key (ilert's is 50 a minute) so a test can play a
+    /// storm in seconds.
+    pub fn set_events_limit(&self, limit: u32, window: Duration) {
+        let mut t = self.throttle.lock().unwrap();
+        t.events_limit = limit;
+        t.events_window = window;
+    }
+
+    /// Requests answered 429 by the rate limiter.
+    pub fn rate_limited(&self) -> u32 {
+        self.throttle.lock().unwrap().refused
     }
 
     pub fn url(&self) -> String {
@@ -62,6 +141,7 @@ impl FakeIlert {
             server: self.server.restart(),
             mode: self.mode,
             accepted: self.accepted,
+            throttle: self.throttle,
         }
     }
 
@@ -91,7 +171,7 @@ impl FakeIlert {
             .requests()
             .iter()
             .filter(|r| is_heartbeat(r))
-            .map(|r| (r.method.clone(), r.path[HEARTBEAT_PATH.len()..].to_string()))
+            .map(|r| (r.method.clone(), heartbeat_key(r).unwrap_or("").to_string()))
             .collect()
     }
 
@@ -159,17 +239,52 @@ fn accepts(r: &Recorded) -> Result<(), String> {
     }
 }
 
-/// The heartbeat contract: GET, HEAD or POST on the key's URL, 202 when the key is known.
+/// The heartbeat contract (reference ilert.md §3).
 fn heartbeat(r: &Recorded) -> Reply {
+    if let Some(key) = r.path.strip_prefix(PING_PATH) {
+        // Heartbeat monitors: ilert's own client pings the beat host with HEAD (ilert-rust
+        // `build_hbt_url` and its `hbt_host: "https://beat.ilert.com"`); 202 (ilagent `src/hbt.rs`).
+        if r.method != "HEAD" {
+            return Reply::json(405, json!({"message": "ping with HEAD"}));
+        }
+        return if key == HEARTBEAT2_KEY {
+            Reply::new(202, "")
+        } else {
+            Reply::json(
+                404,
+                json!({"message": "no heartbeat monitor with this key"}),
+            )
+        };
+    }
     let key = &r.path[HEARTBEAT_PATH.len()..];
+    // The old endpoint only knows legacy `il1hbt` keys (ilagent `src/hbt.rs` branches on the
+    // prefix; CHANGELOG 0.6.0 "legacy heartbeat support for il1hbt prefixed keys"); ilert-go
+    // pings it with HEAD, GET or POST (`heartbeat.go`).
     if !["GET", "HEAD", "POST"].contains(&r.method.as_str()) {
         return Reply::json(405, json!({"message": "method not allowed"}));
     }
-    if key == HEARTBEAT_KEY {
+    if key == HEARTBEAT_KEY && key.starts_with("il1hbt") {
         Reply::new(202, "")
     } else {
         Reply::json(404, json!({"message": "no heartbeat with this key"}))
     }
+}
+
+/// The rate limits (ilert-docs `rest-api/alertsource-throttle.md`): 5 pings a minute per
+/// heartbeat key, `events_limit` events per window per integration key; over it, 429 without
+/// `Retry-After` until the window ends.
+fn throttled(r: &Recorded, t: &mut Throttle) -> Option<Reply> {
+    if let Some(key) = heartbeat_key(r) {
+        let admitted = t.admit(&format!("hbt:{key}"), 5, Duration::from_secs(60));
+        return (!admitted).then(too_many);
+    }
+    let key = match r.path.strip_prefix("/api/v1/events/pandorafms/") {
+        Some(k) => k.to_string(),
+        None if r.path == "/api/events" => r.json()["integrationKey"].as_str()?.to_string(),
+        None => return None,
+    };
+    let (limit, window) = (t.events_limit, t.events_window);
+    (!t.admit(&format!("events:{key}"), limit, window)).then(too_many)
 }
 
 fn respond(r: &Recorded, mode: &Mode) -> Reply {
