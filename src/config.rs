@@ -166,6 +166,8 @@ pub struct Route {
     pub source: AlertSource,
     /// Fixed ilert priority; `None` derives it from the severity.
     pub priority: Option<IlertPriority>,
+    /// ilert `routingKey`: overrides the alert source's escalation policy for ALERT events.
+    pub routing_key: Option<String>,
     /// Summary template overriding the global one.
     pub summary_template: Option<String>,
     /// Chat incident channel settings, if this route has one.
@@ -369,6 +371,7 @@ struct RawRoute {
     ilert_source: Option<String>,
     ilert_api: Option<IlertApi>,
     ilert_priority: Option<IlertPriority>,
+    ilert_routing_key: Option<String>,
     summary_template: Option<String>,
     chat: Option<String>,
     private: Option<bool>,
@@ -793,11 +796,24 @@ impl Config {
                     })
                 }
             };
+            let routing_key = r
+                .ilert_routing_key
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty());
+            if routing_key.is_some() && source.api != IlertApi::Events {
+                warnings.push(format!(
+                    "route '{}' sets ilert_routing_key, but its alert source uses api = \"{}\", \
+                     which has no routing key; it has no effect",
+                    r.name,
+                    source.api.as_str()
+                ));
+            }
             routes.push(Route {
                 name: r.name,
                 matcher,
                 source,
                 priority: r.ilert_priority,
+                routing_key,
                 summary_template: r.summary_template,
                 chat,
             });

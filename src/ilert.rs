@@ -107,6 +107,13 @@ pub fn render(
                     "priority".into(),
                     serde_json::to_value(priority).unwrap_or(Value::Null),
                 );
+                if let Some(severity) = ilert_severity(alert.severity.as_str()) {
+                    body.insert("severity".into(), json!(severity));
+                }
+                body.insert("labels".into(), labels(alert, route));
+                if let Some(key) = &route.routing_key {
+                    body.insert("routingKey".into(), json!(key));
+                }
             }
             let links = links(alert, config);
             if !links.is_empty() {
@@ -269,6 +276,36 @@ fn links(alert: &Alert, config: &Config) -> Vec<Value> {
     out
 }
 
+/// ilert's `severity` (1..5, "will overwrite the evaluated severity of the alert source",
+/// reference ilert.md §1) from Pandora's. ilert documents the range, not its direction; we send
+/// 1 for the most severe, as SEV-1 reads everywhere. Unknown severities send none.
+pub fn ilert_severity(pandora_severity: &str) -> Option<u8> {
+    match pandora_severity.trim().to_ascii_lowercase().as_str() {
+        "critical" => Some(1),
+        "major" => Some(2),
+        "minor" => Some(3),
+        "warning" => Some(4),
+        "informational" | "normal" | "maintenance" => Some(5),
+        _ => None,
+    }
+}
+
+/// ilert `labels` (string to string, attached to the alert): where the alert comes from.
+fn labels(alert: &Alert, route: &Route) -> Value {
+    let mut m = Map::new();
+    for (k, v) in [
+        ("group", alert.group.as_str()),
+        ("agent", alert.agent.as_str()),
+        ("module", alert.module.as_str()),
+        ("route", route.name.as_str()),
+    ] {
+        if !v.trim().is_empty() {
+            m.insert(k.into(), json!(v.trim()));
+        }
+    }
+    Value::Object(m)
+}
+
 fn custom_details(alert: &Alert, incident: &Incident, route: &Route) -> Value {
     let mut m = Map::new();
     for (k, v) in alert.macros.iter().filter(|(_, v)| !v.is_empty()) {
@@ -395,6 +432,36 @@ mod tests {
         assert_eq!(
             (monitor.method, monitor.url.as_str()),
             ("HEAD", "https://beat.example/api/pings/hb2%20x")
+        );
+    }
+
+    #[test]
+    fn pandora_severities_map_onto_ilert_one_to_five() {
+        let got: Vec<Option<u8>> = [
+            "Critical",
+            "Major",
+            "Minor",
+            "Warning",
+            "Informational",
+            "Normal",
+            "Maintenance",
+            "Odd",
+        ]
+        .iter()
+        .map(|s| ilert_severity(s))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                Some(5),
+                Some(5),
+                Some(5),
+                None
+            ]
         );
     }
 

@@ -34,6 +34,15 @@ fn fire_sends_one_alert_with_the_documented_body() {
     assert_eq!(e["integrationKey"], KEY);
     assert_eq!(e["summary"], "[Critical] web-01 / CPU Load = 95.5%");
     assert_eq!(e["priority"], "HIGH");
+    assert_eq!(e["severity"], 1, "Critical is ilert severity 1");
+    assert_eq!(e["labels"]["agent"], "web-01");
+    assert_eq!(e["labels"]["module"], "CPU Load");
+    assert_eq!(e["labels"]["route"], "default");
+    assert!(e["labels"]["group"].is_string(), "{}", e["labels"]);
+    assert!(
+        e.get("routingKey").is_none(),
+        "no routing key unless a route sets one"
+    );
     assert!(
         e["details"].as_str().unwrap().contains("Agent:     web-01"),
         "{}",
@@ -516,6 +525,7 @@ groups = ["Databases"]
 modules = ["*latency*"]
 ilert_source = "databases"
 ilert_priority = "LOW"
+ilert_routing_key = "dba-oncall"
 [[route]]
 name = "default"
 ilert_key = "il1unused000"
@@ -529,6 +539,9 @@ ilert_key = "il1unused000"
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let e = &ilert.accepted()[0];
     assert_eq!(e["priority"], "LOW");
+    assert_eq!(e["routingKey"], "dba-oncall");
+    assert_eq!(e["labels"]["group"], "Databases");
+    assert_eq!(e["labels"]["route"], "db");
     assert_eq!(e["customDetails"]["pandora_route"], "db");
     let check = run(&cfg, &["config", "check"]);
     let text = stdout(&check);

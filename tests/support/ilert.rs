@@ -224,6 +224,26 @@ fn accepts(r: &Recorded) -> Result<(), String> {
                 return Err(format!("priority {p}"));
             }
         }
+        // json-schema `event.json`: severity integer 1..5; labels string -> string; routingKey
+        // a string (reference ilert.md §1).
+        if let Some(sev) = j.get("severity") {
+            if !sev.as_u64().is_some_and(|n| (1..=5).contains(&n)) {
+                return Err(format!("severity {sev} is not an integer 1..5"));
+            }
+        }
+        if let Some(labels) = j.get("labels") {
+            let ok = labels
+                .as_object()
+                .is_some_and(|m| m.values().all(serde_json::Value::is_string));
+            if !ok {
+                return Err(format!("labels {labels} is not a string map"));
+            }
+        }
+        if let Some(rk) = j.get("routingKey") {
+            if !rk.is_string() {
+                return Err(format!("routingKey {rk}"));
+            }
+        }
         Ok(())
     } else if let Some(key) = r.path.strip_prefix("/api/v1/events/pandorafms/") {
         if key != KEY {
