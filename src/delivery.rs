@@ -9,12 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::chat;
-use crate::config::Config;
+use crate::config::{AlertSource, Config};
 use crate::http::{Http, Response, TransportError};
 use crate::ilert;
 use crate::lifecycle::Action;
+use crate::pacing::{rate_limit_backoff, Budget};
+use crate::store::pacing::pace_name;
 use crate::store::{EventLogLine, OutboxEntry, Store};
-use crate::time::Timestamp;
+use crate::time::{human_duration, Timestamp};
 
 /// Time left to finish before the caller (Pandora, the agent) gives up on us.
 #[derive(Clone, Copy, Debug)]
@@ -316,8 +318,13 @@ impl<'a> Deliverer<'a> {
                         ),
                     };
                 };
+                if let Some(hold) = self.ilert_pace(source, now) {
+                    return hold;
+                }
                 match ilert::send(self.http, self.config, source, event, timeout) {
-                    Ok(resp) => classify_http(&resp, now),
+                    Ok(resp) => {
+                        self.ilert_answer(source, resp.status, classify_http(&resp, now), now)
+                    }
                     Err(e) => classify_transport(&e),
                 }
             }
@@ -341,6 +348,68 @@ impl<'a> Deliverer<'a> {
             ..EventLogLine::ours(seq, kind, text)
         };
         self.store.log_event(&entry.key, &line);
+    }
+}
+
+// ----- ilert pacing (rate limits, reference ilert.md §1; logic in `pacing`) ----------------
+
+impl Deliverer<'_> {
+    /// Takes a slot of the key's events budget, or holds the entry until the next one opens
+    /// (it stays queued with `not_before`; a short wait is taken inline by the caller).
+    fn ilert_pace(&self, source: &AlertSource, now: Timestamp) -> Option<Disposition> {
+        let budget = Budget {
+            limit: self.config.events_per_window,
+            window: self.config.events_window,
+        };
+        let name = pace_name("ilert", source.key.expose());
+        let next = self.store.take_slot(&name, &source.name, budget, now)?;
+        Some(Disposition::Retry {
+            after: Some(next.since(now)),
+            reason: format!(
+                "paced: alert source '{}' has sent its {} events per {} (next slot {})",
+                source.name,
+                budget.limit,
+                human_duration(budget.window),
+                next.rfc3339()
+            ),
+            transport: false,
+        })
+    }
+
+    /// A 429 without `Retry-After` waits 10-30 s (jittered, as ilert suggests), and every
+    /// process holds the key that long.
+    fn ilert_answer(
+        &self,
+        source: &AlertSource,
+        status: u16,
+        disposition: Disposition,
+        now: Timestamp,
+    ) -> Disposition {
+        let Disposition::Retry {
+            after,
+            reason,
+            transport,
+        } = disposition
+        else {
+            return disposition;
+        };
+        if status != 429 {
+            return Disposition::Retry {
+                after,
+                reason,
+                transport,
+            };
+        }
+        let seed = (now.millis() as u64) ^ (u64::from(std::process::id()) << 32);
+        let wait = after.unwrap_or_else(|| rate_limit_backoff(seed));
+        let name = pace_name("ilert", source.key.expose());
+        self.store
+            .update_pace_log(&name, |log| log.block_until(now.plus(wait)));
+        Disposition::Retry {
+            after: Some(wait),
+            reason,
+            transport,
+        }
     }
 }
 

@@ -249,6 +249,34 @@ mod tests {
         assert!((300..700).contains(&early), "{early} of 1000 below 20 s");
     }
 
+    fn event(event_type: IlertEventType, priority: &str) -> Action {
+        Action::Ilert(crate::ilert::IlertEvent {
+            source: "default".into(),
+            api: crate::config::IlertApi::Events,
+            event_type,
+            alert_key: "1".into(),
+            body: serde_json::json!({ "priority": priority }),
+        })
+    }
+
+    #[test]
+    fn an_incident_is_urgent_by_its_first_queued_ilert_event() {
+        let high = event(IlertEventType::Alert, "HIGH");
+        let low = event(IlertEventType::Alert, "LOW");
+        let resolve = event(IlertEventType::Resolve, "");
+        assert!(head_is_urgent([&high, &resolve]));
+        assert!(
+            head_is_urgent([&resolve]),
+            "its ALERT went out: someone was paged"
+        );
+        assert!(
+            !head_is_urgent([&low, &resolve]),
+            "the RESOLVE waits behind its ALERT"
+        );
+        assert!(!head_is_urgent([&event(IlertEventType::Comment, "")]));
+        assert!(!head_is_urgent([]));
+    }
+
     #[test]
     fn urgent_incidents_go_first_and_each_group_keeps_its_order() {
         let items = vec![(1, false), (2, true), (3, false), (4, true), (5, false)];

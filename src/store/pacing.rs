@@ -1,6 +1,8 @@
 //! The pacing logs of `pacing` kept under `meta/`, shared by concurrent processes: each
-//! read-modify-write happens under a named lock file, and the file is replaced atomically
-//! (`write_meta`). Names are derived from a hash of the key, never the key itself.
+//! read-modify-write happens under a named lock file, and the file is replaced atomically but
+//! without fsync: a send log lost in a power cut only costs pacing for one window, and a storm
+//! of processes must not queue behind the disk. Names come from a hash of the key, never the
+//! key itself.
 
 use std::time::{Duration, Instant};
 
@@ -46,7 +48,11 @@ impl Store {
         };
         let mut log = self.pace_log(name);
         let r = f(&mut log);
-        self.write_meta(name, &serde_json::to_string(&log).unwrap_or_default());
+        let p = self.root().join("meta").join(name);
+        let bytes = serde_json::to_vec(&log).unwrap_or_default();
+        if let Err(e) = super::fsutil::replace_quick(&p, &bytes) {
+            log::warn!("cannot write {}: {e}", p.display());
+        }
         Some(r)
     }
 

@@ -1,0 +1,177 @@
+//! ilert as it really is (issue 13): the rate limit per alert-source key, paced on our side and
+//! shared by concurrent processes; the order a backlog goes out in; `status` showing the pacing.
+//! The fake ilert refuses beyond its limit with 429 and no `Retry-After`, as ilert documents.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use support::ilert::{FakeIlert, Mode, KEY};
+use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+
+/// Our budget: 40 events a second. The fake allows 50 a second: the margin covers the time a
+/// request spends between our clock and the fake's (ilert's real windows are a minute long).
+const OUR_RATE: &str = "40/1s";
+const FAKE_LIMIT: u32 = 50;
+
+fn config(dir: &TestDir, ilert: &FakeIlert) -> std::path::PathBuf {
+    config_with(dir, ilert, OUR_RATE, FAKE_LIMIT)
+}
+
+fn config_with(dir: &TestDir, ilert: &FakeIlert, ours: &str, fake: u32) -> std::path::PathBuf {
+    ilert.set_events_limit(fake, Duration::from_secs(1));
+    dir.config(&format!(
+        "alert_deadline = \"4s\"\nflush_deadline = \"60s\"\nrequest_timeout = \"2s\"\n\
+         [ilert]\napi_url = \"{}\"\nrate_limit = \"{ours}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ))
+}
+
+fn flush(cfg: &std::path::Path) {
+    let out = run(cfg, &["flush"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+#[test]
+fn alert_storm_from_concurrent_processes_stays_under_ilerts_limit() {
+    let (dir, ilert) = (TestDir::new("ilert-storm"), FakeIlert::start());
+    // Tighter than the machine's own pace: 40 processes at once would exceed it unpaced.
+    let cfg = config_with(&dir, &ilert, "25/1s", 30);
+    let started = Instant::now();
+    for batch in 0..5 {
+        let children: Vec<_> = (0..40)
+            .map(|n| PandoraAlert::firing(&format!("{}", 5000 + batch * 40 + n)).spawn(&cfg))
+            .collect();
+        for c in children {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                matches!(out.status.code(), Some(0 | 69)),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+    flush(&cfg);
+    let elapsed = started.elapsed();
+    assert_eq!(ilert.rate_limited(), 0, "ilert had to refuse requests");
+    let mut keys: Vec<String> = ilert
+        .accepted()
+        .iter()
+        .map(|e| e["alertKey"].to_string())
+        .collect();
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), 200, "every alert reached ilert once");
+    assert_eq!(
+        ilert.received().len(),
+        200,
+        "no request was wasted on a refusal"
+    );
+    assert!(
+        elapsed >= Duration::from_secs(7),
+        "200 events at 25 a second take at least 7 s, took {elapsed:?}"
+    );
+}
+
+#[test]
+fn backlog_goes_out_paced_with_resolves_and_high_alerts_first() {
+    let (dir, ilert) = (TestDir::new("ilert-backlog"), FakeIlert::start());
+    let cfg = config(&dir, &ilert);
+    // Ten incidents paged while ilert was fine.
+    for n in 0..10 {
+        let out = PandoraAlert::firing(&format!("{}", 1000 + n))
+            .set("--severity", "Warning")
+            .run(&cfg);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    // ilert fails; a storm of 190 new alerts (every fifth Critical) and the ten recoveries queue.
+    ilert.set_mode(Mode::Fail(500));
+    for n in 0..190 {
+        let severity = if n % 5 == 0 { "Critical" } else { "Warning" };
+        let out = PandoraAlert::firing(&format!("{}", 2000 + n))
+            .set("--severity", severity)
+            .run(&cfg);
+        assert_eq!(code(&out), 69, "{}", stderr(&out));
+    }
+    for n in 0..10 {
+        let out = PandoraAlert::recovery(&format!("{}", 1000 + n)).run(&cfg);
+        assert_eq!(code(&out), 69, "{}", stderr(&out));
+    }
+    let status = run(&cfg, &["status", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&stdout(&status)).unwrap();
+    assert_eq!(report["queued"].as_array().unwrap().len(), 200);
+
+    ilert.set_mode(Mode::Accept);
+    let before = ilert.received().len();
+    let started = Instant::now();
+    flush(&cfg);
+    let elapsed = started.elapsed();
+    assert_eq!(ilert.rate_limited(), 0, "ilert had to refuse requests");
+    let sent: Vec<serde_json::Value> = ilert.received()[before..].to_vec();
+    assert_eq!(sent.len(), 200);
+    assert!(
+        elapsed >= Duration::from_secs(4),
+        "200 events at 40 a second take at least 4 s, took {elapsed:?}"
+    );
+    let urgent = |e: &serde_json::Value| e["eventType"] == "RESOLVE" || e["priority"] == "HIGH";
+    let first_low = sent.iter().position(|e| !urgent(e)).unwrap();
+    assert_eq!(
+        first_low,
+        10 + 38,
+        "10 RESOLVEs and 38 HIGH ALERTs go first"
+    );
+    assert!(
+        sent[first_low..].iter().all(|e| !urgent(e)),
+        "an urgent event went after a low one"
+    );
+    assert!(sent[first_low..].iter().all(|e| e["eventType"] == "ALERT"));
+
+    // status shows the pacing, in text and JSON.
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(
+        text.contains("ilert pacing, source default:")
+            && text.contains("of 40 events in the last 1s"),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&cfg, &["status", "--json"]))).unwrap();
+    assert_eq!(report["pacing"][0]["source"], "default");
+    assert_eq!(report["pacing"][0]["limit"], 40);
+}
+
+#[test]
+fn a_429_without_retry_after_holds_the_key_ten_to_thirty_seconds() {
+    let (dir, ilert) = (TestDir::new("ilert-429"), FakeIlert::start());
+    let cfg = config(&dir, &ilert);
+    // ilert counts requests from elsewhere too: its window is already full.
+    ilert.set_events_limit(0, Duration::from_secs(3600));
+    let out = PandoraAlert::firing("7001").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    let out = PandoraAlert::firing("7002").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert_eq!(
+        ilert.rate_limited(),
+        1,
+        "the second alert waits for the backoff instead of asking again"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&cfg, &["status", "--json"]))).unwrap();
+    let p = &report["pacing"][0];
+    assert_eq!(p["rate_limited"], true, "{report}");
+    let queued = report["queued"].as_array().unwrap();
+    assert_eq!(queued.len(), 2);
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(
+        text.contains("ilert answered 429, holding back until"),
+        "{text}"
+    );
+    let secs: u64 = text
+        .split("holding back until ")
+        .nth(1)
+        .and_then(|s| s.split(" (").nth(1))
+        .and_then(|s| s.split("s from now").next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no wait in {text}"));
+    assert!((8..=30).contains(&secs), "10-30 s from the 429: {secs}s");
+}
