@@ -275,6 +275,11 @@ pub struct Config {
     pub events_per_window: u32,
     /// The window of `events_per_window`.
     pub events_window: Duration,
+    /// A user API key for ilert's REST API (optional): finds the ilert alert behind each
+    /// incident, mirrors its state into chat, and accepts/resolves by alert id.
+    pub api_token: Option<Secret>,
+    /// The account's ilert web address (`https://acme.ilert.com`), for links to alerts.
+    pub web_url: Option<String>,
     /// Routing rules in file order.
     pub routes: Vec<Route>,
     /// Slack backend.
@@ -346,6 +351,8 @@ struct RawIlert {
     heartbeat_key: Option<String>,
     heartbeat_url: Option<String>,
     rate_limit: Option<String>,
+    api_token: Option<String>,
+    web_url: Option<String>,
     #[serde(default, rename = "source")]
     sources: Vec<RawSource>,
 }
@@ -539,6 +546,20 @@ impl Config {
             Some(value) => Some(Secret::new(
                 heartbeat_key_from(value).map_err(|m| err("heartbeat_key", m))?,
             )),
+        };
+        let api_token = raw
+            .ilert
+            .api_token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
+        let web_url = match raw.ilert.web_url.map(|u| u.trim().to_string()) {
+            None => None,
+            Some(u) if u.is_empty() => None,
+            Some(u) => {
+                check_url(&u).map_err(|m| err("web_url", format!("ilert web_url: {m}")))?;
+                Some(u.trim_end_matches('/').to_string())
+            }
         };
         let (events_per_window, events_window) = match raw.ilert.rate_limit.as_deref() {
             None => (50, Duration::from_secs(60)),
@@ -906,6 +927,8 @@ impl Config {
             heartbeat_url,
             events_per_window,
             events_window,
+            api_token,
+            web_url,
             routes,
             slack,
             teams,

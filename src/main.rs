@@ -18,6 +18,8 @@ mod health;
 mod housekeeping;
 mod http;
 mod ilert;
+mod ilert_api;
+mod ilert_sync;
 mod incident;
 mod intake;
 mod lifecycle;

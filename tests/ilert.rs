@@ -6,7 +6,8 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use support::ilert::{FakeIlert, Mode, KEY};
+use support::ilert::{FakeIlert, Mode, API_TOKEN, KEY, SOURCE_ID};
+use support::slack::{FakeSlack, TOKEN};
 use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
 
 /// Our budget: 40 events a second. The fake allows 50 a second: the margin covers the time a
@@ -174,4 +175,115 @@ fn a_429_without_retry_after_holds_the_key_ten_to_thirty_seconds() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("no wait in {text}"));
     assert!((8..=30).contains(&secs), "10-30 s from the 429: {secs}s");
+}
+
+fn rest_config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {
+    dir.config(&format!(
+        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n\
+         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n\
+         [ilert]\napi_url = \"{}\"\napi_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\"\n\
+         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
+        ilert.url(),
+        slack.url()
+    ))
+}
+
+fn plugin(cfg: &std::path::Path) {
+    let out = run(cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+}
+
+fn lines(slack: &FakeSlack, channel: &str, text: &str) -> usize {
+    let ch = slack.channel(channel).expect("channel");
+    ch.messages.iter().filter(|m| m.text.contains(text)).count()
+}
+
+#[test]
+fn the_ilert_alert_is_linked_and_its_acknowledgement_mirrored_once() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-mirror"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    dir.assert_ok(&PandoraAlert::firing("6001").run(&cfg));
+    plugin(&cfg);
+    let id = ilert.alerts()[0].id;
+    let record = dir.record("6001");
+    assert_eq!(record["ilert_mirror"]["id"], id);
+    let link = format!("https://acme.ilert.example/alert/view?id={id}");
+    assert_eq!(record["ilert_alert"], link.as_str());
+    let pinned = slack.channel("pandorafms_alert_6001").unwrap();
+    let pinned = pinned.pinned()[0];
+    assert!(
+        pinned.blocks.to_string().contains(&link) || pinned.text.contains(&link),
+        "the pinned message links the ilert alert: {}",
+        pinned.blocks
+    );
+    assert!(
+        ilert.rest_calls().iter().any(|(m, p)| m == "GET"
+            && p.contains(&format!("sources={SOURCE_ID}"))
+            && p.contains("states=PENDING&states=ACCEPTED")
+            && p.contains("max-results=100")),
+        "{:?}",
+        ilert.rest_calls()
+    );
+
+    ilert.accept_as("6001", "Jane", "Doe");
+    plugin(&cfg);
+    plugin(&cfg);
+    let line = "Acknowledged in ilert by Jane Doe.";
+    assert_eq!(
+        lines(&slack, "pandorafms_alert_6001", line),
+        1,
+        "one line per change"
+    );
+    let lookups = ilert
+        .rest_calls()
+        .iter()
+        .filter(|(_, p)| p.starts_with("/api/alert-sources/"))
+        .count();
+    assert_eq!(
+        lookups, 1,
+        "the alert source id is looked up once and cached"
+    );
+}
+
+#[test]
+fn chat_ack_accepts_the_ilert_alert_by_id_and_is_not_echoed_back() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-ack-by-id"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    dir.assert_ok(&PandoraAlert::firing("6002").run(&cfg));
+    plugin(&cfg);
+    let id = ilert.alerts()[0].id;
+    let ch = slack.channel("pandorafms_alert_6002").unwrap();
+    slack.add_message(&ch.id, "U0ANA", "!ack on it");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert!(
+        ilert
+            .rest_calls()
+            .contains(&("PUT".to_string(), format!("/api/alerts/{id}/accept?"))),
+        "{:?}",
+        ilert.rest_calls()
+    );
+    assert!(
+        ilert.events().iter().all(|(t, _)| t != "ACCEPT"),
+        "no ACCEPT event when the alert was accepted by id"
+    );
+    assert_eq!(ilert.alerts()[0].status, "ACCEPTED");
+    assert_eq!(
+        lines(
+            &slack,
+            "pandorafms_alert_6002",
+            "Acknowledged in ilert by API User"
+        ),
+        0,
+        "our own change is not echoed back"
+    );
 }

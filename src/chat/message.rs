@@ -145,10 +145,15 @@ pub fn stakeholder_line(incident: &Incident, channel_link: &str) -> ChatMessage 
         )
     } else {
         format!(
-            "{}Incident {state}: [{}] {} - {channel_link}",
+            "{}Incident {state}: [{}] {} - {channel_link}{}",
             drill(incident),
             incident.first.severity,
-            incident.first.subject()
+            incident.first.subject(),
+            incident
+                .ilert_alert
+                .as_deref()
+                .map(|u| format!(" - ilert: {u}"))
+                .unwrap_or_default()
         )
     };
     ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())

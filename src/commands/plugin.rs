@@ -181,6 +181,9 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                     heartbeat = Some(hb);
                 }
                 step("chat commands", || chat_poll(config, store, deadline));
+                step("ilert sync", || {
+                    crate::ilert_sync::sync(config, store, &Http::new(), deadline)
+                });
                 step("storm", || {
                     chatops::end_quiet_storms(config, store, &Http::new(), deadline)
                 });
