@@ -287,3 +287,45 @@ fn chat_ack_accepts_the_ilert_alert_by_id_and_is_not_echoed_back() {
         "our own change is not echoed back"
     );
 }
+
+#[test]
+fn doctor_reads_the_alert_source_and_warns_when_its_settings_defeat_the_routes() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-doctor"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    let good = stdout(&run(&cfg, &["doctor"]));
+    assert!(
+        good.contains(
+            "ilert alert source 'default' (Pandora FMS): no grouping, event priorities honoured"
+        ),
+        "{good}"
+    );
+    ilert.set_source("INTELLIGENT_GROUPING", "LOW_DURING_SUPPORT_HOURS");
+    let bad = stdout(&run(&cfg, &["doctor"]));
+    assert!(
+        bad.contains("groups alerts (INTELLIGENT_GROUPING)"),
+        "{bad}"
+    );
+    assert!(
+        bad.contains("default priority LOW_DURING_SUPPORT_HOURS"),
+        "{bad}"
+    );
+    assert!(
+        !bad.contains(API_TOKEN) && !bad.contains(KEY),
+        "secrets in the output: {bad}"
+    );
+
+    // Without a token the advice is still given.
+    let plain = dir.config(&format!(
+        "[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ));
+    let advice = stdout(&run(&plain, &["doctor"]));
+    assert!(
+        advice.contains("Do not group alerts") && advice.contains("default priority to HIGH"),
+        "{advice}"
+    );
+}
