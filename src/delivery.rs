@@ -62,6 +62,14 @@ pub enum Disposition {
         /// A transport failure (counts toward the lane's breaker).
         transport: bool,
     },
+    /// Not attempted: ilert's rate limit for this key is used up (our own pacing). The entry
+    /// waits `after` with no failure counted.
+    Paced {
+        /// Until the next slot of the key's budget.
+        after: Duration,
+        /// Which budget, for the log and `status`.
+        reason: String,
+    },
     /// Will never succeed as it is: keep it in `dead/`.
     DeadLetter {
         /// Why, with the provider's answer.
@@ -227,9 +235,11 @@ impl<'a> Deliverer<'a> {
                 match &d {
                     Disposition::Retry {
                         after: Some(wait), ..
-                    } if inline_waits == 0
-                        && *wait <= MAX_INLINE_WAIT
-                        && *wait + MARGIN * 4 < self.deadline.remaining() =>
+                    }
+                    | Disposition::Paced { after: wait, .. }
+                        if inline_waits == 0
+                            && *wait <= MAX_INLINE_WAIT
+                            && *wait + MARGIN * 4 < self.deadline.remaining() =>
                     {
                         // A short Retry-After fits in our deadline: wait and try once more now.
                         inline_waits += 1;
@@ -279,6 +289,16 @@ impl<'a> Deliverer<'a> {
                     blocked.insert(lane);
                     outcome.pending += 1;
                     outcome.last_error = Some(reason);
+                }
+                Disposition::Paced { after, reason } => {
+                    // Not a failure: no attempt counted, no error shown (`status` shows pacing).
+                    entry.not_before = Some(now.plus(after));
+                    if let Err(e) = self.store.update_entry(&entry) {
+                        log::error!("{e}");
+                    }
+                    log::debug!("incident {key}: {label} waits: {reason}");
+                    blocked.insert(lane);
+                    outcome.pending += 1;
                 }
                 Disposition::DeadLetter { reason } => {
                     if let Err(e) = self.store.dead_letter(&entry, &reason, now) {
@@ -355,7 +375,7 @@ impl<'a> Deliverer<'a> {
 
 impl Deliverer<'_> {
     /// Takes a slot of the key's events budget, or holds the entry until the next one opens
-    /// (it stays queued with `not_before`; a short wait is taken inline by the caller).
+    /// (it stays queued with `not_before`, no failure counted; a short wait is taken inline).
     fn ilert_pace(&self, source: &AlertSource, now: Timestamp) -> Option<Disposition> {
         let budget = Budget {
             limit: self.config.events_per_window,
@@ -363,8 +383,8 @@ impl Deliverer<'_> {
         };
         let name = pace_name("ilert", source.key.expose());
         let next = self.store.take_slot(&name, &source.name, budget, now)?;
-        Some(Disposition::Retry {
-            after: Some(next.since(now)),
+        Some(Disposition::Paced {
+            after: next.since(now),
             reason: format!(
                 "paced: alert source '{}' has sent its {} events per {} (next slot {})",
                 source.name,
@@ -372,7 +392,6 @@ impl Deliverer<'_> {
                 human_duration(budget.window),
                 next.rfc3339()
             ),
-            transport: false,
         })
     }
 
@@ -403,8 +422,15 @@ impl Deliverer<'_> {
         let seed = (now.millis() as u64) ^ (u64::from(std::process::id()) << 32);
         let wait = after.unwrap_or_else(|| rate_limit_backoff(seed));
         let name = pace_name("ilert", source.key.expose());
-        self.store
-            .update_pace_log(&name, |log| log.block_until(now.plus(wait)));
+        if let Err(e) = self
+            .store
+            .update_pace_log(&name, |log| log.block_until(now.plus(wait)))
+        {
+            log::warn!(
+                "pacing: cannot record ilert's 429 for '{}': {e:?}",
+                source.name
+            );
+        }
         Disposition::Retry {
             after: Some(wait),
             reason,

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::Store;
+use super::{Store, StoreError};
 use crate::pacing::{Budget, Grant, PaceLog};
 use crate::pandora::fnv1a_hex;
 use crate::time::Timestamp;
@@ -19,6 +19,15 @@ pub fn pace_name(what: &str, key: &str) -> String {
     format!("pace-{what}-{}.json", fnv1a_hex(key.as_bytes()))
 }
 
+/// Why a pacing log could not be used.
+#[derive(Debug)]
+pub enum PaceError {
+    /// Other processes kept its lock for longer than `LOCK_WAIT`.
+    Busy,
+    /// The lock file cannot be opened (a read-only or broken state directory).
+    Store(StoreError),
+}
+
 impl Store {
     /// The pacing log `name` as stored (empty if none or unreadable).
     pub fn pace_log(&self, name: &str) -> PaceLog {
@@ -27,23 +36,19 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Changes the pacing log `name` under its lock. `None` when the lock stayed busy (the
-    /// caller goes ahead unpaced rather than dropping an event) or the store is read-only.
-    pub fn update_pace_log<R>(&self, name: &str, f: impl FnOnce(&mut PaceLog) -> R) -> Option<R> {
+    /// Changes the pacing log `name` under its lock.
+    pub fn update_pace_log<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut PaceLog) -> R,
+    ) -> Result<R, PaceError> {
         let until = Instant::now() + LOCK_WAIT;
         let lock_name = name.trim_end_matches(".json");
         let _lock = loop {
-            match self.try_lock_named(lock_name) {
-                Ok(Some(lock)) => break lock,
-                Ok(None) if Instant::now() < until => std::thread::sleep(Duration::from_millis(5)),
-                Ok(None) => {
-                    log::warn!("pacing: {name} stayed locked; sending unpaced");
-                    return None;
-                }
-                Err(e) => {
-                    log::warn!("pacing: {e}; sending unpaced");
-                    return None;
-                }
+            match self.try_lock_named(lock_name).map_err(PaceError::Store)? {
+                Some(lock) => break lock,
+                None if Instant::now() < until => std::thread::sleep(Duration::from_millis(2)),
+                None => return Err(PaceError::Busy),
             }
         };
         let mut log = self.pace_log(name);
@@ -53,10 +58,12 @@ impl Store {
         if let Err(e) = super::fsutil::replace_quick(&p, &bytes) {
             log::warn!("cannot write {}: {e}", p.display());
         }
-        Some(r)
+        Ok(r)
     }
 
-    /// Takes a send slot of `name`: `None` to send now, or when the next slot opens.
+    /// Takes a send slot of `name`: `None` to send now, or when to try again. A log kept busy
+    /// by other processes means a storm: wait a second rather than risk ilert's limit. A state
+    /// directory that cannot hold the log does not stop the send.
     pub fn take_slot(
         &self,
         name: &str,
@@ -69,8 +76,16 @@ impl Store {
             log.take(budget, now)
         });
         match grant {
-            Some(Grant::WaitUntil(t)) => Some(t),
-            Some(Grant::Go) | None => None,
+            Ok(Grant::Go) => None,
+            Ok(Grant::WaitUntil(t)) => Some(t),
+            Err(PaceError::Busy) => {
+                log::warn!("pacing: {name} stayed locked by other processes; waiting a second");
+                Some(now.plus(Duration::from_secs(1)))
+            }
+            Err(PaceError::Store(e)) => {
+                log::warn!("pacing: {e}; sending unpaced");
+                None
+            }
         }
     }
 }
