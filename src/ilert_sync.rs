@@ -95,6 +95,7 @@ fn sync_incident(
     incident: &mut Incident,
     deadline: Deadline,
 ) -> Result<(), String> {
+    let before = incident.clone();
     let alert = match &incident.ilert_mirror {
         Some(m) if m.id > 0 => api.alert(m.id).map_err(|e| e.to_string())?,
         _ => {
@@ -131,7 +132,6 @@ fn sync_incident(
                         accepted_by: None,
                     });
                     incident.ilert_mirror = Some(IlertMirror { id: a.id, ..seen });
-                    show_link(config, store, http, incident, deadline);
                     a
                 }
                 None => {
@@ -156,6 +156,9 @@ fn sync_incident(
     if let Some(m) = incident.ilert_mirror.as_mut() {
         m.status = alert.status.clone();
         m.accepted_by = alert.accepted_by();
+    }
+    if *incident != before {
+        rerender_pinned(config, store, http, incident, deadline);
     }
     store.save_incident(incident).map_err(|e| e.to_string())
 }
@@ -203,18 +206,21 @@ fn post_line(
     b.post(&ch, &msg).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// Re-renders the pinned message in place so it carries the ilert link (best effort: the next
-/// re-fire or recovery renders it anyway).
-fn show_link(config: &Config, store: &Store, http: &Http, incident: &Incident, deadline: Deadline) {
+/// Re-renders the pinned message in place with the ilert link and state (best effort: the
+/// next re-fire or recovery renders it anyway).
+fn rerender_pinned(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    incident: &Incident,
+    deadline: Deadline,
+) {
     let Some((backend, ch)) = channel(incident) else {
         return;
     };
     let Some(message_id) = incident.chat.as_ref().and_then(|c| c.message_id.clone()) else {
         return;
     };
-    if incident.ilert_alert.is_none() {
-        return;
-    }
     let ctx = Context {
         config,
         store,

@@ -260,6 +260,12 @@ fn the_ilert_alert_is_linked_and_its_acknowledgement_mirrored_once() {
         1,
         "one line per change"
     );
+    let ch = slack.channel("pandorafms_alert_6001").unwrap();
+    let pinned = ch.pinned()[0].blocks.to_string();
+    assert!(
+        pinned.contains(&format!("alert {id} acknowledged by Jane Doe")),
+        "the pinned message shows ilert's state: {pinned}"
+    );
     let lookups = ilert
         .rest_calls()
         .iter()
