@@ -258,6 +258,7 @@ mod tests {
                 ..Default::default()
             }),
             ilert_alert: None,
+            ilert_mirror: None,
         }
     }
 

@@ -317,10 +317,14 @@ fn poll_incident(
             );
             continue;
         }
-        let action = Action::Ilert(command_event(
-            &incident, route, event_type, &m.author, &note,
-        ));
-        queued.push(queue_entry(&mut incident, action, ctx.now));
+        let resolve = matches!(cmd, Command::Resolve(_));
+        // With [ilert] api_token and a known alert: accept/resolve by id; else an event.
+        if !crate::ilert_sync::command(ctx.config, ctx.http, &mut incident, resolve, ctx.deadline) {
+            let action = Action::Ilert(command_event(
+                &incident, route, event_type, &m.author, &note,
+            ));
+            queued.push(queue_entry(&mut incident, action, ctx.now));
+        }
         if let Command::Resolve(_) = cmd {
             incident.state = IncidentState::Resolved;
             incident.resolved_at = Some(ctx.now);

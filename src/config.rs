@@ -21,6 +21,8 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/pandora-ilert/pandora-ilert.toml";
 pub const DEFAULT_STATE_DIR: &str = "/var/spool/pandora-ilert";
 /// Default ilert API base URL; the binary appends the endpoint paths.
 pub const DEFAULT_ILERT_URL: &str = "https://api.ilert.com";
+/// Where heartbeat monitors (Heartbeat 2.0) are pinged (reference ilert.md §3).
+pub const DEFAULT_HEARTBEAT_URL: &str = "https://beat.ilert.com";
 /// Default channel-name template, as in ilert's own chat integrations.
 pub const DEFAULT_CHANNEL_TEMPLATE: &str = "pandorafms_alert_{id}";
 
@@ -164,6 +166,8 @@ pub struct Route {
     pub source: AlertSource,
     /// Fixed ilert priority; `None` derives it from the severity.
     pub priority: Option<IlertPriority>,
+    /// ilert `routingKey`: overrides the alert source's escalation policy for ALERT events.
+    pub routing_key: Option<String>,
     /// Summary template overriding the global one.
     pub summary_template: Option<String>,
     /// Chat incident channel settings, if this route has one.
@@ -261,8 +265,21 @@ pub struct Config {
     pub summary_template: String,
     /// ilert API base URL (no trailing path).
     pub ilert_url: String,
-    /// ilert heartbeat key pinged by the plugin, if any.
+    /// ilert heartbeat key pinged by the plugin, if any (taken from the key or the
+    /// integration URL given in the config).
     pub heartbeat_key: Option<Secret>,
+    /// Base URL of ilert's heartbeat host (`https://beat.ilert.com`); legacy `il1hbt` keys go to
+    /// `ilert_url` instead.
+    pub heartbeat_url: String,
+    /// Events we send per alert-source integration key per `events_window` (ilert: 50 a minute).
+    pub events_per_window: u32,
+    /// The window of `events_per_window`.
+    pub events_window: Duration,
+    /// A user API key for ilert's REST API (optional): finds the ilert alert behind each
+    /// incident, mirrors its state into chat, and accepts/resolves by alert id.
+    pub api_token: Option<Secret>,
+    /// The account's ilert web address (`https://acme.ilert.com`), for links to alerts.
+    pub web_url: Option<String>,
     /// Routing rules in file order.
     pub routes: Vec<Route>,
     /// Slack backend.
@@ -332,6 +349,10 @@ struct RawConfig {
 struct RawIlert {
     api_url: Option<String>,
     heartbeat_key: Option<String>,
+    heartbeat_url: Option<String>,
+    rate_limit: Option<String>,
+    api_token: Option<String>,
+    web_url: Option<String>,
     #[serde(default, rename = "source")]
     sources: Vec<RawSource>,
 }
@@ -357,6 +378,7 @@ struct RawRoute {
     ilert_source: Option<String>,
     ilert_api: Option<IlertApi>,
     ilert_priority: Option<IlertPriority>,
+    ilert_routing_key: Option<String>,
     summary_template: Option<String>,
     chat: Option<String>,
     private: Option<bool>,
@@ -535,6 +557,44 @@ impl Config {
             .unwrap_or_else(|| DEFAULT_ILERT_URL.to_string());
         check_url(&ilert_url).map_err(|m| err("api_url", format!("ilert api_url: {m}")))?;
         let ilert_url = ilert_url.trim_end_matches('/').to_string();
+        let heartbeat_url = raw
+            .ilert
+            .heartbeat_url
+            .unwrap_or_else(|| DEFAULT_HEARTBEAT_URL.to_string());
+        check_url(&heartbeat_url)
+            .map_err(|m| err("heartbeat_url", format!("ilert heartbeat_url: {m}")))?;
+        let heartbeat_url = heartbeat_url.trim_end_matches('/').to_string();
+        let heartbeat_key = match raw.ilert.heartbeat_key.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(value) => Some(Secret::new(
+                heartbeat_key_from(value).map_err(|m| err("heartbeat_key", m))?,
+            )),
+        };
+        let api_token = raw
+            .ilert
+            .api_token
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .map(Secret::new);
+        let web_url = match raw.ilert.web_url.map(|u| u.trim().to_string()) {
+            None => None,
+            Some(u) if u.is_empty() => None,
+            Some(u) => {
+                check_url(&u).map_err(|m| err("web_url", format!("ilert web_url: {m}")))?;
+                Some(u.trim_end_matches('/').to_string())
+            }
+        };
+        let (events_per_window, events_window) = match raw.ilert.rate_limit.as_deref() {
+            None => (50, Duration::from_secs(60)),
+            Some(text) => parse_rate(text).ok_or_else(|| {
+                err(
+                    "rate_limit",
+                    format!(
+                        "[ilert] rate_limit = {text:?} is not events per window (ilert's limit is \"50/1m\")"
+                    ),
+                )
+            })?,
+        };
 
         let mut sources = BTreeMap::new();
         for s in raw.ilert.sources {
@@ -785,11 +845,24 @@ impl Config {
                     })
                 }
             };
+            let routing_key = r
+                .ilert_routing_key
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty());
+            if routing_key.is_some() && source.api != IlertApi::Events {
+                warnings.push(format!(
+                    "route '{}' sets ilert_routing_key, but its alert source uses api = \"{}\", \
+                     which has no routing key; it has no effect",
+                    r.name,
+                    source.api.as_str()
+                ));
+            }
             routes.push(Route {
                 name: r.name,
                 matcher,
                 source,
                 priority: r.ilert_priority,
+                routing_key,
                 summary_template: r.summary_template,
                 chat,
             });
@@ -878,11 +951,12 @@ impl Config {
                 .summary_template
                 .unwrap_or_else(|| DEFAULT_SUMMARY_TEMPLATE.into()),
             ilert_url,
-            heartbeat_key: raw
-                .ilert
-                .heartbeat_key
-                .filter(|k| !k.is_empty())
-                .map(Secret::new),
+            heartbeat_key,
+            heartbeat_url,
+            events_per_window,
+            events_window,
+            api_token,
+            web_url,
             routes,
             slack,
             teams,
@@ -946,6 +1020,38 @@ fn check_teams_route(
         ));
     }
     Ok(())
+}
+
+/// The heartbeat key from what the config gives: the key itself, or the integration URL ilert's
+/// UI shows (`https://beat.ilert.com/api/pings/KEY`, or a legacy `…/api/heartbeats/KEY`).
+fn heartbeat_key_from(value: &str) -> Result<String, String> {
+    if !(value.starts_with("http://") || value.starts_with("https://")) {
+        return Ok(value.to_string());
+    }
+    let path = value
+        .split_once("://")
+        .map(|x| x.1)
+        .unwrap_or(value)
+        .split(['?', '#'])
+        .next()
+        .unwrap_or("");
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    match segments.as_slice() {
+        [_host, .., kind, key] if *kind == "pings" || *kind == "heartbeats" => Ok(key.to_string()),
+        _ => Err(
+            "[ilert] heartbeat_key is a URL but not a heartbeat integration URL \
+             (expected https://beat.ilert.com/api/pings/KEY, or just the key)"
+                .into(),
+        ),
+    }
+}
+
+/// Parses `"50/1m"`: events per window.
+fn parse_rate(text: &str) -> Option<(u32, Duration)> {
+    let (n, w) = text.split_once('/')?;
+    let limit: u32 = n.trim().parse().ok().filter(|n| *n > 0)?;
+    let window = parse_duration(w.trim()).filter(|w| !w.is_zero())?;
+    Some((limit, window))
 }
 
 fn check_url(url: &str) -> Result<(), String> {
@@ -1098,6 +1204,51 @@ ilert_key = "il1api123"
         let text = format!("{MINIMAL}chat = \"slack\"\n");
         let e = parse(&text).unwrap_err();
         assert!(e.message.contains("no [slack] section"), "{e}");
+    }
+
+    #[test]
+    fn heartbeat_key_is_read_from_the_key_or_the_integration_url() {
+        let with = |v: &str| {
+            parse(&MINIMAL.replace("[[route]]", &format!("heartbeat_key = \"{v}\"\n[[route]]")))
+        };
+        let key = |v: &str| with(v).unwrap().heartbeat_key.unwrap().expose().to_string();
+        assert_eq!(key("hb2-abc"), "hb2-abc");
+        assert_eq!(key("https://beat.ilert.com/api/pings/hb2-abc"), "hb2-abc");
+        assert_eq!(
+            key("https://api.ilert.com/api/heartbeats/il1hbt9/"),
+            "il1hbt9"
+        );
+        assert_eq!(
+            key("https://api.ilert.com/api/v1/heartbeats/il1hbt9"),
+            "il1hbt9"
+        );
+        let e = with("https://beat.ilert.com/").unwrap_err();
+        assert!(e.message.contains("not a heartbeat integration URL"), "{e}");
+        assert_eq!(
+            parse(MINIMAL).unwrap().heartbeat_url,
+            "https://beat.ilert.com"
+        );
+    }
+
+    #[test]
+    fn rate_limit_is_events_per_window() {
+        let with = |v: &str| {
+            parse(&MINIMAL.replace("[[route]]", &format!("rate_limit = \"{v}\"\n[[route]]")))
+        };
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(
+            (c.events_per_window, c.events_window),
+            (50, Duration::from_secs(60))
+        );
+        let c = with(" 10 / 2s ").unwrap();
+        assert_eq!(
+            (c.events_per_window, c.events_window),
+            (10, Duration::from_secs(2))
+        );
+        for bad in ["0/1m", "50", "50/0s", "x/1m"] {
+            let e = with(bad).unwrap_err();
+            assert!(e.message.contains("rate_limit"), "{bad}: {e}");
+        }
     }
 
     #[test]

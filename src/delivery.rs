@@ -9,12 +9,14 @@ use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use crate::chat;
-use crate::config::Config;
+use crate::config::{AlertSource, Config};
 use crate::http::{Http, Response, TransportError};
 use crate::ilert;
 use crate::lifecycle::Action;
+use crate::pacing::{rate_limit_backoff, Budget};
+use crate::store::pacing::pace_name;
 use crate::store::{EventLogLine, OutboxEntry, Store};
-use crate::time::Timestamp;
+use crate::time::{human_duration, Timestamp};
 
 /// Time left to finish before the caller (Pandora, the agent) gives up on us.
 #[derive(Clone, Copy, Debug)]
@@ -59,6 +61,14 @@ pub enum Disposition {
         reason: String,
         /// A transport failure (counts toward the lane's breaker).
         transport: bool,
+    },
+    /// Not attempted: ilert's rate limit for this key is used up (our own pacing). The entry
+    /// waits `after` with no failure counted.
+    Paced {
+        /// Until the next slot of the key's budget.
+        after: Duration,
+        /// Which budget, for the log and `status`.
+        reason: String,
     },
     /// Will never succeed as it is: keep it in `dead/`.
     DeadLetter {
@@ -234,9 +244,11 @@ impl<'a> Deliverer<'a> {
                 match &d {
                     Disposition::Retry {
                         after: Some(wait), ..
-                    } if inline_waits == 0
-                        && *wait <= MAX_INLINE_WAIT
-                        && *wait + MARGIN * 4 < self.deadline.remaining() =>
+                    }
+                    | Disposition::Paced { after: wait, .. }
+                        if inline_waits == 0
+                            && *wait <= MAX_INLINE_WAIT
+                            && *wait + MARGIN * 4 < self.deadline.remaining() =>
                     {
                         // A short Retry-After fits in our deadline: wait and try once more now.
                         inline_waits += 1;
@@ -287,6 +299,16 @@ impl<'a> Deliverer<'a> {
                     outcome.pending += 1;
                     outcome.last_error = Some(reason);
                 }
+                Disposition::Paced { after, reason } => {
+                    // Not a failure: no attempt counted, no error shown (`status` shows pacing).
+                    entry.not_before = Some(now.plus(after));
+                    if let Err(e) = self.store.update_entry(&entry) {
+                        log::error!("{e}");
+                    }
+                    log::debug!("incident {key}: {label} waits: {reason}");
+                    blocked.insert(lane);
+                    outcome.pending += 1;
+                }
                 Disposition::DeadLetter { reason } => {
                     if let Err(e) = self.store.dead_letter(&entry, &reason, now) {
                         log::error!("{e}");
@@ -325,8 +347,13 @@ impl<'a> Deliverer<'a> {
                         ),
                     };
                 };
+                if let Some(hold) = self.ilert_pace(source, now) {
+                    return hold;
+                }
                 match ilert::send(self.http, self.config, source, event, timeout) {
-                    Ok(resp) => classify_http(&resp, now),
+                    Ok(resp) => {
+                        self.ilert_answer(source, resp.status, classify_http(&resp, now), now)
+                    }
                     Err(e) => classify_transport(&e),
                 }
             }
@@ -349,6 +376,74 @@ impl<'a> Deliverer<'a> {
             ..EventLogLine::ours(entry.seq, kind, text)
         };
         self.store.log_event(&entry.key, &line);
+    }
+}
+
+// ----- ilert pacing (rate limits, reference ilert.md §1; logic in `pacing`) ----------------
+
+impl Deliverer<'_> {
+    /// Takes a slot of the key's events budget, or holds the entry until the next one opens
+    /// (it stays queued with `not_before`, no failure counted; a short wait is taken inline).
+    fn ilert_pace(&self, source: &AlertSource, now: Timestamp) -> Option<Disposition> {
+        let budget = Budget {
+            limit: self.config.events_per_window,
+            window: self.config.events_window,
+        };
+        let name = pace_name("ilert", source.key.expose());
+        let next = self.store.take_slot(&name, &source.name, budget, now)?;
+        Some(Disposition::Paced {
+            after: next.since(now),
+            reason: format!(
+                "paced: alert source '{}' has sent its {} events per {} (next slot {})",
+                source.name,
+                budget.limit,
+                human_duration(budget.window),
+                next.rfc3339()
+            ),
+        })
+    }
+
+    /// A 429 without `Retry-After` waits 10-30 s (jittered, as ilert suggests), and every
+    /// process holds the key that long.
+    fn ilert_answer(
+        &self,
+        source: &AlertSource,
+        status: u16,
+        disposition: Disposition,
+        now: Timestamp,
+    ) -> Disposition {
+        let Disposition::Retry {
+            after,
+            reason,
+            transport,
+        } = disposition
+        else {
+            return disposition;
+        };
+        if status != 429 {
+            return Disposition::Retry {
+                after,
+                reason,
+                transport,
+            };
+        }
+        let seed = (now.millis() as u64) ^ (u64::from(std::process::id()) << 32);
+        let wait = after.unwrap_or_else(|| rate_limit_backoff(seed));
+        let name = pace_name("ilert", source.key.expose());
+        if let Err(e) = self
+            .store
+            .update_pace_log(&name, |log| log.block_until(now.plus(wait)))
+        {
+            log::warn!(
+                "pacing: cannot record ilert's 429 for '{}': {e:?}",
+                source.name
+            );
+        }
+        Disposition::Retry {
+            after: Some(wait),
+            reason,
+            transport,
+        }
     }
 }
 

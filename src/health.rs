@@ -532,6 +532,7 @@ mod tests {
             inbox: 0,
             last_delivery: BTreeMap::new(),
             storms: Vec::new(),
+            pacing: Vec::new(),
         }
     }
 

@@ -135,6 +135,7 @@ mod tests {
             applied: vec![],
             chat,
             ilert_alert: None,
+            ilert_mirror: None,
             storm: false,
         }
     }

@@ -28,7 +28,7 @@ pub enum Body {
 /// An HTTP request to send.
 #[derive(Clone, Debug)]
 pub struct Request {
-    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE`.
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// Full URL.
     pub url: String,
@@ -285,11 +285,11 @@ impl Http {
     pub fn send(&self, req: &Request, timeout: Duration) -> Result<Response, TransportError> {
         let timeout = timeout.max(Duration::from_millis(50));
         let result = match req.method {
-            "GET" | "DELETE" => {
-                let mut b = if req.method == "GET" {
-                    self.agent.get(&req.url)
-                } else {
-                    self.agent.delete(&req.url)
+            "GET" | "DELETE" | "HEAD" => {
+                let mut b = match req.method {
+                    "GET" => self.agent.get(&req.url),
+                    "HEAD" => self.agent.head(&req.url),
+                    _ => self.agent.delete(&req.url),
                 };
                 for (k, v) in &req.headers {
                     b = b.header(k, v);

@@ -61,6 +61,24 @@ pub struct IlertEvent {
     pub body: Value,
 }
 
+impl IlertEvent {
+    /// True for an event that pages with high urgency: `priority: HIGH` on the events API, a
+    /// Critical or Major severity on the Pandora FMS endpoint (which has no priority field).
+    pub fn is_high_priority(&self) -> bool {
+        match self.api {
+            IlertApi::Events => self.body.get("priority").and_then(Value::as_str) == Some("HIGH"),
+            IlertApi::Pandorafms => matches!(
+                self.body
+                    .pointer("/details/priority")
+                    .and_then(Value::as_str)
+                    .map(str::to_ascii_lowercase)
+                    .as_deref(),
+                Some("critical" | "major")
+            ),
+        }
+    }
+}
+
 /// Builds the event for an alert on a route. Pure.
 pub fn render(
     event_type: IlertEventType,
@@ -89,6 +107,13 @@ pub fn render(
                     "priority".into(),
                     serde_json::to_value(priority).unwrap_or(Value::Null),
                 );
+                if let Some(severity) = ilert_severity(alert.severity.as_str()) {
+                    body.insert("severity".into(), json!(severity));
+                }
+                body.insert("labels".into(), labels(alert, route));
+                if let Some(key) = &route.routing_key {
+                    body.insert("routingKey".into(), json!(key));
+                }
             }
             let links = links(alert, config);
             if !links.is_empty() {
@@ -268,6 +293,36 @@ fn links(alert: &Alert, config: &Config) -> Vec<Value> {
     out
 }
 
+/// ilert's `severity` (1..5, "will overwrite the evaluated severity of the alert source",
+/// reference ilert.md §1) from Pandora's. ilert documents the range, not its direction; we send
+/// 1 for the most severe, as SEV-1 reads everywhere. Unknown severities send none.
+pub fn ilert_severity(pandora_severity: &str) -> Option<u8> {
+    match pandora_severity.trim().to_ascii_lowercase().as_str() {
+        "critical" => Some(1),
+        "major" => Some(2),
+        "minor" => Some(3),
+        "warning" => Some(4),
+        "informational" | "normal" | "maintenance" => Some(5),
+        _ => None,
+    }
+}
+
+/// ilert `labels` (string to string, attached to the alert): where the alert comes from.
+fn labels(alert: &Alert, route: &Route) -> Value {
+    let mut m = Map::new();
+    for (k, v) in [
+        ("group", alert.group.as_str()),
+        ("agent", alert.agent.as_str()),
+        ("module", alert.module.as_str()),
+        ("route", route.name.as_str()),
+    ] {
+        if !v.trim().is_empty() {
+            m.insert(k.into(), json!(v.trim()));
+        }
+    }
+    Value::Object(m)
+}
+
 fn custom_details(alert: &Alert, incident: &Incident, route: &Route) -> Value {
     let mut m = Map::new();
     for (k, v) in alert.macros.iter().filter(|(_, v)| !v.is_empty()) {
@@ -345,27 +400,87 @@ pub fn send(
     http.send(&request(config, source, event), timeout)
 }
 
-/// Pings a heartbeat monitor (`GET /api/heartbeats/{key}`).
+/// Keys of ilert's legacy heartbeat alert sources start with this; they are pinged at the old
+/// endpoint, every other key at the heartbeat host (ilagent `src/hbt.rs`, reference ilert.md §3).
+pub const LEGACY_HEARTBEAT_PREFIX: &str = "il1hbt";
+
+/// The ping for a heartbeat key: legacy keys `GET {api_url}/api/heartbeats/{key}`, heartbeat
+/// monitors `HEAD {heartbeat_url}/api/pings/{key}` (as ilert's own clients send them).
+pub fn heartbeat_request(config: &Config, key: &crate::config::Secret) -> Request {
+    let key = encode_component(key.expose());
+    if key.starts_with(LEGACY_HEARTBEAT_PREFIX) {
+        Request::new("GET", format!("{}/api/heartbeats/{key}", config.ilert_url))
+    } else {
+        Request::new("HEAD", format!("{}/api/pings/{key}", config.heartbeat_url))
+    }
+}
+
+/// Pings a heartbeat (see `heartbeat_request`).
 pub fn heartbeat(
     http: &Http,
     config: &Config,
     key: &crate::config::Secret,
     timeout: std::time::Duration,
 ) -> Result<Response, TransportError> {
-    let req = Request::new(
-        "GET",
-        format!(
-            "{}/api/heartbeats/{}",
-            config.ilert_url,
-            encode_component(key.expose())
-        ),
-    );
-    http.send(&req, timeout)
+    http.send(&heartbeat_request(config, key), timeout)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn config(extra: &str) -> Config {
+        let text = format!(
+            "[ilert]\napi_url = \"https://api.example\"\nheartbeat_url = \"https://beat.example/\"\n{extra}\n\
+             [[route]]\nname = \"default\"\nilert_key = \"k\"\n"
+        );
+        Config::parse(std::path::Path::new("t.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn legacy_heartbeat_keys_use_the_old_endpoint_others_the_beat_host() {
+        let c = config("");
+        let legacy = heartbeat_request(&c, &crate::config::Secret::new("il1hbt123"));
+        assert_eq!(
+            (legacy.method, legacy.url.as_str()),
+            ("GET", "https://api.example/api/heartbeats/il1hbt123")
+        );
+        let monitor = heartbeat_request(&c, &crate::config::Secret::new("hb2 x"));
+        assert_eq!(
+            (monitor.method, monitor.url.as_str()),
+            ("HEAD", "https://beat.example/api/pings/hb2%20x")
+        );
+    }
+
+    #[test]
+    fn pandora_severities_map_onto_ilert_one_to_five() {
+        let got: Vec<Option<u8>> = [
+            "Critical",
+            "Major",
+            "Minor",
+            "Warning",
+            "Informational",
+            "Normal",
+            "Maintenance",
+            "Odd",
+        ]
+        .iter()
+        .map(|s| ilert_severity(s))
+        .collect();
+        assert_eq!(
+            got,
+            [
+                Some(1),
+                Some(2),
+                Some(3),
+                Some(4),
+                Some(5),
+                Some(5),
+                Some(5),
+                None
+            ]
+        );
+    }
 
     #[test]
     fn truncation_respects_character_boundaries() {

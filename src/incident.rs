@@ -117,6 +117,22 @@ pub struct Incident {
     /// ilert's alert id or number, when an API told us.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ilert_alert: Option<String>,
+    /// The ilert alert behind this incident, found through the REST API, and its state as last
+    /// mirrored into chat.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ilert_mirror: Option<IlertMirror>,
+}
+
+/// What we know of the ilert alert behind an incident (REST API, `[ilert] api_token`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IlertMirror {
+    /// ilert's numeric alert id; 0 until the alert is found.
+    pub id: i64,
+    /// `PENDING`, `ACCEPTED` or `RESOLVED`, as last seen (or caused by us).
+    pub status: String,
+    /// Who accepted it, as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted_by: Option<String>,
 }
 
 /// How many applied inbox ids a record remembers.

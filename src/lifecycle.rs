@@ -155,6 +155,7 @@ pub fn plan(
                 applied: existing.map(|i| i.applied.clone()).unwrap_or_default(),
                 chat: None,
                 ilert_alert: None,
+                ilert_mirror: None,
             };
             let mut actions = vec![Action::Ilert(ilert::render(
                 IlertEventType::Alert,
@@ -269,6 +270,7 @@ pub fn plan(
                     applied: Vec::new(),
                     chat: None,
                     ilert_alert: None,
+                    ilert_mirror: None,
                 },
             };
             let actions = vec![Action::Ilert(ilert::render(

@@ -34,6 +34,15 @@ fn fire_sends_one_alert_with_the_documented_body() {
     assert_eq!(e["integrationKey"], KEY);
     assert_eq!(e["summary"], "[Critical] web-01 / CPU Load = 95.5%");
     assert_eq!(e["priority"], "HIGH");
+    assert_eq!(e["severity"], 1, "Critical is ilert severity 1");
+    assert_eq!(e["labels"]["agent"], "web-01");
+    assert_eq!(e["labels"]["module"], "CPU Load");
+    assert_eq!(e["labels"]["route"], "default");
+    assert!(e["labels"]["group"].is_string(), "{}", e["labels"]);
+    assert!(
+        e.get("routingKey").is_none(),
+        "no routing key unless a route sets one"
+    );
     assert!(
         e["details"].as_str().unwrap().contains("Agent:     web-01"),
         "{}",
@@ -574,7 +583,14 @@ fn fifty_concurrent_invocations_of_one_alert_send_exactly_one_alert() {
 #[test]
 fn two_hundred_distinct_alerts_concurrently_are_each_delivered_once() {
     let (dir, ilert) = (TestDir::new("concurrent-many"), FakeIlert::start());
-    let cfg = config(&dir, &ilert, "alert_deadline = \"12s\"");
+    // ilert takes 50 events a minute per key unless it raised the limit for the account (as
+    // here): this test is about concurrency, the pacing is tests/ilert.rs's.
+    ilert.set_events_limit(1000, Duration::from_secs(60));
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"12s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
+         rate_limit = \"1000/1m\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ));
     let mut all = Vec::new();
     for batch in 0..4 {
         let children: Vec<_> = (0..50)
@@ -744,6 +760,7 @@ groups = ["Databases"]
 modules = ["*latency*"]
 ilert_source = "databases"
 ilert_priority = "LOW"
+ilert_routing_key = "dba-oncall"
 [[route]]
 name = "default"
 ilert_key = "il1unused000"
@@ -757,6 +774,9 @@ ilert_key = "il1unused000"
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let e = &ilert.accepted()[0];
     assert_eq!(e["priority"], "LOW");
+    assert_eq!(e["routingKey"], "dba-oncall");
+    assert_eq!(e["labels"]["group"], "Databases");
+    assert_eq!(e["labels"]["route"], "db");
     assert_eq!(e["customDetails"]["pandora_route"], "db");
     let check = run(&cfg, &["config", "check"]);
     let text = stdout(&check);

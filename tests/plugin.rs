@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use support::ilert::{FakeIlert, Mode, HEARTBEAT_KEY, KEY};
+use support::ilert::{FakeIlert, Mode, HEARTBEAT2_KEY, HEARTBEAT_KEY, KEY};
 use support::modules::{check_types, expat_accepts, parse_document, parse_plugin_output, Parsed};
 use support::{code, real_agent_run, run, stderr, stdout, PandoraAlert, TestDir, BIN};
 
@@ -218,13 +218,68 @@ fn heartbeat_is_pinged_and_reported() {
 }
 
 #[test]
+fn heartbeat_monitor_integration_url_is_pinged_with_head_on_the_beat_host() {
+    let (dir, ilert) = (TestDir::new("plugin-heartbeat2"), FakeIlert::start());
+    // The integration URL as ilert's UI shows it; the beat host is the fake.
+    let cfg = config(
+        &dir,
+        &ilert,
+        "",
+        &format!(
+            "heartbeat_key = \"https://beat.ilert.com/api/pings/{HEARTBEAT2_KEY}\"\n\
+             heartbeat_url = \"{}\"",
+            ilert.url()
+        ),
+        "",
+    );
+    let (ms, _) = plugin(&cfg);
+    assert_eq!(
+        ilert.heartbeats(),
+        [("HEAD".to_string(), HEARTBEAT2_KEY.to_string())]
+    );
+    let hb = module(&ms, "heartbeat");
+    assert_eq!((hb.data(), hb.status()), ("1", Some("NORMAL")), "{hb:?}");
+}
+
+#[test]
+fn heartbeat_pings_stay_within_five_a_minute_however_often_the_plugin_runs() {
+    let (dir, ilert) = (TestDir::new("plugin-heartbeat-rate"), FakeIlert::start());
+    let cfg = config(
+        &dir,
+        &ilert,
+        "",
+        &format!(
+            "heartbeat_key = \"{HEARTBEAT2_KEY}\"\nheartbeat_url = \"{}\"",
+            ilert.url()
+        ),
+        "",
+    );
+    let mut last = None;
+    for _ in 0..7 {
+        last = Some(plugin(&cfg).0);
+    }
+    assert_eq!(ilert.heartbeats().len(), 5, "{:?}", ilert.heartbeats());
+    assert_eq!(ilert.rate_limited(), 0, "ilert never had to refuse a ping");
+    let last = last.unwrap();
+    let hb = module(&last, "heartbeat");
+    assert_eq!(
+        (hb.data(), hb.status()),
+        ("1", Some("NORMAL")),
+        "a run that skips the ping reports the last one: {hb:?}"
+    );
+}
+
+#[test]
 fn wrong_heartbeat_key_is_a_critical_module_and_is_not_logged() {
     let (dir, ilert) = (TestDir::new("plugin-heartbeat-bad"), FakeIlert::start());
     let cfg = config(
         &dir,
         &ilert,
         "",
-        "heartbeat_key = \"hb-wrong-key-123456\"",
+        &format!(
+            "heartbeat_key = \"hb-wrong-key-123456\"\nheartbeat_url = \"{}\"",
+            ilert.url()
+        ),
         "",
     );
     let (ms, _) = plugin(&cfg);

@@ -112,6 +112,14 @@ pub fn alert_message(incident: &Incident) -> ChatMessage {
         fields.push(("Resolved".into(), when(r, &incident.last.timestamp_raw)));
     }
     fields.push(("Incident key".into(), incident.key.clone()));
+    if let Some(m) = incident.ilert_mirror.as_ref().filter(|m| m.id > 0) {
+        let state = match (m.status.as_str(), &m.accepted_by) {
+            ("ACCEPTED", Some(who)) => format!("acknowledged by {who}"),
+            ("ACCEPTED", None) => "acknowledged".to_string(),
+            (other, _) => other.to_lowercase(),
+        };
+        fields.push(("ilert".into(), format!("alert {} {state}", m.id)));
+    }
     fields.retain(|(_, v)| !v.trim().is_empty());
     ChatMessage::build(MessageKind::Alert, title, fields, links(incident))
 }
@@ -145,10 +153,15 @@ pub fn stakeholder_line(incident: &Incident, channel_link: &str) -> ChatMessage 
         )
     } else {
         format!(
-            "{}Incident {state}: [{}] {} - {channel_link}",
+            "{}Incident {state}: [{}] {} - {channel_link}{}",
             drill(incident),
             incident.first.severity,
-            incident.first.subject()
+            incident.first.subject(),
+            incident
+                .ilert_alert
+                .as_deref()
+                .map(|u| format!(" - ilert: {u}"))
+                .unwrap_or_default()
         )
     };
     ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())

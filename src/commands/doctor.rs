@@ -8,6 +8,7 @@
 //! reachability failed.
 
 mod command_lint;
+mod ilert_source;
 mod probe;
 
 use std::fmt;
@@ -189,6 +190,9 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         let http = Http::new(config.scrubber());
         let timeout = config.request_timeout;
         report.push(probe::ilert(&http, &config.ilert_url, timeout));
+        for c in ilert_source::checks(config, &http, timeout) {
+            report.push(c);
+        }
         if let Some(s) = &config.slack {
             report.push(probe::slack(&http, s, timeout));
         }

@@ -6,6 +6,7 @@ use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
 use crate::intake;
+use crate::pacing;
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -73,7 +74,11 @@ pub fn flush_all(
     }
     let mut deliverer = Deliverer::new(config, store, http, deadline, honour_backoff);
     let mut total = Outcome::default();
-    for key in store.pending_keys() {
+    // A backlog goes out RESOLVEs of paged incidents and HIGH ALERTs first (ilert's rate limit).
+    let keys = pacing::urgent_first(store.pending_keys(), |k| {
+        pacing::head_is_urgent(store.pending_for(k).iter().map(|e| &e.action))
+    });
+    for key in keys {
         if deadline.remaining().as_millis() < 500 {
             log::warn!("flush: deadline reached; the rest stays queued");
             break;

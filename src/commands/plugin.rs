@@ -28,6 +28,7 @@ use crate::health::{self, DataIn, Evidence};
 use crate::housekeeping;
 use crate::http::Http;
 use crate::ilert;
+use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -180,6 +181,9 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                     heartbeat = Some(hb);
                 }
                 step("chat commands", || chat_poll(config, store, deadline));
+                step("ilert sync", || {
+                    crate::ilert_sync::sync(config, store, &Http::new(config.scrubber()), deadline)
+                });
                 step("storm", || {
                     chatops::end_quiet_storms(
                         config,
@@ -271,6 +275,15 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
         .min(deadline.remaining().saturating_sub(Duration::from_secs(2)));
     if timeout < Duration::from_millis(200) {
         log::warn!("plugin: no time left for the heartbeat ping this run");
+        return None;
+    }
+    // ilert takes 5 pings a minute per key: however often the agent runs us, stay under it.
+    let pace = crate::store::pacing::pace_name("heartbeat", key.expose());
+    if let Some(next) = store.take_slot(&pace, "heartbeat", Budget::HEARTBEAT, Timestamp::now()) {
+        log::debug!(
+            "plugin: heartbeat not pinged, 5 pings a minute already (next at {})",
+            next.rfc3339()
+        );
         return None;
     }
     let result = ilert::heartbeat(&Http::new(config.scrubber()), config, key, timeout);

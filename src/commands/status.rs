@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::exit::Exit;
+use crate::pacing::{Budget, PaceView};
 use crate::stdout::outln;
+use crate::store::pacing::pace_name;
 use crate::store::Store;
 use crate::time::{human_duration, Timestamp};
 
@@ -89,6 +91,18 @@ pub struct StatusReport {
     pub last_delivery: std::collections::BTreeMap<String, Timestamp>,
     /// Routes in an alert storm right now.
     pub storms: Vec<Storm>,
+    /// ilert events budget per alert-source key that has sent in the current window.
+    pub pacing: Vec<Pacing>,
+}
+
+/// How much of ilert's rate limit one alert source key has used (client-side pacing).
+#[derive(Debug, Serialize)]
+pub struct Pacing {
+    /// The alert source (the key itself is never shown).
+    pub source: String,
+    /// Its budget now.
+    #[serde(flatten)]
+    pub view: PaceView,
 }
 
 /// A route in an alert storm, as shown.
@@ -185,7 +199,32 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
                 })
             })
             .collect(),
+        pacing: pacing(config, store, now),
     }
+}
+
+/// The events budget of each distinct integration key that has sent lately.
+fn pacing(config: &Config, store: &Store, now: Timestamp) -> Vec<Pacing> {
+    let budget = Budget {
+        limit: config.events_per_window,
+        window: config.events_window,
+    };
+    let mut seen = std::collections::HashSet::new();
+    config
+        .routes
+        .iter()
+        .map(|r| &r.source)
+        .filter(|s| seen.insert(s.key.expose().to_string()))
+        .filter_map(|s| {
+            let view = store
+                .pace_log(&pace_name("ilert", s.key.expose()))
+                .view(budget, now);
+            (view.used > 0 || view.next_slot.is_some()).then(|| Pacing {
+                source: s.name.clone(),
+                view,
+            })
+        })
+        .collect()
 }
 
 /// Runs `status`.
@@ -268,6 +307,26 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
             age(s.since),
             s.incidents,
             s.channel.as_deref().map(|c| format!(" in #{c}")).unwrap_or_default()
+        );
+    }
+    for p in &r.pacing {
+        outln!(
+            "ilert pacing, source {}: {} of {} events in the last {}{}",
+            p.source,
+            p.view.used,
+            p.view.limit,
+            human_duration(Duration::from_secs(p.view.window_secs)),
+            match p.view.next_slot {
+                Some(t) if p.view.rate_limited => format!(
+                    "; ilert answered 429, holding back until {t} ({} from now)",
+                    human_duration(t.since(now))
+                ),
+                Some(t) => format!(
+                    "; budget spent, next event at {t} ({} from now)",
+                    human_duration(t.since(now))
+                ),
+                None => String::new(),
+            }
         );
     }
     for (lane, t) in &r.last_delivery {

@@ -18,6 +18,7 @@
 //! the old decision or the new one. Per-incident work happens under the incident's lock.
 
 pub mod fsutil;
+pub mod pacing;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
