@@ -47,7 +47,7 @@ fn fire_sends_one_alert_with_the_documented_body() {
         .unwrap()
         .starts_with("http://pandora.example/pandora_console/index.php"));
     assert!(links[0]["href"].as_str().unwrap().contains("id_agente=12"));
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
     assert!(dir.log().contains("decision=opened"), "{}", dir.log());
 }
 
@@ -63,11 +63,7 @@ fn refire_while_open_is_recorded_but_sends_no_second_alert() {
     let status = run(&cfg, &["status", "--json"]);
     let j: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(j["open_incidents"][0]["times_fired"], 3);
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.state().join("incidents/77.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(record["last"]["data"], "99.1");
+    assert_eq!(dir.record("77")["last"]["data"], "99.1");
 }
 
 #[test]
@@ -149,7 +145,7 @@ fn ilert_down_queues_then_flush_delivers_in_order() {
     assert_eq!(code(&other), 69);
     let rec = PandoraAlert::recovery("300").run(&cfg);
     assert_eq!(code(&rec), 69);
-    assert_eq!(dir.files("outbox").len(), 3);
+    assert_eq!(dir.queued().len(), 3);
     let status = stdout(&run(&cfg, &["status"]));
     assert!(status.contains("queued events: 3"), "{status}");
 
@@ -164,7 +160,7 @@ fn ilert_down_queues_then_flush_delivers_in_order() {
         pos("ALERT", "300") < pos("ALERT", "301"),
         "oldest first: {events:?}"
     );
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
 }
 
 #[test]
@@ -235,7 +231,7 @@ fn bad_key_goes_to_dead_letters_with_the_response() {
         !stderr(&out).contains("il1wrongkey") && !dir.log().contains("il1wrongkey"),
         "key leaked"
     );
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
     let dead = dir.files("dead");
     assert_eq!(dead.len(), 1);
     let body = std::fs::read_to_string(dir.state().join("dead").join(&dead[0])).unwrap();
@@ -268,7 +264,7 @@ fn slow_ilert_past_the_deadline_leaves_the_event_queued() {
         "deadline not enforced: {:?}",
         t.elapsed()
     );
-    assert_eq!(dir.files("outbox").len(), 1);
+    assert_eq!(dir.queued().len(), 1);
 }
 
 #[test]
@@ -321,7 +317,7 @@ fn sigkill_mid_delivery_then_flush_loses_nothing() {
         keys.contains(&"800".to_string()) && keys.contains(&"801".to_string()),
         "{keys:?}"
     );
-    assert!(dir.files("outbox").is_empty() && dir.files("inbox").is_empty());
+    assert!(dir.queued().is_empty() && dir.files("inbox").is_empty());
 }
 
 #[test]

@@ -286,7 +286,7 @@ fn ilert_down_queues_the_alerts_and_exits_69() {
     ilert.set_mode(Mode::Fail(503));
     let out = xml(&cfg, &[&fixture("critical_and_normal.data")]);
     assert_eq!(code(&out), 69, "{}", stderr(&out));
-    assert_eq!(dir.files("outbox").len(), 4);
+    assert_eq!(dir.queued().len(), 4);
     ilert.set_mode(Mode::Accept);
     let flush = run(&cfg, &["flush"]);
     assert_eq!(code(&flush), 0, "{}", stderr(&flush));
@@ -366,7 +366,7 @@ fn a_hanging_ilert_costs_three_timeouts_not_one_per_module() {
     assert_eq!(code(&out), 69, "{}", stderr(&out));
     // The lane's breaker opens after three timeouts; the other alerts are queued at once.
     assert_eq!(ilert.server.requests().len(), 3);
-    assert_eq!(dir.files("outbox").len(), 6);
+    assert_eq!(dir.queued().len(), 6);
     ilert.set_mode(Mode::Accept);
     assert_eq!(code(&run(&cfg, &["flush"])), 0);
     // At least once: the three abandoned requests may have landed too; ilert dedupes by alertKey.

@@ -55,7 +55,7 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let key = alert.key.clone();
     let kind = alert.kind;
     let http = Http::new();
-    let Some(Handled { applied, outcome }) = handle(
+    let handled = match handle(
         config,
         &store,
         &http,
@@ -63,8 +63,17 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
         args.route.clone(),
         deadline,
         now,
-    )?
-    else {
+    ) {
+        Ok(h) => h,
+        // The event is on disk already: the failure came after (removing its inbox copy,
+        // say). Saying "could not be queued" now would be false.
+        Err(e) if crate::signals::committed() => {
+            log::error!("incident {key}: the event is queued, but then: {e}");
+            return Ok(Exit::Queued);
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(Handled { applied, outcome }) = handled else {
         return Ok(Exit::Queued);
     };
 
@@ -149,7 +158,7 @@ pub fn handle_with(
     let (lock, applied) = match store.try_lock_incident(&key)? {
         Some(lock) => (lock, intake::apply_with_inbox(config, store, entry)?),
         None => {
-            store.inbox_put(&entry)?;
+            crate::signals::commit(|| store.inbox_put(&entry))?;
             let lock = match store.lock_incident(&key, deadline.instant()) {
                 Ok(l) => l,
                 Err(LockError::Timeout) => {

@@ -39,12 +39,18 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
     match cli.command {
         Command::Alert(args) => {
             let config = load()?;
-            crate::signals::stop_on_termination(&config.state_dir);
+            crate::signals::stop_on_termination(
+                &config.state_dir,
+                crate::signals::OnStop::ReportEvent,
+            );
             alert::run(&config, &args)
         }
         Command::Flush => {
             let config = load()?;
-            crate::signals::stop_on_termination(&config.state_dir);
+            crate::signals::stop_on_termination(
+                &config.state_dir,
+                crate::signals::OnStop::Deliveries,
+            );
             flush::run(&config)
         }
         Command::Status { json } => status::run(&load()?, json),
@@ -60,7 +66,10 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
         Command::Xml { files } => {
             let config = load()?;
-            crate::signals::stop_on_termination(&config.state_dir);
+            crate::signals::stop_on_termination(
+                &config.state_dir,
+                crate::signals::OnStop::Deliveries,
+            );
             xml::run(&config, &files)
         }
         Command::Doctor { command } => doctor::run(&config_path, command.as_deref()),
