@@ -156,8 +156,12 @@ class Site:
                                   stderr=subprocess.DEVNULL).returncode
 
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(parallel) as pool:
-            codes = list(pool.map(one, range(count), chunksize=64))
+        pool = ThreadPoolExecutor(parallel)
+        try:
+            codes = list(pool.map(one, range(count)))
+        finally:
+            # Interrupted: drop the alerts not yet started rather than wait for them.
+            pool.shutdown(wait=True, cancel_futures=True)
         bad = [c for c in codes if c not in ok]
         if bad:
             sys.exit(f"bench: filling {self.dir}: {len(bad)} alerts exited {sorted(set(bad))}")
