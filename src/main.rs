@@ -23,6 +23,7 @@ mod intake;
 mod lifecycle;
 mod logging;
 mod pandora;
+mod pandora_db;
 mod routing;
 mod signals;
 mod store;

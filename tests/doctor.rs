@@ -13,6 +13,7 @@ use support::http::{Reply, Server};
 use support::{code, stdout, TestDir, BIN};
 
 const SHIPPED_COMMAND: &str = include_str!("../pandora/command.txt");
+const CLASSIC_COMMAND: &str = include_str!("../pandora/command-classic-unsafe.txt");
 const SHIPPED_SQL: &str = include_str!("../pandora/pandora-ilert.sql");
 
 /// A server that answers every request with 404, like an API root.
@@ -50,7 +51,16 @@ fn lines_with<'a>(out: &'a str, tag: &str) -> Vec<&'a str> {
 /// The shipped command with its program path pointing at the binary under test and the
 /// config under test, so that doctor has nothing to warn about.
 fn shipped_command_for(config: &Path) -> String {
-    SHIPPED_COMMAND.trim().replacen(
+    command_for(SHIPPED_COMMAND, config)
+}
+
+/// The classic definition (text macros in action fields), pointed at the binary under test.
+fn classic_command_for(config: &Path) -> String {
+    command_for(CLASSIC_COMMAND, config)
+}
+
+fn command_for(command: &str, config: &Path) -> String {
+    command.trim().replacen(
         "/usr/bin/pandora-ilert alert",
         &format!("{BIN} --config {} alert", config.display()),
         1,
@@ -68,7 +78,7 @@ fn healthy_installation_is_all_ok_and_exits_0() {
     assert!(lines_with(&text, "WARN").is_empty(), "{text}");
     assert!(text.contains("ilert API"), "{text}");
     assert!(text.contains("answers (HTTP 404)"), "{text}");
-    assert!(text.contains("19 macro(s)"), "{text}");
+    assert!(text.contains("7 macro(s)"), "{text}");
     // A GET on the API base, nothing else: doctor creates no alert.
     let reqs = ilert.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
@@ -83,15 +93,19 @@ fn healthy_installation_is_all_ok_and_exits_0() {
 fn text_macro_on_the_command_line_fails_with_the_fix_and_exits_78() {
     let (dir, ilert) = (TestDir::new("doctor-agent"), api_root());
     let cfg = healthy_config(&dir, &ilert, "");
-    let cmd = shipped_command_for(&cfg).replace("--agent \"_field2_\"", "--agent \"_agent_\"");
+    let cmd = classic_command_for(&cfg).replace("--agent \"_field2_\"", "--agent \"_agent_\"");
     let out = doctor(&cfg, Some(&cmd));
     let text = stdout(&out);
     assert_eq!(code(&out), 78, "{text}");
     let fails = lines_with(&text, "FAIL");
-    assert_eq!(fails.len(), 1, "{text}");
+    assert_eq!(fails.len(), 2, "{text}");
     assert!(fails[0].contains("_agent_ is a text macro"), "{text}");
     assert!(
-        text.contains("fix: put _agent_ into an action field"),
+        fails[1].contains("exposed to command injection: _agent_ _field3_"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: drop _agent_ from the command line"),
         "{text}"
     );
 }
@@ -100,7 +114,7 @@ fn text_macro_on_the_command_line_fails_with_the_fix_and_exits_78() {
 fn unquoted_and_partly_quoted_macros_are_failures() {
     let (dir, ilert) = (TestDir::new("doctor-quotes"), api_root());
     let cfg = healthy_config(&dir, &ilert, "");
-    let cmd = shipped_command_for(&cfg)
+    let cmd = classic_command_for(&cfg)
         .replace("\"_field4_\"", "_field4_")
         .replace("--module \"_field3_\"", "--module=\"_field3_\"");
     let text = stdout(&doctor(&cfg, Some(&cmd)));
@@ -212,7 +226,7 @@ fn broken_config_is_reported_and_the_command_still_checked() {
         text.contains("fix: correct the file at the line shown"),
         "{text}"
     );
-    assert!(text.contains("19 macro(s)"), "command not checked: {text}");
+    assert!(text.contains("7 macro(s)"), "command not checked: {text}");
 }
 
 #[test]
@@ -366,26 +380,16 @@ fn shipped_sql_registers_the_shipped_command_and_a_recovering_action() {
     }
     assert_eq!(action["field1"], "alert");
     assert_eq!(action["field1_recovery"], "resolved");
-    assert_eq!(action["field2"], "_agent_");
-    assert_eq!(action["field3"], "_module_");
-    assert_eq!(action["field4"], "_data_");
-    for n in 1..=20 {
+    // The safe definition carries no text: every other field stays empty, firing and recovery.
+    for n in 2..=20 {
         for col in [format!("field{n}"), format!("field{n}_recovery")] {
-            assert!(action.contains_key(&col), "{col} not set");
-            assert!(!action[&col].contains("_id_alert_"), "key in {col}");
+            assert_eq!(action.get(&col).map(String::as_str), Some(""), "{col}");
         }
     }
-    // A field the command uses is filled for firing and recovery alike (except the summary,
-    // empty on purpose: the route's template).
-    for n in 2..=14 {
-        if n != 6 {
-            assert!(!action[&format!("field{n}")].is_empty(), "field{n} empty");
-            assert_eq!(
-                action[&format!("field{n}")],
-                action[&format!("field{n}_recovery")]
-            );
-        }
-    }
+    assert!(
+        !cmd["command"].contains("_field2_"),
+        "text fields on the line"
+    );
 }
 
 #[test]
@@ -398,12 +402,42 @@ fn shipped_command_passes_doctor_and_matches_the_console_guide() {
     // The only warnings: /usr/bin/pandora-ilert is not installed here, and the command uses the
     // default config path.
     assert!(lines_with(&text, "FAIL").is_empty(), "{text}");
-    assert!(text.contains("ok    command: 19 macro(s)"), "{text}");
+    assert!(text.contains("ok    command: 7 macro(s)"), "{text}");
     let guide = include_str!("../pandora/README.md");
     assert!(
         guide.contains(SHIPPED_COMMAND.trim()),
         "pandora/README.md shows another command"
     );
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(SHIPPED_COMMAND.trim()),
+        "README.md's Security section shows another command"
+    );
+}
+
+#[test]
+fn classic_command_is_flagged_as_exposed_to_injection_naming_its_fields() {
+    let (dir, ilert) = (TestDir::new("doctor-classic"), api_root());
+    let cfg = healthy_config(&dir, &ilert, "");
+    let out = doctor(&cfg, Some(&classic_command_for(&cfg)));
+    let text = stdout(&out);
+    let warns = lines_with(&text, "WARN");
+    assert_eq!(warns.len(), 1, "{text}");
+    let w = warns[0];
+    assert!(
+        w.contains("exposed to command injection: _field2_ _field3_ _field4_ _field5_ _field6_ _field7_ \
+                    _field8_ _field9_ _field10_ _field11_ _field12_ _field13_ _field14_ can carry agent-controlled text"),
+        "{text}"
+    );
+    assert!(w.contains("any monitored host can run commands"), "{text}");
+    assert!(text.contains("fix: use the safe definition"), "{text}");
+    assert!(lines_with(&text, "FAIL").is_empty(), "{text}");
+    assert_eq!(code(&out), 0, "a warning, not a failure: {text}");
+
+    let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
+    let text = stdout(&out);
+    assert!(!text.contains("injection"), "{text}");
+    assert!(lines_with(&text, "WARN").is_empty(), "{text}");
 }
 
 /// The INSERT statements of the SQL file as (table, column -> value), read with MySQL's
