@@ -211,7 +211,8 @@ Run it as the user the Pandora server runs as (usually root):
     | pandora-ilert doctor --command -
 
 Exit 0 when nothing failed; 78 when the config, the state directory or the command
-definition must be fixed; 69 when only the reachability of an API failed.";
+definition must be fixed; 69 when only the reachability of an API or of
+the Pandora database failed.";
 
 fn parse_macro(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {

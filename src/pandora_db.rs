@@ -193,21 +193,51 @@ pub fn complete(config: &PandoraDbConfig, alert: &mut Alert) {
     }
 }
 
-/// Looks the alert up, giving up after `settings.timeout` whatever blocks (name resolution,
-/// connecting, a server that accepts and never answers): the work runs on its own thread,
-/// which is left behind on timeout and ends with the process.
+/// Looks the alert up, giving up after `settings.timeout` (see `bounded`).
 pub fn lookup(settings: &DbSettings, ids: AlertIds) -> Result<AlertDetails, PandoraDbError> {
     if !ids.can_look_up() {
         return Err(PandoraDbError::NotFound(
             "the command line carries neither _id_alert_ nor _id_module_".into(),
         ));
     }
+    bounded(settings, move |s| read(s, ids))
+}
+
+/// Checks, for `doctor`, that the settings resolve and that the database answers the queries
+/// `lookup` sends, tables, columns and privileges included (for a module id no row has).
+/// `Ok` says where it connected.
+pub fn check(config: &PandoraDbConfig) -> Result<String, PandoraDbError> {
+    let s = settings(config)?;
+    let at = format!("user {} on {}, database {}", s.user, s.endpoint, s.name);
+    bounded(&s, |s| {
+        let mut conn = connect(s)?;
+        let probe = AlertIds {
+            alert: None,
+            agent: None,
+            module: Some(0),
+        };
+        for q in [main_query(probe), tags_query(0)] {
+            conn.query_drop(q)
+                .map_err(|e| PandoraDbError::Query(one_line(&e)))?;
+        }
+        Ok(())
+    })?;
+    Ok(at)
+}
+
+/// Runs `work` on its own thread and gives up after `settings.timeout`, whatever blocks (name
+/// resolution, connecting, a server that accepts and never answers); the thread is left
+/// behind on timeout and ends with the process.
+fn bounded<T: Send + 'static>(
+    settings: &DbSettings,
+    work: impl FnOnce(&DbSettings) -> Result<T, PandoraDbError> + Send + 'static,
+) -> Result<T, PandoraDbError> {
     let (tx, rx) = mpsc::channel();
     let owned = settings.clone();
     std::thread::Builder::new()
         .name("pandora-db".into())
         .spawn(move || {
-            let _ = tx.send(read(&owned, ids));
+            let _ = tx.send(work(&owned));
         })
         .map_err(|e| PandoraDbError::Connect(format!("cannot start the lookup: {e}")))?;
     match rx.recv_timeout(settings.timeout) {

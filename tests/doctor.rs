@@ -10,6 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::http::{Reply, Server};
+use support::pandora_db::MariaDb;
 use support::{code, stdout, TestDir, BIN};
 
 const SHIPPED_COMMAND: &str = include_str!("../pandora/command.txt");
@@ -27,6 +28,12 @@ fn healthy_config(dir: &TestDir, ilert: &Server, extra: &str) -> PathBuf {
         "request_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"il1secret-ilert-key\"\n{extra}",
         ilert.url()
     ))
+}
+
+/// `healthy_config` whose `[pandora_db]` is the harness's MariaDB, for checks of the shipped
+/// command (`--from-db` makes doctor read the database).
+fn healthy_config_with_db(dir: &TestDir, ilert: &Server) -> PathBuf {
+    healthy_config(dir, ilert, &MariaDb::from_env().config_section())
 }
 
 fn private_state(dir: &TestDir) {
@@ -70,7 +77,7 @@ fn command_for(command: &str, config: &Path) -> String {
 #[test]
 fn healthy_installation_is_all_ok_and_exits_0() {
     let (dir, ilert) = (TestDir::new("doctor-ok"), api_root());
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
     let text = stdout(&out);
     assert_eq!(code(&out), 0, "{text}");
@@ -79,6 +86,10 @@ fn healthy_installation_is_all_ok_and_exits_0() {
     assert!(text.contains("ilert API"), "{text}");
     assert!(text.contains("answers (HTTP 404)"), "{text}");
     assert!(text.contains("7 macro(s)"), "{text}");
+    assert!(
+        text.contains("ok    Pandora database: user pandora_ilert_ro on socket"),
+        "{text}"
+    );
     // A GET on the API base, nothing else: doctor creates no alert.
     let reqs = ilert.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
@@ -149,7 +160,7 @@ fn unbalanced_quotes_are_reported_as_silent_alert_loss() {
 #[test]
 fn command_from_the_database_is_read_from_stdin_and_entity_decoded() {
     let (dir, ilert) = (TestDir::new("doctor-stdin"), api_root());
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     // As `mysql -N -B -e "SELECT command FROM talert_commands ..."` prints a console-made row.
     let stored = shipped_command_for(&cfg)
         .replace(' ', "&#x20;")
@@ -396,7 +407,7 @@ fn shipped_sql_registers_the_shipped_command_and_a_recovering_action() {
 fn shipped_command_passes_doctor_and_matches_the_console_guide() {
     let dir = TestDir::new("doctor-shipped");
     let ilert = api_root();
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     let out = doctor(&cfg, Some(SHIPPED_COMMAND.trim()));
     let text = stdout(&out);
     // The only warnings: /usr/bin/pandora-ilert is not installed here, and the command uses the
@@ -418,7 +429,7 @@ fn shipped_command_passes_doctor_and_matches_the_console_guide() {
 #[test]
 fn classic_command_is_flagged_as_exposed_to_injection_naming_its_fields() {
     let (dir, ilert) = (TestDir::new("doctor-classic"), api_root());
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     let out = doctor(&cfg, Some(&classic_command_for(&cfg)));
     let text = stdout(&out);
     let warns = lines_with(&text, "WARN");
@@ -495,4 +506,38 @@ fn split_sql_values(text: &str) -> Vec<String> {
     }
     values.push(cur.trim().to_string());
     values
+}
+
+#[test]
+fn an_unreadable_pandora_database_fails_with_the_reason() {
+    let (dir, ilert) = (TestDir::new("doctor-db-down"), api_root());
+    let cfg = healthy_config(
+        &dir,
+        &ilert,
+        "[pandora_db]\nsocket = \"/nonexistent/mysqld.sock\"\nuser = \"ro\"\npassword = \"db-secret-pw\"\n",
+    );
+    let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
+    let text = stdout(&out);
+    assert_eq!(code(&out), 69, "unreachable, like an API: {text}");
+    let fails = lines_with(&text, "FAIL");
+    assert_eq!(fails.len(), 1, "{text}");
+    assert!(
+        fails[0].contains("Pandora database: cannot connect: socket /nonexistent/mysqld.sock"),
+        "{text}"
+    );
+    assert!(!text.contains("db-secret-pw"), "{text}");
+
+    // Without its own credentials and no readable pandora_server.conf: a settings problem.
+    let cfg = healthy_config(
+        &dir,
+        &ilert,
+        "[pandora_db]\nserver_conf = \"/nonexistent/pandora_server.conf\"\n",
+    );
+    let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
+    let text = stdout(&out);
+    assert_eq!(code(&out), 78, "{text}");
+    assert!(
+        text.contains("FAIL  Pandora database: database settings: cannot read /nonexistent/pandora_server.conf"),
+        "{text}"
+    );
 }

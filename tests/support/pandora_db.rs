@@ -50,6 +50,15 @@ impl MariaDb {
         db
     }
 
+    /// `[pandora_db]` for the harness's own `pandora` database (schema and seed rows), read
+    /// with the read-only user.
+    pub fn config_section(&self) -> String {
+        format!(
+            "[pandora_db]\nserver_conf = \"/nonexistent/pandora_server.conf\"\nsocket = \"{}\"\nname = \"pandora\"\nuser = \"{}\"\npassword = \"{}\"\n",
+            self.socket, self.user, self.password
+        )
+    }
+
     fn admin(&self, database: Option<&str>) -> Conn {
         let opts = OptsBuilder::new()
             .socket(Some(self.socket.as_str()))
