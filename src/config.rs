@@ -861,11 +861,11 @@ impl Config {
                 .unwrap_or_else(|| "pandora-ilert".into()),
         };
 
-        let db_timeout = dur(
-            "timeout",
-            raw.pandora_db.timeout,
-            DEFAULT_PANDORA_DB_TIMEOUT,
-        )?;
+        // Unset, the bound also leaves half of a short alert_deadline for the delivery.
+        let db_timeout = match raw.pandora_db.timeout {
+            None => DEFAULT_PANDORA_DB_TIMEOUT.min(alert_deadline / 2),
+            Some(v) => dur("timeout", Some(v), DEFAULT_PANDORA_DB_TIMEOUT)?,
+        };
         if db_timeout.is_zero() || db_timeout >= alert_deadline {
             return Err(err(
                 "timeout",
@@ -1186,6 +1186,23 @@ ilert_key = "il1api123"
         );
         let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{webhook}")).unwrap();
         assert!(!c.teams.unwrap().graph());
+    }
+
+    #[test]
+    fn pandora_db_timeout_stays_inside_the_alert_deadline() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.pandora_db.timeout, Duration::from_secs(3));
+        assert!(c.pandora_db.user.is_none());
+        let c = parse(&format!("alert_deadline = \"2s\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.pandora_db.timeout, Duration::from_secs(1));
+        let e = parse(&format!("{MINIMAL}\n[pandora_db]\ntimeout = \"10s\"\n")).unwrap_err();
+        assert!(e.message.contains("less than alert_deadline (10s)"), "{e}");
+        let c = parse(&format!(
+            "{MINIMAL}\n[pandora_db]\nuser = \"ro\"\npassword = \"pw-secret\"\nport = 3307\n"
+        ))
+        .unwrap();
+        assert_eq!(c.pandora_db.port, Some(3307));
+        assert!(!format!("{:?}", c.pandora_db).contains("pw-secret"));
     }
 
     #[test]
