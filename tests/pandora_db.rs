@@ -370,3 +370,49 @@ fn safe_input_encodes_like_pandora() {
         "Caf&eacute;&#x20;l&#039;&eacute;t&eacute;&#x20;&#40;x&#41;&#x20;&amp;&#x20;&lt;b&gt;&#x20;&quot;q&quot;&#x20;&#92;&#x20;🚀"
     );
 }
+
+#[test]
+fn a_later_run_that_reads_the_database_fills_the_chat_message() {
+    let db = MariaDb::from_env();
+    let mut pdb = db.create_database("utf8mb4");
+    let (dir, ilert, slack) = (
+        TestDir::new("db-later"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let mut rows = AlertRows::typical(48);
+    rows.agent_id = 18;
+    rows.module_id = 351;
+    rows.alias = "Café de l'Opéra".into();
+    pdb.insert(&rows);
+    let chat = format!(
+        "chat = \"slack\"\n[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n",
+        slack.url()
+    );
+    let down = config(
+        &dir,
+        &ilert,
+        &format!("{chat}[pandora_db]\nsocket = \"/nonexistent/mysqld.sock\"\nuser = \"u\"\npassword = \"p\"\n"),
+    );
+    let mut f = Firing::of("48");
+    f.agent_id = "18";
+    f.module_id = "351";
+    dir.assert_ok(&f.run(&down));
+    let first = slack
+        .channel("pandorafms_alert_48")
+        .expect("channel")
+        .pinned()[0]
+        .text
+        .clone();
+    assert!(first.contains("Pandora alert 48"), "{first}");
+
+    // The database is back when Pandora runs the command again (a re-fire).
+    let up = config(&dir, &ilert, &format!("{chat}{}", pdb.config_section()));
+    f.times_fired = "2";
+    dir.assert_ok(&f.run(&up));
+    let ch = slack.channel("pandorafms_alert_48").expect("channel");
+    let pinned = ch.pinned()[0].text.clone();
+    assert!(pinned.contains("Café de l'Opéra / CPU Load"), "{pinned}");
+    assert!(!pinned.contains("details unavailable"), "{pinned}");
+    assert_eq!(ilert.events().len(), 1, "a re-fire sends no second ALERT");
+}

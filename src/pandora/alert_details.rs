@@ -175,7 +175,7 @@ pub fn apply_details(alert: &mut Alert, d: &AlertDetails) {
     }
     alert
         .macros
-        .insert("details_source".into(), "pandora database".into());
+        .insert("details_source".into(), FROM_DATABASE.into());
 }
 
 /// Marks an alert whose details could not be read: it still pages, with what the command line
@@ -218,6 +218,46 @@ pub fn mark_unavailable(alert: &mut Alert, why: &str) {
     alert.warnings.push(format!(
         "details unavailable from the Pandora database: {why}; paged with the ids only"
     ));
+}
+
+/// The source tag `apply_details` leaves in an alert's macros.
+const FROM_DATABASE: &str = "pandora database";
+
+/// When an incident's first alert paged without its text (the database could not be read) and
+/// a later run of the same alert read it, gives the first alert the names, so the chat
+/// message rendered from it says which agent and module this is. What fired first (time,
+/// severity, value) stays. Returns whether anything changed.
+pub fn backfill(first: &mut Alert, later: &Alert) -> bool {
+    let source = |a: &Alert| a.macros.get("details_source").cloned().unwrap_or_default();
+    if !source(first).starts_with("unavailable") || source(later) != FROM_DATABASE {
+        return false;
+    }
+    first.agent = later.agent.clone();
+    first.module = later.module.clone();
+    first.unit = later.unit.clone();
+    first.group = later.group.clone();
+    first.alert_name = later.alert_name.clone();
+    first.tags = later.tags.clone();
+    first.details = later.details.clone();
+    if first.homeurl.is_empty() {
+        first.homeurl = later.homeurl.clone();
+    }
+    if first.agent_id.is_empty() {
+        first.agent_id = later.agent_id.clone();
+    }
+    if first.module_id.is_empty() {
+        first.module_id = later.module_id.clone();
+    }
+    // The title was the "details unavailable" placeholder: the route's template applies now.
+    first.summary = later.summary.clone();
+    for (k, v) in &later.macros {
+        first.macros.entry(k.clone()).or_insert_with(|| v.clone());
+    }
+    first.macros.insert(
+        "details_source".into(),
+        format!("{FROM_DATABASE} (read by a later run)"),
+    );
+    true
 }
 
 #[cfg(test)]
@@ -326,6 +366,24 @@ mod tests {
         assert!(d.contains("(cannot connect: connection refused)"), "{d}");
         assert!(d.contains("Fired 3 time(s)"), "{d}");
         assert!(a.macros["details_source"].starts_with("unavailable"));
+    }
+
+    #[test]
+    fn a_later_run_with_details_fills_a_first_alert_without() {
+        let mut first = safe_alert();
+        mark_unavailable(&mut first, "timeout");
+        let mut later = safe_alert();
+        apply_details(&mut later, &details());
+        assert!(backfill(&mut first, &later));
+        assert_eq!(first.agent, "[RECOVER]O'Brien $(id)");
+        assert_eq!(first.summary, None);
+        assert_eq!(first.timestamp_raw, "2026-11-24 02:21:59");
+        assert!(first.macros["details_source"].starts_with("pandora database"));
+        // Only once, and never over details that were read.
+        assert!(!backfill(&mut first, &later));
+        let mut read = safe_alert();
+        apply_details(&mut read, &details());
+        assert!(!backfill(&mut read, &later));
     }
 
     #[test]
