@@ -5,11 +5,17 @@
 --   mysql -u root -p pandora < /usr/share/pandora-ilert/pandora/pandora-ilert.sql
 -- Then continue with README.md beside this file at step 4 (template with "Alert recovery" on).
 --
--- The command line is command.txt beside this file: every macro is a whole double-quoted word;
--- text macros travel in the action fields, only digits-only macros (_id_alert_, _id_agent_,
--- _id_module_, _alert_priority_, _alert_times_fired_) are passed directly. The incident key is
--- "_id_alert_", never a field: a field without a recovery value gets a [RECOVER] prefix. Field 1 is
--- "alert" when the alert fires and "resolved" when it recovers.
+-- The command line is command.txt beside this file, the safe definition: only numbers reach
+-- the shell (_id_alert_, _id_agent_, _id_module_, _alert_priority_, _alert_times_fired_), plus
+-- the server's _timestamp_ and field 1, which is the fixed word "alert" when the alert fires
+-- and "resolved" when it recovers. pandora-ilert reads the agent, module, data and template
+-- text itself, read-only, from this database (--from-db; settings from
+-- /etc/pandora/pandora_server.conf or [pandora_db] in /etc/pandora-ilert/pandora-ilert.toml),
+-- so no monitored host can inject shell commands through an agent alias, module name or data.
+-- The incident key is "_id_alert_", never a field. The action's fields 2-20 stay empty.
+--
+-- The classic definition (command-classic-unsafe.txt, text macros in action fields) is
+-- EXPOSED TO COMMAND INJECTION by any monitored host; it is not registered here.
 --
 -- No field is hidden (fields_hidden): no secret passes through Pandora. The ilert integration
 -- key and the chat tokens stay in /etc/pandora-ilert/pandora-ilert.toml (mode 0640).
@@ -21,11 +27,11 @@ INSERT INTO `talert_commands`
    `fields_descriptions`, `fields_values`, `fields_hidden`)
 SELECT
   'pandora-ilert',
-  '/usr/bin/pandora-ilert alert --event "_field1_" --alert-id "_id_alert_" --agent "_field2_" --module "_field3_" --data "_field4_" --severity "_field5_" --summary "_field6_" --timestamp "_field7_" --group "_field8_" --unit "_field9_" --details "_field10_" --tags "_field11_" --alert-name "_field12_" --homeurl "_field13_" --address "_field14_" --agent-id "_id_agent_" --module-id "_id_module_" --priority "_alert_priority_" --times-fired "_alert_times_fired_"',
+  '/usr/bin/pandora-ilert alert --from-db --event "_field1_" --alert-id "_id_alert_" --agent-id "_id_agent_" --module-id "_id_module_" --priority "_alert_priority_" --times-fired "_alert_times_fired_" --timestamp "_timestamp_"',
   0,
-  'Sends the alert to ilert (ALERT / RESOLVE with a stable key) and keeps its chat incident channel. Needs /etc/pandora-ilert/pandora-ilert.toml; check the setup with: pandora-ilert doctor',
+  'Sends the alert to ilert (ALERT / RESOLVE with a stable key) and keeps its chat incident channel. Only ids on the command line: the text is read from the Pandora database. Needs /etc/pandora-ilert/pandora-ilert.toml; check the setup with: pandora-ilert doctor',
   0,
-  '["Event: alert or resolved (do not change)","Agent (_agent_)","Module (_module_)","Data (_data_)","Severity (_alert_text_severity_)","Summary: ilert title, empty uses summary_template of the route","Timestamp (_timestamp_)","Agent group (_agentgroup_)","Unit (_dataunit_)","Details: long text for ilert","Module tags (_moduletags_)","Alert template name (_alert_name_)","Console URL (_homeurl_)","Agent address (_address_)","","","","","",""]',
+  '["Event: alert or resolved (do not change)","","","","","","","","","","","","","","","","","","",""]',
   '["alert,Alert;resolved,Resolved","","","","","","","","","","","","","","","","","","",""]',
   '["","","","","","","","","","","","","","","","","","","",""]'
 FROM DUAL
@@ -43,47 +49,9 @@ INSERT INTO `talert_actions`
 SELECT
   'pandora-ilert default', c.`id`, 0, 0,
   -- field1 .. field20: values when the alert fires
-  'alert',
-  '_agent_',
-  '_module_',
-  '_data_',
-  '_alert_text_severity_',
-  '',
-  '_timestamp_',
-  '_agentgroup_',
-  '_dataunit_',
-  '_alert_description_',
-  '_moduletags_',
-  '_alert_name_',
-  '_homeurl_',
-  '_address_',
-  '',
-  '',
-  '',
-  '',
-  '',
-  '',
+  'alert', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '',
   -- field1_recovery .. field20_recovery: values when it recovers
-  'resolved',
-  '_agent_',
-  '_module_',
-  '_data_',
-  '_alert_text_severity_',
-  '',
-  '_timestamp_',
-  '_agentgroup_',
-  '_dataunit_',
-  '_alert_description_',
-  '_moduletags_',
-  '_alert_name_',
-  '_homeurl_',
-  '_address_',
-  '',
-  '',
-  '',
-  '',
-  '',
-  ''
+  'resolved', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', '', ''
 FROM `talert_commands` c
 WHERE c.`name` = 'pandora-ilert'
   AND NOT EXISTS (SELECT 1 FROM `talert_actions` a WHERE a.`name` = 'pandora-ilert default');

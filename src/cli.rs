@@ -138,15 +138,19 @@ pub enum ConfigCommand {
 }
 
 const ALERT_HELP: &str = "\
-Pandora command definition (every macro word double-quoted as a whole; text macros travel in
-action fields, digit-only macros may be passed directly):
+Pandora command definition (/usr/share/pandora-ilert/pandora/command.txt; the SQL beside it
+registers it with its action). Only numbers and the server's timestamp reach the shell; the
+text is read from the Pandora database ([pandora_db], read-only), so no monitored host can
+inject commands through an agent alias, module name or data:
 
-  pandora-ilert alert --event \"_field1_\" --alert-id \"_id_alert_\" --agent \"_field2_\" \\
-    --module \"_field3_\" --data \"_field4_\" --severity \"_field5_\" --summary \"_field6_\" \\
-    --timestamp \"_field7_\" --group \"_field8_\" --agent-id \"_id_agent_\" --module-id \"_id_module_\"
+  /usr/bin/pandora-ilert alert --from-db --event \"_field1_\" --alert-id \"_id_alert_\" \\
+    --agent-id \"_id_agent_\" --module-id \"_id_module_\" --priority \"_alert_priority_\" \\
+    --times-fired \"_alert_times_fired_\" --timestamp \"_timestamp_\"
 
-The complete definition (fields 9-14: unit, details, tags, alert name, console URL, address)
-is /usr/share/pandora-ilert/pandora/command.txt; the SQL beside it registers it with its action.
+When the database cannot be read within [pandora_db] timeout (3 s), the alert still pages with
+the ids and says the details were unavailable. The classic definition, text macros in action
+fields (--agent \"_field2_\" ...; command-classic-unsafe.txt), is exposed to command injection by
+any monitored host: use it only where the database cannot be read.
 
 Action field1 = alert, field1 recovery = resolved: --event decides. A leading [RECOVER] on a
 text value is stripped; it means recovery only when --event is missing or empty. Arguments
@@ -212,7 +216,8 @@ Run it as the user the Pandora server runs as (usually root):
     | pandora-ilert doctor --command -
 
 Exit 0 when nothing failed; 78 when the config, the state directory or the command
-definition must be fixed; 69 when only the reachability of an API failed.";
+definition must be fixed; 69 when only the reachability of an API or of
+the Pandora database failed.";
 
 fn parse_macro(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -285,6 +290,11 @@ pub struct AlertArgs {
     /// Any other macro, NAME=VALUE (repeatable); lands in ilert custom details.
     #[arg(long = "macro", value_name = "NAME=VALUE", value_parser = parse_macro, allow_hyphen_values = true)]
     pub macros: Vec<(String, String)>,
+    /// Read agent, module, data, group and template text from the Pandora database
+    /// ([pandora_db], read-only) by the ids on the command line: the safe definition, into
+    /// which no monitored host can inject shell commands. Values given on the command line win.
+    #[arg(long)]
+    pub from_db: bool,
     /// Use this route instead of the routing rules.
     #[arg(long)]
     pub route: Option<String>,

@@ -238,6 +238,37 @@ pub struct PluginConfig {
     pub module_prefix: String,
 }
 
+/// Where the alert command reads an alert's text from the Pandora database (`alert
+/// --from-db`). Each setting left unset comes from the Pandora server's own
+/// `pandora_server.conf` (`dbhost`, `dbport`, `dbname`, `dbuser`, `dbpass`); set `user` and
+/// `password` here for a dedicated read-only database user.
+#[derive(Clone, Debug)]
+pub struct PandoraDbConfig {
+    /// The Pandora server's configuration file.
+    pub server_conf: PathBuf,
+    /// Database host; `localhost` means the local unix socket, as for the MySQL clients.
+    pub host: Option<String>,
+    /// TCP port.
+    pub port: Option<u16>,
+    /// Unix socket of the database server.
+    pub socket: Option<PathBuf>,
+    /// Database name.
+    pub name: Option<String>,
+    /// Database user.
+    pub user: Option<String>,
+    /// Database password.
+    pub password: Option<Secret>,
+    /// The longest the lookup (connection and queries) may take before the alert pages
+    /// without the details.
+    pub timeout: Duration,
+}
+
+/// Where the Pandora server keeps its configuration (and its database settings).
+pub const DEFAULT_PANDORA_SERVER_CONF: &str = "/etc/pandora/pandora_server.conf";
+
+/// Default bound of the database lookup: well inside Pandora's 15 s and `alert_deadline`.
+pub const DEFAULT_PANDORA_DB_TIMEOUT: Duration = Duration::from_secs(3);
+
 /// The validated configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -290,6 +321,8 @@ pub struct Config {
     pub matrix: Option<MatrixConfig>,
     /// Plugin settings.
     pub plugin: PluginConfig,
+    /// Pandora database settings for `alert --from-db`.
+    pub pandora_db: PandoraDbConfig,
     /// Warnings found while loading (shown by `config check`, logged otherwise).
     pub warnings: Vec<String>,
 }
@@ -342,6 +375,8 @@ struct RawConfig {
     matrix: Option<RawMatrix>,
     #[serde(default)]
     plugin: RawPlugin,
+    #[serde(default)]
+    pandora_db: RawPandoraDb,
 }
 
 #[derive(Deserialize, Default)]
@@ -428,6 +463,19 @@ struct RawPlugin {
     prune_after: Option<DurationValue>,
     data_in: Option<PathBuf>,
     module_prefix: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawPandoraDb {
+    server_conf: Option<PathBuf>,
+    host: Option<String>,
+    port: Option<u16>,
+    socket: Option<PathBuf>,
+    name: Option<String>,
+    user: Option<String>,
+    password: Option<String>,
+    timeout: Option<DurationValue>,
 }
 
 impl Config {
@@ -914,6 +962,36 @@ impl Config {
                 .unwrap_or_else(|| "pandora-ilert".into()),
         };
 
+        // Unset, the bound also leaves half of a short alert_deadline for the delivery.
+        let db_timeout = match raw.pandora_db.timeout {
+            None => DEFAULT_PANDORA_DB_TIMEOUT.min(alert_deadline / 2),
+            Some(v) => dur("timeout", Some(v), DEFAULT_PANDORA_DB_TIMEOUT)?,
+        };
+        if db_timeout.is_zero() || db_timeout >= alert_deadline {
+            return Err(err(
+                "timeout",
+                format!(
+                    "[pandora_db] timeout must be more than 0 and less than alert_deadline ({}s): \
+                     the alert must still be delivered after a slow database",
+                    alert_deadline.as_secs()
+                ),
+            ));
+        }
+        let nonempty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+        let pandora_db = PandoraDbConfig {
+            server_conf: raw
+                .pandora_db
+                .server_conf
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_PANDORA_SERVER_CONF)),
+            host: nonempty(raw.pandora_db.host),
+            port: raw.pandora_db.port,
+            socket: raw.pandora_db.socket,
+            name: nonempty(raw.pandora_db.name),
+            user: nonempty(raw.pandora_db.user),
+            password: raw.pandora_db.password.map(Secret::new),
+            timeout: db_timeout,
+        };
+
         let log_file = match raw.log_file.as_deref() {
             None => Some(PathBuf::from("/var/log/pandora-ilert/pandora-ilert.log")),
             Some("") | Some("stderr") => None,
@@ -962,6 +1040,7 @@ impl Config {
             teams,
             matrix,
             plugin,
+            pandora_db,
             warnings,
         })
     }
@@ -1294,6 +1373,23 @@ ilert_key = "il1api123"
         );
         let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{webhook}")).unwrap();
         assert!(!c.teams.unwrap().graph());
+    }
+
+    #[test]
+    fn pandora_db_timeout_stays_inside_the_alert_deadline() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.pandora_db.timeout, Duration::from_secs(3));
+        assert!(c.pandora_db.user.is_none());
+        let c = parse(&format!("alert_deadline = \"2s\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.pandora_db.timeout, Duration::from_secs(1));
+        let e = parse(&format!("{MINIMAL}\n[pandora_db]\ntimeout = \"10s\"\n")).unwrap_err();
+        assert!(e.message.contains("less than alert_deadline (10s)"), "{e}");
+        let c = parse(&format!(
+            "{MINIMAL}\n[pandora_db]\nuser = \"ro\"\npassword = \"pw-secret\"\nport = 3307\n"
+        ))
+        .unwrap();
+        assert_eq!(c.pandora_db.port, Some(3307));
+        assert!(!format!("{:?}", c.pandora_db).contains("pw-secret"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, Route};
 use crate::ilert::{self, IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState, RECORD_FORMAT};
+use crate::pandora::alert_details::backfill;
 use crate::pandora::{Alert, AlertKind};
 use crate::time::Timestamp;
 
@@ -181,6 +182,7 @@ pub fn plan(
         (AlertKind::Firing, Some(current)) => {
             let mut incident = current.clone();
             incident.times_fired += 1;
+            backfill(&mut incident.first, alert);
             incident.last = alert.clone();
             incident.last_seen = now;
             let realert = match (config.refire_window, incident.last_alert_sent) {
@@ -218,6 +220,7 @@ pub fn plan(
             let mut incident = current.clone();
             incident.state = IncidentState::Resolved;
             incident.resolved_at = Some(now);
+            backfill(&mut incident.first, alert);
             incident.last = alert.clone();
             incident.last_seen = now;
             let mut actions = vec![Action::Ilert(ilert::render(

@@ -29,6 +29,7 @@ mod logging;
 mod pacing;
 mod pandora;
 mod redact;
+mod pandora_db;
 mod routing;
 mod signals;
 mod stdout;

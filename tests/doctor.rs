@@ -10,9 +10,11 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::http::{Reply, Server};
+use support::pandora_db::MariaDb;
 use support::{code, stdout, TestDir, BIN};
 
 const SHIPPED_COMMAND: &str = include_str!("../pandora/command.txt");
+const CLASSIC_COMMAND: &str = include_str!("../pandora/command-classic-unsafe.txt");
 const SHIPPED_SQL: &str = include_str!("../pandora/pandora-ilert.sql");
 
 /// A server that answers every request with 404, like an API root.
@@ -26,6 +28,12 @@ fn healthy_config(dir: &TestDir, ilert: &Server, extra: &str) -> PathBuf {
         "request_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"il1secret-ilert-key\"\n{extra}",
         ilert.url()
     ))
+}
+
+/// `healthy_config` whose `[pandora_db]` is the harness's MariaDB, for checks of the shipped
+/// command (`--from-db` makes doctor read the database).
+fn healthy_config_with_db(dir: &TestDir, ilert: &Server) -> PathBuf {
+    healthy_config(dir, ilert, &MariaDb::from_env().config_section())
 }
 
 fn private_state(dir: &TestDir) {
@@ -50,7 +58,16 @@ fn lines_with<'a>(out: &'a str, tag: &str) -> Vec<&'a str> {
 /// The shipped command with its program path pointing at the binary under test and the
 /// config under test, so that doctor has nothing to warn about.
 fn shipped_command_for(config: &Path) -> String {
-    SHIPPED_COMMAND.trim().replacen(
+    command_for(SHIPPED_COMMAND, config)
+}
+
+/// The classic definition (text macros in action fields), pointed at the binary under test.
+fn classic_command_for(config: &Path) -> String {
+    command_for(CLASSIC_COMMAND, config)
+}
+
+fn command_for(command: &str, config: &Path) -> String {
+    command.trim().replacen(
         "/usr/bin/pandora-ilert alert",
         &format!("{BIN} --config {} alert", config.display()),
         1,
@@ -60,7 +77,7 @@ fn shipped_command_for(config: &Path) -> String {
 #[test]
 fn healthy_installation_is_all_ok_and_exits_0() {
     let (dir, ilert) = (TestDir::new("doctor-ok"), api_root());
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
     let text = stdout(&out);
     assert_eq!(code(&out), 0, "{text}");
@@ -68,7 +85,11 @@ fn healthy_installation_is_all_ok_and_exits_0() {
     assert!(lines_with(&text, "WARN").is_empty(), "{text}");
     assert!(text.contains("ilert API"), "{text}");
     assert!(text.contains("answers (HTTP 404)"), "{text}");
-    assert!(text.contains("19 macro(s)"), "{text}");
+    assert!(text.contains("7 macro(s)"), "{text}");
+    assert!(
+        text.contains("ok    Pandora database: user pandora_ilert_ro on socket"),
+        "{text}"
+    );
     // A GET on the API base, nothing else: doctor creates no alert.
     let reqs = ilert.requests();
     assert_eq!(reqs.len(), 1, "{reqs:?}");
@@ -83,15 +104,19 @@ fn healthy_installation_is_all_ok_and_exits_0() {
 fn text_macro_on_the_command_line_fails_with_the_fix_and_exits_78() {
     let (dir, ilert) = (TestDir::new("doctor-agent"), api_root());
     let cfg = healthy_config(&dir, &ilert, "");
-    let cmd = shipped_command_for(&cfg).replace("--agent \"_field2_\"", "--agent \"_agent_\"");
+    let cmd = classic_command_for(&cfg).replace("--agent \"_field2_\"", "--agent \"_agent_\"");
     let out = doctor(&cfg, Some(&cmd));
     let text = stdout(&out);
     assert_eq!(code(&out), 78, "{text}");
     let fails = lines_with(&text, "FAIL");
-    assert_eq!(fails.len(), 1, "{text}");
+    assert_eq!(fails.len(), 2, "{text}");
     assert!(fails[0].contains("_agent_ is a text macro"), "{text}");
     assert!(
-        text.contains("fix: put _agent_ into an action field"),
+        fails[1].contains("exposed to command injection: _agent_ _field3_"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fix: drop _agent_ from the command line"),
         "{text}"
     );
 }
@@ -100,7 +125,7 @@ fn text_macro_on_the_command_line_fails_with_the_fix_and_exits_78() {
 fn unquoted_and_partly_quoted_macros_are_failures() {
     let (dir, ilert) = (TestDir::new("doctor-quotes"), api_root());
     let cfg = healthy_config(&dir, &ilert, "");
-    let cmd = shipped_command_for(&cfg)
+    let cmd = classic_command_for(&cfg)
         .replace("\"_field4_\"", "_field4_")
         .replace("--module \"_field3_\"", "--module=\"_field3_\"");
     let text = stdout(&doctor(&cfg, Some(&cmd)));
@@ -135,7 +160,7 @@ fn unbalanced_quotes_are_reported_as_silent_alert_loss() {
 #[test]
 fn command_from_the_database_is_read_from_stdin_and_entity_decoded() {
     let (dir, ilert) = (TestDir::new("doctor-stdin"), api_root());
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     // As `mysql -N -B -e "SELECT command FROM talert_commands ..."` prints a console-made row.
     let stored = shipped_command_for(&cfg)
         .replace(' ', "&#x20;")
@@ -212,7 +237,7 @@ fn broken_config_is_reported_and_the_command_still_checked() {
         text.contains("fix: correct the file at the line shown"),
         "{text}"
     );
-    assert!(text.contains("19 macro(s)"), "command not checked: {text}");
+    assert!(text.contains("7 macro(s)"), "command not checked: {text}");
 }
 
 #[test]
@@ -366,44 +391,64 @@ fn shipped_sql_registers_the_shipped_command_and_a_recovering_action() {
     }
     assert_eq!(action["field1"], "alert");
     assert_eq!(action["field1_recovery"], "resolved");
-    assert_eq!(action["field2"], "_agent_");
-    assert_eq!(action["field3"], "_module_");
-    assert_eq!(action["field4"], "_data_");
-    for n in 1..=20 {
+    // The safe definition carries no text: every other field stays empty, firing and recovery.
+    for n in 2..=20 {
         for col in [format!("field{n}"), format!("field{n}_recovery")] {
-            assert!(action.contains_key(&col), "{col} not set");
-            assert!(!action[&col].contains("_id_alert_"), "key in {col}");
+            assert_eq!(action.get(&col).map(String::as_str), Some(""), "{col}");
         }
     }
-    // A field the command uses is filled for firing and recovery alike (except the summary,
-    // empty on purpose: the route's template).
-    for n in 2..=14 {
-        if n != 6 {
-            assert!(!action[&format!("field{n}")].is_empty(), "field{n} empty");
-            assert_eq!(
-                action[&format!("field{n}")],
-                action[&format!("field{n}_recovery")]
-            );
-        }
-    }
+    assert!(
+        !cmd["command"].contains("_field2_"),
+        "text fields on the line"
+    );
 }
 
 #[test]
 fn shipped_command_passes_doctor_and_matches_the_console_guide() {
     let dir = TestDir::new("doctor-shipped");
     let ilert = api_root();
-    let cfg = healthy_config(&dir, &ilert, "");
+    let cfg = healthy_config_with_db(&dir, &ilert);
     let out = doctor(&cfg, Some(SHIPPED_COMMAND.trim()));
     let text = stdout(&out);
     // The only warnings: /usr/bin/pandora-ilert is not installed here, and the command uses the
     // default config path.
     assert!(lines_with(&text, "FAIL").is_empty(), "{text}");
-    assert!(text.contains("ok    command: 19 macro(s)"), "{text}");
+    assert!(text.contains("ok    command: 7 macro(s)"), "{text}");
     let guide = include_str!("../pandora/README.md");
     assert!(
         guide.contains(SHIPPED_COMMAND.trim()),
         "pandora/README.md shows another command"
     );
+    let readme = include_str!("../README.md");
+    assert!(
+        readme.contains(SHIPPED_COMMAND.trim()),
+        "README.md's Security section shows another command"
+    );
+}
+
+#[test]
+fn classic_command_is_flagged_as_exposed_to_injection_naming_its_fields() {
+    let (dir, ilert) = (TestDir::new("doctor-classic"), api_root());
+    let cfg = healthy_config_with_db(&dir, &ilert);
+    let out = doctor(&cfg, Some(&classic_command_for(&cfg)));
+    let text = stdout(&out);
+    let warns = lines_with(&text, "WARN");
+    assert_eq!(warns.len(), 1, "{text}");
+    let w = warns[0];
+    assert!(
+        w.contains("exposed to command injection: _field2_ _field3_ _field4_ _field5_ _field6_ _field7_ \
+                    _field8_ _field9_ _field10_ _field11_ _field12_ _field13_ _field14_ can carry agent-controlled text"),
+        "{text}"
+    );
+    assert!(w.contains("any monitored host can run commands"), "{text}");
+    assert!(text.contains("fix: use the safe definition"), "{text}");
+    assert!(lines_with(&text, "FAIL").is_empty(), "{text}");
+    assert_eq!(code(&out), 0, "a warning, not a failure: {text}");
+
+    let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
+    let text = stdout(&out);
+    assert!(!text.contains("injection"), "{text}");
+    assert!(lines_with(&text, "WARN").is_empty(), "{text}");
 }
 
 /// The INSERT statements of the SQL file as (table, column -> value), read with MySQL's
@@ -461,4 +506,38 @@ fn split_sql_values(text: &str) -> Vec<String> {
     }
     values.push(cur.trim().to_string());
     values
+}
+
+#[test]
+fn an_unreadable_pandora_database_fails_with_the_reason() {
+    let (dir, ilert) = (TestDir::new("doctor-db-down"), api_root());
+    let cfg = healthy_config(
+        &dir,
+        &ilert,
+        "[pandora_db]\nsocket = \"/nonexistent/mysqld.sock\"\nuser = \"ro\"\npassword = \"db-secret-pw\"\n",
+    );
+    let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
+    let text = stdout(&out);
+    assert_eq!(code(&out), 69, "unreachable, like an API: {text}");
+    let fails = lines_with(&text, "FAIL");
+    assert_eq!(fails.len(), 1, "{text}");
+    assert!(
+        fails[0].contains("Pandora database: cannot connect: socket /nonexistent/mysqld.sock"),
+        "{text}"
+    );
+    assert!(!text.contains("db-secret-pw"), "{text}");
+
+    // Without its own credentials and no readable pandora_server.conf: a settings problem.
+    let cfg = healthy_config(
+        &dir,
+        &ilert,
+        "[pandora_db]\nserver_conf = \"/nonexistent/pandora_server.conf\"\n",
+    );
+    let out = doctor(&cfg, Some(&shipped_command_for(&cfg)));
+    let text = stdout(&out);
+    assert_eq!(code(&out), 78, "{text}");
+    assert!(
+        text.contains("FAIL  Pandora database: database settings: cannot read /nonexistent/pandora_server.conf"),
+        "{text}"
+    );
 }

@@ -31,6 +31,11 @@ const FILES: &[(&str, u32, bool)] = &[
     ("/usr/share/pandora-ilert/pandora/README.md", 0o644, false),
     ("/usr/share/pandora-ilert/pandora/command.txt", 0o644, false),
     (
+        "/usr/share/pandora-ilert/pandora/command-classic-unsafe.txt",
+        0o644,
+        false,
+    ),
+    (
         "/usr/share/pandora-ilert/pandora/pandora-ilert.sql",
         0o644,
         false,

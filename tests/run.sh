@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole test suite, from a fresh clone: installs and starts what the tests need (a real
-# Synapse homeserver, the real Pandora agent), runs every test, and stops the services.
+# Synapse homeserver, the real Pandora agent, a MariaDB server), runs every test, and stops the services.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,8 +11,10 @@ fi
 
 # Services and tools the integration tests use; each script is idempotent.
 started_synapse=0
+started_mariadb=0
 cleanup() {
   if [ "$started_synapse" = 1 ]; then bash tests/harness/synapse.sh stop || true; fi
+  if [ "$started_mariadb" = 1 ]; then bash tests/harness/mariadb.sh stop || true; fi
 }
 trap cleanup EXIT
 
@@ -24,6 +26,13 @@ if [ -f tests/harness/synapse.sh ]; then
   started_synapse=1
   # shellcheck disable=SC1091
   source .cache/synapse-run/env
+fi
+# The Pandora database for `alert --from-db` (tests/pandora_db.rs, bench/).
+if [ -f tests/harness/mariadb.sh ]; then
+  bash tests/harness/mariadb.sh start
+  started_mariadb=1
+  # shellcheck disable=SC1091
+  source .cache/mariadb-run/env
 fi
 
 # The packaging tests list the .rpm with rpm and check the logrotate rule with logrotate

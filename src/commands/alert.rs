@@ -28,13 +28,16 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let started = Instant::now();
     let deadline = Deadline::after(config.alert_deadline);
     let now = Timestamp::now();
-    let alert = match Alert::from_input(&args.input(), &config.alert_key_prefix) {
+    let mut alert = match Alert::from_input(&args.input(), &config.alert_key_prefix) {
         Ok(a) => a,
         Err(e) => {
             keep_rejected(config, args, &e.to_string(), now);
             return Err(AppError::Input(e));
         }
     };
+    if args.from_db {
+        crate::pandora_db::complete(&config.pandora_db, &mut alert);
+    }
     for w in &alert.warnings {
         log::warn!("incident {}: {w}", alert.key);
     }

@@ -213,6 +213,9 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
             for c in command_checks(cmd, config_path) {
                 report.push(c);
             }
+            if let Some(config) = config.as_ref().filter(|_| cmd.contains("--from-db")) {
+                report.push(pandora_db_check(config));
+            }
         }
         None => report.push(Check::skip(
             "Pandora command definition: not checked (pass it with --command '...' or --command - )"
@@ -234,6 +237,30 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
     );
     Ok(exit)
+}
+
+/// The Pandora database that `alert --from-db` reads: settings, connection, and the tables,
+/// columns and privileges of its queries.
+fn pandora_db_check(config: &Config) -> Check {
+    use crate::pandora_db::PandoraDbError as E;
+    match crate::pandora_db::check(&config.pandora_db) {
+        Ok(at) => Check::ok(format!(
+            "Pandora database: {at}: the tables alert --from-db reads answer"
+        )),
+        Err(e) => {
+            let class = match e {
+                E::Connect(_) | E::Timeout(_) => Class::Reach,
+                E::Settings(_) | E::Query(_) | E::NotFound(_) => Class::Config,
+            };
+            Check::fail(
+                class,
+                format!("Pandora database: {e}"),
+                "run doctor as the Pandora server's user (it reads /etc/pandora/pandora_server.conf), or set \
+                 [pandora_db] (a read-only user needs SELECT on the tables listed in README.md, Security); \
+                 meanwhile alerts page without agent and module names",
+            )
+        }
+    }
 }
 
 /// Marks the example config's placeholders (`REPLACE-WITH-...`) that are still in place.

@@ -8,6 +8,7 @@ pub mod http;
 pub mod ilert;
 pub mod matrix;
 pub mod modules;
+pub mod pandora_db;
 pub mod slack;
 
 use std::path::{Path, PathBuf};

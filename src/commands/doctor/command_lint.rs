@@ -3,6 +3,8 @@
 //! split into words with their quotes kept, each macro substituted inside its word, the result
 //! run by `/bin/sh -c`. Pure: text in, findings out.
 
+use crate::pandora::entities::decode_entities;
+
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -51,8 +53,12 @@ const NUMERIC_MACROS: &[&str] = &[
     "agentstatus",
 ];
 
-/// Text macros of module alerts (reference §1.3). Any of them directly on the command line
-/// suffers from the apostrophe bug, so they belong in action fields.
+/// Macros whose values the Pandora server makes itself from a fixed vocabulary, which no
+/// agent or console user chooses: the server's time and zone, and the severity's name.
+const SERVER_MACROS: &[&str] = &["timestamp", "timezone", "alert_text_severity"];
+
+/// Text macros of module alerts (reference §1.3): agent- or console-controlled text. Any of
+/// them on the command line suffers from the apostrophe bug and lets that text reach the shell.
 const TEXT_MACROS: &[&str] = &[
     "agentname",
     "agentalias",
@@ -63,15 +69,12 @@ const TEXT_MACROS: &[&str] = &[
     "agentos",
     "address",
     "all_address",
-    "timestamp",
-    "timezone",
     "data",
     "dataunit",
     "prevdata",
     "homeurl",
     "alert_name",
     "alert_description",
-    "alert_text_severity",
     "alert_critical_instructions",
     "alert_warning_instructions",
     "alert_unknown_instructions",
@@ -112,6 +115,8 @@ pub enum MacroKind {
     Field(u32),
     /// A digits-only macro such as `_id_alert_`.
     Numeric,
+    /// A value the server makes from a fixed vocabulary, such as `_timestamp_`.
+    Server,
     /// A text macro such as `_agent_`.
     Text,
 }
@@ -123,49 +128,6 @@ pub struct MacroUse {
     pub text: String,
     /// Its kind.
     pub kind: MacroKind,
-}
-
-/// Decodes the HTML entities the Pandora console stores (`&quot;`, `&#x20;`, `&#039;`, …),
-/// as the server does before running the command. Unknown entities stay as they are.
-pub fn decode_entities(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut rest = s;
-    while let Some(i) = rest.find('&') {
-        out.push_str(&rest[..i]);
-        let tail = &rest[i..];
-        let decoded = tail.find(';').filter(|&end| end <= 10).and_then(|end| {
-            let name = &tail[1..end];
-            let c = match name {
-                "quot" => Some('"'),
-                "amp" => Some('&'),
-                "lt" => Some('<'),
-                "gt" => Some('>'),
-                "apos" => Some('\''),
-                "nbsp" => Some('\u{a0}'),
-                _ => {
-                    let num = name.strip_prefix('#')?;
-                    let code = match num.strip_prefix(['x', 'X']) {
-                        Some(hex) => u32::from_str_radix(hex, 16).ok()?,
-                        None => num.parse().ok()?,
-                    };
-                    char::from_u32(code)
-                }
-            }?;
-            Some((c, end + 1))
-        });
-        match decoded {
-            Some((c, len)) => {
-                out.push(c);
-                rest = &tail[len..];
-            }
-            None => {
-                out.push('&');
-                rest = &tail[1..];
-            }
-        }
-    }
-    out.push_str(rest);
-    out
 }
 
 /// Splits a command into words on whitespace outside quotes, keeping the quotes and
@@ -268,6 +230,7 @@ fn macro_at(s: &str) -> Option<(usize, MacroKind)> {
     let mut best: Option<(usize, MacroKind)> = None;
     for (names, kind) in [
         (NUMERIC_MACROS, MacroKind::Numeric),
+        (SERVER_MACROS, MacroKind::Server),
         (TEXT_MACROS, MacroKind::Text),
     ] {
         for name in names {
@@ -449,7 +412,7 @@ pub fn lint(command: &str) -> Lint {
                     format!("{} does not exist: Pandora has _field1_ to _field20_", m.text),
                     "use a field number from 1 to 20",
                 )),
-                MacroKind::Field(_) | MacroKind::Numeric => {}
+                MacroKind::Field(_) | MacroKind::Numeric | MacroKind::Server => {}
                 MacroKind::Text => findings.push(fail(
                     format!(
                         "{} is a text macro directly on the command line: an apostrophe in its value \
@@ -457,13 +420,16 @@ pub fn lint(command: &str) -> Lint {
                         m.text
                     ),
                     &format!(
-                        "put {} into an action field and pass \"_fieldN_\" here (field layout: /usr/share/pandora-ilert/pandora/README.md)",
+                        "drop {} from the command line: use the safe definition of {SAFE_COMMAND_FILE} \
+                         (--from-db reads the text from the Pandora database)",
                         m.text
                     ),
                 )),
             }
         }
     }
+
+    findings.extend(injection_finding(&words));
 
     if program.is_none() {
         findings.push(fail(
@@ -492,10 +458,20 @@ pub fn lint(command: &str) -> Lint {
         if !args.iter().any(|w| w == "alert") {
             findings.push(fail(
                 "the command does not run the alert subcommand".into(),
-                "write: /usr/bin/pandora-ilert alert --event \"_field1_\" --alert-id \"_id_alert_\" ...",
+                "write: /usr/bin/pandora-ilert alert --from-db --event \"_field1_\" --alert-id \"_id_alert_\" ...",
             ));
         } else {
             findings.extend(check_key_options(args));
+            let carries_text = args.iter().flat_map(|w| find_macros(w)).any(|m| {
+                matches!(m.kind, MacroKind::Text) || matches!(m.kind, MacroKind::Field(n) if n >= 2)
+            });
+            if !carries_text && !args.iter().any(|w| w == "--from-db") {
+                findings.push(Finding {
+                    level: Level::Warn,
+                    problem: "the command passes only ids and no --from-db: ilert gets no agent, module or data".into(),
+                    fix: format!("add --from-db, as in {SAFE_COMMAND_FILE}"),
+                });
+            }
         }
     }
     Lint {
@@ -504,6 +480,59 @@ pub fn lint(command: &str) -> Lint {
         program,
         macros,
     }
+}
+
+/// Where the packages install the safe command definition.
+const SAFE_COMMAND_FILE: &str = "/usr/share/pandora-ilert/pandora/command.txt";
+
+/// The risk of text on the command line, in one paragraph (reference pandora.md, "Confirmed by
+/// running the real server code"; issue 16).
+pub const INJECTION_RISK: &str = "Pandora's quoting does not hold for text: it escapes ' before \
+it decodes HTML entities, and decodes field values once more when it substitutes macros into \
+them, so an agent alias, module name or string data containing &#39;$(cmd)&#39; arrives as a \
+bare ' and /bin/sh runs cmd on the Pandora server, as the server's user, whenever the alert \
+fires or recovers. Agent names, module names and data come from the monitored hosts' own agent \
+XML: any monitored host can run commands on this server.";
+
+/// One finding that names every macro through which agent-controlled text reaches the shell:
+/// text macros (which also fail on their own) and action fields 2-20, which the classic action
+/// fills with `_agent_`, `_module_`, `_data_`. Field 1 carries the fixed `alert` / `resolved`.
+fn injection_finding(words: &[String]) -> Option<Finding> {
+    let mut names: Vec<String> = Vec::new();
+    let mut text_macro = false;
+    for m in words.iter().flat_map(|w| find_macros(w)) {
+        let exposed = match m.kind {
+            MacroKind::Field(n) => n >= 2,
+            MacroKind::Text => {
+                text_macro = true;
+                true
+            }
+            MacroKind::Numeric | MacroKind::Server => false,
+        };
+        if exposed && !names.contains(&m.text) {
+            names.push(m.text);
+        }
+    }
+    if names.is_empty() {
+        return None;
+    }
+    Some(Finding {
+        level: if text_macro { Level::Fail } else { Level::Warn },
+        problem: format!(
+            "exposed to command injection: {} can carry agent-controlled text ({}). {INJECTION_RISK}",
+            names.join(" "),
+            if text_macro {
+                "text macros on the command line"
+            } else {
+                "the classic action fills these fields with _agent_, _module_, _data_ ..."
+            }
+        ),
+        fix: format!(
+            "use the safe definition of {SAFE_COMMAND_FILE}: only ids on the command line, the text read \
+             read-only from the Pandora database (alert --from-db, [pandora_db] in the config); keep the \
+             classic one only where pandora-ilert cannot read that database"
+        ),
+    })
 }
 
 /// How to quote a badly quoted macro word: `--opt=_x_` becomes two words.
@@ -599,6 +628,11 @@ pub fn sample_argv(lint: &Lint) -> Option<Vec<String>> {
 mod tests {
     use super::*;
 
+    /// The safe definition (pandora/command.txt): ids only, text from the database.
+    const SAFE: &str = "/usr/bin/pandora-ilert alert --from-db --event \"_field1_\" --alert-id \"_id_alert_\" \
+                        --agent-id \"_id_agent_\" --module-id \"_id_module_\" --priority \"_alert_priority_\" \
+                        --times-fired \"_alert_times_fired_\" --timestamp \"_timestamp_\"";
+    /// The classic definition's form: text macros in action fields.
     const GOOD: &str =
         "/usr/bin/pandora-ilert alert --event \"_field1_\" --alert-id \"_id_alert_\" \
                         --agent \"_field2_\" --module \"_field3_\" --agent-id \"_id_agent_\"";
@@ -612,22 +646,42 @@ mod tests {
     }
 
     #[test]
-    fn documented_command_has_no_findings() {
-        let l = lint(GOOD);
+    fn safe_command_has_no_findings() {
+        let l = lint(SAFE);
         assert_eq!(l.findings, vec![], "{l:?}");
-        assert_eq!(l.macros, 5);
+        assert_eq!(l.macros, 7);
         assert_eq!(l.program, Some(0));
     }
 
     #[test]
+    fn classic_command_is_flagged_as_exposed_to_injection_naming_its_fields() {
+        let l = lint(GOOD);
+        assert_eq!(l.findings.len(), 1, "{l:?}");
+        let f = &l.findings[0];
+        assert_eq!(f.level, Level::Warn);
+        assert!(
+            f.problem.starts_with(
+                "exposed to command injection: _field2_ _field3_ can carry agent-controlled text"
+            ),
+            "{}",
+            f.problem
+        );
+        assert!(f.problem.contains("&#39;$(cmd)&#39;"), "{}", f.problem);
+        assert!(f.fix.contains("--from-db"), "{}", f.fix);
+    }
+
+    #[test]
+    fn ids_without_from_db_warn_that_ilert_gets_no_names() {
+        let l = lint(&SAFE.replace(" --from-db", ""));
+        assert_eq!(l.findings.len(), 1, "{l:?}");
+        assert!(l.findings[0].problem.contains("no --from-db"), "{l:?}");
+    }
+
+    #[test]
     fn entity_encoded_command_from_the_database_is_decoded() {
-        let stored = GOOD.replace(' ', "&#x20;").replace('"', "&quot;");
+        let stored = SAFE.replace(' ', "&#x20;").replace('"', "&quot;");
         let l = lint(&stored);
         assert_eq!(l.findings, vec![], "{l:?}");
-        assert_eq!(
-            decode_entities("O&#039;Brien &amp; &#39;x&#39; &bogus; &"),
-            "O'Brien & 'x' &bogus; &"
-        );
     }
 
     #[test]
@@ -657,13 +711,13 @@ mod tests {
 
     #[test]
     fn partly_quoted_option_is_a_failure_with_a_two_word_fix() {
-        let l = lint(&GOOD.replace("--agent \"_field2_\"", "--agent=\"_field2_\""));
+        let l = lint(&SAFE.replace("--agent-id \"_id_agent_\"", "--agent-id=\"_id_agent_\""));
         let f: Vec<&Finding> = l.findings.iter().collect();
         assert_eq!(f.len(), 1, "{f:?}");
         assert!(f[0].problem.contains("only partly quoted"));
         assert_eq!(
             f[0].fix,
-            "write the option and its value as two words: --agent \"_field2_\""
+            "write the option and its value as two words: --agent-id \"_id_agent_\""
         );
     }
 
@@ -671,8 +725,12 @@ mod tests {
     fn text_macro_on_the_command_line_is_the_apostrophe_bug() {
         let l = lint(&GOOD.replace("\"_field3_\"", "\"_module_\""));
         let f = fails(&l);
-        assert_eq!(f.len(), 1, "{f:?}");
+        assert_eq!(f.len(), 2, "{f:?}");
         assert!(f[0].contains("_module_ is a text macro"), "{f:?}");
+        assert!(
+            f[1].starts_with("exposed to command injection: _field2_ _module_ can carry"),
+            "{f:?}"
+        );
     }
 
     #[test]
@@ -683,6 +741,7 @@ mod tests {
             ["_AgentGroup_", "_agent_"]
         );
         assert_eq!(find_macros("\"_id_alert_\"")[0].kind, MacroKind::Numeric);
+        assert_eq!(find_macros("\"_timestamp_\"")[0].kind, MacroKind::Server);
         assert_eq!(find_macros("\"_field12_\"")[0].kind, MacroKind::Field(12));
         assert_eq!(
             find_macros("_agentcustomfield_3_")[0].text,
@@ -693,7 +752,7 @@ mod tests {
 
     #[test]
     fn single_quotes_warn() {
-        let l = lint(&GOOD.replace("\"_field2_\"", "'_field2_'"));
+        let l = lint(&SAFE.replace("\"_id_agent_\"", "'_id_agent_'"));
         assert_eq!(l.findings.len(), 1);
         assert_eq!(l.findings[0].level, Level::Warn);
     }
@@ -723,7 +782,7 @@ mod tests {
 
     #[test]
     fn relative_program_warns_and_relative_config_fails() {
-        let l = lint(&GOOD.replace(
+        let l = lint(&SAFE.replace(
             "/usr/bin/pandora-ilert alert",
             "pandora-ilert --config etc/p.toml alert",
         ));
@@ -744,7 +803,7 @@ mod tests {
 
     #[test]
     fn unknown_macro_warns() {
-        let l = lint(&format!("{GOOD} --timestamp \"_tiemstamp_\""));
+        let l = lint(&format!("{SAFE} --details \"_tiemstamp_\""));
         assert_eq!(l.findings.len(), 1, "{l:?}");
         assert_eq!(l.findings[0].level, Level::Warn);
         assert!(l.findings[0].problem.contains("_tiemstamp_"));
