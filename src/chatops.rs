@@ -20,7 +20,7 @@ use crate::ilert::{IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState};
 use crate::lifecycle::{chat_action, Action, ChatChange};
 use crate::pandora::{fnv1a_hex, Alert, AlertInput};
-use crate::store::{EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
 use crate::time::Timestamp;
 
 /// On the first read of a channel, messages older than this are history, not requests.
@@ -282,7 +282,9 @@ fn poll_incident(
     let (items, next) = backend
         .read_new(&ch, cursor.as_deref())
         .map_err(|e| e.to_string())?;
-    let mut queued = false;
+    // The commands' deliveries, the record change and the read position are committed in one
+    // write at the end: a kill before it re-reads the commands, never half-applies one.
+    let mut queued: Vec<OutboxEntry> = Vec::new();
     let opened_at = incident.opened_at;
     for m in items
         .iter()
@@ -321,19 +323,17 @@ fn poll_incident(
             let action = Action::Ilert(command_event(
                 &incident, route, event_type, &m.author, &note,
             ));
-            queue(ctx.store, &mut incident, action, ctx.now);
+            queued.push(queue_entry(&mut incident, action, ctx.now));
         }
         if let Command::Resolve(_) = cmd {
             incident.state = IncidentState::Resolved;
             incident.resolved_at = Some(ctx.now);
-            queue(
-                ctx.store,
+            queued.push(queue_entry(
                 &mut incident,
                 chat_action(backend_name, ChatChange::Recover),
                 ctx.now,
-            );
+            ));
         }
-        queued = true;
         report.commands += 1;
         ctx.store.log_event(
             key,
@@ -358,10 +358,14 @@ fn poll_incident(
         state.extra.insert("read_cursor".into(), next);
         incident.chat = Some(state);
     }
+    let any_queued = !queued.is_empty();
     ctx.store
-        .save_incident(&incident)
+        .update_record(key, Durability::Commit, |r| {
+            r.incident = Some(incident);
+            r.queue.extend(queued);
+        })
         .map_err(|e| e.to_string())?;
-    if queued {
+    if any_queued {
         let mut d = Deliverer::new(ctx.config, ctx.store, ctx.http, ctx.deadline, false);
         d.deliver_incident(key, usize::MAX);
     }
@@ -429,18 +433,17 @@ fn command_event(
     }
 }
 
-fn queue(store: &Store, incident: &mut Incident, action: Action, now: Timestamp) {
+/// The outbox entry for a command's delivery, next in the incident's order.
+fn queue_entry(incident: &mut Incident, action: Action, now: Timestamp) -> OutboxEntry {
     incident.outbox_seq += 1;
-    let entry = OutboxEntry::new(
+    OutboxEntry::new(
         format!("{}-cmd", Store::new_id(now)),
         &incident.key,
+        incident.seq,
         incident.outbox_seq,
         now,
         action,
-    );
-    if let Err(e) = store.enqueue(&entry) {
-        log::error!("{e}");
-    }
+    )
 }
 
 /// Ends storms that have been quiet long enough (no alert came to do it) and posts the end
@@ -459,15 +462,14 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
         if !state.should_end(chat.storm_quiet, now) {
             continue;
         }
-        state.end(now);
-        if let Err(e) = store.save_storm(&state) {
-            log::error!("{e}");
-            continue;
-        }
         let key = format!("storm-{}", route.name);
+        let Ok(key_lock) = store.lock_incident(&key, deadline.instant()) else {
+            continue;
+        };
         let entry = OutboxEntry::new(
             format!("{}-storm", Store::new_id(now)),
             &key,
+            0,
             0,
             now,
             Action::Chat(crate::lifecycle::ChatUpdate {
@@ -476,14 +478,19 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
                 route: Some(route.name.clone()),
             }),
         );
+        // The end message is queued before the storm is marked over: a kill between repeats
+        // the message at worst, never loses it.
         if let Err(e) = store.enqueue(&entry) {
             log::error!("{e}");
             continue;
         }
-        drop(lock);
-        if let Ok(Some(_k)) = store.try_lock_incident(&key) {
-            Deliverer::new(config, store, http, deadline, true).deliver_incident(&key, usize::MAX);
+        state.end(now);
+        if let Err(e) = store.save_storm(&state) {
+            log::error!("{e}");
         }
+        drop(lock);
+        Deliverer::new(config, store, http, deadline, true).deliver_incident(&key, usize::MAX);
+        drop(key_lock);
         log::info!("route {}: the alert storm is over", route.name);
     }
 }

@@ -29,6 +29,9 @@ pub struct Cli {
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
+    /// Which arguments were not UTF-8 and were decoded as Windows-1252 (logged once).
+    #[arg(skip)]
+    pub argv_note: Option<String>,
 }
 
 /// Subcommands.
@@ -145,8 +148,10 @@ action fields, digit-only macros may be passed directly):
 The complete definition (fields 9-14: unit, details, tags, alert name, console URL, address)
 is /usr/share/pandora-ilert/pandora/command.txt; the SQL beside it registers it with its action.
 
-Action field1 = alert, field1 recovery = resolved. A leading [RECOVER] on any text value is
-stripped and also means recovery. Try it without credentials:
+Action field1 = alert, field1 recovery = resolved: --event decides. A leading [RECOVER] on a
+text value is stripped; it means recovery only when --event is missing or empty. Arguments
+that are not UTF-8 (Latin-1 from Pandora) are decoded as Windows-1252. Try it without
+credentials:
 
   pandora-ilert --config pandora/demo.toml alert --event alert --alert-id 42 \\
     --agent web-01 --module 'CPU Load' --data 95.5 --severity Critical --summary '' --dry-run";

@@ -725,11 +725,16 @@ impl Config {
                     .map(|p| Glob::new(p))
                     .collect::<Vec<_>>()
             };
+            let severities = r.severities.map(OneOrMany::into_vec).unwrap_or_default();
+            for pattern in &severities {
+                crate::routing::check_severity_pattern(pattern)
+                    .map_err(|e| err("severities", format!("route '{}': {e}", r.name)))?;
+            }
             let matcher = RouteMatch {
                 groups: globs(r.groups),
                 agents: globs(r.agents),
                 modules: globs(r.modules),
-                severities: globs(r.severities),
+                severities: severities.iter().map(|p| Glob::new(p)).collect(),
                 tags: globs(r.tags),
             };
             let chat = match r.chat {

@@ -356,16 +356,15 @@ impl<'a> Deliverer<'a> {
                     deadline: self.deadline,
                     now,
                 };
-                chat::deliver(&ctx, &entry.key, update)
+                chat::deliver(&ctx, &entry.key, entry.seq, update)
             }
         }
     }
 
     fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: &str, text: String) {
-        let seq = self.store.load_incident(&entry.key).map_or(0, |i| i.seq);
         let line = EventLogLine {
             at: now,
-            ..EventLogLine::ours(seq, kind, text)
+            ..EventLogLine::ours(entry.seq, kind, text)
         };
         self.store.log_event(&entry.key, &line);
     }

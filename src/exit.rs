@@ -17,6 +17,8 @@ pub enum Exit {
     Software = 70,
     /// The state directory could not be written: nothing was queued.
     CantCreate = 73,
+    /// Stopped by a signal before the event was saved: nothing was queued.
+    Interrupted = 75,
     /// The configuration is wrong.
     Config = 78,
 }
@@ -37,4 +39,5 @@ Exit codes:
       `pandora-ilert flush` or the agent plugin delivers it later
   70  internal error
   73  the state directory cannot be written: the event could NOT be queued
+  75  stopped (SIGTERM) before the event was saved: it was NOT queued
   78  configuration error";

@@ -4,6 +4,8 @@
 //! and `Retry-After` of a 4xx/5xx. Transport errors never carry the URL: some URLs hold
 //! integration keys or webhook signatures.
 
+mod resolver;
+
 use std::fmt;
 use std::time::Duration;
 
@@ -119,13 +121,19 @@ impl Default for Http {
 }
 
 impl Http {
-    /// A client with status codes as data and proxies from the environment.
+    /// A client with status codes as data and proxies from the environment. Host names are
+    /// resolved once per client and IP addresses not at all (`resolver`): ureq's own resolver
+    /// starts a thread for every request.
     pub fn new() -> Self {
-        let agent = ureq::Agent::config_builder()
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .user_agent(concat!("pandora-ilert/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
+            .build();
+        let agent = ureq::Agent::with_parts(
+            config,
+            ureq::unversioned::transport::DefaultConnector::new(),
+            resolver::OncePerHost::default(),
+        );
         Http { agent }
     }
 

@@ -169,9 +169,24 @@ pub fn summary(alert: &Alert, route: &Route, config: &Config, recovered: bool) -
     truncate_chars(&text, SUMMARY_MAX_CHARS)
 }
 
-/// Fills `{severity} {agent} {module} {data} {unit} {value} {group} {alert_name} {id}`.
+/// The placeholders a `summary_template` may use.
+pub const SUMMARY_PLACEHOLDERS: [&str; 9] = [
+    "severity",
+    "agent",
+    "module",
+    "data",
+    "unit",
+    "value",
+    "group",
+    "alert_name",
+    "id",
+];
+
+/// Fills `{severity} {agent} {module} {data} {unit} {value} {group} {alert_name} {id}` in one
+/// pass: a value containing `{id}` is not filled again.
 pub fn render_template(template: &str, alert: &Alert) -> String {
-    let data = if alert.value().is_empty() {
+    let value = alert.value();
+    let data = if value.is_empty() {
         ""
     } else {
         alert.data.as_str()
@@ -181,16 +196,18 @@ pub fn render_template(template: &str, alert: &Alert) -> String {
     } else {
         alert.unit.as_str()
     };
-    let out = template
-        .replace("{severity}", alert.severity.as_str())
-        .replace("{agent}", &alert.agent)
-        .replace("{module}", &alert.module)
-        .replace("{data}", data)
-        .replace("{unit}", unit)
-        .replace("{value}", &alert.value())
-        .replace("{group}", &alert.group)
-        .replace("{alert_name}", &alert.alert_name)
-        .replace("{id}", &alert.alert_id);
+    let out = crate::template::render(template, |name| match name {
+        "severity" => Some(alert.severity.as_str()),
+        "agent" => Some(alert.agent.as_str()),
+        "module" => Some(alert.module.as_str()),
+        "data" => Some(data),
+        "unit" => Some(unit),
+        "value" => Some(value.as_str()),
+        "group" => Some(alert.group.as_str()),
+        "alert_name" => Some(alert.alert_name.as_str()),
+        "id" => Some(alert.alert_id.as_str()),
+        _ => None,
+    });
     // "… = " with no value reads badly: drop the dangling separator.
     out.trim_end()
         .trim_end_matches(['=', ':'])
@@ -472,5 +489,26 @@ mod tests {
         assert_eq!(t.chars().count(), SUMMARY_MAX_CHARS);
         assert!(t.ends_with('…'));
         assert_eq!(truncate_chars("short", 10), "short");
+    }
+
+    #[test]
+    fn template_values_are_not_substituted_into_each_other() {
+        let input = crate::pandora::AlertInput {
+            event: Some("alert".into()),
+            alert_id: Some("42".into()),
+            agent: Some("web-{id}".into()),
+            module: Some("{value} {agent}".into()),
+            data: Some("9".into()),
+            severity: Some("Critical".into()),
+            ..Default::default()
+        };
+        let alert = Alert::from_input(&input, "").unwrap();
+        assert_eq!(
+            render_template(
+                "[{severity}] {agent} / {module} = {value} #{id} {nope}",
+                &alert
+            ),
+            "[Critical] web-{id} / {value} {agent} = 9 #42 {nope}"
+        );
     }
 }

@@ -8,9 +8,12 @@ use crate::config::{ChatRoute, Config, Route};
 use crate::lifecycle::{self, Action, ChatChange, ChatUpdate, Decision, Plan};
 use crate::pandora::Alert;
 use crate::routing;
-use crate::store::{EventLogLine, InboxEntry, OutboxEntry, Store, StoreError};
+use crate::store::{Durability, EventLogLine, InboxEntry, OutboxEntry, Store, StoreError};
 use crate::storm::{self, Admission};
 use crate::time::Timestamp;
+
+/// Longest wait for a route's storm lock.
+const STORM_LOCK_WAIT: Duration = Duration::from_secs(5);
 
 /// What applying one inbox entry decided.
 #[derive(Clone, Debug)]
@@ -37,7 +40,12 @@ pub fn route_for<'c>(
 
 /// Applies every inbox entry of `key`, oldest first. The caller holds the incident lock.
 pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Applied>, StoreError> {
-    apply(config, store, key, store.inbox_for(key))
+    let entries = store
+        .inbox_for(key)
+        .into_iter()
+        .map(|e| (e, true))
+        .collect();
+    apply(config, store, key, entries)
 }
 
 /// Applies `received` (an alert that never went through the inbox because its lock was free
@@ -50,9 +58,13 @@ pub fn apply_with_inbox(
     received: InboxEntry,
 ) -> Result<Vec<Applied>, StoreError> {
     let key = received.alert.key.clone();
-    let mut entries = store.inbox_for(&key);
-    entries.push(received);
-    entries.sort_by(|a, b| a.id.cmp(&b.id));
+    let mut entries: Vec<(InboxEntry, bool)> = store
+        .inbox_for(&key)
+        .into_iter()
+        .map(|e| (e, true))
+        .collect();
+    entries.push((received, false));
+    entries.sort_by(|a, b| a.0.id.cmp(&b.0.id));
     apply(config, store, &key, entries)
 }
 
@@ -60,17 +72,23 @@ fn apply(
     config: &Config,
     store: &Store,
     key: &str,
-    entries: Vec<InboxEntry>,
+    entries: Vec<(InboxEntry, bool)>,
 ) -> Result<Vec<Applied>, StoreError> {
-    let mut record = store.load_incident(key);
+    let mut record = store.load_record(key);
     let mut applied = Vec::new();
-    for entry in entries {
-        if record.as_ref().is_some_and(|r| r.has_applied(&entry.id)) {
+    // `in_inbox`: the entry has a file under inbox/ to remove once it is applied.
+    for (entry, in_inbox) in entries {
+        if record
+            .incident
+            .as_ref()
+            .is_some_and(|r| r.has_applied(&entry.id))
+        {
             // Applied before a crash removed it from the inbox.
             store.inbox_remove(&entry)?;
             continue;
         }
         let open_route = record
+            .incident
             .as_ref()
             .filter(|r| r.is_open())
             .map(|r| r.route.as_str());
@@ -82,13 +100,13 @@ fn apply(
             continue;
         };
         let mut plan = lifecycle::plan(
-            record.as_ref(),
+            record.incident.as_ref(),
             &entry.alert,
             route,
             config,
             entry.received_at,
         );
-        if record.is_none() {
+        if record.incident.is_none() {
             // A pruned earlier incident: keep counting, so names stay unique.
             plan.incident.seq += store.last_pruned_seq(key);
         }
@@ -103,22 +121,38 @@ fn apply(
             );
         }
         let mut incident = plan.incident;
+        let mut next = record.clone();
         for (i, action) in plan.actions.into_iter().enumerate() {
             incident.outbox_seq += 1;
-            let out = OutboxEntry::new(
-                format!("{}-{i:02}", entry.id),
+            // Deterministic ids: replaying this inbox entry after a crash queues the same
+            // entries, never a second copy.
+            let id = format!("{}-{i:02}", entry.id);
+            next.queue.retain(|e| e.id != id);
+            next.queue.push(OutboxEntry::new(
+                id,
                 key,
+                incident.seq,
                 incident.outbox_seq,
                 entry.received_at,
                 action,
-            );
-            store.enqueue(&out)?;
+            ));
         }
         incident.mark_applied(&entry.id);
         if let Some(old) = &plan.superseded {
+            // Before the commit, and idempotent: a kill between leaves the old record
+            // current and an identical copy in history/.
             store.save_history(old)?;
         }
-        store.save_incident(&incident)?;
+        next.incident = Some(incident.clone());
+        // The commit point. A re-fire inside the window only bumps counters: losing that
+        // write to a power cut repeats nothing that matters, so it skips the directory flush.
+        let durability = if plan.decision == Decision::Deduplicated {
+            Durability::Progress
+        } else {
+            Durability::Commit
+        };
+        crate::signals::commit(|| store.save_record(key, &next, durability))?;
+        record = next;
         let a = &entry.alert;
         let text = match plan.decision {
             Decision::Opened => format!("fired: {} = {} ({})", a.subject(), a.value(), a.severity),
@@ -144,12 +178,13 @@ fn apply(
                 by: "pandora".into(),
             },
         );
-        store.inbox_remove(&entry)?;
+        if in_inbox {
+            store.inbox_remove(&entry)?;
+        }
         applied.push(Applied {
             decision: plan.decision,
             route: route.name.clone(),
         });
-        record = Some(incident);
     }
     Ok(applied)
 }
@@ -165,7 +200,9 @@ fn storm_control(
     alert: &Alert,
     now: Timestamp,
 ) {
-    let lock = store.lock_storm(route, Instant::now() + Duration::from_secs(2));
+    // Every admission must see every other one, or parallel alerts overrun the budget: wait
+    // for the route's lock (held for a few milliseconds by each alert) rather than skip it.
+    let lock = store.lock_storm(route, Instant::now() + STORM_LOCK_WAIT);
     if lock.is_err() {
         log::warn!(
             "route {route}: storm state busy; storm control skipped for {}",

@@ -14,6 +14,8 @@ mod data_in;
 mod delivery;
 mod error;
 mod exit;
+#[cfg(test)]
+mod fuzz;
 mod health;
 mod housekeeping;
 mod http;
@@ -28,8 +30,10 @@ mod pacing;
 mod pandora;
 mod routing;
 mod signals;
+mod stdout;
 mod store;
 mod storm;
+mod template;
 mod time;
 mod timeline;
 
@@ -40,8 +44,14 @@ use clap::Parser;
 use exit::Exit;
 
 fn main() -> ExitCode {
-    let cli = match cli::Cli::try_parse() {
-        Ok(cli) => cli,
+    // Pandora passes Latin-1 bytes in argv; clap would refuse them (exit 64) and the alert
+    // would be lost, so the arguments are decoded to text before clap sees them.
+    let argv = pandora::argv::decode_args(std::env::args_os());
+    let cli = match cli::Cli::try_parse_from(&argv.args) {
+        Ok(mut cli) => {
+            cli.argv_note = argv.note();
+            cli
+        }
         Err(e) => {
             let _ = e.print();
             return match e.kind() {

@@ -1,7 +1,7 @@
 //! Routing rules: which route an alert takes. Pure functions over plain data.
 
 use crate::config::{Config, Route};
-use crate::pandora::Alert;
+use crate::pandora::{Alert, SEVERITY_NAMES};
 
 /// A case-insensitive glob with `*` and `?`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,6 +46,35 @@ impl Glob {
         }
         self.pattern[p..].iter().all(|c| *c == '*')
     }
+}
+
+/// Checks a route's `severities` entry: it must match one of Pandora's severity names or
+/// priority numbers 0-6, else the route would silently never match (issue #11 item 4). The
+/// error names the entry and suggests the closest name.
+pub fn check_severity_pattern(pattern: &str) -> Result<(), String> {
+    let glob = Glob::new(pattern.trim());
+    let numbers = ["0", "1", "2", "3", "4", "5", "6"];
+    if SEVERITY_NAMES
+        .iter()
+        .chain(numbers.iter())
+        .any(|n| glob.matches(n))
+    {
+        return Ok(());
+    }
+    // Compared in Pandora's capitalisation so "CRITCAL" and "critcal" find "Critical".
+    let lower = pattern.trim().to_lowercase();
+    let mut chars = lower.chars();
+    let capitalised: String = chars
+        .next()
+        .into_iter()
+        .flat_map(char::to_uppercase)
+        .chain(chars)
+        .collect();
+    Err(format!(
+        "severity {pattern:?} is not a Pandora severity ({} or 0-6){}",
+        SEVERITY_NAMES.join(", "),
+        crate::config::suggestion(&capitalised, &SEVERITY_NAMES)
+    ))
 }
 
 /// The conditions of a route; every non-empty list must have a match (AND), any glob in a
@@ -121,6 +150,19 @@ pub fn select<'c>(config: &'c Config, alert: &Alert, forced: Option<&str>) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn severity_patterns_must_name_a_pandora_severity() {
+        for ok in ["Critical", "critical", "4", "Ma*", "*", "Warn*"] {
+            assert_eq!(check_severity_pattern(ok), Ok(()), "{ok}");
+        }
+        let e = check_severity_pattern("Critcal").unwrap_err();
+        assert!(e.contains("did you mean 'Critical'?"), "{e}");
+        let e = check_severity_pattern("WARNNG").unwrap_err();
+        assert!(e.contains("did you mean 'Warning'?"), "{e}");
+        let e = check_severity_pattern("9").unwrap_err();
+        assert!(e.contains("\"9\"") && !e.contains("did you mean"), "{e}");
+    }
 
     #[test]
     fn globs_match_case_insensitively() {

@@ -87,7 +87,9 @@ impl StormState {
     /// Decides for a new incident: its own channel while under `limit` openings a minute,
     /// else the storm channel (and, once a storm started, until it ends). `limit` 0 disables.
     pub fn admit(&mut self, limit: u32, group: &str, subject: &str, now: Timestamp) -> Admission {
-        self.opens.retain(|t| now.since(*t) < WINDOW && *t <= now);
+        // Parallel alerts take the route lock in any order, so an open stamped later than
+        // `now` is kept (it counts against the budget like any other).
+        self.opens.retain(|t| now.since(*t) < WINDOW);
         if limit == 0 || (!self.is_active() && (self.opens.len() as u32) < limit) {
             self.opens.push(now);
             return Admission::OwnChannel;

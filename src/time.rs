@@ -184,7 +184,11 @@ fn parse_date(text: &str, sep: char) -> Option<(i64, i64, i64)> {
     let y: i64 = it.next()?.parse().ok()?;
     let m: i64 = it.next()?.parse().ok()?;
     let d: i64 = it.next()?.parse().ok()?;
-    if it.next().is_some() || !(1..=12).contains(&m) || !(1..=31).contains(&d) || y < 1970 {
+    if it.next().is_some()
+        || !(1..=12).contains(&m)
+        || !(1..=31).contains(&d)
+        || !(1970..=9999).contains(&y)
+    {
         return None;
     }
     Some((y, m, d))
@@ -195,7 +199,11 @@ fn parse_clock(text: &str) -> Option<(i64, i64, i64)> {
     let h: i64 = it.next()?.parse().ok()?;
     let mi: i64 = it.next()?.parse().ok()?;
     let s: i64 = it.next()?.parse().ok()?;
-    if it.next().is_some() || h > 23 || mi > 59 || s > 60 {
+    if it.next().is_some()
+        || !(0..=23).contains(&h)
+        || !(0..=59).contains(&mi)
+        || !(0..=60).contains(&s)
+    {
         return None;
     }
     Some((h, mi, s))
@@ -286,6 +294,13 @@ mod tests {
         assert_eq!(a.iso(), "2026-11-24T02:21:59");
         assert!(LocalDateTime::parse_pandora("N/A").is_none());
         assert!(LocalDateTime::parse_pandora("2026/13/24 02:21:59").is_none());
+        for odd in [
+            "2026/11/24 -1:00:00",
+            "2026/11/24 02:-5:00",
+            "99999/11/24 02:21:59",
+        ] {
+            assert!(LocalDateTime::parse_pandora(odd).is_none(), "{odd}");
+        }
     }
 
     #[test]

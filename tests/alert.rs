@@ -20,6 +20,18 @@ fn config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
     ))
 }
 
+/// A config for storms that are about concurrency, not pacing: the account's ilert limit was
+/// raised (ilert-docs `rest-api/alertsource-throttle.md`: "can be increased") and ours with it.
+/// Pacing itself is tests/ilert.rs's.
+fn unpaced_config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
+    ilert.set_events_limit(1000, Duration::from_secs(60));
+    dir.config(&format!(
+        "request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\nrate_limit = \"1000/1m\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ))
+}
+
 #[test]
 fn fire_sends_one_alert_with_the_documented_body() {
     let (dir, ilert) = (TestDir::new("fire"), FakeIlert::start());
@@ -56,7 +68,7 @@ fn fire_sends_one_alert_with_the_documented_body() {
         .unwrap()
         .starts_with("http://pandora.example/pandora_console/index.php"));
     assert!(links[0]["href"].as_str().unwrap().contains("id_agente=12"));
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
     assert!(dir.log().contains("decision=opened"), "{}", dir.log());
 }
 
@@ -72,11 +84,7 @@ fn refire_while_open_is_recorded_but_sends_no_second_alert() {
     let status = run(&cfg, &["status", "--json"]);
     let j: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(j["open_incidents"][0]["times_fired"], 3);
-    let record: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(dir.state().join("incidents/77.json")).unwrap(),
-    )
-    .unwrap();
-    assert_eq!(record["last"]["data"], "99.1");
+    assert_eq!(dir.record("77")["last"]["data"], "99.1");
 }
 
 #[test]
@@ -118,16 +126,210 @@ fn recovery_sends_resolve_with_the_same_alert_key() {
 }
 
 #[test]
-fn recover_prefix_alone_means_recovery() {
+fn recover_prefix_in_a_value_never_flips_an_explicit_firing() {
     let (dir, ilert) = (TestDir::new("recover-prefix"), FakeIlert::start());
     let cfg = config(&dir, &ilert, "");
-    PandoraAlert::firing("90").run(&cfg);
-    // field1 recovery value not configured: event stays "alert", text fields carry [RECOVER].
-    let out = PandoraAlert::recovery("90")
-        .set("--event", "alert")
+    // A log line in _data_ (or an alias) that starts with [RECOVER], on a real firing.
+    let out = PandoraAlert::firing("90")
+        .set("--data", "[RECOVER] job restarted")
+        .set("--agent", "[RECOVER]web-01")
         .run(&cfg);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
-    assert_eq!(ilert.events()[1], ("RESOLVE".into(), "90".into()));
+    dir.assert_ok(&out);
+    assert_eq!(ilert.events(), [("ALERT".into(), "90".into())]);
+    assert_eq!(ilert.accepted()[0]["customDetails"]["agent"], "web-01");
+    assert!(
+        dir.log().contains("treated as a firing (--event decides)"),
+        "{}",
+        dir.log()
+    );
+}
+
+#[test]
+fn recover_prefix_means_recovery_only_when_event_is_empty() {
+    let (dir, ilert) = (TestDir::new("recover-empty"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    PandoraAlert::firing("91").run(&cfg);
+    let out = PandoraAlert::recovery("91").set("--event", "").run(&cfg);
+    dir.assert_ok(&out);
+    assert_eq!(ilert.events()[1], ("RESOLVE".into(), "91".into()));
+    assert!(
+        dir.log()
+            .contains("--event is empty: treated as a recovery (a value starts with [RECOVER])"),
+        "{}",
+        dir.log()
+    );
+}
+
+#[test]
+fn latin1_bytes_in_arguments_are_decoded_and_the_alert_is_sent() {
+    let (dir, ilert) = (TestDir::new("latin1"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    // What the Pandora server passes for an alias "Café" and data "21 °C" when the rest of the
+    // line is ASCII: the raw Latin-1 bytes 0xE9 and 0xB0 (octal escapes: dash's printf has no
+    // \x). The alias arrives as its own word, the data inside a quoted word.
+    let line = PandoraAlert::firing("501")
+        .set("--agent", "AGENT")
+        .set("--data", "DATA")
+        .command_line(&cfg, "")
+        .replace("'AGENT'", "\"$(printf 'Caf\\351')\"")
+        .replace("'DATA'", "\"$(printf '21 \\260C')\"");
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&line)
+        .output()
+        .unwrap();
+    dir.assert_ok(&out);
+    let got = ilert.accepted();
+    assert_eq!(got.len(), 1, "{got:?}");
+    assert_eq!(got[0]["customDetails"]["agent"], "Café");
+    assert_eq!(got[0]["summary"], "[Critical] Café / CPU Load = 21 °C%");
+    let log = dir.log();
+    assert_eq!(
+        log.matches("decoded as Windows-1252").count(),
+        1,
+        "one note: {log}"
+    );
+    assert!(log.contains("--agent, --data"), "{log}");
+}
+
+#[test]
+fn values_are_not_substituted_into_each_other_in_summaries() {
+    let (dir, ilert) = (TestDir::new("template"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let out = PandoraAlert::firing("42")
+        .set("--agent", "web-{id}")
+        .set("--module", "{severity} {agent}")
+        .run(&cfg);
+    dir.assert_ok(&out);
+    assert_eq!(
+        ilert.accepted()[0]["summary"],
+        "[Critical] web-{id} / {severity} {agent} = 95.5%"
+    );
+}
+
+#[test]
+fn unknown_or_missing_severity_and_event_are_sent_with_one_warning_each() {
+    let (dir, ilert) = (TestDir::new("sev"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    dir.assert_ok(
+        &PandoraAlert::firing("61")
+            .set("--severity", "Crit")
+            .run(&cfg),
+    );
+    let mut no_sev = PandoraAlert::firing("62");
+    no_sev
+        .words
+        .retain(|(o, _)| o != "--severity" && o != "--event");
+    dir.assert_ok(&no_sev.run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("63").set("--event", "maybe").run(&cfg));
+    let events = ilert.events();
+    assert_eq!(
+        events,
+        [
+            ("ALERT".into(), "61".into()),
+            ("ALERT".into(), "62".into()),
+            ("ALERT".into(), "63".into())
+        ]
+    );
+    let got = ilert.accepted();
+    assert_eq!(got[0]["priority"], "LOW", "unknown severity maps to LOW");
+    assert_eq!(got[1]["priority"], "HIGH", "missing severity is Critical");
+    let log = dir.log();
+    for w in [
+        "--severity \"Crit\" is not a Pandora severity",
+        "kept as 'Crit' with ilert priority LOW",
+        "--severity is missing: treated as 'Critical' (by default) with ilert priority HIGH",
+        "no --event: treated as a firing",
+        "--event \"maybe\" is neither 'alert' (firing) nor 'resolved' (recovery): treated as a firing",
+    ] {
+        assert_eq!(log.matches(w).count(), 1, "{w}: {log}");
+    }
+}
+
+#[test]
+fn a_misspelt_route_severity_is_a_config_error_with_a_suggestion() {
+    let (dir, ilert) = (TestDir::new("sevcfg"), FakeIlert::start());
+    let cfg = config(
+        &dir,
+        &ilert,
+        "[[route]]\nname = \"crit\"\nseverities = [\"Major\", \"Critcal\"]\nilert_key = \"il1crit\"\n",
+    );
+    let out = run(&cfg, &["config", "check"]);
+    assert_eq!(code(&out), 78);
+    let err = stderr(&out);
+    assert!(
+        err.contains("route 'crit': severity \"Critcal\" is not a Pandora severity")
+            && err.contains("did you mean 'Critical'?"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_closed_pipe_on_stdout_ends_quietly() {
+    let (dir, ilert) = (TestDir::new("pipe"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    // `status | head -1` and `alert --dry-run | head`: the reader is gone before we write.
+    // std::io::pipe with the read end closed makes that deterministic.
+    let dry = [
+        "alert",
+        "--event",
+        "alert",
+        "--alert-id",
+        "7",
+        "--agent",
+        "a",
+        "--dry-run",
+    ];
+    for args in [
+        &["status"][..],
+        &["status", "--json"],
+        &dry,
+        &["config", "check"],
+    ] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let out = std::process::Command::new(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(code(&out), 0, "{args:?}: {}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+    }
+    // Through a shell, as a person types it.
+    let line = format!(
+        "{} --config {} status | head -1",
+        support::BIN,
+        cfg.display()
+    );
+    let out = std::process::Command::new("/bin/sh")
+        .arg("-c")
+        .arg(&line)
+        .output()
+        .unwrap();
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+#[test]
+fn odd_bytes_in_an_outbox_file_name_do_not_panic() {
+    let (dir, ilert) = (TestDir::new("oddname"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    dir.assert_ok(&PandoraAlert::firing("70").run(&cfg));
+    std::fs::write(dir.state().join("outbox").join("1.%aé.json"), b"{}").unwrap();
+    for args in [&["status"][..], &["flush"]] {
+        let out = run(&cfg, args);
+        assert!(
+            !stderr(&out).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert_ne!(code(&out), 101, "{args:?}");
+    }
+    let status = stdout(&run(&cfg, &["status"]));
+    assert!(status.contains("quarantined"), "{status}");
 }
 
 #[test]
@@ -158,7 +360,7 @@ fn ilert_down_queues_then_flush_delivers_in_order() {
     assert_eq!(code(&other), 69);
     let rec = PandoraAlert::recovery("300").run(&cfg);
     assert_eq!(code(&rec), 69);
-    assert_eq!(dir.files("outbox").len(), 3);
+    assert_eq!(dir.queued().len(), 3);
     let status = stdout(&run(&cfg, &["status"]));
     assert!(status.contains("queued events: 3"), "{status}");
 
@@ -173,7 +375,7 @@ fn ilert_down_queues_then_flush_delivers_in_order() {
         pos("ALERT", "300") < pos("ALERT", "301"),
         "oldest first: {events:?}"
     );
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
 }
 
 #[test]
@@ -244,7 +446,7 @@ fn bad_key_goes_to_dead_letters_with_the_response() {
         !stderr(&out).contains("il1wrongkey") && !dir.log().contains("il1wrongkey"),
         "key leaked"
     );
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
     let dead = dir.files("dead");
     assert_eq!(dead.len(), 1);
     let body = std::fs::read_to_string(dir.state().join("dead").join(&dead[0])).unwrap();
@@ -277,7 +479,7 @@ fn slow_ilert_past_the_deadline_leaves_the_event_queued() {
         "deadline not enforced: {:?}",
         t.elapsed()
     );
-    assert_eq!(dir.files("outbox").len(), 1);
+    assert_eq!(dir.queued().len(), 1);
 }
 
 #[test]
@@ -330,7 +532,7 @@ fn sigkill_mid_delivery_then_flush_loses_nothing() {
         keys.contains(&"800".to_string()) && keys.contains(&"801".to_string()),
         "{keys:?}"
     );
-    assert!(dir.files("outbox").is_empty() && dir.files("inbox").is_empty());
+    assert!(dir.queued().is_empty() && dir.files("inbox").is_empty());
 }
 
 #[test]
@@ -393,14 +595,7 @@ fn fifty_concurrent_invocations_of_one_alert_send_exactly_one_alert() {
 #[test]
 fn two_hundred_distinct_alerts_concurrently_are_each_delivered_once() {
     let (dir, ilert) = (TestDir::new("concurrent-many"), FakeIlert::start());
-    // ilert takes 50 events a minute per key unless it raised the limit for the account (as
-    // here): this test is about concurrency, the pacing is tests/ilert.rs's.
-    ilert.set_events_limit(1000, Duration::from_secs(60));
-    let cfg = dir.config(&format!(
-        "alert_deadline = \"12s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
-         rate_limit = \"1000/1m\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ));
+    let cfg = unpaced_config(&dir, &ilert, "alert_deadline = \"12s\"");
     let mut all = Vec::new();
     for batch in 0..4 {
         let children: Vec<_> = (0..50)
@@ -421,6 +616,44 @@ fn two_hundred_distinct_alerts_concurrently_are_each_delivered_once() {
     keys.sort();
     let expected: Vec<String> = (2000..2200).map(|i| i.to_string()).collect();
     assert_eq!(keys, expected);
+}
+
+/// A whole log line as `logging` writes it: `2026-11-24T07:40:05.123Z [INFO] message`.
+fn is_whole_log_line(line: &str) -> bool {
+    let mut words = line.splitn(3, ' ');
+    let (Some(time), Some(level), Some(_)) = (words.next(), words.next(), words.next()) else {
+        return false;
+    };
+    let time_ok = time.len() >= 20
+        && time.as_bytes()[10] == b'T'
+        && time.ends_with('Z')
+        && time[..4].bytes().all(|b| b.is_ascii_digit());
+    let level_ok = ["[ERROR]", "[WARN]", "[INFO]", "[DEBUG]", "[TRACE]"].contains(&level);
+    time_ok && level_ok
+}
+
+#[test]
+fn concurrent_alerts_append_whole_log_lines() {
+    // 120 processes at debug level append to one log file at once (an alert storm). Each line
+    // must land whole: one `write` per line on an O_APPEND file.
+    let (dir, ilert) = (TestDir::new("log-storm"), FakeIlert::start());
+    let cfg = unpaced_config(&dir, &ilert, "alert_deadline = \"12s\"");
+    let children: Vec<_> = (0..120)
+        .map(|i| PandoraAlert::firing(&format!("{}", 3000 + i)).spawn(&cfg))
+        .collect();
+    for c in children {
+        let out = c.wait_with_output().unwrap();
+        assert!(out.status.success(), "{:?}", out.status);
+    }
+    let log = dir.log();
+    let torn: Vec<&str> = log.lines().filter(|l| !is_whole_log_line(l)).collect();
+    assert!(torn.is_empty(), "{} torn lines: {torn:#?}", torn.len());
+    assert!(log.ends_with('\n'));
+    let opened = log
+        .lines()
+        .filter(|l| l.contains("decision=opened"))
+        .count();
+    assert_eq!(opened, 120, "one decision line per alert");
 }
 
 #[test]
@@ -590,7 +823,7 @@ fn bad_input_is_rejected_with_65_and_kept() {
         "{}",
         stderr(&out)
     );
-    let out = PandoraAlert::firing("1").set("--event", "maybe").run(&cfg);
+    let out = PandoraAlert::firing("1").set("--alert-id", "x1").run(&cfg);
     assert_eq!(code(&out), 65);
     assert_eq!(dir.files("quarantine").len(), 2);
     assert!(ilert.server.requests().is_empty());
@@ -660,4 +893,28 @@ fn unwritable_state_dir_exits_73() {
     ));
     let out = PandoraAlert::firing("1").run(&cfg);
     assert!(code(&out) == 73 || code(&out) == 78, "{}", stderr(&out));
+}
+
+#[test]
+fn config_check_warns_about_unknown_template_placeholders() {
+    let (dir, ilert) = (TestDir::new("placeholders"), FakeIlert::start());
+    let cfg = config(
+        &dir,
+        &ilert,
+        "summary_template = \"{severty} {agent} {id}\"",
+    );
+    let out = run(&cfg, &["config", "check"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains(
+            "warning: summary_template uses {severty}, which is not a placeholder (kept as written); did you mean 'severity'?"
+        ),
+        "{text}"
+    );
+    assert_eq!(
+        text.matches("which is not a placeholder").count(),
+        1,
+        "{text}"
+    );
 }

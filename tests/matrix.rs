@@ -143,7 +143,7 @@ fn private_incident_room_follows_the_alert_as_a_responder_sees_it() {
     );
 
     assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
-    assert!(dir.files("outbox").is_empty(), "{:?}", dir.files("outbox"));
+    assert!(dir.queued().is_empty(), "{:?}", dir.queued());
     assert!(
         !dir.log().contains(&s.bot.token),
         "the access token is in the log"
@@ -225,11 +225,7 @@ fn a_second_pandora_server_reuses_the_room_by_its_alias() {
     let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
     assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
     for d in [&one, &two] {
-        let rec: Value = serde_json::from_str(
-            &std::fs::read_to_string(d.state().join(format!("incidents/{id}.json"))).unwrap(),
-        )
-        .unwrap();
-        assert_eq!(rec["chat"]["channel_id"], room.as_str());
+        assert_eq!(d.record(&id)["chat"]["channel_id"], room.as_str());
     }
     // The same transaction id in the same room: the homeserver gave the second server the
     // first one's alert message instead of posting another.
@@ -679,7 +675,7 @@ fn a_short_matrix_rate_limit_is_waited_out_within_the_run() {
         .filter(|r| r.path.ends_with("/createRoom"))
         .count();
     assert_eq!(creates, 2, "one refused, one accepted");
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
     let auth = hs.requests()[0]
         .header("authorization")
         .unwrap()

@@ -168,7 +168,7 @@ fn delivers_queued_events_and_reports_ilert_reachable() {
         "{:?}",
         open.get("description")
     );
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
 }
 
 #[test]
@@ -458,7 +458,7 @@ fn slow_ilert_cannot_hold_the_run_past_its_deadline() {
         "still queued, not lost"
     );
     assert!(module(&ms, "run time").number() < 3000.0);
-    assert_eq!(dir.files("outbox").len(), 1);
+    assert_eq!(dir.queued().len(), 1);
 }
 
 #[test]
@@ -499,7 +499,7 @@ fn overlapping_run_reports_but_leaves_delivery_to_the_first() {
         "{}",
         dir.log()
     );
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
 }
 
 #[test]
@@ -515,12 +515,12 @@ fn housekeeping_prunes_old_closed_records_never_open_ones() {
     ok(PandoraAlert::firing("52").run(&cfg));
     let state = dir.state();
     edit_json(&state.join("incidents/50.json"), |v| {
-        v["resolved_at"] = OLD.into();
-        v["last_seen"] = OLD.into();
+        v["incident"]["resolved_at"] = OLD.into();
+        v["incident"]["last_seen"] = OLD.into();
     });
     edit_json(&state.join("incidents/51.json"), |v| {
-        v["opened_at"] = OLD.into();
-        v["last_seen"] = OLD.into();
+        v["incident"]["opened_at"] = OLD.into();
+        v["incident"]["last_seen"] = OLD.into();
     });
     edit_json(&state.join("history/52.1.json"), |v| {
         v["resolved_at"] = OLD.into();

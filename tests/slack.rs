@@ -335,7 +335,7 @@ fn slack_down_while_ilert_up_delivers_ilert_at_once_and_chat_in_order_on_flush()
         "RESOLVE delivered although chat is down"
     );
     assert_eq!(ilert.events()[1].0, "RESOLVE");
-    assert_eq!(dir.files("outbox").len(), 2, "chat open + recover queued");
+    assert_eq!(dir.queued().len(), 2, "chat open + recover queued");
     assert!(dir
         .events("1400")
         .iter()
@@ -344,7 +344,7 @@ fn slack_down_while_ilert_up_delivers_ilert_at_once_and_chat_in_order_on_flush()
     let slack = slack.restart();
     let out = run(&cfg, &["flush"]);
     dir.assert_ok(&out);
-    assert!(dir.files("outbox").is_empty());
+    assert!(dir.queued().is_empty());
     assert_eq!(slack.channels().len(), 1);
     let ch = &slack.channels()[0];
     assert_eq!(ch.topic, "RESOLVED - web-01 / CPU Load");

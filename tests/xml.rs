@@ -286,7 +286,7 @@ fn ilert_down_queues_the_alerts_and_exits_69() {
     ilert.set_mode(Mode::Fail(503));
     let out = xml(&cfg, &[&fixture("critical_and_normal.data")]);
     assert_eq!(code(&out), 69, "{}", stderr(&out));
-    assert_eq!(dir.files("outbox").len(), 4);
+    assert_eq!(dir.queued().len(), 4);
     ilert.set_mode(Mode::Accept);
     let flush = run(&cfg, &["flush"]);
     assert_eq!(code(&flush), 0, "{}", stderr(&flush));
@@ -366,7 +366,7 @@ fn a_hanging_ilert_costs_three_timeouts_not_one_per_module() {
     assert_eq!(code(&out), 69, "{}", stderr(&out));
     // The lane's breaker opens after three timeouts; the other alerts are queued at once.
     assert_eq!(ilert.server.requests().len(), 3);
-    assert_eq!(dir.files("outbox").len(), 6);
+    assert_eq!(dir.queued().len(), 6);
     ilert.set_mode(Mode::Accept);
     assert_eq!(code(&run(&cfg, &["flush"])), 0);
     // At least once: the three abandoned requests may have landed too; ilert dedupes by alertKey.
@@ -376,4 +376,71 @@ fn a_hanging_ilert_costs_three_timeouts_not_one_per_module() {
         .map(|e| e["alertKey"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(keys.len(), 6);
+}
+
+/// One critical module in agent-data form.
+fn critical_module(name: &str) -> String {
+    format!(
+        "<module><name><![CDATA[{name}]]></name><type>generic_data</type>\
+         <data><![CDATA[99]]></data><status>CRITICAL</status></module>"
+    )
+}
+
+#[test]
+fn four_hundred_thousand_unclosed_tags_are_one_clear_error_and_earlier_modules_fire() {
+    let (dir, ilert) = (TestDir::new("xml-deep"), FakeIlert::start());
+    let cfg = config(&dir, &ilert);
+    let path = dir.join("deep.data");
+    let text = format!(
+        "<?xml version='1.0' encoding='UTF-8'?>\n<agent_data agent_name='deep'>{}{}",
+        critical_module("before"),
+        "<a>".repeat(400_000)
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = xml(&cfg, &[path.to_str().unwrap()]);
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("elements nested deeper than 64 levels: not an agent data file"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(
+        summaries(&ilert, "ALERT"),
+        ["[Critical] deep / before = 99"]
+    );
+}
+
+#[test]
+fn a_huge_cdata_value_is_reported_not_buffered_and_the_other_modules_fire() {
+    let (dir, ilert) = (TestDir::new("xml-bigcdata"), FakeIlert::start());
+    let cfg = config(&dir, &ilert);
+    let path = dir.join("big.data");
+    let big = "x".repeat(20 * 1024 * 1024);
+    let text = format!(
+        "<agent_data agent_name='big'><module><name>log</name><type>generic_data_string</type>\
+         <data><![CDATA[{big}]]></data></module>{}</agent_data>",
+        critical_module("after")
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = xml(&cfg, &[path.to_str().unwrap()]);
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(
+            "module \"log\": line 1 column 92: the value of <data> is longer than 1024 KiB: not read"
+        ),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(summaries(&ilert, "ALERT"), ["[Critical] big / after = 99"]);
+    // Over the file bound, the file is not read at all.
+    let huge = dir.join("huge.data");
+    let f = std::fs::File::create(&huge).unwrap();
+    f.set_len(65 * 1024 * 1024).unwrap();
+    let out = xml(&cfg, &[huge.to_str().unwrap()]);
+    assert_eq!(code(&out), 65, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("larger than 64 MiB, far more than an agent writes; not read"),
+        "{}",
+        stderr(&out)
+    );
 }

@@ -181,6 +181,9 @@ pub fn closing_line(incident: &Incident, now: Timestamp) -> ChatMessage {
     )
 }
 
+/// The placeholders a `channel_template` may use.
+pub const CHANNEL_PLACEHOLDERS: [&str; 1] = ["id"];
+
 /// The channel name from the route's template: `{id}` is the Pandora alert id (the incident
 /// key when there is none); a later incident of the same alert gets `-<n>` so names stay unique
 /// (an archived channel keeps its name).
@@ -190,7 +193,9 @@ pub fn channel_name(incident: &Incident, route: &ChatRoute) -> String {
     } else {
         incident.alert_id.clone()
     };
-    let mut name = route.channel_template.replace("{id}", &id);
+    let mut name = crate::template::render(&route.channel_template, |p| {
+        (p == CHANNEL_PLACEHOLDERS[0]).then_some(id.as_str())
+    });
     if incident.seq > 1 {
         name.push_str(&format!("-{}", incident.seq));
     }

@@ -305,14 +305,16 @@ pub fn alternative_names(name: &str, seed: &str, max: usize) -> Vec<String> {
     out
 }
 
-/// Brings the incident's channel up to date after `update`. The caller holds the incident lock.
-pub fn deliver(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition {
+/// Brings the channel of incident number `seq` of `key` up to date after `update` (an
+/// earlier incident of the same alert keeps its own channel). The caller holds the incident
+/// lock.
+pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> Disposition {
     if update.change.is_storm() {
         return deliver_storm(ctx, key, update);
     }
-    let Some(mut incident) = ctx.store.load_incident(key) else {
+    let Some(mut incident) = ctx.store.load_incident_seq(key, seq) else {
         return Disposition::DeadLetter {
-            reason: format!("chat: incident {key} has no record"),
+            reason: format!("chat: incident {key} #{seq} has no record"),
         };
     };
     let Some(route) = ctx

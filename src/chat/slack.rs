@@ -534,9 +534,16 @@ fn history_item(m: &Value, channel: &str) -> HistoryItem {
 pub fn ts_to_timestamp(ts: &str) -> Timestamp {
     let (secs, frac) = ts.split_once('.').unwrap_or((ts, "0"));
     let secs: i64 = secs.parse().unwrap_or(0);
-    let frac = format!("{frac:0<3}");
-    let millis: i64 = frac[..3].parse().unwrap_or(0);
-    Timestamp::from_millis(secs * 1000 + millis)
+    // The first three fraction digits, padded; anything else (a server's odd `ts`) counts 0.
+    let millis = frac
+        .bytes()
+        .chain(std::iter::repeat(b'0'))
+        .take(3)
+        .try_fold(0i64, |m, b| {
+            char::from(b).to_digit(10).map(|d| m * 10 + i64::from(d))
+        })
+        .unwrap_or(0);
+    Timestamp::from_millis(secs.saturating_mul(1000).saturating_add(millis))
 }
 
 /// Lowercase `a-z0-9-_`, anything else a hyphen, no runs or edge hyphens, at most 80
@@ -932,5 +939,15 @@ mod tests {
             1_700_000_000_123
         );
         assert_eq!(ts_to_timestamp("1700000000").millis(), 1_700_000_000_000);
+        assert_eq!(ts_to_timestamp("1700000000.1").millis(), 1_700_000_000_100);
+    }
+
+    #[test]
+    fn ts_with_odd_bytes_after_the_dot_does_not_panic() {
+        assert_eq!(ts_to_timestamp("1700000000.é").millis(), 1_700_000_000_000);
+        assert_eq!(ts_to_timestamp("1700000000.1é").millis(), 1_700_000_000_000);
+        assert_eq!(ts_to_timestamp("1.").millis(), 1_000);
+        let _ = ts_to_timestamp("99999999999999999999.999");
+        let _ = ts_to_timestamp("9223372036854775807.999");
     }
 }

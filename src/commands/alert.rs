@@ -16,6 +16,7 @@ use crate::ilert;
 use crate::intake;
 use crate::lifecycle::{self, Action};
 use crate::pandora::Alert;
+use crate::stdout::outln;
 use crate::store::{InboxEntry, LockError, Store};
 use crate::time::Timestamp;
 
@@ -55,7 +56,7 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let key = alert.key.clone();
     let kind = alert.kind;
     let http = Http::new();
-    let Some(Handled { applied, outcome }) = handle(
+    let handled = match handle(
         config,
         &store,
         &http,
@@ -63,8 +64,17 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
         args.route.clone(),
         deadline,
         now,
-    )?
-    else {
+    ) {
+        Ok(h) => h,
+        // The event is on disk already: the failure came after (removing its inbox copy,
+        // say). Saying "could not be queued" now would be false.
+        Err(e) if crate::signals::committed() => {
+            log::error!("incident {key}: the event is queued, but then: {e}");
+            return Ok(Exit::Queued);
+        }
+        Err(e) => return Err(e),
+    };
+    let Some(Handled { applied, outcome }) = handled else {
         return Ok(Exit::Queued);
     };
 
@@ -149,7 +159,7 @@ pub fn handle_with(
     let (lock, applied) = match store.try_lock_incident(&key)? {
         Some(lock) => (lock, intake::apply_with_inbox(config, store, entry)?),
         None => {
-            store.inbox_put(&entry)?;
+            crate::signals::commit(|| store.inbox_put(&entry))?;
             let lock = match store.lock_incident(&key, deadline.instant()) {
                 Ok(l) => l,
                 Err(LockError::Timeout) => {
@@ -192,14 +202,14 @@ fn dry_run(
         AppError::Internal("no route matched although a default route is required".into())
     })?;
     let plan = lifecycle::plan(existing.as_ref(), alert, route, config, now);
-    println!(
+    outln!(
         "# dry run: incident {} via route '{}': {}",
         alert.key,
         route.name,
         plan.decision.as_str()
     );
     if plan.actions.is_empty() {
-        println!(
+        outln!(
             "# nothing to send (re-fire inside the dedupe window; only the record would change)"
         );
     }
@@ -210,13 +220,13 @@ fn dry_run(
                     AppError::Internal(format!("alert source {} vanished", event.source))
                 })?;
                 let (method, url, body) = ilert::redacted_request(config, source, event);
-                println!("{method} {url}");
-                println!(
+                outln!("{method} {url}");
+                outln!(
                     "{}",
                     serde_json::to_string_pretty(&body).unwrap_or_default()
                 );
             }
-            Action::Chat(update) => println!("# then {} ({:?})", action.label(), update.change),
+            Action::Chat(update) => outln!("# then {} ({:?})", action.label(), update.change),
         }
     }
     Ok(Exit::Ok)

@@ -6,6 +6,7 @@ use crate::delivery::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
+use crate::stdout::outln;
 use crate::store::Store;
 use crate::time::{parse_duration, Timestamp};
 
@@ -33,7 +34,7 @@ pub fn run(config: &Config, older_than: &str, dry_run: bool) -> Result<Exit, App
     let now = Timestamp::now();
     let verb = if dry_run { "would archive" } else { "archived" };
     for d in &report.archived {
-        println!(
+        outln!(
             "{verb} #{} ({}, incident {}, resolved {} ago{})",
             d.channel,
             d.backend,

@@ -2,16 +2,20 @@
 
 use std::path::Path;
 
+use crate::chat::message::CHANNEL_PLACEHOLDERS;
 use crate::config::Config;
 use crate::error::AppError;
 use crate::exit::Exit;
+use crate::ilert;
+use crate::stdout::outln;
+use crate::template::unknown_placeholders;
 
 /// Runs `config check`.
 pub fn run(path: &Path) -> Result<Exit, AppError> {
     let config = Config::load(path)?;
-    println!("config {}: OK", path.display());
-    println!("state_dir      {}", config.state_dir.display());
-    println!(
+    outln!("config {}: OK", path.display());
+    outln!("state_dir      {}", config.state_dir.display());
+    outln!(
         "log            {} (level {})",
         config
             .log_file
@@ -19,13 +23,13 @@ pub fn run(path: &Path) -> Result<Exit, AppError> {
             .map_or("stderr".into(), |p| p.display().to_string()),
         config.log_level
     );
-    println!("ilert api_url  {}", config.ilert_url);
-    println!(
+    outln!("ilert api_url  {}", config.ilert_url);
+    outln!(
         "alert deadline {}s, request timeout {}s",
         config.alert_deadline.as_secs(),
         config.request_timeout.as_secs()
     );
-    println!(
+    outln!(
         "re-fire        {}",
         config.refire_window.map_or(
             "deduplicated while open (no new ALERT)".into(),
@@ -35,10 +39,10 @@ pub fn run(path: &Path) -> Result<Exit, AppError> {
             )
         )
     );
-    println!("routes (first match wins):");
+    outln!("routes (first match wins):");
     for (i, r) in config.routes.iter().enumerate() {
-        println!("  {}. {}: {}", i + 1, r.name, r.matcher.describe());
-        println!(
+        outln!("  {}. {}: {}", i + 1, r.name, r.matcher.describe());
+        outln!(
             "     ilert source '{}' key {} via {} endpoint, priority {}",
             r.source.name,
             r.source.key.redacted(),
@@ -49,7 +53,7 @@ pub fn run(path: &Path) -> Result<Exit, AppError> {
             )
         );
         if let Some(c) = &r.chat {
-            println!(
+            outln!(
                 "     chat {} channel '{}' {}{}{}",
                 c.backend,
                 c.channel_template,
@@ -66,8 +70,45 @@ pub fn run(path: &Path) -> Result<Exit, AppError> {
             );
         }
     }
-    for w in &config.warnings {
-        println!("warning: {w}");
+    for w in config.warnings.iter().chain(&placeholder_warnings(&config)) {
+        outln!("warning: {w}");
     }
     Ok(Exit::Ok)
+}
+
+/// Templates naming a placeholder nothing fills (`{agnet}`): it would reach ilert or the
+/// channel name as written.
+pub fn placeholder_warnings(config: &Config) -> Vec<String> {
+    let mut templates = vec![(
+        "summary_template".to_string(),
+        config.summary_template.as_str(),
+        &ilert::SUMMARY_PLACEHOLDERS[..],
+    )];
+    for r in &config.routes {
+        if let Some(t) = &r.summary_template {
+            templates.push((
+                format!("route '{}' summary_template", r.name),
+                t,
+                &ilert::SUMMARY_PLACEHOLDERS[..],
+            ));
+        }
+        if let Some(c) = &r.chat {
+            templates.push((
+                format!("route '{}' channel_template", r.name),
+                &c.channel_template,
+                &CHANNEL_PLACEHOLDERS[..],
+            ));
+        }
+    }
+    let mut warnings = Vec::new();
+    for (what, template, known) in templates {
+        for name in unknown_placeholders(template, known) {
+            warnings.push(format!(
+                "{what} uses {{{name}}}, which is not a placeholder (kept as written){}; known: {{{}}}",
+                crate::config::suggestion(name, known),
+                known.join("} {")
+            ));
+        }
+    }
+    warnings
 }

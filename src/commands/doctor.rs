@@ -20,6 +20,7 @@ use crate::config::{Config, Secret};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
+use crate::stdout::outln;
 
 use command_lint::{lint, Level};
 
@@ -117,7 +118,7 @@ struct Report {
 
 impl Report {
     fn push(&mut self, c: Check) {
-        println!("{c}");
+        outln!("{c}");
         self.checks.push(c);
     }
 }
@@ -221,7 +222,7 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
     let checks = report.checks;
     let count = |s| checks.iter().filter(|c| c.status == s).count();
     let exit = exit_for(&checks);
-    println!(
+    outln!(
         "\n{} ok, {} warnings, {} failures: {}",
         count(Status::Ok),
         count(Status::Warn),

@@ -14,6 +14,7 @@ use crate::exit::Exit;
 use crate::http::Http;
 use crate::incident::Incident;
 use crate::pandora::{Alert, AlertInput};
+use crate::stdout::outln;
 use crate::store::Store;
 use crate::time::Timestamp;
 
@@ -271,12 +272,12 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
     };
     let failed = drill.hops.iter().filter(|h| !h.ok).count();
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&drill).map_err(|e| AppError::Internal(e.to_string()))?
         );
     } else {
-        println!(
+        outln!(
             "Drill via route '{}' (incident {}{})",
             drill.route,
             drill.key,
@@ -292,12 +293,12 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
                 .map(|s| format!("+{s:.2}s"))
                 .unwrap_or_default();
             let mark = if h.ok { "ok  " } else { "FAIL" };
-            println!("  [{mark}] {:<58} {time}", h.what);
+            outln!("  [{mark}] {:<58} {time}", h.what);
             if let Some(e) = &h.error {
-                println!("         {e}");
+                outln!("         {e}");
             }
         }
-        println!(
+        outln!(
             "{} of {} hops OK in {:.2}s.{}",
             drill.hops.len() - failed,
             drill.hops.len(),
@@ -309,7 +310,7 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
             }
         );
         if failed > 0 {
-            println!("What did not go through stays queued; `pandora-ilert status` shows why, `flush` retries.");
+            outln!("What did not go through stays queued; `pandora-ilert status` shows why, `flush` retries.");
         }
     }
     log::info!(

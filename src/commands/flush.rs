@@ -60,6 +60,7 @@ pub fn flush_all(
     honour_backoff: bool,
 ) -> Outcome {
     store.sweep_temp_files(Timestamp::now());
+    store.adopt_legacy_entries(std::time::Instant::now() + std::time::Duration::from_millis(200));
     for key in store.inbox_keys() {
         match store.try_lock_incident(&key) {
             Ok(Some(_lock)) => {
@@ -94,7 +95,7 @@ pub fn flush_all(
 /// Runs `requeue`.
 pub fn requeue(config: &Config) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
-    let n = store.requeue_dead()?;
+    let n = store.requeue_dead(std::time::Instant::now() + std::time::Duration::from_secs(10))?;
     eprintln!("requeue: {n} dead letter(s) moved back to the outbox; run `pandora-ilert flush` to send them");
     Ok(Exit::Ok)
 }

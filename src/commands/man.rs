@@ -14,9 +14,9 @@ use crate::exit::Exit;
 /// Runs `man`: the page on stdout.
 pub fn run() -> Result<Exit, AppError> {
     let page = render().map_err(|e| AppError::Internal(format!("rendering the man page: {e}")))?;
-    io::stdout()
-        .write_all(page.as_bytes())
-        .map_err(|e| AppError::Internal(format!("writing the man page: {e}")))?;
+    if let Err(e) = io::stdout().write_all(page.as_bytes()) {
+        crate::stdout::gone(&e);
+    }
     Ok(Exit::Ok)
 }
 

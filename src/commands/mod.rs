@@ -20,6 +20,8 @@ use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::error::AppError;
 use crate::exit::Exit;
 
+#[cfg(test)]
+pub use config_check::placeholder_warnings as config_warnings;
 pub use flush::flush_all;
 pub use status::{collect as collect_status, StatusReport};
 #[cfg(test)]
@@ -34,17 +36,26 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
     let load = || -> Result<Config, AppError> {
         let config = Config::load(&config_path)?;
         crate::logging::init(&config, cli.verbose);
+        if let Some(note) = &cli.argv_note {
+            log::info!("{note}");
+        }
         Ok(config)
     };
     match cli.command {
         Command::Alert(args) => {
             let config = load()?;
-            crate::signals::stop_on_termination(&config.state_dir);
+            crate::signals::stop_on_termination(
+                &config.state_dir,
+                crate::signals::OnStop::ReportEvent,
+            );
             alert::run(&config, &args)
         }
         Command::Flush => {
             let config = load()?;
-            crate::signals::stop_on_termination(&config.state_dir);
+            crate::signals::stop_on_termination(
+                &config.state_dir,
+                crate::signals::OnStop::Deliveries,
+            );
             flush::run(&config)
         }
         Command::Status { json } => status::run(&load()?, json),
@@ -60,7 +71,10 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
         Command::Xml { files } => {
             let config = load()?;
-            crate::signals::stop_on_termination(&config.state_dir);
+            crate::signals::stop_on_termination(
+                &config.state_dir,
+                crate::signals::OnStop::Deliveries,
+            );
             xml::run(&config, &files)
         }
         Command::Doctor { command } => doctor::run(&config_path, command.as_deref()),

@@ -160,7 +160,7 @@ fn publish(published: &Mutex<Vec<Module>>, modules: Vec<Module>) {
 /// The run's work. Publishes the modules twice: first from the store as it was (the fallback
 /// the watchdog prints if a step hangs), then the final ones.
 fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
-    let store = Store::open(&config.state_dir);
+    let store = Store::open(&config.state_dir).and_then(|s| s.probe_writable().map(|()| s));
     let mut heartbeat = store.as_ref().ok().and_then(|s| last_heartbeat(config, s));
     let not_scanned = if config.plugin.data_in.as_os_str().is_empty() {
         DataIn::Disabled

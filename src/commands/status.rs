@@ -9,6 +9,7 @@ use crate::config::Config;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::pacing::{Budget, PaceView};
+use crate::stdout::outln;
 use crate::store::pacing::pace_name;
 use crate::store::Store;
 use crate::time::{human_duration, Timestamp};
@@ -232,17 +233,17 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
     let now = Timestamp::now();
     let r = collect(config, &store, now);
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&r).map_err(|e| AppError::Internal(e.to_string()))?
         );
         return Ok(Exit::Ok);
     }
     let age = |t: Timestamp| human_duration(now.since(t));
-    println!("state directory: {}", r.state_dir);
-    println!("open incidents: {}", r.open_incidents.len());
+    outln!("state directory: {}", r.state_dir);
+    outln!("open incidents: {}", r.open_incidents.len());
     for i in &r.open_incidents {
-        println!(
+        outln!(
             "  {:<12} {}  route {}  open {}  fired {}x{}{}",
             i.key,
             i.subject,
@@ -256,7 +257,7 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
             if i.drill { "  (drill)" } else { "" }
         );
     }
-    println!(
+    outln!(
         "queued events: {}{}",
         r.queued.len(),
         r.oldest_queued_age_secs
@@ -264,7 +265,7 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
             .unwrap_or_default()
     );
     for q in r.queued.iter().take(20) {
-        println!(
+        outln!(
             "  {:<12} {:<18} queued {} ago, {} attempt(s){}",
             q.key,
             q.action,
@@ -277,27 +278,30 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
         );
     }
     if r.inbox > 0 {
-        println!(
+        outln!(
             "inbox: {} incident(s) with alerts not yet planned (run flush)",
             r.inbox
         );
     }
-    println!("dead letters: {}", r.dead_letters.len());
+    outln!("dead letters: {}", r.dead_letters.len());
     for d in &r.dead_letters {
-        println!(
+        outln!(
             "  {:<12} {:<18} {}: {}",
-            d.key, d.action, d.failed_at, d.reason
+            d.key,
+            d.action,
+            d.failed_at,
+            d.reason
         );
     }
     if !r.dead_letters.is_empty() {
-        println!("  fix the cause, then run `pandora-ilert requeue` and `pandora-ilert flush`");
+        outln!("  fix the cause, then run `pandora-ilert requeue` and `pandora-ilert flush`");
     }
-    println!("quarantined files: {}", r.quarantined.len());
+    outln!("quarantined files: {}", r.quarantined.len());
     for q in &r.quarantined {
-        println!("  {q}");
+        outln!("  {q}");
     }
     for s in &r.storms {
-        println!(
+        outln!(
             "ALERT STORM on route {} for {}: {} incident(s) summarised{} instead of one channel each",
             s.route,
             age(s.since),
@@ -306,7 +310,7 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
         );
     }
     for p in &r.pacing {
-        println!(
+        outln!(
             "ilert pacing, source {}: {} of {} events in the last {}{}",
             p.source,
             p.view.used,
@@ -326,7 +330,7 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
         );
     }
     for (lane, t) in &r.last_delivery {
-        println!("last delivery to {lane}: {t} ({} ago)", age(*t));
+        outln!("last delivery to {lane}: {t} ({} ago)", age(*t));
     }
     Ok(Exit::Ok)
 }

@@ -9,6 +9,7 @@ use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
 use crate::incident::Incident;
+use crate::stdout::outln;
 use crate::store::Store;
 use crate::time::Timestamp;
 use crate::timeline;
@@ -87,7 +88,7 @@ pub fn run(config: &Config, query: &str, json: bool) -> Result<Exit, AppError> {
         notes,
     );
     if json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&t).map_err(|e| AppError::Internal(e.to_string()))?
         );

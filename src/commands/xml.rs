@@ -81,13 +81,27 @@ pub fn run(config: &Config, files: &[PathBuf]) -> Result<Exit, AppError> {
     })
 }
 
+/// Reads one file (or stdin), at most `agent_data::MAX_FILE_BYTES`: a larger file is an
+/// error, not a memory spike.
 fn read_input(file: &Path) -> (String, std::io::Result<Vec<u8>>) {
-    if file.as_os_str() == "-" {
+    let bounded = |reader: &mut dyn Read| {
         let mut bytes = Vec::new();
-        let r = std::io::stdin().read_to_end(&mut bytes).map(|_| bytes);
-        ("<stdin>".to_string(), r)
+        reader
+            .take(agent_data::MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > agent_data::MAX_FILE_BYTES {
+            return Err(std::io::Error::other(format!(
+                "it is larger than {} MiB, far more than an agent writes; not read",
+                agent_data::MAX_FILE_BYTES / (1024 * 1024)
+            )));
+        }
+        Ok(bytes)
+    };
+    if file.as_os_str() == "-" {
+        ("<stdin>".to_string(), bounded(&mut std::io::stdin().lock()))
     } else {
-        (file.display().to_string(), std::fs::read(file))
+        let read = std::fs::File::open(file).and_then(|mut f| bounded(&mut f));
+        (file.display().to_string(), read)
     }
 }
 

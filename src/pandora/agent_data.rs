@@ -19,6 +19,17 @@ use quick_xml::Reader;
 
 /// Errors outside modules kept per file (the first one is what matters).
 const MAX_FILE_ERRORS: usize = 20;
+/// Elements nested deeper than this stop the reading at that point (a real file nests five
+/// levels: `agent_data/module/datalist/data/value`); bounds the work and the memory of a
+/// file of unclosed tags (issue #11 item 10).
+pub const MAX_DEPTH: usize = 64;
+/// A value (the text of one module field) longer than this is not kept; the module is
+/// reported instead, so memory stays proportional to one module.
+pub const MAX_VALUE_BYTES: usize = 1024 * 1024;
+/// An agent data file larger than this is not read at all.
+pub const MAX_FILE_BYTES: u64 = 64 * 1024 * 1024;
+/// Only the outer levels decide what is collected, so only their names are kept.
+const TRACKED_DEPTH: usize = 5;
 
 /// A problem in the file, with where it is.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -293,7 +304,10 @@ enum Collect {
 struct Parser<'a, 'd> {
     bytes: &'a [u8],
     data: &'d mut AgentData,
-    stack: Vec<String>,
+    /// How many elements are open.
+    depth: usize,
+    /// Names of the open elements, outermost first, for the first `TRACKED_DEPTH` levels.
+    path: Vec<String>,
     root_seen: bool,
     root_closed: bool,
     module: Option<RawModule>,
@@ -307,7 +321,8 @@ impl<'a, 'd> Parser<'a, 'd> {
         Parser {
             bytes,
             data,
-            stack: Vec::new(),
+            depth: 0,
+            path: Vec::new(),
             root_seen: false,
             root_closed: false,
             module: None,
@@ -345,7 +360,7 @@ impl<'a, 'd> Parser<'a, 'd> {
     }
 
     fn in_agent_data(&self) -> bool {
-        self.stack.first().is_some_and(|r| r == "agent_data")
+        self.path.first().is_some_and(|r| r == "agent_data")
     }
 
     fn run(&mut self) {
@@ -360,7 +375,11 @@ impl<'a, 'd> Parser<'a, 'd> {
                         self.finish(base + reader.buffer_position() as usize);
                         return;
                     }
-                    Ok(event) => self.event(event, before),
+                    Ok(event) => {
+                        if !self.event(event, before) {
+                            break base + reader.buffer_position() as usize;
+                        }
+                    }
                     Err(e) => {
                         let at = base + reader.error_position() as usize;
                         self.fail(at, friendly(&e));
@@ -370,7 +389,7 @@ impl<'a, 'd> Parser<'a, 'd> {
             };
             // quick-xml cannot go on after a syntax error; start again at the next module so
             // the modules after a broken one still count.
-            let inside_module = self.stack.get(1).is_some_and(|m| m == "module");
+            let inside_module = self.path.get(1).is_some_and(|m| m == "module");
             if let Some(m) = self.module.take() {
                 self.data.modules.push(m);
             }
@@ -383,20 +402,23 @@ impl<'a, 'd> Parser<'a, 'd> {
                 }
                 return;
             };
-            self.stack.truncate(1);
+            self.path.truncate(1);
+            self.depth = 1;
             self.collect = Collect::Nothing;
+            self.text = String::new();
             base = next;
         }
     }
 
-    fn event(&mut self, event: Event<'_>, before: usize) {
+    /// Takes one event; `false` when the reading must stop here (nested too deep).
+    fn event(&mut self, event: Event<'_>, before: usize) -> bool {
         match event {
-            Event::Start(e) => self.start(&e, before),
+            Event::Start(e) => return self.start(&e, before),
             Event::End(_) => self.end(),
             Event::Text(t) => {
                 if let Err((i, msg)) = check_chars(&t, false) {
                     self.fail(before + i, msg);
-                    return;
+                    return true;
                 }
                 match t.unescape() {
                     Ok(s) => {
@@ -408,10 +430,10 @@ impl<'a, 'd> Parser<'a, 'd> {
                                     u32::from(c)
                                 ),
                             );
-                        } else if self.stack.is_empty() && !s.trim().is_empty() {
+                        } else if self.depth == 0 && !s.trim().is_empty() {
                             self.fail(before, "text outside the <agent_data> element");
-                        } else if self.collect != Collect::Nothing {
-                            self.text.push_str(&s);
+                        } else {
+                            self.collect_text(&s, before);
                         }
                     }
                     Err(e) => self.fail(before, format!("bad entity or '&': {e}")),
@@ -423,10 +445,11 @@ impl<'a, 'd> Parser<'a, 'd> {
                 match check_chars(&c, true) {
                     Err((i, msg)) => self.fail(content + i, msg),
                     Ok(()) => {
-                        if self.stack.is_empty() {
+                        if self.depth == 0 {
                             self.fail(before, "CDATA outside the <agent_data> element");
-                        } else if self.collect != Collect::Nothing {
-                            self.text.push_str(&String::from_utf8_lossy(&c));
+                        } else if let Ok(text) = std::str::from_utf8(&c) {
+                            // Valid: check_chars said so; no copy of a value that is not kept.
+                            self.collect_text(text, before);
                         }
                     }
                 }
@@ -434,12 +457,46 @@ impl<'a, 'd> Parser<'a, 'd> {
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) | Event::DocType(_) => {}
             Event::Empty(_) | Event::Eof => {}
         }
+        true
     }
 
-    fn start(&mut self, e: &BytesStart<'_>, before: usize) {
+    /// Adds text to the value being collected, unless it would exceed `MAX_VALUE_BYTES`:
+    /// then the value is dropped and the module reported.
+    fn collect_text(&mut self, text: &str, at: usize) {
+        if self.collect == Collect::Nothing {
+            return;
+        }
+        if self.text.len() + text.len() > MAX_VALUE_BYTES {
+            let tag = self.path.last().cloned().unwrap_or_default();
+            self.fail(
+                at,
+                format!(
+                    "the value of <{tag}> is longer than {} KiB: not read (the module is skipped)",
+                    MAX_VALUE_BYTES / 1024
+                ),
+            );
+            self.collect = Collect::Nothing;
+            self.text = String::new();
+            return;
+        }
+        self.text.push_str(text);
+    }
+
+    /// Opens an element; `false` when it is nested deeper than `MAX_DEPTH`.
+    fn start(&mut self, e: &BytesStart<'_>, before: usize) -> bool {
+        if self.depth >= MAX_DEPTH {
+            self.fail(
+                before,
+                format!(
+                    "elements nested deeper than {MAX_DEPTH} levels: not an agent data file \
+                     (the rest of the file is not read)"
+                ),
+            );
+            return false;
+        }
         let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
         let errors_before = self.data.errors.len();
-        let is_root = self.stack.is_empty();
+        let is_root = self.depth == 0;
         if is_root {
             if self.root_seen {
                 self.fail(
@@ -489,8 +546,16 @@ impl<'a, 'd> Parser<'a, 'd> {
         if is_root && self.data.errors.len() > errors_before {
             self.data.header_broken = true;
         }
-        self.stack.push(name);
-        let path: Vec<&str> = self.stack.iter().map(String::as_str).collect();
+        self.depth += 1;
+        if self.path.len() + 1 == self.depth && self.depth <= TRACKED_DEPTH {
+            self.path.push(name);
+        }
+        if self.depth != self.path.len() {
+            self.collect = Collect::Nothing;
+            return true;
+        }
+        // At most TRACKED_DEPTH names: constant work per tag, whatever the nesting.
+        let path: Vec<&str> = self.path.iter().map(String::as_str).collect();
         match path.as_slice() {
             ["agent_data"] => {
                 let h = &mut self.data.header;
@@ -518,10 +583,15 @@ impl<'a, 'd> Parser<'a, 'd> {
             }
             _ => self.collect = Collect::Nothing,
         }
+        true
     }
 
     fn end(&mut self) {
-        let path: Vec<&str> = self.stack.iter().map(String::as_str).collect();
+        let path: Vec<&str> = if self.depth == self.path.len() {
+            self.path.iter().map(String::as_str).collect()
+        } else {
+            Vec::new()
+        };
         match path.as_slice() {
             ["agent_data", "module", tag] => {
                 if let Some(m) = &mut self.module {
@@ -544,15 +614,22 @@ impl<'a, 'd> Parser<'a, 'd> {
             ["agent_data"] => self.root_closed = true,
             _ => {}
         }
-        self.stack.pop();
+        if self.depth == self.path.len() {
+            self.path.pop();
+        }
+        self.depth = self.depth.saturating_sub(1);
         self.collect = Collect::Nothing;
     }
 
     fn finish(&mut self, eof: usize) {
-        if let Some(open) = self.stack.last().cloned() {
-            let what = match &self.module {
-                Some(m) => format!("inside module {}", m.label()),
-                None => format!("inside <{open}>"),
+        if self.depth > 0 {
+            let open = (self.depth == self.path.len())
+                .then(|| self.path.last())
+                .flatten();
+            let what = match (&self.module, open) {
+                (Some(m), _) => format!("inside module {}", m.label()),
+                (None, Some(open)) => format!("inside <{open}>"),
+                (None, None) => "inside nested elements".to_string(),
             };
             self.fail(
                 eof,
@@ -1074,6 +1151,48 @@ mod tests {
         assert_eq!(d.modules.len(), n);
         let last = d.modules.last().unwrap();
         assert_eq!((last.line, last.column), (1, 27 + (n - 1) * one.len() + 1));
+    }
+
+    #[test]
+    fn unclosed_tags_stop_at_the_depth_bound_and_earlier_modules_count() {
+        // 400k unclosed tags once took 33 s (the element stack was copied on every tag).
+        let good = module("cpu", "generic_data", "5", "");
+        let text = format!("{HEAD}{good}{}", "<a>".repeat(400_000));
+        let d = parse(text.as_bytes());
+        assert_eq!(d.modules.len(), 1);
+        assert!(d.modules[0].error.is_none());
+        let e = d.first_error().unwrap();
+        assert!(e.message.contains("nested deeper than 64 levels"), "{e}");
+        assert_eq!(e.offset, HEAD.len() + good.len() + 3 * (MAX_DEPTH - 1));
+        // Inside a module: the module is reported, the next one still reads.
+        let deep = format!(
+            "<module><name>x</name>{}</module>",
+            "<b>".repeat(MAX_DEPTH + 5)
+        );
+        let d = parse(&file(&[deep, module("after", "generic_data", "1", "")]));
+        let names: Vec<_> = d
+            .modules
+            .iter()
+            .map(|m| (m.name(), m.error.is_some()))
+            .collect();
+        assert_eq!(names, [(Some("x"), true), (Some("after"), false)]);
+    }
+
+    #[test]
+    fn a_huge_value_is_not_kept_and_the_module_is_reported() {
+        let big = "x".repeat(MAX_VALUE_BYTES + 1);
+        let d = parse(&file(&[
+            module("log", "generic_data_string", &big, ""),
+            module("cpu", "generic_data", "5", ""),
+        ]));
+        let e = d.modules[0].error.as_ref().unwrap();
+        assert!(e.message.contains("<data> is longer than 1024 KiB"), "{e}");
+        assert!(d.modules[0].fields.values().all(|v| v.len() < 100));
+        assert!(d.modules[1].error.is_none());
+        // At the bound exactly, the value is kept.
+        let fits = "y".repeat(MAX_VALUE_BYTES);
+        let d = parse(&file(&[module("log", "generic_data_string", &fits, "")]));
+        assert_eq!(d.modules[0].data().map(str::len), Some(MAX_VALUE_BYTES));
     }
 
     #[test]

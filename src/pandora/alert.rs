@@ -12,6 +12,17 @@ use crate::time::LocalDateTime;
 /// The prefix Pandora puts on non-empty field2..20 at recovery (reference §1.1, step 2).
 const RECOVER_PREFIX: &str = "[RECOVER]";
 
+/// Pandora's severity names, indexed by priority number (`_alert_priority_`, reference §1.3).
+pub const SEVERITY_NAMES: [&str; 7] = [
+    "Maintenance",
+    "Informational",
+    "Normal",
+    "Warning",
+    "Critical",
+    "Minor",
+    "Major",
+];
+
 /// Firing or recovery.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -35,21 +46,35 @@ impl Severity {
     pub fn is_high(&self) -> bool {
         matches!(self.0.to_ascii_lowercase().as_str(), "critical" | "major")
     }
-    /// Normalises text or a 0-6 priority number to Pandora's names (reference §1.3).
-    pub fn from_pandora(text: &str, priority: &str) -> Severity {
-        let name = |n: &str| match n.trim() {
-            "0" => Some("Maintenance"),
-            "1" => Some("Informational"),
-            "2" => Some("Normal"),
-            "3" => Some("Warning"),
-            "4" => Some("Critical"),
-            "5" => Some("Minor"),
-            "6" => Some("Major"),
-            _ => None,
+    /// Normalises text or a 0-6 priority number to Pandora's names (reference §1.3); text
+    /// that is neither is kept, capitalised, and nothing at all is `Critical`. The warning
+    /// names the value and the mapping used when the severity was missing or is not one
+    /// Pandora knows (issue #11 item 4).
+    pub fn resolve(text: &str, priority: &str) -> (Severity, Option<String>) {
+        let by_number = |n: &str| {
+            n.trim()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| SEVERITY_NAMES.get(i).copied())
         };
         let t = text.trim();
-        if let Some(n) = name(t) {
-            return Severity(n.into());
+        if let Some(n) = by_number(t) {
+            return (Severity(n.into()), None);
+        }
+        if let Some(n) = SEVERITY_NAMES.iter().find(|n| n.eq_ignore_ascii_case(t)) {
+            return (Severity((*n).into()), None);
+        }
+        let urgency = |s: &Severity| if s.is_high() { "HIGH" } else { "LOW" };
+        if let (false, Some(n)) = (t.is_empty(), by_number(priority)) {
+            let s = Severity(n.into());
+            let why = format!(
+                "--severity {t:?} is not a Pandora severity ({} or 0-6): treated as '{s}' from \
+                 --priority {} with ilert priority {} unless the route sets one",
+                SEVERITY_NAMES.join(", "),
+                priority.trim(),
+                urgency(&s)
+            );
+            return (s, Some(why));
         }
         if !t.is_empty() {
             let mut c = t.chars();
@@ -57,9 +82,28 @@ impl Severity {
                 .next()
                 .map(|f| f.to_uppercase().collect::<String>())
                 .unwrap_or_default();
-            return Severity(first + &c.as_str().to_lowercase());
+            let s = Severity(first + &c.as_str().to_lowercase());
+            let why = format!(
+                "--severity {t:?} is not a Pandora severity ({} or 0-6): kept as '{s}' with ilert \
+                 priority {} unless the route sets one; routes match it by that text",
+                SEVERITY_NAMES.join(", "),
+                urgency(&s)
+            );
+            return (s, Some(why));
         }
-        Severity(name(priority).unwrap_or("Critical").into())
+        let (s, from) = match by_number(priority) {
+            Some(n) => (
+                Severity(n.into()),
+                format!("from --priority {}", priority.trim()),
+            ),
+            None => (Severity("Critical".into()), "by default".to_string()),
+        };
+        let why = format!(
+            "--severity is missing: treated as '{s}' ({from}) with ilert priority {} unless the \
+             route sets one; pass \"_alert_text_severity_\"",
+            urgency(&s)
+        );
+        (s, Some(why))
     }
 }
 
@@ -179,6 +223,47 @@ fn strip_recover(value: &str) -> (&str, bool) {
     }
 }
 
+/// Firing or recovery (issue #11 item 2): an explicit `--event` decides, so a value that merely
+/// starts with `[RECOVER]` (a log line in `_data_`) never turns a firing into a recovery. The
+/// prefix is a hint only when `--event` is missing, empty or unknown; those are accepted, never
+/// a lost alert, with a warning naming the value and the reading used.
+fn kind_of(given: Option<&str>, event: &str, recover_hint: bool) -> (AlertKind, Option<String>) {
+    const FIX: &str = "set the action's field1 to 'alert' and field1 recovery to 'resolved'";
+    let hinted = |what: String| {
+        if recover_hint {
+            let why =
+                format!("{what}: treated as a recovery (a value starts with [RECOVER]); {FIX}");
+            (AlertKind::Recovery, Some(why))
+        } else {
+            (
+                AlertKind::Firing,
+                Some(format!("{what}: treated as a firing; {FIX}")),
+            )
+        }
+    };
+    match event.trim().to_ascii_lowercase().as_str() {
+        "alert" | "fire" | "fired" | "firing" | "trigger" | "problem" => {
+            let why = recover_hint.then(|| {
+                format!(
+                    "--event {:?} with a value starting with [RECOVER]: treated as a firing (--event \
+                     decides); if this was a recovery, set the action's field1 recovery to 'resolved'",
+                    event.trim()
+                )
+            });
+            (AlertKind::Firing, why)
+        }
+        "resolved" | "resolve" | "recovered" | "recovery" | "recover" | "ok" => {
+            (AlertKind::Recovery, None)
+        }
+        "" if given.is_none() => hinted("no --event".into()),
+        "" => hinted("--event is empty".into()),
+        _ => hinted(format!(
+            "--event {:?} is neither 'alert' (firing) nor 'resolved' (recovery)",
+            event.trim()
+        )),
+    }
+}
+
 /// A macro Pandora did not substitute arrives literally, e.g. `_agent_` (reference §1.2).
 fn looks_unsubstituted(value: &str) -> bool {
     value.len() > 2
@@ -242,32 +327,8 @@ impl Alert {
         }
         let _ = (address, times_fired);
 
-        let kind = match event.trim().to_ascii_lowercase().as_str() {
-            "alert" | "fire" | "fired" | "firing" | "trigger" | "problem" => {
-                if recover_hint {
-                    AlertKind::Recovery
-                } else {
-                    AlertKind::Firing
-                }
-            }
-            "resolved" | "resolve" | "recovered" | "recovery" | "recover" | "ok" => {
-                AlertKind::Recovery
-            }
-            "" if recover_hint => AlertKind::Recovery,
-            "" => {
-                warnings.push(
-                    "--event is empty: treated as a firing; set the action's field1 to 'alert' and field1 recovery to 'resolved'"
-                        .into(),
-                );
-                AlertKind::Firing
-            }
-            other => {
-                return Err(InputError(format!(
-                    "--event {other:?} is neither 'alert' (firing) nor 'resolved' (recovery); \
-                     set the action's field1 to 'alert' and its recovery value to 'resolved'"
-                )))
-            }
-        };
+        let (kind, why) = kind_of(input.event.as_deref(), &event, recover_hint);
+        warnings.extend(why);
 
         let alert_id = alert_id.trim().to_string();
         if !alert_id.is_empty() && !alert_id.chars().all(|c| c.is_ascii_digit()) {
@@ -291,6 +352,9 @@ impl Alert {
             ));
         };
 
+        let (severity, why) = Severity::resolve(&severity_text, &priority);
+        warnings.extend(why);
+
         let timestamp_iso = if meaningful(&timestamp_raw) {
             let parsed = LocalDateTime::parse_pandora(&timestamp_raw).map(|t| t.iso());
             if parsed.is_none() {
@@ -311,7 +375,7 @@ impl Alert {
             module: module.trim().to_string(),
             data,
             unit,
-            severity: Severity::from_pandora(&severity_text, &priority),
+            severity,
             priority: priority.trim().to_string(),
             summary: Some(summary).filter(|s| meaningful(s)),
             details: Some(details).filter(|s| meaningful(s)),
@@ -396,14 +460,45 @@ mod tests {
     }
 
     #[test]
-    fn recover_prefix_is_stripped_and_means_recovery() {
+    fn recover_prefix_is_stripped_but_an_explicit_event_decides() {
         let mut i = input("alert", "7");
         i.summary = Some("[RECOVER][Critical] web-01 is back".into());
         i.agent = Some("[RECOVER]web-01".into());
         let a = Alert::from_input(&i, "").unwrap();
-        assert_eq!(a.kind, AlertKind::Recovery);
+        assert_eq!(a.kind, AlertKind::Firing);
         assert_eq!(a.agent, "web-01");
         assert_eq!(a.summary.as_deref(), Some("[Critical] web-01 is back"));
+        assert!(
+            a.warnings.iter().any(|w| w.contains("[RECOVER]")),
+            "{:?}",
+            a.warnings
+        );
+        let mut d = input("alert", "7");
+        d.data = Some("[RECOVER] log line".into());
+        assert_eq!(Alert::from_input(&d, "").unwrap().kind, AlertKind::Firing);
+    }
+
+    #[test]
+    fn recover_prefix_is_a_hint_when_event_is_missing_empty_or_unknown() {
+        for event in [None, Some(""), Some("  "), Some("maybe")] {
+            let mut i = input("", "7");
+            i.event = event.map(str::to_string);
+            i.agent = Some("[RECOVER]web-01".into());
+            let a = Alert::from_input(&i, "").unwrap();
+            assert_eq!(a.kind, AlertKind::Recovery, "{event:?}");
+            assert!(a
+                .warnings
+                .iter()
+                .any(|w| w.contains("treated as a recovery")));
+            i.agent = Some("web-01".into());
+            let b = Alert::from_input(&i, "").unwrap();
+            assert_eq!(b.kind, AlertKind::Firing, "{event:?}");
+            assert!(b.warnings.iter().any(|w| w.contains("treated as a firing")));
+        }
+        let mut i = input("maybe", "7");
+        i.agent = Some("web-01".into());
+        let w = Alert::from_input(&i, "").unwrap().warnings;
+        assert!(w.iter().any(|w| w.contains("\"maybe\"")), "{w:?}");
     }
 
     #[test]
@@ -427,8 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_event_and_non_numeric_id_are_input_errors() {
-        assert!(Alert::from_input(&input("maybe", "7"), "").is_err());
+    fn non_numeric_id_is_an_input_error() {
         assert!(Alert::from_input(&input("alert", "12a"), "").is_err());
         // An unsubstituted macro is a warning, not a lost alert: the key falls back.
         let a = Alert::from_input(&input("alert", "_id_alert_"), "").unwrap();
@@ -441,8 +535,33 @@ mod tests {
 
     #[test]
     fn severity_accepts_names_and_numbers() {
-        assert_eq!(Severity::from_pandora("", "4").as_str(), "Critical");
-        assert_eq!(Severity::from_pandora("WARNING", "").as_str(), "Warning");
-        assert!(Severity::from_pandora("Major", "").is_high());
+        assert_eq!(Severity::resolve("", "4").0.as_str(), "Critical");
+        assert_eq!(Severity::resolve("WARNING", "").0.as_str(), "Warning");
+        assert!(Severity::resolve("Major", "").0.is_high());
+        assert_eq!(Severity::resolve("critical", "").1, None);
+    }
+
+    #[test]
+    fn unknown_or_missing_severity_is_kept_with_a_warning_naming_the_mapping() {
+        let (s, w) = Severity::resolve("Crit", "");
+        assert_eq!(s.as_str(), "Crit");
+        let w = w.unwrap();
+        assert!(w.contains("\"Crit\"") && w.contains("priority LOW"), "{w}");
+        let (s, w) = Severity::resolve("Crit", "6");
+        assert_eq!(s.as_str(), "Major");
+        assert!(w.unwrap().contains("treated as 'Major' from --priority 6"));
+        let (s, w) = Severity::resolve("", "6");
+        assert_eq!(s.as_str(), "Major");
+        assert!(w.unwrap().contains("from --priority 6"));
+        let (s, w) = Severity::resolve("", "");
+        assert_eq!(s.as_str(), "Critical");
+        assert!(w.unwrap().contains("by default"));
+        let mut i = input("alert", "7");
+        i.severity = None;
+        let a = Alert::from_input(&i, "").unwrap();
+        assert!(a
+            .warnings
+            .iter()
+            .any(|w| w.contains("--severity is missing")));
     }
 }

@@ -3,6 +3,7 @@
 
 pub mod agent_data;
 mod alert;
+pub mod argv;
 pub mod module_xml;
 
-pub use alert::{fnv1a_hex, Alert, AlertInput, AlertKind, InputError};
+pub use alert::{fnv1a_hex, Alert, AlertInput, AlertKind, InputError, SEVERITY_NAMES};

@@ -1,60 +1,207 @@
 //! Crash-safe file primitives: every file we keep is replaced whole, never edited in place.
+//!
+//! Every system call that changes the store (create, write, fsync, rename, remove) passes
+//! through [`fault_point`] first. In production that is one relaxed atomic load. The
+//! crash-consistency tests set `PANDORA_ILERT_FAULT=<n>:<kill|enospc|eio>` to make the n-th
+//! such call kill the process or fail, and `PANDORA_ILERT_FAULT_TRACE=<file>` to list every
+//! point an operation passes (see docs/store.md).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
+static FAULT_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
-/// rename over the target, fsync the directory. A crash leaves the old file or the new one,
-/// never a mix; an orphaned `.tmp-*` file is swept by the next housekeeping pass.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// A fault to inject at one store write, for the crash-consistency tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Fault {
+    Kill,
+    NoSpace,
+    Io,
+}
+
+struct FaultPlan {
+    at: Option<(u64, Fault)>,
+    trace: Option<std::path::PathBuf>,
+}
+
+fn fault_plan() -> &'static FaultPlan {
+    static PLAN: OnceLock<FaultPlan> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        let at = std::env::var("PANDORA_ILERT_FAULT").ok().and_then(|v| {
+            let (n, kind) = v.split_once(':')?;
+            let fault = match kind {
+                "kill" => Fault::Kill,
+                "enospc" => Fault::NoSpace,
+                "eio" => Fault::Io,
+                _ => return None,
+            };
+            Some((n.parse().ok()?, fault))
+        });
+        let trace = std::env::var_os("PANDORA_ILERT_FAULT_TRACE").map(Into::into);
+        FaultPlan { at, trace }
+    })
+}
+
+/// Called before every store-changing system call; `what` names it in the trace.
+pub fn fault_point(what: &str, path: &Path) -> io::Result<()> {
+    let plan = fault_plan();
+    if plan.at.is_none() && plan.trace.is_none() {
+        return Ok(());
+    }
+    let n = FAULT_COUNTER.fetch_add(1, Ordering::SeqCst) + 1;
+    if let Some(trace) = &plan.trace {
+        let name = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let dir = path
+            .parent()
+            .and_then(Path::file_name)
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // Written without passing through fault_point again.
+        if let Ok(mut f) = OpenOptions::new().create(true).append(true).open(trace) {
+            let _ = f.write_all(format!("{n} {what} {dir}/{name}\n").as_bytes());
+        }
+    }
+    match plan.at {
+        Some((at, fault)) if at == n => match fault {
+            Fault::Kill => {
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGKILL);
+                std::process::abort()
+            }
+            Fault::NoSpace => Err(io::Error::from_raw_os_error(28)),
+            Fault::Io => Err(io::Error::from_raw_os_error(5)),
+        },
+        _ => Ok(()),
+    }
+}
+
+fn temp_name(path: &Path) -> std::path::PathBuf {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(
+    dir.join(format!(
         ".tmp-{}-{}-{name}",
         std::process::id(),
         TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    ))
+}
+
+/// How hard a write insists on reaching the disk.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Durability {
+    /// Data and directory entry flushed before returning: the write commits a decision.
+    Commit,
+    /// Data flushed, the rename not: after a power cut the previous version may come back,
+    /// which only repeats work (a delivery is sent again), never loses it.
+    Progress,
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory, fsync,
+/// rename over the target, and (for `Commit`) fsync the directory. A crash leaves the old
+/// file or the new one, never a mix; an orphaned `.tmp-*` file is swept by housekeeping.
+///
+/// Once the rename has happened the new version is what every reader sees, so a failing
+/// directory fsync after it is logged and not reported as a failed write: reporting it would
+/// make the caller say "not queued" about an entry that is queued.
+pub fn write_file(path: &Path, bytes: &[u8], durability: Durability) -> io::Result<()> {
+    write_file_dated(path, bytes, durability, None)
+}
+
+/// `write_file`, with the file's modification time set to `modified` (the store keeps the
+/// age of a queue's oldest entry there, so listing the outbox orders it without reading it).
+pub fn write_file_dated(
+    path: &Path,
+    bytes: &[u8],
+    durability: Durability,
+    modified: Option<std::time::SystemTime>,
+) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = temp_name(path);
     let result = (|| {
+        fault_point("create", &tmp)?;
         let mut f = OpenOptions::new().write(true).create_new(true).open(&tmp)?;
+        fault_point("write", &tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)?;
-        sync_dir(dir)
+        if let Some(t) = modified {
+            f.set_modified(t)?;
+        }
+        fault_point("fsync", &tmp)?;
+        f.sync_data()?;
+        fault_point("rename", path)?;
+        fs::rename(&tmp, path)
     })();
-    if result.is_err() {
+    if let Err(e) = result {
         let _ = fs::remove_file(&tmp);
+        return Err(e);
     }
-    result
+    if durability == Durability::Commit {
+        if let Err(e) = sync_dir(dir) {
+            log::warn!(
+                "{} was written but its directory could not be flushed to disk ({e}); \
+                 a power cut now could undo it",
+                path.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// `write_file` with `Durability::Commit`.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_file(path, bytes, Durability::Commit)
 }
 
 /// Replaces `path` atomically but without fsync: for statistics that may be lost in a power
 /// cut (never for events or records).
 pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
-    let tmp = dir.join(format!(
-        ".tmp-{}-{}-{name}",
-        std::process::id(),
-        TMP_COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
+    let tmp = temp_name(path);
+    fault_point("write", &tmp)?;
     fs::write(&tmp, bytes)?;
+    fault_point("rename", path)?;
     fs::rename(&tmp, path).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
 }
 
+/// Moves `from` to `to` (same filesystem) atomically; `Commit` flushes both directories.
+pub fn rename(from: &Path, to: &Path, durability: Durability) -> io::Result<()> {
+    fault_point("rename", to)?;
+    fs::rename(from, to)?;
+    if durability == Durability::Commit {
+        for dir in [to.parent(), from.parent()].into_iter().flatten() {
+            if let Err(e) = sync_dir(dir) {
+                log::warn!("cannot flush {} to disk: {e}", dir.display());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Removes a file; a missing file is not an error.
+pub fn remove(path: &Path) -> io::Result<()> {
+    fault_point("remove", path)?;
+    match fs::remove_file(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        other => other,
+    }
+}
+
 /// Flushes a directory's entries (renames, creations, removals) to disk.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    fault_point("fsync-dir", dir)?;
     File::open(dir)?.sync_all()
 }
 
-/// Appends one line to a log-like file. `O_APPEND` writes of one buffer do not interleave
-/// between processes for the sizes we write, and a torn last line is skipped by readers.
+/// Appends one line to a log-like file with one `write` call. `O_APPEND` writes of one
+/// buffer do not interleave between processes for the sizes we write, and a torn last line is
+/// skipped by readers.
 pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
+    fault_point("append", path)?;
     let mut f = OpenOptions::new().create(true).append(true).open(path)?;
     let mut buf = String::with_capacity(line.len() + 1);
     buf.push_str(line);
@@ -64,6 +211,10 @@ pub fn append_line(path: &Path, line: &str) -> io::Result<()> {
 
 /// Creates a directory (and parents) if it is missing.
 pub fn ensure_dir(dir: &Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    fault_point("mkdir", dir)?;
     match fs::create_dir_all(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
@@ -81,7 +232,7 @@ mod tests {
         ensure_dir(&dir).unwrap();
         let p = dir.join("a.json");
         write_atomic(&p, b"one").unwrap();
-        write_atomic(&p, b"two").unwrap();
+        write_file(&p, b"two", Durability::Progress).unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
         let names: Vec<_> = fs::read_dir(&dir)
             .unwrap()

@@ -1,21 +1,21 @@
-//! The file-based store under `state_dir`.
+//! The file-based store under `state_dir`. Its invariants, the order of its writes and how a
+//! reader repairs every intermediate state are in docs/store.md.
 //!
 //! ```text
-//! incidents/<key>.json        one record per incident key (the current or latest incident)
+//! incidents/<key>.json        an incident's record while nothing is queued for it
+//! outbox/<key>.json           an incident's record with its queue of pending deliveries
 //! history/<key>.<seq>.json    records superseded by a later incident of the same alert
 //! events/<key>.jsonl          the incident's event log (firings, deliveries, chat messages)
 //! inbox/<id>.<key>.json       alerts received but not yet planned (written before the lock)
-//! outbox/<id>.<key>.json      deliveries not yet accepted by the API
 //! dead/<id>.<key>.json        deliveries the API refused for good, with its answer
 //! quarantine/                 unreadable files, moved aside with a log line
 //! locks/<key>.lock            per-incident lock files (never deleted while in use)
 //! meta/                       last successful delivery per lane, read positions, tokens
 //! ```
 //!
-//! Every file is written whole and atomically (`fsutil::write_atomic`), so a process killed at
-//! any instant leaves either the old or the new version. Per-incident work happens under the
-//! incident's lock; the cost of an invocation depends on its own incident and the queue, not on
-//! how many incidents the store holds.
+//! One write commits one decision: the record and the deliveries it queues are one file,
+//! replaced atomically (`fsutil::write_file`). A process killed at any instant leaves either
+//! the old decision or the new one. Per-incident work happens under the incident's lock.
 
 pub mod fsutil;
 pub mod pacing;
@@ -35,7 +35,8 @@ use crate::pandora::{fnv1a_hex, Alert};
 use crate::storm::StormState;
 use crate::time::Timestamp;
 
-use fsutil::{append_line, ensure_dir, write_atomic};
+pub use fsutil::Durability;
+use fsutil::{append_line, ensure_dir, write_atomic, write_file};
 
 static ID_COUNTER: AtomicU32 = AtomicU32::new(0);
 
@@ -77,6 +78,11 @@ pub struct OutboxEntry {
     pub id: String,
     /// Incident key.
     pub key: String,
+    /// The incident number (`Incident::seq`) it belongs to; 0 in format-1 entries (the
+    /// current incident). A chat step of incident 1 still queued when incident 2 opens acts
+    /// on incident 1's record and channel.
+    #[serde(default)]
+    pub seq: u32,
     /// Position among this incident's deliveries.
     pub order: u64,
     /// When it was queued.
@@ -102,10 +108,18 @@ pub struct OutboxEntry {
 
 impl OutboxEntry {
     /// A new, never-attempted entry.
-    pub fn new(id: String, key: &str, order: u64, created_at: Timestamp, action: Action) -> Self {
+    pub fn new(
+        id: String,
+        key: &str,
+        seq: u32,
+        order: u64,
+        created_at: Timestamp,
+        action: Action,
+    ) -> Self {
         OutboxEntry {
             id,
             key: key.to_string(),
+            seq,
             order,
             created_at,
             action,
@@ -127,6 +141,37 @@ pub struct DeadLetter {
     pub failed_at: Timestamp,
     /// Why (status and the API's answer).
     pub reason: String,
+}
+
+/// An incident's record and its pending deliveries: what one atomic write commits.
+#[derive(Clone, Debug, Default)]
+pub struct Record {
+    /// The incident (none for a queue that belongs to no incident, like a storm's end).
+    pub incident: Option<Incident>,
+    /// Pending deliveries, in any order (`pending_for` sorts them).
+    pub queue: Vec<OutboxEntry>,
+}
+
+/// The on-disk format of the record file (format 2).
+#[derive(Serialize, Deserialize)]
+struct RecordFile {
+    store_format: u32,
+    #[serde(default)]
+    incident: Option<Incident>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    queue: Vec<OutboxEntry>,
+}
+
+/// The store layout version this binary writes.
+pub const STORE_FORMAT: u32 = 2;
+
+/// Delivery order: the incident's own sequence, then the id.
+pub fn sort_queue(queue: &mut [OutboxEntry]) {
+    queue.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+}
+
+fn to_json<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(io::Error::other)
 }
 
 /// One line of an incident's event log.
@@ -208,6 +253,14 @@ pub const DIRS: [&str; 9] = [
 impl Store {
     /// Opens the store, creating its directories (mode 0750 under a 0750 root) if needed.
     pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let store = Store {
+            root: root.to_path_buf(),
+            read_only: false,
+        };
+        let format = store.read_meta("store-format");
+        if format.as_deref() == Some("2") {
+            return Ok(store);
+        }
         for d in DIRS {
             let p = root.join(d);
             ctx("create directory", &p, ensure_dir(&p))?;
@@ -222,10 +275,36 @@ impl Store {
                 }
             }
         }
-        Ok(Store {
-            root: root.to_path_buf(),
-            read_only: false,
-        })
+        // A store written by format 1 keeps one outbox file per delivery: adopt them into
+        // their incidents' queues before anything else reads the outbox.
+        let left = store.adopt_legacy_entries(Instant::now() + Duration::from_secs(2));
+        if left == 0 {
+            let p = store.dir("meta").join("store-format");
+            ctx(
+                "write",
+                &p,
+                write_atomic(&p, STORE_FORMAT.to_string().as_bytes()),
+            )?;
+        }
+        Ok(store)
+    }
+
+    /// Checks the store the way an alert uses it: create, write, fsync, rename and remove a
+    /// file where records and queues are committed. A read-only mount or a directory owned
+    /// by another user fails here, with the path and the OS error.
+    pub fn probe_writable(&self) -> Result<(), StoreError> {
+        for d in ["outbox", "incidents", "inbox"] {
+            let tmp = self.dir(d).join(format!(".probe-{}", std::process::id()));
+            let moved = self
+                .dir(d)
+                .join(format!(".probe-{}-moved", std::process::id()));
+            ctx("write a test file in", &tmp, write_atomic(&tmp, b"probe"))?;
+            let renamed = fsutil::rename(&tmp, &moved, Durability::Commit);
+            let _ = fs::remove_file(&tmp);
+            ctx("rename a test file in", &moved, renamed)?;
+            ctx("remove a test file from", &moved, fsutil::remove(&moved))?;
+        }
+        Ok(())
     }
 
     /// A read-only view that creates nothing (for `--dry-run` and `status` on a fresh box).
@@ -306,7 +385,7 @@ impl Store {
         let p = self
             .dir("meta")
             .join(format!("storm-{}.json", encode_key(&state.route)));
-        let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
+        let bytes = ctx("serialise storm state", &p, to_json(state))?;
         ctx("write storm state", &p, write_atomic(&p, &bytes))
     }
 
@@ -348,7 +427,7 @@ impl Store {
             entry.id,
             encode_key(&entry.alert.key)
         ));
-        let bytes = serde_json::to_vec(entry).unwrap_or_default();
+        let bytes = ctx("serialise inbox entry", &p, to_json(entry))?;
         ctx("write inbox entry", &p, write_atomic(&p, &bytes))
     }
 
@@ -382,46 +461,172 @@ impl Store {
             entry.id,
             encode_key(&entry.alert.key)
         ));
-        ctx("remove inbox entry", &p, remove_if_exists(&p))
+        ctx("remove inbox entry", &p, fsutil::remove(&p))
     }
 
-    // ----- incident records --------------------------------------------------------------
+    // ----- incident records and their queues ----------------------------------------------
 
     fn record_path(&self, key: &str) -> PathBuf {
         self.dir("incidents")
             .join(format!("{}.json", encode_key(key)))
     }
 
-    /// The incident record, or `None`. A corrupt record is quarantined and treated as absent.
-    pub fn load_incident(&self, key: &str) -> Option<Incident> {
-        let p = self.record_path(key);
-        if !p.exists() {
-            return None;
-        }
-        self.read_json(&p)
+    fn queued_record_path(&self, key: &str) -> PathBuf {
+        self.dir("outbox").join(format!("{}.json", encode_key(key)))
     }
 
-    /// Replaces the incident record.
+    /// The incident's record and queue, as the last committed write left them (see
+    /// docs/store.md: a copy under `outbox/` is always the newer one). Unreadable files are
+    /// quarantined; an unreadable queued copy falls back to the older settled one.
+    pub fn load_record(&self, key: &str) -> Record {
+        if let Some(r) = self.read_record(&self.queued_record_path(key)) {
+            return r;
+        }
+        self.read_record(&self.record_path(key)).unwrap_or_default()
+    }
+
+    fn read_record(&self, path: &Path) -> Option<Record> {
+        let bytes = self.read_bytes(path)?;
+        match serde_json::from_slice::<RecordFile>(&bytes) {
+            Ok(f) => Some(Record {
+                incident: f.incident,
+                queue: f.queue,
+            }),
+            // Format 1: a bare incident under incidents/, its queue in legacy outbox files.
+            Err(_) => match serde_json::from_slice::<Incident>(&bytes) {
+                Ok(i) => Some(Record {
+                    incident: Some(i),
+                    queue: Vec::new(),
+                }),
+                Err(e) => {
+                    self.quarantine(path, &format!("not a valid incident record: {e}"));
+                    None
+                }
+            },
+        }
+    }
+
+    /// Writes the incident's record and queue in one atomic write: the commit point of every
+    /// decision. A non-empty queue lives under `outbox/` (so listing that directory finds all
+    /// pending work); an empty one moves the record back under `incidents/`.
+    pub fn save_record(
+        &self,
+        key: &str,
+        record: &Record,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
+        let queued = self.queued_record_path(key);
+        let settled = self.record_path(key);
+        let bytes = to_json(&RecordFile {
+            store_format: STORE_FORMAT,
+            incident: record.incident.clone(),
+            queue: record.queue.clone(),
+        });
+        let bytes = ctx("serialise incident record", &queued, bytes)?;
+        if let Some(oldest) = record.queue.iter().map(|e| e.created_at).min() {
+            let oldest = std::time::UNIX_EPOCH
+                + Duration::from_millis(u64::try_from(oldest.millis()).unwrap_or(0));
+            return ctx(
+                "write incident record and queue",
+                &queued,
+                fsutil::write_file_dated(&queued, &bytes, durability, Some(oldest)),
+            );
+        }
+        if record.incident.is_none() {
+            return ctx("remove drained queue", &queued, fsutil::remove(&queued));
+        }
+        if queued.exists() {
+            // Drained: the empty queue is written in place first, so a kill before the move
+            // leaves a copy that already says "nothing pending".
+            ctx(
+                "write incident record",
+                &queued,
+                write_file(&queued, &bytes, Durability::Progress),
+            )?;
+            return ctx(
+                "move drained record",
+                &settled,
+                fsutil::rename(&queued, &settled, durability),
+            );
+        }
+        ctx(
+            "write incident record",
+            &settled,
+            write_file(&settled, &bytes, durability),
+        )
+    }
+
+    /// Applies `change` to the incident's stored record and queue and writes it back.
+    pub fn update_record(
+        &self,
+        key: &str,
+        durability: Durability,
+        change: impl FnOnce(&mut Record),
+    ) -> Result<(), StoreError> {
+        let mut record = self.load_record(key);
+        change(&mut record);
+        self.save_record(key, &record, durability)
+    }
+
+    /// The incident record, or `None`. A corrupt record is quarantined and treated as absent.
+    pub fn load_incident(&self, key: &str) -> Option<Incident> {
+        self.load_record(key).incident
+    }
+
+    /// The record of incident number `seq` of `key`: the current one, or a superseded one
+    /// kept under `history/` (its chat steps may still be queued).
+    pub fn load_incident_seq(&self, key: &str, seq: u32) -> Option<Incident> {
+        match self.load_incident(key) {
+            Some(i) if seq == 0 || i.seq == seq => Some(i),
+            _ => self.read_json(&self.history_path(key, seq)),
+        }
+    }
+
+    /// Saves an incident where it lives: the current record (keeping its queue), or its
+    /// history record when a later incident of the same alert has replaced it.
     pub fn save_incident(&self, incident: &Incident) -> Result<(), StoreError> {
-        let p = self.record_path(&incident.key);
-        let bytes = serde_json::to_vec_pretty(incident).unwrap_or_default();
-        ctx("write incident record", &p, write_atomic(&p, &bytes))
+        let mut record = self.load_record(&incident.key);
+        if record
+            .incident
+            .as_ref()
+            .is_some_and(|cur| cur.seq > incident.seq)
+        {
+            return self.save_history(incident);
+        }
+        record.incident = Some(incident.clone());
+        self.save_record(&incident.key, &record, Durability::Commit)
+    }
+
+    fn history_path(&self, key: &str, seq: u32) -> PathBuf {
+        self.dir("history")
+            .join(format!("{}.{seq}.json", encode_key(key)))
     }
 
     /// Keeps a superseded incident (its chat channel may still need archiving).
     pub fn save_history(&self, incident: &Incident) -> Result<(), StoreError> {
-        let p = self.dir("history").join(format!(
-            "{}.{}.json",
-            encode_key(&incident.key),
-            incident.seq
-        ));
-        let bytes = serde_json::to_vec_pretty(incident).unwrap_or_default();
+        let p = self.history_path(&incident.key, incident.seq);
+        let bytes = ctx("serialise history record", &p, to_json(incident))?;
         ctx("write history record", &p, write_atomic(&p, &bytes))
     }
 
     /// Every current incident record (status, housekeeping). Corrupt ones are quarantined.
     pub fn incidents(&self) -> Vec<Incident> {
-        self.read_dir_json("incidents")
+        let queued: Vec<(String, PathBuf)> = self.list_records("outbox");
+        let with_queue: std::collections::HashSet<&str> =
+            queued.iter().map(|(k, _)| k.as_str()).collect();
+        let mut out: Vec<Incident> = queued
+            .iter()
+            .filter_map(|(_, p)| self.read_record(p).and_then(|r| r.incident))
+            .collect();
+        for (key, path) in self.list_records("incidents") {
+            if with_queue.contains(key.as_str()) {
+                continue;
+            }
+            if let Some(i) = self.read_record(&path).and_then(|r| r.incident) {
+                out.push(i);
+            }
+        }
+        out
     }
 
     /// Superseded records (housekeeping).
@@ -437,12 +642,13 @@ impl Store {
 
     /// Removes a record file (pruning).
     pub fn remove_file(&self, path: &Path) -> Result<(), StoreError> {
-        ctx("remove", path, remove_if_exists(path))
+        ctx("remove", path, fsutil::remove(path))
     }
 
-    /// Removes an incident's record and event log (pruning, under its lock). Its incident
-    /// number is remembered, so the next incident of the alert does not reuse an old channel
-    /// name. The lock file stays: deleting a lock file another process may hold is unsafe.
+    /// Removes an incident's record and event log (pruning, under its lock, with nothing
+    /// queued). Its incident number is remembered, so the next incident of the alert does not
+    /// reuse an old channel name. The lock file stays: deleting a lock file another process
+    /// may hold is unsafe.
     pub fn remove_incident(&self, key: &str, seq: u32) -> Result<(), StoreError> {
         let enc = encode_key(key);
         let p = self.dir("meta").join(format!("last-seq-{enc}"));
@@ -451,7 +657,7 @@ impl Store {
             self.record_path(key),
             self.dir("events").join(format!("{enc}.jsonl")),
         ] {
-            ctx("remove", &p, remove_if_exists(&p))?;
+            ctx("remove", &p, fsutil::remove(&p))?;
         }
         Ok(())
     }
@@ -465,60 +671,72 @@ impl Store {
 
     // ----- outbox ------------------------------------------------------------------------
 
-    fn outbox_path(&self, dir: &str, entry: &OutboxEntry) -> PathBuf {
-        self.dir(dir)
+    fn dead_path(&self, entry: &OutboxEntry) -> PathBuf {
+        self.dir("dead")
             .join(format!("{}.{}.json", entry.id, encode_key(&entry.key)))
     }
 
-    /// Queues a delivery durably. Re-queuing the same id overwrites it (idempotent replay).
+    /// Queues a delivery durably behind the incident's others. Re-queuing an id already
+    /// queued replaces it (idempotent replay). The caller holds the incident lock.
     pub fn enqueue(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        let p = self.outbox_path("outbox", entry);
-        let bytes = serde_json::to_vec(entry).unwrap_or_default();
-        ctx("write outbox entry", &p, write_atomic(&p, &bytes))
+        self.update_record(&entry.key, Durability::Commit, |r| {
+            r.queue.retain(|e| e.id != entry.id);
+            r.queue.push(entry.clone());
+        })
     }
 
     /// Pending deliveries of one incident in delivery order.
     pub fn pending_for(&self, key: &str) -> Vec<OutboxEntry> {
-        let mut out: Vec<OutboxEntry> = self
-            .list("outbox", Some(key))
-            .into_iter()
-            .filter_map(|(_, path)| self.read_json::<OutboxEntry>(&path))
-            .collect();
-        out.sort_by(|a, b| (a.order, &a.id).cmp(&(b.order, &b.id)));
+        let mut out = self.load_record(key).queue;
+        sort_queue(&mut out);
         out
     }
 
-    /// Incident keys with pending deliveries, the one waiting longest first.
+    /// Incident keys with pending deliveries, the one waiting longest first (a queue file's
+    /// modification time is its oldest entry's, see `save_record`).
     pub fn pending_keys(&self) -> Vec<String> {
-        let mut names = self.list("outbox", None);
-        names.sort_by(|a, b| a.1.cmp(&b.1));
-        let mut seen = std::collections::HashSet::new();
-        names
+        let mut keyed: Vec<(std::time::SystemTime, String)> = self
+            .list_records("outbox")
             .into_iter()
-            .filter(|(k, _)| seen.insert(k.clone()))
-            .map(|(k, _)| k)
-            .collect()
+            .map(|(k, p)| {
+                let t = fs::metadata(&p)
+                    .and_then(|m| m.modified())
+                    .unwrap_or(std::time::UNIX_EPOCH);
+                (t, k)
+            })
+            .collect();
+        keyed.sort();
+        keyed.into_iter().map(|(_, k)| k).collect()
     }
 
-    /// How many deliveries are queued (a directory listing, no reads).
+    /// How many deliveries are queued.
     pub fn pending_count(&self) -> usize {
-        self.list("outbox", None).len()
+        self.pending_all().len()
     }
 
     /// Every pending entry (status).
     pub fn pending_all(&self) -> Vec<OutboxEntry> {
-        self.read_dir_json("outbox")
+        self.list_records("outbox")
+            .into_iter()
+            .filter_map(|(_, p)| self.read_record(&p))
+            .flat_map(|r| r.queue)
+            .collect()
     }
 
-    /// Records a failed attempt.
+    /// Records a failed attempt (a lost update only means one more attempt).
     pub fn update_entry(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        self.enqueue(entry)
+        self.update_record(&entry.key, Durability::Progress, |r| {
+            for e in r.queue.iter_mut().filter(|e| e.id == entry.id) {
+                *e = entry.clone();
+            }
+        })
     }
 
-    /// Removes a delivered entry.
+    /// Removes a delivered entry (a lost removal only means it is sent once more).
     pub fn complete(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        let p = self.outbox_path("outbox", entry);
-        ctx("remove delivered entry", &p, remove_if_exists(&p))
+        self.update_record(&entry.key, Durability::Progress, |r| {
+            r.queue.retain(|e| e.id != entry.id);
+        })
     }
 
     /// Moves a refused entry to `dead/` with the reason; it is kept, never deleted.
@@ -533,8 +751,8 @@ impl Store {
             failed_at: now,
             reason: reason.to_string(),
         };
-        let p = self.outbox_path("dead", entry);
-        let bytes = serde_json::to_vec_pretty(&dead).unwrap_or_default();
+        let p = self.dead_path(entry);
+        let bytes = ctx("serialise dead letter", &p, to_json(&dead))?;
         ctx("write dead letter", &p, write_atomic(&p, &bytes))?;
         self.complete(entry)
     }
@@ -544,21 +762,58 @@ impl Store {
         self.read_dir_json("dead")
     }
 
-    /// Moves dead letters back into the outbox (after fixing a key, say). Returns how many.
-    pub fn requeue_dead(&self) -> Result<usize, StoreError> {
+    /// Moves dead letters back into their incidents' queues (after fixing a key, say).
+    /// Returns how many. Each incident is changed under its lock.
+    pub fn requeue_dead(&self, deadline: Instant) -> Result<usize, StoreError> {
         let mut n = 0;
         for (_, path) in self.list_all("dead") {
-            if let Some(dead) = self.read_json::<DeadLetter>(&path) {
-                let mut entry = dead.entry;
-                entry.attempts = 0;
-                entry.not_before = None;
-                entry.backoff_until = None;
-                self.enqueue(&entry)?;
-                ctx("remove dead letter", &path, remove_if_exists(&path))?;
-                n += 1;
-            }
+            let Some(dead) = self.read_json::<DeadLetter>(&path) else {
+                continue;
+            };
+            let mut entry = dead.entry;
+            entry.attempts = 0;
+            entry.not_before = None;
+            entry.backoff_until = None;
+            let Ok(_lock) = self.lock_incident(&entry.key, deadline) else {
+                log::warn!(
+                    "incident {} is busy; its dead letter stays for now",
+                    entry.key
+                );
+                continue;
+            };
+            self.enqueue(&entry)?;
+            ctx("remove dead letter", &path, fsutil::remove(&path))?;
+            n += 1;
         }
         Ok(n)
+    }
+
+    /// Moves format-1 outbox entries (`outbox/<id>.<key>.json`, one file per delivery) into
+    /// their incidents' queues, once, after an upgrade. Returns how many are left (busy).
+    pub fn adopt_legacy_entries(&self, deadline: Instant) -> usize {
+        let mut left = 0;
+        for (key, path) in self.list("outbox", None) {
+            let Ok(_lock) = self.lock_incident(&key, deadline) else {
+                left += 1;
+                continue;
+            };
+            let Some(entry) = self.read_json::<OutboxEntry>(&path) else {
+                continue;
+            };
+            let adopted = self.update_record(&key, Durability::Commit, |r| {
+                if !r.queue.iter().any(|e| e.id == entry.id) {
+                    r.queue.push(entry.clone());
+                }
+            });
+            match adopted.and_then(|()| ctx("remove", &path, fsutil::remove(&path))) {
+                Ok(()) => {}
+                Err(e) => {
+                    log::error!("{e}");
+                    left += 1;
+                }
+            }
+        }
+        left
     }
 
     // ----- event log, meta ---------------------------------------------------------------
@@ -606,7 +861,8 @@ impl Store {
             .join(format!("{}.jsonl", encode_key(key)));
         let mut text = String::new();
         for l in kept {
-            text.push_str(&serde_json::to_string(l).unwrap_or_default());
+            let line = serde_json::to_string(l).map_err(io::Error::other);
+            text.push_str(&ctx("serialise event log", &p, line)?);
             text.push('\n');
         }
         ctx("rewrite event log", &p, write_atomic(&p, text.as_bytes()))?;
@@ -661,7 +917,7 @@ impl Store {
             .dir("quarantine")
             .join(format!("{name}.{}", Timestamp::now().millis()));
         let _ = ensure_dir(&self.dir("quarantine"));
-        match fs::rename(path, &dest) {
+        match fsutil::rename(path, &dest, Durability::Progress) {
             Ok(()) => log::error!(
                 "quarantined {} ({why}); moved to {}",
                 path.display(),
@@ -682,22 +938,55 @@ impl Store {
             .collect()
     }
 
-    /// Reads JSON; a file that does not parse is quarantined.
-    pub fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Option<T> {
+    /// Reads a store file. A missing file is `None`; one that exists but cannot be read (a
+    /// directory, a symlink loop, no permission, an I/O error) is quarantined, so it is
+    /// counted and shown instead of blocking the queue on every run.
+    fn read_bytes(&self, path: &Path) -> Option<Vec<u8>> {
         match fs::read(path) {
-            Ok(bytes) => match serde_json::from_slice(&bytes) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    self.quarantine(path, &format!("not valid JSON for its kind: {e}"));
-                    None
-                }
-            },
+            Ok(bytes) => Some(bytes),
             Err(e) if e.kind() == io::ErrorKind::NotFound => None,
             Err(e) => {
-                log::error!("cannot read {}: {e}", path.display());
+                self.quarantine(path, &format!("cannot be read: {e}"));
                 None
             }
         }
+    }
+
+    /// Reads JSON; a file that does not parse or cannot be read is quarantined.
+    pub fn read_json<T: serde::de::DeserializeOwned>(&self, path: &Path) -> Option<T> {
+        let bytes = self.read_bytes(path)?;
+        match serde_json::from_slice(&bytes) {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.quarantine(path, &format!("not valid JSON for its kind: {e}"));
+                None
+            }
+        }
+    }
+
+    /// `(key, path)` of the incident record files (`<key>.json`) in `dir`. Anything else there
+    /// that is not a temporary file or a format-1 outbox entry is quarantined.
+    fn list_records(&self, dir: &str) -> Vec<(String, PathBuf)> {
+        let Ok(rd) = fs::read_dir(self.dir(dir)) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') {
+                continue;
+            }
+            match name.strip_suffix(".json") {
+                Some(enc) if is_encoded_key(enc) => out.push((decode_key(enc), e.path())),
+                // A format-1 outbox entry: adopted by `adopt_legacy_entries`.
+                Some(stem)
+                    if dir == "outbox"
+                        && stem.split_once('.').is_some_and(|(_, k)| is_encoded_key(k)) => {}
+                _ => self.quarantine(&e.path(), "not a file this store writes"),
+            }
+        }
+        out
     }
 
     fn read_dir_json<T: serde::de::DeserializeOwned>(&self, dir: &str) -> Vec<T> {
@@ -799,13 +1088,6 @@ fn wait_for_lock(file: File, deadline: Instant) -> Result<IncidentLock, LockErro
     }
 }
 
-fn remove_if_exists(p: &Path) -> io::Result<()> {
-    match fs::remove_file(p) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-        other => other,
-    }
-}
-
 /// Encodes a key for use in a file name: `[A-Za-z0-9_-]` kept, everything else `%XX`;
 /// long keys are shortened with a hash so names stay under filesystem limits.
 pub fn encode_key(key: &str) -> String {
@@ -830,15 +1112,25 @@ pub fn encode_key(key: &str) -> String {
     out
 }
 
+/// True for names `encode_key` can produce.
+fn is_encoded_key(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'%' | b'~'))
+}
+
 /// Reverses `encode_key` (hashed long keys stay as they are; records carry the full key).
 pub fn decode_key(enc: &str) -> String {
     let bytes = enc.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
+        // Hex digits are ASCII, so a file name with other bytes after `%` (`1.%aé.json`) is
+        // compared byte by byte, never sliced inside a character.
         if bytes[i] == b'%' && i + 2 < bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&enc[i + 1..i + 3], 16) {
-                out.push(b);
+            let hex = |b: u8| char::from(b).to_digit(16);
+            if let (Some(hi), Some(lo)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push((hi * 16 + lo) as u8);
                 i += 3;
                 continue;
             }
@@ -862,5 +1154,13 @@ mod tests {
         }
         let long = "x".repeat(500);
         assert!(encode_key(&long).len() < 130);
+    }
+
+    #[test]
+    fn odd_file_names_decode_without_panicking() {
+        assert_eq!(decode_key("1.%aé"), "1.%aé");
+        assert_eq!(decode_key("%é%"), "%é%");
+        assert_eq!(decode_key("%4"), "%4");
+        assert_eq!(decode_key("%C3%A9"), "é");
     }
 }

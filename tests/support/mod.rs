@@ -25,8 +25,24 @@ pub struct TestDir {
 
 impl TestDir {
     pub fn new(name: &str) -> TestDir {
+        TestDir::new_in(&std::env::temp_dir(), name)
+    }
+
+    /// A fresh directory on tmpfs (`/dev/shm`) where there is one: for tests that run the
+    /// binary hundreds of times and check what a killed process leaves, not what a power cut
+    /// leaves, so fsync costs nothing there and proves nothing either way.
+    pub fn new_in_memory(name: &str) -> TestDir {
+        let shm = Path::new("/dev/shm");
+        if shm.is_dir() {
+            TestDir::new_in(shm, name)
+        } else {
+            TestDir::new(name)
+        }
+    }
+
+    fn new_in(base: &Path, name: &str) -> TestDir {
         let n = DIR_COUNTER.fetch_add(1, Ordering::SeqCst);
-        let path = std::env::temp_dir().join(format!(
+        let path = base.join(format!(
             "pandora-ilert-test-{}-{name}-{n}",
             std::process::id()
         ));
@@ -88,10 +104,31 @@ impl TestDir {
             .collect()
     }
 
+    /// The record file of an incident as stored: `outbox/<key>.json` while deliveries are
+    /// queued (the newer copy, see docs/store.md), else `incidents/<key>.json`.
+    pub fn record_file(&self, key: &str) -> serde_json::Value {
+        for dir in ["outbox", "incidents"] {
+            let path = self.state().join(dir).join(format!("{key}.json"));
+            if let Ok(text) = std::fs::read_to_string(path) {
+                return serde_json::from_str(&text).unwrap();
+            }
+        }
+        panic!("no record for incident {key}");
+    }
+
     /// The incident record.
     pub fn record(&self, key: &str) -> serde_json::Value {
-        let path = self.state().join("incidents").join(format!("{key}.json"));
-        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+        self.record_file(key)["incident"].clone()
+    }
+
+    /// Every queued delivery in the store, across incidents.
+    pub fn queued(&self) -> Vec<serde_json::Value> {
+        self.files("outbox")
+            .iter()
+            .filter_map(|f| std::fs::read_to_string(self.state().join("outbox").join(f)).ok())
+            .filter_map(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .flat_map(|v| v["queue"].as_array().cloned().unwrap_or_default())
+            .collect()
     }
 
     /// The dead letters' reasons.

@@ -1,0 +1,376 @@
+//! Crash consistency, proven at every write: for each operation (first firing, re-fire,
+//! recovery, re-fire after recovery, flush, plugin run, chat command) the process is killed —
+//! or sees ENOSPC or EIO — at each store write point in turn (`PANDORA_ILERT_FAULT`, see
+//! docs/store.md), then the following operations run normally and a final `flush` drains.
+//! The invariants checked after every combination:
+//! - ilert saw the events Pandora sent, in order: every firing after a recovery paged, the
+//!   final state is the last event's (the faulted event itself may or may not count: it was
+//!   killed or refused, and what it reported decides which);
+//! - an exit code that says "queued" or "delivered" (0, 69) means the event reached ilert; one
+//!   that says "not queued" (73) means it did not;
+//! - every incident has exactly one chat channel, and each channel shows the state of its own
+//!   incident (an earlier incident's recovery never lands on a later one);
+//! - `status` tells the truth: nothing queued after the drain, open incidents as ilert has them.
+
+mod support;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use support::ilert::{FakeIlert, Mode, KEY};
+use support::slack::{FakeSlack, TOKEN};
+use support::{code, run, stderr, PandoraAlert, TestDir, BIN};
+
+const ID: &str = "900";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Step {
+    Fire,
+    Recover,
+    Flush,
+    Plugin,
+    /// A responder types `!ack` in the incident channel; the plugin run acts on it.
+    Ack,
+    IlertDown,
+    IlertUp,
+}
+
+struct Env<'a> {
+    cfg: &'a Path,
+    ilert: &'a FakeIlert,
+    slack: &'a FakeSlack,
+}
+
+fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {
+    dir.config(&format!(
+        "alert_deadline = \"6s\"\nflush_deadline = \"10s\"\nrequest_timeout = \"2s\"\n\
+         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\n\
+         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
+        ilert.url(),
+        slack.url()
+    ))
+}
+
+/// Runs one step; `fault` goes into the environment of the binary for this step only.
+fn step(env: &Env<'_>, s: Step, fault: Option<&str>, trace: Option<&Path>) -> Option<Output> {
+    let cmd = |args: &[&str]| -> Command {
+        let mut c = Command::new(BIN);
+        c.arg("--config").arg(env.cfg).args(args);
+        c
+    };
+    let mut c = match s {
+        Step::Fire | Step::Recover => {
+            let alert = if s == Step::Fire {
+                PandoraAlert::firing(ID)
+            } else {
+                PandoraAlert::recovery(ID)
+            };
+            let mut c = Command::new("/bin/sh");
+            c.arg("-c")
+                .arg(format!("exec {}", alert.command_line(env.cfg, "")));
+            c
+        }
+        Step::Flush => cmd(&["flush"]),
+        Step::Plugin => cmd(&["plugin"]),
+        Step::Ack => {
+            let channel = env
+                .slack
+                .channels()
+                .into_iter()
+                .rfind(|c| !c.is_archived && c.topic.starts_with("FIRING"))?;
+            env.slack
+                .add_message(&channel.id, "U0RESP001", "!ack on it");
+            cmd(&["plugin"])
+        }
+        Step::IlertDown => {
+            env.ilert.set_mode(Mode::Fail(503));
+            return None;
+        }
+        Step::IlertUp => {
+            env.ilert.set_mode(Mode::Accept);
+            return None;
+        }
+    };
+    if let Some(f) = fault {
+        c.env("PANDORA_ILERT_FAULT", f);
+    }
+    if let Some(t) = trace {
+        c.env("PANDORA_ILERT_FAULT_TRACE", t);
+    }
+    Some(c.stdin(Stdio::null()).output().expect("run pandora-ilert"))
+}
+
+/// ALERT / RESOLVE as ilert accepted them, repeats collapsed (delivery is at least once).
+fn ilert_states(ilert: &FakeIlert) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for e in ilert.accepted() {
+        let t = e["eventType"].as_str().unwrap_or_default().to_string();
+        let key = e["alertKey"].as_str().unwrap_or_default();
+        assert_eq!(key, ID, "an event for another alert key: {t}");
+        if (t == "ALERT" || t == "RESOLVE") && out.last() != Some(&t) {
+            out.push(t);
+        }
+    }
+    out
+}
+
+/// What ilert must have seen if the events in `steps` (minus `skip`) were accepted.
+fn expected_states(steps: &[Step], skip: Option<usize>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        if Some(i) == skip {
+            continue;
+        }
+        let t = match s {
+            Step::Fire => "ALERT",
+            // A recovery of an alert ilert never saw open is still sent; collapsing handles
+            // the rest.
+            Step::Recover => "RESOLVE",
+            _ => continue,
+        };
+        if out.last().map(String::as_str) != Some(t) {
+            out.push(t.to_string());
+        }
+    }
+    out
+}
+
+struct Outcome {
+    combos: usize,
+    points: usize,
+}
+
+/// Runs `steps` with a fault at every write point of step `faulted`, each fault kind.
+fn every_write_point(name: &str, steps: &[Step], faulted: usize) -> Outcome {
+    // First, count the points the faulted step passes on a clean run.
+    let points = {
+        let (dir, ilert, slack) = (
+            TestDir::new_in_memory(name),
+            FakeIlert::start(),
+            FakeSlack::start(),
+        );
+        let cfg = config(&dir, &ilert, &slack);
+        let env = Env {
+            cfg: &cfg,
+            ilert: &ilert,
+            slack: &slack,
+        };
+        let trace = dir.join("trace");
+        for (i, s) in steps.iter().enumerate() {
+            step(&env, *s, None, (i == faulted).then_some(trace.as_path()));
+        }
+        if steps.contains(&Step::Ack) {
+            assert!(
+                ilert.accepted().iter().any(|e| e["eventType"] == "ACCEPT"),
+                "{name}: the chat command never reached ilert: {:?}\n{}",
+                ilert.events(),
+                dir.log()
+            );
+        }
+        let text = std::fs::read_to_string(&trace).unwrap_or_default();
+        let n = text.lines().count();
+        assert!(n > 0, "{name}: the faulted step wrote nothing? trace empty");
+        n
+    };
+    let combos: Vec<(usize, &str)> = (1..=points)
+        .flat_map(|p| ["kill", "enospc", "eio"].map(|f| (p, f)))
+        .collect();
+    let started = std::time::Instant::now();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    // Each combination is independent (own store, own fakes): a few at a time.
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..WORKERS)
+            .map(|_| {
+                scope.spawn(|| loop {
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let Some(&(point, fault)) = combos.get(n) else {
+                        break;
+                    };
+                    one_combination(name, steps, faulted, points, point, fault);
+                })
+            })
+            .collect();
+        for w in workers {
+            if let Err(panic) = w.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
+    eprintln!(
+        "{name}: {points} write points x 3 faults = {} combinations in {:.1}s",
+        combos.len(),
+        started.elapsed().as_secs_f64()
+    );
+    Outcome {
+        combos: combos.len(),
+        points,
+    }
+}
+
+/// Combinations run at once per test.
+const WORKERS: usize = 3;
+
+/// One (point, fault) combination of `every_write_point`.
+fn one_combination(
+    name: &str,
+    steps: &[Step],
+    faulted: usize,
+    points: usize,
+    point: usize,
+    fault: &str,
+) {
+    let what = format!("{name}: fault {fault} at write {point} of {points}");
+    let (dir, ilert, slack) = (
+        TestDir::new_in_memory(name),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack);
+    let env = Env {
+        cfg: &cfg,
+        ilert: &ilert,
+        slack: &slack,
+    };
+    let mut faulted_code = None;
+    for (i, s) in steps.iter().enumerate() {
+        let spec = format!("{point}:{fault}");
+        let t0 = std::time::Instant::now();
+        let out = step(&env, *s, (i == faulted).then_some(spec.as_str()), None);
+        if std::env::var_os("CRASH_TIMING").is_some() {
+            eprintln!("{what}: step {i} {s:?} {:?}", t0.elapsed());
+        }
+        if let Some(out) = out {
+            if i == faulted {
+                faulted_code = out.status.code();
+                if fault == "kill" {
+                    assert!(
+                        out.status.code().is_none(),
+                        "{what}: the process was not killed (the point was never reached?): {}",
+                        stderr(&out)
+                    );
+                }
+            } else {
+                assert!(
+                    matches!(code(&out), 0 | 69),
+                    "{what}: step {i} {s:?} exited {}: {}\nlog:\n{}",
+                    code(&out),
+                    stderr(&out),
+                    dir.log()
+                );
+            }
+        }
+    }
+    ilert.set_mode(Mode::Accept);
+    let flush = run(&cfg, &["flush"]);
+    assert_eq!(code(&flush), 0, "{what}: final flush: {}", stderr(&flush));
+
+    let seen = ilert_states(&ilert);
+    let with = expected_states(steps, None);
+    let without = expected_states(steps, Some(faulted));
+    assert!(
+        seen == with || seen == without,
+        "{what}: ilert saw {seen:?}, expected {with:?} (or {without:?} if the faulted \
+         event was not accepted)\nlog:\n{}",
+        dir.log()
+    );
+    let is_event = matches!(steps[faulted], Step::Fire | Step::Recover);
+    if is_event && with != without {
+        match faulted_code {
+            Some(0 | 69) => assert_eq!(
+                seen, with,
+                "{what}: exit {faulted_code:?} said queued, but the event never reached ilert"
+            ),
+            Some(73 | 75) => assert_eq!(
+                seen, without,
+                "{what}: exit {faulted_code:?} said NOT queued, but the event reached ilert"
+            ),
+            Some(c) => panic!("{what}: unexpected exit {c}"),
+            None => {}
+        }
+    }
+
+    // Chat: one channel per incident, each showing its own incident's state.
+    let incidents = seen.iter().filter(|t| *t == "ALERT").count();
+    let channels = slack.channels();
+    assert_eq!(
+        channels.len(),
+        incidents,
+        "{what}: {} channels for {incidents} incidents: {:?}",
+        channels.len(),
+        channels
+            .iter()
+            .map(|c| (&c.name, &c.topic))
+            .collect::<Vec<_>>()
+    );
+    let final_open = seen.last().map(String::as_str) == Some("ALERT");
+    for (n, ch) in channels.iter().enumerate() {
+        let last = n + 1 == channels.len();
+        let want_open = last && final_open;
+        assert_eq!(
+            ch.topic.starts_with("FIRING") || ch.topic.starts_with("ACK"),
+            want_open,
+            "{what}: channel {} of incident {} has topic {:?}",
+            ch.name,
+            n + 1,
+            ch.topic
+        );
+    }
+
+    // status: nothing queued, open incidents as ilert has them.
+    let status = run(&cfg, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("{what}: status --json: {e}: {}", stderr(&status)));
+    assert_eq!(j["queued"].as_array().map(Vec::len), Some(0), "{what}: {j}");
+    assert_eq!(
+        j["open_incidents"].as_array().map(Vec::len),
+        Some(usize::from(final_open)),
+        "{what}: {j}"
+    );
+}
+
+use Step::*;
+
+#[test]
+fn first_firing_survives_a_fault_at_every_write() {
+    let o = every_write_point("crash-fire", &[Fire, Recover, Fire, Recover], 0);
+    assert!(o.points >= 4 && o.combos == o.points * 3);
+}
+
+#[test]
+fn refire_survives_a_fault_at_every_write() {
+    every_write_point("crash-refire", &[Fire, Fire, Recover, Fire], 1);
+}
+
+#[test]
+fn recovery_survives_a_fault_at_every_write() {
+    every_write_point("crash-recover", &[Fire, Recover, Fire, Recover], 1);
+}
+
+#[test]
+fn firing_after_recovery_survives_a_fault_at_every_write() {
+    every_write_point("crash-reopen", &[Fire, Recover, Fire, Recover, Fire], 2);
+}
+
+#[test]
+fn flush_survives_a_fault_at_every_write() {
+    every_write_point(
+        "crash-flush",
+        &[IlertDown, Fire, Recover, Fire, IlertUp, Flush, Recover],
+        5,
+    );
+}
+
+#[test]
+fn plugin_run_survives_a_fault_at_every_write() {
+    every_write_point(
+        "crash-plugin",
+        &[IlertDown, Fire, Recover, Fire, IlertUp, Plugin, Recover],
+        5,
+    );
+}
+
+#[test]
+fn chat_command_survives_a_fault_at_every_write() {
+    every_write_point("crash-ack", &[Fire, Ack, Recover, Fire], 1);
+}
