@@ -380,6 +380,9 @@ impl Deliverer<'_> {
             limit: self.config.events_per_window,
             window: self.config.events_window,
         };
+        if budget.limit == 0 {
+            return None;
+        }
         let name = pace_name("ilert", source.key.expose());
         let next = self.store.take_slot(&name, &source.name, budget, now)?;
         Some(Disposition::Paced {

@@ -21,12 +21,12 @@ fn config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
 }
 
 /// A config for storms that are about concurrency, not pacing: the account's ilert limit was
-/// raised (ilert-docs `rest-api/alertsource-throttle.md`: "can be increased") and ours with it.
+/// raised (ilert-docs `rest-api/alertsource-throttle.md`: "can be increased"), ours is off.
 /// Pacing itself is tests/ilert.rs's.
 fn unpaced_config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
     ilert.set_events_limit(1000, Duration::from_secs(60));
     dir.config(&format!(
-        "request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\nrate_limit = \"1000/1m\"\n\
+        "request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\nrate_limit = \"off\"\n\
          [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
         ilert.url()
     ))
