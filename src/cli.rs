@@ -42,7 +42,7 @@ pub enum Command {
     Alert(Box<AlertArgs>),
     /// Deliver everything still queued, oldest first.
     #[command(
-        after_help = "Provider Retry-After holds are honoured; our own retry backoff is not \
+        after_help = "Provider Retry-After holds (up to 1 hour) are honoured; our own retry backoff is not \
                             (a person running flush wants it now). Exit 0 when the outbox is empty, 69 \
                             when something is still queued.\n\nExample, after fixing the network:\n\n  \
                             pandora-ilert flush && pandora-ilert status"

@@ -432,6 +432,29 @@ struct RawPlugin {
 }
 
 impl Config {
+    /// Every configured secret: integration keys, the heartbeat key, chat tokens, the Teams
+    /// client secret and webhook URL.
+    pub fn secrets(&self) -> Vec<&Secret> {
+        let mut out: Vec<&Secret> = self.routes.iter().map(|r| &r.source.key).collect();
+        out.extend(self.heartbeat_key.as_ref());
+        if let Some(s) = &self.slack {
+            out.push(&s.token);
+        }
+        if let Some(t) = &self.teams {
+            out.extend(t.client_secret.as_ref());
+            out.extend(t.webhook_url.as_ref());
+        }
+        if let Some(m) = &self.matrix {
+            out.push(&m.access_token);
+        }
+        out
+    }
+
+    /// The scrubber that removes these secrets from text that came from outside.
+    pub fn scrubber(&self) -> crate::redact::Scrubber {
+        crate::redact::Scrubber::new(self.secrets().into_iter().map(Secret::expose))
+    }
+
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {

@@ -77,11 +77,20 @@ pub enum Disposition {
     },
 }
 
-/// Classifies an HTTP answer from ilert (and chat APIs that use plain status codes).
+/// The setting a redirect of an ilert call points at.
+const ILERT_URL_SETTING: &str = "[ilert] api_url";
+
+/// Classifies an HTTP answer from ilert by its status alone (the body is outside text that
+/// only goes into the reason). Only a 2xx is a delivery; a 3xx is a configuration error.
 pub fn classify_http(resp: &Response, now: Timestamp) -> Disposition {
     let body = one_line(&resp.body, 300);
     match resp.status {
         200..=299 => Disposition::Delivered,
+        300..=399 => Disposition::DeadLetter {
+            reason: resp
+                .redirect_error(ILERT_URL_SETTING)
+                .unwrap_or_else(|| format!("HTTP {} redirect", resp.status)),
+        },
         429 | 503 => Disposition::Retry {
             after: resp.retry_after_delay(now),
             reason: format!(
@@ -447,9 +456,8 @@ mod tests {
 
     fn resp(status: u16, retry_after: Option<&str>) -> Response {
         Response {
-            status,
             retry_after: retry_after.map(str::to_string),
-            body: "{\"message\":\"x\"}".into(),
+            ..Response::new(status, "{\"message\":\"x\"}")
         }
     }
 
@@ -491,5 +499,61 @@ mod tests {
         assert_eq!(backoff(1), Duration::from_secs(30));
         assert_eq!(backoff(2), Duration::from_secs(60));
         assert_eq!(backoff(50), Duration::from_secs(1800));
+    }
+
+    #[test]
+    fn every_redirect_is_a_dead_letter_naming_location_and_setting() {
+        for status in [301, 302, 303, 307, 308] {
+            let r = Response {
+                location: Some("https://elsewhere.example/api/events".into()),
+                ..Response::new(status, "")
+            };
+            match classify_http(&r, Timestamp::from_millis(0)) {
+                Disposition::DeadLetter { reason } => {
+                    assert!(
+                        reason.contains("https://elsewhere.example/api/events"),
+                        "{reason}"
+                    );
+                    assert!(reason.contains("[ilert] api_url"), "{reason}");
+                }
+                other => panic!("{status}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_latin1_proxy_page_is_classified_by_its_status() {
+        let page = |status| {
+            Response::from_wire(
+                status,
+                None,
+                None,
+                b"<h1>Acc\xe8s refus\xe9</h1>",
+                &crate::redact::Scrubber::default(),
+            )
+        };
+        let now = Timestamp::from_millis(0);
+        assert_eq!(classify_http(&page(202), now), Disposition::Delivered);
+        assert!(matches!(
+            classify_http(&page(403), now),
+            Disposition::DeadLetter { reason } if reason.contains("Acc\u{fffd}s")
+        ));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::http::arbitrary::config(2000))]
+
+        /// Any answer: no panic; only a 2xx is a delivery; a 3xx is never one.
+        #[test]
+        fn any_answer_to_an_ilert_post_is_delivered_only_on_2xx(r in crate::http::arbitrary::answer()) {
+            let d = classify_http(&r, Timestamp::from_millis(1_700_000_000_000));
+            proptest::prop_assert_eq!(d == Disposition::Delivered, (200..=299).contains(&r.status));
+            if (300..=399).contains(&r.status) {
+                proptest::prop_assert!(matches!(d, Disposition::DeadLetter { .. }), "{:?}", d);
+            }
+            if let Disposition::Retry { after: Some(a), .. } = d {
+                proptest::prop_assert!(a <= crate::http::MAX_RETRY_AFTER);
+            }
+        }
     }
 }

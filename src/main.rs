@@ -28,6 +28,7 @@ mod lifecycle;
 mod logging;
 mod pacing;
 mod pandora;
+mod redact;
 mod routing;
 mod signals;
 mod stdout;

@@ -51,7 +51,9 @@ impl Timestamp {
 
     /// How long after `earlier` this is (zero if it is not later).
     pub fn since(self, earlier: Timestamp) -> Duration {
-        Duration::from_millis(u64::try_from(self.millis - earlier.millis).unwrap_or(0))
+        Duration::from_millis(
+            u64::try_from(self.millis.saturating_sub(earlier.millis)).unwrap_or(0),
+        )
     }
 
     /// RFC 3339 in UTC with seconds, e.g. `2026-11-24T07:40:05Z`.
@@ -120,6 +122,10 @@ impl Timestamp {
             .position(|m| m.eq_ignore_ascii_case(parts[2]))? as i64
             + 1;
         let year: i64 = parts[3].parse().ok()?;
+        // A server's header is outside text: bound it so the arithmetic cannot overflow.
+        if !(1..=9999).contains(&year) || !(1..=31).contains(&day) {
+            return None;
+        }
         let (h, mi, s) = parse_clock(parts[4])?;
         let secs = days_from_civil(year, month, day) * 86_400 + h * 3600 + mi * 60 + s;
         Some(Timestamp {

@@ -682,3 +682,50 @@ fn a_short_matrix_rate_limit_is_waited_out_within_the_run() {
         .to_string();
     assert_eq!(auth, "Bearer syt_fake_token_1234");
 }
+
+#[test]
+fn text_from_the_host_cannot_ping_the_room() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-mentions"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    let alias = s.alias(&format!("pandorafms_alert_{id}"));
+    let hostile = |a: PandoraAlert| a.set("--agent", "@room web-01");
+    let out = hostile(PandoraAlert::firing(&id)).run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let room = s
+        .alice
+        .resolve(&alias)
+        .expect("the incident alias resolves");
+    s.alice.join(&room);
+    // A new message after alice joined: the recovery (edits never notify).
+    let recovery = PandoraAlert::recovery(&id);
+    let agent = recovery
+        .words
+        .iter()
+        .find(|(o, _)| o == "--agent")
+        .map(|(_, v)| v.replace("web-01", "@room web-01"))
+        .unwrap();
+    let out = recovery.set("--agent", &agent).run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let msgs = s.alice.messages(&room);
+    let posts = originals(&msgs);
+    assert_eq!(posts.len(), 2, "{posts:?}");
+    for p in &posts {
+        // Intentional mentions (spec v1.7, m.mentions): an empty object mentions no one.
+        assert_eq!(p["content"]["m.mentions"], serde_json::json!({}), "{p}");
+        let body = p["content"]["body"].as_str().unwrap();
+        assert!(body.contains("room web-01"), "{body}");
+    }
+    // The homeserver's push rules agree: alice got no highlight (`.m.rule.roomnotif` would
+    // highlight `@room` from a sender with the room's notification power).
+    let (status, notes) = s.alice.call("GET", "/notifications?only=highlight", None);
+    assert_eq!(status, 200, "{notes}");
+    let in_room: Vec<&Value> = notes["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["room_id"] == room.as_str())
+        .collect();
+    assert!(in_room.is_empty(), "alice was pinged: {in_room:?}");
+}

@@ -31,7 +31,7 @@ use super::{
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
 use crate::delivery::one_line;
-use crate::http::{encode_component, Request, TransportError};
+use crate::http::{encode_component, Request, Response, TransportError};
 use crate::pandora::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -88,17 +88,7 @@ impl<'a> Matrix<'a> {
             .http
             .send(&req, timeout)
             .map_err(Failure::Transport)?;
-        let value = resp.json();
-        if (200..300).contains(&resp.status) {
-            return Ok(value);
-        }
-        let header_wait = resp.retry_after_delay(Timestamp::now());
-        Err(Failure::Api(ApiError::from_answer(
-            resp.status,
-            &value,
-            &resp.body,
-            header_wait,
-        )))
+        answer(&resp, Timestamp::now())
     }
 
     /// The bot's server name (the part after the first `:` of its user id).
@@ -462,6 +452,8 @@ impl ChatBackend for Matrix<'_> {
 #[derive(Debug)]
 enum Failure {
     Api(ApiError),
+    /// A 3xx: the homeserver URL is wrong (never followed).
+    Redirect(String),
     Transport(TransportError),
     Deadline,
 }
@@ -470,6 +462,7 @@ impl From<Failure> for ChatError {
     fn from(f: Failure) -> Self {
         match f {
             Failure::Api(e) => e.into_chat(),
+            Failure::Redirect(why) => ChatError::Permanent(format!("Matrix: {why}")),
             Failure::Transport(t) => ChatError::Transport(t),
             Failure::Deadline => {
                 ChatError::Transient("run deadline reached; the rest waits for the next run".into())
@@ -498,7 +491,7 @@ impl ApiError {
         // the `Retry-After` header (newer spec versions).
         let retry_after = json["retry_after_ms"]
             .as_u64()
-            .map(|ms| Duration::from_millis(ms.min(86_400_000)))
+            .map(|ms| Duration::from_millis(ms).min(crate::http::MAX_RETRY_AFTER))
             .or(header_wait);
         ApiError {
             status,
@@ -536,6 +529,25 @@ impl ApiError {
             _ => ChatError::Permanent(detail),
         }
     }
+}
+
+/// Reads a homeserver answer: a 2xx is the value, a redirect a configuration error, anything
+/// else the Matrix error.
+fn answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
+    if let Some(why) = resp.redirect_error("[matrix] homeserver") {
+        return Err(Failure::Redirect(why));
+    }
+    let value = resp.json();
+    if (200..300).contains(&resp.status) {
+        return Ok(value);
+    }
+    let header_wait = resp.retry_after_delay(now);
+    Err(Failure::Api(ApiError::from_answer(
+        resp.status,
+        &value,
+        &resp.body,
+        header_wait,
+    )))
 }
 
 fn state_path(room: &str, kind: &str) -> String {
@@ -651,10 +663,19 @@ fn message_content(m: &ChatMessage) -> Value {
     };
     json!({
         "msgtype": msgtype,
-        "body": m.text,
+        "body": plain_body(&m.text),
         "format": "org.matrix.custom.html",
         "formatted_body": html_body(m),
+        // Intentional mentions (spec v1.7): we mention no one, so text from a monitored host
+        // (`@room`, a user id) cannot ping anybody; servers then skip the keyword rules.
+        "m.mentions": {},
     })
+}
+
+/// The plain body with `@room` defused for homeservers and clients older than intentional
+/// mentions (their `.m.rule.roomnotif` matches `@room` in the body): a word joiner after `@`.
+fn plain_body(text: &str) -> String {
+    text.replace("@room", "@\u{2060}room")
 }
 
 /// An edit of `original` (`m.replace`): clients show `m.new_content`; the outer body, marked
@@ -663,12 +684,13 @@ fn edit_content(original: &str, m: &ChatMessage) -> Value {
     let new = message_content(m);
     let mut outer = Map::new();
     outer.insert("msgtype".into(), new["msgtype"].clone());
-    outer.insert("body".into(), json!(format!("* {}", m.text)));
+    outer.insert("body".into(), json!(format!("* {}", plain_body(&m.text))));
     outer.insert("format".into(), json!("org.matrix.custom.html"));
     outer.insert(
         "formatted_body".into(),
         json!(format!("* {}", html_body(m))),
     );
+    outer.insert("m.mentions".into(), json!({}));
     outer.insert("m.new_content".into(), new);
     outer.insert(
         "m.relates_to".into(),
@@ -979,5 +1001,44 @@ mod tests {
         let c = json!({"alias": "#a:x", "alt_aliases": ["#b:x"]});
         assert_eq!(aliases_of(&c), ["#a:x", "#b:x"]);
         assert!(aliases_of(&json!({})).is_empty());
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::http::arbitrary::config(1000))]
+
+        /// Any homeserver answer: no panic; success only on a 2xx; a redirect is a
+        /// configuration error naming `[matrix] homeserver`.
+        #[test]
+        fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
+            match answer(&r, Timestamp::from_millis(0)) {
+                Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
+                Err(f) => {
+                    let e = ChatError::from(f);
+                    if (300..=399).contains(&r.status) {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[matrix] homeserver")), "{:?}", e);
+                    }
+                    if let ChatError::RateLimited(Some(d)) = e {
+                        proptest::prop_assert!(d <= crate::http::MAX_RETRY_AFTER);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn no_message_can_ping_the_room() {
+        let m = ChatMessage::build(
+            MessageKind::Alert,
+            "FIRING @room web-01".into(),
+            vec![("Agent".into(), "@room".into())],
+            Vec::new(),
+        );
+        let c = message_content(&m);
+        assert_eq!(c["m.mentions"], json!({}));
+        assert!(!c["body"].as_str().unwrap().contains("@room"));
+        let e = edit_content("$orig", &m);
+        assert_eq!(e["m.mentions"], json!({}));
+        assert_eq!(e["m.new_content"]["m.mentions"], json!({}));
+        assert!(!e["body"].as_str().unwrap().contains("@room"));
     }
 }

@@ -115,6 +115,51 @@ pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
     }
 }
 
+/// Reads a Web API answer of `method`: the status first (a redirect is a configuration error,
+/// 429 and 5xx are retried), then the `ok` field of the JSON body.
+fn answer(resp: &Response, method: &str, now: Timestamp) -> Result<Value, Failure> {
+    if let Some(why) = resp.redirect_error("[slack] api_url") {
+        return Err(Failure::Other(ChatError::Permanent(format!(
+            "Slack {method}: {why}"
+        ))));
+    }
+    if resp.status == 429 {
+        return Err(Failure::Other(ChatError::RateLimited(
+            resp.retry_after_delay(now),
+        )));
+    }
+    if resp.status >= 500 {
+        return Err(Failure::Other(ChatError::Transient(format!(
+            "Slack {method}: HTTP {}",
+            resp.status
+        ))));
+    }
+    let body = resp.json();
+    if resp.status != 200 || !body.is_object() {
+        let what = format!(
+            "Slack {method}: HTTP {} without a Web API answer ({})",
+            resp.status,
+            one_line(&resp.body, 120)
+        );
+        return Err(Failure::Other(if resp.status == 200 {
+            ChatError::Transient(what)
+        } else {
+            ChatError::Permanent(format!("{what}; check [slack] api_url"))
+        }));
+    }
+    if let Some(w) = body["warning"].as_str() {
+        log::debug!("Slack {method}: warning {w}");
+    }
+    if body["ok"].as_bool() == Some(true) {
+        return Ok(body);
+    }
+    let code = body["error"]
+        .as_str()
+        .unwrap_or("unknown_error")
+        .to_string();
+    Err(Failure::Code { code, body })
+}
+
 impl<'a> Slack<'a> {
     /// A backend for one delivery.
     pub fn new(cfg: &'a SlackConfig, ctx: &'a Context<'a>) -> Self {
@@ -140,45 +185,7 @@ impl<'a> Slack<'a> {
             .http
             .send(&req, timeout)
             .map_err(|e| Failure::Other(e.into()))?;
-        self.answer(&resp, method)
-    }
-
-    fn answer(&self, resp: &Response, method: &str) -> Result<Value, Failure> {
-        if resp.status == 429 {
-            return Err(Failure::Other(ChatError::RateLimited(
-                resp.retry_after_delay(self.ctx.now),
-            )));
-        }
-        if resp.status >= 500 {
-            return Err(Failure::Other(ChatError::Transient(format!(
-                "Slack {method}: HTTP {}",
-                resp.status
-            ))));
-        }
-        let body = resp.json();
-        if resp.status != 200 || !body.is_object() {
-            let what = format!(
-                "Slack {method}: HTTP {} without a Web API answer ({})",
-                resp.status,
-                one_line(&resp.body, 120)
-            );
-            return Err(Failure::Other(if resp.status == 200 {
-                ChatError::Transient(what)
-            } else {
-                ChatError::Permanent(format!("{what}; check [slack] api_url"))
-            }));
-        }
-        if let Some(w) = body["warning"].as_str() {
-            log::debug!("Slack {method}: warning {w}");
-        }
-        if body["ok"].as_bool() == Some(true) {
-            return Ok(body);
-        }
-        let code = body["error"]
-            .as_str()
-            .unwrap_or("unknown_error")
-            .to_string();
-        Err(Failure::Code { code, body })
+        answer(&resp, method, self.ctx.now)
     }
 
     /// A write method with a JSON body.
@@ -256,7 +263,7 @@ impl<'a> Slack<'a> {
     fn set_purpose(&self, id: &str, purpose: &str) -> Result<(), ChatError> {
         self.call(
             "conversations.setPurpose",
-            json!({"channel": id, "purpose": purpose}),
+            json!({"channel": id, "purpose": escape_within(purpose, TOPIC_MAX)}),
         )
         .map(drop)
         .map_err(|f| f.into_chat("conversations.setPurpose"))
@@ -310,7 +317,8 @@ impl ChatBackend for Slack<'_> {
     }
 
     fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
-        let purpose = crate::ilert::truncate_chars(&spec.description, TOPIC_MAX);
+        // As Slack will read it back: the escaped form is what must fit in 250 characters.
+        let purpose = unescape(&escape_within(&spec.description, TOPIC_MAX));
         for name in alternative_names(&spec.name, &purpose, NAME_MAX) {
             let created = self.call(
                 "conversations.create",
@@ -444,10 +452,9 @@ impl ChatBackend for Slack<'_> {
     }
 
     fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
-        let topic = crate::ilert::truncate_chars(topic, TOPIC_MAX);
         self.call(
             "conversations.setTopic",
-            json!({"channel": channel.id, "topic": topic}),
+            json!({"channel": channel.id, "topic": escape_within(topic, TOPIC_MAX)}),
         )
         .map(drop)
         .map_err(|f| f.into_chat("conversations.setTopic"))
@@ -577,6 +584,28 @@ pub fn escape(text: &str) -> String {
         .replace('>', "&gt;")
 }
 
+/// `escape(text)` cut so that the escaped form has at most `max` characters (Slack counts
+/// the text as sent), never inside an entity.
+pub fn escape_within(text: &str, max: usize) -> String {
+    let escaped = escape(text);
+    if escaped.chars().count() <= max {
+        return escaped;
+    }
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let piece = escape(c.encode_utf8(&mut [0; 4]));
+        let n = piece.chars().count();
+        if used + n + 1 > max {
+            break;
+        }
+        out.push_str(&piece);
+        used += n;
+    }
+    out.push('…');
+    out
+}
+
 fn unescape(text: &str) -> String {
     text.replace("&lt;", "<")
         .replace("&gt;", ">")
@@ -685,7 +714,7 @@ mod tests {
             fake.url()
         );
         let config = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
-        let http = Http::new();
+        let http = Http::new(config.scrubber());
         let ctx = Context {
             config: &config,
             store: &store,
@@ -949,5 +978,39 @@ mod tests {
         assert_eq!(ts_to_timestamp("1.").millis(), 1_000);
         let _ = ts_to_timestamp("99999999999999999999.999");
         let _ = ts_to_timestamp("9223372036854775807.999");
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::http::arbitrary::config(1000))]
+
+        /// Any Web API answer: no panic; success only on HTTP 200 with `ok: true`; a redirect
+        /// is a configuration error.
+        #[test]
+        fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
+            let got = answer(&r, "chat.postMessage", Timestamp::from_millis(0));
+            if got.is_ok() {
+                proptest::prop_assert_eq!(r.status, 200);
+                proptest::prop_assert_eq!(r.json()["ok"].as_bool(), Some(true));
+            }
+            if let Err(f) = got {
+                let e = f.into_chat("chat.postMessage");
+                if (300..=399).contains(&r.status) {
+                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[slack] api_url")), "{:?}", e);
+                }
+                let _ = e.disposition("slack");
+            }
+        }
+    }
+
+    #[test]
+    fn topics_and_purposes_are_escaped_within_the_limit() {
+        assert_eq!(
+            escape_within("<!channel> & co", 250),
+            "&lt;!channel&gt; &amp; co"
+        );
+        let long = "<".repeat(300);
+        let cut = escape_within(&long, TOPIC_MAX);
+        assert!(cut.chars().count() <= TOPIC_MAX);
+        assert!(cut.ends_with("&lt;…"), "{cut}");
     }
 }

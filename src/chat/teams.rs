@@ -118,6 +118,59 @@ fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
     }
 }
 
+/// Reads a Graph answer: a 2xx is the value (`Null` when empty), a redirect a configuration
+/// error, anything else Graph's error.
+fn graph_answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
+    if let Some(why) = resp.redirect_error("[teams] graph_url") {
+        return Err(Failure::Other(ChatError::Permanent(format!(
+            "Teams: Graph: {why}"
+        ))));
+    }
+    if (200..300).contains(&resp.status) {
+        return Ok(if resp.body.trim().is_empty() {
+            Value::Null
+        } else {
+            resp.json()
+        });
+    }
+    let body = resp.json();
+    Err(Failure::Graph(GraphError {
+        status: resp.status,
+        code: body["error"]["code"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        message: body["error"]["message"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| one_line(&resp.body, 200)),
+        retry_after: resp.retry_after_delay(now),
+    }))
+}
+
+/// Reads a Workflows webhook answer; the webhook returns no message id, so one is made up.
+fn webhook_answer(resp: &Response, now: Timestamp) -> Result<String, ChatError> {
+    if let Some(why) = resp.redirect_error("[teams] webhook_url") {
+        return Err(ChatError::Permanent(format!("Teams webhook: {why}")));
+    }
+    // Legacy connectors answered 200 and signalled throttling in the body.
+    if resp.status == 429 || resp.body.contains("HTTP error 429") {
+        return Err(ChatError::RateLimited(resp.retry_after_delay(now)));
+    }
+    match resp.status {
+        200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
+        500..=599 => Err(ChatError::Transient(format!(
+            "Teams webhook: HTTP {}",
+            resp.status
+        ))),
+        status => Err(ChatError::Permanent(format!(
+            "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
+             the Workflows flow may be off or deleted, or its URL changed",
+            one_line(&resp.body, 200)
+        ))),
+    }
+}
+
 /// Graph's answer to an application posting a channel message.
 fn is_post_refusal(e: &GraphError) -> bool {
     matches!(e.status, 401 | 403) && e.message.to_lowercase().contains("import purposes")
@@ -221,6 +274,11 @@ impl<'a> Teams<'a> {
             .ctx
             .http
             .send(&Request::new("POST", url).form(form), self.timeout()?)?;
+        if let Some(why) = resp.redirect_error("[teams] login_url") {
+            return Err(ChatError::Permanent(format!(
+                "Teams: token endpoint: {why}"
+            )));
+        }
         let body = resp.json();
         match resp.status {
             200 => {}
@@ -282,7 +340,7 @@ impl<'a> Teams<'a> {
                 .http
                 .send(&req, self.timeout()?)
                 .map_err(ChatError::from)?;
-            match self.answer(&resp) {
+            match graph_answer(&resp, self.ctx.now) {
                 Err(Failure::Graph(e))
                     if e.status == 401 && e.code == "InvalidAuthenticationToken" && !fresh =>
                 {
@@ -294,29 +352,6 @@ impl<'a> Teams<'a> {
                 other => return other,
             }
         }
-    }
-
-    fn answer(&self, resp: &Response) -> Result<Value, Failure> {
-        if (200..300).contains(&resp.status) {
-            return Ok(if resp.body.trim().is_empty() {
-                Value::Null
-            } else {
-                resp.json()
-            });
-        }
-        let body = resp.json();
-        Err(Failure::Graph(GraphError {
-            status: resp.status,
-            code: body["error"]["code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            message: body["error"]["message"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| one_line(&resp.body, 200)),
-            retry_after: resp.retry_after_delay(self.ctx.now),
-        }))
     }
 
     fn member(&self, user: &str, owner: bool) -> Value {
@@ -471,22 +506,7 @@ impl<'a> Teams<'a> {
             &Request::new("POST", url.expose()).json(envelope.clone()),
             self.timeout()?,
         )?;
-        // Legacy connectors answered 200 and signalled throttling in the body.
-        if resp.status == 429 || resp.body.contains("HTTP error 429") {
-            return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now)));
-        }
-        match resp.status {
-            200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
-            500..=599 => Err(ChatError::Transient(format!(
-                "Teams webhook: HTTP {}",
-                resp.status
-            ))),
-            status => Err(ChatError::Permanent(format!(
-                "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
-                 the Workflows flow may be off or deleted, or its URL changed",
-                one_line(&resp.body, 200)
-            ))),
-        }
+        webhook_answer(&resp, self.ctx.now)
     }
 }
 
@@ -703,6 +723,25 @@ pub fn sanitize_name(name: &str) -> String {
     shorten_name(base, NAME_MAX)
 }
 
+/// Text from Pandora made inert for the Markdown that Adaptive Card text blocks and facts
+/// render: a word joiner after a `]` that a `(`, `[` or `:` follows (spaces allowed, as
+/// lenient parsers do) breaks every link form (`[text](url)`, `[text][ref]`, `[ref]: url`,
+/// `![image](url)`) while the text reads the same. Bare URLs stay visible as what they are.
+pub fn inert_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        out.push(c);
+        if c == ']' {
+            let next = chars.clone().find(|n| *n != ' ' && *n != '\t');
+            if matches!(next, Some('(' | '[' | ':')) {
+                out.push('\u{2060}');
+            }
+        }
+    }
+    out
+}
+
 fn text_block(text: &str) -> Value {
     json!({"type": "TextBlock", "text": crate::ilert::truncate_chars(text, 2000), "wrap": true})
 }
@@ -710,7 +749,7 @@ fn text_block(text: &str) -> Value {
 /// The Adaptive Card of a message: the title, a fact set, a link to the incident channel when
 /// the card is posted elsewhere, and the links as buttons. Pure.
 pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Value {
-    let mut title = text_block(&message.title);
+    let mut title = text_block(&inert_markdown(&message.title));
     title["weight"] = json!("Bolder");
     title["size"] = json!("Medium");
     match message.kind {
@@ -724,7 +763,12 @@ pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Val
         let facts: Vec<Value> = message
             .fields
             .iter()
-            .map(|(k, v)| json!({"title": k, "value": crate::ilert::truncate_chars(v, 1000)}))
+            .map(|(k, v)| {
+                json!({
+                    "title": inert_markdown(k),
+                    "value": inert_markdown(&crate::ilert::truncate_chars(v, 1000)),
+                })
+            })
             .collect();
         body.push(json!({"type": "FactSet", "facts": facts}));
     }
@@ -751,8 +795,11 @@ pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Val
 
 fn channel_line(ch: &ChannelRef) -> Value {
     match &ch.url {
-        Some(url) => text_block(&format!("Incident channel: [{}]({url})", ch.name)),
-        None => text_block(&format!("Incident channel: {}", ch.name)),
+        Some(url) => text_block(&format!(
+            "Incident channel: [{}]({url})",
+            inert_markdown(&ch.name).replace('[', "(").replace(']', ")")
+        )),
+        None => text_block(&format!("Incident channel: {}", inert_markdown(&ch.name))),
     }
 }
 
@@ -898,5 +945,46 @@ mod tests {
             "BadRequest",
             "Channel name already existed, please use other name."
         )));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::http::arbitrary::config(1000))]
+
+        /// Any Graph, token or webhook answer: no panic; success only on a 2xx; a redirect is
+        /// a configuration error naming the setting.
+        #[test]
+        fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
+            let now = Timestamp::from_millis(0);
+            let redirect = (300..=399).contains(&r.status);
+            match graph_answer(&r, now) {
+                Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
+                Err(f) => {
+                    let e = f.into_chat("create the channel", "Channel.Create");
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] graph_url")), "{:?}", e);
+                    }
+                }
+            }
+            match webhook_answer(&r, now) {
+                Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
+                Err(e) => if redirect {
+                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn card_text_from_pandora_renders_no_link() {
+        let m = ChatMessage::build(
+            MessageKind::Alert,
+            "FIRING [Reset your password](https://evil.example)".into(),
+            vec![("Agent".into(), "[x][1]\n[1]: https://evil.example".into())],
+            Vec::new(),
+        );
+        let card = adaptive_card(&m, None).to_string();
+        assert!(!card.contains("](https://evil"), "{card}");
+        assert!(!card.contains("][1]"), "{card}");
+        assert!(!card.contains("]: https://evil"), "{card}");
     }
 }

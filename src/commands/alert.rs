@@ -55,7 +55,7 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
     let key = alert.key.clone();
     let kind = alert.kind;
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let handled = match handle(
         config,
         &store,

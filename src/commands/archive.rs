@@ -22,7 +22,7 @@ pub fn run(config: &Config, older_than: &str, dry_run: bool) -> Result<Exit, App
     } else {
         Store::open(&config.state_dir)?
     };
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let report = archive::run(
         config,
         &store,

@@ -187,7 +187,7 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         if let Some(log) = &config.log_file {
             report.push(log_file_check(log));
         }
-        let http = Http::new();
+        let http = Http::new(config.scrubber());
         let timeout = config.request_timeout;
         report.push(probe::ilert(&http, &config.ilert_url, timeout));
         for c in ilert_source::checks(config, &http, timeout) {

@@ -91,7 +91,7 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
             .ok_or_else(|| AppError::Internal("no default route".into()))?,
     };
     let store = Store::open(&config.state_dir)?;
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let started = Instant::now();
     let t0 = Timestamp::now();
     let deadline = Deadline::after(config.flush_deadline);

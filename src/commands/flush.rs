@@ -13,7 +13,7 @@ use crate::time::Timestamp;
 /// Runs `flush`.
 pub fn run(config: &Config) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let outcome = flush_all(
         config,
         &store,

@@ -182,10 +182,15 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                 }
                 step("chat commands", || chat_poll(config, store, deadline));
                 step("ilert sync", || {
-                    crate::ilert_sync::sync(config, store, &Http::new(), deadline)
+                    crate::ilert_sync::sync(config, store, &Http::new(config.scrubber()), deadline)
                 });
                 step("storm", || {
-                    chatops::end_quiet_storms(config, store, &Http::new(), deadline)
+                    chatops::end_quiet_storms(
+                        config,
+                        store,
+                        &Http::new(config.scrubber()),
+                        deadline,
+                    )
                 });
                 step("archive", || archive_channels(config, store, deadline));
                 step("housekeeping", || prune(config, store, deadline));
@@ -239,7 +244,7 @@ fn deliver(config: &Config, store: &Store, deadline: Deadline) {
     let reserve = AFTER_DELIVERY.min(config.plugin.deadline / 4);
     let budget = Deadline::after(deadline.remaining().saturating_sub(reserve));
     let started = Instant::now();
-    let outcome = flush_all(config, store, &Http::new(), budget, true);
+    let outcome = flush_all(config, store, &Http::new(config.scrubber()), budget, true);
     let line = format!(
         "plugin: delivered {}, still queued {}, dead letters {} in {}ms",
         outcome.delivered,
@@ -281,7 +286,7 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
         );
         return None;
     }
-    let result = ilert::heartbeat(&Http::new(), config, key, timeout);
+    let result = ilert::heartbeat(&Http::new(config.scrubber()), config, key, timeout);
     let (ok, detail) = match result {
         Ok(r) if (200..300).contains(&r.status) => {
             (true, format!("heartbeat accepted (HTTP {})", r.status))
@@ -319,7 +324,7 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
 
 /// `!incident` reports and `!ack` / `!resolve` commands read back from chat.
 fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let mut open = |alert: crate::pandora::Alert, route: &str| {
         let key = alert.key.clone();
         if let Err(e) = super::alert::handle(
@@ -356,7 +361,7 @@ fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
     let r = archive::run(
         config,
         store,
-        &Http::new(),
+        &Http::new(config.scrubber()),
         deadline,
         config.plugin.archive_after,
         false,

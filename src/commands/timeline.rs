@@ -45,7 +45,7 @@ pub fn run(config: &Config, query: &str, json: bool) -> Result<Exit, AppError> {
     let events = store.events(&incident.key);
     let mut notes = Vec::new();
     let mut exit = Exit::Ok;
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let ctx = Context {
         config,
         store: &store,

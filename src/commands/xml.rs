@@ -39,7 +39,7 @@ struct Tally {
 pub fn run(config: &Config, files: &[PathBuf]) -> Result<Exit, AppError> {
     let deadline = Deadline::after(config.flush_deadline);
     let store = Store::open(&config.state_dir)?;
-    let http = Http::new();
+    let http = Http::new(config.scrubber());
     let mut deliverer = Deliverer::new(config, &store, &http, deadline, false);
     let mut tally = Tally::default();
     for file in files {

@@ -274,6 +274,56 @@ fn looks_unsubstituted(value: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
+/// Longest `_homeurl_` used for links: Slack refuses a button URL over 3,000 characters, and
+/// the agent and module paths are appended to it.
+pub const LINK_BASE_MAX: usize = 2000;
+
+/// The console URL links are built on: `_homeurl_` when it is an http(s) URL of sane length
+/// without spaces or control characters (text from Pandora reaches Slack buttons, Teams
+/// `Action.OpenUrl` and ilert links, so a `javascript:` URL must not); empty when none is
+/// given. `Err` says why it is not used; the alert itself is never refused for it.
+pub fn link_base(raw: &str) -> Result<String, String> {
+    let url = raw.trim().trim_end_matches('/');
+    if url.is_empty() {
+        return Ok(String::new());
+    }
+    let shown: String = url.chars().take(60).collect();
+    let lower = url.get(..8).unwrap_or(url).to_ascii_lowercase();
+    let host = url.split_once("://").map_or("", |(_, rest)| {
+        rest.split(['/', '?', '#']).next().unwrap_or("")
+    });
+    let why = if !(lower.starts_with("http://") || lower.starts_with("https://")) {
+        "it is not an http(s) URL"
+    } else if url.chars().count() > LINK_BASE_MAX {
+        "it is longer than 2,000 characters"
+    } else if url.chars().any(|c| c.is_whitespace() || c.is_control())
+        || url.contains(['"', '<', '>'])
+    {
+        "it contains spaces, quotes or control characters"
+    } else if host.is_empty() {
+        "it has no host"
+    } else {
+        return Ok(url.to_string());
+    };
+    Err(format!(
+        "homeurl {shown:?} ignored for links ({why}); the alert is sent without console links"
+    ))
+}
+
+/// A Pandora id used in console links: digits only (Pandora's ids are integers), else empty
+/// with a warning.
+fn link_id(name: &str, raw: &str, warnings: &mut Vec<String>) -> String {
+    let id = raw.trim();
+    if id.bytes().all(|b| b.is_ascii_digit()) {
+        return id.to_string();
+    }
+    let shown: String = id.chars().take(40).collect();
+    warnings.push(format!(
+        "{name} {shown:?} is not a number; it is left out of the console links"
+    ));
+    String::new()
+}
+
 /// Empty, `N/A` and unsubstituted macros carry no information.
 fn meaningful(value: &str) -> bool {
     let v = value.trim();
@@ -388,9 +438,12 @@ impl Alert {
                 .filter(|t| !t.is_empty())
                 .collect(),
             alert_name,
-            homeurl: homeurl.trim().trim_end_matches('/').to_string(),
-            agent_id: agent_id.trim().to_string(),
-            module_id: module_id.trim().to_string(),
+            homeurl: link_base(&homeurl).unwrap_or_else(|why| {
+                warnings.push(why);
+                String::new()
+            }),
+            agent_id: link_id("agent_id", &agent_id, &mut warnings),
+            module_id: link_id("module_id", &module_id, &mut warnings),
             macros,
             warnings,
         })
@@ -563,5 +616,27 @@ mod tests {
             .warnings
             .iter()
             .any(|w| w.contains("--severity is missing")));
+    }
+
+    #[test]
+    fn homeurl_is_a_link_only_when_it_is_a_sane_web_url() {
+        assert_eq!(
+            link_base(" https://pandora.example/console/ ").unwrap(),
+            "https://pandora.example/console"
+        );
+        assert_eq!(link_base("").unwrap(), "");
+        for bad in [
+            "javascript:alert(1)",
+            "JAVASCRIPT://%0aalert(1)",
+            "data:text/html,x",
+            "https://",
+            "https://a.example/x y",
+            "https://a.example/\"onmouseover",
+        ] {
+            let why = link_base(bad).unwrap_err();
+            assert!(why.contains("ignored for links"), "{bad}: {why}");
+        }
+        let long = format!("https://a.example/{}", "x".repeat(3000));
+        assert!(link_base(&long).unwrap_err().contains("2,000"));
     }
 }

@@ -69,16 +69,20 @@ pub fn decode(s: &str) -> String {
 pub struct Reply {
     pub status: u16,
     pub headers: Vec<(String, String)>,
-    pub body: String,
+    /// Any bytes (a proxy's Latin-1 error page is not UTF-8).
+    pub body: Vec<u8>,
     pub delay: Duration,
 }
 
 impl Reply {
     pub fn new(status: u16, body: impl Into<String>) -> Reply {
+        Reply::bytes(status, body.into().into_bytes())
+    }
+    pub fn bytes(status: u16, body: Vec<u8>) -> Reply {
         Reply {
             status,
             headers: vec![("Content-Type".into(), "application/json".into())],
-            body: body.into(),
+            body,
             delay: Duration::ZERO,
         }
     }
@@ -240,9 +244,10 @@ fn handle(stream: TcpStream, shared: &Shared) -> std::io::Result<()> {
             out.push_str(&format!("{k}: {v}\r\n"));
         }
         out.push_str(&format!("Content-Length: {}\r\n\r\n", reply.body.len()));
-        out.push_str(&reply.body);
+        let mut out = out.into_bytes();
+        out.extend_from_slice(&reply.body);
         let mut s = reader.get_ref();
-        if s.write_all(out.as_bytes()).is_err() {
+        if s.write_all(&out).is_err() {
             return Ok(());
         }
         s.flush()?;
@@ -255,6 +260,11 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        303 => "See Other",
+        307 => "Temporary Redirect",
+        308 => "Permanent Redirect",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

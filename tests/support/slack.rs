@@ -257,6 +257,12 @@ fn escaped(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
+fn unescaped(s: &str) -> String {
+    s.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// Arguments as strings, from the JSON body, the form body or the query.
 fn arguments(r: &Recorded, st: &mut State) -> Result<BTreeMap<String, String>, Reply> {
     let mut out = BTreeMap::new();
@@ -501,6 +507,10 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 return err("too_long");
             }
             let c = member_channel!(ch);
+            // Slack reads text as sent with `&`, `<`, `>` escaped ("Formatting text for app
+            // surfaces: Escaping text", api.slack.com/reference/surfaces/formatting#escaping);
+            // the fake keeps the text as displayed and escapes it again in channel objects.
+            let text = unescaped(&text);
             if field == "topic" {
                 c.topic = text;
             } else {

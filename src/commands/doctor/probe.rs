@@ -14,6 +14,7 @@ use crate::http::{encode_component, Http, Request, Response, TransportError};
 pub fn ilert(http: &Http, base: &str, timeout: Duration) -> Check {
     let what = format!("ilert API {base}");
     match http.send(&Request::new("GET", format!("{base}/")), timeout) {
+        Ok(r) if r.is_redirect() => redirected(&what, &r, "[ilert] api_url"),
         Ok(r) => Check::ok(format!(
             "{what} answers (HTTP {}); integration keys are only proven by a real event",
             r.status
@@ -34,6 +35,9 @@ pub fn slack(http: &Http, slack: &SlackConfig, timeout: Duration) -> Check {
 
 /// Reads an `auth.test` answer.
 pub fn classify_slack(api_url: &str, r: &Response) -> Check {
+    if r.is_redirect() {
+        return redirected(&format!("Slack API {api_url}"), r, "[slack] api_url");
+    }
     let j = r.json();
     if r.status == 429 {
         return Check::warn(
@@ -48,7 +52,7 @@ pub fn classify_slack(api_url: &str, r: &Response) -> Check {
             "Slack has a problem; check status.slack.com and try again later",
         );
     }
-    if j["ok"] == true {
+    if r.status == 200 && j["ok"] == true {
         return Check::ok(format!(
             "Slack token accepted (team {}, bot user {})",
             j["team"].as_str().unwrap_or("?"),
@@ -85,6 +89,13 @@ pub fn matrix(http: &Http, m: &MatrixConfig, timeout: Duration) -> Check {
 
 /// Reads a `whoami` answer.
 pub fn classify_matrix(homeserver: &str, r: &Response) -> Check {
+    if r.is_redirect() {
+        return redirected(
+            &format!("Matrix homeserver {homeserver}"),
+            r,
+            "[matrix] homeserver",
+        );
+    }
     let j = r.json();
     match r.status {
         200 => Check::ok(format!(
@@ -149,6 +160,9 @@ pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Ch
 
 /// Reads a token answer.
 pub fn classify_teams_token(tenant: &str, r: &Response) -> Check {
+    if r.is_redirect() {
+        return redirected("Microsoft login", r, "[teams] login_url");
+    }
     let j = r.json();
     if r.status == 200 && j["access_token"].is_string() {
         return Check::ok(format!(
@@ -244,24 +258,54 @@ pub fn host_port(url: &str) -> Option<(String, u16)> {
     Some((host, port))
 }
 
-/// A transport failure as a check, with what to look at.
+/// A 3xx answer as a check: the configured URL is not the API's own.
+fn redirected(what: &str, r: &Response, setting: &str) -> Check {
+    let target = r
+        .location
+        .as_deref()
+        .unwrap_or("nowhere (no Location header)");
+    Check::fail(
+        Class::Config,
+        format!(
+            "{what} answers with a redirect (HTTP {}) to {target}; API calls never follow \
+             redirects",
+            r.status
+        ),
+        &format!("set {setting} to the URL the server redirects to"),
+    )
+}
+
+/// A transport failure as a check: the failure class, and the fix for that class.
 fn unreachable(what: &str, url: &str, e: &TransportError) -> Check {
     let host = host_port(url).map_or_else(|| url.to_string(), |(h, p)| format!("{h}:{p}"));
     let fix = match e {
+        TransportError::Dns => format!(
+            "the name in {host} does not resolve: check the host name in the configured URL, then DNS on this server (/etc/resolv.conf, `getent hosts`)"
+        ),
+        TransportError::Refused => format!(
+            "{host} refuses the connection: nothing listens on that port or a firewall rejects it; check the port in the URL and the firewall; if this server must use a proxy, set HTTPS_PROXY"
+        ),
         TransportError::Timeout => format!(
-            "no answer in time from {host}: a firewall dropping packets, or a proxy is needed (set HTTPS_PROXY)"
+            "no answer in time from {host}: a firewall dropping packets, or a proxy is needed (set HTTPS_PROXY); or raise request_timeout"
         ),
-        TransportError::Connect(m) if m.contains("host not found") => {
-            format!("the name of {host} does not resolve: check DNS on this server and the URL in the config")
-        }
-        TransportError::Connect(m) if m.starts_with("TLS") => format!(
-            "TLS with {host} failed: check the URL (https for a TLS port), the system clock, and any TLS-inspecting proxy"
+        TransportError::Certificate(_) => format!(
+            "the certificate of {host} is not trusted: check the host name in the URL and the certificate's expiry; a TLS-inspecting proxy must exempt this host (the built-in Mozilla roots are used, not the system's)"
         ),
-        _ => format!(
-            "open outgoing connections to {host} in the firewall, or set HTTPS_PROXY if this server needs a proxy"
+        TransportError::Tls(_) => format!(
+            "TLS with {host} failed: use https:// only for a TLS port, check the system clock and any proxy that intercepts TLS"
+        ),
+        TransportError::Connect(_) => format!(
+            "no route to {host}: check the network route and the firewall for outgoing connections"
+        ),
+        TransportError::Other(_) => format!(
+            "check the URL of {host} and any proxy on the way (HTTPS_PROXY)"
         ),
     };
-    Check::fail(Class::Reach, format!("{what} unreachable: {e}"), &fix)
+    Check::fail(
+        Class::Reach,
+        format!("{what} unreachable ({}): {e}", e.class()),
+        &fix,
+    )
 }
 
 #[cfg(test)]
@@ -270,11 +314,7 @@ mod tests {
     use super::*;
 
     fn resp(status: u16, body: &str) -> Response {
-        Response {
-            status,
-            retry_after: None,
-            body: body.into(),
-        }
+        Response::new(status, body)
     }
 
     #[test]
@@ -350,5 +390,74 @@ mod tests {
         );
         assert_eq!(c.class, Class::Reach);
         assert!(c.fix.unwrap().contains("api.ilert.com:443"));
+    }
+
+    #[test]
+    fn each_transport_class_gets_its_own_fix() {
+        let fix = |e: TransportError| {
+            let c = unreachable("ilert API", "https://api.ilert.example", &e);
+            assert_eq!(c.class, Class::Reach);
+            (c.what, c.fix.unwrap())
+        };
+        let (what, dns) = fix(TransportError::Dns);
+        assert!(
+            what.contains("(DNS)") && dns.contains("resolv.conf"),
+            "{what} / {dns}"
+        );
+        assert!(!dns.contains("firewall"), "{dns}");
+        let (_, refused) = fix(TransportError::Refused);
+        assert!(refused.contains("port"), "{refused}");
+        let (_, cert) = fix(TransportError::Certificate(
+            "invalid peer certificate: Expired".into(),
+        ));
+        assert!(
+            cert.contains("certificate") && cert.contains("expiry"),
+            "{cert}"
+        );
+        let (_, tls) = fix(TransportError::Tls("received corrupt message".into()));
+        assert!(tls.contains("https://"), "{tls}");
+    }
+
+    #[test]
+    fn a_redirect_is_a_config_failure_naming_the_target_and_setting() {
+        let r = Response {
+            location: Some("https://api.ilert.example/moved".into()),
+            ..Response::new(301, "")
+        };
+        for c in [
+            classify_slack("https://slack.example/api", &r),
+            classify_matrix("https://m.example", &r),
+            classify_teams_token("t1", &r),
+        ] {
+            assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
+            assert!(
+                c.what.contains("https://api.ilert.example/moved"),
+                "{}",
+                c.what
+            );
+            assert!(c.fix.unwrap().starts_with("set ["));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(crate::http::arbitrary::config(1000))]
+
+        /// Any answer to a probe: no panic; a redirect is a configuration failure; only a
+        /// 2xx can be OK.
+        #[test]
+        fn any_answer_is_a_check(r in crate::http::arbitrary::answer()) {
+            for c in [
+                classify_slack("https://slack.example/api", &r),
+                classify_matrix("https://m.example", &r),
+                classify_teams_token("t1", &r),
+            ] {
+                if (300..=399).contains(&r.status) {
+                    proptest::prop_assert_eq!((c.status, c.class), (Status::Fail, Class::Config));
+                }
+                if c.status == Status::Ok {
+                    proptest::prop_assert!((200..=299).contains(&r.status));
+                }
+            }
+        }
     }
 }
