@@ -22,6 +22,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -157,8 +158,12 @@ class Site:
                                   stderr=subprocess.DEVNULL).returncode
 
         t0 = time.perf_counter()
-        with ThreadPoolExecutor(parallel) as pool:
-            codes = list(pool.map(one, range(count), chunksize=64))
+        pool = ThreadPoolExecutor(parallel)
+        try:
+            codes = list(pool.map(one, range(count)))
+        finally:
+            # Interrupted: drop the alerts not yet started rather than wait for them.
+            pool.shutdown(wait=True, cancel_futures=True)
         bad = [c for c in codes if c not in ok]
         if bad:
             sys.exit(f"bench: filling {self.dir}: {len(bad)} alerts exited {sorted(set(bad))}")
@@ -236,20 +241,27 @@ def peer_python():
     return py
 
 
+def stop_on_term(_signum, _frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
 def main():
+    # SIGTERM ends the run like Ctrl-C: fixtures removed, what was measured still printed.
+    signal.signal(signal.SIGTERM, stop_on_term)
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="smaller fixtures and fewer rounds (a smoke run)")
     ap.add_argument("--keep", action="store_true", help="keep the fixtures under .cache/bench-run")
+    ap.add_argument("--incidents", type=int, help="incidents in the plugin's big store (default 100,000)")
     opts = ap.parse_args()
     quick = opts.quick
     scale = 10 if quick else 1
     n_queued = 10_000 // scale
-    n_incidents = 100_000 // (scale * 5 if quick else 1)
+    n_incidents = opts.incidents or 100_000 // (scale * 5 if quick else 1)
     flush_small, flush_large = 500 // scale, 8_000 // scale
     n_storm = 1_000 // scale * (2 if quick else 1)
     rounds = 20 if quick else 200
     plugin_rounds = 2 if quick else 5
-    flush_rounds = 1 if quick else 2
+    flush_rounds = 1
     pause = 1 if quick else 5
 
     base = os.path.join(ROOT, ".cache", "bench-run")
@@ -354,6 +366,60 @@ def main():
             qx <= 1.1,
         ))
 
+        # --- Log lines in an alert storm -------------------------------------------------------
+        storm = Site(base, "storm", fake.url, log_level="debug")
+        settle(pause)
+        log(f"storm: {n_storm:,} distinct alerts, 8 at a time, log at debug level")
+        secs = storm.fill(8_000_000, n_storm, parallel=8)
+        lines = open(storm.log, encoding="utf-8", errors="replace").read().splitlines()
+        torn = [line for line in lines if not LOG_LINE.match(line)]
+        details.append(f"storm: {n_storm:,} alerts in {secs:.2f} s ({n_storm / secs:.0f}/s), "
+                       f"{len(lines):,} log lines, {len(torn)} torn")
+        rows.append((
+            f"log lines in a {n_storm:,}-alert storm",
+            f"{len(torn)} torn of {len(lines):,}",
+            "0 torn: one `write` per line",
+            not torn,
+        ))
+        # --- flush: drain rate and linearity ---------------------------------------------------
+        def flush_once(n, tag):
+            site = Site(base, f"flush-{n}-{tag}", fake.url)
+            fake.mode("fail")
+            site.fill(7_000_000, n, ok=(69,))
+            fake.mode("accept")
+            settle(pause)
+            before = fake.accepted()
+            code, kib, wall = run1(site.command("flush"))
+            delivered = fake.accepted() - before
+            site.remove()
+            if code != 0 or delivered != n:
+                log(f"flush of {n}: exit {code}, {delivered} delivered")
+            return wall, delivered, code
+
+        log(f"flush: {flush_rounds} interleaved rounds of {flush_small:,} and {flush_large:,}, then {n_queued:,}")
+        per_event = {flush_small: [], flush_large: []}
+        order = [flush_small, flush_large]
+        for r in range(flush_rounds):
+            for n in (order if r % 2 == 0 else order[::-1]):
+                wall, delivered, _ = flush_once(n, r)
+                per_event[n].append(wall / max(delivered, 1))
+        wall, delivered, code = flush_once(n_queued, "big")
+        rate = delivered / wall
+        lin = [b / a for a, b in zip(per_event[flush_small], per_event[flush_large])]
+        details.append("")
+        details.append(f"flush: {n_queued:,} queued: {delivered:,} delivered in {wall:.2f} s "
+                       f"({rate:,.0f} events/s), exit {code}")
+        for n, v in per_event.items():
+            details.append(f"flush: {n:,} queued: per event {', '.join(f'{x * 1e3:.2f} ms' for x in v)}")
+        linx = statistics.median(lin)
+        rows.append((
+            f"`flush` of {n_queued:,} queued events",
+            f"{rate:,.0f} events/s; per-event cost {flush_large:,} vs {flush_small:,}: "
+            f"{linx:.2f}x ({', '.join(f'{x:.2f}' for x in lin)})",
+            f"≥ 2,000 events/s; {flush_large:,} at the per-event cost of {flush_small:,} (≤ 1.2x)",
+            rate >= 2000 and linx <= 1.2 and delivered == n_queued,
+        ))
+
         # --- Plugin runs: empty store, 100,000 incidents, 10,000 queued in backoff ------------
         big = Site(base, "incidents", fake.url)
         log(f"filling: {n_incidents:,} incidents (this takes a while)")
@@ -395,66 +461,19 @@ def main():
         ))
         big.remove()
         queued.remove()
-
-        # --- flush: drain rate and linearity ---------------------------------------------------
-        def flush_once(n, tag):
-            site = Site(base, f"flush-{n}-{tag}", fake.url)
-            fake.mode("fail")
-            site.fill(7_000_000, n, ok=(69,))
-            fake.mode("accept")
-            settle(pause)
-            before = fake.accepted()
-            code, kib, wall = run1(site.command("flush"))
-            delivered = fake.accepted() - before
-            site.remove()
-            if code != 0 or delivered != n:
-                log(f"flush of {n}: exit {code}, {delivered} delivered")
-            return wall, delivered, code
-
-        log(f"flush: {flush_rounds} interleaved rounds of {flush_small:,} and {flush_large:,}, then {n_queued:,}")
-        per_event = {flush_small: [], flush_large: []}
-        order = [flush_small, flush_large]
-        for r in range(flush_rounds):
-            for n in (order if r % 2 == 0 else order[::-1]):
-                wall, delivered, _ = flush_once(n, r)
-                per_event[n].append(wall / max(delivered, 1))
-        wall, delivered, code = flush_once(n_queued, "big")
-        rate = delivered / wall
-        lin = [b / a for a, b in zip(per_event[flush_small], per_event[flush_large])]
-        details.append("")
-        details.append(f"flush: {n_queued:,} queued: {delivered:,} delivered in {wall:.2f} s "
-                       f"({rate:,.0f} events/s), exit {code}")
-        for n, v in per_event.items():
-            details.append(f"flush: {n:,} queued: per event {', '.join(f'{x * 1e3:.2f} ms' for x in v)}")
-        linx = statistics.median(lin)
-        rows.append((
-            f"`flush` of {n_queued:,} queued events",
-            f"{rate:,.0f} events/s; per-event cost {flush_large:,} vs {flush_small:,}: "
-            f"{linx:.2f}x ({', '.join(f'{x:.2f}' for x in lin)})",
-            f"≥ 2,000 events/s; {flush_large:,} at the per-event cost of {flush_small:,} (≤ 1.2x)",
-            rate >= 2000 and linx <= 1.2 and delivered == n_queued,
-        ))
-
-        # --- Log lines in an alert storm -------------------------------------------------------
-        storm = Site(base, "storm", fake.url, log_level="debug")
-        settle(pause)
-        log(f"storm: {n_storm:,} distinct alerts, 8 at a time, log at debug level")
-        secs = storm.fill(8_000_000, n_storm, parallel=8)
-        lines = open(storm.log, encoding="utf-8", errors="replace").read().splitlines()
-        torn = [line for line in lines if not LOG_LINE.match(line)]
-        details.append(f"storm: {n_storm:,} alerts in {secs:.2f} s ({n_storm / secs:.0f}/s), "
-                       f"{len(lines):,} log lines, {len(torn)} torn")
-        rows.append((
-            f"log lines in a {n_storm:,}-alert storm",
-            f"{len(torn)} torn of {len(lines):,}",
-            "0 torn: one `write` per line",
-            not torn,
-        ))
     finally:
         fake.stop()
         if not opts.keep:
             shutil.rmtree(base, ignore_errors=True)
         report(rows, details, quick, load_before, started)
+
+
+def issue_order(figure):
+    """The rows in the issue's order, whichever section measured them first."""
+    order = ["one new", "re-fire", "one alert while", "`flush`", "plugin run", "backoff", "log lines"]
+    if "backoff" in figure:
+        return order.index("backoff")
+    return next((i for i, p in enumerate(order) if figure.startswith(p)), len(order))
 
 
 def report(rows, details, quick, load_before, started):
@@ -468,7 +487,7 @@ def report(rows, details, quick, load_before, started):
     print()
     print("| figure | measured | target | |")
     print("|---|---|---|---|")
-    for figure, measured, target, ok in rows:
+    for figure, measured, target, ok in sorted(rows, key=lambda row: issue_order(row[0])):
         print(f"| {figure} | {measured} | {target} | {'PASS' if ok else 'FAIL'} |")
     print()
     print("\n".join(details))

@@ -1095,9 +1095,14 @@ fn permission_warning(_path: &Path, _config: &Config) -> Option<String> {
 
 /// Turns a toml/serde error into one line with the line number and a did-you-mean.
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    let line = e
-        .span()
-        .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+    // Counted in bytes: a span is never sliced, whatever it points at.
+    let line = e.span().map(|s| {
+        text.as_bytes()[..s.start.min(text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    });
     let raw = e.message().trim();
     let message = if let Some(rest) = raw.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
@@ -1105,6 +1110,9 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
         format!("unknown key '{field}'{}", suggestion(field, &options))
     } else if let Some(rest) = raw.strip_prefix("missing field `") {
         format!("missing key '{}'", rest.trim_end_matches('`'))
+    } else if raw.is_empty() {
+        // The TOML parser gives no words for some breakage (`""=`): say what is expected.
+        "not valid TOML: each line is `key = value`, a `[section]` or a `[[route]]`".to_string()
     } else {
         raw.replace('\n', " ")
     };

@@ -643,7 +643,12 @@ fn concurrent_alerts_append_whole_log_lines() {
         .collect();
     for c in children {
         let out = c.wait_with_output().unwrap();
-        assert!(out.status.success(), "{:?}", out.status);
+        // 69: beyond ilert's 50 events a minute per key the rest waits in the queue.
+        assert!(
+            matches!(out.status.code(), Some(0 | 69)),
+            "{:?}",
+            out.status
+        );
     }
     let log = dir.log();
     let torn: Vec<&str> = log.lines().filter(|l| !is_whole_log_line(l)).collect();

@@ -171,7 +171,10 @@ fn a_matrix_redirect_is_a_dead_letter_naming_homeserver() {
     );
 }
 
-/// Serves 429 with one `Retry-After` value for event posts until told to accept.
+/// Serves 503 with one `Retry-After` value for event posts until told to accept. (503, not
+/// 429: a 429 from ilert holds the whole integration key for its rate window, see
+/// tests/ilert.rs; these tests are about one entry's `Retry-After`, which RFC 9110 §10.2.3
+/// allows on a 503 too.)
 fn rate_limiter(value: &'static str) -> (Server, std::sync::Arc<std::sync::atomic::AtomicBool>) {
     use std::sync::atomic::{AtomicBool, Ordering};
     let accept = std::sync::Arc::new(AtomicBool::new(false));
@@ -180,7 +183,7 @@ fn rate_limiter(value: &'static str) -> (Server, std::sync::Arc<std::sync::atomi
         if a.load(Ordering::SeqCst) {
             Reply::new(202, "")
         } else {
-            Reply::json(429, serde_json::json!({"message": "Too many requests"}))
+            Reply::json(503, serde_json::json!({"message": "Service unavailable"}))
                 .header("Retry-After", value)
         }
     });

@@ -42,9 +42,12 @@ struct Env<'a> {
 }
 
 fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {
+    // These tests send far more than ilert's 50 events a minute per key: play an account
+    // whose limit was raised, and tell the client the same.
+    ilert.set_events_limit(100_000, std::time::Duration::from_secs(60));
     dir.config(&format!(
         "alert_deadline = \"6s\"\nflush_deadline = \"10s\"\nrequest_timeout = \"2s\"\n\
-         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\n\
+         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\nrate_limit = \"100000/1m\"\n\
          [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
          [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
         ilert.url(),

@@ -100,11 +100,14 @@ fn random_kills_during_storms_lose_nothing_and_miss_no_page() {
         FakeIlert::start(),
         FakeSlack::start(),
     );
-    // About crashes, not pacing: the account's ilert limit is raised, ours is off.
+    // Far more than ilert's 50 events a minute per key: play an account whose limit was
+    // raised, and tell the client the same.
     ilert.set_events_limit(100_000, Duration::from_secs(60));
+    // Hundreds of channels: pages as large as Slack serves them.
+    slack.set_list_page(200);
     let cfg = dir.config(&format!(
         "alert_deadline = \"8s\"\nflush_deadline = \"60s\"\nrequest_timeout = \"2s\"\n\
-         [ilert]\napi_url = \"{}\"\nrate_limit = \"off\"\n[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [ilert]\napi_url = \"{}\"\nrate_limit = \"100000/1m\"\n[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
          [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n\
          storm_per_minute = 0\n",
         ilert.url(),

@@ -404,6 +404,11 @@ fn four_hundred_thousand_unclosed_tags_are_one_clear_error_and_earlier_modules_f
         "{}",
         stderr(&out)
     );
+    let problems = stderr(&out)
+        .lines()
+        .filter(|l| l.starts_with("pandora-ilert:"))
+        .count();
+    assert_eq!(problems, 1, "one clear error: {}", stderr(&out));
     assert_eq!(
         summaries(&ilert, "ALERT"),
         ["[Critical] deep / before = 99"]

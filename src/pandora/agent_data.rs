@@ -310,6 +310,9 @@ struct Parser<'a, 'd> {
     path: Vec<String>,
     root_seen: bool,
     root_closed: bool,
+    /// Reading stopped at the depth bound: that error says it all, the end of the file
+    /// is not reported again as a truncation.
+    too_deep: bool,
     module: Option<RawModule>,
     text: String,
     collect: Collect,
@@ -325,6 +328,7 @@ impl<'a, 'd> Parser<'a, 'd> {
             path: Vec::new(),
             root_seen: false,
             root_closed: false,
+            too_deep: false,
             module: None,
             text: String::new(),
             collect: Collect::Nothing,
@@ -492,6 +496,7 @@ impl<'a, 'd> Parser<'a, 'd> {
                      (the rest of the file is not read)"
                 ),
             );
+            self.too_deep = true;
             return false;
         }
         let name = String::from_utf8_lossy(e.name().as_ref()).into_owned();
@@ -622,7 +627,8 @@ impl<'a, 'd> Parser<'a, 'd> {
     }
 
     fn finish(&mut self, eof: usize) {
-        if self.depth > 0 {
+        // After the depth bound the open elements were reported where the bound was hit.
+        if self.depth > 0 && !self.too_deep {
             let open = (self.depth == self.path.len())
                 .then(|| self.path.last())
                 .flatten();
@@ -637,7 +643,7 @@ impl<'a, 'd> Parser<'a, 'd> {
                     "the file ends {what}: it is truncated (an interrupted write or transfer?)"
                 ),
             );
-        } else if !self.root_seen {
+        } else if self.depth == 0 && !self.root_seen {
             self.fail(
                 eof,
                 "no <agent_data> element: empty or not an agent data file",
@@ -1161,6 +1167,7 @@ mod tests {
         let d = parse(text.as_bytes());
         assert_eq!(d.modules.len(), 1);
         assert!(d.modules[0].error.is_none());
+        assert_eq!(d.errors.len(), 1, "{:?}", d.errors);
         let e = d.first_error().unwrap();
         assert!(e.message.contains("nested deeper than 64 levels"), "{e}");
         assert_eq!(e.offset, HEAD.len() + good.len() + 3 * (MAX_DEPTH - 1));

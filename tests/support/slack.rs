@@ -76,6 +76,8 @@ struct State {
     faults: Vec<(String, Reply)>,
     violations: Vec<String>,
     calls: Vec<String>,
+    /// Largest `conversations.list` page (0: the default of 2).
+    list_page: usize,
 }
 
 /// The running fake.
@@ -106,6 +108,12 @@ impl FakeSlack {
             server: self.server.restart(),
             state: self.state,
         }
+    }
+
+    /// Serves `conversations.list` pages of up to `n` channels (tests with hundreds of
+    /// channels; the default of 2 makes every caller follow the cursor).
+    pub fn set_list_page(&self, n: usize) {
+        self.state.lock().unwrap().list_page = n;
     }
 
     pub fn channels(&self) -> Vec<Channel> {
@@ -571,8 +579,9 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .get("limit")
                 .and_then(|l| l.parse().ok())
                 .unwrap_or(100);
-            // Small pages so callers must follow the cursor.
-            let page = limit.clamp(1, 2);
+            // Small pages so callers must follow the cursor. Slack: "fewer than the requested
+            // number of items may be returned" (conversations.list, `limit`).
+            let page = limit.clamp(1, if st.list_page == 0 { 2 } else { st.list_page });
             let start: usize = args
                 .get("cursor")
                 .and_then(|c| c.strip_prefix("dGVhbTpD"))
