@@ -131,6 +131,8 @@ class Site:
                 f'state_dir = "{self.dir}/state"\nlog_file = "{self.log}"\nlog_level = "{log_level}"\n'
                 'flush_deadline = "900s"\n'
                 f'[ilert]\napi_url = "{url}"\n'
+                # The fake has no rate limit; pacing to ilert's 50/min would measure the wait.
+                'rate_limit = "off"\n'
                 '[plugin]\ndata_in = ""\n'
                 f'[[route]]\nname = "stuck"\ngroups = ["Stuck"]\nilert_key = "{STUCK_KEY}"\n'
                 f'[[route]]\nname = "default"\nilert_key = "{KEY}"\n'

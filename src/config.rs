@@ -302,7 +302,8 @@ pub struct Config {
     /// Base URL of ilert's heartbeat host (`https://beat.ilert.com`); legacy `il1hbt` keys go to
     /// `ilert_url` instead.
     pub heartbeat_url: String,
-    /// Events we send per alert-source integration key per `events_window` (ilert: 50 a minute).
+    /// Events we send per alert-source integration key per `events_window` (ilert: 50 a
+    /// minute); 0: not paced (`rate_limit = "off"`).
     pub events_per_window: u32,
     /// The window of `events_per_window`.
     pub events_window: Duration,
@@ -634,11 +635,12 @@ impl Config {
         };
         let (events_per_window, events_window) = match raw.ilert.rate_limit.as_deref() {
             None => (50, Duration::from_secs(60)),
+            Some("off") => (0, Duration::from_secs(60)),
             Some(text) => parse_rate(text).ok_or_else(|| {
                 err(
                     "rate_limit",
                     format!(
-                        "[ilert] rate_limit = {text:?} is not events per window (ilert's limit is \"50/1m\")"
+                        "[ilert] rate_limit = {text:?} is not events per window (ilert's limit is \"50/1m\") or \"off\""
                     ),
                 )
             })?,
@@ -1332,6 +1334,8 @@ ilert_key = "il1api123"
             (c.events_per_window, c.events_window),
             (10, Duration::from_secs(2))
         );
+        let c = with("off").unwrap();
+        assert_eq!(c.events_per_window, 0, "off: not paced");
         for bad in ["0/1m", "50", "50/0s", "x/1m"] {
             let e = with(bad).unwrap_err();
             assert!(e.message.contains("rate_limit"), "{bad}: {e}");

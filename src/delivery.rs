@@ -389,8 +389,13 @@ impl Deliverer<'_> {
             limit: self.config.events_per_window,
             window: self.config.events_window,
         };
+        if budget.limit == 0 {
+            return None;
+        }
         let name = pace_name("ilert", source.key.expose());
-        let next = self.store.take_slot(&name, &source.name, budget, now)?;
+        let next = self
+            .store
+            .take_slot(&name, &source.name, budget, now, self.honour_backoff)?;
         Some(Disposition::Paced {
             after: next.since(now),
             reason: format!(
@@ -403,8 +408,10 @@ impl Deliverer<'_> {
         })
     }
 
-    /// A 429 without `Retry-After` waits 10-30 s (jittered, as ilert suggests), and every
-    /// process holds the key that long.
+    /// After ilert's 429 the key is held for every scheduled run: 10-30 s jittered when no
+    /// `Retry-After` came (ilert suggests that), else the provider's wait, at most one minute
+    /// (one of ilert's windows; a bogus huge value must not stall paging on the key). The
+    /// entry itself is classified as before (its own `Retry-After`, or our backoff).
     fn ilert_answer(
         &self,
         source: &AlertSource,
@@ -412,38 +419,27 @@ impl Deliverer<'_> {
         disposition: Disposition,
         now: Timestamp,
     ) -> Disposition {
-        let Disposition::Retry {
-            after,
-            reason,
-            transport,
-        } = disposition
-        else {
+        let Disposition::Retry { after, .. } = &disposition else {
             return disposition;
         };
         if status != 429 {
-            return Disposition::Retry {
-                after,
-                reason,
-                transport,
-            };
+            return disposition;
         }
         let seed = (now.millis() as u64) ^ (u64::from(std::process::id()) << 32);
-        let wait = after.unwrap_or_else(|| rate_limit_backoff(seed));
+        let hold = after
+            .unwrap_or_else(|| rate_limit_backoff(seed))
+            .min(Duration::from_secs(60));
         let name = pace_name("ilert", source.key.expose());
         if let Err(e) = self
             .store
-            .update_pace_log(&name, |log| log.block_until(now.plus(wait)))
+            .update_pace_log(&name, |log| log.block_until(now.plus(hold)))
         {
             log::warn!(
                 "pacing: cannot record ilert's 429 for '{}': {e:?}",
                 source.name
             );
         }
-        Disposition::Retry {
-            after: Some(wait),
-            reason,
-            transport,
-        }
+        disposition
     }
 }
 

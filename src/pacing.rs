@@ -67,9 +67,11 @@ impl PaceLog {
     }
 
     /// Takes a slot if one is free and records the send; otherwise says when one frees.
-    pub fn take(&mut self, budget: Budget, now: Timestamp) -> Grant {
+    /// `honour_hold`: also wait out a hold after ilert's 429 (the scheduled runs do; an
+    /// operator's `flush` and a live alert only keep to the budget).
+    pub fn take(&mut self, budget: Budget, now: Timestamp, honour_hold: bool) -> Grant {
         self.prune(budget, now);
-        if let Some(until) = self.blocked_until {
+        if let Some(until) = self.blocked_until.filter(|_| honour_hold) {
             return Grant::WaitUntil(until);
         }
         let limit = budget.limit.max(1) as usize;
@@ -180,13 +182,13 @@ mod tests {
     #[test]
     fn budget_allows_limit_sends_then_says_when_the_oldest_leaves_the_window() {
         let mut log = PaceLog::default();
-        assert_eq!(log.take(B, at(0)), Grant::Go);
-        assert_eq!(log.take(B, at(10)), Grant::Go);
-        assert_eq!(log.take(B, at(20)), Grant::Go);
-        assert_eq!(log.take(B, at(30)), Grant::WaitUntil(at(60)));
-        assert_eq!(log.take(B, at(59)), Grant::WaitUntil(at(60)));
-        assert_eq!(log.take(B, at(60)), Grant::Go);
-        assert_eq!(log.take(B, at(61)), Grant::WaitUntil(at(70)));
+        assert_eq!(log.take(B, at(0), true), Grant::Go);
+        assert_eq!(log.take(B, at(10), true), Grant::Go);
+        assert_eq!(log.take(B, at(20), true), Grant::Go);
+        assert_eq!(log.take(B, at(30), true), Grant::WaitUntil(at(60)));
+        assert_eq!(log.take(B, at(59), true), Grant::WaitUntil(at(60)));
+        assert_eq!(log.take(B, at(60), true), Grant::Go);
+        assert_eq!(log.take(B, at(61), true), Grant::WaitUntil(at(70)));
         assert_eq!(log.sent, vec![at(10), at(20), at(60)]);
     }
 
@@ -195,7 +197,7 @@ mod tests {
         let mut log = PaceLog::default();
         let mut sent = Vec::new();
         for s in 0..600 {
-            if log.take(Budget::HEARTBEAT, at(s)) == Grant::Go {
+            if log.take(Budget::HEARTBEAT, at(s), true) == Grant::Go {
                 sent.push(s);
             }
         }
@@ -213,14 +215,19 @@ mod tests {
     fn a_429_holds_the_key_until_the_backoff_ends() {
         let mut log = PaceLog::default();
         log.block_until(at(25));
-        assert_eq!(log.take(B, at(1)), Grant::WaitUntil(at(25)));
+        assert_eq!(log.take(B, at(1), true), Grant::WaitUntil(at(25)));
+        assert_eq!(
+            log.take(B, at(1), false),
+            Grant::Go,
+            "flush keeps to the budget only"
+        );
         log.block_until(at(10));
         assert_eq!(
             log.blocked_until,
             Some(at(25)),
             "a shorter hold never shortens"
         );
-        assert_eq!(log.take(B, at(25)), Grant::Go);
+        assert_eq!(log.take(B, at(25), true), Grant::Go);
         assert_eq!(log.blocked_until, None);
     }
 
@@ -228,7 +235,7 @@ mod tests {
     fn view_shows_use_and_next_slot() {
         let mut log = PaceLog::default();
         for s in 0..3 {
-            log.take(B, at(s));
+            log.take(B, at(s), true);
         }
         let v = log.view(B, at(5));
         assert_eq!((v.used, v.limit, v.next_slot), (3, 3, Some(at(60))));

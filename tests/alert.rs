@@ -20,6 +20,18 @@ fn config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
     ))
 }
 
+/// A config for storms that are about concurrency, not pacing: the account's ilert limit was
+/// raised (ilert-docs `rest-api/alertsource-throttle.md`: "can be increased"), ours is off.
+/// Pacing itself is tests/ilert.rs's.
+fn unpaced_config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
+    ilert.set_events_limit(1000, Duration::from_secs(60));
+    dir.config(&format!(
+        "request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\nrate_limit = \"off\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ))
+}
+
 #[test]
 fn fire_sends_one_alert_with_the_documented_body() {
     let (dir, ilert) = (TestDir::new("fire"), FakeIlert::start());
@@ -583,14 +595,7 @@ fn fifty_concurrent_invocations_of_one_alert_send_exactly_one_alert() {
 #[test]
 fn two_hundred_distinct_alerts_concurrently_are_each_delivered_once() {
     let (dir, ilert) = (TestDir::new("concurrent-many"), FakeIlert::start());
-    // ilert takes 50 events a minute per key unless it raised the limit for the account (as
-    // here): this test is about concurrency, the pacing is tests/ilert.rs's.
-    ilert.set_events_limit(1000, Duration::from_secs(60));
-    let cfg = dir.config(&format!(
-        "alert_deadline = \"12s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
-         rate_limit = \"1000/1m\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ));
+    let cfg = unpaced_config(&dir, &ilert, "alert_deadline = \"12s\"");
     let mut all = Vec::new();
     for batch in 0..4 {
         let children: Vec<_> = (0..50)
@@ -632,7 +637,7 @@ fn concurrent_alerts_append_whole_log_lines() {
     // 120 processes at debug level append to one log file at once (an alert storm). Each line
     // must land whole: one `write` per line on an O_APPEND file.
     let (dir, ilert) = (TestDir::new("log-storm"), FakeIlert::start());
-    let cfg = config(&dir, &ilert, "alert_deadline = \"12s\"");
+    let cfg = unpaced_config(&dir, &ilert, "alert_deadline = \"12s\"");
     let children: Vec<_> = (0..120)
         .map(|i| PandoraAlert::firing(&format!("{}", 3000 + i)).spawn(&cfg))
         .collect();

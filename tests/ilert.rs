@@ -170,32 +170,40 @@ fn a_429_without_retry_after_holds_the_key_ten_to_thirty_seconds() {
     ilert.set_events_limit(0, Duration::from_secs(3600));
     let out = PandoraAlert::firing("7001").run(&cfg);
     assert_eq!(code(&out), 69, "{}", stderr(&out));
+    assert_eq!(ilert.rate_limited(), 1);
+    // Another alert is queued without a send; the scheduled run must not ask ilert again.
+    let cfg = dir.config(&format!(
+        "alert_deadline = 0\nrequest_timeout = \"2s\"\n[plugin]\ndata_in = \"\"\n\
+         [ilert]\napi_url = \"{}\"\nrate_limit = \"{OUR_RATE}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+        ilert.url()
+    ));
     let out = PandoraAlert::firing("7002").run(&cfg);
     assert_eq!(code(&out), 69, "{}", stderr(&out));
+    let before = ilert.received().len();
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
     assert_eq!(
-        ilert.rate_limited(),
-        1,
-        "the second alert waits for the backoff instead of asking again"
+        ilert.received().len(),
+        before,
+        "the plugin run holds the key after ilert's 429"
     );
     let report: serde_json::Value =
         serde_json::from_str(&stdout(&run(&cfg, &["status", "--json"]))).unwrap();
-    let p = &report["pacing"][0];
-    assert_eq!(p["rate_limited"], true, "{report}");
-    let queued = report["queued"].as_array().unwrap();
-    assert_eq!(queued.len(), 2);
+    assert_eq!(report["pacing"][0]["rate_limited"], true, "{report}");
+    assert_eq!(report["queued"].as_array().unwrap().len(), 2);
     let text = stdout(&run(&cfg, &["status"]));
-    assert!(
-        text.contains("ilert answered 429, holding back until"),
-        "{text}"
-    );
     let secs: u64 = text
-        .split("holding back until ")
+        .split("ilert answered 429, holding back until ")
         .nth(1)
         .and_then(|s| s.split(" (").nth(1))
         .and_then(|s| s.split("s from now").next())
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("no wait in {text}"));
+        .unwrap_or_else(|| panic!("no hold in {text}"));
     assert!((8..=30).contains(&secs), "10-30 s from the 429: {secs}s");
+    // An operator's flush keeps to the budget only and asks now.
+    assert_eq!(code(&run(&cfg, &["flush"])), 69);
+    assert!(ilert.rate_limited() > 1, "flush tried again");
 }
 
 fn rest_config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {

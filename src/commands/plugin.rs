@@ -279,7 +279,13 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
     }
     // ilert takes 5 pings a minute per key: however often the agent runs us, stay under it.
     let pace = crate::store::pacing::pace_name("heartbeat", key.expose());
-    if let Some(next) = store.take_slot(&pace, "heartbeat", Budget::HEARTBEAT, Timestamp::now()) {
+    if let Some(next) = store.take_slot(
+        &pace,
+        "heartbeat",
+        Budget::HEARTBEAT,
+        Timestamp::now(),
+        true,
+    ) {
         log::debug!(
             "plugin: heartbeat not pinged, 5 pings a minute already (next at {})",
             next.rfc3339()

@@ -209,6 +209,9 @@ fn pacing(config: &Config, store: &Store, now: Timestamp) -> Vec<Pacing> {
         limit: config.events_per_window,
         window: config.events_window,
     };
+    if budget.limit == 0 {
+        return Vec::new();
+    }
     let mut seen = std::collections::HashSet::new();
     config
         .routes

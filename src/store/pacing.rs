@@ -61,7 +61,8 @@ impl Store {
         Ok(r)
     }
 
-    /// Takes a send slot of `name`: `None` to send now, or when to try again. A log kept busy
+    /// Takes a send slot of `name` (see `PaceLog::take`): `None` to send now, or when to try
+    /// again. A log kept busy
     /// by other processes means a storm: wait a second rather than risk ilert's limit. A state
     /// directory that cannot hold the log does not stop the send.
     pub fn take_slot(
@@ -70,10 +71,11 @@ impl Store {
         label: &str,
         budget: Budget,
         now: Timestamp,
+        honour_hold: bool,
     ) -> Option<Timestamp> {
         let grant = self.update_pace_log(name, |log| {
             log.label = label.to_string();
-            log.take(budget, now)
+            log.take(budget, now, honour_hold)
         });
         match grant {
             Ok(Grant::Go) => None,
