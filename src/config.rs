@@ -964,12 +964,14 @@ impl Config {
                 .unwrap_or_else(|| "pandora-ilert".into()),
         };
 
-        // Unset, the bound also leaves half of a short alert_deadline for the delivery.
+        // Unset, the bound also leaves half of a short alert_deadline for the delivery. With
+        // alert_deadline = 0 (queue only, deliver later) an unset bound keeps its default.
         let db_timeout = match raw.pandora_db.timeout {
+            None if alert_deadline.is_zero() => DEFAULT_PANDORA_DB_TIMEOUT,
             None => DEFAULT_PANDORA_DB_TIMEOUT.min(alert_deadline / 2),
             Some(v) => dur("timeout", Some(v), DEFAULT_PANDORA_DB_TIMEOUT)?,
         };
-        if db_timeout.is_zero() || db_timeout >= alert_deadline {
+        if db_timeout.is_zero() || (!alert_deadline.is_zero() && db_timeout >= alert_deadline) {
             return Err(err(
                 "timeout",
                 format!(

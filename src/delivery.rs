@@ -15,7 +15,7 @@ use crate::ilert;
 use crate::lifecycle::Action;
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
-use crate::store::{EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
 use crate::time::{human_duration, Timestamp};
 
 /// Time left to finish before the caller (Pandora, the agent) gives up on us.
@@ -190,6 +190,22 @@ pub struct Deliverer<'a> {
     honour_backoff: bool,
     clock: fn() -> Timestamp,
     breaker: HashMap<String, u32>,
+    /// Lanes that delivered in this run: an outage is over there, so our own backoff no
+    /// longer holds their other entries back.
+    recovered: HashSet<String>,
+    /// Last success per lane, written once when the run ends (a statistic, not an event).
+    successes: HashMap<String, Timestamp>,
+    /// Alert sources whose events budget is spent, until when: their other entries wait
+    /// without being read back or rewritten.
+    paced: HashMap<String, Timestamp>,
+}
+
+impl Drop for Deliverer<'_> {
+    fn drop(&mut self) {
+        for (lane, at) in &self.successes {
+            self.store.mark_success(lane, *at);
+        }
+    }
 }
 
 impl<'a> Deliverer<'a> {
@@ -210,7 +226,30 @@ impl<'a> Deliverer<'a> {
             honour_backoff,
             clock: Timestamp::now,
             breaker: HashMap::new(),
+            recovered: HashSet::new(),
+            successes: HashMap::new(),
+            paced: HashMap::new(),
         }
+    }
+
+    /// True once some lane delivered in this run (entries held by our own backoff are worth
+    /// a try again).
+    pub fn any_recovered(&self) -> bool {
+        !self.recovered.is_empty()
+    }
+
+    /// True when every lane this config can use has failed often enough in this run: the
+    /// rest of a pass would only wait for timeouts.
+    pub fn all_lanes_broken(&self) -> bool {
+        let mut lanes = vec!["ilert".to_string()];
+        lanes.extend(
+            self.config
+                .routes
+                .iter()
+                .filter_map(|r| r.chat.as_ref())
+                .map(|c| format!("chat:{}", c.backend)),
+        );
+        lanes.iter().all(|l| self.lane_broken(l))
     }
 
     /// True when a lane has failed often enough in this pass to stop trying it.
@@ -222,12 +261,21 @@ impl<'a> Deliverer<'a> {
     pub fn deliver_incident(&mut self, key: &str, limit: usize) -> Outcome {
         let mut outcome = Outcome::default();
         let mut blocked: HashSet<String> = HashSet::new();
+        // Failed and paced attempts, recorded once at the end (a kill before that only loses
+        // an attempt count). A delivery is recorded at once instead: replaying one delivered
+        // entry repeats the state ilert already has, replaying several could re-open an alert
+        // that a later entry resolved.
+        let mut updated: Vec<OutboxEntry> = Vec::new();
         let entries = self.store.pending_for(key);
         for (n, mut entry) in entries.into_iter().enumerate() {
             let lane = entry.action.lane();
             let now = (self.clock)();
             let held = entry.not_before.is_some_and(|t| t > now)
-                || (self.honour_backoff && entry.backoff_until.is_some_and(|t| t > now));
+                || (self.honour_backoff
+                    && !self.recovered.contains(&lane)
+                    && entry.backoff_until.is_some_and(|t| t > now))
+                || matches!(&entry.action, Action::Ilert(e)
+                    if self.paced.get(&e.source).is_some_and(|t| *t > now));
             if n >= limit
                 || blocked.contains(&lane)
                 || self.lane_broken(&lane)
@@ -261,11 +309,10 @@ impl<'a> Deliverer<'a> {
             let label = entry.action.label();
             match disposition {
                 Disposition::Delivered => {
-                    if let Err(e) = self.store.complete(&entry) {
-                        log::error!("{e}");
-                    }
+                    self.remove_from_queue(key, &entry.id);
                     self.breaker.remove(&lane);
-                    self.store.mark_success(&lane, now);
+                    self.recovered.insert(lane.clone());
+                    self.successes.insert(lane.clone(), now);
                     self.log(&entry, now, "delivered", format!("{label} delivered"));
                     log::debug!("incident {key}: {label} delivered");
                     outcome.delivered += 1;
@@ -282,9 +329,7 @@ impl<'a> Deliverer<'a> {
                     entry.not_before = after.map(|a| now.plus(a));
                     entry.backoff_until =
                         Some(now.plus(after.unwrap_or_default().max(backoff(entry.attempts))));
-                    if let Err(e) = self.store.update_entry(&entry) {
-                        log::error!("{e}");
-                    }
+                    updated.push(entry.clone());
                     if transport {
                         *self.breaker.entry(lane.clone()).or_default() += 1;
                     }
@@ -302,16 +347,15 @@ impl<'a> Deliverer<'a> {
                 Disposition::Paced { after, reason } => {
                     // Not a failure: no attempt counted, no error shown (`status` shows pacing).
                     entry.not_before = Some(now.plus(after));
-                    if let Err(e) = self.store.update_entry(&entry) {
-                        log::error!("{e}");
-                    }
+                    updated.push(entry.clone());
                     log::debug!("incident {key}: {label} waits: {reason}");
                     blocked.insert(lane);
                     outcome.pending += 1;
                 }
                 Disposition::DeadLetter { reason } => {
-                    if let Err(e) = self.store.dead_letter(&entry, &reason, now) {
-                        log::error!("{e}");
+                    match self.store.keep_dead_letter(&entry, &reason, now) {
+                        Ok(()) => self.remove_from_queue(key, &entry.id),
+                        Err(e) => log::error!("{e}"),
                     }
                     log::error!(
                         "incident {key}: {label} refused for good ({reason}); kept in dead/, \
@@ -328,7 +372,29 @@ impl<'a> Deliverer<'a> {
                 }
             }
         }
+        if !updated.is_empty() {
+            let saved = self.store.update_record(key, Durability::Progress, |r| {
+                for u in updated {
+                    if let Some(e) = r.queue.iter_mut().find(|e| e.id == u.id) {
+                        *e = u;
+                    }
+                }
+            });
+            if let Err(e) = saved {
+                log::error!("incident {key}: {e}; the failed attempts are not counted");
+            }
+        }
         outcome
+    }
+
+    /// Takes a delivered or dead-lettered entry out of the incident's queue.
+    fn remove_from_queue(&self, key: &str, id: &str) {
+        let removed = self.store.update_record(key, Durability::Progress, |r| {
+            r.queue.retain(|e| e.id != id);
+        });
+        if let Err(e) = removed {
+            log::error!("incident {key}: {e}; the entry will be sent once more");
+        }
     }
 
     fn attempt(&mut self, entry: &OutboxEntry) -> Disposition {
@@ -348,6 +414,9 @@ impl<'a> Deliverer<'a> {
                     };
                 };
                 if let Some(hold) = self.ilert_pace(source, now) {
+                    if let Disposition::Paced { after, .. } = &hold {
+                        self.paced.insert(source.name.clone(), now.plus(*after));
+                    }
                     return hold;
                 }
                 match ilert::send(self.http, self.config, source, event, timeout) {

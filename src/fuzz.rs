@@ -417,7 +417,7 @@ fn check_store(files: &[(&str, String, Vec<u8>)], keys: &[String]) -> Result<(),
         store.quarantined(),
     );
     let mut all_keys: Vec<String> = keys.to_vec();
-    all_keys.extend(store.pending_keys());
+    all_keys.extend(store.pending_keys_due().into_iter().map(|(k, _)| k));
     all_keys.extend(store.inbox_keys());
     for key in &all_keys {
         let _ = (store.load_incident(key), store.events(key));

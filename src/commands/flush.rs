@@ -74,14 +74,30 @@ pub fn flush_all(
     }
     let mut deliverer = Deliverer::new(config, store, http, deadline, honour_backoff);
     let mut total = Outcome::default();
-    // A backlog goes out RESOLVEs of paged incidents and HIGH ALERTs first (ilert's rate limit).
-    let keys = pacing::urgent_first(store.pending_keys(), |k| {
-        pacing::head_is_urgent(store.pending_for(k).iter().map(|e| &e.action))
-    });
-    for key in keys {
+    let pending = store.pending_keys_due();
+    // A backlog larger than ilert's budget goes out RESOLVEs of paged incidents and HIGH
+    // ALERTs first; a smaller one all goes now, so nothing needs reading to order it.
+    let keys = if pending.len() > config.events_per_window as usize {
+        pacing::urgent_first(pending, |(k, _)| {
+            pacing::head_is_urgent(store.pending_for(k).iter().map(|e| &e.action))
+        })
+    } else {
+        pending
+    };
+    let now = Timestamp::now();
+    for (key, due) in keys {
         if deadline.remaining().as_millis() < 500 {
             log::warn!("flush: deadline reached; the rest stays queued");
             break;
+        }
+        if deliverer.all_lanes_broken() {
+            log::warn!("flush: every destination keeps failing in this run; the rest stays queued");
+            break;
+        }
+        // Nothing of this incident is due yet (the queue file's time says so): skip it without
+        // reading it, unless a destination came back in this run, which ends our backoff.
+        if honour_backoff && due > now && !deliverer.any_recovered() {
+            continue;
         }
         match store.try_lock_incident(&key) {
             Ok(Some(_lock)) => total.add(deliverer.deliver_incident(&key, usize::MAX)),

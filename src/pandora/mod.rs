@@ -5,8 +5,8 @@
 
 pub mod agent_data;
 mod alert;
-pub mod argv;
 pub mod alert_details;
+pub mod argv;
 pub mod entities;
 pub mod module_xml;
 pub mod server_conf;

@@ -107,6 +107,14 @@ pub struct OutboxEntry {
 }
 
 impl OutboxEntry {
+    /// When a scheduled run should try it next: after the provider's hold and our backoff.
+    pub fn due(&self) -> Timestamp {
+        [self.not_before, self.backoff_until]
+            .into_iter()
+            .flatten()
+            .fold(self.created_at, Timestamp::max)
+    }
+
     /// A new, never-attempted entry.
     pub fn new(
         id: String,
@@ -523,13 +531,13 @@ impl Store {
             queue: record.queue.clone(),
         });
         let bytes = ctx("serialise incident record", &queued, bytes)?;
-        if let Some(oldest) = record.queue.iter().map(|e| e.created_at).min() {
-            let oldest = std::time::UNIX_EPOCH
-                + Duration::from_millis(u64::try_from(oldest.millis()).unwrap_or(0));
+        if let Some(due) = record.queue.iter().map(OutboxEntry::due).min() {
+            let due = std::time::UNIX_EPOCH
+                + Duration::from_millis(u64::try_from(due.millis()).unwrap_or(0));
             return ctx(
                 "write incident record and queue",
                 &queued,
-                fsutil::write_file_dated(&queued, &bytes, durability, Some(oldest)),
+                fsutil::write_file_dated(&queued, &bytes, durability, Some(due)),
             );
         }
         if record.incident.is_none() {
@@ -692,21 +700,26 @@ impl Store {
         out
     }
 
-    /// Incident keys with pending deliveries, the one waiting longest first (a queue file's
-    /// modification time is its oldest entry's, see `save_record`).
-    pub fn pending_keys(&self) -> Vec<String> {
-        let mut keyed: Vec<(std::time::SystemTime, String)> = self
+    /// Incident keys with pending deliveries and when the first of them is due, earliest
+    /// first (a queue file's modification time is its earliest due entry's, see
+    /// `save_record`): one directory listing, no file read.
+    pub fn pending_keys_due(&self) -> Vec<(String, Timestamp)> {
+        let mut keyed: Vec<(Timestamp, String)> = self
             .list_records("outbox")
             .into_iter()
             .map(|(k, p)| {
                 let t = fs::metadata(&p)
                     .and_then(|m| m.modified())
-                    .unwrap_or(std::time::UNIX_EPOCH);
+                    .ok()
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(Timestamp::from_millis(0), |d| {
+                        Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    });
                 (t, k)
             })
             .collect();
         keyed.sort();
-        keyed.into_iter().map(|(_, k)| k).collect()
+        keyed.into_iter().map(|(t, k)| (k, t)).collect()
     }
 
     /// How many deliveries are queued.
@@ -723,24 +736,9 @@ impl Store {
             .collect()
     }
 
-    /// Records a failed attempt (a lost update only means one more attempt).
-    pub fn update_entry(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        self.update_record(&entry.key, Durability::Progress, |r| {
-            for e in r.queue.iter_mut().filter(|e| e.id == entry.id) {
-                *e = entry.clone();
-            }
-        })
-    }
-
-    /// Removes a delivered entry (a lost removal only means it is sent once more).
-    pub fn complete(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
-        self.update_record(&entry.key, Durability::Progress, |r| {
-            r.queue.retain(|e| e.id != entry.id);
-        })
-    }
-
-    /// Moves a refused entry to `dead/` with the reason; it is kept, never deleted.
-    pub fn dead_letter(
+    /// Keeps a refused entry under `dead/` with the reason (the caller then takes it out of
+    /// the queue); it is kept, never deleted.
+    pub fn keep_dead_letter(
         &self,
         entry: &OutboxEntry,
         reason: &str,
@@ -753,8 +751,7 @@ impl Store {
         };
         let p = self.dead_path(entry);
         let bytes = ctx("serialise dead letter", &p, to_json(&dead))?;
-        ctx("write dead letter", &p, write_atomic(&p, &bytes))?;
-        self.complete(entry)
+        ctx("write dead letter", &p, write_atomic(&p, &bytes))
     }
 
     /// Every dead letter.
