@@ -345,7 +345,7 @@ def main():
         rows.append((
             "one new alert, median",
             f"{fmt_spread(walls(res, new))}; floor {ms(statistics.median(walls(res, floor)))}; "
-            f"Python {pyx:.1f}x, bash+curl {curlx:.1f}x slower; fsync calls: {fs_new}",
+            f"peers' time / this: Python {pyx:.1f}x, bash+curl {curlx:.1f}x; fsync calls: {fs_new}",
             "≤ 2.0 ms; ≥ 50x faster than Python; ≥ 5x faster than bash+curl",
             new_med <= 0.002 and pyx >= 50 and curlx >= 5,
         ))
