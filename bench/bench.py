@@ -347,14 +347,14 @@ def main():
         rows.append((
             "one new alert, median",
             f"{fmt_spread(walls(res, new))}; floor {ms(statistics.median(walls(res, floor)))}; "
-            f"Python {pyx:.1f}x, bash+curl {curlx:.1f}x slower; {fs_new} fsyncs",
+            f"peers' time / this: Python {pyx:.1f}x, bash+curl {curlx:.1f}x; fsync calls: {fs_new}",
             "≤ 2.0 ms; ≥ 50x faster than Python; ≥ 5x faster than bash+curl",
             new_med <= 0.002 and pyx >= 50 and curlx >= 5,
         ))
         refire_med = statistics.median(walls(res, refire))
         rows.append((
             "re-fire (dedupe path)",
-            f"{fmt_spread(walls(res, refire))}; {fs_refire} fsyncs",
+            f"{fmt_spread(walls(res, refire))}; fsync calls: {fs_refire}",
             "≤ 1.3 ms, no fsync",
             refire_med <= 0.0013 and fs_refire == 0,
         ))
@@ -425,11 +425,11 @@ def main():
         log(f"filling: {n_incidents:,} incidents (this takes a while)")
         secs = big.fill(5_000_000, n_incidents)
         details.append(f"fill: {n_incidents:,} incidents in {secs:.1f} s")
-        before = fake.accepted()
-        settle(pause)
-        log(f"plugin runs: {plugin_rounds} interleaved rounds")
         empty = Site(base, "empty", fake.url)
         empty.fill(1, 1)
+        settle(pause)
+        before = fake.accepted()
+        log(f"plugin runs: {plugin_rounds} interleaved rounds")
         pres = interleaved({
             "plugin, 1 incident": lambda r: empty.command("plugin"),
             f"plugin, {n_incidents:,} incidents": lambda r: big.command("plugin"),
@@ -479,6 +479,9 @@ def issue_order(figure):
 def report(rows, details, quick, load_before, started):
     """Prints the table (whatever was measured, even when a later step failed)."""
     version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
+    commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip()
+    version += f" ({commit})" if commit else ""
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")), "?")
     fs = subprocess.run(["df", "--output=fstype", ROOT], capture_output=True, text=True).stdout.split()[-1]
     print(f"{version}, {time.strftime('%Y-%m-%d', time.gmtime())}{' (--quick)' if quick else ''}: "
