@@ -105,7 +105,9 @@ pub fn poll(
                 .push(format!("intake channel of route {}: {e}", route.name));
         }
     }
-    for incident in store.incidents() {
+    // Commands are read in the channels of open incidents (the `open/` index: the cost does
+    // not grow with the closed incidents the store keeps).
+    for incident in store.open_incidents() {
         if deadline.remaining() < Duration::from_secs(1) {
             break;
         }

@@ -278,3 +278,70 @@ fn a_failure_after_the_commit_reports_queued_and_pages_later() {
         .collect();
     assert_eq!(types, ["ALERT", "RESOLVE", "ALERT"], "{}", dir.log());
 }
+
+/// Issue 12: after an outage, the first delivery that succeeds ends our backoff for the rest
+/// of its lane: the plugin run that finds ilert back sends everything, not one entry per
+/// backoff period.
+#[test]
+fn the_first_success_after_an_outage_releases_the_whole_backlog() {
+    let (dir, ilert) = (TestDir::new("outage-over"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, None, "");
+    ilert.set_mode(Mode::Fail(503));
+    for id in ["7700", "7701", "7702"] {
+        assert_eq!(code(&PandoraAlert::firing(id).run(&cfg)), 69);
+    }
+    ilert.set_mode(Mode::Accept);
+    // Nothing is due yet: every entry is in our 30 s backoff, and the plugin run sends nothing.
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(ilert.accepted().is_empty(), "{:?}", ilert.events());
+    // One incident's backoff ends (as 30 s later): its delivery succeeds, and the same run
+    // sends the other two although their backoff has not ended.
+    let path = dir.state().join("outbox").join("7700.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    for e in v["queue"].as_array_mut().unwrap() {
+        e.as_object_mut().unwrap().remove("backoff_until");
+    }
+    std::fs::write(&path, v.to_string()).unwrap();
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ilert.accepted().len(), 3, "{}", dir.log());
+    assert!(dir.queued().is_empty());
+}
+
+/// Issue 12: `status` and the plugin count open incidents from the `open/` index, which a
+/// reader repairs: a stale marker (a crash between a recovery and the marker's removal) is
+/// dropped, and the plugin's hourly pass puts back a missing one.
+#[test]
+fn open_incidents_come_from_an_index_that_repairs_itself() {
+    let (dir, ilert) = (TestDir::new("open-index"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, None, "");
+    for id in ["7800", "7801", "7802"] {
+        dir.assert_ok(&PandoraAlert::firing(id).run(&cfg));
+    }
+    dir.assert_ok(&PandoraAlert::recovery("7801").run(&cfg));
+    let open = dir.state().join("open");
+    std::fs::write(open.join("7801"), b"").unwrap();
+    std::fs::remove_file(open.join("7802")).unwrap();
+    let keys = |j: &serde_json::Value| -> Vec<String> {
+        j["open_incidents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i["key"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(
+        keys(&status_json(&cfg)),
+        ["7800"],
+        "the stale marker is not counted"
+    );
+    // The plugin (which writes, unlike `status`) removes the stale marker, and its
+    // closed-records pass (due on its first run) puts back the missing one.
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(!open.join("7801").exists());
+    assert!(open.join("7802").exists());
+    assert_eq!(keys(&status_json(&cfg)), ["7800", "7802"]);
+}

@@ -122,9 +122,8 @@ pub struct Storm {
 /// Collects the report.
 pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
     let mut open_incidents: Vec<OpenIncident> = store
-        .incidents()
+        .open_incidents()
         .into_iter()
-        .filter(|i| i.is_open())
         .map(|i| OpenIncident {
             subject: i.first.subject(),
             channel: i.chat.as_ref().and_then(|c| c.channel_name.clone()),

@@ -10,6 +10,7 @@
 //! dead/<id>.<key>.json        deliveries the API refused for good, with its answer
 //! quarantine/                 unreadable files, moved aside with a log line
 //! locks/<key>.lock            per-incident lock files (never deleted while in use)
+//! open/<key>                  an empty marker per open incident (an index, repaired on read)
 //! meta/                       last successful delivery per lane, read positions, tokens
 //! ```
 //!
@@ -246,7 +247,7 @@ pub struct Store {
 }
 
 /// The store's subdirectories (created by `open`, checked by `doctor`).
-pub const DIRS: [&str; 9] = [
+pub const DIRS: [&str; 10] = [
     "incidents",
     "history",
     "events",
@@ -256,6 +257,7 @@ pub const DIRS: [&str; 9] = [
     "quarantine",
     "locks",
     "meta",
+    "open",
 ];
 
 impl Store {
@@ -266,7 +268,7 @@ impl Store {
             read_only: false,
         };
         let format = store.read_meta("store-format");
-        if format.as_deref() == Some("2") {
+        if format.as_deref() == Some("2") && root.join("open").is_dir() {
             return Ok(store);
         }
         for d in DIRS {
@@ -286,6 +288,7 @@ impl Store {
         // A store written by format 1 keeps one outbox file per delivery: adopt them into
         // their incidents' queues before anything else reads the outbox.
         let left = store.adopt_legacy_entries(Instant::now() + Duration::from_secs(2));
+        store.rebuild_open_index();
         if left == 0 {
             let p = store.dir("meta").join("store-format");
             ctx(
@@ -523,6 +526,49 @@ impl Store {
         record: &Record,
         durability: Durability,
     ) -> Result<(), StoreError> {
+        let is_open = record.incident.as_ref().is_some_and(Incident::is_open);
+        // The open index is only ever ahead of the records: the marker is made before an
+        // incident opens and removed after it resolves, so a crash leaves a stale marker
+        // (dropped by `open_incidents`), never a missing one.
+        if is_open {
+            self.mark_open(key);
+        }
+        self.write_record(key, record, durability)?;
+        if !is_open {
+            let marker = self.dir("open").join(encode_key(key));
+            if marker.exists() {
+                if let Err(e) = fsutil::remove(&marker) {
+                    log::warn!("cannot remove {}: {e}", marker.display());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_open(&self, key: &str) {
+        let marker = self.dir("open").join(encode_key(key));
+        if marker.exists() {
+            return;
+        }
+        let made = fsutil::fault_point("create", &marker).and_then(|()| {
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&marker)
+                .map(drop)
+        });
+        if let Err(e) = made {
+            log::warn!("cannot write {}: {e}", marker.display());
+        }
+    }
+
+    fn write_record(
+        &self,
+        key: &str,
+        record: &Record,
+        durability: Durability,
+    ) -> Result<(), StoreError> {
         let queued = self.queued_record_path(key);
         let settled = self.record_path(key);
         let bytes = to_json(&RecordFile {
@@ -635,6 +681,44 @@ impl Store {
             }
         }
         out
+    }
+
+    /// The open incidents, from the `open/` index: reads only their records, so it costs the
+    /// same with 100 or 100,000 closed incidents in the store. Stale markers (a crash between
+    /// a record's resolution and its marker's removal) are dropped here.
+    pub fn open_incidents(&self) -> Vec<Incident> {
+        let Ok(rd) = fs::read_dir(self.dir("open")) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with('.') || !is_encoded_key(&name) {
+                continue;
+            }
+            match self.load_incident(&decode_key(&name)) {
+                Some(i) if i.is_open() => out.push(i),
+                _ if !self.read_only => {
+                    let _ = fsutil::remove(&e.path());
+                }
+                _ => {}
+            }
+        }
+        out.sort_by(|a, b| a.key.cmp(&b.key));
+        out
+    }
+
+    /// Rebuilds the `open/` index from every record (a store from before the index, or one
+    /// restored from a backup). Returns how many incidents are open.
+    pub fn rebuild_open_index(&self) -> usize {
+        let open = self.incidents();
+        let mut n = 0;
+        for i in open.iter().filter(|i| i.is_open()) {
+            self.mark_open(&i.key);
+            n += 1;
+        }
+        n
     }
 
     /// Superseded records (housekeeping).
