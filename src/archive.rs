@@ -10,7 +10,7 @@ use serde::Serialize;
 
 use crate::chat::{self, Context};
 use crate::config::Config;
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::incident::Incident;
 use crate::lifecycle::ChatChange;

@@ -14,12 +14,14 @@ use serde_json::json;
 
 use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
 use crate::config::{ChatRoute, Config, IlertApi, Route};
-use crate::delivery::{Deadline, Deliverer};
+use crate::delivery::Deliverer;
+use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::ilert::{IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState};
 use crate::lifecycle::{chat_action, Action, ChatChange};
-use crate::pandora::{fnv1a_hex, Alert, AlertInput};
+use crate::pandora::{Alert, AlertInput};
+use crate::text::fnv1a_hex;
 use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
 use crate::time::Timestamp;
 
@@ -414,7 +416,7 @@ fn command_event(
         IlertApi::Events => json!({
             "eventType": event_type.as_str(),
             "alertKey": incident.key,
-            "summary": crate::ilert::truncate_chars(&format!("{} by {author}: {}", verb, incident.first.subject()), crate::ilert::SUMMARY_MAX_CHARS),
+            "summary": crate::text::truncate_chars(&format!("{} by {author}: {}", verb, incident.first.subject()), crate::ilert::SUMMARY_MAX_CHARS),
             "comments": [{"creator": author, "content": content}],
             "customDetails": {"by": author, "via": "chat"},
         }),

@@ -11,7 +11,7 @@ use std::io;
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::pandora::agent_data;
 use crate::time::Timestamp;
 

@@ -6,9 +6,11 @@
 //! so a chat outage never delays paging.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::chat;
+use crate::deadline::{Deadline, MARGIN};
+use crate::text::one_line;
 use crate::config::{AlertSource, Config};
 use crate::http::{Http, Response, TransportError};
 use crate::ilert;
@@ -18,31 +20,6 @@ use crate::store::pacing::pace_name;
 use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
 use crate::time::{human_duration, Timestamp};
 
-/// Time left to finish before the caller (Pandora, the agent) gives up on us.
-#[derive(Clone, Copy, Debug)]
-pub struct Deadline {
-    end: Instant,
-}
-
-impl Deadline {
-    /// A deadline `d` from now.
-    pub fn after(d: Duration) -> Self {
-        Deadline {
-            end: Instant::now() + d,
-        }
-    }
-    /// The instant it expires.
-    pub fn instant(self) -> Instant {
-        self.end
-    }
-    /// Time left.
-    pub fn remaining(self) -> Duration {
-        self.end.saturating_duration_since(Instant::now())
-    }
-}
-
-/// Bookkeeping we keep after a request so the whole run still ends inside its deadline.
-const MARGIN: Duration = Duration::from_millis(300);
 /// Consecutive transport failures on a lane before the pass stops trying that lane.
 const BREAKER_THRESHOLD: u32 = 3;
 /// Longest in-process wait for a `Retry-After` before we queue instead.
@@ -145,12 +122,6 @@ fn suffix(body: &str) -> String {
     } else {
         format!(": {body}")
     }
-}
-
-/// Squeezes text onto one bounded line for logs.
-pub fn one_line(text: &str, max: usize) -> String {
-    let s: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
-    ilert::truncate_chars(&s, max)
 }
 
 /// What a pass did for one incident.

@@ -9,7 +9,7 @@
 
 use std::time::Duration;
 
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::incident::Incident;
 use crate::store::{Store, StoreError};
 use crate::time::Timestamp;

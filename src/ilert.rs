@@ -10,6 +10,7 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
+use crate::text::truncate_chars;
 use crate::config::{AlertSource, Config, IlertApi, IlertPriority, Route};
 use crate::http::{encode_component, Http, Request, Response, TransportError};
 use crate::incident::Incident;
@@ -213,16 +214,6 @@ pub fn render_template(template: &str, alert: &Alert) -> String {
         .trim_end_matches(['=', ':'])
         .trim_end()
         .to_string()
-}
-
-/// Cuts `text` to at most `max` characters on a character boundary, marking the cut.
-pub fn truncate_chars(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
-        return text.to_string();
-    }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
-    out.push('…');
-    out
 }
 
 fn details_text(alert: &Alert, incident: &Incident, recovered: bool) -> String {

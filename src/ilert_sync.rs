@@ -8,13 +8,13 @@ use std::time::Duration;
 
 use crate::chat::{self, message, ChannelRef, ChatMessage, Context};
 use crate::config::Config;
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::ilert::IlertEventType;
 use crate::ilert_api::{IlertApi, RestAlert};
 use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
-use crate::pandora::fnv1a_hex;
+use crate::text::fnv1a_hex;
 use crate::store::Store;
 use crate::time::Timestamp;
 

@@ -11,6 +11,7 @@ mod cli;
 mod commands;
 mod config;
 mod data_in;
+mod deadline;
 mod delivery;
 mod error;
 mod exit;
@@ -36,6 +37,7 @@ mod stdout;
 mod store;
 mod storm;
 mod template;
+mod text;
 mod time;
 mod timeline;
 

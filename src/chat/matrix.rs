@@ -30,9 +30,9 @@ use super::{
 };
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
-use crate::delivery::one_line;
+use crate::text::one_line;
 use crate::http::{encode_component, Request, Response, TransportError};
-use crate::pandora::fnv1a_hex;
+use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
 /// Room alias localparts are at most this long (the whole alias is limited to 255 bytes).

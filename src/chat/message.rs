@@ -73,7 +73,7 @@ pub fn topic(incident: &Incident) -> String {
         "RESOLVED"
     };
     let t = format!("{}{state} - {}", drill(incident), incident.first.subject());
-    crate::ilert::truncate_chars(&t, 250)
+    crate::text::truncate_chars(&t, 250)
 }
 
 /// The pinned alert message, rendered from the record's current state.

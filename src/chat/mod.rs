@@ -16,7 +16,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{ChatRoute, Config};
-use crate::delivery::{Deadline, Disposition};
+use crate::delivery::Disposition;
+use crate::deadline::Deadline;
 use crate::http::{Http, TransportError};
 use crate::incident::{ChatState, Incident};
 use crate::lifecycle::{ChatChange, ChatUpdate};
@@ -266,12 +267,7 @@ pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBacke
 /// The timeout for the next request: the configured one, cut so the run still ends inside its
 /// deadline; `None` when too little time is left to try.
 pub fn request_timeout(ctx: &Context<'_>) -> Option<Duration> {
-    let left = ctx
-        .deadline
-        .remaining()
-        .saturating_sub(Duration::from_millis(300));
-    let t = ctx.config.request_timeout.min(left);
-    (t >= Duration::from_millis(100)).then_some(t)
+    ctx.deadline.request_timeout(ctx.config.request_timeout)
 }
 
 /// Shortens a channel name to `max` characters; a cut name ends in a hash of the whole name,
@@ -280,7 +276,7 @@ pub fn shorten_name(name: &str, max: usize) -> String {
     if name.chars().count() <= max {
         return name.to_string();
     }
-    let hash = &crate::pandora::fnv1a_hex(name.as_bytes())[..8];
+    let hash = &crate::text::fnv1a_hex(name.as_bytes())[..8];
     let keep = max.saturating_sub(hash.len() + 1);
     let head: String = name.chars().take(keep).collect();
     format!("{}-{hash}", head.trim_end_matches(['-', '_', ' ', '.']))
@@ -290,7 +286,7 @@ pub fn shorten_name(name: &str, max: usize) -> String {
 /// incident's: deterministic (so two servers racing on the same incident agree), and kept
 /// inside `max` characters.
 pub fn alternative_names(name: &str, seed: &str, max: usize) -> Vec<String> {
-    let hash = &crate::pandora::fnv1a_hex(seed.as_bytes())[..6];
+    let hash = &crate::text::fnv1a_hex(seed.as_bytes())[..6];
     let mut out = vec![name.to_string()];
     for n in 1..=3 {
         let tail = if n == 1 {

@@ -20,7 +20,7 @@ use super::{
     ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
 };
 use crate::config::SlackConfig;
-use crate::delivery::one_line;
+use crate::text::one_line;
 use crate::http::{encode_component, Request, Response};
 use crate::time::Timestamp;
 
@@ -613,7 +613,7 @@ fn unescape(text: &str) -> String {
 }
 
 fn clip(text: &str, max: usize) -> String {
-    crate::ilert::truncate_chars(text, max)
+    crate::text::truncate_chars(text, max)
 }
 
 /// Fields shown in the context line under the message rather than as columns.
@@ -695,7 +695,7 @@ mod tests {
     use super::*;
     use crate::chat::message::ChatMessage;
     use crate::config::Config;
-    use crate::delivery::Deadline;
+    use crate::deadline::Deadline;
     use crate::http::Http;
     use crate::store::Store;
 

@@ -28,7 +28,7 @@ use super::{
     ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
 };
 use crate::config::TeamsConfig;
-use crate::delivery::one_line;
+use crate::text::one_line;
 use crate::http::{encode_component, Request, Response};
 use crate::time::Timestamp;
 
@@ -223,7 +223,7 @@ impl<'a> Teams<'a> {
         );
         format!(
             "teams-token-{}",
-            &crate::pandora::fnv1a_hex(who.as_bytes())[..12]
+            &crate::text::fnv1a_hex(who.as_bytes())[..12]
         )
     }
 
@@ -691,7 +691,7 @@ impl ChatBackend for Teams<'_> {
 
 /// The channel description: the topic line and our marker.
 fn describe(topic: &str) -> String {
-    format!("{} {MARKER}", crate::ilert::truncate_chars(topic, 900))
+    format!("{} {MARKER}", crate::text::truncate_chars(topic, 900))
 }
 
 /// At most 50 characters, without `# % & * { } / \ : < > ? + | ' "`, not starting with `_`
@@ -743,7 +743,7 @@ pub fn inert_markdown(text: &str) -> String {
 }
 
 fn text_block(text: &str) -> Value {
-    json!({"type": "TextBlock", "text": crate::ilert::truncate_chars(text, 2000), "wrap": true})
+    json!({"type": "TextBlock", "text": crate::text::truncate_chars(text, 2000), "wrap": true})
 }
 
 /// The Adaptive Card of a message: the title, a fact set, a link to the incident channel when
@@ -766,7 +766,7 @@ pub fn adaptive_card(message: &ChatMessage, channel: Option<&ChannelRef>) -> Val
             .map(|(k, v)| {
                 json!({
                     "title": inert_markdown(k),
-                    "value": inert_markdown(&crate::ilert::truncate_chars(v, 1000)),
+                    "value": inert_markdown(&crate::text::truncate_chars(v, 1000)),
                 })
             })
             .collect();

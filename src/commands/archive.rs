@@ -2,7 +2,7 @@
 
 use crate::archive;
 use crate::config::Config;
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;

@@ -8,7 +8,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::config::{Config, Route};
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;

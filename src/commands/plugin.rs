@@ -22,7 +22,7 @@ use crate::archive;
 use crate::chatops;
 use crate::config::Config;
 use crate::data_in;
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::exit::Exit;
 use crate::health::{self, DataIn, Evidence};
 use crate::housekeeping;

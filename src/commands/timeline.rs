@@ -4,7 +4,7 @@
 use crate::archive::{all_records, RecordLoc};
 use crate::chat::{self, ChannelRef, Context};
 use crate::config::Config;
-use crate::delivery::Deadline;
+use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;

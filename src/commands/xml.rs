@@ -11,7 +11,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::delivery::{Deadline, Deliverer};
+use crate::delivery::Deliverer;
+use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -119,7 +120,7 @@ fn problem(file: &str, agent: Option<&str>, module: Option<&str>, what: &str) {
     } else {
         format!("{file}: {}: {what}", subject.join(", "))
     };
-    let line = crate::delivery::one_line(&line, 2000);
+    let line = crate::text::one_line(&line, 2000);
     eprintln!("pandora-ilert: {line}");
     log::info!("xml: {line}");
 }

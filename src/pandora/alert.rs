@@ -7,6 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::fnv1a_hex;
 use crate::time::LocalDateTime;
 
 /// The prefix Pandora puts on non-empty field2..20 at recovery (reference §1.1, step 2).
@@ -467,21 +468,6 @@ impl Alert {
             String::new()
         }
     }
-}
-
-/// FNV-1a as 16 hex digits.
-pub fn fnv1a_hex(bytes: &[u8]) -> String {
-    format!("{:016x}", fnv1a(bytes))
-}
-
-/// FNV-1a: a stable, dependency-free hash for derived keys and file names.
-pub fn fnv1a(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in bytes {
-        h ^= u64::from(*b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

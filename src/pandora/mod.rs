@@ -11,4 +11,4 @@ pub mod entities;
 pub mod module_xml;
 pub mod server_conf;
 
-pub use alert::{fnv1a_hex, Alert, AlertInput, AlertKind, InputError, Severity, SEVERITY_NAMES};
+pub use alert::{Alert, AlertInput, AlertKind, InputError, Severity, SEVERITY_NAMES};

@@ -32,7 +32,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::incident::Incident;
 use crate::lifecycle::Action;
-use crate::pandora::{fnv1a_hex, Alert};
+use crate::pandora::Alert;
+use crate::text::fnv1a_hex;
 use crate::storm::StormState;
 use crate::time::Timestamp;
 

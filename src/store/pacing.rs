@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::{Store, StoreError};
 use crate::pacing::{Budget, Grant, PaceLog};
-use crate::pandora::fnv1a_hex;
+use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
 /// Longest we wait for another process to finish with a pacing log.
