@@ -9,8 +9,8 @@
 //! A channel name can already exist: an earlier run, or another Pandora server with its own
 //! store, created it (`name_taken`), and archived channels keep their names. We reuse such a
 //! channel only when it is provably ours (its purpose is this incident's line, or it has no
-//! purpose yet and our bot created it); otherwise we take a suffixed name, the same one every
-//! server would pick.
+//! purpose yet and our bot created it, and it is not archived: bot tokens cannot unarchive);
+//! otherwise we take a suffixed name, the same one every server would pick.
 
 use serde_json::{json, Value};
 
@@ -289,12 +289,15 @@ impl<'a> Slack<'a> {
             return Ok(None);
         }
         if found["is_archived"].as_bool() == Some(true) {
-            match self.call("conversations.unarchive", json!({"channel": id})) {
-                Ok(_) => {}
-                Err(f) if f.is(&["not_archived"]) => {}
-                Err(f) => return Err(f.into_chat("conversations.unarchive")),
-            }
-            log::info!("Slack: unarchived #{name}, this incident's channel");
+            // An earlier incident of the same alert, closed and archived (the store that knew
+            // it is gone). Bot tokens cannot unarchive (api.slack.com/methods/
+            // conversations.unarchive answers `not_in_channel`), and the closed incident's
+            // channel should stay closed anyway: take the next name, as every server would.
+            log::info!(
+                "Slack: #{name} is an archived channel of an earlier incident of this alert; \
+                 taking another name"
+            );
+            return Ok(None);
         }
         if theirs.is_empty() {
             self.set_purpose(&id, purpose)?;

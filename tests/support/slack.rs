@@ -566,8 +566,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             if !c.is_archived {
                 return err("not_archived");
             }
-            c.is_archived = false;
-            ok(json!({}))
+            // "Bug alert: Bot tokens (xoxb-...) cannot currently be used to unarchive
+            // conversations. For now, please use a user token" (api.slack.com/methods/
+            // conversations.unarchive); what bots get back is `not_in_channel`
+            // (slack-go/slack#1066, open-cli-collective/slack-chat-api#26). The fake only
+            // accepts the bot token, so unarchive always fails.
+            st.violations.push(format!(
+                "{method}: bot tokens cannot unarchive (api.slack.com/methods/conversations.unarchive)"
+            ));
+            err("not_in_channel")
         }
         "conversations.list" => {
             let types = args
