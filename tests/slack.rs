@@ -47,6 +47,13 @@ fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place
             m.text
         );
         assert_eq!(m.blocks[0]["type"], "header");
+        // Links are plain mrkdwn links, not buttons (an app without an interactivity URL
+        // shows a warning on every button click; the fake flags any actions block).
+        let last = m.blocks.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            last["text"]["text"],
+            "<http://pandora.example/pandora_console/index.php?sec=estado&amp;sec2=operation/agentes/ver_agente&amp;id_agente=12|Pandora FMS agent>"
+        );
         assert!(ch.members.contains(&"U0AAA0001".to_string()));
         assert!(ch.members.contains(&"U0AAA0002".to_string()));
     }

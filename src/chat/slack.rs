@@ -622,8 +622,19 @@ fn clip(text: &str, max: usize) -> String {
 /// Fields shown in the context line under the message rather than as columns.
 const CONTEXT_FIELDS: [&str; 4] = ["First fired", "Last seen", "Resolved", "Incident key"];
 
+/// A mrkdwn link `<url|label>`. The URL ends at the first `|` or `>`, so those are
+/// percent-encoded in it; both parts are escaped like any mrkdwn text (`&`, `<`, `>`), and a
+/// `|` in the label stays literal (only the first one separates).
+fn link(url: &str, label: &str) -> String {
+    let url = url
+        .replace('|', "%7C")
+        .replace('<', "%3C")
+        .replace('>', "%3E");
+    format!("<{}|{}>", escape(&url), escape(label))
+}
+
 /// The `text` fallback and Block Kit `blocks` of a message: header, fields in columns, the
-/// times in a context line, links as buttons. Pure.
+/// times in a context line, links in a last section. Pure.
 pub fn render(message: &ChatMessage) -> Value {
     let mut blocks = Vec::new();
     match message.kind {
@@ -660,21 +671,20 @@ pub fn render(message: &ChatMessage) -> Value {
             "elements": [{"type": "mrkdwn", "text": clip(&line.join("  ·  "), 3000)}],
         }));
     }
-    if !message.links.is_empty() {
-        let buttons: Vec<Value> = message
-            .links
-            .iter()
-            .take(25)
-            .filter(|(_, url)| url.len() <= 3000)
-            .map(|(label, url)| {
-                json!({
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": clip(label, 75)},
-                    "url": url,
-                })
-            })
-            .collect();
-        blocks.push(json!({"type": "actions", "elements": buttons}));
+    // Plain `<url|text>` links, not link buttons: a button click is an interaction, and an app
+    // without an Interactivity Request URL (a CLI has none) shows a warning after each click
+    // (slackapi/slack-github-action#513, slackapi/node-slack-sdk#869).
+    let links: Vec<String> = message
+        .links
+        .iter()
+        .filter(|(_, url)| url.len() <= 3000)
+        .map(|(label, url)| link(url, label))
+        .collect();
+    if !links.is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": clip(&links.join("  ·  "), 3000)},
+        }));
     }
     json!({
         "text": clip(&escape(&message.text), 4000),
@@ -881,7 +891,7 @@ mod tests {
     }
 
     #[test]
-    fn block_kit_has_header_fields_context_buttons_and_escaped_fallback() {
+    fn block_kit_has_header_fields_context_links_and_escaped_fallback() {
         let v = render(&alert());
         assert_eq!(
             v["text"],
@@ -889,7 +899,7 @@ mod tests {
         );
         let blocks = v["blocks"].as_array().unwrap();
         let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["header", "section", "context", "actions"]);
+        assert_eq!(types, ["header", "section", "context", "section"]);
         assert_eq!(
             blocks[0]["text"]["text"], "FIRING [Critical] web-01 / CPU <Load> & co",
             "plain_text is not escaped"
@@ -900,8 +910,12 @@ mod tests {
             "First fired: 2026-11-24 02:21:59 UTC  ·  Incident key: 6182268"
         );
         assert_eq!(
-            blocks[3]["elements"][0]["url"],
-            "https://x.ilert.com/a?b=1&c=2"
+            blocks[3]["text"]["text"],
+            "<https://x.ilert.com/a?b=1&amp;c=2|ilert alert>"
+        );
+        assert_eq!(
+            link("https://h/x?a=<b>|c", "a|b & <c>"),
+            "<https://h/x?a=%3Cb%3E%7Cc|a|b &amp; &lt;c&gt;>"
         );
     }
 

@@ -776,7 +776,16 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
                     return Err("section without text or fields".into());
                 }
             }
-            Some("context") | Some("actions") => {
+            Some("actions") => {
+                // A link button is still an interactive element: clicking it sends a
+                // `block_actions` payload, and an app without an Interactivity Request URL
+                // shows a warning triangle (slackapi/slack-github-action#513, maintainer's
+                // answer; slackapi/node-slack-sdk#869). The app under test has no such URL.
+                return Err(format!(
+                    "actions block in an app without interactivity (buttons warn on click): {b}"
+                ));
+            }
+            Some("context") => {
                 if b["elements"].as_array().map_or(0, Vec::len) == 0 {
                     return Err(format!("{} without elements", b["type"]));
                 }
