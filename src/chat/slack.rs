@@ -487,8 +487,11 @@ impl ChatBackend for Slack<'_> {
         }
     }
 
+    /// The channel's messages and, for those with replies, their threads (replies are only in
+    /// `conversations.replies`, one call per thread, Tier 3), oldest first.
     fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
         let mut items = Vec::new();
+        let mut threads = Vec::new();
         let mut cursor = String::new();
         loop {
             let mut q = vec![("channel", channel.id.as_str()), ("limit", "200")];
@@ -499,19 +502,72 @@ impl ChatBackend for Slack<'_> {
                 .get("conversations.history", &q)
                 .map_err(|f| f.into_chat("conversations.history"))?;
             for m in body["messages"].as_array().into_iter().flatten() {
+                if m["reply_count"].as_u64().unwrap_or(0) > 0 {
+                    threads.push(m["ts"].as_str().unwrap_or_default().to_string());
+                }
                 items.push(history_item(m, &channel.id));
             }
-            cursor = body["response_metadata"]["next_cursor"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            cursor = next_cursor(&body);
             if cursor.is_empty() {
                 break;
             }
         }
-        // Slack pages newest first.
+        for parent in threads.iter().filter(|t| !t.is_empty()) {
+            items.extend(self.thread_replies(channel, parent)?);
+        }
+        // Slack pages newest first; replies fall between the messages they answered.
         items.sort_by_key(|i| ts_order(&i.id));
         Ok(items)
+    }
+}
+
+fn next_cursor(body: &Value) -> String {
+    body["response_metadata"]["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+impl Slack<'_> {
+    /// The replies in the thread under `parent` (not the parent itself), marked as such.
+    fn thread_replies(
+        &self,
+        channel: &ChannelRef,
+        parent: &str,
+    ) -> Result<Vec<HistoryItem>, ChatError> {
+        let mut out: Vec<HistoryItem> = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut q = vec![
+                ("channel", channel.id.as_str()),
+                ("ts", parent),
+                ("limit", "200"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = match self.get("conversations.replies", &q) {
+                Ok(b) => b,
+                // Deleted since the history page was read.
+                Err(f) if f.is(&["thread_not_found"]) => break,
+                Err(f) => return Err(f.into_chat("conversations.replies")),
+            };
+            for m in body["messages"].as_array().into_iter().flatten() {
+                let ts = m["ts"].as_str().unwrap_or_default();
+                // Each page may open with the parent again; it is in the history already.
+                if ts == parent || out.iter().any(|i| i.id == ts) {
+                    continue;
+                }
+                let mut item = history_item(m, &channel.id);
+                item.text = format!("(in thread) {}", item.text);
+                out.push(item);
+            }
+            cursor = next_cursor(&body);
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(out)
     }
 }
 

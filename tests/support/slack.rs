@@ -185,6 +185,23 @@ impl FakeSlack {
         ts
     }
 
+    /// Adds a thread reply by a person under `parent_ts`, for history tests.
+    pub fn add_reply(&self, channel_id: &str, parent_ts: &str, user: &str, text: &str) -> String {
+        let mut st = self.state.lock().unwrap();
+        let ts = st.new_ts();
+        if let Some(c) = st.channels.iter_mut().find(|c| c.id == channel_id) {
+            c.messages.push(Message {
+                ts: ts.clone(),
+                user: user.into(),
+                text: text.into(),
+                blocks: Value::Null,
+                edits: 0,
+                thread_ts: Some(parent_ts.into()),
+            });
+        }
+        ts
+    }
+
     /// The next call of `method` answers `ok: false` with `error`.
     pub fn fail_next(&self, method: &str, error: &str) {
         let reply = Reply::json(200, json!({"ok": false, "error": error}));
@@ -374,13 +391,19 @@ fn scope_for(method: &str, private: bool) -> Option<&'static str> {
         ("pins.add", _) => "pins:write",
         ("conversations.list", false) => "channels:read",
         ("conversations.list", true) => "groups:read",
-        ("conversations.history", false) => "channels:history",
-        ("conversations.history", true) => "groups:history",
+        // conversations.replies: scope `conversations:history`, i.e. `channels:history` /
+        // `groups:history` for a bot token, Tier 3, GET (SAR conversations.replies.json).
+        ("conversations.history" | "conversations.replies", false) => "channels:history",
+        ("conversations.history" | "conversations.replies", true) => "groups:history",
         _ => return None,
     })
 }
 
-const READ_METHODS: [&str; 2] = ["conversations.list", "conversations.history"];
+const READ_METHODS: [&str; 3] = [
+    "conversations.list",
+    "conversations.history",
+    "conversations.replies",
+];
 
 fn respond(r: &Recorded, st: &mut State) -> Reply {
     let Some(method) = r.path.strip_prefix("/api/") else {
@@ -646,13 +669,7 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .iter()
                 .filter(|m| m.thread_ts.is_none() && m.ts.parse::<f64>().unwrap_or(0.0) > oldest)
                 .rev()
-                .map(|m| {
-                    let mut v = json!({"type": "message", "ts": m.ts, "user": m.user, "text": escaped(&m.text)});
-                    if c.pins.contains(&m.ts) {
-                        v["pinned_to"] = json!([c.id]);
-                    }
-                    v
-                })
+                .map(|m| message_json(c, m))
                 .collect();
             let end = (start + page).min(all.len());
             let more = end < all.len();
@@ -660,6 +677,45 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 "messages": all[start.min(end)..end],
                 "has_more": more,
                 "response_metadata": {"next_cursor": if more { format!("bmV4dF90czox{end}") } else { String::new() }},
+            }))
+        }
+        "conversations.replies" => {
+            let ch = required!("channel");
+            let ts = required!("ts");
+            let Some(c) = st.channel_mut(&ch) else {
+                return err("channel_not_found");
+            };
+            if !c.members.iter().any(|m| m == BOT_USER) {
+                return err("channel_not_found");
+            }
+            // `ts` is a thread's parent or a message in it; an unthreaded message comes back
+            // alone; an unknown `ts` is `thread_not_found` (SAR conversations.replies.json).
+            let Some(m) = c.messages.iter().find(|m| m.ts == ts) else {
+                return err("thread_not_found");
+            };
+            let parent = m.thread_ts.clone().unwrap_or(ts);
+            // The parent first, then the replies oldest first (the documented example), in
+            // small pages so callers follow `response_metadata.next_cursor`.
+            let all: Vec<Value> = c
+                .messages
+                .iter()
+                .filter(|m| m.ts == parent || m.thread_ts.as_deref() == Some(parent.as_str()))
+                .map(|m| message_json(c, m))
+                .collect();
+            if all.is_empty() {
+                return err("thread_not_found");
+            }
+            let start: usize = args
+                .get("cursor")
+                .and_then(|c| c.strip_prefix("cmVwbGllczox"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let end = (start + 2).min(all.len());
+            let more = end < all.len();
+            ok(json!({
+                "messages": all[start.min(end)..end],
+                "has_more": more,
+                "response_metadata": {"next_cursor": if more { format!("cmVwbGllczox{end}") } else { String::new() }},
             }))
         }
         "chat.postMessage" => {
@@ -745,6 +801,30 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             err("unknown_method")
         }
     }
+}
+
+/// A message as `conversations.history` / `replies` show it: text escaped, `pinned_to`; a
+/// thread's parent carries `thread_ts`, `reply_count`, `latest_reply`, a reply its parent's
+/// `thread_ts` (SAR conversations.history.json / conversations.replies.json examples).
+fn message_json(c: &Channel, m: &Message) -> Value {
+    let mut v = json!({"type": "message", "ts": m.ts, "user": m.user, "text": escaped(&m.text)});
+    if c.pins.contains(&m.ts) {
+        v["pinned_to"] = json!([c.id]);
+    }
+    let replies: Vec<&Message> = c
+        .messages
+        .iter()
+        .filter(|r| r.thread_ts.as_deref() == Some(m.ts.as_str()))
+        .collect();
+    if let Some(last) = replies.last() {
+        v["thread_ts"] = json!(m.ts);
+        v["reply_count"] = json!(replies.len());
+        v["latest_reply"] = json!(last.ts);
+    }
+    if let Some(parent) = &m.thread_ts {
+        v["thread_ts"] = json!(parent);
+    }
+    v
 }
 
 /// The Block Kit rules the program relies on.
