@@ -7,14 +7,18 @@
 //!   and reuse it, never create a second.
 //! - Private routes: `preset: private_chat` (invite only). Public routes: `preset:
 //!   public_chat` (anyone on the homeserver who knows the alias may join) but `visibility:
-//!   private`, so incident rooms are not published in the room directory. Rooms are not
-//!   encrypted: the bot does not do end-to-end encryption.
+//!   private`, so incident rooms are not published in the room directory; `m.federate: false`
+//!   (unless `[matrix] federate`) keeps them on this homeserver. Rooms are not encrypted: the
+//!   bot does not do end-to-end encryption (`doctor` warns about encrypted rooms).
+//! - Error answers are told apart by status and `errcode` only, never by their text, which
+//!   differs between Synapse, Dendrite and conduwuit/tuwunel.
 //! - Messages carry an HTML body with a plain-text fallback. Re-fires and recovery edit the
 //!   pinned alert message with `m.replace`; its id stays the original event id, so the pin stays.
 //! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
 //!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
-//!   posting twice, and two Pandora servers sharing the bot user converge on one alert message
-//!   in the shared room. (Synapse remembers transaction ids for about a day.)
+//!   posting twice. They are scoped to one device (access token), so two Pandora servers meet in
+//!   one room by its alias, not by transaction id; with the same token they also share one
+//!   alert message. (Synapse remembers transaction ids for about a day.)
 //! - Archiving makes the room read-only (only the bot's power level may send or change state),
 //!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
 //!   names a successor room and there is none. The bot stays, so the history stays readable.
@@ -195,6 +199,21 @@ impl<'a> Matrix<'a> {
         Ok(())
     }
 
+    /// True when `user` has joined `room` or is invited to it already (their `m.room.member`
+    /// state event), so an invite refused with `M_FORBIDDEN` was a no-op.
+    fn is_member(&self, room: &str, user: &str) -> Result<bool, ChatError> {
+        let path = format!(
+            "{}/{}",
+            state_path(room, "m.room.member"),
+            encode_component(user)
+        );
+        match self.call("GET", &path, None) {
+            Ok(v) => Ok(matches!(v["membership"].as_str(), Some("join" | "invite"))),
+            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Deletes an alias if (and only if) it still points at `room`.
     fn drop_alias(&self, room: &str, alias: &str) -> Result<(), ChatError> {
         let path = format!("/directory/room/{}", encode_component(alias));
@@ -231,6 +250,9 @@ impl ChatBackend for Matrix<'_> {
             "room_alias_name": localpart,
             "preset": if spec.private { "private_chat" } else { "public_chat" },
             "visibility": "private",
+            // `m.federate: false` keeps users of other servers out, so a public route's room
+            // is "anyone on this homeserver" (spec create_room.yaml, `creation_content`).
+            "creation_content": { "m.federate": self.cfg.federate },
         });
         let room = match self.call("POST", "/createRoom", Some(body)) {
             Ok(v) => v["room_id"].as_str().map(str::to_string).ok_or_else(|| {
@@ -238,7 +260,8 @@ impl ChatBackend for Matrix<'_> {
             })?,
             // Taken: an earlier run (maybe one that timed out after the server created the
             // room), another Pandora server, or a concurrent first firing (Synapse answers that
-            // race with 409) made it. Join and reuse it.
+            // race with 409) made it. Join and reuse it. Told by errcode and status only: the
+            // error text differs between servers.
             Err(Failure::Api(e)) if e.errcode == "M_ROOM_IN_USE" || e.status == 409 => {
                 log::info!("matrix: room alias {alias} exists already; reusing its room");
                 self.join_taken_alias(&alias)?
@@ -289,7 +312,10 @@ impl ChatBackend for Matrix<'_> {
         for user in users {
             match self.call("POST", &path, Some(json!({ "user_id": user }))) {
                 Ok(_) => {}
-                Err(Failure::Api(e)) if e.errcode == "M_FORBIDDEN" && e.already_member() => {}
+                // The spec gives no errcode for "already a member" (a 403 `M_FORBIDDEN`, worded
+                // differently by Synapse, Dendrite and conduwuit/tuwunel): ask the room.
+                Err(Failure::Api(e))
+                    if e.errcode == "M_FORBIDDEN" && self.is_member(&channel.id, user)? => {}
                 // One bad entry in the route's invite list must not keep the room from
                 // getting its alert: say so and invite the others.
                 Err(Failure::Api(e))
@@ -499,11 +525,6 @@ impl ApiError {
             error,
             retry_after,
         }
-    }
-
-    /// `M_FORBIDDEN` because the user is in the room already (an invite that is a no-op).
-    fn already_member(&self) -> bool {
-        self.error.contains("already in the room")
     }
 
     fn into_chat(self) -> ChatError {
@@ -954,13 +975,6 @@ mod tests {
             ApiError::from_answer(502, &Value::Null, "<html>Bad gateway</html>", None).into_chat(),
             ChatError::Transient(m) if m.contains("502")
         ));
-        let member = ApiError::from_answer(
-            403,
-            &json!({"errcode": "M_FORBIDDEN", "error": "@a:x is already in the room."}),
-            "",
-            None,
-        );
-        assert!(member.already_member());
     }
 
     #[test]

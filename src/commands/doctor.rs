@@ -198,6 +198,10 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
         if let Some(m) = &config.matrix {
             report.push(probe::matrix(&http, m, timeout));
+            let rooms = matrix_rooms_to_read(config);
+            for c in probe::matrix_encrypted_rooms(&http, m, &rooms, timeout) {
+                report.push(c);
+            }
         }
         if let Some(t) = &config.teams {
             if let Some(c) = probe::teams_graph(&http, t, timeout) {
@@ -234,6 +238,41 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
     );
     Ok(exit)
+}
+
+/// Open incident rooms checked for encryption at most (the newest first).
+const MATRIX_ROOMS_MAX: usize = 20;
+
+/// The Matrix rooms the bot reads: each Matrix route's stakeholder and intake rooms, and the
+/// rooms of open incidents (a homeserver that encrypts new rooms by default shows there).
+fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
+    let mut rooms = Vec::new();
+    for r in &config.routes {
+        let Some(chat) = r.chat.as_ref().filter(|c| c.backend == "matrix") else {
+            continue;
+        };
+        if let Some(s) = &chat.stakeholder_channel {
+            rooms.push((format!("stakeholder room of route '{}'", r.name), s.clone()));
+        }
+        if let Some(i) = &chat.intake_channel {
+            rooms.push((format!("intake room of route '{}'", r.name), i.clone()));
+        }
+    }
+    let store = crate::store::Store::open_read_only(&config.state_dir);
+    let mut open: Vec<_> = store
+        .incidents()
+        .into_iter()
+        .filter(|i| i.is_open())
+        .filter_map(|i| {
+            let chat = i.chat.as_ref()?;
+            let id = chat.channel_id.clone()?;
+            (chat.backend == "matrix")
+                .then(|| (i.last_seen, (format!("room of incident {}", i.key), id)))
+        })
+        .collect();
+    open.sort_by(|a, b| b.0.cmp(&a.0));
+    rooms.extend(open.into_iter().take(MATRIX_ROOMS_MAX).map(|(_, r)| r));
+    rooms
 }
 
 /// Marks the example config's placeholders (`REPLACE-WITH-...`) that are still in place.

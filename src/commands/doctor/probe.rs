@@ -127,6 +127,76 @@ pub fn classify_matrix(homeserver: &str, r: &Response) -> Check {
     }
 }
 
+/// Matrix rooms the bot has to read (`(what, room id or alias)`: stakeholder, intake and open
+/// incident rooms): a warning for each that is end-to-end encrypted (an `m.room.encryption`
+/// state event, spec `m.room.encryption.yaml`). The bot has no E2EE, so it cannot read
+/// `!ack`, `!resolve` or `!incident` typed there (its own messages still arrive, unencrypted).
+pub fn matrix_encrypted_rooms(
+    http: &Http,
+    m: &MatrixConfig,
+    rooms: &[(String, String)],
+    timeout: Duration,
+) -> Vec<Check> {
+    let get = |path: String| {
+        let req = Request::new("GET", format!("{}/_matrix/client/v3{path}", m.homeserver)).header(
+            "Authorization",
+            format!("Bearer {}", m.access_token.expose()),
+        );
+        http.send(&req, timeout).ok()
+    };
+    let mut checks = Vec::new();
+    let mut clear = 0;
+    for (what, room) in rooms {
+        let id = if room.starts_with('#') {
+            match get(format!("/directory/room/{}", encode_component(room))) {
+                Some(r) if r.status == 200 => {
+                    r.json()["room_id"].as_str().unwrap_or_default().to_string()
+                }
+                _ => continue,
+            }
+        } else {
+            room.clone()
+        };
+        if id.is_empty() {
+            continue;
+        }
+        let answer = get(format!(
+            "/rooms/{}/state/m.room.encryption/",
+            encode_component(&id)
+        ));
+        match answer.map(|r| encrypted(r.status)) {
+            Some(Some(true)) => checks.push(Check::warn(
+                format!(
+                    "Matrix {what} {room} is end-to-end encrypted: the bot cannot read commands \
+                     typed there (!ack, !resolve, !incident)"
+                ),
+                "use an unencrypted room (encryption cannot be turned off in a room); if the \
+                 homeserver encrypts new rooms by default (Synapse \
+                 encryption_enabled_by_default_for_room_type), turn that off for incident rooms",
+            )),
+            Some(Some(false)) => clear += 1,
+            // Not readable (the bot is not in it yet): nothing to say.
+            _ => {}
+        }
+    }
+    if clear > 0 {
+        checks.push(Check::ok(format!(
+            "Matrix: {clear} room(s) the bot reads are not encrypted"
+        )));
+    }
+    checks
+}
+
+/// Whether a `GET …/state/m.room.encryption/` answer says the room is encrypted: 200 yes,
+/// 404 (`M_NOT_FOUND`, no such state) no, anything else unknown.
+pub fn encrypted(status: u16) -> Option<bool> {
+    match status {
+        200 => Some(true),
+        404 => Some(false),
+        _ => None,
+    }
+}
+
 /// Teams Graph mode: a client-credentials token request (creates nothing in the tenant).
 pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Check> {
     let (tenant, client_id, secret) = (
