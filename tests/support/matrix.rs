@@ -241,3 +241,58 @@ pub fn current_body(messages: &[Value], original: &Value) -> String {
     };
     body.as_str().unwrap_or_default().to_string()
 }
+
+/// Synapse behind a proxy that words its errors the way Dendrite and conduwuit/tuwunel do,
+/// keeping status and `errcode`: the spec fixes only those ("meaningful errcode"); the
+/// `error` text is the server's own (spec `client-server-api/_index.md` §Standard error
+/// response). Code that matches Synapse's text breaks on those servers; this catches it.
+/// Wordings: Dendrite "user is already joined to room" (gomatrixserverlib `invite.go`),
+/// tuwunel "cannot invite user that is joined or banned"
+/// (`src/service/rooms/state_res/event_auth/room_member.rs`), Dendrite "Room alias already
+/// exists." (`clientapi/routing/createroom.go`).
+pub fn other_server_wording(synapse_url: &str) -> super::http::Server {
+    let upstream = synapse_url.trim_end_matches('/').to_string();
+    super::http::Server::start(move |r| {
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        let mut url = format!("{upstream}{}", r.path);
+        if !r.query.is_empty() {
+            url.push('?');
+            url.push_str(&r.query);
+        }
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        let result = match r.method.as_str() {
+            "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
+            m => {
+                let b = if m == "PUT" {
+                    agent.put(&url)
+                } else {
+                    agent.post(&url)
+                };
+                b.header("Authorization", &auth)
+                    .header("Content-Type", "application/json")
+                    .send(r.body.clone())
+            }
+        };
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(e) => return super::http::Reply::new(502, e.to_string()),
+        };
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let mut body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if status >= 400 && body.is_object() {
+            let wording = match (body["errcode"].as_str(), r.path.ends_with("/invite")) {
+                (Some("M_FORBIDDEN"), true) => "user is already joined to room",
+                (Some("M_ROOM_IN_USE"), _) => "Room alias already exists.",
+                _ => "refused",
+            };
+            body["error"] = json!(wording);
+        }
+        super::http::Reply::json(status, body)
+    })
+}
