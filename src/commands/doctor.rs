@@ -270,7 +270,7 @@ fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
                 .then(|| (i.last_seen, (format!("room of incident {}", i.key), id)))
         })
         .collect();
-    open.sort_by(|a, b| b.0.cmp(&a.0));
+    open.sort_by_key(|o| std::cmp::Reverse(o.0));
     rooms.extend(open.into_iter().take(MATRIX_ROOMS_MAX).map(|(_, r)| r));
     rooms
 }
