@@ -242,6 +242,12 @@ fn another_server_without_the_store_reuses_the_channel_on_name_taken() {
         b.record("1300")["chat"]["channel_id"]
     );
     assert!(b.log().contains("reusing it"), "{}", b.log());
+    // One ilert alert: both servers sent the same alertKey, and ilert deduplicates by it.
+    let keys: Vec<String> = ilert.events().into_iter().map(|e| e.1).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(ilert.alerts().len(), 1, "{:?}", ilert.alerts());
+    assert!(b.queued().is_empty(), "{:?}", b.queued());
     assert!(
         slack
             .calls()
