@@ -319,3 +319,28 @@ fn teams_names_are_sanitised_to_fifty_characters_and_stay_unique() {
     }
     assert!(graph.violations().is_empty(), "{:?}", graph.violations());
 }
+
+#[test]
+fn teams_names_lose_tildes_commas_and_reserved_words() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-reserved"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(
+        &dir,
+        &ilert,
+        &graph,
+        true,
+        "",
+        "channel_template = \"CON ~ NUL, alert.. {id} lpt1\"",
+    );
+    dir.assert_ok(&PandoraAlert::firing("2701").run(&cfg));
+    let names: Vec<String> = graph
+        .channels()
+        .into_iter()
+        .map(|c| c.display_name)
+        .collect();
+    assert_eq!(names, ["alert. 2701"]);
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}

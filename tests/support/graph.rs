@@ -27,9 +27,35 @@ pub const TEAM: &str = "02bd9fd6-8f93-4758-87c3-1fb73740a315";
 pub const WEBHOOK_PATH: &str = "/webhook/workflows/4f2a/triggers/manual/paths/invoke";
 pub const WEBHOOK_SIG: &str = "sig-Zm9vYmFy";
 
+/// Characters a channel name may not hold: Microsoft, "Limits and specifications for
+/// Microsoft Teams" (learn.microsoft.com/microsoftteams/limits-specifications-teams), §Channel
+/// names: `~ # % & * { } + / \ : < > ? | ' " ,` and `..`, control characters 0-1F and 80-9F,
+/// the words `forms, CON, CONIN$, CONOUT$, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9, desktop.ini,
+/// _vti_`; no leading `_` or `.`, no trailing `.`; the Graph channel schema: at most 50.
 const FORBIDDEN: &[char] = &[
-    '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"',
+    '~', '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"', ',',
 ];
+
+/// Why Teams refuses `name` as a channel display name, if it does.
+fn name_refused(name: &str) -> bool {
+    let reserved = |w: &str| {
+        let w = w.to_ascii_uppercase();
+        ["FORMS", "CON", "CONIN$", "CONOUT$", "PRN", "AUX", "NUL"].contains(&w.as_str())
+            || (w.len() == 4
+                && (w.starts_with("COM") || w.starts_with("LPT"))
+                && matches!(w.as_bytes()[3], b'1'..=b'9'))
+    };
+    let lower = name.to_ascii_lowercase();
+    name.chars().count() > 50
+        || name.contains(FORBIDDEN)
+        || name.chars().any(char::is_control)
+        || name.contains("..")
+        || name.starts_with(['_', '.'])
+        || name.ends_with('.')
+        || lower.contains("_vti_")
+        || lower.contains("desktop.ini")
+        || name.split_whitespace().any(reserved)
+}
 
 #[derive(Clone, Debug)]
 pub struct Channel {
@@ -321,7 +347,7 @@ fn create_channel(body: &Value, st: &mut State, base: &str) -> Reply {
             .push("channel create without displayName".into());
         return graph_error(400, "BadRequest", "displayName is required");
     };
-    if name.chars().count() > 50 || name.contains(FORBIDDEN) || name.starts_with(['_', '.']) {
+    if name_refused(name) {
         st.violations
             .push(format!("invalid channel display name {name:?}"));
         return graph_error(400, "BadRequest", "Channel name is invalid.");
