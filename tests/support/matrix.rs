@@ -248,8 +248,8 @@ pub fn current_body(messages: &[Value], original: &Value) -> String {
 /// response). Code that matches Synapse's text breaks on those servers; this catches it.
 /// Wordings: Dendrite "user is already joined to room" (gomatrixserverlib `invite.go`),
 /// tuwunel "cannot invite user that is joined or banned"
-/// (`src/service/rooms/state_res/event_auth/room_member.rs`), Dendrite "Room alias already
-/// exists." (`clientapi/routing/createroom.go`).
+/// (`src/service/rooms/state_res/event_auth/room_member.rs`); both say "Room alias already
+/// exists." with `M_ROOM_IN_USE` (Dendrite `spec.RoomInUse(…)`, tuwunel `RoomInUse(…)`).
 pub fn other_server_wording(synapse_url: &str) -> super::http::Server {
     let upstream = synapse_url.trim_end_matches('/').to_string();
     super::http::Server::start(move |r| {
