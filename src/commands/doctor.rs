@@ -205,7 +205,13 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
         if let Some(t) = &config.teams {
             if let Some(c) = probe::teams_graph(&http, t, timeout) {
+                let token_ok = c.status == Status::Ok;
                 report.push(c);
+                if token_ok {
+                    if let Some(c) = probe::teams_capacity(&http, t, timeout) {
+                        report.push(c);
+                    }
+                }
             }
             if let Some(w) = &t.webhook_url {
                 report.push(probe::teams_webhook(w, timeout));

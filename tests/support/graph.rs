@@ -80,7 +80,15 @@ struct State {
     violations: Vec<String>,
     graph_calls: Vec<String>,
     next: u64,
+    /// Largest channel-list page (0: the default of 2).
+    list_page: usize,
 }
+
+/// Channels a team holds at most, "including deleted channels" for the 30 days they can be
+/// restored (Microsoft, "Limits and specifications for Microsoft Teams": "Number of channels
+/// per team: 1000"; office365itpros.com/2023/07/26/teams-channel-1000, MC649926). Archived
+/// channels still exist, so they count too. The fake deletes nothing.
+pub const TEAM_CHANNELS_MAX: usize = 1000;
 
 /// The running fake (identity platform, Graph and the webhook on one port).
 pub struct FakeGraph {
@@ -123,6 +131,27 @@ impl FakeGraph {
     }
     pub fn channels(&self) -> Vec<Channel> {
         self.state.lock().unwrap().channels.clone()
+    }
+    /// Adds `n` channels made by people (or by pandora-ilert when `description` carries its
+    /// marker), `archived` or not: a team that has been in use for a while.
+    pub fn add_channels(&self, n: usize, prefix: &str, description: &str, archived: bool) {
+        let mut st = self.state.lock().unwrap();
+        for i in 0..n {
+            st.next += 1;
+            let id = format!("19:{:032x}@thread.tacv2", st.next * 7919);
+            st.channels.push(Channel {
+                id,
+                display_name: format!("{prefix} {i}"),
+                description: description.to_string(),
+                membership_type: "standard".into(),
+                archived,
+                members: Vec::new(),
+            });
+        }
+    }
+    /// Serves channel-list pages of up to `n` channels.
+    pub fn set_list_page(&self, n: usize) {
+        self.state.lock().unwrap().list_page = n;
     }
     /// Attempts to post a channel message through Graph.
     pub fn message_posts(&self) -> usize {
@@ -240,7 +269,8 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
             let all: Vec<Value> = st.channels.iter().map(|c| channel_json(c, &base)).collect();
-            let end = (skip + 2).min(all.len());
+            let page = if st.list_page == 0 { 2 } else { st.list_page };
+            let end = (skip + page).min(all.len());
             let mut v = json!({"@odata.context": format!("{base}/v1.0/$metadata#teams('{TEAM}')/channels"), "value": all[skip.min(end)..end]});
             if end < all.len() {
                 v["@odata.nextLink"] = json!(format!(
@@ -384,6 +414,14 @@ fn create_channel(body: &Value, st: &mut State, base: &str) -> Reply {
             400,
             "NameAlreadyExists",
             "Channel name already existed, please use other name.",
+        );
+    }
+    if st.channels.len() >= TEAM_CHANNELS_MAX {
+        // The answer's wording is not documented; the limit is.
+        return graph_error(
+            400,
+            "BadRequest",
+            "The maximum number of channels for this team has been reached.",
         );
     }
     st.next += 1;
