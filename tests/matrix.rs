@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 use support::http::{Reply, Server};
 use support::ilert::{FakeIlert, KEY};
 use support::matrix::{
-    current_body, latest_edit, originals, other_server_wording, unique_alert_id, Synapse,
+    current_body, dendrite_like, latest_edit, originals, unique_alert_id, Synapse,
 };
 use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
 
@@ -267,7 +267,7 @@ fn a_second_pandora_server_reuses_the_room_by_its_alias() {
     let route = synapse_route(&s, true);
     // The second server reaches the homeserver through a proxy that words errors as Dendrite
     // does: "already a member" must be told by membership state, not by Synapse's text.
-    let other = other_server_wording(&s.url);
+    let other = dendrite_like(&s.url);
     let other_section = format!(
         "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
         other.url(),
@@ -629,6 +629,52 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
     assert_eq!(
         answer["content"]["body"],
         format!("Acknowledged in ilert by {}.", s.alice.user)
+    );
+}
+
+#[test]
+fn an_ack_typed_after_the_first_read_is_seen_where_start_tokens_do_not_work() {
+    let s = Synapse::from_env();
+    // Dendrite and tuwunel answer a from-less backward page with a "maximum" start token.
+    let dendrite = dendrite_like(&s.url);
+    let section = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
+        dendrite.url(),
+        s.bot.token
+    );
+    let (dir, ilert) = (TestDir::new("mx-ack-later"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &section, &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    // The first plugin run reads the room once and keeps its place.
+    assert_eq!(code(&run(&cfg, &["plugin"])), 0);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/late-ack-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack looking"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let accepts = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ACCEPT")
+        .count();
+    assert_eq!(accepts, 1, "{:?}", ilert.accepted());
+    assert!(
+        dendrite
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/context/")),
+        "the forward cursor comes from /context"
     );
 }
 

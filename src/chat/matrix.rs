@@ -185,6 +185,22 @@ impl<'a> Matrix<'a> {
         Ok(self.call("GET", &path, None)?)
     }
 
+    /// A token to read forwards from just after `event` (`/context` with no surrounding
+    /// events: its `end` "can be used to paginate forwards with", spec
+    /// `event_context.yaml`).
+    fn forward_token_after(&self, room: &str, event: &str) -> Result<Option<String>, ChatError> {
+        let v = self.call(
+            "GET",
+            &format!(
+                "/rooms/{}/context/{}?limit=0",
+                encode_component(room),
+                encode_component(event)
+            ),
+            None,
+        )?;
+        Ok(v["end"].as_str().map(str::to_string))
+    }
+
     /// A state event's content, `None` when the room has none.
     fn state(&self, room: &str, kind: &str) -> Result<Option<Value>, ChatError> {
         match self.call("GET", &state_path(room, kind), None) {
@@ -405,12 +421,26 @@ impl ChatBackend for Matrix<'_> {
         let room = channel.id.as_str();
         let none = HashSet::new();
         let Some(cursor) = cursor else {
-            // The latest page; `start` is the position it was read from, the newest end, where
-            // the next read continues forwards.
+            // The latest page. The next read continues forwards from just after its newest
+            // event: the `end` of that event's context. Not the page's `start`: servers need
+            // not accept it as `from` ("Clients should not rely on the behaviour", spec
+            // message_pagination.yaml), and Dendrite and tuwunel return a "maximum" token
+            // there, from which a forward read never sees a new message.
             let page = self.messages(room, "b", None)?;
             let (mut items, _) = history_page(&page, &none);
             items.reverse();
-            return Ok((items, page["start"].as_str().map(str::to_string)));
+            let newest = page["chunk"]
+                .as_array()
+                .and_then(|c| c.first())
+                .and_then(|e| e["event_id"].as_str());
+            let next = match newest {
+                Some(event) => self.forward_token_after(room, event)?,
+                None => None,
+            };
+            return Ok((
+                items,
+                next.or_else(|| page["start"].as_str().map(str::to_string)),
+            ));
         };
         let mut items = Vec::new();
         let mut from = cursor.to_string();
