@@ -269,6 +269,47 @@ impl<'a> Slack<'a> {
         .map_err(|f| f.into_chat("conversations.setPurpose"))
     }
 
+    /// The replies in the thread under `parent` (not the parent itself), marked as such.
+    fn thread_replies(
+        &self,
+        channel: &ChannelRef,
+        parent: &str,
+    ) -> Result<Vec<HistoryItem>, ChatError> {
+        let mut out: Vec<HistoryItem> = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut q = vec![
+                ("channel", channel.id.as_str()),
+                ("ts", parent),
+                ("limit", "200"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = match self.get("conversations.replies", &q) {
+                Ok(b) => b,
+                // Deleted since the history page was read.
+                Err(f) if f.is(&["thread_not_found"]) => break,
+                Err(f) => return Err(f.into_chat("conversations.replies")),
+            };
+            for m in body["messages"].as_array().into_iter().flatten() {
+                let ts = m["ts"].as_str().unwrap_or_default();
+                // Each page may open with the parent again; it is in the history already.
+                if ts == parent || out.iter().any(|i| i.id == ts) {
+                    continue;
+                }
+                let mut item = history_item(m, &channel.id);
+                item.text = format!("(in thread) {}", item.text);
+                out.push(item);
+            }
+            cursor = next_cursor(&body);
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Reuses a channel that `conversations.create` said exists, when it is ours.
     fn adopt(&mut self, name: &str, purpose: &str) -> Result<Option<ChannelRef>, ChatError> {
         let Some(found) = self.find_by_name(name)? else {
@@ -526,49 +567,6 @@ fn next_cursor(body: &Value) -> String {
         .as_str()
         .unwrap_or_default()
         .to_string()
-}
-
-impl Slack<'_> {
-    /// The replies in the thread under `parent` (not the parent itself), marked as such.
-    fn thread_replies(
-        &self,
-        channel: &ChannelRef,
-        parent: &str,
-    ) -> Result<Vec<HistoryItem>, ChatError> {
-        let mut out: Vec<HistoryItem> = Vec::new();
-        let mut cursor = String::new();
-        loop {
-            let mut q = vec![
-                ("channel", channel.id.as_str()),
-                ("ts", parent),
-                ("limit", "200"),
-            ];
-            if !cursor.is_empty() {
-                q.push(("cursor", cursor.as_str()));
-            }
-            let body = match self.get("conversations.replies", &q) {
-                Ok(b) => b,
-                // Deleted since the history page was read.
-                Err(f) if f.is(&["thread_not_found"]) => break,
-                Err(f) => return Err(f.into_chat("conversations.replies")),
-            };
-            for m in body["messages"].as_array().into_iter().flatten() {
-                let ts = m["ts"].as_str().unwrap_or_default();
-                // Each page may open with the parent again; it is in the history already.
-                if ts == parent || out.iter().any(|i| i.id == ts) {
-                    continue;
-                }
-                let mut item = history_item(m, &channel.id);
-                item.text = format!("(in thread) {}", item.text);
-                out.push(item);
-            }
-            cursor = next_cursor(&body);
-            if cursor.is_empty() {
-                break;
-            }
-        }
-        Ok(out)
-    }
 }
 
 /// Exact order of Slack `ts` values (`seconds.micros`), finer than a millisecond timestamp.
