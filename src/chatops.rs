@@ -14,15 +14,15 @@ use serde_json::json;
 
 use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
 use crate::config::{ChatRoute, Config, IlertApi, Route};
-use crate::delivery::Deliverer;
 use crate::deadline::Deadline;
+use crate::delivery::Deliverer;
 use crate::http::Http;
 use crate::ilert::{IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState};
 use crate::lifecycle::{chat_action, Action, ChatChange};
 use crate::pandora::{Alert, AlertInput};
-use crate::text::fnv1a_hex;
 use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
+use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
 /// On the first read of a channel, messages older than this are history, not requests.

@@ -221,6 +221,9 @@ pub struct MatrixConfig {
     pub access_token: Secret,
     /// Server name used in room aliases (`#alias:server_name`).
     pub server_name: String,
+    /// Incident rooms may federate (`m.federate`); off by default, so a public route's room
+    /// is open to this homeserver's users only.
+    pub federate: bool,
 }
 
 /// Agent-plugin settings.
@@ -454,6 +457,7 @@ struct RawMatrix {
     homeserver: String,
     access_token: String,
     server_name: Option<String>,
+    federate: Option<bool>,
 }
 
 #[derive(Deserialize, Default)]
@@ -741,6 +745,7 @@ impl Config {
                     homeserver: m.homeserver.trim_end_matches('/').into(),
                     access_token: Secret::new(m.access_token),
                     server_name,
+                    federate: m.federate.unwrap_or(false),
                 })
             }
         };

@@ -9,15 +9,15 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::chat;
-use crate::deadline::{Deadline, MARGIN};
-use crate::text::one_line;
 use crate::config::{AlertSource, Config};
+use crate::deadline::{Deadline, MARGIN};
 use crate::http::{Http, Response, TransportError};
 use crate::ilert;
 use crate::lifecycle::Action;
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
 use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
+use crate::text::one_line;
 use crate::time::{human_duration, Timestamp};
 
 /// Consecutive transport failures on a lane before the pass stops trying that lane.

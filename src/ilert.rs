@@ -10,11 +10,11 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 
-use crate::text::truncate_chars;
 use crate::config::{AlertSource, Config, IlertApi, IlertPriority, Route};
 use crate::http::{encode_component, Http, Request, Response, TransportError};
 use crate::incident::Incident;
 use crate::pandora::Alert;
+use crate::text::truncate_chars;
 
 /// Longest summary we send; ilert truncates long titles (reference: keep under 255).
 pub const SUMMARY_MAX_CHARS: usize = 255;

@@ -14,8 +14,8 @@ use crate::ilert::IlertEventType;
 use crate::ilert_api::{IlertApi, RestAlert};
 use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
-use crate::text::fnv1a_hex;
 use crate::store::Store;
+use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
 /// Incidents looked at per run at most (each costs one or a few REST calls).

@@ -205,6 +205,13 @@ fn timeline_merges_the_event_log_and_the_channel_history() {
         "U0ANA",
         "looking at it, disk is full | cleaning",
     );
+    // A discussion in the alert message's thread: only conversations.replies returns it.
+    slack.add_reply(
+        &channel.id,
+        &channel.messages[0].ts,
+        "U0BOB",
+        "cleaner restarted <3",
+    );
     fire(&cfg, "401", "Servers");
     assert_eq!(code(&PandoraAlert::recovery("401").run(&cfg)), 0);
 
@@ -223,6 +230,12 @@ fn timeline_merges_the_event_log_and_the_channel_history() {
         md.contains("| slack | U0ANA | looking at it, disk is full \\| cleaning |"),
         "{md}"
     );
+    assert!(
+        md.contains("| slack | U0BOB | (in thread) cleaner restarted <3 |"),
+        "thread replies are in the timeline: {md}"
+    );
+    assert!(slack.calls().contains(&"conversations.replies".to_string()));
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
     assert!(md.contains("📌"), "the pinned alert is marked: {md}");
     assert!(md.contains("ilert RESOLVE delivered"), "{md}");
 

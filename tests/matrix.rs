@@ -12,7 +12,9 @@ use serde_json::{json, Value};
 
 use support::http::{Reply, Server};
 use support::ilert::{FakeIlert, KEY};
-use support::matrix::{current_body, latest_edit, originals, unique_alert_id, Synapse};
+use support::matrix::{
+    current_body, dendrite_like, latest_edit, originals, unique_alert_id, Synapse,
+};
 use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
 
 /// A config with one route to ilert and Matrix.
@@ -178,6 +180,59 @@ fn public_route_opens_a_public_room_kept_out_of_the_room_directory() {
         .filter_map(|r| r["room_id"].as_str())
         .collect();
     assert!(!listed.contains(&room.as_str()), "published: {listed:?}");
+    // "Anyone on this homeserver": the room does not federate unless configured.
+    let create = s.bot.state(&room, "m.room.create", "").unwrap();
+    assert_eq!(create["m.federate"], false, "{create}");
+
+    // `[matrix] federate = true` lets other servers' users in.
+    let (fed, ilert2) = (TestDir::new("mx-federate"), FakeIlert::start());
+    let section = format!("{}federate = true\n", s.config_section());
+    let cfg = config(&fed, &ilert2, &section, &synapse_route(&s, false));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    let create = s.bot.state(&room, "m.room.create", "").unwrap();
+    assert_eq!(create["m.federate"], true, "{create}");
+}
+
+#[test]
+fn doctor_warns_about_an_encrypted_room_the_bot_must_read() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-doctor-e2ee"), FakeIlert::start());
+    // Rooms made by a person and the bot invited: one end-to-end encrypted (the bot, without
+    // E2EE, cannot read `!incident` there), one plain.
+    let make = |encrypted: bool| {
+        let mut body = json!({"preset": "private_chat", "invite": [s.bot.user]});
+        if encrypted {
+            body["initial_state"] = json!([{"type": "m.room.encryption", "state_key": "",
+                "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]);
+        }
+        let room = s.alice.create_room(body);
+        s.bot.join(&room);
+        room
+    };
+    let (secret, plain) = (make(true), make(false));
+    let route = format!("intake_channel = \"{secret}\"\nstakeholder_channel = \"{plain}\"\n");
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    // An open incident: its room is read too (`!ack`), and it is plain.
+    fire(&cfg, &unique_alert_id());
+    let out = run(&cfg, &["doctor"]);
+    let text = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        text.contains(&format!(
+            "Matrix intake room of route 'default' {secret} is end-to-end encrypted"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains(&format!("{plain} is end-to-end")), "{text}");
+    assert!(
+        text.contains("2 room(s) the bot reads are not encrypted"),
+        "{text}"
+    );
+    assert_eq!(code(&out), 0, "a warning does not fail doctor: {text}");
 }
 
 #[test]
@@ -210,25 +265,55 @@ fn a_second_pandora_server_reuses_the_room_by_its_alias() {
     let ilert = FakeIlert::start();
     let (one, two) = (TestDir::new("mx-server1"), TestDir::new("mx-server2"));
     let route = synapse_route(&s, true);
+    // The second server reaches the homeserver through a proxy that words errors as Dendrite
+    // does: "already a member" must be told by membership state, not by Synapse's text.
+    let other = dendrite_like(&s.url);
+    let other_section = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
+        other.url(),
+        s.bot.token
+    );
     let cfg1 = config(&one, &ilert, &s.config_section(), &route);
-    let cfg2 = config(&two, &ilert, &s.config_section(), &route);
+    let cfg2 = config(&two, &ilert, &other_section, &route);
     let id = unique_alert_id();
     let localpart = format!("pandorafms_alert_{id}");
 
     fire(&cfg1, &id);
+    let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
+    // Alice answers the invite before the second server, which knows nothing of it, invites
+    // her again: the homeserver refuses with 403 M_FORBIDDEN, and that is harmless.
+    s.alice.join(&room);
     fire(&cfg2, &id);
     assert!(
         two.log().contains("exists already; reusing its room"),
         "{}",
         two.log()
     );
-    let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
+    assert!(two.queued().is_empty(), "{:?}", two.queued());
+    let refused = other.requests().iter().any(|r| r.path.ends_with("/invite"))
+        && other
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path.contains("/state/m.room.member/"));
+    assert!(
+        refused,
+        "the re-invite was checked against the membership state"
+    );
+    assert_eq!(
+        s.alice.membership(&room, &s.alice.user).as_deref(),
+        Some("join")
+    );
     assert_eq!(s.bot.joined_rooms_named(&localpart), vec![room.clone()]);
     for d in [&one, &two] {
         assert_eq!(d.record(&id)["chat"]["channel_id"], room.as_str());
     }
-    // The same transaction id in the same room: the homeserver gave the second server the
-    // first one's alert message instead of posting another.
+    // One ilert alert: both servers sent the same alertKey.
+    assert_eq!(ilert.alerts().len(), 1, "{:?}", ilert.alerts());
+    // The room stays on this homeserver (`m.federate: false` unless configured).
+    let create = s.bot.state(&room, "m.room.create", "").unwrap();
+    assert_eq!(create["m.federate"], false, "{create}");
+    // Both servers use the bot's one access token (one device), so the transaction id met:
+    // the homeserver gave the second server the first one's alert message.
     let msgs = s.bot.messages(&room);
     assert_eq!(originals(&msgs).len(), 1, "{msgs:?}");
     let pins = s.bot.state(&room, "m.room.pinned_events", "").unwrap();
@@ -544,6 +629,52 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
     assert_eq!(
         answer["content"]["body"],
         format!("Acknowledged in ilert by {}.", s.alice.user)
+    );
+}
+
+#[test]
+fn an_ack_typed_after_the_first_read_is_seen_where_start_tokens_do_not_work() {
+    let s = Synapse::from_env();
+    // Dendrite and tuwunel answer a from-less backward page with a "maximum" start token.
+    let dendrite = dendrite_like(&s.url);
+    let section = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
+        dendrite.url(),
+        s.bot.token
+    );
+    let (dir, ilert) = (TestDir::new("mx-ack-later"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &section, &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    // The first plugin run reads the room once and keeps its place.
+    assert_eq!(code(&run(&cfg, &["plugin"])), 0);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/late-ack-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack looking"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let accepts = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ACCEPT")
+        .count();
+    assert_eq!(accepts, 1, "{:?}", ilert.accepted());
+    assert!(
+        dendrite
+            .requests()
+            .iter()
+            .any(|r| r.path.contains("/context/")),
+        "the forward cursor comes from /context"
     );
 }
 

@@ -47,6 +47,13 @@ fn fire_refire_recover_keeps_one_channel_and_one_pinned_message_updated_in_place
             m.text
         );
         assert_eq!(m.blocks[0]["type"], "header");
+        // Links are plain mrkdwn links, not buttons (an app without an interactivity URL
+        // shows a warning on every button click; the fake flags any actions block).
+        let last = m.blocks.as_array().unwrap().last().unwrap().clone();
+        assert_eq!(
+            last["text"]["text"],
+            "<http://pandora.example/pandora_console/index.php?sec=estado&amp;sec2=operation/agentes/ver_agente&amp;id_agente=12|Pandora FMS agent>"
+        );
         assert!(ch.members.contains(&"U0AAA0001".to_string()));
         assert!(ch.members.contains(&"U0AAA0002".to_string()));
     }
@@ -235,6 +242,12 @@ fn another_server_without_the_store_reuses_the_channel_on_name_taken() {
         b.record("1300")["chat"]["channel_id"]
     );
     assert!(b.log().contains("reusing it"), "{}", b.log());
+    // One ilert alert: both servers sent the same alertKey, and ilert deduplicates by it.
+    let keys: Vec<String> = ilert.events().into_iter().map(|e| e.1).collect();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert_eq!(keys[0], keys[1]);
+    assert_eq!(ilert.alerts().len(), 1, "{:?}", ilert.alerts());
+    assert!(b.queued().is_empty(), "{:?}", b.queued());
     assert!(
         slack
             .calls()
@@ -286,29 +299,50 @@ fn a_taken_name_that_is_not_this_incidents_gets_a_suffixed_channel() {
 }
 
 #[test]
-fn an_archived_channel_of_this_incident_is_unarchived_and_reused() {
-    let (dir, ilert, slack) = (
-        TestDir::new("slack-archived"),
-        FakeIlert::start(),
-        FakeSlack::start(),
+fn a_later_incident_whose_name_is_our_archived_channel_gets_a_suffixed_name() {
+    let (ilert, slack) = (FakeIlert::start(), FakeSlack::start());
+    let (a, b) = (
+        TestDir::new("slack-archived-a"),
+        TestDir::new("slack-archived-b"),
     );
-    let cfg = config(&dir, &ilert, &slack, "");
-    // Created by our bot for this incident, then archived (the store was lost since).
-    let id = slack.add_channel(
+    let (cfg_a, cfg_b) = (
+        config(&a, &ilert, &slack, ""),
+        config(&b, &ilert, &slack, ""),
+    );
+    // Created by our bot for an earlier incident of this alert, closed and archived; the
+    // store that knew it is gone. Bot tokens cannot unarchive it (the fake refuses, as Slack).
+    let old = slack.add_channel(
         "pandorafms_alert_501",
         "Pandora FMS incident 501 (web-01 / CPU Load)",
         BOT_USER,
         false,
         true,
     );
-    dir.assert_ok(&PandoraAlert::firing("501").run(&cfg));
-    assert_eq!(slack.channels().len(), 1);
-    let ch = slack.channel_by_id(&id).unwrap();
+    a.assert_ok(&PandoraAlert::firing("501").run(&cfg_a));
+    let name = a.record("501")["chat"]["channel_name"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        name.starts_with("pandorafms_alert_501-")
+            && name.len() == "pandorafms_alert_501-".len() + 6,
+        "{name}"
+    );
+    assert!(a.queued().is_empty(), "nothing dead-lettered or waiting");
+    let ch = slack.channel(&name).unwrap();
     assert!(!ch.is_archived);
     assert_eq!(ch.messages.len(), 1);
-    assert!(slack
+    let old = slack.channel_by_id(&old).unwrap();
+    assert!(old.is_archived && old.messages.is_empty(), "{old:?}");
+    assert!(a.log().contains("archived channel of an earlier incident"));
+    // A second Pandora server with its own store picks the same name and reuses it.
+    b.assert_ok(&PandoraAlert::firing("501").run(&cfg_b));
+    assert_eq!(b.record("501")["chat"]["channel_name"], name.as_str());
+    assert_eq!(slack.channels().len(), 2);
+    assert!(!slack
         .calls()
         .contains(&"conversations.unarchive".to_string()));
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
 }
 
 #[test]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use support::graph::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TEAM, TENANT};
 use support::ilert::{FakeIlert, KEY};
-use support::{code, stderr, PandoraAlert, TestDir};
+use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
 
 /// Graph mode; `webhook` adds the Workflows webhook; `teams_extra` goes into `[teams]`.
 fn graph_config(
@@ -317,5 +317,67 @@ fn teams_names_are_sanitised_to_fifty_characters_and_stay_unique() {
         assert!(n.chars().count() <= 50, "{n}");
         assert!(n.starts_with("Prod 260"), "{n}");
     }
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
+fn teams_names_lose_tildes_commas_and_reserved_words() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-reserved"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(
+        &dir,
+        &ilert,
+        &graph,
+        true,
+        "",
+        "channel_template = \"CON ~ NUL, alert.. {id} lpt1\"",
+    );
+    dir.assert_ok(&PandoraAlert::firing("2701").run(&cfg));
+    let names: Vec<String> = graph
+        .channels()
+        .into_iter()
+        .map(|c| c.display_name)
+        .collect();
+    assert_eq!(names, ["alert. 2701"]);
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
+fn doctor_counts_the_teams_channels_and_warns_at_eighty_percent() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-capacity"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    let cfg = graph_config(&dir, &ilert, &graph, true, "", "");
+    graph.set_list_page(300);
+    graph.add_channels(700, "Project", "", false);
+    graph.add_channels(
+        98,
+        "pandorafms_alert",
+        "RESOLVED - x (managed by pandora-ilert)",
+        true,
+    );
+    dir.assert_ok(&PandoraAlert::firing("2801").run(&cfg));
+    let doctor = |cfg: &std::path::Path| {
+        let out = run(cfg, &["doctor"]);
+        format!("{}{}", stdout(&out), stderr(&out))
+    };
+    let text = doctor(&cfg);
+    assert!(
+        text.contains("ok    Teams team holds 799 of 1000 channels (99 incident channels of ours, 98 of them archived"),
+        "{text}"
+    );
+    // One more incident: 800 channels, 80 %.
+    dir.assert_ok(&PandoraAlert::firing("2802").run(&cfg));
+    let text = doctor(&cfg);
+    assert!(
+        text.contains("WARN  Teams team holds 800 of 1000 channels"),
+        "{text}"
+    );
+    assert!(text.contains("delete archived incident channels"), "{text}");
     assert!(graph.violations().is_empty(), "{:?}", graph.violations());
 }

@@ -7,14 +7,18 @@
 //!   and reuse it, never create a second.
 //! - Private routes: `preset: private_chat` (invite only). Public routes: `preset:
 //!   public_chat` (anyone on the homeserver who knows the alias may join) but `visibility:
-//!   private`, so incident rooms are not published in the room directory. Rooms are not
-//!   encrypted: the bot does not do end-to-end encryption.
+//!   private`, so incident rooms are not published in the room directory; `m.federate: false`
+//!   (unless `[matrix] federate`) keeps them on this homeserver. Rooms are not encrypted: the
+//!   bot does not do end-to-end encryption (`doctor` warns about encrypted rooms).
+//! - Error answers are told apart by status and `errcode` only, never by their text, which
+//!   differs between Synapse, Dendrite and conduwuit/tuwunel.
 //! - Messages carry an HTML body with a plain-text fallback. Re-fires and recovery edit the
 //!   pinned alert message with `m.replace`; its id stays the original event id, so the pin stays.
 //! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
 //!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
-//!   posting twice, and two Pandora servers sharing the bot user converge on one alert message
-//!   in the shared room. (Synapse remembers transaction ids for about a day.)
+//!   posting twice. They are scoped to one device (access token), so two Pandora servers meet in
+//!   one room by its alias, not by transaction id; with the same token they also share one
+//!   alert message. (Synapse remembers transaction ids for about a day.)
 //! - Archiving makes the room read-only (only the bot's power level may send or change state),
 //!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
 //!   names a successor room and there is none. The bot stays, so the history stays readable.
@@ -30,9 +34,9 @@ use super::{
 };
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
-use crate::text::one_line;
 use crate::http::{encode_component, Request, Response, TransportError};
 use crate::text::fnv1a_hex;
+use crate::text::one_line;
 use crate::time::Timestamp;
 
 /// Room alias localparts are at most this long (the whole alias is limited to 255 bytes).
@@ -181,6 +185,22 @@ impl<'a> Matrix<'a> {
         Ok(self.call("GET", &path, None)?)
     }
 
+    /// A token to read forwards from just after `event` (`/context` with no surrounding
+    /// events: its `end` "can be used to paginate forwards with", spec
+    /// `event_context.yaml`).
+    fn forward_token_after(&self, room: &str, event: &str) -> Result<Option<String>, ChatError> {
+        let v = self.call(
+            "GET",
+            &format!(
+                "/rooms/{}/context/{}?limit=0",
+                encode_component(room),
+                encode_component(event)
+            ),
+            None,
+        )?;
+        Ok(v["end"].as_str().map(str::to_string))
+    }
+
     /// A state event's content, `None` when the room has none.
     fn state(&self, room: &str, kind: &str) -> Result<Option<Value>, ChatError> {
         match self.call("GET", &state_path(room, kind), None) {
@@ -193,6 +213,21 @@ impl<'a> Matrix<'a> {
     fn put_state(&self, room: &str, kind: &str, content: Value) -> Result<(), ChatError> {
         self.call("PUT", &state_path(room, kind), Some(content))?;
         Ok(())
+    }
+
+    /// True when `user` has joined `room` or is invited to it already (their `m.room.member`
+    /// state event), so an invite refused with `M_FORBIDDEN` was a no-op.
+    fn is_member(&self, room: &str, user: &str) -> Result<bool, ChatError> {
+        let path = format!(
+            "{}/{}",
+            state_path(room, "m.room.member"),
+            encode_component(user)
+        );
+        match self.call("GET", &path, None) {
+            Ok(v) => Ok(matches!(v["membership"].as_str(), Some("join" | "invite"))),
+            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(false),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Deletes an alias if (and only if) it still points at `room`.
@@ -231,6 +266,9 @@ impl ChatBackend for Matrix<'_> {
             "room_alias_name": localpart,
             "preset": if spec.private { "private_chat" } else { "public_chat" },
             "visibility": "private",
+            // `m.federate: false` keeps users of other servers out, so a public route's room
+            // is "anyone on this homeserver" (spec create_room.yaml, `creation_content`).
+            "creation_content": { "m.federate": self.cfg.federate },
         });
         let room = match self.call("POST", "/createRoom", Some(body)) {
             Ok(v) => v["room_id"].as_str().map(str::to_string).ok_or_else(|| {
@@ -238,7 +276,8 @@ impl ChatBackend for Matrix<'_> {
             })?,
             // Taken: an earlier run (maybe one that timed out after the server created the
             // room), another Pandora server, or a concurrent first firing (Synapse answers that
-            // race with 409) made it. Join and reuse it.
+            // race with 409) made it. Join and reuse it. Told by errcode and status only: the
+            // error text differs between servers.
             Err(Failure::Api(e)) if e.errcode == "M_ROOM_IN_USE" || e.status == 409 => {
                 log::info!("matrix: room alias {alias} exists already; reusing its room");
                 self.join_taken_alias(&alias)?
@@ -289,7 +328,10 @@ impl ChatBackend for Matrix<'_> {
         for user in users {
             match self.call("POST", &path, Some(json!({ "user_id": user }))) {
                 Ok(_) => {}
-                Err(Failure::Api(e)) if e.errcode == "M_FORBIDDEN" && e.already_member() => {}
+                // The spec gives no errcode for "already a member" (a 403 `M_FORBIDDEN`, worded
+                // differently by Synapse, Dendrite and conduwuit/tuwunel): ask the room.
+                Err(Failure::Api(e))
+                    if e.errcode == "M_FORBIDDEN" && self.is_member(&channel.id, user)? => {}
                 // One bad entry in the route's invite list must not keep the room from
                 // getting its alert: say so and invite the others.
                 Err(Failure::Api(e))
@@ -379,12 +421,26 @@ impl ChatBackend for Matrix<'_> {
         let room = channel.id.as_str();
         let none = HashSet::new();
         let Some(cursor) = cursor else {
-            // The latest page; `start` is the position it was read from, the newest end, where
-            // the next read continues forwards.
+            // The latest page. The next read continues forwards from just after its newest
+            // event: the `end` of that event's context. Not the page's `start`: servers need
+            // not accept it as `from` ("Clients should not rely on the behaviour", spec
+            // message_pagination.yaml), and Dendrite and tuwunel return a "maximum" token
+            // there, from which a forward read never sees a new message.
             let page = self.messages(room, "b", None)?;
             let (mut items, _) = history_page(&page, &none);
             items.reverse();
-            return Ok((items, page["start"].as_str().map(str::to_string)));
+            let newest = page["chunk"]
+                .as_array()
+                .and_then(|c| c.first())
+                .and_then(|e| e["event_id"].as_str());
+            let next = match newest {
+                Some(event) => self.forward_token_after(room, event)?,
+                None => None,
+            };
+            return Ok((
+                items,
+                next.or_else(|| page["start"].as_str().map(str::to_string)),
+            ));
         };
         let mut items = Vec::new();
         let mut from = cursor.to_string();
@@ -499,11 +555,6 @@ impl ApiError {
             error,
             retry_after,
         }
-    }
-
-    /// `M_FORBIDDEN` because the user is in the room already (an invite that is a no-op).
-    fn already_member(&self) -> bool {
-        self.error.contains("already in the room")
     }
 
     fn into_chat(self) -> ChatError {
@@ -954,13 +1005,6 @@ mod tests {
             ApiError::from_answer(502, &Value::Null, "<html>Bad gateway</html>", None).into_chat(),
             ChatError::Transient(m) if m.contains("502")
         ));
-        let member = ApiError::from_answer(
-            403,
-            &json!({"errcode": "M_FORBIDDEN", "error": "@a:x is already in the room."}),
-            "",
-            None,
-        );
-        assert!(member.already_member());
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::fmt;
 use std::time::Duration;
 
 use crate::config::{ChatRoute, Config};
-use crate::delivery::Disposition;
 use crate::deadline::Deadline;
+use crate::delivery::Disposition;
 use crate::http::{Http, TransportError};
 use crate::incident::{ChatState, Incident};
 use crate::lifecycle::{ChatChange, ChatUpdate};

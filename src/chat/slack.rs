@@ -9,8 +9,8 @@
 //! A channel name can already exist: an earlier run, or another Pandora server with its own
 //! store, created it (`name_taken`), and archived channels keep their names. We reuse such a
 //! channel only when it is provably ours (its purpose is this incident's line, or it has no
-//! purpose yet and our bot created it); otherwise we take a suffixed name, the same one every
-//! server would pick.
+//! purpose yet and our bot created it, and it is not archived: bot tokens cannot unarchive);
+//! otherwise we take a suffixed name, the same one every server would pick.
 
 use serde_json::{json, Value};
 
@@ -20,8 +20,8 @@ use super::{
     ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
 };
 use crate::config::SlackConfig;
-use crate::text::one_line;
 use crate::http::{encode_component, Request, Response};
+use crate::text::one_line;
 use crate::time::Timestamp;
 
 /// Slack's limit for channel names.
@@ -269,6 +269,47 @@ impl<'a> Slack<'a> {
         .map_err(|f| f.into_chat("conversations.setPurpose"))
     }
 
+    /// The replies in the thread under `parent` (not the parent itself), marked as such.
+    fn thread_replies(
+        &self,
+        channel: &ChannelRef,
+        parent: &str,
+    ) -> Result<Vec<HistoryItem>, ChatError> {
+        let mut out: Vec<HistoryItem> = Vec::new();
+        let mut cursor = String::new();
+        loop {
+            let mut q = vec![
+                ("channel", channel.id.as_str()),
+                ("ts", parent),
+                ("limit", "200"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = match self.get("conversations.replies", &q) {
+                Ok(b) => b,
+                // Deleted since the history page was read.
+                Err(f) if f.is(&["thread_not_found"]) => break,
+                Err(f) => return Err(f.into_chat("conversations.replies")),
+            };
+            for m in body["messages"].as_array().into_iter().flatten() {
+                let ts = m["ts"].as_str().unwrap_or_default();
+                // Each page may open with the parent again; it is in the history already.
+                if ts == parent || out.iter().any(|i| i.id == ts) {
+                    continue;
+                }
+                let mut item = history_item(m, &channel.id);
+                item.text = format!("(in thread) {}", item.text);
+                out.push(item);
+            }
+            cursor = next_cursor(&body);
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
     /// Reuses a channel that `conversations.create` said exists, when it is ours.
     fn adopt(&mut self, name: &str, purpose: &str) -> Result<Option<ChannelRef>, ChatError> {
         let Some(found) = self.find_by_name(name)? else {
@@ -289,12 +330,15 @@ impl<'a> Slack<'a> {
             return Ok(None);
         }
         if found["is_archived"].as_bool() == Some(true) {
-            match self.call("conversations.unarchive", json!({"channel": id})) {
-                Ok(_) => {}
-                Err(f) if f.is(&["not_archived"]) => {}
-                Err(f) => return Err(f.into_chat("conversations.unarchive")),
-            }
-            log::info!("Slack: unarchived #{name}, this incident's channel");
+            // An earlier incident of the same alert, closed and archived (the store that knew
+            // it is gone). Bot tokens cannot unarchive (api.slack.com/methods/
+            // conversations.unarchive answers `not_in_channel`), and the closed incident's
+            // channel should stay closed anyway: take the next name, as every server would.
+            log::info!(
+                "Slack: #{name} is an archived channel of an earlier incident of this alert; \
+                 taking another name"
+            );
+            return Ok(None);
         }
         if theirs.is_empty() {
             self.set_purpose(&id, purpose)?;
@@ -484,8 +528,11 @@ impl ChatBackend for Slack<'_> {
         }
     }
 
+    /// The channel's messages and, for those with replies, their threads (replies are only in
+    /// `conversations.replies`, one call per thread, Tier 3), oldest first.
     fn history(&mut self, channel: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
         let mut items = Vec::new();
+        let mut threads = Vec::new();
         let mut cursor = String::new();
         loop {
             let mut q = vec![("channel", channel.id.as_str()), ("limit", "200")];
@@ -496,20 +543,30 @@ impl ChatBackend for Slack<'_> {
                 .get("conversations.history", &q)
                 .map_err(|f| f.into_chat("conversations.history"))?;
             for m in body["messages"].as_array().into_iter().flatten() {
+                if m["reply_count"].as_u64().unwrap_or(0) > 0 {
+                    threads.push(m["ts"].as_str().unwrap_or_default().to_string());
+                }
                 items.push(history_item(m, &channel.id));
             }
-            cursor = body["response_metadata"]["next_cursor"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
+            cursor = next_cursor(&body);
             if cursor.is_empty() {
                 break;
             }
         }
-        // Slack pages newest first.
+        for parent in threads.iter().filter(|t| !t.is_empty()) {
+            items.extend(self.thread_replies(channel, parent)?);
+        }
+        // Slack pages newest first; replies fall between the messages they answered.
         items.sort_by_key(|i| ts_order(&i.id));
         Ok(items)
     }
+}
+
+fn next_cursor(body: &Value) -> String {
+    body["response_metadata"]["next_cursor"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Exact order of Slack `ts` values (`seconds.micros`), finer than a millisecond timestamp.
@@ -619,8 +676,19 @@ fn clip(text: &str, max: usize) -> String {
 /// Fields shown in the context line under the message rather than as columns.
 const CONTEXT_FIELDS: [&str; 4] = ["First fired", "Last seen", "Resolved", "Incident key"];
 
+/// A mrkdwn link `<url|label>`. The URL ends at the first `|` or `>`, so those are
+/// percent-encoded in it; both parts are escaped like any mrkdwn text (`&`, `<`, `>`), and a
+/// `|` in the label stays literal (only the first one separates).
+fn link(url: &str, label: &str) -> String {
+    let url = url
+        .replace('|', "%7C")
+        .replace('<', "%3C")
+        .replace('>', "%3E");
+    format!("<{}|{}>", escape(&url), escape(label))
+}
+
 /// The `text` fallback and Block Kit `blocks` of a message: header, fields in columns, the
-/// times in a context line, links as buttons. Pure.
+/// times in a context line, links in a last section. Pure.
 pub fn render(message: &ChatMessage) -> Value {
     let mut blocks = Vec::new();
     match message.kind {
@@ -657,21 +725,20 @@ pub fn render(message: &ChatMessage) -> Value {
             "elements": [{"type": "mrkdwn", "text": clip(&line.join("  ·  "), 3000)}],
         }));
     }
-    if !message.links.is_empty() {
-        let buttons: Vec<Value> = message
-            .links
-            .iter()
-            .take(25)
-            .filter(|(_, url)| url.len() <= 3000)
-            .map(|(label, url)| {
-                json!({
-                    "type": "button",
-                    "text": {"type": "plain_text", "text": clip(label, 75)},
-                    "url": url,
-                })
-            })
-            .collect();
-        blocks.push(json!({"type": "actions", "elements": buttons}));
+    // Plain `<url|text>` links, not link buttons: a button click is an interaction, and an app
+    // without an Interactivity Request URL (a CLI has none) shows a warning after each click
+    // (slackapi/slack-github-action#513, slackapi/node-slack-sdk#869).
+    let links: Vec<String> = message
+        .links
+        .iter()
+        .filter(|(_, url)| url.len() <= 3000)
+        .map(|(label, url)| link(url, label))
+        .collect();
+    if !links.is_empty() {
+        blocks.push(json!({
+            "type": "section",
+            "text": {"type": "mrkdwn", "text": clip(&links.join("  ·  "), 3000)},
+        }));
     }
     json!({
         "text": clip(&escape(&message.text), 4000),
@@ -878,7 +945,7 @@ mod tests {
     }
 
     #[test]
-    fn block_kit_has_header_fields_context_buttons_and_escaped_fallback() {
+    fn block_kit_has_header_fields_context_links_and_escaped_fallback() {
         let v = render(&alert());
         assert_eq!(
             v["text"],
@@ -886,7 +953,7 @@ mod tests {
         );
         let blocks = v["blocks"].as_array().unwrap();
         let types: Vec<&str> = blocks.iter().map(|b| b["type"].as_str().unwrap()).collect();
-        assert_eq!(types, ["header", "section", "context", "actions"]);
+        assert_eq!(types, ["header", "section", "context", "section"]);
         assert_eq!(
             blocks[0]["text"]["text"], "FIRING [Critical] web-01 / CPU <Load> & co",
             "plain_text is not escaped"
@@ -897,8 +964,12 @@ mod tests {
             "First fired: 2026-11-24 02:21:59 UTC  ·  Incident key: 6182268"
         );
         assert_eq!(
-            blocks[3]["elements"][0]["url"],
-            "https://x.ilert.com/a?b=1&c=2"
+            blocks[3]["text"]["text"],
+            "<https://x.ilert.com/a?b=1&amp;c=2|ilert alert>"
+        );
+        assert_eq!(
+            link("https://h/x?a=<b>|c", "a|b & <c>"),
+            "<https://h/x?a=%3Cb%3E%7Cc|a|b &amp; &lt;c&gt;>"
         );
     }
 

@@ -28,8 +28,8 @@ use super::{
     ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
 };
 use crate::config::TeamsConfig;
-use crate::text::one_line;
 use crate::http::{encode_component, Request, Response};
+use crate::text::one_line;
 use crate::time::Timestamp;
 
 /// Teams' limit for a channel's display name.
@@ -694,11 +694,15 @@ fn describe(topic: &str) -> String {
     format!("{} {MARKER}", crate::text::truncate_chars(topic, 900))
 }
 
-/// At most 50 characters, without `# % & * { } / \ : < > ? + | ' "`, not starting with `_`
-/// or `.`, not ending with `.`; never empty.
+/// At most 50 characters, without the characters, sequences and reserved words Teams refuses,
+/// not starting with `_` or `.`, not ending with `.`; never empty.
 pub fn sanitize_name(name: &str) -> String {
+    // Microsoft, "Limits and specifications for Microsoft Teams", §Channel names: no
+    // `~ # % & * { } + / \ : < > ? | ' " ,`, no `..`, no control characters (0-1F, 80-9F), not
+    // the words `forms, CON, CONIN$, CONOUT$, PRN, AUX, NUL, COM1-9, LPT1-9, desktop.ini,
+    // _vti_`, no leading `_` or `.`, no trailing `.`.
     const FORBIDDEN: &[char] = &[
-        '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"',
+        '~', '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"', ',',
     ];
     let cleaned: String = name
         .chars()
@@ -710,7 +714,14 @@ pub fn sanitize_name(name: &str) -> String {
             }
         })
         .collect();
-    let words: Vec<&str> = cleaned.split_whitespace().collect();
+    let mut cleaned = strip_ignoring_case(&cleaned, &["_vti_", "desktop.ini"]);
+    while cleaned.contains("..") {
+        cleaned = cleaned.replace("..", ".");
+    }
+    let words: Vec<&str> = cleaned
+        .split_whitespace()
+        .filter(|w| !is_reserved_word(w))
+        .collect();
     let joined = words.join(" ");
     let trimmed = joined
         .trim_start_matches(['_', '.', ' '])
@@ -721,6 +732,31 @@ pub fn sanitize_name(name: &str) -> String {
         trimmed
     };
     shorten_name(base, NAME_MAX)
+}
+
+/// A word Teams refuses in a channel name (device names and SharePoint's reserved names).
+fn is_reserved_word(word: &str) -> bool {
+    let w = word.to_ascii_uppercase();
+    let numbered = |prefix: &str| {
+        w.strip_prefix(prefix)
+            .is_some_and(|n| n.len() == 1 && matches!(n.as_bytes()[0], b'1'..=b'9'))
+    };
+    matches!(
+        w.as_str(),
+        "FORMS" | "CON" | "CONIN$" | "CONOUT$" | "PRN" | "AUX" | "NUL"
+    ) || numbered("COM")
+        || numbered("LPT")
+}
+
+/// `text` without any of `needles`, matched without regard to ASCII case.
+fn strip_ignoring_case(text: &str, needles: &[&str]) -> String {
+    let mut out = text.to_string();
+    for needle in needles {
+        while let Some(at) = out.to_ascii_lowercase().find(needle) {
+            out.replace_range(at..at + needle.len(), " ");
+        }
+    }
+    out
 }
 
 /// Text from Pandora made inert for the Markdown that Adaptive Card text blocks and facts
@@ -862,6 +898,11 @@ mod tests {
             "Prod 42 CPU load"
         );
         assert_eq!(sanitize_name("_.hidden."), "hidden");
+        assert_eq!(
+            sanitize_name("CON ~ web-01, lpt1 Forms.. _VTI_ COM10 desktop.INI 42 nul"),
+            "web-01 Forms. COM10 42"
+        );
+        assert_eq!(sanitize_name("AUX"), "pandora-ilert incident");
         assert_eq!(sanitize_name("???"), "pandora-ilert incident");
         let a = sanitize_name(&format!("{} 1", "x".repeat(60)));
         let b = sanitize_name(&format!("{} 2", "x".repeat(60)));

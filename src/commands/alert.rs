@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use crate::cli::AlertArgs;
 use crate::config::Config;
-use crate::delivery::{Deliverer, Outcome};
 use crate::deadline::Deadline;
+use crate::delivery::{Deliverer, Outcome};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;

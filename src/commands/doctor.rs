@@ -198,10 +198,20 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
         }
         if let Some(m) = &config.matrix {
             report.push(probe::matrix(&http, m, timeout));
+            let rooms = matrix_rooms_to_read(config);
+            for c in probe::matrix_encrypted_rooms(&http, m, &rooms, timeout) {
+                report.push(c);
+            }
         }
         if let Some(t) = &config.teams {
             if let Some(c) = probe::teams_graph(&http, t, timeout) {
+                let token_ok = c.status == Status::Ok;
                 report.push(c);
+                if token_ok {
+                    if let Some(c) = probe::teams_capacity(&http, t, timeout) {
+                        report.push(c);
+                    }
+                }
             }
             if let Some(w) = &t.webhook_url {
                 report.push(probe::teams_webhook(w, timeout));
@@ -261,6 +271,40 @@ fn pandora_db_check(config: &Config) -> Check {
             )
         }
     }
+}
+
+/// Open incident rooms checked for encryption at most (the newest first).
+const MATRIX_ROOMS_MAX: usize = 20;
+
+/// The Matrix rooms the bot reads: each Matrix route's stakeholder and intake rooms, and the
+/// rooms of open incidents (a homeserver that encrypts new rooms by default shows there).
+fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
+    let mut rooms = Vec::new();
+    for r in &config.routes {
+        let Some(chat) = r.chat.as_ref().filter(|c| c.backend == "matrix") else {
+            continue;
+        };
+        if let Some(s) = &chat.stakeholder_channel {
+            rooms.push((format!("stakeholder room of route '{}'", r.name), s.clone()));
+        }
+        if let Some(i) = &chat.intake_channel {
+            rooms.push((format!("intake room of route '{}'", r.name), i.clone()));
+        }
+    }
+    let store = crate::store::Store::open_read_only(&config.state_dir);
+    let mut open: Vec<_> = store
+        .open_incidents()
+        .into_iter()
+        .filter_map(|i| {
+            let chat = i.chat.as_ref()?;
+            let id = chat.channel_id.clone()?;
+            (chat.backend == "matrix")
+                .then(|| (i.last_seen, (format!("room of incident {}", i.key), id)))
+        })
+        .collect();
+    open.sort_by_key(|o| std::cmp::Reverse(o.0));
+    rooms.extend(open.into_iter().take(MATRIX_ROOMS_MAX).map(|(_, r)| r));
+    rooms
 }
 
 /// Marks the example config's placeholders (`REPLACE-WITH-...`) that are still in place.

@@ -1,8 +1,8 @@
 //! `pandora-ilert flush` and `requeue`: deliver what is queued, and give dead letters another go.
 
 use crate::config::Config;
-use crate::delivery::{Deliverer, Outcome};
 use crate::deadline::Deadline;
+use crate::delivery::{Deliverer, Outcome};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;

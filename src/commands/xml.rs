@@ -11,8 +11,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
-use crate::delivery::Deliverer;
 use crate::deadline::Deadline;
+use crate::delivery::Deliverer;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;

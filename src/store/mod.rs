@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use crate::incident::Incident;
 use crate::lifecycle::Action;
 use crate::pandora::Alert;
-use crate::text::fnv1a_hex;
 use crate::storm::StormState;
+use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
 pub use fsutil::Durability;

@@ -27,9 +27,35 @@ pub const TEAM: &str = "02bd9fd6-8f93-4758-87c3-1fb73740a315";
 pub const WEBHOOK_PATH: &str = "/webhook/workflows/4f2a/triggers/manual/paths/invoke";
 pub const WEBHOOK_SIG: &str = "sig-Zm9vYmFy";
 
+/// Characters a channel name may not hold: Microsoft, "Limits and specifications for
+/// Microsoft Teams" (learn.microsoft.com/microsoftteams/limits-specifications-teams), §Channel
+/// names: `~ # % & * { } + / \ : < > ? | ' " ,` and `..`, control characters 0-1F and 80-9F,
+/// the words `forms, CON, CONIN$, CONOUT$, PRN, AUX, NUL, COM1-COM9, LPT1-LPT9, desktop.ini,
+/// _vti_`; no leading `_` or `.`, no trailing `.`; the Graph channel schema: at most 50.
 const FORBIDDEN: &[char] = &[
-    '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"',
+    '~', '#', '%', '&', '*', '{', '}', '/', '\\', ':', '<', '>', '?', '+', '|', '\'', '"', ',',
 ];
+
+/// Why Teams refuses `name` as a channel display name, if it does.
+fn name_refused(name: &str) -> bool {
+    let reserved = |w: &str| {
+        let w = w.to_ascii_uppercase();
+        ["FORMS", "CON", "CONIN$", "CONOUT$", "PRN", "AUX", "NUL"].contains(&w.as_str())
+            || (w.len() == 4
+                && (w.starts_with("COM") || w.starts_with("LPT"))
+                && matches!(w.as_bytes()[3], b'1'..=b'9'))
+    };
+    let lower = name.to_ascii_lowercase();
+    name.chars().count() > 50
+        || name.contains(FORBIDDEN)
+        || name.chars().any(char::is_control)
+        || name.contains("..")
+        || name.starts_with(['_', '.'])
+        || name.ends_with('.')
+        || lower.contains("_vti_")
+        || lower.contains("desktop.ini")
+        || name.split_whitespace().any(reserved)
+}
 
 #[derive(Clone, Debug)]
 pub struct Channel {
@@ -54,7 +80,15 @@ struct State {
     violations: Vec<String>,
     graph_calls: Vec<String>,
     next: u64,
+    /// Largest channel-list page (0: the default of 2).
+    list_page: usize,
 }
+
+/// Channels a team holds at most, "including deleted channels" for the 30 days they can be
+/// restored (Microsoft, "Limits and specifications for Microsoft Teams": "Number of channels
+/// per team: 1000"; office365itpros.com/2023/07/26/teams-channel-1000, MC649926). Archived
+/// channels still exist, so they count too. The fake deletes nothing.
+pub const TEAM_CHANNELS_MAX: usize = 1000;
 
 /// The running fake (identity platform, Graph and the webhook on one port).
 pub struct FakeGraph {
@@ -97,6 +131,27 @@ impl FakeGraph {
     }
     pub fn channels(&self) -> Vec<Channel> {
         self.state.lock().unwrap().channels.clone()
+    }
+    /// Adds `n` channels made by people (or by pandora-ilert when `description` carries its
+    /// marker), `archived` or not: a team that has been in use for a while.
+    pub fn add_channels(&self, n: usize, prefix: &str, description: &str, archived: bool) {
+        let mut st = self.state.lock().unwrap();
+        for i in 0..n {
+            st.next += 1;
+            let id = format!("19:{:032x}@thread.tacv2", st.next * 7919);
+            st.channels.push(Channel {
+                id,
+                display_name: format!("{prefix} {i}"),
+                description: description.to_string(),
+                membership_type: "standard".into(),
+                archived,
+                members: Vec::new(),
+            });
+        }
+    }
+    /// Serves channel-list pages of up to `n` channels.
+    pub fn set_list_page(&self, n: usize) {
+        self.state.lock().unwrap().list_page = n;
     }
     /// Attempts to post a channel message through Graph.
     pub fn message_posts(&self) -> usize {
@@ -214,7 +269,8 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(0);
             let all: Vec<Value> = st.channels.iter().map(|c| channel_json(c, &base)).collect();
-            let end = (skip + 2).min(all.len());
+            let page = if st.list_page == 0 { 2 } else { st.list_page };
+            let end = (skip + page).min(all.len());
             let mut v = json!({"@odata.context": format!("{base}/v1.0/$metadata#teams('{TEAM}')/channels"), "value": all[skip.min(end)..end]});
             if end < all.len() {
                 v["@odata.nextLink"] = json!(format!(
@@ -321,7 +377,7 @@ fn create_channel(body: &Value, st: &mut State, base: &str) -> Reply {
             .push("channel create without displayName".into());
         return graph_error(400, "BadRequest", "displayName is required");
     };
-    if name.chars().count() > 50 || name.contains(FORBIDDEN) || name.starts_with(['_', '.']) {
+    if name_refused(name) {
         st.violations
             .push(format!("invalid channel display name {name:?}"));
         return graph_error(400, "BadRequest", "Channel name is invalid.");
@@ -358,6 +414,14 @@ fn create_channel(body: &Value, st: &mut State, base: &str) -> Reply {
             400,
             "NameAlreadyExists",
             "Channel name already existed, please use other name.",
+        );
+    }
+    if st.channels.len() >= TEAM_CHANNELS_MAX {
+        // The answer's wording is not documented; the limit is.
+        return graph_error(
+            400,
+            "BadRequest",
+            "The maximum number of channels for this team has been reached.",
         );
     }
     st.next += 1;

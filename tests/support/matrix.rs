@@ -241,3 +241,73 @@ pub fn current_body(messages: &[Value], original: &Value) -> String {
     };
     body.as_str().unwrap_or_default().to_string()
 }
+
+/// Dendrite's `start` of a backward `/messages` page read without `from`: its maximum
+/// topology token (dendrite `syncapi/routing/messages.go`: `TopologyToken{MaxInt64,
+/// MaxInt64}` when `from` is empty; tuwunel `PduCount::max()` likewise).
+pub const MAX_SENTINEL: &str = "t9223372036854775807_9223372036854775807";
+
+/// Synapse behind a proxy that behaves where servers differ as Dendrite and conduwuit/tuwunel
+/// do. Errors keep status and `errcode`, the only parts the spec fixes ("meaningful
+/// errcode"); the `error` text is the server's own (spec `client-server-api/_index.md`
+/// §Standard error response), so it is reworded. A backward `/messages` page without `from`
+/// gets Dendrite's `start` ([`MAX_SENTINEL`]), and a forward read from it returns no events,
+/// as Dendrite does (the spec lets servers refuse such tokens: "Clients should not rely on the
+/// behaviour", `message_pagination.yaml`).
+/// Wordings: Dendrite "user is already joined to room" (gomatrixserverlib `invite.go`),
+/// tuwunel "cannot invite user that is joined or banned"
+/// (`src/service/rooms/state_res/event_auth/room_member.rs`); both say "Room alias already
+/// exists." with `M_ROOM_IN_USE` (Dendrite `spec.RoomInUse(…)`, tuwunel `RoomInUse(…)`).
+pub fn dendrite_like(synapse_url: &str) -> super::http::Server {
+    let upstream = synapse_url.trim_end_matches('/').to_string();
+    super::http::Server::start(move |r| {
+        let messages = r.method == "GET" && r.path.ends_with("/messages");
+        if messages && r.query.contains(&format!("from={MAX_SENTINEL}")) {
+            return super::http::Reply::json(200, json!({"chunk": [], "start": MAX_SENTINEL}));
+        }
+        let agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_secs(30)))
+            .build()
+            .new_agent();
+        let mut url = format!("{upstream}{}", r.path);
+        if !r.query.is_empty() {
+            url.push('?');
+            url.push_str(&r.query);
+        }
+        let auth = r.header("authorization").unwrap_or_default().to_string();
+        let result = match r.method.as_str() {
+            "GET" => agent.get(&url).header("Authorization", &auth).call(),
+            "DELETE" => agent.delete(&url).header("Authorization", &auth).call(),
+            m => {
+                let b = if m == "PUT" {
+                    agent.put(&url)
+                } else {
+                    agent.post(&url)
+                };
+                b.header("Authorization", &auth)
+                    .header("Content-Type", "application/json")
+                    .send(r.body.clone())
+            }
+        };
+        let mut resp = match result {
+            Ok(resp) => resp,
+            Err(e) => return super::http::Reply::new(502, e.to_string()),
+        };
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap_or_default();
+        let mut body: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        if messages && status == 200 && r.query.contains("dir=b") && !r.query.contains("from=") {
+            body["start"] = json!(MAX_SENTINEL);
+        }
+        if status >= 400 && body.is_object() {
+            let wording = match (body["errcode"].as_str(), r.path.ends_with("/invite")) {
+                (Some("M_FORBIDDEN"), true) => "user is already joined to room",
+                (Some("M_ROOM_IN_USE"), _) => "Room alias already exists.",
+                _ => "refused",
+            };
+            body["error"] = json!(wording);
+        }
+        super::http::Reply::json(status, body)
+    })
+}

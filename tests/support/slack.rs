@@ -185,6 +185,23 @@ impl FakeSlack {
         ts
     }
 
+    /// Adds a thread reply by a person under `parent_ts`, for history tests.
+    pub fn add_reply(&self, channel_id: &str, parent_ts: &str, user: &str, text: &str) -> String {
+        let mut st = self.state.lock().unwrap();
+        let ts = st.new_ts();
+        if let Some(c) = st.channels.iter_mut().find(|c| c.id == channel_id) {
+            c.messages.push(Message {
+                ts: ts.clone(),
+                user: user.into(),
+                text: text.into(),
+                blocks: Value::Null,
+                edits: 0,
+                thread_ts: Some(parent_ts.into()),
+            });
+        }
+        ts
+    }
+
     /// The next call of `method` answers `ok: false` with `error`.
     pub fn fail_next(&self, method: &str, error: &str) {
         let reply = Reply::json(200, json!({"ok": false, "error": error}));
@@ -374,13 +391,19 @@ fn scope_for(method: &str, private: bool) -> Option<&'static str> {
         ("pins.add", _) => "pins:write",
         ("conversations.list", false) => "channels:read",
         ("conversations.list", true) => "groups:read",
-        ("conversations.history", false) => "channels:history",
-        ("conversations.history", true) => "groups:history",
+        // conversations.replies: scope `conversations:history`, i.e. `channels:history` /
+        // `groups:history` for a bot token, Tier 3, GET (SAR conversations.replies.json).
+        ("conversations.history" | "conversations.replies", false) => "channels:history",
+        ("conversations.history" | "conversations.replies", true) => "groups:history",
         _ => return None,
     })
 }
 
-const READ_METHODS: [&str; 2] = ["conversations.list", "conversations.history"];
+const READ_METHODS: [&str; 3] = [
+    "conversations.list",
+    "conversations.history",
+    "conversations.replies",
+];
 
 fn respond(r: &Recorded, st: &mut State) -> Reply {
     let Some(method) = r.path.strip_prefix("/api/") else {
@@ -566,8 +589,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             if !c.is_archived {
                 return err("not_archived");
             }
-            c.is_archived = false;
-            ok(json!({}))
+            // "Bug alert: Bot tokens (xoxb-...) cannot currently be used to unarchive
+            // conversations. For now, please use a user token" (api.slack.com/methods/
+            // conversations.unarchive); what bots get back is `not_in_channel`
+            // (slack-go/slack#1066, open-cli-collective/slack-chat-api#26). The fake only
+            // accepts the bot token, so unarchive always fails.
+            st.violations.push(format!(
+                "{method}: bot tokens cannot unarchive (api.slack.com/methods/conversations.unarchive)"
+            ));
+            err("not_in_channel")
         }
         "conversations.list" => {
             let types = args
@@ -639,13 +669,7 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .iter()
                 .filter(|m| m.thread_ts.is_none() && m.ts.parse::<f64>().unwrap_or(0.0) > oldest)
                 .rev()
-                .map(|m| {
-                    let mut v = json!({"type": "message", "ts": m.ts, "user": m.user, "text": escaped(&m.text)});
-                    if c.pins.contains(&m.ts) {
-                        v["pinned_to"] = json!([c.id]);
-                    }
-                    v
-                })
+                .map(|m| message_json(c, m))
                 .collect();
             let end = (start + page).min(all.len());
             let more = end < all.len();
@@ -653,6 +677,45 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 "messages": all[start.min(end)..end],
                 "has_more": more,
                 "response_metadata": {"next_cursor": if more { format!("bmV4dF90czox{end}") } else { String::new() }},
+            }))
+        }
+        "conversations.replies" => {
+            let ch = required!("channel");
+            let ts = required!("ts");
+            let Some(c) = st.channel_mut(&ch) else {
+                return err("channel_not_found");
+            };
+            if !c.members.iter().any(|m| m == BOT_USER) {
+                return err("channel_not_found");
+            }
+            // `ts` is a thread's parent or a message in it; an unthreaded message comes back
+            // alone; an unknown `ts` is `thread_not_found` (SAR conversations.replies.json).
+            let Some(m) = c.messages.iter().find(|m| m.ts == ts) else {
+                return err("thread_not_found");
+            };
+            let parent = m.thread_ts.clone().unwrap_or(ts);
+            // The parent first, then the replies oldest first (the documented example), in
+            // small pages so callers follow `response_metadata.next_cursor`.
+            let all: Vec<Value> = c
+                .messages
+                .iter()
+                .filter(|m| m.ts == parent || m.thread_ts.as_deref() == Some(parent.as_str()))
+                .map(|m| message_json(c, m))
+                .collect();
+            if all.is_empty() {
+                return err("thread_not_found");
+            }
+            let start: usize = args
+                .get("cursor")
+                .and_then(|c| c.strip_prefix("cmVwbGllczox"))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            let end = (start + 2).min(all.len());
+            let more = end < all.len();
+            ok(json!({
+                "messages": all[start.min(end)..end],
+                "has_more": more,
+                "response_metadata": {"next_cursor": if more { format!("cmVwbGllczox{end}") } else { String::new() }},
             }))
         }
         "chat.postMessage" => {
@@ -740,6 +803,30 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
     }
 }
 
+/// A message as `conversations.history` / `replies` show it: text escaped, `pinned_to`; a
+/// thread's parent carries `thread_ts`, `reply_count`, `latest_reply`, a reply its parent's
+/// `thread_ts` (SAR conversations.history.json / conversations.replies.json examples).
+fn message_json(c: &Channel, m: &Message) -> Value {
+    let mut v = json!({"type": "message", "ts": m.ts, "user": m.user, "text": escaped(&m.text)});
+    if c.pins.contains(&m.ts) {
+        v["pinned_to"] = json!([c.id]);
+    }
+    let replies: Vec<&Message> = c
+        .messages
+        .iter()
+        .filter(|r| r.thread_ts.as_deref() == Some(m.ts.as_str()))
+        .collect();
+    if let Some(last) = replies.last() {
+        v["thread_ts"] = json!(m.ts);
+        v["reply_count"] = json!(replies.len());
+        v["latest_reply"] = json!(last.ts);
+    }
+    if let Some(parent) = &m.thread_ts {
+        v["thread_ts"] = json!(parent);
+    }
+    v
+}
+
 /// The Block Kit rules the program relies on.
 fn check_blocks(blocks: &Value) -> Result<(), String> {
     if blocks.is_null() {
@@ -769,7 +856,16 @@ fn check_blocks(blocks: &Value) -> Result<(), String> {
                     return Err("section without text or fields".into());
                 }
             }
-            Some("context") | Some("actions") => {
+            Some("actions") => {
+                // A link button is still an interactive element: clicking it sends a
+                // `block_actions` payload, and an app without an Interactivity Request URL
+                // shows a warning triangle (slackapi/slack-github-action#513, maintainer's
+                // answer; slackapi/node-slack-sdk#869). The app under test has no such URL.
+                return Err(format!(
+                    "actions block in an app without interactivity (buttons warn on click): {b}"
+                ));
+            }
+            Some("context") => {
                 if b["elements"].as_array().map_or(0, Vec::len) == 0 {
                     return Err(format!("{} without elements", b["type"]));
                 }

@@ -127,6 +127,76 @@ pub fn classify_matrix(homeserver: &str, r: &Response) -> Check {
     }
 }
 
+/// Matrix rooms the bot has to read (`(what, room id or alias)`: stakeholder, intake and open
+/// incident rooms): a warning for each that is end-to-end encrypted (an `m.room.encryption`
+/// state event, spec `m.room.encryption.yaml`). The bot has no E2EE, so it cannot read
+/// `!ack`, `!resolve` or `!incident` typed there (its own messages still arrive, unencrypted).
+pub fn matrix_encrypted_rooms(
+    http: &Http,
+    m: &MatrixConfig,
+    rooms: &[(String, String)],
+    timeout: Duration,
+) -> Vec<Check> {
+    let get = |path: String| {
+        let req = Request::new("GET", format!("{}/_matrix/client/v3{path}", m.homeserver)).header(
+            "Authorization",
+            format!("Bearer {}", m.access_token.expose()),
+        );
+        http.send(&req, timeout).ok()
+    };
+    let mut checks = Vec::new();
+    let mut clear = 0;
+    for (what, room) in rooms {
+        let id = if room.starts_with('#') {
+            match get(format!("/directory/room/{}", encode_component(room))) {
+                Some(r) if r.status == 200 => {
+                    r.json()["room_id"].as_str().unwrap_or_default().to_string()
+                }
+                _ => continue,
+            }
+        } else {
+            room.clone()
+        };
+        if id.is_empty() {
+            continue;
+        }
+        let answer = get(format!(
+            "/rooms/{}/state/m.room.encryption/",
+            encode_component(&id)
+        ));
+        match answer.map(|r| encrypted(r.status)) {
+            Some(Some(true)) => checks.push(Check::warn(
+                format!(
+                    "Matrix {what} {room} is end-to-end encrypted: the bot cannot read commands \
+                     typed there (!ack, !resolve, !incident)"
+                ),
+                "use an unencrypted room (encryption cannot be turned off in a room); if the \
+                 homeserver encrypts new rooms by default (Synapse \
+                 encryption_enabled_by_default_for_room_type), turn that off for incident rooms",
+            )),
+            Some(Some(false)) => clear += 1,
+            // Not readable (the bot is not in it yet): nothing to say.
+            _ => {}
+        }
+    }
+    if clear > 0 {
+        checks.push(Check::ok(format!(
+            "Matrix: {clear} room(s) the bot reads are not encrypted"
+        )));
+    }
+    checks
+}
+
+/// Whether a `GET …/state/m.room.encryption/` answer says the room is encrypted: 200 yes,
+/// 404 (`M_NOT_FOUND`, no such state) no, anything else unknown.
+pub fn encrypted(status: u16) -> Option<bool> {
+    match status {
+        200 => Some(true),
+        404 => Some(false),
+        _ => None,
+    }
+}
+
 /// Teams Graph mode: a client-credentials token request (creates nothing in the tenant).
 pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Check> {
     let (tenant, client_id, secret) = (
@@ -134,20 +204,7 @@ pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Ch
         t.client_id.as_deref()?,
         t.client_secret.as_ref()?,
     );
-    let url = format!(
-        "{}/{}/oauth2/v2.0/token",
-        t.login_url,
-        encode_component(tenant)
-    );
-    let req = Request::new("POST", url).form(vec![
-        ("grant_type".into(), "client_credentials".into()),
-        ("client_id".into(), client_id.into()),
-        ("client_secret".into(), secret.expose().into()),
-        (
-            "scope".into(),
-            "https://graph.microsoft.com/.default".into(),
-        ),
-    ]);
+    let req = token_request(t, tenant, client_id, secret);
     Some(match http.send(&req, timeout) {
         Ok(r) => classify_teams_token(tenant, &r),
         Err(e) => unreachable(
@@ -156,6 +213,100 @@ pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Ch
             &e,
         ),
     })
+}
+
+/// The client-credentials token request for Graph.
+fn token_request(t: &TeamsConfig, tenant: &str, client_id: &str, secret: &Secret) -> Request {
+    let url = format!(
+        "{}/{}/oauth2/v2.0/token",
+        t.login_url,
+        encode_component(tenant)
+    );
+    Request::new("POST", url).form(vec![
+        ("grant_type".into(), "client_credentials".into()),
+        ("client_id".into(), client_id.into()),
+        ("client_secret".into(), secret.expose().into()),
+        (
+            "scope".into(),
+            "https://graph.microsoft.com/.default".into(),
+        ),
+    ])
+}
+
+/// Channel-list pages read at most when counting a team's channels.
+const TEAM_LIST_PAGES_MAX: usize = 100;
+
+/// Teams Graph mode: how full the incident team is. A team holds at most 1,000 channels,
+/// deleted ones included for 30 days and archived ones included while they exist (Microsoft,
+/// "Limits and specifications for Microsoft Teams"); one channel per incident fills it.
+/// Needs a token (asked again: doctor caches nothing) and `Channel.ReadBasic.All`.
+pub fn teams_capacity(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Check> {
+    let (tenant, client_id, secret, team) = (
+        t.tenant_id.as_deref()?,
+        t.client_id.as_deref()?,
+        t.client_secret.as_ref()?,
+        t.team_id.as_deref()?,
+    );
+    let req = token_request(t, tenant, client_id, secret);
+    let token = http.send(&req, timeout).ok()?.json()["access_token"]
+        .as_str()?
+        .to_string();
+    let (mut total, mut ours, mut ours_archived) = (0usize, 0usize, 0usize);
+    let mut url = format!("{}/teams/{}/channels", t.graph_url, encode_component(team));
+    for _ in 0..TEAM_LIST_PAGES_MAX {
+        let req =
+            Request::new("GET", url.clone()).header("Authorization", format!("Bearer {token}"));
+        let r = match http.send(&req, timeout) {
+            Ok(r) if r.status == 200 => r,
+            Ok(r) => {
+                return Some(Check::warn(
+                    format!("Teams: cannot list the team's channels (HTTP {})", r.status),
+                    "grant the app Channel.ReadBasic.All (application) with admin consent",
+                ))
+            }
+            Err(_) => return None,
+        };
+        let page = r.json();
+        for c in page["value"].as_array().into_iter().flatten() {
+            total += 1;
+            if c["description"]
+                .as_str()
+                .is_some_and(|d| d.contains(crate::chat::teams::MARKER))
+            {
+                ours += 1;
+                if c["isArchived"].as_bool() == Some(true) {
+                    ours_archived += 1;
+                }
+            }
+        }
+        // Follow Graph's own next link only (never another host).
+        match page["@odata.nextLink"].as_str() {
+            Some(next) if next.starts_with(&t.graph_url) => url = next.to_string(),
+            _ => break,
+        }
+    }
+    Some(team_capacity(total, ours, ours_archived))
+}
+
+/// Channels a Teams team holds at most.
+pub const TEAM_CHANNELS_MAX: usize = 1000;
+
+/// The capacity check: a warning from 80 % of the limit on.
+pub fn team_capacity(total: usize, ours: usize, ours_archived: usize) -> Check {
+    let what = format!(
+        "Teams team holds {total} of {TEAM_CHANNELS_MAX} channels ({ours} incident channels of \
+         ours, {ours_archived} of them archived; deleted channels also count for 30 days)"
+    );
+    if total * 100 >= TEAM_CHANNELS_MAX * 80 {
+        Check::warn(
+            what,
+            "delete archived incident channels no longer needed (Teams: the team, Manage team, \
+             Channels; deleted channels free their slot after 30 days), or set [teams] team_id \
+             to a new team for new incidents",
+        )
+    } else {
+        Check::ok(what)
+    }
 }
 
 /// Reads a token answer.
