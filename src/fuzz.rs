@@ -425,7 +425,7 @@ fn check_store(files: &[(&str, String, Vec<u8>)], keys: &[String]) -> Result<(),
         let _ = store.load_storm(key);
     }
     let config = test_config();
-    let _ = crate::commands::collect_status(&config, &store, Timestamp::now());
+    let _ = crate::status::collect(&config, &store, Timestamp::now());
     let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }

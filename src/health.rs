@@ -9,9 +9,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::commands::StatusReport;
 use crate::data_in;
 use crate::pandora::module_xml::{Module, Status, Value};
+use crate::status::StatusReport;
 use crate::time::{human_duration, Timestamp};
 
 /// Queued deliveries: any is worth a look, this many is an outage.
@@ -515,7 +515,7 @@ mod tests {
 
     use std::collections::BTreeMap;
 
-    use crate::commands::{DeadEvent, OpenIncident, QueuedEvent};
+    use crate::status::{DeadEvent, OpenIncident, QueuedEvent};
 
     fn t(s: i64) -> Timestamp {
         Timestamp::from_millis(s * 1000)

@@ -33,6 +33,7 @@ mod pandora_db;
 mod redact;
 mod routing;
 mod signals;
+mod status;
 mod stdout;
 mod store;
 mod storm;

@@ -23,9 +23,6 @@ use crate::exit::Exit;
 #[cfg(test)]
 pub use config_check::placeholder_warnings as config_warnings;
 pub use flush::flush_all;
-pub use status::{collect as collect_status, StatusReport};
-#[cfg(test)]
-pub use status::{DeadEvent, OpenIncident, QueuedEvent};
 
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> Result<Exit, AppError> {

@@ -33,7 +33,8 @@ use crate::pandora::module_xml::{self, Module};
 use crate::store::Store;
 use crate::time::Timestamp;
 
-use super::{collect_status, flush_all};
+use super::flush_all;
+use crate::status::collect as collect_status;
 
 /// Module prefix used when the config (and its `module_prefix`) cannot be read.
 const DEFAULT_PREFIX: &str = "pandora-ilert";

@@ -1,0 +1,225 @@
+//! The status report: what is open, queued, dead and broken. `pandora-ilert status` prints it
+//! and the plugin's health modules are computed from it.
+
+use serde::Serialize;
+
+use crate::config::Config;
+use crate::pacing::{Budget, PaceView};
+use crate::store::pacing::pace_name;
+use crate::store::Store;
+use crate::time::Timestamp;
+
+/// An open incident, as shown.
+#[derive(Debug, Serialize)]
+pub struct OpenIncident {
+    /// Incident key.
+    pub key: String,
+    /// Agent / module.
+    pub subject: String,
+    /// Route.
+    pub route: String,
+    /// Opened.
+    pub opened_at: Timestamp,
+    /// Firings while open.
+    pub times_fired: u32,
+    /// Chat channel, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+    /// A drill.
+    pub drill: bool,
+}
+
+/// A queued delivery, as shown.
+#[derive(Debug, Serialize)]
+pub struct QueuedEvent {
+    /// Entry id.
+    pub id: String,
+    /// Incident key.
+    pub key: String,
+    /// What it is.
+    pub action: String,
+    /// Its ordering lane: `ilert` or `chat:<backend>`.
+    pub lane: String,
+    /// Queued since.
+    pub queued_at: Timestamp,
+    /// Failed attempts.
+    pub attempts: u32,
+    /// When it was last tried.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_attempt: Option<Timestamp>,
+    /// Last failure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// A dead letter, as shown.
+#[derive(Debug, Serialize)]
+pub struct DeadEvent {
+    /// Incident key.
+    pub key: String,
+    /// What it was.
+    pub action: String,
+    /// When it was refused.
+    pub failed_at: Timestamp,
+    /// The API's answer.
+    pub reason: String,
+}
+
+/// Everything `status` reports.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    /// State directory.
+    pub state_dir: String,
+    /// Open incidents.
+    pub open_incidents: Vec<OpenIncident>,
+    /// Queued deliveries, oldest first.
+    pub queued: Vec<QueuedEvent>,
+    /// Age of the oldest queued delivery, seconds.
+    pub oldest_queued_age_secs: Option<u64>,
+    /// Dead letters.
+    pub dead_letters: Vec<DeadEvent>,
+    /// Files moved to quarantine.
+    pub quarantined: Vec<String>,
+    /// Alerts waiting in the inbox (a busy or interrupted incident).
+    pub inbox: usize,
+    /// Last successful delivery per lane.
+    pub last_delivery: std::collections::BTreeMap<String, Timestamp>,
+    /// Routes in an alert storm right now.
+    pub storms: Vec<Storm>,
+    /// ilert events budget per alert-source key that has sent in the current window.
+    pub pacing: Vec<Pacing>,
+}
+
+/// How much of ilert's rate limit one alert source key has used (client-side pacing).
+#[derive(Debug, Serialize)]
+pub struct Pacing {
+    /// The alert source (the key itself is never shown).
+    pub source: String,
+    /// Its budget now.
+    #[serde(flatten)]
+    pub view: PaceView,
+}
+
+/// A route in an alert storm, as shown.
+#[derive(Debug, Serialize)]
+pub struct Storm {
+    /// Route.
+    pub route: String,
+    /// Since when.
+    pub since: Timestamp,
+    /// Incidents summarised in the storm channel instead of getting their own.
+    pub incidents: u32,
+    /// The storm channel, once opened.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub channel: Option<String>,
+}
+
+/// Collects the report.
+pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
+    let mut open_incidents: Vec<OpenIncident> = store
+        .open_incidents()
+        .into_iter()
+        .map(|i| OpenIncident {
+            subject: i.first.subject(),
+            channel: i.chat.as_ref().and_then(|c| c.channel_name.clone()),
+            key: i.key,
+            route: i.route,
+            opened_at: i.opened_at,
+            times_fired: i.times_fired,
+            drill: i.drill,
+        })
+        .collect();
+    open_incidents.sort_by_key(|i| i.opened_at);
+    let mut queued: Vec<QueuedEvent> = store
+        .pending_all()
+        .into_iter()
+        .map(|e| QueuedEvent {
+            action: e.action.label(),
+            lane: e.action.lane(),
+            last_attempt: e.last_attempt,
+            id: e.id,
+            key: e.key,
+            queued_at: e.created_at,
+            attempts: e.attempts,
+            last_error: e.last_error,
+        })
+        .collect();
+    queued.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
+    let oldest_queued_age_secs = queued.first().map(|q| now.since(q.queued_at).as_secs());
+    let dead_letters = store
+        .dead_letters()
+        .into_iter()
+        .map(|d| DeadEvent {
+            key: d.entry.key.clone(),
+            action: d.entry.action.label(),
+            failed_at: d.failed_at,
+            reason: d.reason,
+        })
+        .collect();
+    let mut lanes = vec!["ilert".to_string()];
+    lanes.extend(
+        ["slack", "teams", "matrix"]
+            .iter()
+            .map(|b| format!("chat:{b}")),
+    );
+    let last_delivery = lanes
+        .into_iter()
+        .filter_map(|l| store.last_success(&l).map(|t| (l, t)))
+        .collect();
+    StatusReport {
+        state_dir: config.state_dir.display().to_string(),
+        open_incidents,
+        queued,
+        oldest_queued_age_secs,
+        dead_letters,
+        quarantined: store
+            .quarantined()
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect(),
+        inbox: store.inbox_keys().len(),
+        last_delivery,
+        storms: config
+            .routes
+            .iter()
+            .filter(|r| r.chat.is_some())
+            .map(|r| store.load_storm(&r.name))
+            .filter_map(|s| {
+                Some(Storm {
+                    since: s.active_since?,
+                    incidents: s.total,
+                    channel: s.chat.channel_name.clone(),
+                    route: s.route,
+                })
+            })
+            .collect(),
+        pacing: pacing(config, store, now),
+    }
+}
+
+/// The events budget of each distinct integration key that has sent lately.
+fn pacing(config: &Config, store: &Store, now: Timestamp) -> Vec<Pacing> {
+    let budget = Budget {
+        limit: config.events_per_window,
+        window: config.events_window,
+    };
+    if budget.limit == 0 {
+        return Vec::new();
+    }
+    let mut seen = std::collections::HashSet::new();
+    config
+        .routes
+        .iter()
+        .map(|r| &r.source)
+        .filter(|s| seen.insert(s.key.expose().to_string()))
+        .filter_map(|s| {
+            let view = store
+                .pace_log(&pace_name("ilert", s.key.expose()))
+                .view(budget, now);
+            (view.used > 0 || view.next_slot.is_some()).then(|| Pacing {
+                source: s.name.clone(),
+                view,
+            })
+        })
+        .collect()
+}
