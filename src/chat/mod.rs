@@ -9,7 +9,7 @@
 pub mod matrix;
 pub mod message;
 pub mod slack;
-mod storm;
+pub mod storm;
 pub mod teams;
 
 use std::fmt;
@@ -17,11 +17,10 @@ use std::time::Duration;
 
 use crate::config::{ChatRoute, Config};
 use crate::deadline::Deadline;
-use crate::delivery::Disposition;
 use crate::http::{Http, TransportError};
 use crate::incident::{ChatState, Incident};
-use crate::lifecycle::{ChatChange, ChatUpdate};
-use crate::store::{EventLogLine, Store};
+use crate::lifecycle::ChatChange;
+use crate::store::Store;
 use crate::time::Timestamp;
 
 pub use message::ChatMessage;
@@ -133,32 +132,6 @@ impl fmt::Display for ChatError {
 impl From<TransportError> for ChatError {
     fn from(e: TransportError) -> Self {
         ChatError::Transport(e)
-    }
-}
-
-impl ChatError {
-    /// The outbox disposition for this failure.
-    pub fn disposition(&self, backend: &str) -> Disposition {
-        match self {
-            ChatError::RateLimited(after) => Disposition::Retry {
-                after: *after,
-                reason: format!("{backend}: {self}"),
-                transport: false,
-            },
-            ChatError::Transient(_) => Disposition::Retry {
-                after: None,
-                reason: format!("{backend}: {self}"),
-                transport: false,
-            },
-            ChatError::Transport(_) => Disposition::Retry {
-                after: None,
-                reason: format!("{backend}: {self}"),
-                transport: true,
-            },
-            ChatError::Permanent(_) | ChatError::MessageGone(_) => Disposition::DeadLetter {
-                reason: format!("{backend}: {self}"),
-            },
-        }
     }
 }
 
@@ -299,112 +272,6 @@ pub fn alternative_names(name: &str, seed: &str, max: usize) -> Vec<String> {
         out.push(format!("{head}{tail}"));
     }
     out
-}
-
-/// Brings the channel of incident number `seq` of `key` up to date after `update` (an
-/// earlier incident of the same alert keeps its own channel). The caller holds the incident
-/// lock.
-pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> Disposition {
-    if update.change.is_storm() {
-        return deliver_storm(ctx, key, update);
-    }
-    let Some(mut incident) = ctx.store.load_incident_seq(key, seq) else {
-        return Disposition::DeadLetter {
-            reason: format!("chat: incident {key} #{seq} has no record"),
-        };
-    };
-    let Some(route) = ctx
-        .config
-        .route(&incident.route)
-        .and_then(|r| r.chat.clone())
-    else {
-        return Disposition::DeadLetter {
-            reason: format!(
-                "chat: route '{}' no longer has a chat backend in the config",
-                incident.route
-            ),
-        };
-    };
-    let mut backend = match backend(&update.backend, ctx) {
-        Ok(b) => b,
-        Err(e) => {
-            return Disposition::Retry {
-                after: None,
-                reason: e,
-                transport: false,
-            }
-        }
-    };
-    let mut save = |inc: &Incident, note: Option<String>| {
-        if let Err(e) = ctx.store.save_incident(inc) {
-            log::error!("{e}");
-        }
-        if let Some(text) = note {
-            ctx.store
-                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-        }
-    };
-    match sync(
-        backend.as_mut(),
-        &mut incident,
-        &route,
-        update.change,
-        ctx.now,
-        &mut save,
-    ) {
-        Ok(()) => Disposition::Delivered,
-        Err(e) => e.disposition(&update.backend),
-    }
-}
-
-/// Updates the route's storm channel (under the route's storm lock).
-fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Disposition {
-    let incident = ctx.store.load_incident(key);
-    let Some(route_name) = update
-        .route
-        .clone()
-        .or_else(|| incident.as_ref().map(|i| i.route.clone()))
-    else {
-        return Disposition::DeadLetter {
-            reason: format!("chat: storm update for {key} names no route"),
-        };
-    };
-    let Some(route) = ctx.config.route(&route_name).and_then(|r| r.chat.clone()) else {
-        return Disposition::DeadLetter {
-            reason: format!("chat: route '{route_name}' has no chat backend any more"),
-        };
-    };
-    let Ok(_lock) = ctx.store.lock_storm(&route_name, ctx.deadline.instant()) else {
-        return Disposition::Retry {
-            after: None,
-            reason: "storm state busy".into(),
-            transport: false,
-        };
-    };
-    let mut backend = match backend(&update.backend, ctx) {
-        Ok(b) => b,
-        Err(e) => {
-            return Disposition::Retry {
-                after: None,
-                reason: e,
-                transport: false,
-            }
-        }
-    };
-    let mut state = ctx.store.load_storm(&route_name);
-    let mut save = |s: &crate::storm::StormState, note: Option<String>| {
-        if let Err(e) = ctx.store.save_storm(s) {
-            log::error!("{e}");
-        }
-        if let (Some(text), Some(inc)) = (note, incident.as_ref()) {
-            ctx.store
-                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-        }
-    };
-    match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {
-        Ok(()) => Disposition::Delivered,
-        Err(e) => e.disposition(&update.backend),
-    }
 }
 
 type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;

@@ -1068,7 +1068,7 @@ mod tests {
                 if (300..=399).contains(&r.status) {
                     proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[slack] api_url")), "{:?}", e);
                 }
-                let _ = e.disposition("slack");
+                let _ = e.to_string();
             }
         }
     }

@@ -8,6 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+mod chat_delivery;
+
 use crate::chat;
 use crate::config::{AlertSource, Config};
 use crate::deadline::{Deadline, MARGIN};
@@ -405,7 +407,7 @@ impl<'a> Deliverer<'a> {
                     deadline: self.deadline,
                     now,
                 };
-                chat::deliver(&ctx, &entry.key, entry.seq, update)
+                chat_delivery::deliver(&ctx, &entry.key, entry.seq, update)
             }
         }
     }
