@@ -58,3 +58,14 @@ impl From<ConfigError> for AppError {
         AppError::Config(e)
     }
 }
+
+impl std::error::Error for AppError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            AppError::Input(e) => Some(e),
+            AppError::Config(e) => Some(e),
+            AppError::Store(e) => Some(e),
+            AppError::Usage(_) | AppError::Internal(_) => None,
+        }
+    }
+}

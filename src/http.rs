@@ -522,6 +522,8 @@ pub mod arbitrary {
     }
 }
 
+impl std::error::Error for TransportError {}
+
 #[cfg(test)]
 mod tests {
     use std::io::{Read, Write};

@@ -415,6 +415,8 @@ fn one_line(e: &mysql::Error) -> String {
         .join(" ")
 }
 
+impl std::error::Error for PandoraDbError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -510,6 +510,15 @@ fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<
     save(inc, note);
 }
 
+impl std::error::Error for ChatError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ChatError::Transport(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -910,6 +910,8 @@ pub fn evaluate(m: &RawModule) -> Result<Reading, XmlError> {
     })
 }
 
+impl std::error::Error for XmlError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

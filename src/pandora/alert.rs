@@ -470,6 +470,8 @@ impl Alert {
     }
 }
 
+impl std::error::Error for InputError {}
+
 #[cfg(test)]
 mod tests {
     use super::*;

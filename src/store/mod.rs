@@ -1223,6 +1223,12 @@ pub fn decode_key(enc: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -54,9 +54,15 @@ impl Store {
         let mut log = self.pace_log(name);
         let r = f(&mut log);
         let p = self.root().join("meta").join(name);
-        let bytes = serde_json::to_vec(&log).unwrap_or_default();
-        if let Err(e) = super::fsutil::replace_quick(&p, &bytes) {
-            log::warn!("cannot write {}: {e}", p.display());
+        // A log that cannot be serialised is not written: an empty file would forget the
+        // sends it counts.
+        match serde_json::to_vec(&log) {
+            Ok(bytes) => {
+                if let Err(e) = super::fsutil::replace_quick(&p, &bytes) {
+                    log::warn!("cannot write {}: {e}", p.display());
+                }
+            }
+            Err(e) => log::warn!("cannot serialise {}: {e}", p.display()),
         }
         Ok(r)
     }
