@@ -830,6 +830,89 @@ fn bad_input_is_rejected_with_65_and_kept() {
 }
 
 #[test]
+fn rejected_input_is_named_once_on_stderr_and_logged() {
+    let (dir, ilert) = (TestDir::new("badinput-once"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let out = PandoraAlert::firing("12a").run(&cfg);
+    assert_eq!(code(&out), 65);
+    let err = stderr(&out);
+    assert_eq!(err.matches("is not a number").count(), 1, "{err}");
+    assert!(err.contains("input kept in"), "{err}");
+    assert_eq!(
+        dir.log().matches("is not a number").count(),
+        1,
+        "{}",
+        dir.log()
+    );
+}
+
+#[test]
+fn an_unreadable_config_names_its_owner_group_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, ilert) = (TestDir::new("unreadable"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| stdout(&o).trim() == "0");
+    // root reads any file: run as nobody then (a file of root's, mode 0640); else a file of
+    // our own with no read permission.
+    let out = if is_root {
+        std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["config", "check"])
+            .output()
+            .expect("setpriv (util-linux) runs the binary as nobody")
+    } else {
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o200)).unwrap();
+        run(&cfg, &["config", "check"])
+    };
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot read it: Permission denied"), "{err}");
+    if is_root {
+        assert!(
+            err.contains("it is root:root mode 0640 and pandora-ilert runs as nobody, neither its owner nor in group root"),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.contains("its owner, without read permission: chmod u+r"),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("--config"), "{err}");
+}
+
+#[test]
+fn the_example_placeholder_key_is_named_by_config_check_and_dry_run() {
+    let dir = TestDir::new("placeholder-key");
+    let cfg = dir.config(
+        "[ilert]\napi_url = \"http://127.0.0.1:9\"\n[[route]]\nname = \"default\"\nilert_key = \"REPLACE-WITH-INTEGRATION-KEY\"\n",
+    );
+    let out = run(&cfg, &["config", "check"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(": OK"), "{text}");
+    assert!(text.contains("valid, but not ready"), "{text}");
+    assert!(
+        text.contains("warning: route 'default' still has the placeholder ilert_key"),
+        "{text}"
+    );
+    let out = PandoraAlert::firing("1").run_with(&cfg, "--dry-run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("route 'default' still has the example's placeholder key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
 fn usage_errors_exit_64_and_no_arguments_is_harmless() {
     let out = std::process::Command::new(support::BIN).output().unwrap();
     assert_eq!(code(&out), 64);

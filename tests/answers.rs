@@ -444,6 +444,7 @@ fn refused_and_tls_failures_are_named() {
 }
 
 #[test]
+#[ignore = "needs the openssl command (tests/run.sh installs it): run by tests/run.sh"]
 fn an_untrusted_certificate_is_named_with_its_fix() {
     use std::process::{Command, Stdio};
     let dir = TestDir::new("cert");
