@@ -23,6 +23,7 @@ const FILES: &[(&str, u32, bool)] = &[
     ("/etc/logrotate.d/pandora-ilert", 0o644, true),
     ("/usr/share/man/man1/pandora-ilert.1.gz", 0o644, false),
     ("/usr/share/doc/pandora-ilert/README.md", 0o644, false),
+    ("/usr/share/doc/pandora-ilert/copyright", 0o644, false),
     (
         "/usr/share/doc/pandora-ilert/pandora-ilert.toml.example",
         0o644,
@@ -158,6 +159,20 @@ fn unpacked_deb_runs_reports_its_version_and_ships_a_usable_config_and_man_page(
         version.trim(),
         format!("pandora-ilert {}", env!("CARGO_PKG_VERSION"))
     );
+    // Debian's machine-readable copyright file, with the licence Cargo.toml declares.
+    let copyright =
+        std::fs::read_to_string(root.join("usr/share/doc/pandora-ilert/copyright")).unwrap();
+    assert!(
+        copyright.starts_with(
+            "Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/\n"
+        ),
+        "{copyright}"
+    );
+    assert!(
+        copyright.contains("Files: *\nCopyright: 2026 pandora-ilert developers\nLicense: MIT\n"),
+        "{copyright}"
+    );
+    assert!(!copyright.contains("missing"), "{copyright}");
     // The installed config is the example, valid as shipped (placeholder key included).
     let cfg = root.join("etc/pandora-ilert/pandora-ilert.toml");
     assert_eq!(std::fs::read_to_string(&cfg).unwrap(), EXAMPLE);
