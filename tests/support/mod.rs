@@ -72,6 +72,25 @@ impl TestDir {
         }
         p
     }
+    /// Makes the stored state `secs` seconds older, as if that much time had passed since it
+    /// was written: every RFC 3339 timestamp in the incident records, queues and route state
+    /// (`incidents/`, `outbox/`, `meta/`; see docs/store.md) moves back. Tests of windows and
+    /// quiet periods use it instead of sleeping.
+    pub fn age_state(&self, secs: i64) {
+        for sub in ["incidents", "outbox", "meta"] {
+            for name in self.files(sub) {
+                let path = self.state().join(sub).join(&name);
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                    continue;
+                };
+                shift_timestamps(&mut v, -secs * 1000);
+                std::fs::write(&path, v.to_string()).unwrap();
+            }
+        }
+    }
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path.join("pandora-ilert.log")).unwrap_or_default()
     }
@@ -317,4 +336,84 @@ pub fn real_agent_run(workdir: &Path, conf_lines: &[String]) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim_end())
+}
+
+/// Moves every RFC 3339 UTC timestamp string (`2026-11-24T07:40:05.123Z`, as the store writes
+/// them) in `v` by `millis`.
+fn shift_timestamps(v: &mut serde_json::Value, millis: i64) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(t) = parse_utc_millis(s) {
+                *s = format_utc_millis(t + millis, s.contains('.'));
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| shift_timestamps(x, millis)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| shift_timestamps(x, millis)),
+        _ => {}
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.mmm]Z` to milliseconds since the epoch.
+fn parse_utc_millis(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let shape = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && s.ends_with('Z');
+    if !shape {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
+    let secs = days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?;
+    let frac = match &s[19..s.len() - 1] {
+        "" => 0,
+        f => f.strip_prefix('.')?.get(..3)?.parse::<i64>().ok()?,
+    };
+    Some(secs * 1000 + frac)
+}
+
+fn format_utc_millis(t: i64, with_millis: bool) -> String {
+    let (days, ms) = (t.div_euclid(86_400_000), t.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, se) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    let base = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}");
+    if with_millis {
+        format!("{base}.{:03}Z", ms % 1000)
+    } else {
+        format!("{base}Z")
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
