@@ -6,18 +6,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::ilert::{FakeIlert, Mode, KEY};
-use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+use support::{code, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
+/// The fake ilert on the default route; `extra` is top-level TOML (its keys override these).
 fn config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
-    let deadline = if extra.contains("alert_deadline") {
-        ""
-    } else {
-        "alert_deadline = \"4s\"\n"
-    };
-    dir.config(&format!(
-        "{deadline}request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"4s\"")
+        .top(extra)
+        .write(dir)
 }
 
 #[test]

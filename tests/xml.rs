@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use support::ilert::{FakeIlert, Mode, KEY};
-use support::{code, run, stderr, TestDir, BIN};
+use support::{code, run, stderr, ConfigBuilder, TestDir, BIN};
 
 const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/agent/");
 
@@ -18,11 +18,9 @@ fn fixture(name: &str) -> String {
 }
 
 fn config(dir: &TestDir, ilert: &FakeIlert) -> PathBuf {
-    dir.config(&format!(
-        "request_timeout = \"2s\"\nflush_deadline = \"10s\"\n[ilert]\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("flush_deadline", "\"10s\"")
+        .write(dir)
 }
 
 fn xml(cfg: &Path, files: &[&str]) -> std::process::Output {

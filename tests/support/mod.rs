@@ -185,6 +185,146 @@ impl Drop for TestDir {
     }
 }
 
+/// A test's config file, from the settings it cares about: the fake ilert's URL and key on a
+/// `default` route, `request_timeout = "2s"`, and whatever the test adds. Top-level keys given
+/// again replace the earlier value, so a helper's default deadline can be overridden.
+///
+/// ```ignore
+/// let cfg = ConfigBuilder::new(&ilert).set("alert_deadline", "\"4s\"").slack(&slack).write(&dir);
+/// ```
+pub struct ConfigBuilder {
+    top: Vec<(String, String)>,
+    top_tables: String,
+    ilert_url: String,
+    ilert: String,
+    slack_url: Option<String>,
+    plugin: Option<String>,
+    route: String,
+}
+
+impl ConfigBuilder {
+    pub fn new(ilert: &ilert::FakeIlert) -> ConfigBuilder {
+        ConfigBuilder {
+            top: vec![("request_timeout".into(), "\"2s\"".into())],
+            top_tables: String::new(),
+            ilert_url: ilert.url(),
+            ilert: String::new(),
+            slack_url: None,
+            plugin: None,
+            route: String::new(),
+        }
+    }
+
+    /// A top-level key with its TOML value (`"4s"` quoted, `4` not), replacing an earlier one.
+    pub fn set(mut self, key: &str, value: &str) -> ConfigBuilder {
+        match self.top.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.top.push((key.to_string(), value.to_string())),
+        }
+        self
+    }
+
+    /// TOML text for the top of the file: its `key = value` lines before any table header go
+    /// through [`set`](Self::set); the rest (tables) is kept as written.
+    pub fn top(mut self, text: &str) -> ConfigBuilder {
+        let mut in_table = false;
+        for line in text.lines() {
+            let t = line.trim();
+            in_table |= t.starts_with('[');
+            match t.split_once('=') {
+                Some((k, v)) if !in_table && !t.starts_with('#') => {
+                    self = self.set(k.trim(), v.trim());
+                }
+                _ if t.is_empty() && !in_table => {}
+                _ => {
+                    self.top_tables.push_str(line);
+                    self.top_tables.push('\n');
+                }
+            }
+        }
+        self
+    }
+
+    /// Lines for the `[ilert]` section, after `api_url`.
+    pub fn ilert(mut self, lines: &str) -> ConfigBuilder {
+        self.ilert.push_str(lines);
+        self.ilert.push('\n');
+        self
+    }
+
+    /// A `[slack]` section for the fake Slack, and `chat = "slack"` on the route.
+    pub fn slack(mut self, slack: &slack::FakeSlack) -> ConfigBuilder {
+        self.slack_url = Some(slack.url());
+        self
+    }
+
+    /// Lines for the `[plugin]` section.
+    pub fn plugin(mut self, lines: &str) -> ConfigBuilder {
+        let p = self.plugin.get_or_insert_with(String::new);
+        p.push_str(lines);
+        p.push('\n');
+        self
+    }
+
+    /// Lines for the `default` route, after its key (and `chat`).
+    pub fn route(mut self, lines: &str) -> ConfigBuilder {
+        self.route.push_str(lines);
+        self.route.push('\n');
+        self
+    }
+
+    /// The TOML text, without the `state_dir` and `log_file` that [`TestDir::config`] adds.
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        for (k, v) in &self.top {
+            t.push_str(&format!("{k} = {v}\n"));
+        }
+        t.push_str(&self.top_tables);
+        if let Some(p) = &self.plugin {
+            t.push_str(&format!("[plugin]\n{p}"));
+        }
+        t.push_str(&format!(
+            "[ilert]\napi_url = \"{}\"\n{}",
+            self.ilert_url, self.ilert
+        ));
+        if let Some(url) = &self.slack_url {
+            t.push_str(&format!(
+                "[slack]\ntoken = \"{}\"\napi_url = \"{url}\"\n",
+                slack::TOKEN
+            ));
+        }
+        t.push_str(&format!(
+            "[[route]]\nname = \"default\"\nilert_key = \"{}\"\n",
+            ilert::KEY
+        ));
+        if self.slack_url.is_some() {
+            t.push_str("chat = \"slack\"\n");
+        }
+        t.push_str(&self.route);
+        t
+    }
+
+    /// Writes it into the test's directory (see [`TestDir::config`]).
+    pub fn write(&self, dir: &TestDir) -> PathBuf {
+        dir.config(&self.text())
+    }
+}
+
+/// Runs the alert the way the Pandora server does and asserts it went out (exit 0).
+pub fn fire(cfg: &Path, alert: &PandoraAlert) -> Output {
+    let out = alert.run(cfg);
+    assert_eq!(code(&out), 0, "alert: {}", stderr(&out));
+    out
+}
+
+/// Runs the agent plugin and asserts exit 0 (the plugin always exits 0: the agent drops the
+/// output of any other exit).
+pub fn plugin(cfg: &Path) -> Output {
+    let out = run(cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "plugin: {}", stderr(&out));
+    out
+}
+
 /// Runs the binary with arguments, no shell.
 pub fn run(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
