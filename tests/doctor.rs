@@ -10,7 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::json;
 use support::http::{Reply, Server};
-use support::{code, stdout, TestDir, BIN};
+use support::{code, stdout, ConfigBuilder, TestDir, BIN};
 
 const SHIPPED_COMMAND: &str = include_str!("../pandora/command.txt");
 const SHIPPED_SQL: &str = include_str!("../pandora/pandora-ilert.sql");
@@ -22,10 +22,10 @@ fn api_root() -> Server {
 
 fn healthy_config(dir: &TestDir, ilert: &Server, extra: &str) -> PathBuf {
     private_state(dir);
-    dir.config(&format!(
-        "request_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"il1secret-ilert-key\"\n{extra}",
-        ilert.url()
-    ))
+    ConfigBuilder::at(&ilert.url())
+        .key("il1secret-ilert-key")
+        .tail(extra)
+        .write(dir)
 }
 
 fn private_state(dir: &TestDir) {

@@ -199,20 +199,50 @@ pub struct ConfigBuilder {
     ilert: String,
     slack_url: Option<String>,
     plugin: Option<String>,
+    key: String,
+    chat: Option<String>,
     route: String,
+    tail: String,
 }
 
 impl ConfigBuilder {
     pub fn new(ilert: &ilert::FakeIlert) -> ConfigBuilder {
+        ConfigBuilder::at(&ilert.url())
+    }
+
+    /// The same, for an ilert API at `ilert_url` (another fake server, an unreachable port).
+    pub fn at(ilert_url: &str) -> ConfigBuilder {
         ConfigBuilder {
             top: vec![("request_timeout".into(), "\"2s\"".into())],
             top_tables: String::new(),
-            ilert_url: ilert.url(),
+            ilert_url: ilert_url.to_string(),
             ilert: String::new(),
             slack_url: None,
             plugin: None,
+            key: ilert::KEY.to_string(),
+            chat: None,
             route: String::new(),
+            tail: String::new(),
         }
+    }
+
+    /// The route's `ilert_key` (the fake's [`ilert::KEY`] otherwise).
+    pub fn key(mut self, key: &str) -> ConfigBuilder {
+        self.key = key.to_string();
+        self
+    }
+
+    /// `chat = "<backend>"` on the route; its section comes with [`tail`](Self::tail).
+    pub fn chat(mut self, backend: &str) -> ConfigBuilder {
+        self.chat = Some(backend.to_string());
+        self
+    }
+
+    /// TOML text after the route: more sections (`[teams]`), more routes.
+    pub fn tail(mut self, text: &str) -> ConfigBuilder {
+        self.tail.push_str(text);
+        self.tail.push('\n');
+        self
     }
 
     /// A top-level key with its TOML value (`"4s"` quoted, `4` not), replacing an earlier one.
@@ -255,7 +285,7 @@ impl ConfigBuilder {
     /// A `[slack]` section for the fake Slack, and `chat = "slack"` on the route.
     pub fn slack(mut self, slack: &slack::FakeSlack) -> ConfigBuilder {
         self.slack_url = Some(slack.url());
-        self
+        self.chat("slack")
     }
 
     /// Lines for the `[plugin]` section.
@@ -295,12 +325,13 @@ impl ConfigBuilder {
         }
         t.push_str(&format!(
             "[[route]]\nname = \"default\"\nilert_key = \"{}\"\n",
-            ilert::KEY
+            self.key
         ));
-        if self.slack_url.is_some() {
-            t.push_str("chat = \"slack\"\n");
+        if let Some(backend) = &self.chat {
+            t.push_str(&format!("chat = \"{backend}\"\n"));
         }
         t.push_str(&self.route);
+        t.push_str(&self.tail);
         t
     }
 
