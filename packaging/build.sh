@@ -23,7 +23,7 @@ triple="$(uname -m)-unknown-linux-gnu"
 # anywhere.
 while read -r name; do
     unset "$name"
-done < <(env | sed -n 's/^\(CARGO_MANIFEST_[A-Z_]*\|CARGO_PKG_[A-Z_]*\|CARGO_CRATE_NAME\|CARGO_BIN_[A-Za-z0-9_-]*\|CARGO_PRIMARY_PACKAGE\|CARGO_TARGET_TMPDIR\|OUT_DIR\)=.*/\1/p')
+done < <(env | sed -n 's/^\(CARGO_MANIFEST_[A-Z_]*\|CARGO_PKG_[A-Z_]*\|CARGO_CRATE_NAME\|CARGO_BIN_NAME\|CARGO_PRIMARY_PACKAGE\|CARGO_TARGET_TMPDIR\|OUT_DIR\)=.*/\1/p')
 
 bash packaging/tools.sh
 export PATH="$PWD/.cache/cargo-tools/bin:$PATH"
