@@ -24,7 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 # --- 1. harness tools: each installer is idempotent and quick once installed -------------------
-step "1/4 harness tools (the first run installs them, ~10 min on 2 cores; later runs check them in seconds)"
+step "1/4 harness tools (the first run installs them, ~11 min on 2 cores; later runs check them in seconds)"
 
 # The packaging tests list the .rpm with rpm and check the logrotate rule with logrotate
 # (dpkg-deb comes with Debian); the certificate test runs `openssl s_server`.
@@ -66,11 +66,11 @@ export NO_PROXY="127.0.0.1,localhost,::1${NO_PROXY:+,$NO_PROXY}"
 export no_proxy="$NO_PROXY"
 
 # --- 3. lints -------------------------------------------------------------------------------
-step "3/4 cargo fmt --check, cargo clippy (the first run compiles the crate and its dependencies, ~3 min)"
+step "3/4 cargo fmt --check, cargo clippy (the first run compiles the dependencies: a few minutes)"
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
 
 # --- 4. tests -------------------------------------------------------------------------------
-step "4/4 cargo test --all-targets -- --include-ignored (the packaging tests build both packages: ~4 min the first time)"
+step "4/4 cargo test --all-targets -- --include-ignored (~3 min; the first run also compiles the tests and the release build of the packages)"
 cargo test --all-targets -- --include-ignored 2>&1
 step "all green in $((SECONDS - started)) s"
