@@ -9,26 +9,24 @@
 # cargo-zigbuild with zig from PyPI (package ziglang, installed into .cache/zig).
 # PANDORA_ILERT_GLIBC=native builds against this machine's glibc instead, without zig.
 #
-# The first run installs cargo-deb, cargo-generate-rpm and cargo-zigbuild from crates.io
-# (cargo install --locked; a few minutes each) and zig; later runs reuse them.
+# The first run installs the packaging tools (pinned versions) into .cache/ with
+# packaging/tools.sh, which says what it installs and how long that takes; later runs reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 glibc="${PANDORA_ILERT_GLIBC:-2.28}"
 triple="$(uname -m)-unknown-linux-gnu"
 
-say() { echo "packaging/build.sh: $*" >&2; }
+# Run from `cargo test` (tests/packaging.rs), this script inherits the variables cargo sets for
+# a test process. Build scripts of dependencies (ring's) track CARGO_MANIFEST_DIR, so its value
+# there and its absence in a shell made each build redo ~50 s of work: build the same way from
+# anywhere.
+while read -r name; do
+    unset "$name"
+done < <(env | sed -n 's/^\(CARGO_MANIFEST_[A-Z_]*\|CARGO_PKG_[A-Z_]*\|CARGO_CRATE_NAME\|CARGO_BIN_NAME\|CARGO_PRIMARY_PACKAGE\|CARGO_TARGET_TMPDIR\|OUT_DIR\)=.*/\1/p')
 
-# ensure_tool SUBCOMMAND CRATE VERSION_REQ VERSION_PATTERN: a major version we know reads our
-# [package.metadata.*] tables; another one is replaced.
-ensure_tool() {
-    if ! "cargo-$1" --version 2>/dev/null | grep -q "^$2 $4"; then
-        say "installing $2 $3 from crates.io (once)"
-        cargo install --locked --quiet "$2" --version "$3"
-    fi
-}
-ensure_tool deb cargo-deb "^3.8" "3\."
-ensure_tool generate-rpm cargo-generate-rpm "^0.21" "0\.21\."
+bash packaging/tools.sh
+export PATH="$PWD/.cache/cargo-tools/bin:$PATH"
 
 target="${CARGO_TARGET_DIR:-target}"
 out="$target/packages"
@@ -40,14 +38,7 @@ if [ "$glibc" = native ]; then
     target_args=()
     deb_args=(--variant native)
 else
-    ensure_tool zigbuild cargo-zigbuild "^0.24" "0\.24\."
-    zig_env=.cache/zig
-    if ! "$zig_env/bin/python3" -m ziglang version >/dev/null 2>&1; then
-        say "installing zig (PyPI package ziglang) into $zig_env (once)"
-        python3 -m venv "$zig_env"
-        "$zig_env/bin/python3" -m pip install --quiet --disable-pip-version-check ziglang
-    fi
-    CARGO_ZIGBUILD_PYTHON_PATH="$PWD/$zig_env/bin/python3" \
+    CARGO_ZIGBUILD_PYTHON_PATH="$PWD/.cache/zig/bin/python3" \
         cargo zigbuild --release --locked --quiet --target "$triple.$glibc"
     bin_dir="$target/$triple/release"
     target_args=(--target "$triple")

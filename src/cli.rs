@@ -154,11 +154,11 @@ any monitored host: use it only where the database cannot be read.
 
 Action field1 = alert, field1 recovery = resolved: --event decides. A leading [RECOVER] on a
 text value is stripped; it means recovery only when --event is missing or empty. Arguments
-that are not UTF-8 (Latin-1 from Pandora) are decoded as Windows-1252. Try it without
-credentials:
+that are not UTF-8 (Latin-1 from Pandora) are decoded as Windows-1252. Try it with the
+installed config (/etc/pandora-ilert/pandora-ilert.toml); --dry-run sends and changes nothing:
 
-  pandora-ilert --config pandora/demo.toml alert --event alert --alert-id 42 \\
-    --agent web-01 --module 'CPU Load' --data 95.5 --severity Critical --summary '' --dry-run";
+  pandora-ilert alert --event alert --alert-id 42 --agent web-01 --module 'CPU Load' \\
+    --data 95.5 --severity Critical --summary '' --dry-run";
 
 const PLUGIN_HELP: &str = "\
 Pandora agent configuration (absolute path; the agent has no plugin timeout, so the run

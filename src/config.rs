@@ -512,10 +512,16 @@ impl Config {
         let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
             path: path.to_path_buf(),
             line: None,
-            message: format!(
-                "cannot read it: {e} (pass --config FILE or set PANDORA_ILERT_CONFIG; the packages \
-                 ship an example as /usr/share/doc/pandora-ilert/pandora-ilert.toml.example)"
-            ),
+            message: match e.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    format!("cannot read it: {e}; {}", access::why_denied(path))
+                }
+                _ => format!(
+                    "cannot read it: {e} (pass --config FILE or set PANDORA_ILERT_CONFIG; the \
+                     packages ship an example as \
+                     /usr/share/doc/pandora-ilert/pandora-ilert.toml.example)"
+                ),
+            },
         })?;
         let mut config = Config::parse(path, &text)?;
         if let Some(w) = permission_warning(path, &config) {
@@ -1155,6 +1161,96 @@ fn host_of(url: &str) -> String {
     host.to_string()
 }
 
+/// Why this process may not read a file, and what to change: who owns it with what mode, and
+/// who we are. Facts are gathered at the edge; the advice is a pure function of them.
+mod access {
+    use std::path::Path;
+
+    /// The file's ownership and mode, and the process's user and groups, as ids and names.
+    pub struct Facts {
+        pub owner: (u32, String),
+        pub group: (u32, String),
+        pub mode: u32,
+        pub user: (u32, String),
+        pub groups: Vec<u32>,
+    }
+
+    /// The advice for a permission error on `path` (its directory when the file cannot be
+    /// looked at).
+    #[cfg(unix)]
+    pub fn why_denied(path: &Path) -> String {
+        use std::os::unix::fs::MetadataExt;
+        let Ok(meta) = std::fs::metadata(path) else {
+            let dir = path.parent().unwrap_or(Path::new("/"));
+            return format!(
+                "this user may not enter its directory {}: make the directory searchable (x) by \
+                 the user that runs pandora-ilert",
+                dir.display()
+            );
+        };
+        let me = std::fs::metadata("/proc/self").ok();
+        let uid = me.as_ref().map_or(u32::MAX, MetadataExt::uid);
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let groups = status
+            .lines()
+            .filter_map(|l| l.strip_prefix("Groups:").or_else(|| l.strip_prefix("Gid:")))
+            .flat_map(|l| l.split_whitespace().filter_map(|g| g.parse().ok()))
+            .collect();
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let group_file = std::fs::read_to_string("/etc/group").unwrap_or_default();
+        let named = |id: u32, table: &str| (id, name_of(id, table));
+        advice(
+            path,
+            &Facts {
+                owner: named(meta.uid(), &passwd),
+                group: named(meta.gid(), &group_file),
+                mode: meta.mode() & 0o7777,
+                user: named(uid, &passwd),
+                groups,
+            },
+        )
+    }
+
+    #[cfg(not(unix))]
+    pub fn why_denied(_path: &Path) -> String {
+        "give the user that runs pandora-ilert read access to it".into()
+    }
+
+    /// The name of `id` in a `/etc/passwd` or `/etc/group` text, else the number.
+    fn name_of(id: u32, table: &str) -> String {
+        table
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split(':');
+                let name = f.next()?;
+                (f.nth(1)?.parse::<u32>().ok()? == id).then(|| name.to_string())
+            })
+            .next()
+            .unwrap_or_else(|| id.to_string())
+    }
+
+    /// What to change so that `facts.user` can read the file.
+    pub fn advice(path: &Path, facts: &Facts) -> String {
+        let shown = path.display();
+        let (owner, group, user) = (&facts.owner.1, &facts.group.1, &facts.user.1);
+        let is = format!(
+            "it is {owner}:{group} mode {:04o} and pandora-ilert runs as {user}",
+            facts.mode
+        );
+        if facts.user.0 == facts.owner.0 {
+            format!("{is}, its owner, without read permission: chmod u+r {shown}")
+        } else if facts.groups.contains(&facts.group.0) {
+            format!("{is}, in its group, which has no read permission: chmod g+r {shown}")
+        } else {
+            format!(
+                "{is}, neither its owner nor in group {group}: run pandora-ilert as the Pandora \
+                 server's user and give the file that user's group (chgrp GROUP {shown}; \
+                 chmod 0640 {shown}), or add {user} to group {group}"
+            )
+        }
+    }
+}
+
 /// Warns when a config holding secrets is readable by every user on the machine.
 #[cfg(unix)]
 fn permission_warning(path: &Path, config: &Config) -> Option<String> {
@@ -1262,6 +1358,35 @@ ilert_key = "il1api123"
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/pandora-ilert/pandora-ilert.toml"), text)
+    }
+
+    #[test]
+    fn a_denied_read_names_owner_group_mode_and_the_change() {
+        let path = Path::new("/etc/pandora-ilert/pandora-ilert.toml");
+        let facts = |user: u32, groups: Vec<u32>| access::Facts {
+            owner: (0, "root".into()),
+            group: (120, "pandora".into()),
+            mode: 0o640,
+            user: (user, if user == 0 { "root" } else { "nobody" }.into()),
+            groups,
+        };
+        let outsider = access::advice(path, &facts(65534, vec![65534]));
+        assert!(
+            outsider.starts_with("it is root:pandora mode 0640 and pandora-ilert runs as nobody, neither its owner nor in group pandora"),
+            "{outsider}"
+        );
+        assert!(
+            outsider.contains("add nobody to group pandora"),
+            "{outsider}"
+        );
+        assert!(!outsider.contains("--config"), "{outsider}");
+        let member = access::advice(path, &facts(65534, vec![65534, 120]));
+        assert!(member.ends_with("in its group, which has no read permission: chmod g+r /etc/pandora-ilert/pandora-ilert.toml"), "{member}");
+        let owner = access::advice(path, &facts(0, vec![0]));
+        assert!(
+            owner.contains("its owner, without read permission: chmod u+r"),
+            "{owner}"
+        );
     }
 
     #[test]

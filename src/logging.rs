@@ -18,6 +18,10 @@ use crate::time::Timestamp;
 /// Log targets never written: the HTTP and TLS libraries (their debug output holds URLs).
 const IGNORED_TARGETS: [&str; 2] = ["ureq", "rustls"];
 
+/// Target of records written to the log file only, never to stderr: for a message the caller
+/// prints on stderr itself (the error that ends a command), so it appears there once.
+pub const FILE_ONLY: &str = "pandora_ilert::file_only";
+
 /// Installs the logger once per process.
 pub fn init(config: &Config, verbose: bool) {
     let stderr_level = if verbose {
@@ -87,7 +91,7 @@ impl Log for LineLogger {
                 let _ = (&*file).write_all(line.as_bytes());
             }
         }
-        if record.level() <= self.stderr_level {
+        if record.level() <= self.stderr_level && record.target() != FILE_ONLY {
             let _ = std::io::stderr().lock().write_all(line.as_bytes());
         }
     }

@@ -71,7 +71,8 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => code.into(),
         Err(e) => {
-            log::error!("{e}");
+            // Once on stderr (the line below), and in the log file.
+            log::error!(target: logging::FILE_ONLY, "{e}");
             eprintln!("pandora-ilert: {e}");
             e.exit().into()
         }

@@ -6,18 +6,14 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::ilert::{FakeIlert, Mode, KEY};
-use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+use support::{code, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
+/// The fake ilert on the default route; `extra` is top-level TOML (its keys override these).
 fn config(dir: &TestDir, ilert: &FakeIlert, extra: &str) -> std::path::PathBuf {
-    let deadline = if extra.contains("alert_deadline") {
-        ""
-    } else {
-        "alert_deadline = \"4s\"\n"
-    };
-    dir.config(&format!(
-        "{deadline}request_timeout = \"2s\"\n{extra}\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"4s\"")
+        .top(extra)
+        .write(dir)
 }
 
 /// A config for storms that are about concurrency, not pacing: the account's ilert limit was
@@ -93,7 +89,7 @@ fn refire_after_the_configured_window_alerts_again() {
     let cfg = config(&dir, &ilert, "refire_window = 4");
     PandoraAlert::firing("78").run(&cfg);
     PandoraAlert::firing("78").run(&cfg);
-    std::thread::sleep(Duration::from_millis(4100));
+    dir.age_state(5); // past the 4 s window, without waiting for it
     PandoraAlert::firing("78").run(&cfg);
     let types: Vec<String> = ilert.events().into_iter().map(|e| e.0).collect();
     assert_eq!(types, ["ALERT", "ALERT"]);
@@ -539,13 +535,21 @@ fn sigkill_mid_delivery_then_flush_loses_nothing() {
 fn killed_at_random_instants_the_store_stays_readable_and_nothing_is_lost() {
     let (dir, ilert) = (TestDir::new("chaos"), FakeIlert::start());
     let cfg = config(&dir, &ilert, "");
+    let mut killed = 0;
     for i in 0..12u64 {
         let id = format!("{}", 900 + i);
         let mut child = PandoraAlert::firing(&id).spawn(&cfg);
         std::thread::sleep(Duration::from_micros(300 + i * 700));
         let _ = child.kill();
-        let _ = child.wait();
+        // Ended by the signal, not finished before it: no exit code.
+        if child.wait().unwrap().code().is_none() {
+            killed += 1;
+        }
     }
+    assert!(
+        killed > 0,
+        "no invocation was killed: the test proves nothing"
+    );
     assert_eq!(code(&run(&cfg, &["flush"])), 0);
     let alerts: std::collections::BTreeSet<String> = ilert
         .accepted()
@@ -832,6 +836,89 @@ fn bad_input_is_rejected_with_65_and_kept() {
     assert_eq!(code(&out), 65);
     assert_eq!(dir.files("quarantine").len(), 2);
     assert!(ilert.server.requests().is_empty());
+}
+
+#[test]
+fn rejected_input_is_named_once_on_stderr_and_logged() {
+    let (dir, ilert) = (TestDir::new("badinput-once"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let out = PandoraAlert::firing("12a").run(&cfg);
+    assert_eq!(code(&out), 65);
+    let err = stderr(&out);
+    assert_eq!(err.matches("is not a number").count(), 1, "{err}");
+    assert!(err.contains("input kept in"), "{err}");
+    assert_eq!(
+        dir.log().matches("is not a number").count(),
+        1,
+        "{}",
+        dir.log()
+    );
+}
+
+#[test]
+fn an_unreadable_config_names_its_owner_group_and_mode() {
+    use std::os::unix::fs::PermissionsExt;
+    let (dir, ilert) = (TestDir::new("unreadable"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| stdout(&o).trim() == "0");
+    // root reads any file: run as nobody then (a file of root's, mode 0640); else a file of
+    // our own with no read permission.
+    let out = if is_root {
+        std::fs::set_permissions(&dir.path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::process::Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["config", "check"])
+            .output()
+            .expect("setpriv (util-linux) runs the binary as nobody")
+    } else {
+        std::fs::set_permissions(&cfg, std::fs::Permissions::from_mode(0o200)).unwrap();
+        run(&cfg, &["config", "check"])
+    };
+    assert_eq!(code(&out), 78, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("cannot read it: Permission denied"), "{err}");
+    if is_root {
+        assert!(
+            err.contains("it is root:root mode 0640 and pandora-ilert runs as nobody, neither its owner nor in group root"),
+            "{err}"
+        );
+    } else {
+        assert!(
+            err.contains("its owner, without read permission: chmod u+r"),
+            "{err}"
+        );
+    }
+    assert!(!err.contains("--config"), "{err}");
+}
+
+#[test]
+fn the_example_placeholder_key_is_named_by_config_check_and_dry_run() {
+    let dir = TestDir::new("placeholder-key");
+    let cfg = dir.config(
+        "[ilert]\napi_url = \"http://127.0.0.1:9\"\n[[route]]\nname = \"default\"\nilert_key = \"REPLACE-WITH-INTEGRATION-KEY\"\n",
+    );
+    let out = run(&cfg, &["config", "check"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!text.contains(": OK"), "{text}");
+    assert!(text.contains("valid, but not ready"), "{text}");
+    assert!(
+        text.contains("warning: route 'default' still has the placeholder ilert_key"),
+        "{text}"
+    );
+    let out = PandoraAlert::firing("1").run_with(&cfg, "--dry-run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("route 'default' still has the example's placeholder key"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]

@@ -5,36 +5,28 @@
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde_json::Value;
-use support::ilert::{FakeIlert, KEY};
-use support::slack::{FakeSlack, TOKEN};
-use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+use support::ilert::FakeIlert;
+use support::slack::FakeSlack;
+use support::{code, plugin, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, route: &str) -> PathBuf {
-    dir.config(&format!(
-        "alert_deadline = \"6s\"\nflush_deadline = \"10s\"\nrequest_timeout = \"2s\"\n\
-         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\n\
-         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n{route}\n",
-        ilert.url(),
-        slack.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"6s\"")
+        .set("flush_deadline", "\"10s\"")
+        .plugin("data_in = \"\"\ndeadline = \"15s\"")
+        .slack(slack)
+        .route(route)
+        .write(dir)
 }
 
+/// Fires alert `id` of agent `host-<id>` in agent group `group`.
 fn fire(cfg: &Path, id: &str, group: &str) {
-    let out = PandoraAlert::firing(id)
+    let alert = PandoraAlert::firing(id)
         .set("--group", group)
-        .set("--agent", &format!("host-{id}"))
-        .run(cfg);
-    assert!(code(&out) == 0, "{}", stderr(&out));
-}
-
-fn plugin(cfg: &Path) -> String {
-    let out = run(cfg, &["plugin"]);
-    assert_eq!(code(&out), 0);
-    stdout(&out)
+        .set("--agent", &format!("host-{id}"));
+    support::fire(cfg, &alert);
 }
 
 #[test]
@@ -122,7 +114,7 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
     assert_eq!(slack.channels().len(), 4);
 
     // Quiet for storm_quiet: the plugin run ends the storm and says so.
-    std::thread::sleep(Duration::from_millis(5100));
+    dir.age_state(6); // quiet for longer than storm_quiet, without waiting for it
     plugin(&cfg);
     let storm = slack.channel("pandorafms_storm_default").unwrap();
     let last = &storm.messages.last().unwrap().text;

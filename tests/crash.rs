@@ -17,9 +17,9 @@ mod support;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use support::ilert::{FakeIlert, Mode, KEY};
-use support::slack::{FakeSlack, TOKEN};
-use support::{code, run, stderr, PandoraAlert, TestDir, BIN};
+use support::ilert::{FakeIlert, Mode};
+use support::slack::FakeSlack;
+use support::{code, run, stderr, ConfigBuilder, PandoraAlert, TestDir, BIN};
 
 const ID: &str = "900";
 
@@ -45,14 +45,13 @@ fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::Pat
     // These tests send far more than ilert's 50 events a minute per key: play an account
     // whose limit was raised, and tell the client the same.
     ilert.set_events_limit(100_000, std::time::Duration::from_secs(60));
-    dir.config(&format!(
-        "alert_deadline = \"6s\"\nflush_deadline = \"10s\"\nrequest_timeout = \"2s\"\n\
-         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\nrate_limit = \"100000/1m\"\n\
-         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
-        ilert.url(),
-        slack.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"6s\"")
+        .set("flush_deadline", "\"10s\"")
+        .plugin("data_in = \"\"\ndeadline = \"15s\"")
+        .ilert("rate_limit = \"100000/1m\"")
+        .slack(slack)
+        .write(dir)
 }
 
 /// Runs one step; `fault` goes into the environment of the binary for this step only.

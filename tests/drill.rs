@@ -2,14 +2,14 @@
 
 mod support;
 
-use support::ilert::{FakeIlert, Mode, KEY};
-use support::{code, run, stdout, TestDir};
+use support::ilert::{FakeIlert, Mode};
+use support::{code, run, stdout, ConfigBuilder, TestDir};
 
 fn config(dir: &TestDir, ilert: &FakeIlert) -> std::path::PathBuf {
-    dir.config(&format!(
-        "alert_deadline = \"4s\"\nflush_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"4s\"")
+        .set("flush_deadline", "\"6s\"")
+        .write(dir)
 }
 
 #[test]

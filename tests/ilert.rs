@@ -7,8 +7,8 @@ mod support;
 use std::time::{Duration, Instant};
 
 use support::ilert::{FakeIlert, Mode, API_TOKEN, KEY, SOURCE_ID};
-use support::slack::{FakeSlack, TOKEN};
-use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+use support::slack::FakeSlack;
+use support::{code, plugin, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 /// Our budget: 40 events a second. The fake allows 50 a second: the margin covers the time a
 /// request spends between our clock and the fake's (ilert's real windows are a minute long).
@@ -21,12 +21,11 @@ fn config(dir: &TestDir, ilert: &FakeIlert) -> std::path::PathBuf {
 
 fn config_with(dir: &TestDir, ilert: &FakeIlert, ours: &str, fake: u32) -> std::path::PathBuf {
     ilert.set_events_limit(fake, Duration::from_secs(1));
-    dir.config(&format!(
-        "alert_deadline = \"4s\"\nflush_deadline = \"60s\"\nrequest_timeout = \"2s\"\n\
-         [ilert]\napi_url = \"{}\"\nrate_limit = \"{ours}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
-        ilert.url()
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"4s\"")
+        .set("flush_deadline", "\"60s\"")
+        .ilert(&format!("rate_limit = \"{ours}\""))
+        .write(dir)
 }
 
 fn flush(cfg: &std::path::Path) {
@@ -207,20 +206,14 @@ fn a_429_without_retry_after_holds_the_key_ten_to_thirty_seconds() {
 }
 
 fn rest_config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {
-    dir.config(&format!(
-        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n\
-         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n\
-         [ilert]\napi_url = \"{}\"\napi_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\"\n\
-         [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
-        ilert.url(),
-        slack.url()
-    ))
-}
-
-fn plugin(cfg: &std::path::Path) {
-    let out = run(cfg, &["plugin"]);
-    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"6s\"")
+        .plugin("data_in = \"\"\ndeadline = \"15s\"")
+        .ilert(&format!(
+            "api_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\""
+        ))
+        .slack(slack)
+        .write(dir)
 }
 
 fn lines(slack: &FakeSlack, channel: &str, text: &str) -> usize {

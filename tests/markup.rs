@@ -8,19 +8,20 @@ use std::path::PathBuf;
 
 use serde_json::Value;
 use support::graph::FakeGraph;
-use support::ilert::{FakeIlert, KEY};
+use support::ilert::FakeIlert;
 use support::slack::FakeSlack;
-use support::{code, stderr, PandoraAlert, TestDir};
+use support::{code, stderr, ConfigBuilder, PandoraAlert, TestDir};
 
 /// What an attacker who controls a monitored host can put in an agent name and a module name.
 const HOSTILE_AGENT: &str = "<!channel> web-01 & <@U0AAA0001>";
 const HOSTILE_MODULE: &str = "[Reset your password](https://evil.example/login)";
 
 fn ilert_config(dir: &TestDir, ilert_url: &str, route_extra: &str, extra: &str) -> PathBuf {
-    dir.config(&format!(
-        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{ilert_url}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n{route_extra}\n{extra}\n"
-    ))
+    ConfigBuilder::at(ilert_url)
+        .set("alert_deadline", "\"6s\"")
+        .route(route_extra)
+        .tail(extra)
+        .write(dir)
 }
 
 fn hostile_firing(id: &str) -> PandoraAlert {

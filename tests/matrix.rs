@@ -42,6 +42,7 @@ fn status(cfg: &std::path::Path) -> Value {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn private_incident_room_follows_the_alert_as_a_responder_sees_it() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-private"), FakeIlert::start());
@@ -155,6 +156,7 @@ fn private_incident_room_follows_the_alert_as_a_responder_sees_it() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn public_route_opens_a_public_room_kept_out_of_the_room_directory() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-public"), FakeIlert::start());
@@ -199,6 +201,7 @@ fn public_route_opens_a_public_room_kept_out_of_the_room_directory() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn doctor_warns_about_an_encrypted_room_the_bot_must_read() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-doctor-e2ee"), FakeIlert::start());
@@ -236,6 +239,7 @@ fn doctor_warns_about_an_encrypted_room_the_bot_must_read() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn concurrent_first_firings_give_one_room() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-concurrent"), FakeIlert::start());
@@ -260,6 +264,7 @@ fn concurrent_first_firings_give_one_room() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn a_second_pandora_server_reuses_the_room_by_its_alias() {
     let s = Synapse::from_env();
     let ilert = FakeIlert::start();
@@ -321,6 +326,7 @@ fn a_second_pandora_server_reuses_the_room_by_its_alias() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn two_pandora_servers_firing_at_once_share_one_room() {
     let s = Synapse::from_env();
     let ilert = FakeIlert::start();
@@ -347,6 +353,7 @@ fn two_pandora_servers_firing_at_once_share_one_room() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn stakeholder_room_given_by_alias_gets_one_line_per_state_change() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-stake"), FakeIlert::start());
@@ -385,6 +392,7 @@ fn stakeholder_room_given_by_alias_gets_one_line_per_state_change() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn a_rejected_access_token_is_a_dead_letter_with_a_fix_hint() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-badtoken"), FakeIlert::start());
@@ -407,6 +415,7 @@ fn a_rejected_access_token_is_a_dead_letter_with_a_fix_hint() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn archive_makes_the_resolved_room_read_only_and_drops_its_alias() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-archive"), FakeIlert::start());
@@ -466,6 +475,7 @@ fn archive_makes_the_resolved_room_read_only_and_drops_its_alias() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn timeline_reads_the_whole_room_back_page_by_page() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-timeline"), FakeIlert::start());
@@ -538,6 +548,7 @@ fn timeline_reads_the_whole_room_back_page_by_page() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-storm"), FakeIlert::start());
@@ -583,6 +594,7 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-ack"), FakeIlert::start());
@@ -633,6 +645,7 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn an_ack_typed_after_the_first_read_is_seen_where_start_tokens_do_not_work() {
     let s = Synapse::from_env();
     // Dendrite and tuwunel answer a from-less backward page with a "maximum" start token.
@@ -679,6 +692,7 @@ fn an_ack_typed_after_the_first_read_is_seen_where_start_tokens_do_not_work() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-intake"), FakeIlert::start());
@@ -815,6 +829,7 @@ fn a_short_matrix_rate_limit_is_waited_out_within_the_run() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn text_from_the_host_cannot_ping_the_room() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-mentions"), FakeIlert::start());

@@ -95,6 +95,7 @@ fn hostile(marker: &Path, what: &str) -> String {
 }
 
 #[test]
+#[ignore = "needs MariaDB (tests/harness/mariadb.sh): run by tests/run.sh"]
 fn hostile_text_from_the_database_arrives_intact_in_ilert_and_chat_and_nothing_runs() {
     let db = MariaDb::from_env();
     let mut pdb = db.create_database("utf8mb4");
@@ -166,6 +167,7 @@ fn hostile_text_from_the_database_arrives_intact_in_ilert_and_chat_and_nothing_r
 }
 
 #[test]
+#[ignore = "needs MariaDB (tests/harness/mariadb.sh): run by tests/run.sh"]
 fn latin1_database_text_is_decoded_once_whatever_bytes_it_holds() {
     let db = MariaDb::from_env();
     let mut pdb = db.create_database("latin1");
@@ -202,6 +204,7 @@ fn latin1_database_text_is_decoded_once_whatever_bytes_it_holds() {
 }
 
 #[test]
+#[ignore = "needs MariaDB (tests/harness/mariadb.sh): run by tests/run.sh"]
 fn recovery_resolves_the_incident_with_the_database_text() {
     let db = MariaDb::from_env();
     let mut pdb = db.create_database("utf8mb4");
@@ -238,6 +241,7 @@ fn recovery_resolves_the_incident_with_the_database_text() {
 }
 
 #[test]
+#[ignore = "needs MariaDB (tests/harness/mariadb.sh): run by tests/run.sh"]
 fn settings_come_from_pandora_server_conf() {
     let db = MariaDb::from_env();
     let mut pdb = db.create_database("utf8mb4");
@@ -344,6 +348,7 @@ fn a_database_that_never_answers_is_given_up_after_the_timeout() {
 }
 
 #[test]
+#[ignore = "needs MariaDB (tests/harness/mariadb.sh): run by tests/run.sh"]
 fn an_unknown_alert_id_pages_with_the_ids() {
     let db = MariaDb::from_env();
     let pdb = db.create_database("utf8mb4");
@@ -372,6 +377,7 @@ fn safe_input_encodes_like_pandora() {
 }
 
 #[test]
+#[ignore = "needs MariaDB (tests/harness/mariadb.sh): run by tests/run.sh"]
 fn a_later_run_that_reads_the_database_fills_the_chat_message() {
     let db = MariaDb::from_env();
     let mut pdb = db.create_database("utf8mb4");

@@ -7,9 +7,9 @@ mod support;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::ilert::{FakeIlert, Mode, KEY};
-use support::slack::{FakeSlack, TOKEN};
-use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+use support::ilert::{FakeIlert, Mode};
+use support::slack::FakeSlack;
+use support::{code, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 fn config(
     dir: &TestDir,
@@ -17,22 +17,15 @@ fn config(
     slack: Option<&FakeSlack>,
     route: &str,
 ) -> std::path::PathBuf {
-    let chat = match slack {
-        Some(s) => format!("[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n", s.url()),
-        None => String::new(),
-    };
-    let route_chat = if slack.is_some() {
-        "chat = \"slack\"\n"
-    } else {
-        ""
-    };
-    dir.config(&format!(
-        "alert_deadline = \"8s\"\nflush_deadline = \"20s\"\nrequest_timeout = \"2s\"\n\
-         [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n\
-         [ilert]\napi_url = \"{}\"\n{chat}\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n{route_chat}{route}\n",
-        ilert.url()
-    ))
+    let mut b = ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"8s\"")
+        .set("flush_deadline", "\"20s\"")
+        .plugin("data_in = \"\"\ndeadline = \"15s\"")
+        .route(route);
+    if let Some(s) = slack {
+        b = b.slack(s);
+    }
+    b.write(dir)
 }
 
 fn status_json(cfg: &std::path::Path) -> serde_json::Value {

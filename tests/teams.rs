@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use support::graph::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TEAM, TENANT};
 use support::ilert::{FakeIlert, KEY};
-use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
+use support::{code, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 /// Graph mode; `webhook` adds the Workflows webhook; `teams_extra` goes into `[teams]`.
 fn graph_config(
@@ -24,15 +24,17 @@ fn graph_config(
     } else {
         String::new()
     };
-    dir.config(&format!(
-        "alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"teams\"\n{route}\n\
-         [teams]\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
-         team_id = \"{TEAM}\"\nlogin_url = \"{}\"\ngraph_url = \"{}\"\n{webhook}{teams_extra}\n",
-        ilert.url(),
-        graph.login_url(),
-        graph.graph_url(),
-    ))
+    ConfigBuilder::new(ilert)
+        .set("alert_deadline", "\"6s\"")
+        .chat("teams")
+        .route(route)
+        .tail(&format!(
+            "[teams]\ntenant_id = \"{TENANT}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+             team_id = \"{TEAM}\"\nlogin_url = \"{}\"\ngraph_url = \"{}\"\n{webhook}{teams_extra}",
+            graph.login_url(),
+            graph.graph_url(),
+        ))
+        .write(dir)
 }
 
 fn card_text(card: &Value) -> String {

@@ -205,6 +205,14 @@ fn dry_run(
     let route = intake::route_for(config, &entry, open_route).ok_or_else(|| {
         AppError::Internal("no route matched although a default route is required".into())
     })?;
+    if super::config_check::is_placeholder(&route.source.key) {
+        log::warn!(
+            "route '{}' still has the example's placeholder key: a real run could not deliver \
+             to ilert; {}",
+            route.name,
+            super::config_check::PLACEHOLDER_FIX
+        );
+    }
     let plan = lifecycle::plan(existing.as_ref(), alert, route, config, now);
     outln!(
         "# dry run: incident {} via route '{}': {}",
@@ -250,7 +258,8 @@ fn keep_rejected(config: &Config, args: &AlertArgs, why: &str, now: Timestamp) {
         .join("quarantine")
         .join(format!("rejected-alert-{}.json", Store::new_id(now)));
     match crate::store::fsutil::write_atomic(&path, record.to_string().as_bytes()) {
-        Ok(()) => log::error!("rejected alert: {why}; input kept in {}", path.display()),
-        Err(e) => log::error!("rejected alert: {why}; could not keep the input: {e}"),
+        // The reason itself goes to stderr once, as the command's error.
+        Ok(()) => log::warn!("rejected alert input kept in {}", path.display()),
+        Err(e) => log::warn!("rejected alert input could not be kept: {e}"),
     }
 }

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use crate::chat::message::CHANNEL_PLACEHOLDERS;
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::ilert;
@@ -13,7 +13,15 @@ use crate::template::unknown_placeholders;
 /// Runs `config check`.
 pub fn run(path: &Path) -> Result<Exit, AppError> {
     let config = Config::load(path)?;
-    outln!("config {}: OK", path.display());
+    let placeholders = placeholders_left(&config);
+    if placeholders.is_empty() {
+        outln!("config {}: OK", path.display());
+    } else {
+        outln!(
+            "config {}: valid, but not ready: the example's placeholders are still in it",
+            path.display()
+        );
+    }
     outln!("state_dir      {}", config.state_dir.display());
     outln!(
         "log            {} (level {})",
@@ -73,6 +81,9 @@ pub fn run(path: &Path) -> Result<Exit, AppError> {
     for w in config.warnings.iter().chain(&placeholder_warnings(&config)) {
         outln!("warning: {w}");
     }
+    for p in &placeholders {
+        outln!("warning: {p}: {PLACEHOLDER_FIX}");
+    }
     Ok(Exit::Ok)
 }
 
@@ -111,4 +122,51 @@ pub fn placeholder_warnings(config: &Config) -> Vec<String> {
         }
     }
     warnings
+}
+
+/// What to do about a placeholder left in the config.
+pub const PLACEHOLDER_FIX: &str = "replace REPLACE-WITH-... by the real value (ilert shows an alert source's integration key on its page)";
+
+/// The example config's placeholders (`REPLACE-WITH-...`) still in place, each as what holds
+/// it ("route 'default' still has the placeholder ilert_key"): nothing could be delivered.
+pub fn placeholders_left(config: &Config) -> Vec<String> {
+    let mut found: Vec<String> = Vec::new();
+    for r in &config.routes {
+        if is_placeholder(&r.source.key) {
+            let what = if r.source.name == r.name {
+                format!("route '{}' still has the placeholder ilert_key", r.name)
+            } else {
+                format!(
+                    "alert source '{}' still has the placeholder integration_key",
+                    r.source.name
+                )
+            };
+            if !found.contains(&what) {
+                found.push(what);
+            }
+        }
+    }
+    let mut secrets: Vec<(&str, Option<&Secret>)> = vec![
+        ("[ilert] heartbeat_key", config.heartbeat_key.as_ref()),
+        ("[slack] token", config.slack.as_ref().map(|s| &s.token)),
+        (
+            "[matrix] access_token",
+            config.matrix.as_ref().map(|m| &m.access_token),
+        ),
+    ];
+    if let Some(t) = &config.teams {
+        secrets.push(("[teams] client_secret", t.client_secret.as_ref()));
+        secrets.push(("[teams] webhook_url", t.webhook_url.as_ref()));
+    }
+    for (name, secret) in secrets {
+        if secret.is_some_and(is_placeholder) {
+            found.push(format!("{name} is still the example's placeholder"));
+        }
+    }
+    found
+}
+
+/// Whether a secret is still the example config's `REPLACE-WITH-...` text.
+pub fn is_placeholder(secret: &Secret) -> bool {
+    secret.expose().contains("REPLACE-WITH")
 }

@@ -16,7 +16,8 @@ use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::path::Path;
 
-use crate::config::{Config, Secret};
+use super::config_check::{placeholders_left, PLACEHOLDER_FIX};
+use crate::config::Config;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -309,49 +310,9 @@ fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
 
 /// Marks the example config's placeholders (`REPLACE-WITH-...`) that are still in place.
 pub fn placeholder_checks(config: &Config) -> Vec<Check> {
-    let is_placeholder = |s: &Secret| s.expose().contains("REPLACE-WITH");
-    let mut found: Vec<String> = Vec::new();
-    for r in &config.routes {
-        if is_placeholder(&r.source.key) {
-            let what = if r.source.name == r.name {
-                format!("route '{}' still has the placeholder ilert_key", r.name)
-            } else {
-                format!(
-                    "alert source '{}' still has the placeholder integration_key",
-                    r.source.name
-                )
-            };
-            if !found.contains(&what) {
-                found.push(what);
-            }
-        }
-    }
-    let mut secrets: Vec<(&str, Option<&Secret>)> = vec![
-        ("[ilert] heartbeat_key", config.heartbeat_key.as_ref()),
-        ("[slack] token", config.slack.as_ref().map(|s| &s.token)),
-        (
-            "[matrix] access_token",
-            config.matrix.as_ref().map(|m| &m.access_token),
-        ),
-    ];
-    if let Some(t) = &config.teams {
-        secrets.push(("[teams] client_secret", t.client_secret.as_ref()));
-        secrets.push(("[teams] webhook_url", t.webhook_url.as_ref()));
-    }
-    for (name, secret) in secrets {
-        if secret.is_some_and(is_placeholder) {
-            found.push(format!("{name} is still the example's placeholder"));
-        }
-    }
-    found
+    placeholders_left(config)
         .into_iter()
-        .map(|what| {
-            Check::fail(
-                Class::Config,
-                what,
-                "replace REPLACE-WITH-... by the real value (ilert shows an alert source's integration key on its page)",
-            )
-        })
+        .map(|what| Check::fail(Class::Config, what, PLACEHOLDER_FIX))
         .collect()
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs a throwaway Matrix Synapse homeserver on 127.0.0.1 for the integration tests.
 #
+#   tests/harness/synapse.sh install  install the pinned Synapse (once) into SYNAPSE_VENV
 #   tests/harness/synapse.sh start    install (once) + fresh config/data + run + users + env file
 #   tests/harness/synapse.sh stop     stop the server started by `start` (harmless if not running)
 #   tests/harness/synapse.sh status   say whether it runs, and where (exit 1 if not running)
@@ -9,7 +10,8 @@
 # Overridable: SYNAPSE_VENV, SYNAPSE_RUN_DIR, SYNAPSE_PYTHON, SYNAPSE_START_TIMEOUT.
 set -euo pipefail
 
-# Pinned: installs from wheels only on CPython 3.11 (no Rust/C toolchain needed).
+# Pinned: installs from wheels only on CPython 3.11 (no Rust/C toolchain needed). Its
+# dependencies are pinned too, by synapse-constraints.txt beside this script.
 SYNAPSE_VERSION="1.163.2"
 SERVER_NAME="localhost"
 
@@ -47,7 +49,7 @@ ensure_venv() {
     "$BASE_PYTHON" -m venv "$VENV"
     # -q hides progress but pip still prints errors; --prefer-binary avoids source builds.
     "$PY" -m pip install -q --disable-pip-version-check --no-input --prefer-binary \
-        "matrix-synapse==$SYNAPSE_VERSION" \
+        -c "$script_dir/synapse-constraints.txt" "matrix-synapse==$SYNAPSE_VERSION" \
         || { rm -rf "$VENV"; die "pip install matrix-synapse==$SYNAPSE_VERSION failed"; }
 }
 
@@ -299,8 +301,9 @@ status_server() {
 }
 
 case "${1:-}" in
+    install) ensure_venv ;;
     start) start_server ;;
     stop) stop_server ;;
     status) status_server ;;
-    *) echo "usage: $0 start|stop|status" >&2; exit 2 ;;
+    *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
 esac

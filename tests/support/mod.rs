@@ -73,6 +73,25 @@ impl TestDir {
         }
         p
     }
+    /// Makes the stored state `secs` seconds older, as if that much time had passed since it
+    /// was written: every RFC 3339 timestamp in the incident records, queues and route state
+    /// (`incidents/`, `outbox/`, `meta/`; see docs/store.md) moves back. Tests of windows and
+    /// quiet periods use it instead of sleeping.
+    pub fn age_state(&self, secs: i64) {
+        for sub in ["incidents", "outbox", "meta"] {
+            for name in self.files(sub) {
+                let path = self.state().join(sub).join(&name);
+                let Ok(text) = std::fs::read_to_string(&path) else {
+                    continue;
+                };
+                let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) else {
+                    continue;
+                };
+                shift_timestamps(&mut v, -secs * 1000);
+                std::fs::write(&path, v.to_string()).unwrap();
+            }
+        }
+    }
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path.join("pandora-ilert.log")).unwrap_or_default()
     }
@@ -165,6 +184,177 @@ impl Drop for TestDir {
             let _ = std::fs::remove_dir_all(&self.path);
         }
     }
+}
+
+/// A test's config file, from the settings it cares about: the fake ilert's URL and key on a
+/// `default` route, `request_timeout = "2s"`, and whatever the test adds. Top-level keys given
+/// again replace the earlier value, so a helper's default deadline can be overridden.
+///
+/// ```ignore
+/// let cfg = ConfigBuilder::new(&ilert).set("alert_deadline", "\"4s\"").slack(&slack).write(&dir);
+/// ```
+pub struct ConfigBuilder {
+    top: Vec<(String, String)>,
+    top_tables: String,
+    ilert_url: String,
+    ilert: String,
+    slack_url: Option<String>,
+    plugin: Option<String>,
+    key: String,
+    chat: Option<String>,
+    route: String,
+    tail: String,
+}
+
+impl ConfigBuilder {
+    pub fn new(ilert: &ilert::FakeIlert) -> ConfigBuilder {
+        ConfigBuilder::at(&ilert.url())
+    }
+
+    /// The same, for an ilert API at `ilert_url` (another fake server, an unreachable port).
+    pub fn at(ilert_url: &str) -> ConfigBuilder {
+        ConfigBuilder {
+            top: vec![("request_timeout".into(), "\"2s\"".into())],
+            top_tables: String::new(),
+            ilert_url: ilert_url.to_string(),
+            ilert: String::new(),
+            slack_url: None,
+            plugin: None,
+            key: ilert::KEY.to_string(),
+            chat: None,
+            route: String::new(),
+            tail: String::new(),
+        }
+    }
+
+    /// The route's `ilert_key` (the fake's [`ilert::KEY`] otherwise).
+    pub fn key(mut self, key: &str) -> ConfigBuilder {
+        self.key = key.to_string();
+        self
+    }
+
+    /// `chat = "<backend>"` on the route; its section comes with [`tail`](Self::tail).
+    pub fn chat(mut self, backend: &str) -> ConfigBuilder {
+        self.chat = Some(backend.to_string());
+        self
+    }
+
+    /// TOML text after the route: more sections (`[teams]`), more routes.
+    pub fn tail(mut self, text: &str) -> ConfigBuilder {
+        self.tail.push_str(text);
+        self.tail.push('\n');
+        self
+    }
+
+    /// A top-level key with its TOML value (`"4s"` quoted, `4` not), replacing an earlier one.
+    pub fn set(mut self, key: &str, value: &str) -> ConfigBuilder {
+        match self.top.iter_mut().find(|(k, _)| k == key) {
+            Some((_, v)) => *v = value.to_string(),
+            None => self.top.push((key.to_string(), value.to_string())),
+        }
+        self
+    }
+
+    /// TOML text for the top of the file: its `key = value` lines before any table header go
+    /// through [`set`](Self::set); the rest (tables) is kept as written.
+    pub fn top(mut self, text: &str) -> ConfigBuilder {
+        let mut in_table = false;
+        for line in text.lines() {
+            let t = line.trim();
+            in_table |= t.starts_with('[');
+            match t.split_once('=') {
+                Some((k, v)) if !in_table && !t.starts_with('#') => {
+                    self = self.set(k.trim(), v.trim());
+                }
+                _ if t.is_empty() && !in_table => {}
+                _ => {
+                    self.top_tables.push_str(line);
+                    self.top_tables.push('\n');
+                }
+            }
+        }
+        self
+    }
+
+    /// Lines for the `[ilert]` section, after `api_url`.
+    pub fn ilert(mut self, lines: &str) -> ConfigBuilder {
+        self.ilert.push_str(lines);
+        self.ilert.push('\n');
+        self
+    }
+
+    /// A `[slack]` section for the fake Slack, and `chat = "slack"` on the route.
+    pub fn slack(mut self, slack: &slack::FakeSlack) -> ConfigBuilder {
+        self.slack_url = Some(slack.url());
+        self.chat("slack")
+    }
+
+    /// Lines for the `[plugin]` section.
+    pub fn plugin(mut self, lines: &str) -> ConfigBuilder {
+        let p = self.plugin.get_or_insert_with(String::new);
+        p.push_str(lines);
+        p.push('\n');
+        self
+    }
+
+    /// Lines for the `default` route, after its key (and `chat`).
+    pub fn route(mut self, lines: &str) -> ConfigBuilder {
+        self.route.push_str(lines);
+        self.route.push('\n');
+        self
+    }
+
+    /// The TOML text, without the `state_dir` and `log_file` that [`TestDir::config`] adds.
+    pub fn text(&self) -> String {
+        let mut t = String::new();
+        for (k, v) in &self.top {
+            t.push_str(&format!("{k} = {v}\n"));
+        }
+        t.push_str(&self.top_tables);
+        if let Some(p) = &self.plugin {
+            t.push_str(&format!("[plugin]\n{p}"));
+        }
+        t.push_str(&format!(
+            "[ilert]\napi_url = \"{}\"\n{}",
+            self.ilert_url, self.ilert
+        ));
+        if let Some(url) = &self.slack_url {
+            t.push_str(&format!(
+                "[slack]\ntoken = \"{}\"\napi_url = \"{url}\"\n",
+                slack::TOKEN
+            ));
+        }
+        t.push_str(&format!(
+            "[[route]]\nname = \"default\"\nilert_key = \"{}\"\n",
+            self.key
+        ));
+        if let Some(backend) = &self.chat {
+            t.push_str(&format!("chat = \"{backend}\"\n"));
+        }
+        t.push_str(&self.route);
+        t.push_str(&self.tail);
+        t
+    }
+
+    /// Writes it into the test's directory (see [`TestDir::config`]).
+    pub fn write(&self, dir: &TestDir) -> PathBuf {
+        dir.config(&self.text())
+    }
+}
+
+/// Runs the alert the way the Pandora server does and asserts it went out (exit 0).
+pub fn fire(cfg: &Path, alert: &PandoraAlert) -> Output {
+    let out = alert.run(cfg);
+    assert_eq!(code(&out), 0, "alert: {}", stderr(&out));
+    out
+}
+
+/// Runs the agent plugin and asserts exit 0 (the plugin always exits 0: the agent drops the
+/// output of any other exit).
+pub fn plugin(cfg: &Path) -> Output {
+    let out = run(cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "plugin: {}", stderr(&out));
+    out
 }
 
 /// Runs the binary with arguments, no shell.
@@ -318,4 +508,84 @@ pub fn real_agent_run(workdir: &Path, conf_lines: &[String]) -> PathBuf {
         String::from_utf8_lossy(&out.stderr)
     );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim_end())
+}
+
+/// Moves every RFC 3339 UTC timestamp string (`2026-11-24T07:40:05.123Z`, as the store writes
+/// them) in `v` by `millis`.
+fn shift_timestamps(v: &mut serde_json::Value, millis: i64) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Some(t) = parse_utc_millis(s) {
+                *s = format_utc_millis(t + millis, s.contains('.'));
+            }
+        }
+        serde_json::Value::Array(a) => a.iter_mut().for_each(|x| shift_timestamps(x, millis)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| shift_timestamps(x, millis)),
+        _ => {}
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.mmm]Z` to milliseconds since the epoch.
+fn parse_utc_millis(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    let shape = b.len() >= 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b'T'
+        && b[13] == b':'
+        && b[16] == b':'
+        && s.ends_with('Z');
+    if !shape {
+        return None;
+    }
+    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
+    let days = days_from_civil(n(0..4)?, n(5..7)?, n(8..10)?);
+    let secs = days * 86_400 + n(11..13)? * 3600 + n(14..16)? * 60 + n(17..19)?;
+    let frac = match &s[19..s.len() - 1] {
+        "" => 0,
+        f => f.strip_prefix('.')?.get(..3)?.parse::<i64>().ok()?,
+    };
+    Some(secs * 1000 + frac)
+}
+
+fn format_utc_millis(t: i64, with_millis: bool) -> String {
+    let (days, ms) = (t.div_euclid(86_400_000), t.rem_euclid(86_400_000));
+    let (y, m, d) = civil_from_days(days);
+    let (h, mi, se) = (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60);
+    let base = format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{se:02}");
+    if with_millis {
+        format!("{base}.{:03}Z", ms % 1000)
+    } else {
+        format!("{base}Z")
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
+fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (
+        if m <= 2 {
+            yoe + era * 400 + 1
+        } else {
+            yoe + era * 400
+        },
+        m,
+        d,
+    )
 }
