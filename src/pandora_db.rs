@@ -342,8 +342,32 @@ fn connect(s: &DbSettings) -> Result<Conn, PandoraDbError> {
         Endpoint::Socket(p) => opts.socket(Some(p.to_string_lossy())),
         Endpoint::Tcp(host, port) => opts.ip_or_hostname(Some(host.as_str())).tcp_port(*port),
     };
-    Conn::new(opts)
-        .map_err(|e| PandoraDbError::Connect(format!("{}: {}", s.endpoint, one_line(&e))))
+    Conn::new(opts).map_err(|e| {
+        if is_timeout(&e) {
+            // The socket's own read/connect timeout (the same bound) fired first.
+            PandoraDbError::Timeout(s.timeout)
+        } else {
+            PandoraDbError::Connect(format!("{}: {}", s.endpoint, one_line(&e)))
+        }
+    })
+}
+
+/// True when the driver gave up because a socket wait reached its timeout (EAGAIN on a socket
+/// with a receive timeout, or ETIMEDOUT).
+fn is_timeout(e: &mysql::Error) -> bool {
+    match e {
+        mysql::Error::IoError(io) => matches!(
+            io.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+        // The codec's error type is not re-exported by `mysql`; its Debug form names the
+        // io::ErrorKind it wraps.
+        mysql::Error::CodecError(c) => {
+            let d = format!("{c:?}");
+            d.contains("WouldBlock") || d.contains("TimedOut")
+        }
+        _ => false,
+    }
 }
 
 /// One query for agent, group, module, state and template. Ids are `u64`, formatted into the
