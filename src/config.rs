@@ -1309,25 +1309,11 @@ fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
 pub fn suggestion(word: &str, options: &[&str]) -> String {
     options
         .iter()
-        .map(|o| (edit_distance(word, o), *o))
+        .map(|o| (strsim::levenshtein(word, o), *o))
         .filter(|(d, o)| *d <= 3.max(o.len() / 3))
         .min()
         .map(|(_, o)| format!("; did you mean '{o}'?"))
         .unwrap_or_default()
-}
-
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            cur.push((prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1));
-        }
-        prev = cur;
-    }
-    prev[b.len()]
 }
 
 /// Best-effort line of the first `key =` in the file, for errors found after parsing.

@@ -348,8 +348,12 @@ impl Store {
 
     // ----- locks -------------------------------------------------------------------------
 
+    fn lock_path(&self, key: &str) -> PathBuf {
+        self.dir("locks").join(format!("{}.lock", encode_key(key)))
+    }
+
     fn lock_file(&self, key: &str) -> Result<File, StoreError> {
-        let p = self.dir("locks").join(format!("{}.lock", encode_key(key)));
+        let p = self.lock_path(key);
         ctx(
             "open lock file",
             &p,
@@ -364,7 +368,7 @@ impl Store {
     /// Waits for the incident's lock until `deadline`.
     pub fn lock_incident(&self, key: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
         let file = self.lock_file(key).map_err(LockError::Store)?;
-        wait_for_lock(file, deadline)
+        wait_for_lock(file, &self.lock_path(key), deadline)
     }
 
     /// Waits for a route's storm lock until `deadline`; every change to the route's storm
@@ -378,7 +382,7 @@ impl Store {
             .write(true)
             .open(&p);
         let file = ctx("open lock file", &p, file).map_err(LockError::Store)?;
-        wait_for_lock(file, deadline)
+        wait_for_lock(file, &p, deadline)
     }
 
     /// The storm state of a route (calm if none is stored).
@@ -407,7 +411,9 @@ impl Store {
         match file.try_lock() {
             Ok(()) => Ok(Some(IncidentLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(_)) => Ok(Some(IncidentLock { _file: file })),
+            Err(fs::TryLockError::Error(e)) => {
+                unlocked_if_unsupported(file, &self.lock_path(key), e).map(Some)
+            }
         }
     }
 
@@ -426,7 +432,7 @@ impl Store {
         match file.try_lock() {
             Ok(()) => Ok(Some(IncidentLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(_)) => Ok(Some(IncidentLock { _file: file })),
+            Err(fs::TryLockError::Error(e)) => unlocked_if_unsupported(file, &p, e).map(Some),
         }
     }
 
@@ -1149,17 +1155,40 @@ impl Store {
     }
 }
 
+/// A lock call that failed for another reason than "held": on a filesystem without `flock`
+/// (some NFS) carry on unlocked with a warning, as cargo does; any other error (EIO, a
+/// permission problem) fails with the path, since carrying on would race other processes.
+fn unlocked_if_unsupported(
+    file: File,
+    path: &Path,
+    e: io::Error,
+) -> Result<IncidentLock, StoreError> {
+    let unsupported = e.kind() == io::ErrorKind::Unsupported
+        // ENOLCK, ENOSYS, EOPNOTSUPP
+        || matches!(e.raw_os_error(), Some(37 | 38 | 95));
+    if unsupported {
+        log::warn!(
+            "file locking is not supported for {} ({e}); continuing without the lock",
+            path.display()
+        );
+        return Ok(IncidentLock { _file: file });
+    }
+    Err(StoreError {
+        action: "lock",
+        path: path.to_path_buf(),
+        source: e,
+    })
+}
+
 /// Polls `try_lock` with a short backoff until `deadline`.
-fn wait_for_lock(file: File, deadline: Instant) -> Result<IncidentLock, LockError> {
+fn wait_for_lock(file: File, path: &Path, deadline: Instant) -> Result<IncidentLock, LockError> {
     let mut pause = Duration::from_millis(2);
     loop {
         match file.try_lock() {
             Ok(()) => return Ok(IncidentLock { _file: file }),
             Err(fs::TryLockError::WouldBlock) => {}
             Err(fs::TryLockError::Error(e)) => {
-                // Filesystems without flock (some NFS): carry on unlocked, as cargo does.
-                log::warn!("file locking unsupported here ({e}); continuing without the lock");
-                return Ok(IncidentLock { _file: file });
+                return unlocked_if_unsupported(file, path, e).map_err(LockError::Store);
             }
         }
         if Instant::now() + pause >= deadline {
