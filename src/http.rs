@@ -433,18 +433,7 @@ fn tls_error(text: String) -> TransportError {
     }
 }
 
-/// Percent-encodes a path segment or query value.
-pub fn encode_component(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
-}
+pub use crate::text::encode_component;
 
 /// Strategies for property tests of every reader of HTTP answers: any status, any header
 /// bytes, any body bytes, and bodies shaped like each provider's JSON with arbitrary values.

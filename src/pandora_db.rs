@@ -432,11 +432,9 @@ fn value_text(v: &Value) -> String {
 }
 
 /// The driver's message on one line.
+/// The driver's error on one bounded line.
 fn one_line(e: &mysql::Error) -> String {
-    e.to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
+    crate::text::one_line(&e.to_string(), 500)
 }
 
 impl std::error::Error for PandoraDbError {}

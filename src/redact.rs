@@ -66,25 +66,13 @@ fn add_forms(needles: &mut Vec<String>, s: &str) {
         return;
     }
     needles.push(s.to_string());
-    let encoded = percent_encode(s);
+    let encoded = crate::text::encode_component(s);
     if encoded != s {
         needles.push(encoded);
     }
     if s.contains('/') {
         needles.push(s.replace('/', "\\/"));
     }
-}
-
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

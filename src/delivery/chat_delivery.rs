@@ -2,7 +2,7 @@
 //! incident's channel (`chat::sync`) or of the route's storm channel, and its failure becomes
 //! an outbox disposition.
 
-use crate::chat::{backend, storm, sync, ChatError, Context};
+use crate::chat::{self, backend, storm, sync, ChatError, Context};
 use crate::incident::Incident;
 use crate::lifecycle::ChatUpdate;
 use crate::store::EventLogLine;
@@ -57,15 +57,9 @@ pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> D
             ),
         };
     };
-    let mut backend = match backend(&update.backend, ctx) {
+    let mut backend = match open_backend(ctx, &update.backend) {
         Ok(b) => b,
-        Err(e) => {
-            return Disposition::Retry {
-                after: None,
-                reason: e,
-                transport: false,
-            }
-        }
+        Err(retry) => return retry,
     };
     let mut save = |inc: &Incident, note: Option<String>| {
         if let Err(e) = ctx.store.save_incident(inc) {
@@ -113,15 +107,9 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             transport: false,
         };
     };
-    let mut backend = match backend(&update.backend, ctx) {
+    let mut backend = match open_backend(ctx, &update.backend) {
         Ok(b) => b,
-        Err(e) => {
-            return Disposition::Retry {
-                after: None,
-                reason: e,
-                transport: false,
-            }
-        }
+        Err(retry) => return retry,
     };
     let mut state = ctx.store.load_storm(&route_name);
     let mut save = |s: &crate::storm::StormState, note: Option<String>| {
@@ -137,4 +125,16 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
         Ok(()) => Disposition::Delivered,
         Err(e) => disposition(&e, &update.backend),
     }
+}
+
+/// The backend for an entry; one that cannot be set up now is retried later.
+fn open_backend<'a>(
+    ctx: &'a Context<'a>,
+    name: &str,
+) -> Result<Box<dyn chat::ChatBackend + 'a>, Disposition> {
+    backend(name, ctx).map_err(|reason| Disposition::Retry {
+        after: None,
+        reason,
+        transport: false,
+    })
 }
