@@ -27,7 +27,7 @@ const BACKLOG_WARNING: i64 = 1000;
 const BACKLOG_AGE_WARNING: i64 = 300;
 const BACKLOG_AGE_CRITICAL: i64 = 900;
 /// Items listed in a description at most.
-const LISTED: usize = 5;
+pub const LISTED: usize = 5;
 
 /// One observation of whether a destination answered: a delivery, a failed attempt, a
 /// heartbeat ping.
@@ -366,14 +366,14 @@ fn open_incidents(i: &Inputs<'_>, r: &StatusReport) -> Module {
         .collect();
     Module::new(
         name(i.prefix, "open incidents"),
-        Value::Number(count(r.open_incidents.len())),
+        Value::Number(count(r.open_count)),
         if listed.is_empty() {
             "incidents open in ilert through pandora-ilert: none".to_string()
         } else {
             format!(
                 "incidents open in ilert through pandora-ilert, oldest first: {}{}",
                 listed.join("; "),
-                more(r.open_incidents.len())
+                more(r.open_count)
             )
         },
     )
@@ -524,6 +524,7 @@ mod tests {
     fn report() -> StatusReport {
         StatusReport {
             state_dir: "/var/spool/pandora-ilert".into(),
+            open_count: 0,
             open_incidents: vec![],
             queued: vec![],
             oldest_queued_age_secs: None,
@@ -672,6 +673,7 @@ mod tests {
             channel: None,
             drill: false,
         });
+        r.open_count = 1;
         let ms = run(Ok(&r), None, DataIn::Disabled);
         assert_eq!(get(&ms, "queued events").unwrap().value, Value::Number(3));
         assert_eq!(

@@ -4,6 +4,7 @@
 use serde::Serialize;
 
 use crate::config::Config;
+use crate::incident::Incident;
 use crate::pacing::{Budget, PaceView};
 use crate::store::pacing::pace_name;
 use crate::store::Store;
@@ -70,7 +71,10 @@ pub struct DeadEvent {
 pub struct StatusReport {
     /// State directory.
     pub state_dir: String,
-    /// Open incidents.
+    /// How many incidents are open.
+    pub open_count: usize,
+    /// Open incidents, oldest first (all of them for `status`; the oldest few for the
+    /// plugin's health modules, which must not read every record of a large store).
     pub open_incidents: Vec<OpenIncident>,
     /// Queued deliveries, oldest first.
     pub queued: Vec<QueuedEvent>,
@@ -116,8 +120,38 @@ pub struct Storm {
 
 /// Collects the report.
 pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
-    let mut open_incidents: Vec<OpenIncident> = store
-        .open_incidents()
+    let open: Vec<Incident> = store.open_incidents();
+    let open_count = open.len();
+    collect_with(config, store, now, open, open_count)
+}
+
+/// The report for the plugin's health modules: the open-incident count from the `open/`
+/// index and only the `listed` oldest open records read, so the run stays small with any
+/// number of incidents in the store.
+pub fn collect_summary(
+    config: &Config,
+    store: &Store,
+    now: Timestamp,
+    listed: usize,
+) -> StatusReport {
+    let index = store.open_index();
+    let open_count = index.len();
+    let open: Vec<Incident> = index
+        .iter()
+        .filter_map(|(k, _)| store.load_incident(k).filter(Incident::is_open))
+        .take(listed)
+        .collect();
+    collect_with(config, store, now, open, open_count)
+}
+
+fn collect_with(
+    config: &Config,
+    store: &Store,
+    now: Timestamp,
+    open: Vec<Incident>,
+    open_count: usize,
+) -> StatusReport {
+    let mut open_incidents: Vec<OpenIncident> = open
         .into_iter()
         .map(|i| OpenIncident {
             subject: i.first.subject(),
@@ -167,6 +201,7 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
         .filter_map(|l| store.last_success(&l).map(|t| (l, t)))
         .collect();
     StatusReport {
+        open_count,
         state_dir: config.state_dir.display().to_string(),
         open_incidents,
         queued,

@@ -34,7 +34,7 @@ use crate::store::Store;
 use crate::time::Timestamp;
 
 use super::flush_all;
-use crate::status::collect as collect_status;
+use crate::status::collect_summary;
 
 /// Module prefix used when the config (and its `module_prefix`) cannot be read.
 const DEFAULT_PREFIX: &str = "pandora-ilert";
@@ -218,7 +218,9 @@ fn health_modules(
     data_in: &DataIn,
 ) -> Vec<Module> {
     let now = Timestamp::now();
-    let report = store.as_ref().map(|s| collect_status(config, s, now));
+    let report = store
+        .as_ref()
+        .map(|s| collect_summary(config, s, now, crate::health::LISTED));
     let backends: Vec<&str> = [
         ("slack", config.slack.is_some()),
         ("teams", config.teams.is_some()),

@@ -716,6 +716,35 @@ impl Store {
         out
     }
 
+    /// The open incidents' keys and when each was marked open (the marker's time), oldest
+    /// first: one directory listing, no record read. Counts a stale marker until a writer
+    /// drops it.
+    pub fn open_index(&self) -> Vec<(String, Timestamp)> {
+        let Ok(rd) = fs::read_dir(self.dir("open")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(Timestamp, String)> = rd
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || !is_encoded_key(&name) {
+                    return None;
+                }
+                let at = e
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(Timestamp::from_millis(0), |d| {
+                        Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+                    });
+                Some((at, decode_key(&name)))
+            })
+            .collect();
+        out.sort();
+        out.into_iter().map(|(t, k)| (k, t)).collect()
+    }
+
     /// Rebuilds the `open/` index from every record (a store from before the index, or one
     /// restored from a backup). Returns how many incidents are open.
     pub fn rebuild_open_index(&self) -> usize {
