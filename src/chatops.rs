@@ -275,6 +275,9 @@ fn poll_incident(
         name: state.channel_name.clone().unwrap_or_default(),
         url: state.channel_url.clone(),
     };
+    let Some(chat_route) = route.chat.as_ref() else {
+        return Ok(());
+    };
     let mut backend = chat::backend(backend_name, ctx)?;
     if !backend.capabilities().history {
         // Teams app-only cannot read channel messages: nothing to poll.
@@ -295,6 +298,10 @@ fn poll_incident(
         let Some(cmd) = parse_command(&m.text) else {
             continue;
         };
+        if !authorized(backend.as_mut(), &ch, chat_route, &m.author) {
+            refuse(ctx, backend.as_mut(), &ch, m, key, incident.seq, report);
+            continue;
+        }
         if !incident.is_open() {
             reply(
                 backend.as_mut(),
@@ -372,6 +379,80 @@ fn poll_incident(
         d.deliver_incident(key, usize::MAX);
     }
     Ok(())
+}
+
+/// Whether `author` may act through commands on a route's incidents: one of the route's
+/// invitees, on its `chatops_allow` list, or (Matrix) at `chatops_min_power` or above in the
+/// room. Anyone else could join a public room and page or resolve for the whole team.
+pub fn may_act(chat: &ChatRoute, author: &str, power: Option<i64>) -> bool {
+    chat.invite
+        .iter()
+        .chain(&chat.chatops_allow)
+        .any(|u| u == author)
+        || chat
+            .chatops_min_power
+            .is_some_and(|min| power.is_some_and(|p| p >= min))
+}
+
+/// `may_act`, asking the platform for the power level only when the lists do not decide.
+fn authorized(b: &mut dyn ChatBackend, ch: &ChannelRef, chat: &ChatRoute, author: &str) -> bool {
+    if may_act(chat, author, None) {
+        return true;
+    }
+    if chat.chatops_min_power.is_none() {
+        return false;
+    }
+    match b.power_level(ch, author) {
+        Ok(power) => may_act(chat, author, power),
+        Err(e) => {
+            log::warn!("power level of {author} in #{}: {e}", ch.name);
+            false
+        }
+    }
+}
+
+/// The polite refusal in thread, and a line in the incident's event log.
+fn refuse(
+    ctx: &Context<'_>,
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    m: &HistoryItem,
+    key: &str,
+    seq: u32,
+    report: &mut Report,
+) {
+    let word = m.text.split_whitespace().next().unwrap_or_default();
+    reply(
+        b,
+        ch,
+        m,
+        &format!(
+            "Sorry {}, only this incident's responders can use {word} here. \
+             Ask one of them, or ask an admin to add you to chatops_allow.",
+            m.author
+        ),
+        report,
+    );
+    ctx.store.log_event(
+        key,
+        &EventLogLine {
+            at: m.at,
+            seq,
+            kind: "command-refused".into(),
+            text: format!(
+                "{} typed {:?} in #{} but is not allowed to act",
+                m.author,
+                m.text.trim(),
+                ch.name
+            ),
+            by: m.author.clone(),
+        },
+    );
+    log::info!(
+        "refused {word} from {} in #{}: not allowed",
+        m.author,
+        ch.name
+    );
 }
 
 fn reply(
@@ -514,6 +595,34 @@ mod tests {
         );
         assert_eq!(parse_command("!acknowledgement"), None);
         assert_eq!(parse_command("please !ack"), None);
+    }
+
+    fn route(invite: &[&str], allow: &[&str], min_power: Option<i64>) -> ChatRoute {
+        let text = "[[route]]\nname = \"r\"\nilert_key = \"k\"\nchat = \"matrix\"\n\
+                    [matrix]\nhomeserver = \"http://127.0.0.1:1\"\naccess_token = \"t\"\n";
+        let mut chat = Config::parse(std::path::Path::new("t.toml"), text)
+            .unwrap()
+            .routes[0]
+            .chat
+            .clone()
+            .unwrap();
+        chat.invite = invite.iter().map(|s| s.to_string()).collect();
+        chat.chatops_allow = allow.iter().map(|s| s.to_string()).collect();
+        chat.chatops_min_power = min_power;
+        chat
+    }
+
+    #[test]
+    fn only_invitees_the_allow_list_or_enough_power_may_act() {
+        let r = route(&["@alice:s"], &["U0ABC"], None);
+        assert!(may_act(&r, "@alice:s", None));
+        assert!(may_act(&r, "U0ABC", None));
+        assert!(!may_act(&r, "@eve:s", Some(100)), "no power rule set");
+        let r = route(&[], &[], Some(50));
+        assert!(may_act(&r, "@mod:s", Some(50)));
+        assert!(!may_act(&r, "@eve:s", Some(0)));
+        assert!(!may_act(&r, "@eve:s", None));
+        assert!(!may_act(&route(&[], &[], None), "@alice:s", None));
     }
 
     #[test]

@@ -377,7 +377,13 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
         FakeIlert::start(),
         FakeSlack::start(),
     );
-    let cfg = config(&dir, &ilert, &slack, "");
+    // U0ANA is a responder (invited), U0BOB on the allow-list.
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        "invite = [\"U0ANA\"]\nchatops_allow = [\"U0BOB\"]",
+    );
     fire(&cfg, "501", "Servers");
     let ch = slack.channel("pandorafms_alert_501").unwrap();
     let ack_ts = slack.add_message(&ch.id, "U0ANA", "!ack looking into it");
@@ -433,6 +439,48 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
     );
     let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(status["open_incidents"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_outsiders_resolve_is_refused_in_thread_and_logged_not_sent_to_ilert() {
+    let (dir, ilert, slack) = (
+        TestDir::new("outsider"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    fire(&cfg, "502", "Servers");
+    let ch = slack.channel("pandorafms_alert_502").unwrap();
+    let ts = slack.add_message(&ch.id, "U0EVE", "!resolve not my problem");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert!(
+        ilert.accepted().iter().all(|e| e["eventType"] == "ALERT"),
+        "{:?}",
+        ilert.accepted()
+    );
+    let ch = slack.channel("pandorafms_alert_502").unwrap();
+    let answers: Vec<_> = ch
+        .messages
+        .iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
+        .collect();
+    assert_eq!(answers.len(), 1, "one answer: {answers:?}");
+    assert!(
+        answers[0]
+            .text
+            .starts_with("Sorry U0EVE, only this incident's responders can use !resolve"),
+        "{}",
+        answers[0].text
+    );
+    assert!(!ch.topic.starts_with("RESOLVED"), "{}", ch.topic);
+    let log = std::fs::read_to_string(dir.state().join("events/502.jsonl")).unwrap();
+    assert!(
+        log.contains("\"kind\":\"command-refused\"") && log.contains("\"by\":\"U0EVE\""),
+        "{log}"
+    );
+    let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["open_incidents"].as_array().unwrap().len(), 1);
 }
 
 #[test]

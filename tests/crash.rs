@@ -49,7 +49,8 @@ fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::Pat
         "alert_deadline = \"6s\"\nflush_deadline = \"10s\"\nrequest_timeout = \"2s\"\n\
          [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n[ilert]\napi_url = \"{}\"\nrate_limit = \"100000/1m\"\n\
          [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n\
+         invite = [\"U0RESP001\"]\n",
         ilert.url(),
         slack.url()
     ))

@@ -212,7 +212,7 @@ fn rest_config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path
          [plugin]\ndata_in = \"\"\ndeadline = \"15s\"\n\
          [ilert]\napi_url = \"{}\"\napi_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\"\n\
          [slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
-         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\n",
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\ninvite = [\"U0ANA\"]\n",
         ilert.url(),
         slack.url()
     ))

@@ -548,6 +548,97 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
 }
 
 #[test]
+fn an_outsider_who_joined_a_public_room_cannot_resolve() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-outsider"), FakeIlert::start());
+    // Only alice is a responder; bob is on no list and joins the public room himself.
+    let route = format!("private = false\ninvite = [\"{}\"]\n", s.alice.user);
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .bob
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.bob.join(&room);
+    let (st, sent) = s.bob.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/resolve-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!resolve"})),
+    );
+    assert_eq!(st, 200, "{sent}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    assert!(
+        ilert.accepted().iter().all(|e| e["eventType"] == "ALERT"),
+        "{:?}",
+        ilert.accepted()
+    );
+    let msgs = s.bob.messages(&room);
+    let answers: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == sent["event_id"])
+        .collect();
+    assert_eq!(answers.len(), 1, "{msgs:?}");
+    let body = answers[0]["content"]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with(&format!(
+            "Sorry {}, only this incident's responders can use !resolve",
+            s.bob.user
+        )),
+        "{body}"
+    );
+    let topic = s.bob.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        !topic["topic"].as_str().unwrap().starts_with("RESOLVED"),
+        "{topic}"
+    );
+    assert_eq!(status(&cfg)["open_incidents"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_moderator_by_power_level_may_act_without_being_invited() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-power"), FakeIlert::start());
+    let route = format!(
+        "private = false\ninvite = [\"{}\"]\nchatops_min_power = 50\n",
+        s.alice.user
+    );
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .bob
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.bob.join(&room);
+    let mut levels = s.bot.state(&room, "m.room.power_levels", "").unwrap();
+    levels["users"][s.bob.user.as_str()] = json!(50);
+    let (st, v) = s.bot.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.power_levels/"),
+        Some(levels),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.bob.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/ack-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let accepts = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ACCEPT")
+        .count();
+    assert_eq!(accepts, 1, "{:?}", ilert.accepted());
+}
+
+#[test]
 fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-intake"), FakeIlert::start());

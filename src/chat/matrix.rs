@@ -400,6 +400,11 @@ impl ChatBackend for Matrix<'_> {
         Ok((items, Some(from)))
     }
 
+    fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
+        let levels = self.state(&channel.id, "m.room.power_levels")?;
+        Ok(Some(user_power(levels.as_ref(), user)))
+    }
+
     fn reply(
         &mut self,
         channel: &ChannelRef,
@@ -712,6 +717,16 @@ fn with_pin(current: Option<&Value>, event_id: &str) -> Option<Value> {
     Some(json!({ "pinned": pins }))
 }
 
+/// A user's power level from an `m.room.power_levels` content: their entry in `users`, else
+/// `users_default` (spec: both default to 0 when the room has no such event).
+fn user_power(levels: Option<&Value>, user: &str) -> i64 {
+    let Some(levels) = levels else { return 0 };
+    levels["users"][user]
+        .as_i64()
+        .or_else(|| levels["users_default"].as_i64())
+        .unwrap_or(0)
+}
+
 /// Power levels that let only level-100 users (the bot that created the room) send or change
 /// anything; `None` when they already do.
 fn read_only_power_levels(current: &Value) -> Option<Value> {
@@ -901,6 +916,15 @@ mod tests {
             Some(json!({"pinned": ["$x", "$a"]}))
         );
         assert_eq!(with_pin(Some(&json!({"pinned": ["$a"]})), "$a"), None);
+    }
+
+    #[test]
+    fn a_users_power_level_falls_back_to_users_default_then_zero() {
+        let levels = json!({"users": {"@a:s": 50}, "users_default": 10});
+        assert_eq!(user_power(Some(&levels), "@a:s"), 50);
+        assert_eq!(user_power(Some(&levels), "@b:s"), 10);
+        assert_eq!(user_power(Some(&json!({"users": {}})), "@b:s"), 0);
+        assert_eq!(user_power(None, "@b:s"), 0);
     }
 
     #[test]

@@ -212,6 +212,12 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// A user's power level in the channel, for platforms that have levels (Matrix); `None`
+    /// where there are none.
+    fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
+        let _ = (channel, user);
+        Ok(None)
+    }
     /// A reference to an existing channel given by id in the config (stakeholder channel).
     fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
         Ok(ChannelRef {
