@@ -23,27 +23,96 @@ use crate::pandora::{fnv1a_hex, Alert, AlertInput};
 use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
 use crate::time::Timestamp;
 
+/// The chat state's `extra` entry naming who acknowledged from chat.
+pub const ACKED_BY: &str = "acked_by";
+
 /// On the first read of a channel, messages older than this are history, not requests.
 pub const FIRST_READ_WINDOW: Duration = Duration::from_secs(600);
 
 /// A command typed in an incident channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// `!help`: what the commands are.
+    Help,
+    /// `!status`: state, who acknowledged, the ilert link, age.
+    Status,
+    /// `!note TEXT`: a key note for the timeline.
+    Note(String),
     /// `!ack [note]`: acknowledge in ilert.
     Ack(String),
     /// `!resolve [note]`: resolve in ilert.
     Resolve(String),
 }
 
-/// Parses `!ack` / `!resolve` (case-insensitive, optional note after a space).
+impl Command {
+    /// True for commands that change something (and so need authority).
+    pub fn acts(&self) -> bool {
+        !matches!(self, Command::Help | Command::Status)
+    }
+}
+
+/// The answer to `!help`.
+pub const HELP: &str = "Commands in this channel: !ack [note] acknowledges in ilert; \
+     !resolve [note] resolves in ilert; !note TEXT adds a key note to the timeline; \
+     !status shows the state, who acknowledged, the ilert link and the age; !help shows this. \
+     Only this incident's responders may use !ack, !resolve and !note.";
+
+/// Parses a command (case-insensitive word, optional text after a space). An edit of a message
+/// (Matrix shows it as `(edit) …`) is not a command: the original was the one to act on.
 pub fn parse_command(text: &str) -> Option<Command> {
     let t = text.trim();
     let (word, note) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    let note = note.trim().to_string();
     match word.to_ascii_lowercase().as_str() {
-        "!ack" | "!acknowledge" => Some(Command::Ack(note.trim().to_string())),
-        "!resolve" | "!resolved" => Some(Command::Resolve(note.trim().to_string())),
+        "!help" => Some(Command::Help),
+        "!status" => Some(Command::Status),
+        "!note" => Some(Command::Note(note)),
+        "!ack" | "!acknowledge" => Some(Command::Ack(note)),
+        "!resolve" | "!resolved" => Some(Command::Resolve(note)),
         _ => None,
     }
+}
+
+/// The answer to `!status`. Pure.
+pub fn status_line(incident: &Incident, acked_by: Option<&str>, now: Timestamp) -> String {
+    let mut s = if incident.is_open() {
+        format!(
+            "FIRING for {}",
+            crate::time::human_duration(now.since(incident.opened_at))
+        )
+    } else {
+        let at = incident.resolved_at.unwrap_or(incident.last_seen);
+        format!(
+            "RESOLVED after {}",
+            crate::time::human_duration(at.since(incident.opened_at))
+        )
+    };
+    s.push_str(&format!(
+        ": {} ({} firing(s), opened {})",
+        incident.first.subject(),
+        incident.times_fired,
+        incident.opened_at
+    ));
+    let acked = acked_by.map(str::to_string).or_else(|| {
+        incident
+            .ilert_mirror
+            .as_ref()
+            .and_then(|m| m.accepted_by.clone())
+    });
+    match acked {
+        Some(who) => s.push_str(&format!("; acknowledged by {who}")),
+        None if incident.is_open() => s.push_str("; not acknowledged"),
+        None => {}
+    }
+    match &incident.ilert_alert {
+        Some(link) => s.push_str(&format!("; ilert: {link}")),
+        None => s.push_str(&format!("; ilert alert key {}", incident.key)),
+    }
+    if incident.drill {
+        s.push_str(" (a drill)");
+    }
+    s.push('.');
+    s
 }
 
 /// The report text after the route's prefix, if the message is a report.
@@ -59,6 +128,29 @@ pub fn parse_report(text: &str, prefix: &str) -> Option<String> {
         .next()
         .is_none_or(char::is_whitespace);
     (starts_clean && !rest.is_empty()).then(|| rest.to_string())
+}
+
+/// Splits a leading Pandora severity word (`critical`, `major`, `minor`, `warning`, `normal`,
+/// `informational`/`info`, `maintenance`) off a report: `!incident minor db slow`. Pure.
+pub fn split_severity(report: &str) -> (Option<&'static str>, &str) {
+    let (word, rest) = report
+        .split_once(char::is_whitespace)
+        .unwrap_or((report, ""));
+    let word = word
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_ascii_lowercase();
+    let word = if word == "info" {
+        "informational".into()
+    } else {
+        word
+    };
+    match crate::pandora::SEVERITY_NAMES
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(&word))
+    {
+        Some(name) if !rest.trim().is_empty() => (Some(name), rest.trim()),
+        _ => (None, report),
+    }
 }
 
 /// What a poll pass did.
@@ -168,6 +260,23 @@ fn poll_intake(
         if incident.as_ref().is_some_and(|i| i.times_fired > 1) {
             continue;
         }
+        // The reporter knows most about it: bring them into the incident channel.
+        if let Some(room) = incident
+            .as_ref()
+            .and_then(|i| i.chat.as_ref())
+            .and_then(|c| c.channel_id.clone().map(|id| (id, c)))
+            .map(|(id, c)| ChannelRef {
+                id,
+                name: c.channel_name.clone().unwrap_or_default(),
+                url: c.channel_url.clone(),
+            })
+        {
+            if let Err(e) = backend.invite(&room, std::slice::from_ref(&m.author)) {
+                report
+                    .errors
+                    .push(format!("invite {} to #{}: {e}", m.author, room.name));
+            }
+        }
         let where_ = incident
             .as_ref()
             .and_then(|i| i.chat.as_ref())
@@ -197,16 +306,21 @@ fn poll_intake(
 }
 
 /// The alert for a chat report; its key is stable per message, so a replay only re-fires.
-fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, text: &str) -> Alert {
+/// The report text is the subject (topic, pinned title); a leading severity word sets the
+/// severity (default Critical: someone thought it worth reporting).
+fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, report: &str) -> Alert {
+    let (severity, text) = split_severity(report);
+    // Matrix aliases already start with `#`.
+    let channel = ch.name.trim_start_matches('#');
     let input = AlertInput {
         event: Some("alert".into()),
         agent: Some(format!("chat report by {}", m.author)),
-        module: Some(format!("#{}", ch.name)),
-        severity: Some("Critical".into()),
+        module: Some(crate::ilert::truncate_chars(text, 120)),
+        severity: Some(severity.unwrap_or("Critical").into()),
         summary: Some(format!("[Chat] {text}")),
         details: Some(format!(
-            "Reported in chat by {} in #{} at {}:\n{text}",
-            m.author, ch.name, m.at
+            "Reported in chat by {} in #{channel} at {}:\n{text}",
+            m.author, m.at
         )),
         extra: vec![
             ("reporter".into(), m.author.clone()),
@@ -298,69 +412,88 @@ fn poll_incident(
         let Some(cmd) = parse_command(&m.text) else {
             continue;
         };
-        if !authorized(backend.as_mut(), &ch, chat_route, &m.author) {
+        if cmd.acts() && !authorized(backend.as_mut(), &ch, chat_route, &m.author) {
             refuse(ctx, backend.as_mut(), &ch, m, key, incident.seq, report);
             continue;
         }
-        if !incident.is_open() {
-            reply(
-                backend.as_mut(),
-                &ch,
-                m,
-                "This incident is already resolved.",
-                report,
-            );
-            continue;
-        }
-        let (event_type, verb, note) = match &cmd {
-            Command::Ack(n) => (IlertEventType::Accept, "Acknowledged", n.clone()),
-            Command::Resolve(n) => (IlertEventType::Resolve, "Resolved", n.clone()),
+        let answer = match &cmd {
+            Command::Help => HELP.to_string(),
+            Command::Status => {
+                let acked = incident
+                    .chat
+                    .as_ref()
+                    .and_then(|c| c.extra.get(ACKED_BY).cloned());
+                status_line(&incident, acked.as_deref(), ctx.now)
+            }
+            Command::Note(text) if text.is_empty() => {
+                "Usage: !note TEXT (the text goes to the incident timeline as a key note).".into()
+            }
+            Command::Note(text) => {
+                ctx.store.log_event(
+                    key,
+                    &EventLogLine {
+                        at: m.at,
+                        seq: incident.seq,
+                        kind: "note".into(),
+                        text: text.clone(),
+                        by: m.author.clone(),
+                    },
+                );
+                report.commands += 1;
+                format!("Noted for the timeline, {}.", m.author)
+            }
+            Command::Ack(_) | Command::Resolve(_) if !incident.is_open() => {
+                "This incident is already resolved.".into()
+            }
+            Command::Ack(_) if route.source.api == IlertApi::Pandorafms => {
+                "This route sends to ilert's Pandora FMS endpoint, which cannot acknowledge; acknowledge in the ilert app.".into()
+            }
+            Command::Ack(note) | Command::Resolve(note) => {
+                let resolve = matches!(cmd, Command::Resolve(_));
+                let (event_type, verb) = if resolve {
+                    (IlertEventType::Resolve, "Resolved")
+                } else {
+                    (IlertEventType::Accept, "Acknowledged")
+                };
+                // With [ilert] api_token and a known alert: accept/resolve by id; else an event.
+                if !crate::ilert_sync::command(
+                    ctx.config,
+                    ctx.http,
+                    &mut incident,
+                    resolve,
+                    ctx.deadline,
+                ) {
+                    let action = Action::Ilert(command_event(
+                        &incident, route, event_type, &m.author, note,
+                    ));
+                    queued.push(queue_entry(&mut incident, action, ctx.now));
+                }
+                if resolve {
+                    incident.state = IncidentState::Resolved;
+                    incident.resolved_at = Some(ctx.now);
+                    queued.push(queue_entry(
+                        &mut incident,
+                        chat_action(backend_name, ChatChange::Recover),
+                        ctx.now,
+                    ));
+                } else if let Some(c) = incident.chat.as_mut() {
+                    c.extra.insert(ACKED_BY.into(), m.author.clone());
+                }
+                report.commands += 1;
+                ctx.store.log_event(
+                    key,
+                    &EventLogLine {
+                        at: m.at,
+                        seq: incident.seq,
+                        kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
+                        text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
+                        by: m.author.clone(),
+                    },
+                );
+                format!("{verb} in ilert by {}.", m.author)
+            }
         };
-        if route.source.api == IlertApi::Pandorafms && event_type == IlertEventType::Accept {
-            reply(
-                backend.as_mut(),
-                &ch,
-                m,
-                "This route sends to ilert's Pandora FMS endpoint, which cannot acknowledge; acknowledge in the ilert app.",
-                report,
-            );
-            continue;
-        }
-        let resolve = matches!(cmd, Command::Resolve(_));
-        // With [ilert] api_token and a known alert: accept/resolve by id; else an event.
-        if !crate::ilert_sync::command(ctx.config, ctx.http, &mut incident, resolve, ctx.deadline) {
-            let action = Action::Ilert(command_event(
-                &incident, route, event_type, &m.author, &note,
-            ));
-            queued.push(queue_entry(&mut incident, action, ctx.now));
-        }
-        if let Command::Resolve(_) = cmd {
-            incident.state = IncidentState::Resolved;
-            incident.resolved_at = Some(ctx.now);
-            queued.push(queue_entry(
-                &mut incident,
-                chat_action(backend_name, ChatChange::Recover),
-                ctx.now,
-            ));
-        }
-        report.commands += 1;
-        ctx.store.log_event(
-            key,
-            &EventLogLine {
-                at: m.at,
-                seq: incident.seq,
-                kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
-                text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
-                by: m.author.clone(),
-            },
-        );
-        reply(
-            backend.as_mut(),
-            &ch,
-            m,
-            &format!("{verb} in ilert by {}.", m.author),
-            report,
-        );
+        reply(backend.as_mut(), &ch, m, &answer, report);
     }
     if let Some(next) = next {
         state = incident.chat.clone().unwrap_or(state);
@@ -623,6 +756,29 @@ mod tests {
         assert!(!may_act(&r, "@eve:s", Some(0)));
         assert!(!may_act(&r, "@eve:s", None));
         assert!(!may_act(&route(&[], &[], None), "@alice:s", None));
+    }
+
+    #[test]
+    fn help_status_and_note_parse_and_edits_are_not_commands() {
+        assert_eq!(parse_command("!HELP"), Some(Command::Help));
+        assert_eq!(parse_command("!status please"), Some(Command::Status));
+        assert_eq!(
+            parse_command("!note disk was full"),
+            Some(Command::Note("disk was full".into()))
+        );
+        assert_eq!(parse_command("!note"), Some(Command::Note(String::new())));
+        assert_eq!(parse_command("(edit) !resolve"), None);
+        assert!(!Command::Help.acts() && !Command::Status.acts());
+        assert!(Command::Note(String::new()).acts());
+    }
+
+    #[test]
+    fn a_leading_severity_word_sets_the_reports_severity() {
+        assert_eq!(split_severity("minor db slow"), (Some("Minor"), "db slow"));
+        assert_eq!(split_severity("[WARNING] disk"), (Some("Warning"), "disk"));
+        assert_eq!(split_severity("info x"), (Some("Informational"), "x"));
+        assert_eq!(split_severity("database down"), (None, "database down"));
+        assert_eq!(split_severity("critical"), (None, "critical"));
     }
 
     #[test]

@@ -357,16 +357,94 @@ fn incident_report_in_the_intake_channel_becomes_an_ilert_alert_and_gets_a_reply
             .count(),
         1
     );
-    // A new report is picked up.
-    slack.add_message(&intake, "U0BOB", "!incident VPN down");
+    // A new report is picked up, with its severity; the text is in the topic, the reporter
+    // is invited.
+    slack.add_message(&intake, "U0BOB", "!incident minor VPN down");
     plugin(&cfg);
-    assert_eq!(
-        ilert
-            .accepted()
+    let alerts: Vec<Value> = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ALERT")
+        .collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[1]["summary"], "[Chat] VPN down");
+    assert_eq!(alerts[1]["priority"], "LOW", "{}", alerts[1]);
+    let vpn = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.topic.contains("VPN down"))
+        .expect("the report text in a channel topic");
+    assert_eq!(vpn.topic, "FIRING - chat report by U0BOB / VPN down");
+    assert!(
+        vpn.members.iter().any(|m| m == "U0BOB"),
+        "{:?}",
+        vpn.members
+    );
+    assert!(
+        vpn.pinned()[0]
+            .text
+            .starts_with("FIRING [Minor] chat report by U0BOB / VPN down"),
+        "{}",
+        vpn.pinned()[0].text
+    );
+}
+
+#[test]
+fn help_status_and_note_each_get_one_answer_and_the_note_is_a_key_timeline_row() {
+    let (dir, ilert, slack) = (
+        TestDir::new("commands-more"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    fire(&cfg, "503", "Servers");
+    // A first read sets the read position (the fake pages two messages at a time, and a first
+    // read takes only the latest page).
+    plugin(&cfg);
+    let ch = slack.channel("pandorafms_alert_503").unwrap();
+    let help = slack.add_message(&ch.id, "U0EVE", "!help");
+    let ack = slack.add_message(&ch.id, "U0ANA", "!ack");
+    let status = slack.add_message(&ch.id, "U0EVE", "!status");
+    let note = slack.add_message(&ch.id, "U0ANA", "!note the disk filled up at 03:00");
+    let refused = slack.add_message(&ch.id, "U0EVE", "!note I was here");
+    plugin(&cfg);
+    plugin(&cfg);
+    let ch = slack.channel("pandorafms_alert_503").unwrap();
+    let answer = |ts: &str| {
+        let all: Vec<&str> = ch
+            .messages
             .iter()
-            .filter(|e| e["eventType"] == "ALERT")
-            .count(),
-        2
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(all.len(), 1, "exactly one answer to {ts}: {all:?}");
+        all[0].to_string()
+    };
+    assert!(answer(&help).starts_with("Commands in this channel: !ack"));
+    assert_eq!(answer(&ack), "Acknowledged in ilert by U0ANA.");
+    let st = answer(&status);
+    assert!(
+        st.starts_with("FIRING for ") && st.contains("acknowledged by U0ANA"),
+        "{st}"
+    );
+    assert!(st.contains("ilert alert key 503"), "{st}");
+    assert_eq!(answer(&note), "Noted for the timeline, U0ANA.");
+    assert!(answer(&refused).starts_with("Sorry U0EVE"));
+    let out = run(&cfg, &["timeline", "503"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let md = stdout(&out);
+    let row = md
+        .lines()
+        .find(|l| l.contains("| note |") || l.contains("the disk filled up"))
+        .filter(|l| l.contains("event log"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains("U0ANA") && row.contains("📌 the disk filled up at 03:00"),
+        "{row}"
+    );
+    assert!(
+        !md.contains("📌 I was here"),
+        "a refused note is no key note: {md}"
     );
 }
 

@@ -647,9 +647,10 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
     let intake = s.alice.create_room(json!({
         "room_alias_name": intake_local, "preset": "public_chat", "name": "Report an incident",
     }));
+    // bob is the responder; alice, the reporter, is on no list and gets invited as reporter.
     let route = format!(
-        "{}intake_channel = \"{}\"\n",
-        synapse_route(&s, false),
+        "private = false\ninvite = [\"{}\"]\nintake_channel = \"{}\"\n",
+        s.bob.user,
         s.alias(&intake_local)
     );
     let cfg = config(&dir, &ilert, &s.config_section(), &route);
@@ -659,7 +660,7 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
     let (status, sent) = s.alice.call(
         "PUT",
         &format!("/rooms/{intake}/send/m.room.message/report-{id}"),
-        Some(json!({"msgtype": "m.text", "body": "!incident database is slow"})),
+        Some(json!({"msgtype": "m.text", "body": "!incident warning database is slow"})),
     );
     assert_eq!(status, 200, "{sent}");
     for _ in 0..2 {
@@ -673,6 +674,27 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
         .collect();
     assert_eq!(alerts.len(), 1, "{:?}", ilert.accepted());
     assert_eq!(alerts[0]["summary"], "[Chat] database is slow");
+    assert_eq!(alerts[0]["priority"], "LOW", "{}", alerts[0]);
+    let key = alerts[0]["alertKey"].as_str().unwrap();
+    let room = s
+        .bob
+        .resolve(&s.alias(&format!("pandorafms_alert_{key}")))
+        .expect("the report's room");
+    assert_eq!(
+        s.bot.membership(&room, &s.alice.user).as_deref(),
+        Some("invite")
+    );
+    let topic = s.bot.state(&room, "m.room.topic", "").unwrap()["topic"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        topic,
+        format!(
+            "FIRING - chat report by {} / database is slow",
+            s.alice.user
+        )
+    );
     let msgs = s.alice.messages(&intake);
     let answers: Vec<&Value> = msgs
         .iter()
