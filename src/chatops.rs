@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::chat::message::ACKED_BY;
 use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
 use crate::config::{ChatRoute, Config, IlertApi, Route};
 use crate::delivery::{Deadline, Deliverer};
@@ -22,9 +23,6 @@ use crate::lifecycle::{chat_action, Action, ChatChange};
 use crate::pandora::{fnv1a_hex, Alert, AlertInput};
 use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
 use crate::time::Timestamp;
-
-/// The chat state's `extra` entry naming who acknowledged from chat.
-pub const ACKED_BY: &str = "acked_by";
 
 /// On the first read of a channel, messages older than this are history, not requests.
 pub const FIRST_READ_WINDOW: Duration = Duration::from_secs(600);
@@ -419,10 +417,7 @@ fn poll_incident(
         let answer = match &cmd {
             Command::Help => HELP.to_string(),
             Command::Status => {
-                let acked = incident
-                    .chat
-                    .as_ref()
-                    .and_then(|c| c.extra.get(ACKED_BY).cloned());
+                let acked = chat::message::acked_by(&incident);
                 status_line(&incident, acked.as_deref(), ctx.now)
             }
             Command::Note(text) if text.is_empty() => {
@@ -478,6 +473,12 @@ fn poll_incident(
                     ));
                 } else if let Some(c) = incident.chat.as_mut() {
                     c.extra.insert(ACKED_BY.into(), m.author.clone());
+                    // Re-render in place: topic, pinned message, one stakeholder line.
+                    queued.push(queue_entry(
+                        &mut incident,
+                        chat_action(backend_name, ChatChange::Refire),
+                        ctx.now,
+                    ));
                 }
                 report.commands += 1;
                 ctx.store.log_event(

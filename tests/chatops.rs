@@ -456,11 +456,14 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
         FakeSlack::start(),
     );
     // U0ANA is a responder (invited), U0BOB on the allow-list.
+    let stake = slack.add_channel("stakeholders", "", "U0ADMIN", false, false);
     let cfg = config(
         &dir,
         &ilert,
         &slack,
-        "invite = [\"U0ANA\"]\nchatops_allow = [\"U0BOB\"]",
+        &format!(
+            "invite = [\"U0ANA\"]\nchatops_allow = [\"U0BOB\"]\nstakeholder_channel = \"{stake}\""
+        ),
     );
     fire(&cfg, "501", "Servers");
     let ch = slack.channel("pandorafms_alert_501").unwrap();
@@ -484,7 +487,32 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
         .find(|m| m.thread_ts.as_deref() == Some(ack_ts.as_str()))
         .expect("answered");
     assert_eq!(reply.text, "Acknowledged in ilert by U0ANA.");
+    // The ack is visible: topic, pinned message, one stakeholder line.
+    assert_eq!(ch.topic, "ACKNOWLEDGED by U0ANA - host-501 / CPU Load");
+    assert!(
+        ch.pinned()[0]
+            .text
+            .starts_with("ACKNOWLEDGED by U0ANA [Critical] host-501 / CPU Load"),
+        "{}",
+        ch.pinned()[0].text
+    );
     plugin(&cfg);
+    let lines: Vec<String> = slack
+        .channel_by_id(&stake)
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Incident opened: [Critical] host-501"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("Incident acknowledged by U0ANA: [Critical] host-501"),
+        "{lines:?}"
+    );
     assert_eq!(
         ilert
             .accepted()

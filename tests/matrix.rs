@@ -545,6 +545,22 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
         answer["content"]["body"],
         format!("Acknowledged in ilert by {}.", s.alice.user)
     );
+    // The ack shows in the topic and in the pinned message.
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        topic["topic"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("ACKNOWLEDGED by {} - ", s.alice.user)),
+        "{topic}"
+    );
+    let pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+    let pinned = s.alice.event(&room, pins["pinned"][0].as_str().unwrap());
+    let body = current_body(&msgs, &pinned);
+    assert!(
+        body.starts_with(&format!("ACKNOWLEDGED by {}", s.alice.user)),
+        "{body}"
+    );
 }
 
 #[test]

@@ -65,13 +65,36 @@ fn drill(incident: &Incident) -> &'static str {
     }
 }
 
+/// The chat state's `extra` entry naming who acknowledged from chat (`!ack`).
+pub const ACKED_BY: &str = "acked_by";
+
+/// Who acknowledged the incident: from chat (`!ack`), else as mirrored from ilert.
+pub fn acked_by(incident: &Incident) -> Option<String> {
+    incident
+        .chat
+        .as_ref()
+        .and_then(|c| c.extra.get(ACKED_BY).cloned())
+        .or_else(|| {
+            incident
+                .ilert_mirror
+                .as_ref()
+                .filter(|m| m.status == "ACCEPTED")
+                .map(|m| m.accepted_by.clone().unwrap_or_else(|| "ilert".into()))
+        })
+}
+
+/// `FIRING`, `ACKNOWLEDGED by X` or `RESOLVED`.
+fn state_word(incident: &Incident) -> String {
+    match (incident.is_open(), acked_by(incident)) {
+        (false, _) => "RESOLVED".into(),
+        (true, Some(who)) => format!("ACKNOWLEDGED by {who}"),
+        (true, None) => "FIRING".into(),
+    }
+}
+
 /// `FIRING - web-01 / CPU Load` (the channel topic; plain text, short).
 pub fn topic(incident: &Incident) -> String {
-    let state = if incident.is_open() {
-        "FIRING"
-    } else {
-        "RESOLVED"
-    };
+    let state = state_word(incident);
     let t = format!("{}{state} - {}", drill(incident), incident.first.subject());
     crate::ilert::truncate_chars(&t, 250)
 }
@@ -79,11 +102,7 @@ pub fn topic(incident: &Incident) -> String {
 /// The pinned alert message, rendered from the record's current state.
 pub fn alert_message(incident: &Incident) -> ChatMessage {
     let a = &incident.first;
-    let state = if incident.is_open() {
-        "FIRING"
-    } else {
-        "RESOLVED"
-    };
+    let state = state_word(incident);
     let title = format!(
         "{}{state} [{}] {}",
         drill(incident),
@@ -141,10 +160,10 @@ pub fn recovery_message(incident: &Incident) -> ChatMessage {
 
 /// One stakeholder line; a private incident's line carries no details.
 pub fn stakeholder_line(incident: &Incident, channel_link: &str) -> ChatMessage {
-    let state = if incident.is_open() {
-        "opened"
-    } else {
-        "resolved"
+    let state = match (incident.is_open(), acked_by(incident)) {
+        (false, _) => "resolved".to_string(),
+        (true, Some(who)) => format!("acknowledged by {who}"),
+        (true, None) => "opened".to_string(),
     };
     let title = if incident.private {
         format!(

@@ -420,6 +420,9 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
 type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
 
 /// The reconciliation: each step checks the record, calls the platform if needed, and saves.
+/// The chat state's `extra` entry naming who the pinned message shows as acknowledging.
+const RENDERED_ACK: &str = "rendered_acked_by";
+
 pub fn sync(
     b: &mut dyn ChatBackend,
     inc: &mut Incident,
@@ -549,8 +552,11 @@ pub fn sync(
     }
 
     // 6. The pinned message follows re-fires and recovery, in place.
+    let acked = message::acked_by(inc);
     if caps.update
-        && (st.rendered_fires != inc.times_fired || st.rendered_resolved == inc.is_open())
+        && (st.rendered_fires != inc.times_fired
+            || st.rendered_resolved == inc.is_open()
+            || st.extra.get(RENDERED_ACK) != acked.as_ref())
     {
         match b.update(&ch, &message_id, &alert) {
             // Someone deleted the pinned message: post it anew (it shows the current state).
@@ -561,6 +567,10 @@ pub fn sync(
                 r?;
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
+                match &acked {
+                    Some(who) => st.extra.insert(RENDERED_ACK.into(), who.clone()),
+                    None => st.extra.remove(RENDERED_ACK),
+                };
                 commit(
                     inc,
                     &st,
@@ -589,7 +599,11 @@ pub fn sync(
 
     // 8. Stakeholder line per state change.
     if let Some(stake) = &route.stakeholder_channel {
-        let phase = if inc.is_open() { "opened" } else { "resolved" };
+        let phase = match (inc.is_open(), &acked) {
+            (false, _) => "resolved",
+            (true, Some(_)) => "acknowledged",
+            (true, None) => "opened",
+        };
         let marker = format!("stakeholder_{phase}");
         let already_told = st.extra.contains_key(&marker);
         if !already_told {
