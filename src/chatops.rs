@@ -269,7 +269,11 @@ fn poll_intake(
                 url: c.channel_url.clone(),
             })
         {
-            if let Err(e) = backend.invite(&room, std::slice::from_ref(&m.author)) {
+            let reporter = std::slice::from_ref(&m.author);
+            if let Err(e) = backend
+                .invite(&room, reporter)
+                .and_then(|()| backend.empower(&room, reporter))
+            {
                 report
                     .errors
                     .push(format!("invite {} to #{}: {e}", m.author, room.name));

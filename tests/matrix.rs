@@ -564,6 +564,46 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
 }
 
 #[test]
+fn an_invited_responder_can_pin_and_set_the_topic() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-pin"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let (st, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/rc-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "Root cause: the disk filled up"})),
+    );
+    assert_eq!(st, 200, "{sent}");
+    let mut pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+    pins["pinned"]
+        .as_array_mut()
+        .unwrap()
+        .push(sent["event_id"].clone());
+    let (st, v) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.pinned_events/"),
+        Some(pins),
+    );
+    assert_eq!(st, 200, "a responder pins: {v}");
+    let (st, v) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.topic/"),
+        Some(json!({"topic": "FIRING - disk full, Alice on it"})),
+    );
+    assert_eq!(st, 200, "a responder sets the topic: {v}");
+    // bob was invited too, but has not joined: his level is set all the same.
+    let levels = s.bot.state(&room, "m.room.power_levels", "").unwrap();
+    assert_eq!(levels["users"][s.bob.user.as_str()], 50, "{levels}");
+}
+
+#[test]
 fn an_outsider_who_joined_a_public_room_cannot_resolve() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-outsider"), FakeIlert::start());

@@ -400,6 +400,17 @@ impl ChatBackend for Matrix<'_> {
         Ok((items, Some(from)))
     }
 
+    fn empower(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        let room = channel.id.as_str();
+        let levels = self
+            .state(room, "m.room.power_levels")?
+            .unwrap_or_else(|| json!({}));
+        if let Some(content) = with_responder_levels(&levels, users) {
+            self.put_state(room, "m.room.power_levels", content)?;
+        }
+        Ok(())
+    }
+
     fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
         let levels = self.state(&channel.id, "m.room.power_levels")?;
         Ok(Some(user_power(levels.as_ref(), user)))
@@ -717,6 +728,32 @@ fn with_pin(current: Option<&Value>, event_id: &str) -> Option<Value> {
     Some(json!({ "pinned": pins }))
 }
 
+/// Power level given to invited responders: the level `m.room.topic`, `m.room.pinned_events`
+/// and other state events need by default (`state_default` 50 in the `private_chat` and
+/// `public_chat` presets), below the bot's 100 so they cannot take the room over.
+const RESPONDER_LEVEL: i64 = 50;
+
+/// Power levels with each of `users` raised to at least `RESPONDER_LEVEL`; `None` when
+/// nothing changes (nobody is ever lowered).
+fn with_responder_levels(current: &Value, users: &[String]) -> Option<Value> {
+    let needed = RESPONDER_LEVEL;
+    let mut levels = current.as_object().cloned().unwrap_or_default();
+    let mut people = levels
+        .get("users")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut changed = false;
+    for u in users {
+        if user_power(Some(current), u) < needed {
+            people.insert(u.clone(), json!(needed));
+            changed = true;
+        }
+    }
+    levels.insert("users".into(), Value::Object(people));
+    changed.then_some(Value::Object(levels))
+}
+
 /// A user's power level from an `m.room.power_levels` content: their entry in `users`, else
 /// `users_default` (spec: both default to 0 when the room has no such event).
 fn user_power(levels: Option<&Value>, user: &str) -> i64 {
@@ -925,6 +962,18 @@ mod tests {
         assert_eq!(user_power(Some(&levels), "@b:s"), 10);
         assert_eq!(user_power(Some(&json!({"users": {}})), "@b:s"), 0);
         assert_eq!(user_power(None, "@b:s"), 0);
+    }
+
+    #[test]
+    fn responders_get_the_level_to_pin_and_set_the_topic_once() {
+        let cur =
+            json!({"users": {"@bot:s": 100}, "state_default": 50, "events": {"m.room.topic": 50}});
+        let users = vec!["@a:s".to_string(), "@bot:s".to_string()];
+        let new = with_responder_levels(&cur, &users).unwrap();
+        assert_eq!(new["users"]["@a:s"], 50);
+        assert_eq!(new["users"]["@bot:s"], 100, "never lowered");
+        assert_eq!(new["state_default"], 50, "other keys kept");
+        assert_eq!(with_responder_levels(&new, &users), None);
     }
 
     #[test]

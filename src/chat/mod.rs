@@ -212,6 +212,12 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// Lets invited responders pin messages and set the topic where the platform restricts
+    /// it (Matrix: power level 50); a no-op where everyone may (Slack).
+    fn empower(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        let _ = (channel, users);
+        Ok(())
+    }
     /// A user's power level in the channel, for platforms that have levels (Matrix); `None`
     /// where there are none.
     fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
@@ -501,6 +507,7 @@ pub fn sync(
             .collect();
         if !missing.is_empty() {
             b.invite(&ch, &missing)?;
+            b.empower(&ch, &missing)?;
             st.invited.extend(missing.iter().cloned());
             commit(
                 inc,
