@@ -157,6 +157,9 @@ pub struct ChatRoute {
     pub chatops_allow: Vec<String>,
     /// Matrix: anyone with at least this power level in the incident room may act too.
     pub chatops_min_power: Option<i64>,
+    /// The Pandora console's address (top-level `console_url`), for the pinned message's links
+    /// when an alert carries no `_homeurl_`.
+    pub console_url: Option<String>,
 }
 
 /// One routing rule: first match wins.
@@ -924,6 +927,10 @@ impl Config {
                         commands,
                         chatops_allow,
                         chatops_min_power: r.chatops_min_power,
+                        console_url: raw
+                            .console_url
+                            .as_deref()
+                            .map(|u| u.trim_end_matches('/').to_string()),
                     })
                 }
             };

@@ -590,6 +590,42 @@ fn an_outsiders_resolve_is_refused_in_thread_and_logged_not_sent_to_ilert() {
 }
 
 #[test]
+fn pinned_message_carries_the_runbook_text_and_a_console_link_from_console_url() {
+    let (dir, ilert, slack) = (
+        TestDir::new("pin-details"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = dir.config(&format!(
+        "console_url = \"https://console.example/pandora_console/\"\n\
+         alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[plugin]\ndata_in = \"\"\n\
+         [ilert]\napi_url = \"{}\"\n[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\ninvite = [\"U0ANA\"]\n",
+        ilert.url(),
+        slack.url()
+    ));
+    // Field 13 (`_homeurl_`) left empty, as many installs do.
+    let out = PandoraAlert::firing("504")
+        .set("--homeurl", "")
+        .set(
+            "--details",
+            "Runbook: restart nginx, then check /var/log/nginx",
+        )
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ch = slack.channel("pandorafms_alert_504").unwrap();
+    let pinned = &ch.pinned()[0].text;
+    assert!(
+        pinned.contains("Details: Runbook: restart nginx, then check /var/log/nginx"),
+        "{pinned}"
+    );
+    assert!(
+        pinned.contains("https://console.example/pandora_console/index.php?sec=estado"),
+        "{pinned}"
+    );
+}
+
+#[test]
 fn after_pruning_the_next_incident_of_an_alert_gets_a_new_channel() {
     let (dir, ilert, slack) = (
         TestDir::new("prune-seq"),

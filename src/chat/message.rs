@@ -99,8 +99,13 @@ pub fn topic(incident: &Incident) -> String {
     crate::ilert::truncate_chars(&t, 250)
 }
 
-/// The pinned alert message, rendered from the record's current state.
-pub fn alert_message(incident: &Incident) -> ChatMessage {
+/// How much of the alert's description/runbook text the pinned message carries (Slack allows
+/// 2,000 characters per field).
+const DETAILS_MAX_CHARS: usize = 1500;
+
+/// The pinned alert message, rendered from the record's current state; `console_url` gives the
+/// Pandora links when the alert carried no `_homeurl_`.
+pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMessage {
     let a = &incident.first;
     let state = state_word(incident);
     let title = format!(
@@ -139,8 +144,19 @@ pub fn alert_message(incident: &Incident) -> ChatMessage {
         };
         fields.push(("ilert".into(), format!("alert {} {state}", m.id)));
     }
+    if let Some(d) = &a.details {
+        fields.push((
+            "Details".into(),
+            crate::ilert::truncate_chars(d.trim(), DETAILS_MAX_CHARS),
+        ));
+    }
     fields.retain(|(_, v)| !v.trim().is_empty());
-    ChatMessage::build(MessageKind::Alert, title, fields, links(incident))
+    ChatMessage::build(
+        MessageKind::Alert,
+        title,
+        fields,
+        links(incident, console_url),
+    )
 }
 
 /// The recovery message.
@@ -235,19 +251,23 @@ fn when(t: Timestamp, pandora: &str) -> String {
     }
 }
 
-fn links(incident: &Incident) -> Vec<(String, String)> {
+fn links(incident: &Incident, console_url: Option<&str>) -> Vec<(String, String)> {
     let a = &incident.first;
     let mut out = Vec::new();
-    if !a.homeurl.is_empty() && !a.agent_id.is_empty() {
+    let home = Some(a.homeurl.as_str())
+        .filter(|h| !h.is_empty())
+        .or(console_url)
+        .unwrap_or_default();
+    if !home.is_empty() && !a.agent_id.is_empty() {
         out.push((
             "Pandora FMS agent".to_string(),
             format!(
-                "{}/index.php?sec=estado&sec2=operation/agentes/ver_agente&id_agente={}",
-                a.homeurl, a.agent_id
+                "{home}/index.php?sec=estado&sec2=operation/agentes/ver_agente&id_agente={}",
+                a.agent_id
             ),
         ));
-    } else if !a.homeurl.is_empty() {
-        out.push(("Pandora FMS console".to_string(), a.homeurl.clone()));
+    } else if !home.is_empty() {
+        out.push(("Pandora FMS console".to_string(), home.to_string()));
     }
     if let Some(url) = &incident.ilert_alert {
         out.push(("ilert alert".to_string(), url.clone()));

@@ -519,7 +519,7 @@ pub fn sync(
     }
 
     // 3. The alert message, 4. pinned.
-    let alert = message::alert_message(inc);
+    let alert = message::alert_message(inc, route.console_url.as_deref());
     let message_id = match st.message_id.clone() {
         Some(id) => id,
         None => {
