@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
-use support::ilert::{FakeIlert, KEY};
+use support::ilert::{FakeIlert, Mode, KEY};
 use support::slack::{FakeSlack, TOKEN};
 use support::{code, run, stderr, stdout, PandoraAlert, TestDir};
 
@@ -622,6 +622,60 @@ fn pinned_message_carries_the_runbook_text_and_a_console_link_from_console_url()
     assert!(
         pinned.contains("https://console.example/pandora_console/index.php?sec=estado"),
         "{pinned}"
+    );
+}
+
+#[test]
+fn a_refused_alert_shows_not_paged_in_the_channel_until_ilert_has_it() {
+    let (dir, ilert, slack) = (
+        TestDir::new("not-paged"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    ilert.set_mode(Mode::Fail(400));
+    let out = PandoraAlert::firing("505")
+        .set("--agent", "host-505")
+        .run(&cfg);
+    assert_ne!(code(&out), 70, "{}", stderr(&out));
+    let ch = slack
+        .channel("pandorafms_alert_505")
+        .expect("the channel still opens");
+    assert_eq!(ch.topic, "NOT PAGED - host-505 / CPU Load");
+    assert!(
+        ch.pinned()[0].text.starts_with("NOT PAGED [Critical]"),
+        "{}",
+        ch.pinned()[0].text
+    );
+    let banners: Vec<&str> = ch
+        .messages
+        .iter()
+        .map(|m| m.text.as_str())
+        .filter(|t| t.starts_with("⚠️ NOT PAGED: ilert refused this alert"))
+        .collect();
+    assert_eq!(banners.len(), 1, "{:?}", ch.messages);
+
+    // Fixed and requeued: ilert has it, and the channel says so.
+    ilert.set_mode(Mode::Accept);
+    // The first flush delivers the ALERT and queues the chat update; the second delivers it.
+    for args in [&["requeue"][..], &["flush"], &["flush"]] {
+        let out = run(&cfg, args);
+        assert!(matches!(code(&out), 0 | 69), "{args:?}: {}", stderr(&out));
+    }
+    assert!(ilert.accepted().iter().any(|e| e["eventType"] == "ALERT"));
+    let ch = slack.channel("pandorafms_alert_505").unwrap();
+    assert_eq!(ch.topic, "FIRING - host-505 / CPU Load");
+    assert!(
+        ch.pinned()[0].text.starts_with("FIRING [Critical]"),
+        "{}",
+        ch.pinned()[0].text
+    );
+    assert!(
+        ch.messages
+            .iter()
+            .any(|m| m.text == "ilert has this alert now: the on-call is being paged."),
+        "{:?}",
+        ch.messages
     );
 }
 

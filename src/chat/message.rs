@@ -83,13 +83,50 @@ pub fn acked_by(incident: &Incident) -> Option<String> {
         })
 }
 
-/// `FIRING`, `ACKNOWLEDGED by X` or `RESOLVED`.
-fn state_word(incident: &Incident) -> String {
-    match (incident.is_open(), acked_by(incident)) {
-        (false, _) => "RESOLVED".into(),
-        (true, Some(who)) => format!("ACKNOWLEDGED by {who}"),
-        (true, None) => "FIRING".into(),
+/// The chat state's `extra` entry set while ilert has refused the incident's ALERT for good
+/// (its value: why): nobody was paged.
+pub const NOT_PAGED: &str = "not_paged";
+
+/// Why ilert refused the incident's alert, while it has not been delivered since.
+pub fn not_paged(incident: &Incident) -> Option<&str> {
+    incident
+        .chat
+        .as_ref()
+        .and_then(|c| c.extra.get(NOT_PAGED))
+        .map(String::as_str)
+}
+
+/// The state word when it is more than firing/resolved (`NOT PAGED`, `ACKNOWLEDGED by X`):
+/// the pinned message is re-rendered when it changes.
+pub fn special_state(incident: &Incident) -> Option<String> {
+    if !incident.is_open() {
+        return None;
     }
+    if not_paged(incident).is_some() {
+        return Some("NOT PAGED".into());
+    }
+    acked_by(incident).map(|who| format!("ACKNOWLEDGED by {who}"))
+}
+
+/// `FIRING`, `NOT PAGED`, `ACKNOWLEDGED by X` or `RESOLVED`.
+fn state_word(incident: &Incident) -> String {
+    match special_state(incident) {
+        Some(s) => s,
+        None if incident.is_open() => "FIRING".into(),
+        None => "RESOLVED".into(),
+    }
+}
+
+/// The prominent line while nobody was paged, and the one when ilert has the alert again.
+pub fn paging_line(incident: &Incident) -> ChatMessage {
+    let title = match not_paged(incident) {
+        Some(why) => format!(
+            "⚠️ NOT PAGED: ilert refused this alert ({why}), so nobody was paged. Page the on-call \
+             by hand, fix the cause and run `pandora-ilert requeue`."
+        ),
+        None => "ilert has this alert now: the on-call is being paged.".to_string(),
+    };
+    ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
 }
 
 /// `FIRING - web-01 / CPU Load` (the channel topic; plain text, short).

@@ -426,8 +426,12 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
 type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
 
 /// The reconciliation: each step checks the record, calls the platform if needed, and saves.
-/// The chat state's `extra` entry naming who the pinned message shows as acknowledging.
-const RENDERED_ACK: &str = "rendered_acked_by";
+/// The chat state's `extra` entry with the special state (`NOT PAGED`, `ACKNOWLEDGED by X`)
+/// the pinned message shows.
+const RENDERED_STATE: &str = "rendered_state";
+
+/// The chat state's `extra` entry set while the channel has been told nobody was paged.
+const NOT_PAGED_TOLD: &str = "not_paged_told";
 
 pub fn sync(
     b: &mut dyn ChatBackend,
@@ -559,11 +563,11 @@ pub fn sync(
     }
 
     // 6. The pinned message follows re-fires and recovery, in place.
-    let acked = message::acked_by(inc);
+    let special = message::special_state(inc);
     if caps.update
         && (st.rendered_fires != inc.times_fired
             || st.rendered_resolved == inc.is_open()
-            || st.extra.get(RENDERED_ACK) != acked.as_ref())
+            || st.extra.get(RENDERED_STATE) != special.as_ref())
     {
         match b.update(&ch, &message_id, &alert) {
             // Someone deleted the pinned message: post it anew (it shows the current state).
@@ -574,9 +578,9 @@ pub fn sync(
                 r?;
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
-                match &acked {
-                    Some(who) => st.extra.insert(RENDERED_ACK.into(), who.clone()),
-                    None => st.extra.remove(RENDERED_ACK),
+                match &special {
+                    Some(word) => st.extra.insert(RENDERED_STATE.into(), word.clone()),
+                    None => st.extra.remove(RENDERED_STATE),
                 };
                 commit(
                     inc,
@@ -589,6 +593,23 @@ pub fn sync(
                 );
             }
         }
+    }
+
+    // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
+    let told = st.extra.contains_key(NOT_PAGED_TOLD);
+    if message::not_paged(inc).is_some() != told {
+        b.post(&ch, &message::paging_line(inc))?;
+        if told {
+            st.extra.remove(NOT_PAGED_TOLD);
+        } else {
+            st.extra.insert(NOT_PAGED_TOLD.into(), now.rfc3339());
+        }
+        commit(
+            inc,
+            &st,
+            save,
+            Some("told the channel whether ilert paged".into()),
+        );
     }
 
     // 7. Recovery message.
@@ -606,6 +627,7 @@ pub fn sync(
 
     // 8. Stakeholder line per state change.
     if let Some(stake) = &route.stakeholder_channel {
+        let acked = message::acked_by(inc);
         let phase = match (inc.is_open(), &acked) {
             (false, _) => "resolved",
             (true, Some(_)) => "acknowledged",
