@@ -99,6 +99,10 @@ pub enum Command {
         /// Route to test [default: the default route].
         #[arg(long)]
         route: Option<String>,
+        /// ilert priority of the drill alert: `low` does not wake anyone up, `high` rehearses
+        /// the real page.
+        #[arg(long, default_value = "low", value_parser = ["low", "high"], ignore_case = true)]
+        priority: String,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -67,7 +67,18 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
         } => archive::run(&load()?, &older_than, dry_run),
         Command::Timeline { incident, json } => timeline::run(&load()?, &incident, json),
         // The plugin loads its own config: a broken one must still print a module and exit 0.
-        Command::Test { route, json } => drill::run(&load()?, route.as_deref(), json),
+        Command::Test {
+            route,
+            priority,
+            json,
+        } => {
+            let priority = if priority.eq_ignore_ascii_case("high") {
+                crate::config::IlertPriority::High
+            } else {
+                crate::config::IlertPriority::Low
+            };
+            drill::run(&load()?, route.as_deref(), priority, json)
+        }
         Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
         Command::Xml { files } => {
             let config = load()?;
