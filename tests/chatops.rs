@@ -171,6 +171,7 @@ fn archive_posts_a_closing_line_and_archives_only_long_resolved_channels() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let c = slack.channel("pandorafms_alert_301").unwrap();
     assert!(c.is_archived);
+    assert!(c.topic.starts_with("ARCHIVED - RESOLVED - "), "{}", c.topic);
     assert!(
         c.messages
             .last()

@@ -400,6 +400,39 @@ impl ChatBackend for Matrix<'_> {
         Ok((items, Some(from)))
     }
 
+    fn withdraw_invites(
+        &mut self,
+        channel: &ChannelRef,
+        users: &[String],
+    ) -> Result<(), ChatError> {
+        let room = encode_component(&channel.id);
+        for user in users {
+            let member = format!(
+                "/rooms/{room}/state/m.room.member/{}",
+                encode_component(user)
+            );
+            let membership = match self.call("GET", &member, None) {
+                Ok(v) => v["membership"].as_str().unwrap_or_default().to_string(),
+                Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // Only an invitation still pending: members who joined keep their place (and the
+            // history); a kick of an invited user withdraws the invite (spec: membership).
+            if membership != "invite" {
+                continue;
+            }
+            self.call(
+                "POST",
+                &format!("/rooms/{room}/kick"),
+                Some(json!({
+                    "user_id": user,
+                    "reason": "The incident is resolved and this room is archived: the invitation is withdrawn.",
+                })),
+            )?;
+        }
+        Ok(())
+    }
+
     fn empower(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
         let room = channel.id.as_str();
         let levels = self

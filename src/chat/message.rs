@@ -140,6 +140,11 @@ pub fn topic(incident: &Incident) -> String {
 /// 2,000 characters per field).
 const DETAILS_MAX_CHARS: usize = 1500;
 
+/// `ARCHIVED - RESOLVED - web-01 / CPU Load`: the topic of an archived channel.
+pub fn archived_topic(incident: &Incident) -> String {
+    crate::ilert::truncate_chars(&format!("ARCHIVED - {}", topic(incident)), 250)
+}
+
 /// The pinned alert message, rendered from the record's current state; `console_url` gives the
 /// Pandora links when the alert carried no `_homeurl_`.
 pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMessage {

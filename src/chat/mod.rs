@@ -212,6 +212,17 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// Withdraws the invitations of `users` who never joined (archiving: a pending invite to
+    /// a closed room is noise); a no-op where invites cannot be pending (Slack adds members at
+    /// once).
+    fn withdraw_invites(
+        &mut self,
+        channel: &ChannelRef,
+        users: &[String],
+    ) -> Result<(), ChatError> {
+        let _ = (channel, users);
+        Ok(())
+    }
     /// Lets invited responders pin messages and set the topic where the platform restricts
     /// it (Matrix: power level 50); a no-op where everyone may (Slack).
     fn empower(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
@@ -430,6 +441,9 @@ type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
 /// the pinned message shows.
 const RENDERED_STATE: &str = "rendered_state";
 
+/// The chat state's `extra` entry set once pending invitations were withdrawn at archiving.
+const INVITES_WITHDRAWN: &str = "invites_withdrawn";
+
 /// The chat state's `extra` entry set while the channel has been told nobody was paged.
 const NOT_PAGED_TOLD: &str = "not_paged_told";
 
@@ -464,6 +478,22 @@ pub fn sync(
             b.post(&ch, &message::closing_line(inc, now))?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(inc, &st, save, Some("posted closing line".into()));
+        }
+        let topic = message::archived_topic(inc);
+        if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
+            b.set_topic(&ch, &topic)?;
+            st.topic = Some(topic.clone());
+            commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
+        }
+        if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
+            b.withdraw_invites(&ch, &st.invited)?;
+            st.extra.insert(INVITES_WITHDRAWN.into(), now.rfc3339());
+            commit(
+                inc,
+                &st,
+                save,
+                Some("withdrew the invitations nobody accepted".into()),
+            );
         }
         b.archive(&ch)?;
         st.archived_at = Some(now);
