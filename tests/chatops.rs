@@ -44,11 +44,14 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
         FakeIlert::start(),
         FakeSlack::start(),
     );
+    let stake = slack.add_channel("stakeholders", "", "U0ADMIN", false, false);
     let cfg = config(
         &dir,
         &ilert,
         &slack,
-        "storm_per_minute = 3\nstorm_quiet = \"5s\"",
+        &format!(
+            "storm_per_minute = 3\nstorm_quiet = \"5s\"\ninvite = [\"U0ANA\"]\nstakeholder_channel = \"{stake}\""
+        ),
     );
     for (i, group) in [
         "Servers",
@@ -119,7 +122,34 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
         "{}",
         storm.pinned()[0].text
     );
-    assert_eq!(slack.channels().len(), 4);
+    assert_eq!(
+        slack.channels().len(),
+        5,
+        "three incidents, the storm, the stakeholders"
+    );
+    // People can find the storm: the responders are in it, stakeholders were told once.
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    assert!(
+        storm.members.iter().any(|m| m == "U0ANA"),
+        "{:?}",
+        storm.members
+    );
+    let storm_lines = |slack: &FakeSlack| -> Vec<String> {
+        slack
+            .channel_by_id(&stake)
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.text.clone())
+            .filter(|t| t.contains("storm"))
+            .collect()
+    };
+    let lines = storm_lines(&slack);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Alert storm on route 'default': new incidents are summarised in"),
+        "{lines:?}"
+    );
 
     // Quiet for storm_quiet: the plugin run ends the storm and says so.
     std::thread::sleep(Duration::from_millis(5100));
@@ -128,6 +158,12 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
     let last = &storm.messages.last().unwrap().text;
     assert!(last.contains("storm on route 'default' is over"), "{last}");
     assert!(storm.topic.starts_with("QUIET"), "{}", storm.topic);
+    let lines = storm_lines(&slack);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].starts_with("The alert storm on route 'default' is over (3 incident(s)"),
+        "{lines:?}"
+    );
     let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(status["storms"].as_array().unwrap().is_empty(), "{status}");
     // Afterwards a new incident gets its own channel again.

@@ -483,9 +483,10 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
     // The storm room is per route: a route name of its own keeps earlier runs' rooms out.
     let route = format!("storm{id}");
     let cfg = dir.config(&format!(
-        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\n",
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\ninvite = [\"{}\"]\n",
         ilert.url(),
-        s.config_section()
+        s.config_section(),
+        s.alice.user
     ));
     // Own room, storm, (quiet) own room again, storm, (quiet) end.
     for n in 0..5 {
@@ -501,6 +502,11 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
         .bot
         .resolve(&s.alias(&format!("pandorafms_storm_{route}")))
         .expect("the storm room");
+    // The responders are invited to the storm room, so they find it.
+    assert_eq!(
+        s.bot.membership(&room, &s.alice.user).as_deref(),
+        Some("invite")
+    );
     let msgs = s.bot.messages(&room);
     let storm = format!("ALERT STORM on route '{route}' since ");
     let over = format!("The alert storm on route '{route}' is over");

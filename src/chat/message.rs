@@ -364,6 +364,22 @@ pub fn storm_topic(state: &crate::storm::StormState) -> String {
     }
 }
 
+/// The one line stakeholders get when a storm starts (active) or ends.
+pub fn storm_stakeholder_line(state: &crate::storm::StormState, link: &str) -> ChatMessage {
+    let title = if state.is_active() {
+        format!(
+            "Alert storm on route '{}': new incidents are summarised in {link} instead of a channel each; ilert still gets every alert.",
+            state.route
+        )
+    } else {
+        format!(
+            "The alert storm on route '{}' is over ({} incident(s) summarised in {link}); new incidents get their own channel again.",
+            state.route, state.total
+        )
+    };
+    ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
+}
+
 /// The message that says a storm passed.
 pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
     let (began, lasted) = match (state.ended_storm, state.ended_at) {

@@ -967,17 +967,20 @@ mod tests {
         assert_eq!(
             &b.calls[1..],
             [
+                "invite U1,U2",
                 "post C1 Alert",
-                "pin m2",
-                "topic STORM - route default: 1 incidents summarised"
-            ]
+                "pin m3",
+                "topic STORM - route default: 1 incidents summarised",
+                "post CSTAKE Stakeholder"
+            ],
+            "responders invited, stakeholders told once"
         );
         b.calls.clear();
         state.admit(1, "Databases", "db-02 / Latency", t(2));
         storm::sync_storm(&mut b, &mut state, &route, t(2), &mut |_, _| saves += 1).unwrap();
         assert_eq!(b.calls.len(), 2, "{:?}", b.calls);
         assert!(
-            b.calls[0].starts_with("update m2 ALERT STORM on route 'default'"),
+            b.calls[0].starts_with("update m3 ALERT STORM on route 'default'"),
             "{:?}",
             b.calls
         );
@@ -985,7 +988,7 @@ mod tests {
         state.end(t(400));
         storm::sync_storm(&mut b, &mut state, &route, t(400), &mut |_, _| saves += 1).unwrap();
         assert!(
-            b.calls[0].starts_with("update m2 STORM OVER"),
+            b.calls[0].starts_with("update m3 STORM OVER"),
             "{:?}",
             b.calls
         );
@@ -994,6 +997,7 @@ mod tests {
             "topic QUIET - route default: incidents get their own channel"
         );
         assert_eq!(b.calls[2], "post C1 Recovery");
+        assert_eq!(b.calls[3], "post CSTAKE Stakeholder", "the end, told once");
         b.calls.clear();
         storm::sync_storm(&mut b, &mut state, &route, t(401), &mut |_, _| saves += 1).unwrap();
         assert!(b.calls.is_empty(), "replay must do nothing: {:?}", b.calls);
