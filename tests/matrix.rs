@@ -927,3 +927,85 @@ fn text_from_the_host_cannot_ping_the_room() {
         .collect();
     assert!(in_room.is_empty(), "alice was pinged: {in_room:?}");
 }
+
+#[test]
+fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-watch"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    // Two watchers at once, and a plugin run: the command is acted on once.
+    let spawn = || {
+        std::process::Command::new(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["watch", "--interval", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start watch")
+    };
+    let mut watchers = [spawn(), spawn()];
+    // Let them take their first read position.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let typed = std::time::Instant::now();
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/watch-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack on it"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    let accepts = || {
+        ilert
+            .accepted()
+            .iter()
+            .filter(|e| e["eventType"] == "ACCEPT")
+            .count()
+    };
+    while accepts() == 0 && typed.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let latency = typed.elapsed();
+    eprintln!("watch: !ack to ilert ACCEPT in {latency:?}");
+    assert!(
+        latency <= std::time::Duration::from_secs(10),
+        "the ack took {latency:?}"
+    );
+    // A plugin run meanwhile, and room for a duplicate to show up; then SIGTERM.
+    let plugin = run(&cfg, &["plugin"]);
+    assert_eq!(code(&plugin), 0, "{}", stderr(&plugin));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(accepts(), 1, "{:?}", ilert.accepted());
+    let answers = s
+        .alice
+        .messages(&room)
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == sent["event_id"])
+        .count();
+    assert_eq!(answers, 1, "one answer");
+    for w in &mut watchers {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &w.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+    let stopping = std::time::Instant::now();
+    for w in watchers {
+        let out = w.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(stopping.elapsed() < std::time::Duration::from_secs(5));
+}

@@ -11,6 +11,7 @@ mod man;
 mod plugin;
 mod status;
 mod timeline;
+mod watch;
 mod xml;
 
 use std::path::PathBuf;
@@ -66,6 +67,9 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
             dry_run,
         } => archive::run(&load()?, &older_than, dry_run),
         Command::Timeline { incident, json } => timeline::run(&load()?, &incident, json),
+        Command::Watch { interval } => {
+            watch::run(&load()?, std::time::Duration::from_secs(interval.max(1)))
+        }
         // The plugin loads its own config: a broken one must still print a module and exit 0.
         Command::Test {
             route,
