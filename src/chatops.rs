@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
+use crate::chat::message::ACKED_BY;
 use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
 use crate::config::{ChatRoute, Config, IlertApi, Route};
 use crate::deadline::Deadline;
@@ -31,21 +32,87 @@ pub const FIRST_READ_WINDOW: Duration = Duration::from_secs(600);
 /// A command typed in an incident channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
+    /// `!help`: what the commands are.
+    Help,
+    /// `!status`: state, who acknowledged, the ilert link, age.
+    Status,
+    /// `!note TEXT`: a key note for the timeline.
+    Note(String),
     /// `!ack [note]`: acknowledge in ilert.
     Ack(String),
     /// `!resolve [note]`: resolve in ilert.
     Resolve(String),
 }
 
-/// Parses `!ack` / `!resolve` (case-insensitive, optional note after a space).
+impl Command {
+    /// True for commands that change something (and so need authority).
+    pub fn acts(&self) -> bool {
+        !matches!(self, Command::Help | Command::Status)
+    }
+}
+
+/// The answer to `!help`.
+pub const HELP: &str = "Commands in this channel: !ack [note] acknowledges in ilert; \
+     !resolve [note] resolves in ilert; !note TEXT adds a key note to the timeline; \
+     !status shows the state, who acknowledged, the ilert link and the age; !help shows this. \
+     Only this incident's responders may use !ack, !resolve and !note.";
+
+/// Parses a command (case-insensitive word, optional text after a space). An edit of a message
+/// (Matrix shows it as `(edit) …`) is not a command: the original was the one to act on.
 pub fn parse_command(text: &str) -> Option<Command> {
     let t = text.trim();
     let (word, note) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
+    let note = note.trim().to_string();
     match word.to_ascii_lowercase().as_str() {
-        "!ack" | "!acknowledge" => Some(Command::Ack(note.trim().to_string())),
-        "!resolve" | "!resolved" => Some(Command::Resolve(note.trim().to_string())),
+        "!help" => Some(Command::Help),
+        "!status" => Some(Command::Status),
+        "!note" => Some(Command::Note(note)),
+        "!ack" | "!acknowledge" => Some(Command::Ack(note)),
+        "!resolve" | "!resolved" => Some(Command::Resolve(note)),
         _ => None,
     }
+}
+
+/// The answer to `!status`. Pure.
+pub fn status_line(incident: &Incident, acked_by: Option<&str>, now: Timestamp) -> String {
+    let mut s = if incident.is_open() {
+        format!(
+            "FIRING for {}",
+            crate::time::human_duration(now.since(incident.opened_at))
+        )
+    } else {
+        let at = incident.resolved_at.unwrap_or(incident.last_seen);
+        format!(
+            "RESOLVED after {}",
+            crate::time::human_duration(at.since(incident.opened_at))
+        )
+    };
+    s.push_str(&format!(
+        ": {} ({} firing(s), opened {})",
+        incident.first.subject(),
+        incident.times_fired,
+        incident.opened_at
+    ));
+    let acked = acked_by.map(str::to_string).or_else(|| {
+        incident
+            .ilert_mirror
+            .as_ref()
+            .and_then(|m| m.accepted_by.clone())
+    });
+    match acked {
+        Some(who) => s.push_str(&format!("; acknowledged by {who}")),
+        None if incident.is_open() => s.push_str("; not acknowledged"),
+        None => {}
+    }
+    match &incident.ilert_alert {
+        Some(link) => s.push_str(&format!("; ilert: {link}")),
+        None => s.push_str(&format!("; ilert alert key {}", incident.key)),
+    }
+    if incident.drill {
+        s.push_str(" (a drill)");
+    }
+    s.push('.');
+    s
 }
 
 /// The report text after the route's prefix, if the message is a report.
@@ -61,6 +128,29 @@ pub fn parse_report(text: &str, prefix: &str) -> Option<String> {
         .next()
         .is_none_or(char::is_whitespace);
     (starts_clean && !rest.is_empty()).then(|| rest.to_string())
+}
+
+/// Splits a leading Pandora severity word (`critical`, `major`, `minor`, `warning`, `normal`,
+/// `informational`/`info`, `maintenance`) off a report: `!incident minor db slow`. Pure.
+pub fn split_severity(report: &str) -> (Option<&'static str>, &str) {
+    let (word, rest) = report
+        .split_once(char::is_whitespace)
+        .unwrap_or((report, ""));
+    let word = word
+        .trim_matches(|c| c == '[' || c == ']')
+        .to_ascii_lowercase();
+    let word = if word == "info" {
+        "informational".into()
+    } else {
+        word
+    };
+    match crate::pandora::SEVERITY_NAMES
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(&word))
+    {
+        Some(name) if !rest.trim().is_empty() => (Some(name), rest.trim()),
+        _ => (None, report),
+    }
 }
 
 /// What a poll pass did.
@@ -170,6 +260,27 @@ fn poll_intake(
         if incident.as_ref().is_some_and(|i| i.times_fired > 1) {
             continue;
         }
+        // The reporter knows most about it: bring them into the incident channel.
+        if let Some(room) = incident
+            .as_ref()
+            .and_then(|i| i.chat.as_ref())
+            .and_then(|c| c.channel_id.clone().map(|id| (id, c)))
+            .map(|(id, c)| ChannelRef {
+                id,
+                name: c.channel_name.clone().unwrap_or_default(),
+                url: c.channel_url.clone(),
+            })
+        {
+            let reporter = std::slice::from_ref(&m.author);
+            if let Err(e) = backend
+                .invite(&room, reporter)
+                .and_then(|()| backend.empower(&room, reporter))
+            {
+                report
+                    .errors
+                    .push(format!("invite {} to #{}: {e}", m.author, room.name));
+            }
+        }
         let where_ = incident
             .as_ref()
             .and_then(|i| i.chat.as_ref())
@@ -199,16 +310,21 @@ fn poll_intake(
 }
 
 /// The alert for a chat report; its key is stable per message, so a replay only re-fires.
-fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, text: &str) -> Alert {
+/// The report text is the subject (topic, pinned title); a leading severity word sets the
+/// severity (default Critical: someone thought it worth reporting).
+fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, report: &str) -> Alert {
+    let (severity, text) = split_severity(report);
+    // Matrix aliases already start with `#`.
+    let channel = ch.name.trim_start_matches('#');
     let input = AlertInput {
         event: Some("alert".into()),
         agent: Some(format!("chat report by {}", m.author)),
-        module: Some(format!("#{}", ch.name)),
-        severity: Some("Critical".into()),
+        module: Some(crate::text::truncate_chars(text, 120)),
+        severity: Some(severity.unwrap_or("Critical").into()),
         summary: Some(format!("[Chat] {text}")),
         details: Some(format!(
-            "Reported in chat by {} in #{} at {}:\n{text}",
-            m.author, ch.name, m.at
+            "Reported in chat by {} in #{channel} at {}:\n{text}",
+            m.author, m.at
         )),
         extra: vec![
             ("reporter".into(), m.author.clone()),
@@ -277,6 +393,9 @@ fn poll_incident(
         name: state.channel_name.clone().unwrap_or_default(),
         url: state.channel_url.clone(),
     };
+    let Some(chat_route) = route.chat.as_ref() else {
+        return Ok(());
+    };
     let mut backend = chat::backend(backend_name, ctx)?;
     if !backend.capabilities().history {
         // Teams app-only cannot read channel messages: nothing to poll.
@@ -297,65 +416,91 @@ fn poll_incident(
         let Some(cmd) = parse_command(&m.text) else {
             continue;
         };
-        if !incident.is_open() {
-            reply(
-                backend.as_mut(),
-                &ch,
-                m,
-                "This incident is already resolved.",
-                report,
-            );
+        if cmd.acts() && !authorized(backend.as_mut(), &ch, chat_route, &m.author) {
+            refuse(ctx, backend.as_mut(), &ch, m, key, incident.seq, report);
             continue;
         }
-        let (event_type, verb, note) = match &cmd {
-            Command::Ack(n) => (IlertEventType::Accept, "Acknowledged", n.clone()),
-            Command::Resolve(n) => (IlertEventType::Resolve, "Resolved", n.clone()),
+        let answer = match &cmd {
+            Command::Help => HELP.to_string(),
+            Command::Status => {
+                let acked = chat::message::acked_by(&incident);
+                status_line(&incident, acked.as_deref(), ctx.now)
+            }
+            Command::Note(text) if text.is_empty() => {
+                "Usage: !note TEXT (the text goes to the incident timeline as a key note).".into()
+            }
+            Command::Note(text) => {
+                ctx.store.log_event(
+                    key,
+                    &EventLogLine {
+                        at: m.at,
+                        seq: incident.seq,
+                        kind: "note".into(),
+                        text: text.clone(),
+                        by: m.author.clone(),
+                    },
+                );
+                report.commands += 1;
+                format!("Noted for the timeline, {}.", m.author)
+            }
+            Command::Ack(_) | Command::Resolve(_) if !incident.is_open() => {
+                "This incident is already resolved.".into()
+            }
+            Command::Ack(_) if route.source.api == IlertApi::Pandorafms => {
+                "This route sends to ilert's Pandora FMS endpoint, which cannot acknowledge; acknowledge in the ilert app.".into()
+            }
+            Command::Ack(note) | Command::Resolve(note) => {
+                let resolve = matches!(cmd, Command::Resolve(_));
+                let (event_type, verb) = if resolve {
+                    (IlertEventType::Resolve, "Resolved")
+                } else {
+                    (IlertEventType::Accept, "Acknowledged")
+                };
+                // With [ilert] api_token and a known alert: accept/resolve by id; else an event.
+                if !crate::ilert_sync::command(
+                    ctx.config,
+                    ctx.http,
+                    &mut incident,
+                    resolve,
+                    ctx.deadline,
+                ) {
+                    let action = Action::Ilert(command_event(
+                        &incident, route, event_type, &m.author, note,
+                    ));
+                    queued.push(queue_entry(&mut incident, action, ctx.now));
+                }
+                if resolve {
+                    incident.state = IncidentState::Resolved;
+                    incident.resolved_at = Some(ctx.now);
+                    queued.push(queue_entry(
+                        &mut incident,
+                        chat_action(backend_name, ChatChange::Recover),
+                        ctx.now,
+                    ));
+                } else if let Some(c) = incident.chat.as_mut() {
+                    c.extra.insert(ACKED_BY.into(), m.author.clone());
+                    // Re-render in place: topic, pinned message, one stakeholder line.
+                    queued.push(queue_entry(
+                        &mut incident,
+                        chat_action(backend_name, ChatChange::Refire),
+                        ctx.now,
+                    ));
+                }
+                report.commands += 1;
+                ctx.store.log_event(
+                    key,
+                    &EventLogLine {
+                        at: m.at,
+                        seq: incident.seq,
+                        kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
+                        text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
+                        by: m.author.clone(),
+                    },
+                );
+                format!("{verb} in ilert by {}.", m.author)
+            }
         };
-        if route.source.api == IlertApi::Pandorafms && event_type == IlertEventType::Accept {
-            reply(
-                backend.as_mut(),
-                &ch,
-                m,
-                "This route sends to ilert's Pandora FMS endpoint, which cannot acknowledge; acknowledge in the ilert app.",
-                report,
-            );
-            continue;
-        }
-        let resolve = matches!(cmd, Command::Resolve(_));
-        // With [ilert] api_token and a known alert: accept/resolve by id; else an event.
-        if !crate::ilert_sync::command(ctx.config, ctx.http, &mut incident, resolve, ctx.deadline) {
-            let action = Action::Ilert(command_event(
-                &incident, route, event_type, &m.author, &note,
-            ));
-            queued.push(queue_entry(&mut incident, action, ctx.now));
-        }
-        if let Command::Resolve(_) = cmd {
-            incident.state = IncidentState::Resolved;
-            incident.resolved_at = Some(ctx.now);
-            queued.push(queue_entry(
-                &mut incident,
-                chat_action(backend_name, ChatChange::Recover),
-                ctx.now,
-            ));
-        }
-        report.commands += 1;
-        ctx.store.log_event(
-            key,
-            &EventLogLine {
-                at: m.at,
-                seq: incident.seq,
-                kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
-                text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
-                by: m.author.clone(),
-            },
-        );
-        reply(
-            backend.as_mut(),
-            &ch,
-            m,
-            &format!("{verb} in ilert by {}.", m.author),
-            report,
-        );
+        reply(backend.as_mut(), &ch, m, &answer, report);
     }
     if let Some(next) = next {
         state = incident.chat.clone().unwrap_or(state);
@@ -374,6 +519,80 @@ fn poll_incident(
         d.deliver_incident(key, usize::MAX);
     }
     Ok(())
+}
+
+/// Whether `author` may act through commands on a route's incidents: one of the route's
+/// invitees, on its `chatops_allow` list, or (Matrix) at `chatops_min_power` or above in the
+/// room. Anyone else could join a public room and page or resolve for the whole team.
+pub fn may_act(chat: &ChatRoute, author: &str, power: Option<i64>) -> bool {
+    chat.invite
+        .iter()
+        .chain(&chat.chatops_allow)
+        .any(|u| u == author)
+        || chat
+            .chatops_min_power
+            .is_some_and(|min| power.is_some_and(|p| p >= min))
+}
+
+/// `may_act`, asking the platform for the power level only when the lists do not decide.
+fn authorized(b: &mut dyn ChatBackend, ch: &ChannelRef, chat: &ChatRoute, author: &str) -> bool {
+    if may_act(chat, author, None) {
+        return true;
+    }
+    if chat.chatops_min_power.is_none() {
+        return false;
+    }
+    match b.power_level(ch, author) {
+        Ok(power) => may_act(chat, author, power),
+        Err(e) => {
+            log::warn!("power level of {author} in #{}: {e}", ch.name);
+            false
+        }
+    }
+}
+
+/// The polite refusal in thread, and a line in the incident's event log.
+fn refuse(
+    ctx: &Context<'_>,
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    m: &HistoryItem,
+    key: &str,
+    seq: u32,
+    report: &mut Report,
+) {
+    let word = m.text.split_whitespace().next().unwrap_or_default();
+    reply(
+        b,
+        ch,
+        m,
+        &format!(
+            "Sorry {}, only this incident's responders can use {word} here. \
+             Ask one of them, or ask an admin to add you to chatops_allow.",
+            m.author
+        ),
+        report,
+    );
+    ctx.store.log_event(
+        key,
+        &EventLogLine {
+            at: m.at,
+            seq,
+            kind: "command-refused".into(),
+            text: format!(
+                "{} typed {:?} in #{} but is not allowed to act",
+                m.author,
+                m.text.trim(),
+                ch.name
+            ),
+            by: m.author.clone(),
+        },
+    );
+    log::info!(
+        "refused {word} from {} in #{}: not allowed",
+        m.author,
+        ch.name
+    );
 }
 
 fn reply(
@@ -516,6 +735,57 @@ mod tests {
         );
         assert_eq!(parse_command("!acknowledgement"), None);
         assert_eq!(parse_command("please !ack"), None);
+    }
+
+    fn route(invite: &[&str], allow: &[&str], min_power: Option<i64>) -> ChatRoute {
+        let text = "[[route]]\nname = \"r\"\nilert_key = \"k\"\nchat = \"matrix\"\n\
+                    [matrix]\nhomeserver = \"http://127.0.0.1:1\"\naccess_token = \"t\"\n";
+        let mut chat = Config::parse(std::path::Path::new("t.toml"), text)
+            .unwrap()
+            .routes[0]
+            .chat
+            .clone()
+            .unwrap();
+        chat.invite = invite.iter().map(|s| s.to_string()).collect();
+        chat.chatops_allow = allow.iter().map(|s| s.to_string()).collect();
+        chat.chatops_min_power = min_power;
+        chat
+    }
+
+    #[test]
+    fn only_invitees_the_allow_list_or_enough_power_may_act() {
+        let r = route(&["@alice:s"], &["U0ABC"], None);
+        assert!(may_act(&r, "@alice:s", None));
+        assert!(may_act(&r, "U0ABC", None));
+        assert!(!may_act(&r, "@eve:s", Some(100)), "no power rule set");
+        let r = route(&[], &[], Some(50));
+        assert!(may_act(&r, "@mod:s", Some(50)));
+        assert!(!may_act(&r, "@eve:s", Some(0)));
+        assert!(!may_act(&r, "@eve:s", None));
+        assert!(!may_act(&route(&[], &[], None), "@alice:s", None));
+    }
+
+    #[test]
+    fn help_status_and_note_parse_and_edits_are_not_commands() {
+        assert_eq!(parse_command("!HELP"), Some(Command::Help));
+        assert_eq!(parse_command("!status please"), Some(Command::Status));
+        assert_eq!(
+            parse_command("!note disk was full"),
+            Some(Command::Note("disk was full".into()))
+        );
+        assert_eq!(parse_command("!note"), Some(Command::Note(String::new())));
+        assert_eq!(parse_command("(edit) !resolve"), None);
+        assert!(!Command::Help.acts() && !Command::Status.acts());
+        assert!(Command::Note(String::new()).acts());
+    }
+
+    #[test]
+    fn a_leading_severity_word_sets_the_reports_severity() {
+        assert_eq!(split_severity("minor db slow"), (Some("Minor"), "db slow"));
+        assert_eq!(split_severity("[WARNING] disk"), (Some("Warning"), "disk"));
+        assert_eq!(split_severity("info x"), (Some("Informational"), "x"));
+        assert_eq!(split_severity("database down"), (None, "database down"));
+        assert_eq!(split_severity("critical"), (None, "critical"));
     }
 
     #[test]

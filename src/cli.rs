@@ -88,6 +88,14 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Follow the incident and intake channels and act on chat commands within seconds: one
+    /// loop, one bounded pass every few seconds, until SIGTERM. Optional: the plugin does the
+    /// same on every run.
+    Watch {
+        /// Seconds between passes (raised to stay within Slack's history rate limit).
+        #[arg(long, default_value_t = 2)]
+        interval: u64,
+    },
     /// Drill: fire a labelled test alert through a route end to end, resolve it, print a checklist.
     #[command(
         after_help = "Examples:\n  pandora-ilert test\n  pandora-ilert test --route databases --json\n\n\
@@ -99,6 +107,10 @@ pub enum Command {
         /// Route to test [default: the default route].
         #[arg(long)]
         route: Option<String>,
+        /// ilert priority of the drill alert: `low` does not wake anyone up, `high` rehearses
+        /// the real page.
+        #[arg(long, default_value = "low", value_parser = ["low", "high"], ignore_case = true)]
+        priority: String,
         /// Machine-readable output.
         #[arg(long)]
         json: bool,

@@ -153,6 +153,13 @@ pub struct ChatRoute {
     pub intake_prefix: String,
     /// Obey `!ack` and `!resolve` typed in incident channels.
     pub commands: bool,
+    /// People allowed to act through chat commands besides the invitees (platform user ids).
+    pub chatops_allow: Vec<String>,
+    /// Matrix: anyone with at least this power level in the incident room may act too.
+    pub chatops_min_power: Option<i64>,
+    /// The Pandora console's address (top-level `console_url`), for the pinned message's links
+    /// when an alert carries no `_homeurl_`.
+    pub console_url: Option<String>,
 }
 
 /// One routing rule: first match wins.
@@ -429,6 +436,8 @@ struct RawRoute {
     intake_channel: Option<String>,
     intake_prefix: Option<String>,
     chat_commands: Option<bool>,
+    chatops_allow: Option<OneOrMany>,
+    chatops_min_power: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -829,6 +838,8 @@ impl Config {
                         ("stakeholder_channel", r.stakeholder_channel.is_some()),
                         ("channel_template", r.channel_template.is_some()),
                         ("intake_channel", r.intake_channel.is_some()),
+                        ("chatops_allow", r.chatops_allow.is_some()),
+                        ("chatops_min_power", r.chatops_min_power.is_some()),
                     ] {
                         if set {
                             warnings.push(format!(
@@ -892,17 +903,45 @@ impl Config {
                             format!("route '{}': channel_template must contain {{id}} so each incident gets its own channel", r.name),
                         ));
                     }
+                    let commands = r.chat_commands.unwrap_or(true);
+                    let invite = r.invite.map(OneOrMany::into_vec).unwrap_or_default();
+                    let chatops_allow: Vec<String> =
+                        r.chatops_allow.map(OneOrMany::into_vec).unwrap_or_default();
+                    if r.chatops_min_power.is_some() && backend != "matrix" {
+                        warnings.push(format!(
+                            "route '{}' sets chatops_min_power, which only Matrix has; it has no effect",
+                            r.name
+                        ));
+                    }
+                    if commands
+                        && backend != "teams"
+                        && invite.is_empty()
+                        && chatops_allow.is_empty()
+                        && r.chatops_min_power.is_none()
+                    {
+                        warnings.push(format!(
+                            "route '{}' obeys chat commands but allows nobody to use them: \
+                             set invite, chatops_allow or chatops_min_power (or chat_commands = false)",
+                            r.name
+                        ));
+                    }
                     Some(ChatRoute {
                         backend,
                         private: r.private.unwrap_or(false),
-                        invite: r.invite.map(OneOrMany::into_vec).unwrap_or_default(),
+                        invite,
                         stakeholder_channel: r.stakeholder_channel.filter(|s| !s.is_empty()),
                         channel_template: template,
                         storm_per_minute: r.storm_per_minute.unwrap_or(10),
                         storm_quiet: dur("storm_quiet", r.storm_quiet, Duration::from_secs(300))?,
                         intake_channel: r.intake_channel.filter(|s| !s.is_empty()),
                         intake_prefix: r.intake_prefix.unwrap_or_else(|| "!incident".into()),
-                        commands: r.chat_commands.unwrap_or(true),
+                        commands,
+                        chatops_allow,
+                        chatops_min_power: r.chatops_min_power,
+                        console_url: raw
+                            .console_url
+                            .as_deref()
+                            .map(|u| u.trim_end_matches('/').to_string()),
                     })
                 }
             };

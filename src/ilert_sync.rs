@@ -232,8 +232,12 @@ fn rerender_pinned(
         if !b.capabilities().update {
             return Ok(());
         }
-        b.update(&ch, &message_id, &message::alert_message(incident))
-            .map_err(|e| e.to_string())
+        b.update(
+            &ch,
+            &message_id,
+            &message::alert_message(incident, config.console_url.as_deref()),
+        )
+        .map_err(|e| e.to_string())
     });
     if let Err(e) = result {
         log::warn!(

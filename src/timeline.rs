@@ -63,7 +63,8 @@ pub fn build(
             kind: e.kind.clone(),
             by: e.by.clone(),
             text: e.text.clone(),
-            pinned: false,
+            // A `!note` from chat is a key note: shown like a pinned message.
+            pinned: e.kind == "note",
         })
         .collect();
     if let Some((backend, items)) = chat {

@@ -7,8 +7,8 @@ mod support;
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
-use support::ilert::FakeIlert;
-use support::slack::FakeSlack;
+use support::ilert::{FakeIlert, Mode, KEY};
+use support::slack::{FakeSlack, TOKEN};
 use support::{code, plugin, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, route: &str) -> PathBuf {
@@ -36,11 +36,14 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
         FakeIlert::start(),
         FakeSlack::start(),
     );
+    let stake = slack.add_channel("stakeholders", "", "U0ADMIN", false, false);
     let cfg = config(
         &dir,
         &ilert,
         &slack,
-        "storm_per_minute = 3\nstorm_quiet = \"5s\"",
+        &format!(
+            "storm_per_minute = 3\nstorm_quiet = \"5s\"\ninvite = [\"U0ANA\"]\nstakeholder_channel = \"{stake}\""
+        ),
     );
     for (i, group) in [
         "Servers",
@@ -111,7 +114,34 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
         "{}",
         storm.pinned()[0].text
     );
-    assert_eq!(slack.channels().len(), 4);
+    assert_eq!(
+        slack.channels().len(),
+        5,
+        "three incidents, the storm, the stakeholders"
+    );
+    // People can find the storm: the responders are in it, stakeholders were told once.
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    assert!(
+        storm.members.iter().any(|m| m == "U0ANA"),
+        "{:?}",
+        storm.members
+    );
+    let storm_lines = |slack: &FakeSlack| -> Vec<String> {
+        slack
+            .channel_by_id(&stake)
+            .unwrap()
+            .messages
+            .iter()
+            .map(|m| m.text.clone())
+            .filter(|t| t.contains("storm"))
+            .collect()
+    };
+    let lines = storm_lines(&slack);
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Alert storm on route 'default': new incidents are summarised in"),
+        "{lines:?}"
+    );
 
     // Quiet for storm_quiet: the plugin run ends the storm and says so.
     dir.age_state(6); // quiet for longer than storm_quiet, without waiting for it
@@ -120,6 +150,12 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
     let last = &storm.messages.last().unwrap().text;
     assert!(last.contains("storm on route 'default' is over"), "{last}");
     assert!(storm.topic.starts_with("QUIET"), "{}", storm.topic);
+    let lines = storm_lines(&slack);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[1].starts_with("The alert storm on route 'default' is over (3 incident(s)"),
+        "{lines:?}"
+    );
     let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(status["storms"].as_array().unwrap().is_empty(), "{status}");
     // Afterwards a new incident gets its own channel again.
@@ -163,6 +199,7 @@ fn archive_posts_a_closing_line_and_archives_only_long_resolved_channels() {
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let c = slack.channel("pandorafms_alert_301").unwrap();
     assert!(c.is_archived);
+    assert!(c.topic.starts_with("ARCHIVED - RESOLVED - "), "{}", c.topic);
     assert!(
         c.messages
             .last()
@@ -362,16 +399,94 @@ fn incident_report_in_the_intake_channel_becomes_an_ilert_alert_and_gets_a_reply
             .count(),
         1
     );
-    // A new report is picked up.
-    slack.add_message(&intake, "U0BOB", "!incident VPN down");
+    // A new report is picked up, with its severity; the text is in the topic, the reporter
+    // is invited.
+    slack.add_message(&intake, "U0BOB", "!incident minor VPN down");
     plugin(&cfg);
-    assert_eq!(
-        ilert
-            .accepted()
+    let alerts: Vec<Value> = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ALERT")
+        .collect();
+    assert_eq!(alerts.len(), 2);
+    assert_eq!(alerts[1]["summary"], "[Chat] VPN down");
+    assert_eq!(alerts[1]["priority"], "LOW", "{}", alerts[1]);
+    let vpn = slack
+        .channels()
+        .into_iter()
+        .find(|c| c.topic.contains("VPN down"))
+        .expect("the report text in a channel topic");
+    assert_eq!(vpn.topic, "FIRING - chat report by U0BOB / VPN down");
+    assert!(
+        vpn.members.iter().any(|m| m == "U0BOB"),
+        "{:?}",
+        vpn.members
+    );
+    assert!(
+        vpn.pinned()[0]
+            .text
+            .starts_with("FIRING [Minor] chat report by U0BOB / VPN down"),
+        "{}",
+        vpn.pinned()[0].text
+    );
+}
+
+#[test]
+fn help_status_and_note_each_get_one_answer_and_the_note_is_a_key_timeline_row() {
+    let (dir, ilert, slack) = (
+        TestDir::new("commands-more"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    fire(&cfg, "503", "Servers");
+    // A first read sets the read position (the fake pages two messages at a time, and a first
+    // read takes only the latest page).
+    plugin(&cfg);
+    let ch = slack.channel("pandorafms_alert_503").unwrap();
+    let help = slack.add_message(&ch.id, "U0EVE", "!help");
+    let ack = slack.add_message(&ch.id, "U0ANA", "!ack");
+    let status = slack.add_message(&ch.id, "U0EVE", "!status");
+    let note = slack.add_message(&ch.id, "U0ANA", "!note the disk filled up at 03:00");
+    let refused = slack.add_message(&ch.id, "U0EVE", "!note I was here");
+    plugin(&cfg);
+    plugin(&cfg);
+    let ch = slack.channel("pandorafms_alert_503").unwrap();
+    let answer = |ts: &str| {
+        let all: Vec<&str> = ch
+            .messages
             .iter()
-            .filter(|e| e["eventType"] == "ALERT")
-            .count(),
-        2
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(all.len(), 1, "exactly one answer to {ts}: {all:?}");
+        all[0].to_string()
+    };
+    assert!(answer(&help).starts_with("Commands in this channel: !ack"));
+    assert_eq!(answer(&ack), "Acknowledged in ilert by U0ANA.");
+    let st = answer(&status);
+    assert!(
+        st.starts_with("FIRING for ") && st.contains("acknowledged by U0ANA"),
+        "{st}"
+    );
+    assert!(st.contains("ilert alert key 503"), "{st}");
+    assert_eq!(answer(&note), "Noted for the timeline, U0ANA.");
+    assert!(answer(&refused).starts_with("Sorry U0EVE"));
+    let out = run(&cfg, &["timeline", "503"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let md = stdout(&out);
+    let row = md
+        .lines()
+        .find(|l| l.contains("| note |") || l.contains("the disk filled up"))
+        .filter(|l| l.contains("event log"))
+        .unwrap_or_else(|| panic!("{md}"));
+    assert!(
+        row.contains("U0ANA") && row.contains("📌 the disk filled up at 03:00"),
+        "{row}"
+    );
+    assert!(
+        !md.contains("📌 I was here"),
+        "a refused note is no key note: {md}"
     );
 }
 
@@ -382,7 +497,16 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
         FakeIlert::start(),
         FakeSlack::start(),
     );
-    let cfg = config(&dir, &ilert, &slack, "");
+    // U0ANA is a responder (invited), U0BOB on the allow-list.
+    let stake = slack.add_channel("stakeholders", "", "U0ADMIN", false, false);
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        &format!(
+            "invite = [\"U0ANA\"]\nchatops_allow = [\"U0BOB\"]\nstakeholder_channel = \"{stake}\""
+        ),
+    );
     fire(&cfg, "501", "Servers");
     let ch = slack.channel("pandorafms_alert_501").unwrap();
     let ack_ts = slack.add_message(&ch.id, "U0ANA", "!ack looking into it");
@@ -405,7 +529,32 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
         .find(|m| m.thread_ts.as_deref() == Some(ack_ts.as_str()))
         .expect("answered");
     assert_eq!(reply.text, "Acknowledged in ilert by U0ANA.");
+    // The ack is visible: topic, pinned message, one stakeholder line.
+    assert_eq!(ch.topic, "ACKNOWLEDGED by U0ANA - host-501 / CPU Load");
+    assert!(
+        ch.pinned()[0]
+            .text
+            .starts_with("ACKNOWLEDGED by U0ANA [Critical] host-501 / CPU Load"),
+        "{}",
+        ch.pinned()[0].text
+    );
     plugin(&cfg);
+    let lines: Vec<String> = slack
+        .channel_by_id(&stake)
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    assert!(
+        lines[0].starts_with("Incident opened: [Critical] host-501"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("Incident acknowledged by U0ANA: [Critical] host-501"),
+        "{lines:?}"
+    );
     assert_eq!(
         ilert
             .accepted()
@@ -438,6 +587,138 @@ fn ack_and_resolve_typed_in_the_incident_channel_reach_ilert_attributed_to_the_p
     );
     let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(status["open_incidents"].as_array().unwrap().is_empty());
+}
+
+#[test]
+fn an_outsiders_resolve_is_refused_in_thread_and_logged_not_sent_to_ilert() {
+    let (dir, ilert, slack) = (
+        TestDir::new("outsider"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    fire(&cfg, "502", "Servers");
+    let ch = slack.channel("pandorafms_alert_502").unwrap();
+    let ts = slack.add_message(&ch.id, "U0EVE", "!resolve not my problem");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert!(
+        ilert.accepted().iter().all(|e| e["eventType"] == "ALERT"),
+        "{:?}",
+        ilert.accepted()
+    );
+    let ch = slack.channel("pandorafms_alert_502").unwrap();
+    let answers: Vec<_> = ch
+        .messages
+        .iter()
+        .filter(|m| m.thread_ts.as_deref() == Some(ts.as_str()))
+        .collect();
+    assert_eq!(answers.len(), 1, "one answer: {answers:?}");
+    assert!(
+        answers[0]
+            .text
+            .starts_with("Sorry U0EVE, only this incident's responders can use !resolve"),
+        "{}",
+        answers[0].text
+    );
+    assert!(!ch.topic.starts_with("RESOLVED"), "{}", ch.topic);
+    let log = std::fs::read_to_string(dir.state().join("events/502.jsonl")).unwrap();
+    assert!(
+        log.contains("\"kind\":\"command-refused\"") && log.contains("\"by\":\"U0EVE\""),
+        "{log}"
+    );
+    let status: Value = serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["open_incidents"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn pinned_message_carries_the_runbook_text_and_a_console_link_from_console_url() {
+    let (dir, ilert, slack) = (
+        TestDir::new("pin-details"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = dir.config(&format!(
+        "console_url = \"https://console.example/pandora_console/\"\n\
+         alert_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[plugin]\ndata_in = \"\"\n\
+         [ilert]\napi_url = \"{}\"\n[slack]\ntoken = \"{TOKEN}\"\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"slack\"\ninvite = [\"U0ANA\"]\n",
+        ilert.url(),
+        slack.url()
+    ));
+    // Field 13 (`_homeurl_`) left empty, as many installs do.
+    let out = PandoraAlert::firing("504")
+        .set("--homeurl", "")
+        .set(
+            "--details",
+            "Runbook: restart nginx, then check /var/log/nginx",
+        )
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let ch = slack.channel("pandorafms_alert_504").unwrap();
+    let pinned = &ch.pinned()[0].text;
+    assert!(
+        pinned.contains("Details: Runbook: restart nginx, then check /var/log/nginx"),
+        "{pinned}"
+    );
+    assert!(
+        pinned.contains("https://console.example/pandora_console/index.php?sec=estado"),
+        "{pinned}"
+    );
+}
+
+#[test]
+fn a_refused_alert_shows_not_paged_in_the_channel_until_ilert_has_it() {
+    let (dir, ilert, slack) = (
+        TestDir::new("not-paged"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    ilert.set_mode(Mode::Fail(400));
+    let out = PandoraAlert::firing("505")
+        .set("--agent", "host-505")
+        .run(&cfg);
+    assert_ne!(code(&out), 70, "{}", stderr(&out));
+    let ch = slack
+        .channel("pandorafms_alert_505")
+        .expect("the channel still opens");
+    assert_eq!(ch.topic, "NOT PAGED - host-505 / CPU Load");
+    assert!(
+        ch.pinned()[0].text.starts_with("NOT PAGED [Critical]"),
+        "{}",
+        ch.pinned()[0].text
+    );
+    let banners: Vec<&str> = ch
+        .messages
+        .iter()
+        .map(|m| m.text.as_str())
+        .filter(|t| t.starts_with("⚠️ NOT PAGED: ilert refused this alert"))
+        .collect();
+    assert_eq!(banners.len(), 1, "{:?}", ch.messages);
+
+    // Fixed and requeued: ilert has it, and the channel says so.
+    ilert.set_mode(Mode::Accept);
+    // The first flush delivers the ALERT and queues the chat update; the second delivers it.
+    for args in [&["requeue"][..], &["flush"], &["flush"]] {
+        let out = run(&cfg, args);
+        assert!(matches!(code(&out), 0 | 69), "{args:?}: {}", stderr(&out));
+    }
+    assert!(ilert.accepted().iter().any(|e| e["eventType"] == "ALERT"));
+    let ch = slack.channel("pandorafms_alert_505").unwrap();
+    assert_eq!(ch.topic, "FIRING - host-505 / CPU Load");
+    assert!(
+        ch.pinned()[0].text.starts_with("FIRING [Critical]"),
+        "{}",
+        ch.pinned()[0].text
+    );
+    assert!(
+        ch.messages
+            .iter()
+            .any(|m| m.text == "ilert has this alert now: the on-call is being paged."),
+        "{:?}",
+        ch.messages
+    );
 }
 
 #[test]

@@ -51,6 +51,7 @@ fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::Pat
         .plugin("data_in = \"\"\ndeadline = \"15s\"")
         .ilert("rate_limit = \"100000/1m\"")
         .slack(slack)
+        .route("invite = [\"U0RESP001\"]")
         .write(dir)
 }
 

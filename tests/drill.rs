@@ -2,7 +2,7 @@
 
 mod support;
 
-use support::ilert::{FakeIlert, Mode};
+use support::ilert::{FakeIlert, Mode, KEY};
 use support::{code, run, stdout, ConfigBuilder, TestDir};
 
 fn config(dir: &TestDir, ilert: &FakeIlert) -> std::path::PathBuf {
@@ -58,15 +58,56 @@ fn drill_with_ilert_down_reports_the_failed_hop_and_exits_69() {
         j["hops"][0]["error"].as_str().unwrap().contains("503"),
         "{j}"
     );
-    // Nothing is lost: once ilert is back, flush delivers the drill in order.
+    // The drill did not finish and says so; it leaves nothing queued to fire later.
+    assert_eq!(j["dropped"], 2, "{j}");
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert!(dir.queued().is_empty(), "{:?}", dir.queued());
+    assert!(
+        status["open_incidents"].as_array().unwrap().is_empty(),
+        "{status}"
+    );
     ilert.set_mode(Mode::Accept);
     assert_eq!(code(&run(&cfg, &["flush"])), 0);
-    let types: Vec<String> = ilert
+    assert!(ilert.accepted().is_empty(), "{:?}", ilert.accepted());
+    let text = stdout(&run(&cfg, &["test"]));
+    assert!(text.contains("2 of 2 hops OK"), "{text}");
+}
+
+#[test]
+fn drill_text_says_it_could_not_finish_and_removed_its_events() {
+    let (dir, ilert) = (TestDir::new("drill-down-text"), FakeIlert::start());
+    let cfg = config(&dir, &ilert);
+    ilert.set_mode(Mode::Fail(503));
+    let out = run(&cfg, &["test"]);
+    assert_eq!(code(&out), 69);
+    assert!(
+        stdout(&out).contains("The drill could not reach ilert, so it did not finish: its 2 queued event(s) were removed"),
+        "{}",
+        stdout(&out)
+    );
+}
+
+#[test]
+fn drills_page_at_low_priority_unless_asked_for_high() {
+    let (dir, ilert) = (TestDir::new("drill-priority"), FakeIlert::start());
+    // Even a route with a fixed HIGH priority drills at LOW.
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"4s\"\nflush_deadline = \"6s\"\nrequest_timeout = \"2s\"\n[ilert]\napi_url = \"{}\"\n\
+         [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nilert_priority = \"HIGH\"\n",
+        ilert.url()
+    ));
+    assert_eq!(code(&run(&cfg, &["test"])), 0);
+    assert_eq!(code(&run(&cfg, &["test", "--priority", "HIGH"])), 0);
+    let priorities: Vec<String> = ilert
         .accepted()
         .iter()
-        .map(|e| e["eventType"].as_str().unwrap().to_string())
+        .filter(|e| e["eventType"] == "ALERT")
+        .map(|e| e["priority"].as_str().unwrap_or_default().to_string())
         .collect();
-    assert_eq!(types, ["ALERT", "RESOLVE"]);
+    assert_eq!(priorities, ["LOW", "HIGH"]);
+    let out = run(&cfg, &["test", "--priority", "urgent"]);
+    assert_eq!(code(&out), 64, "{}", support::stderr(&out));
 }
 
 #[test]

@@ -213,6 +213,7 @@ fn rest_config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path
             "api_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\""
         ))
         .slack(slack)
+        .route("invite = [\"U0ANA\"]")
         .write(dir)
 }
 

@@ -448,6 +448,29 @@ fn archive_makes_the_resolved_room_read_only_and_drops_its_alias() {
     );
     let rules = s.alice.state(&room, "m.room.join_rules", "").unwrap();
     assert_eq!(rules["join_rule"], "invite");
+    // Tidy: bob never joined, his invitation is withdrawn (with a reason); alice stays; the
+    // topic says the room is archived.
+    let bob = s.alice.state(&room, "m.room.member", &s.bob.user).unwrap();
+    assert_eq!(bob["membership"], "leave", "{bob}");
+    assert!(
+        bob["reason"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("archived"),
+        "{bob}"
+    );
+    assert_eq!(
+        s.alice.membership(&room, &s.alice.user).as_deref(),
+        Some("join")
+    );
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        topic["topic"]
+            .as_str()
+            .unwrap()
+            .starts_with("ARCHIVED - RESOLVED - "),
+        "{topic}"
+    );
     let (status, answer) = s.alice.call(
         "PUT",
         &format!("/rooms/{room}/send/m.room.message/alice-{id}"),
@@ -556,9 +579,10 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
     // The storm room is per route: a route name of its own keeps earlier runs' rooms out.
     let route = format!("storm{id}");
     let cfg = dir.config(&format!(
-        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\n",
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\ninvite = [\"{}\"]\n",
         ilert.url(),
-        s.config_section()
+        s.config_section(),
+        s.alice.user
     ));
     // Own room, storm, (quiet) own room again, storm, (quiet) end.
     for n in 0..5 {
@@ -574,6 +598,11 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
         .bot
         .resolve(&s.alias(&format!("pandorafms_storm_{route}")))
         .expect("the storm room");
+    // The responders are invited to the storm room, so they find it.
+    assert_eq!(
+        s.bot.membership(&room, &s.alice.user).as_deref(),
+        Some("invite")
+    );
     let msgs = s.bot.messages(&room);
     let storm = format!("ALERT STORM on route '{route}' since ");
     let over = format!("The alert storm on route '{route}' is over");
@@ -642,6 +671,154 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
         answer["content"]["body"],
         format!("Acknowledged in ilert by {}.", s.alice.user)
     );
+    // The ack shows in the topic and in the pinned message.
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        topic["topic"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("ACKNOWLEDGED by {} - ", s.alice.user)),
+        "{topic}"
+    );
+    let pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+    let pinned = s.alice.event(&room, pins["pinned"][0].as_str().unwrap());
+    let body = current_body(&msgs, &pinned);
+    assert!(
+        body.starts_with(&format!("ACKNOWLEDGED by {}", s.alice.user)),
+        "{body}"
+    );
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn an_invited_responder_can_pin_and_set_the_topic() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-pin"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let (st, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/rc-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "Root cause: the disk filled up"})),
+    );
+    assert_eq!(st, 200, "{sent}");
+    let mut pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+    pins["pinned"]
+        .as_array_mut()
+        .unwrap()
+        .push(sent["event_id"].clone());
+    let (st, v) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.pinned_events/"),
+        Some(pins),
+    );
+    assert_eq!(st, 200, "a responder pins: {v}");
+    let (st, v) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.topic/"),
+        Some(json!({"topic": "FIRING - disk full, Alice on it"})),
+    );
+    assert_eq!(st, 200, "a responder sets the topic: {v}");
+    // bob was invited too, but has not joined: his level is set all the same.
+    let levels = s.bot.state(&room, "m.room.power_levels", "").unwrap();
+    assert_eq!(levels["users"][s.bob.user.as_str()], 50, "{levels}");
+}
+
+#[test]
+fn an_outsider_who_joined_a_public_room_cannot_resolve() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-outsider"), FakeIlert::start());
+    // Only alice is a responder; bob is on no list and joins the public room himself.
+    let route = format!("private = false\ninvite = [\"{}\"]\n", s.alice.user);
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .bob
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.bob.join(&room);
+    let (st, sent) = s.bob.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/resolve-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!resolve"})),
+    );
+    assert_eq!(st, 200, "{sent}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    assert!(
+        ilert.accepted().iter().all(|e| e["eventType"] == "ALERT"),
+        "{:?}",
+        ilert.accepted()
+    );
+    let msgs = s.bob.messages(&room);
+    let answers: Vec<&Value> = msgs
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == sent["event_id"])
+        .collect();
+    assert_eq!(answers.len(), 1, "{msgs:?}");
+    let body = answers[0]["content"]["body"].as_str().unwrap();
+    assert!(
+        body.starts_with(&format!(
+            "Sorry {}, only this incident's responders can use !resolve",
+            s.bob.user
+        )),
+        "{body}"
+    );
+    let topic = s.bob.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        !topic["topic"].as_str().unwrap().starts_with("RESOLVED"),
+        "{topic}"
+    );
+    assert_eq!(status(&cfg)["open_incidents"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_moderator_by_power_level_may_act_without_being_invited() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-power"), FakeIlert::start());
+    let route = format!(
+        "private = false\ninvite = [\"{}\"]\nchatops_min_power = 50\n",
+        s.alice.user
+    );
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .bob
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.bob.join(&room);
+    let mut levels = s.bot.state(&room, "m.room.power_levels", "").unwrap();
+    levels["users"][s.bob.user.as_str()] = json!(50);
+    let (st, v) = s.bot.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.power_levels/"),
+        Some(levels),
+    );
+    assert_eq!(st, 200, "{v}");
+    let (st, v) = s.bob.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/ack-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack"})),
+    );
+    assert_eq!(st, 200, "{v}");
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let accepts = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ACCEPT")
+        .count();
+    assert_eq!(accepts, 1, "{:?}", ilert.accepted());
 }
 
 #[test]
@@ -701,9 +878,10 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
     let intake = s.alice.create_room(json!({
         "room_alias_name": intake_local, "preset": "public_chat", "name": "Report an incident",
     }));
+    // bob is the responder; alice, the reporter, is on no list and gets invited as reporter.
     let route = format!(
-        "{}intake_channel = \"{}\"\n",
-        synapse_route(&s, false),
+        "private = false\ninvite = [\"{}\"]\nintake_channel = \"{}\"\n",
+        s.bob.user,
         s.alias(&intake_local)
     );
     let cfg = config(&dir, &ilert, &s.config_section(), &route);
@@ -713,7 +891,7 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
     let (status, sent) = s.alice.call(
         "PUT",
         &format!("/rooms/{intake}/send/m.room.message/report-{id}"),
-        Some(json!({"msgtype": "m.text", "body": "!incident database is slow"})),
+        Some(json!({"msgtype": "m.text", "body": "!incident warning database is slow"})),
     );
     assert_eq!(status, 200, "{sent}");
     for _ in 0..2 {
@@ -727,6 +905,27 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
         .collect();
     assert_eq!(alerts.len(), 1, "{:?}", ilert.accepted());
     assert_eq!(alerts[0]["summary"], "[Chat] database is slow");
+    assert_eq!(alerts[0]["priority"], "LOW", "{}", alerts[0]);
+    let key = alerts[0]["alertKey"].as_str().unwrap();
+    let room = s
+        .bob
+        .resolve(&s.alias(&format!("pandorafms_alert_{key}")))
+        .expect("the report's room");
+    assert_eq!(
+        s.bot.membership(&room, &s.alice.user).as_deref(),
+        Some("invite")
+    );
+    let topic = s.bot.state(&room, "m.room.topic", "").unwrap()["topic"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        topic,
+        format!(
+            "FIRING - chat report by {} / database is slow",
+            s.alice.user
+        )
+    );
     let msgs = s.alice.messages(&intake);
     let answers: Vec<&Value> = msgs
         .iter()
@@ -874,4 +1073,87 @@ fn text_from_the_host_cannot_ping_the_room() {
         .filter(|n| n["room_id"] == room.as_str())
         .collect();
     assert!(in_room.is_empty(), "alice was pinged: {in_room:?}");
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-watch"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    // Two watchers at once, and a plugin run: the command is acted on once.
+    let spawn = || {
+        std::process::Command::new(support::BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["watch", "--interval", "1"])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("start watch")
+    };
+    let mut watchers = [spawn(), spawn()];
+    // Let them take their first read position.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let typed = std::time::Instant::now();
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/watch-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack on it"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    let accepts = || {
+        ilert
+            .accepted()
+            .iter()
+            .filter(|e| e["eventType"] == "ACCEPT")
+            .count()
+    };
+    while accepts() == 0 && typed.elapsed() < std::time::Duration::from_secs(15) {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let latency = typed.elapsed();
+    eprintln!("watch: !ack to ilert ACCEPT in {latency:?}");
+    assert!(
+        latency <= std::time::Duration::from_secs(10),
+        "the ack took {latency:?}"
+    );
+    // A plugin run meanwhile, and room for a duplicate to show up; then SIGTERM.
+    let plugin = run(&cfg, &["plugin"]);
+    assert_eq!(code(&plugin), 0, "{}", stderr(&plugin));
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(accepts(), 1, "{:?}", ilert.accepted());
+    let answers = s
+        .alice
+        .messages(&room)
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == sent["event_id"])
+        .count();
+    assert_eq!(answers, 1, "one answer");
+    for w in &mut watchers {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &w.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+    }
+    let stopping = std::time::Instant::now();
+    for w in watchers {
+        let out = w.wait_with_output().unwrap();
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert!(stopping.elapsed() < std::time::Duration::from_secs(5));
 }

@@ -456,6 +456,55 @@ impl ChatBackend for Matrix<'_> {
         Ok((items, Some(from)))
     }
 
+    fn withdraw_invites(
+        &mut self,
+        channel: &ChannelRef,
+        users: &[String],
+    ) -> Result<(), ChatError> {
+        let room = encode_component(&channel.id);
+        for user in users {
+            let member = format!(
+                "/rooms/{room}/state/m.room.member/{}",
+                encode_component(user)
+            );
+            let membership = match self.call("GET", &member, None) {
+                Ok(v) => v["membership"].as_str().unwrap_or_default().to_string(),
+                Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => continue,
+                Err(e) => return Err(e.into()),
+            };
+            // Only an invitation still pending: members who joined keep their place (and the
+            // history); a kick of an invited user withdraws the invite (spec: membership).
+            if membership != "invite" {
+                continue;
+            }
+            self.call(
+                "POST",
+                &format!("/rooms/{room}/kick"),
+                Some(json!({
+                    "user_id": user,
+                    "reason": "The incident is resolved and this room is archived: the invitation is withdrawn.",
+                })),
+            )?;
+        }
+        Ok(())
+    }
+
+    fn empower(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        let room = channel.id.as_str();
+        let levels = self
+            .state(room, "m.room.power_levels")?
+            .unwrap_or_else(|| json!({}));
+        if let Some(content) = with_responder_levels(&levels, users) {
+            self.put_state(room, "m.room.power_levels", content)?;
+        }
+        Ok(())
+    }
+
+    fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
+        let levels = self.state(&channel.id, "m.room.power_levels")?;
+        Ok(Some(user_power(levels.as_ref(), user)))
+    }
+
     fn reply(
         &mut self,
         channel: &ChannelRef,
@@ -763,6 +812,42 @@ fn with_pin(current: Option<&Value>, event_id: &str) -> Option<Value> {
     Some(json!({ "pinned": pins }))
 }
 
+/// Power level given to invited responders: the level `m.room.topic`, `m.room.pinned_events`
+/// and other state events need by default (`state_default` 50 in the `private_chat` and
+/// `public_chat` presets), below the bot's 100 so they cannot take the room over.
+const RESPONDER_LEVEL: i64 = 50;
+
+/// Power levels with each of `users` raised to at least `RESPONDER_LEVEL`; `None` when
+/// nothing changes (nobody is ever lowered).
+fn with_responder_levels(current: &Value, users: &[String]) -> Option<Value> {
+    let needed = RESPONDER_LEVEL;
+    let mut levels = current.as_object().cloned().unwrap_or_default();
+    let mut people = levels
+        .get("users")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    let mut changed = false;
+    for u in users {
+        if user_power(Some(current), u) < needed {
+            people.insert(u.clone(), json!(needed));
+            changed = true;
+        }
+    }
+    levels.insert("users".into(), Value::Object(people));
+    changed.then_some(Value::Object(levels))
+}
+
+/// A user's power level from an `m.room.power_levels` content: their entry in `users`, else
+/// `users_default` (spec: both default to 0 when the room has no such event).
+fn user_power(levels: Option<&Value>, user: &str) -> i64 {
+    let Some(levels) = levels else { return 0 };
+    levels["users"][user]
+        .as_i64()
+        .or_else(|| levels["users_default"].as_i64())
+        .unwrap_or(0)
+}
+
 /// Power levels that let only level-100 users (the bot that created the room) send or change
 /// anything; `None` when they already do.
 fn read_only_power_levels(current: &Value) -> Option<Value> {
@@ -952,6 +1037,27 @@ mod tests {
             Some(json!({"pinned": ["$x", "$a"]}))
         );
         assert_eq!(with_pin(Some(&json!({"pinned": ["$a"]})), "$a"), None);
+    }
+
+    #[test]
+    fn a_users_power_level_falls_back_to_users_default_then_zero() {
+        let levels = json!({"users": {"@a:s": 50}, "users_default": 10});
+        assert_eq!(user_power(Some(&levels), "@a:s"), 50);
+        assert_eq!(user_power(Some(&levels), "@b:s"), 10);
+        assert_eq!(user_power(Some(&json!({"users": {}})), "@b:s"), 0);
+        assert_eq!(user_power(None, "@b:s"), 0);
+    }
+
+    #[test]
+    fn responders_get_the_level_to_pin_and_set_the_topic_once() {
+        let cur =
+            json!({"users": {"@bot:s": 100}, "state_default": 50, "events": {"m.room.topic": 50}});
+        let users = vec!["@a:s".to_string(), "@bot:s".to_string()];
+        let new = with_responder_levels(&cur, &users).unwrap();
+        assert_eq!(new["users"]["@a:s"], 50);
+        assert_eq!(new["users"]["@bot:s"], 100, "never lowered");
+        assert_eq!(new["state_default"], 50, "other keys kept");
+        assert_eq!(with_responder_levels(&new, &users), None);
     }
 
     #[test]

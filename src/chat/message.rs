@@ -65,25 +65,91 @@ fn drill(incident: &Incident) -> &'static str {
     }
 }
 
+/// The chat state's `extra` entry naming who acknowledged from chat (`!ack`).
+pub const ACKED_BY: &str = "acked_by";
+
+/// Who acknowledged the incident: from chat (`!ack`), else as mirrored from ilert.
+pub fn acked_by(incident: &Incident) -> Option<String> {
+    incident
+        .chat
+        .as_ref()
+        .and_then(|c| c.extra.get(ACKED_BY).cloned())
+        .or_else(|| {
+            incident
+                .ilert_mirror
+                .as_ref()
+                .filter(|m| m.status == "ACCEPTED")
+                .map(|m| m.accepted_by.clone().unwrap_or_else(|| "ilert".into()))
+        })
+}
+
+/// The chat state's `extra` entry set while ilert has refused the incident's ALERT for good
+/// (its value: why): nobody was paged.
+pub const NOT_PAGED: &str = "not_paged";
+
+/// Why ilert refused the incident's alert, while it has not been delivered since.
+pub fn not_paged(incident: &Incident) -> Option<&str> {
+    incident
+        .chat
+        .as_ref()
+        .and_then(|c| c.extra.get(NOT_PAGED))
+        .map(String::as_str)
+}
+
+/// The state word when it is more than firing/resolved (`NOT PAGED`, `ACKNOWLEDGED by X`):
+/// the pinned message is re-rendered when it changes.
+pub fn special_state(incident: &Incident) -> Option<String> {
+    if !incident.is_open() {
+        return None;
+    }
+    if not_paged(incident).is_some() {
+        return Some("NOT PAGED".into());
+    }
+    acked_by(incident).map(|who| format!("ACKNOWLEDGED by {who}"))
+}
+
+/// `FIRING`, `NOT PAGED`, `ACKNOWLEDGED by X` or `RESOLVED`.
+fn state_word(incident: &Incident) -> String {
+    match special_state(incident) {
+        Some(s) => s,
+        None if incident.is_open() => "FIRING".into(),
+        None => "RESOLVED".into(),
+    }
+}
+
+/// The prominent line while nobody was paged, and the one when ilert has the alert again.
+pub fn paging_line(incident: &Incident) -> ChatMessage {
+    let title = match not_paged(incident) {
+        Some(why) => format!(
+            "⚠️ NOT PAGED: ilert refused this alert ({why}), so nobody was paged. Page the on-call \
+             by hand, fix the cause and run `pandora-ilert requeue`."
+        ),
+        None => "ilert has this alert now: the on-call is being paged.".to_string(),
+    };
+    ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
+}
+
 /// `FIRING - web-01 / CPU Load` (the channel topic; plain text, short).
 pub fn topic(incident: &Incident) -> String {
-    let state = if incident.is_open() {
-        "FIRING"
-    } else {
-        "RESOLVED"
-    };
+    let state = state_word(incident);
     let t = format!("{}{state} - {}", drill(incident), incident.first.subject());
     crate::text::truncate_chars(&t, 250)
 }
 
-/// The pinned alert message, rendered from the record's current state.
-pub fn alert_message(incident: &Incident) -> ChatMessage {
+/// How much of the alert's description/runbook text the pinned message carries (Slack allows
+/// 2,000 characters per field).
+const DETAILS_MAX_CHARS: usize = 1500;
+
+/// `ARCHIVED - RESOLVED - web-01 / CPU Load`: the topic of an archived channel.
+pub fn archived_topic(incident: &Incident) -> String {
+    crate::text::truncate_chars(&format!("ARCHIVED - {}", topic(incident)), 250)
+}
+
+/// The pinned alert message, rendered from the record's current state; `console_url` gives the
+/// Pandora links when the alert carried no `_homeurl_`.
+pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMessage {
     let a = &incident.first;
-    let state = if incident.is_open() {
-        "FIRING"
-    } else {
-        "RESOLVED"
-    };
+    let state = state_word(incident);
     let title = format!(
         "{}{state} [{}] {}",
         drill(incident),
@@ -120,8 +186,19 @@ pub fn alert_message(incident: &Incident) -> ChatMessage {
         };
         fields.push(("ilert".into(), format!("alert {} {state}", m.id)));
     }
+    if let Some(d) = &a.details {
+        fields.push((
+            "Details".into(),
+            crate::text::truncate_chars(d.trim(), DETAILS_MAX_CHARS),
+        ));
+    }
     fields.retain(|(_, v)| !v.trim().is_empty());
-    ChatMessage::build(MessageKind::Alert, title, fields, links(incident))
+    ChatMessage::build(
+        MessageKind::Alert,
+        title,
+        fields,
+        links(incident, console_url),
+    )
 }
 
 /// The recovery message.
@@ -141,10 +218,10 @@ pub fn recovery_message(incident: &Incident) -> ChatMessage {
 
 /// One stakeholder line; a private incident's line carries no details.
 pub fn stakeholder_line(incident: &Incident, channel_link: &str) -> ChatMessage {
-    let state = if incident.is_open() {
-        "opened"
-    } else {
-        "resolved"
+    let state = match (incident.is_open(), acked_by(incident)) {
+        (false, _) => "resolved".to_string(),
+        (true, Some(who)) => format!("acknowledged by {who}"),
+        (true, None) => "opened".to_string(),
     };
     let title = if incident.private {
         format!(
@@ -216,19 +293,23 @@ fn when(t: Timestamp, pandora: &str) -> String {
     }
 }
 
-fn links(incident: &Incident) -> Vec<(String, String)> {
+fn links(incident: &Incident, console_url: Option<&str>) -> Vec<(String, String)> {
     let a = &incident.first;
     let mut out = Vec::new();
-    if !a.homeurl.is_empty() && !a.agent_id.is_empty() {
+    let home = Some(a.homeurl.as_str())
+        .filter(|h| !h.is_empty())
+        .or(console_url)
+        .unwrap_or_default();
+    if !home.is_empty() && !a.agent_id.is_empty() {
         out.push((
             "Pandora FMS agent".to_string(),
             format!(
-                "{}/index.php?sec=estado&sec2=operation/agentes/ver_agente&id_agente={}",
-                a.homeurl, a.agent_id
+                "{home}/index.php?sec=estado&sec2=operation/agentes/ver_agente&id_agente={}",
+                a.agent_id
             ),
         ));
-    } else if !a.homeurl.is_empty() {
-        out.push(("Pandora FMS console".to_string(), a.homeurl.clone()));
+    } else if !home.is_empty() {
+        out.push(("Pandora FMS console".to_string(), home.to_string()));
     }
     if let Some(url) = &incident.ilert_alert {
         out.push(("ilert alert".to_string(), url.clone()));
@@ -281,6 +362,22 @@ pub fn storm_topic(state: &crate::storm::StormState) -> String {
             state.route
         )
     }
+}
+
+/// The one line stakeholders get when a storm starts (active) or ends.
+pub fn storm_stakeholder_line(state: &crate::storm::StormState, link: &str) -> ChatMessage {
+    let title = if state.is_active() {
+        format!(
+            "Alert storm on route '{}': new incidents are summarised in {link} instead of a channel each; ilert still gets every alert.",
+            state.route
+        )
+    } else {
+        format!(
+            "The alert storm on route '{}' is over ({} incident(s) summarised in {link}); new incidents get their own channel again.",
+            state.route, state.total
+        )
+    };
+    ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
 }
 
 /// The message that says a storm passed.

@@ -186,6 +186,29 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// Withdraws the invitations of `users` who never joined (archiving: a pending invite to
+    /// a closed room is noise); a no-op where invites cannot be pending (Slack adds members at
+    /// once).
+    fn withdraw_invites(
+        &mut self,
+        channel: &ChannelRef,
+        users: &[String],
+    ) -> Result<(), ChatError> {
+        let _ = (channel, users);
+        Ok(())
+    }
+    /// Lets invited responders pin messages and set the topic where the platform restricts
+    /// it (Matrix: power level 50); a no-op where everyone may (Slack).
+    fn empower(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
+        let _ = (channel, users);
+        Ok(())
+    }
+    /// A user's power level in the channel, for platforms that have levels (Matrix); `None`
+    /// where there are none.
+    fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
+        let _ = (channel, user);
+        Ok(None)
+    }
     /// A reference to an existing channel given by id in the config (stakeholder channel).
     fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
         Ok(ChannelRef {
@@ -277,6 +300,16 @@ pub fn alternative_names(name: &str, seed: &str, max: usize) -> Vec<String> {
 type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
 
 /// The reconciliation: each step checks the record, calls the platform if needed, and saves.
+/// The chat state's `extra` entry with the special state (`NOT PAGED`, `ACKNOWLEDGED by X`)
+/// the pinned message shows.
+const RENDERED_STATE: &str = "rendered_state";
+
+/// The chat state's `extra` entry set once pending invitations were withdrawn at archiving.
+const INVITES_WITHDRAWN: &str = "invites_withdrawn";
+
+/// The chat state's `extra` entry set while the channel has been told nobody was paged.
+const NOT_PAGED_TOLD: &str = "not_paged_told";
+
 pub fn sync(
     b: &mut dyn ChatBackend,
     inc: &mut Incident,
@@ -308,6 +341,22 @@ pub fn sync(
             b.post(&ch, &message::closing_line(inc, now))?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(inc, &st, save, Some("posted closing line".into()));
+        }
+        let topic = message::archived_topic(inc);
+        if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
+            b.set_topic(&ch, &topic)?;
+            st.topic = Some(topic.clone());
+            commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
+        }
+        if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
+            b.withdraw_invites(&ch, &st.invited)?;
+            st.extra.insert(INVITES_WITHDRAWN.into(), now.rfc3339());
+            commit(
+                inc,
+                &st,
+                save,
+                Some("withdrew the invitations nobody accepted".into()),
+            );
         }
         b.archive(&ch)?;
         st.archived_at = Some(now);
@@ -355,6 +404,7 @@ pub fn sync(
             .collect();
         if !missing.is_empty() {
             b.invite(&ch, &missing)?;
+            b.empower(&ch, &missing)?;
             st.invited.extend(missing.iter().cloned());
             commit(
                 inc,
@@ -366,7 +416,7 @@ pub fn sync(
     }
 
     // 3. The alert message, 4. pinned.
-    let alert = message::alert_message(inc);
+    let alert = message::alert_message(inc, route.console_url.as_deref());
     let message_id = match st.message_id.clone() {
         Some(id) => id,
         None => {
@@ -406,8 +456,11 @@ pub fn sync(
     }
 
     // 6. The pinned message follows re-fires and recovery, in place.
+    let special = message::special_state(inc);
     if caps.update
-        && (st.rendered_fires != inc.times_fired || st.rendered_resolved == inc.is_open())
+        && (st.rendered_fires != inc.times_fired
+            || st.rendered_resolved == inc.is_open()
+            || st.extra.get(RENDERED_STATE) != special.as_ref())
     {
         match b.update(&ch, &message_id, &alert) {
             // Someone deleted the pinned message: post it anew (it shows the current state).
@@ -418,6 +471,10 @@ pub fn sync(
                 r?;
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
+                match &special {
+                    Some(word) => st.extra.insert(RENDERED_STATE.into(), word.clone()),
+                    None => st.extra.remove(RENDERED_STATE),
+                };
                 commit(
                     inc,
                     &st,
@@ -429,6 +486,23 @@ pub fn sync(
                 );
             }
         }
+    }
+
+    // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
+    let told = st.extra.contains_key(NOT_PAGED_TOLD);
+    if message::not_paged(inc).is_some() != told {
+        b.post(&ch, &message::paging_line(inc))?;
+        if told {
+            st.extra.remove(NOT_PAGED_TOLD);
+        } else {
+            st.extra.insert(NOT_PAGED_TOLD.into(), now.rfc3339());
+        }
+        commit(
+            inc,
+            &st,
+            save,
+            Some("told the channel whether ilert paged".into()),
+        );
     }
 
     // 7. Recovery message.
@@ -446,7 +520,12 @@ pub fn sync(
 
     // 8. Stakeholder line per state change.
     if let Some(stake) = &route.stakeholder_channel {
-        let phase = if inc.is_open() { "opened" } else { "resolved" };
+        let acked = message::acked_by(inc);
+        let phase = match (inc.is_open(), &acked) {
+            (false, _) => "resolved",
+            (true, Some(_)) => "acknowledged",
+            (true, None) => "opened",
+        };
         let marker = format!("stakeholder_{phase}");
         let already_told = st.extra.contains_key(&marker);
         if !already_told {
@@ -760,17 +839,20 @@ mod tests {
         assert_eq!(
             &b.calls[1..],
             [
+                "invite U1,U2",
                 "post C1 Alert",
-                "pin m2",
-                "topic STORM - route default: 1 incidents summarised"
-            ]
+                "pin m3",
+                "topic STORM - route default: 1 incidents summarised",
+                "post CSTAKE Stakeholder"
+            ],
+            "responders invited, stakeholders told once"
         );
         b.calls.clear();
         state.admit(1, "Databases", "db-02 / Latency", t(2));
         storm::sync_storm(&mut b, &mut state, &route, t(2), &mut |_, _| saves += 1).unwrap();
         assert_eq!(b.calls.len(), 2, "{:?}", b.calls);
         assert!(
-            b.calls[0].starts_with("update m2 ALERT STORM on route 'default'"),
+            b.calls[0].starts_with("update m3 ALERT STORM on route 'default'"),
             "{:?}",
             b.calls
         );
@@ -778,7 +860,7 @@ mod tests {
         state.end(t(400));
         storm::sync_storm(&mut b, &mut state, &route, t(400), &mut |_, _| saves += 1).unwrap();
         assert!(
-            b.calls[0].starts_with("update m2 STORM OVER"),
+            b.calls[0].starts_with("update m3 STORM OVER"),
             "{:?}",
             b.calls
         );
@@ -787,6 +869,7 @@ mod tests {
             "topic QUIET - route default: incidents get their own channel"
         );
         assert_eq!(b.calls[2], "post C1 Recovery");
+        assert_eq!(b.calls[3], "post CSTAKE Stakeholder", "the end, told once");
         b.calls.clear();
         storm::sync_storm(&mut b, &mut state, &route, t(401), &mut |_, _| saves += 1).unwrap();
         assert!(b.calls.is_empty(), "replay must do nothing: {:?}", b.calls);

@@ -7,6 +7,11 @@ use crate::time::Timestamp;
 
 use super::{message, ChannelRef, ChannelSpec, ChatBackend, ChatError};
 
+/// The storm state's chat `extra` entries naming the storm (its start) stakeholders were told
+/// about, at its start and at its end.
+const STAKEHOLDER_START: &str = "stakeholder_storm_start";
+const STAKEHOLDER_END: &str = "stakeholder_storm_end";
+
 /// Brings the storm channel in line with `state`; `save` persists each step.
 pub fn sync_storm(
     b: &mut dyn ChatBackend,
@@ -38,6 +43,24 @@ pub fn sync_storm(
             ch
         }
     };
+    // Responders are invited, so someone finds the storm room.
+    if caps.invite {
+        let missing: Vec<String> = route
+            .invite
+            .iter()
+            .filter(|u| !state.chat.invited.contains(u))
+            .cloned()
+            .collect();
+        if !missing.is_empty() {
+            b.invite(&ch, &missing)?;
+            b.empower(&ch, &missing)?;
+            state.chat.invited.extend(missing.iter().cloned());
+            save(
+                state,
+                Some(format!("invited {} to #{}", missing.join(", "), ch.name)),
+            );
+        }
+    }
     let current = state.active_since.or(state.ended_storm);
     if current.is_some() && state.summary_for != current {
         let id = b.post(&ch, &message::storm_summary(state))?;
@@ -77,6 +100,23 @@ pub fn sync_storm(
             state,
             Some(format!("announced the end of the storm in #{}", ch.name)),
         );
+    }
+    // Stakeholders: one line when a storm starts, one when it ends.
+    if let Some(stake) = &route.stakeholder_channel {
+        let (marker, storm) = if state.is_active() {
+            (STAKEHOLDER_START, state.active_since)
+        } else {
+            (STAKEHOLDER_END, state.ended_storm)
+        };
+        if let Some(storm) = storm.map(|t| t.rfc3339()) {
+            if state.chat.extra.get(marker) != Some(&storm) {
+                let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
+                let target = b.existing_channel(stake)?;
+                b.post(&target, &message::storm_stakeholder_line(state, &link))?;
+                state.chat.extra.insert(marker.into(), storm);
+                save(state, Some(format!("storm line in {stake}")));
+            }
+        }
     }
     Ok(())
 }

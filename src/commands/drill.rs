@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::config::{Config, Route};
+use crate::config::{Config, IlertPriority, Route};
 use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
@@ -47,6 +47,8 @@ pub struct Drill {
     pub hops: Vec<Hop>,
     /// Whole drill, seconds.
     pub total_secs: f64,
+    /// Queued events removed because the drill never reached ilert.
+    pub dropped: usize,
 }
 
 fn drill_alert(route: &Route, now: Timestamp, event: &str) -> Result<Alert, AppError> {
@@ -74,8 +76,13 @@ fn drill_alert(route: &Route, now: Timestamp, event: &str) -> Result<Alert, AppE
     Ok(alert)
 }
 
-/// Runs the drill.
-pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, AppError> {
+/// Runs the drill at `priority` (LOW unless asked: a rehearsal should not wake anyone).
+pub fn run(
+    config: &Config,
+    route: Option<&str>,
+    priority: IlertPriority,
+    json: bool,
+) -> Result<Exit, AppError> {
     let route = match route {
         Some(name) => config.route(name).ok_or_else(|| {
             let names: Vec<&str> = config.routes.iter().map(|r| r.name.as_str()).collect();
@@ -90,6 +97,20 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
             .find(|r| r.matcher.is_catch_all())
             .ok_or_else(|| AppError::Internal("no default route".into()))?,
     };
+    // The drill's own copy of the config: its route pages at the drill's priority.
+    let mut drill_config = config.clone();
+    let route_name = route.name.clone();
+    for r in drill_config
+        .routes
+        .iter_mut()
+        .filter(|r| r.name == route_name)
+    {
+        r.priority = Some(priority);
+    }
+    let config = &drill_config;
+    let route = config
+        .route(&route_name)
+        .ok_or_else(|| AppError::Internal("the drill's route vanished".into()))?;
     let store = Store::open(&config.state_dir)?;
     let http = Http::new(config.scrubber());
     let started = Instant::now();
@@ -260,6 +281,20 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
         }
     }
 
+    // A drill that never reached ilert must not fire later, at a random hour, from the live
+    // queue: take its leftovers out (ilert has nothing of it to resolve).
+    let reached_ilert = delivered(&fired, "ilert ALERT");
+    let mut dropped = 0;
+    if !reached_ilert {
+        let saved = store.update_record(&key, crate::store::Durability::Commit, |r| {
+            dropped = r.queue.len();
+            r.queue.clear();
+        });
+        if let Err(e) = saved {
+            log::error!("drill {key}: {e}; its queued events stay queued");
+            dropped = 0;
+        }
+    }
     let drill = Drill {
         route: route.name.clone(),
         key: key.clone(),
@@ -269,6 +304,7 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
             .and_then(|c| c.channel_name.clone()),
         hops,
         total_secs: started.elapsed().as_secs_f64(),
+        dropped,
     };
     let failed = drill.hops.iter().filter(|h| !h.ok).count();
     if json {
@@ -309,7 +345,13 @@ pub fn run(config: &Config, route: Option<&str>, json: bool) -> Result<Exit, App
                 ""
             }
         );
-        if failed > 0 {
+        if dropped > 0 {
+            outln!(
+                "The drill could not reach ilert, so it did not finish: its {dropped} queued event(s) \
+                 were removed and will not be sent later. Fix the cause (`pandora-ilert doctor`) and \
+                 run the drill again."
+            );
+        } else if failed > 0 {
             outln!("What did not go through stays queued; `pandora-ilert status` shows why, `flush` retries.");
         }
     }

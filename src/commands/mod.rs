@@ -11,6 +11,7 @@ mod man;
 mod plugin;
 mod status;
 mod timeline;
+mod watch;
 mod xml;
 
 use std::path::PathBuf;
@@ -63,8 +64,22 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
             dry_run,
         } => archive::run(&load()?, &older_than, dry_run),
         Command::Timeline { incident, json } => timeline::run(&load()?, &incident, json),
+        Command::Watch { interval } => {
+            watch::run(&load()?, std::time::Duration::from_secs(interval.max(1)))
+        }
         // The plugin loads its own config: a broken one must still print a module and exit 0.
-        Command::Test { route, json } => drill::run(&load()?, route.as_deref(), json),
+        Command::Test {
+            route,
+            priority,
+            json,
+        } => {
+            let priority = if priority.eq_ignore_ascii_case("high") {
+                crate::config::IlertPriority::High
+            } else {
+                crate::config::IlertPriority::Low
+            };
+            drill::run(&load()?, route.as_deref(), priority, json)
+        }
         Command::Plugin => Ok(plugin::run(&config_path, cli.verbose)),
         Command::Xml { files } => {
             let config = load()?;

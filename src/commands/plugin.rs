@@ -333,7 +333,7 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
 }
 
 /// `!incident` reports and `!ack` / `!resolve` commands read back from chat.
-fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
+pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
     let http = Http::new(config.scrubber());
     let mut open = |alert: crate::pandora::Alert, route: &str| {
         let key = alert.key.clone();

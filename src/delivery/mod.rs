@@ -282,6 +282,9 @@ impl<'a> Deliverer<'a> {
             let label = entry.action.label();
             match disposition {
                 Disposition::Delivered => {
+                    if pages(&entry) {
+                        self.mark_paged(key, None, now);
+                    }
                     self.remove_from_queue(key, &entry.id);
                     self.breaker.remove(&lane);
                     self.recovered.insert(lane.clone());
@@ -330,6 +333,9 @@ impl<'a> Deliverer<'a> {
                         Ok(()) => self.remove_from_queue(key, &entry.id),
                         Err(e) => log::error!("{e}"),
                     }
+                    if pages(&entry) {
+                        self.mark_paged(key, Some(&reason), now);
+                    }
                     log::error!(
                         "incident {key}: {label} refused for good ({reason}); kept in dead/, \
                          fix the cause and run `pandora-ilert requeue`"
@@ -358,6 +364,59 @@ impl<'a> Deliverer<'a> {
             }
         }
         outcome
+    }
+
+    /// Records on the incident whether ilert has its alert (`reason`: refused for good), and
+    /// queues a chat update when that changes, so the channel says `NOT PAGED` until an ALERT
+    /// is delivered.
+    fn mark_paged(&self, key: &str, refused: Option<&str>, now: Timestamp) {
+        let changed = self.store.update_record(key, Durability::Progress, |r| {
+            let Some(inc) = r.incident.as_mut() else {
+                return;
+            };
+            let Some(backend) = self
+                .config
+                .route(&inc.route)
+                .and_then(|rt| rt.chat.as_ref())
+                .map(|c| c.backend.clone())
+            else {
+                return;
+            };
+            // Delivered and nothing to clear: leave the record alone. A storm incident has no
+            // channel (nor chat state) of its own to show it in.
+            if inc.storm || (refused.is_none() && not_paged(inc).is_none()) {
+                return;
+            }
+            let st = inc.chat.get_or_insert_with(|| crate::incident::ChatState {
+                backend: backend.clone(),
+                ..Default::default()
+            });
+            let before = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
+            match refused {
+                Some(reason) => st.extra.insert(
+                    crate::chat::message::NOT_PAGED.into(),
+                    one_line(reason, 200),
+                ),
+                None => st.extra.remove(crate::chat::message::NOT_PAGED),
+            };
+            let after = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
+            let has_channel = st.channel_id.is_some();
+            let chat_queued = r.queue.iter().any(|e| matches!(&e.action, Action::Chat(_)));
+            if before != after && has_channel && !chat_queued {
+                inc.outbox_seq += 1;
+                r.queue.push(OutboxEntry::new(
+                    format!("{}-paged", Store::new_id(now)),
+                    &inc.key,
+                    inc.seq,
+                    inc.outbox_seq,
+                    now,
+                    crate::lifecycle::chat_action(&backend, crate::lifecycle::ChatChange::Refire),
+                ));
+            }
+        });
+        if let Err(e) = changed {
+            log::error!("incident {key}: {e}; the channel may not show whether ilert paged");
+        }
     }
 
     /// Takes a delivered or dead-lettered entry out of the incident's queue.
@@ -483,6 +542,13 @@ impl Deliverer<'_> {
         }
         disposition
     }
+}
+
+use crate::chat::message::not_paged;
+
+/// True for the entries that page someone in ilert (an ALERT event).
+fn pages(entry: &OutboxEntry) -> bool {
+    matches!(&entry.action, Action::Ilert(e) if e.event_type == crate::ilert::IlertEventType::Alert)
 }
 
 #[cfg(test)]
