@@ -956,12 +956,12 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
     // Let them take their first read position.
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let typed = std::time::Instant::now();
-    let (status, sent) = s.alice.call(
+    let (st, sent) = s.alice.call(
         "PUT",
         &format!("/rooms/{room}/send/m.room.message/watch-{id}"),
         Some(json!({"msgtype": "m.text", "body": "!ack on it"})),
     );
-    assert_eq!(status, 200, "{sent}");
+    assert_eq!(st, 200, "{sent}");
     let accepts = || {
         ilert
             .accepted()
@@ -1008,4 +1008,8 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
         );
     }
     assert!(stopping.elapsed() < std::time::Duration::from_secs(5));
+    // `status` says a watcher ran, and when.
+    assert!(status(&cfg)["watch_last_pass"].is_string());
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(text.contains("watch: last pass "), "{text}");
 }

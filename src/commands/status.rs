@@ -93,6 +93,8 @@ pub struct StatusReport {
     pub storms: Vec<Storm>,
     /// ilert events budget per alert-source key that has sent in the current window.
     pub pacing: Vec<Pacing>,
+    /// When a `pandora-ilert watch` last finished a pass, if one ever ran.
+    pub watch_last_pass: Option<Timestamp>,
 }
 
 /// How much of ilert's rate limit one alert source key has used (client-side pacing).
@@ -199,6 +201,9 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
             })
             .collect(),
         pacing: pacing(config, store, now),
+        watch_last_pass: store
+            .read_meta(super::watch::ALIVE_META)
+            .and_then(|t| Timestamp::parse_rfc3339(t.trim())),
     }
 }
 
@@ -333,6 +338,19 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
     }
     for (lane, t) in &r.last_delivery {
         outln!("last delivery to {lane}: {t} ({} ago)", age(*t));
+    }
+    if let Some(t) = r.watch_last_pass {
+        // A pass takes seconds: a minute without one means the watcher is gone.
+        let alive = now.since(t) < std::time::Duration::from_secs(60);
+        outln!(
+            "watch: last pass {t} ({} ago){}",
+            age(t),
+            if alive {
+                ", running"
+            } else {
+                ", NOT running: chat commands wait for the plugin"
+            }
+        );
     }
     Ok(Exit::Ok)
 }
