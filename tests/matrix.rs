@@ -1013,3 +1013,35 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
     let text = stdout(&run(&cfg, &["status"]));
     assert!(text.contains("watch: last pass "), "{text}");
 }
+
+#[test]
+fn a_refused_alert_puts_a_not_paged_banner_and_topic_in_the_room() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-not-paged"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    ilert.set_mode(support::ilert::Mode::Fail(400));
+    let id = unique_alert_id();
+    let out = PandoraAlert::firing(&id).run(&cfg);
+    assert_ne!(code(&out), 70, "{}", stderr(&out));
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .expect("the room opens although ilert refused");
+    s.alice.join(&room);
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        topic["topic"].as_str().unwrap().starts_with("NOT PAGED - "),
+        "{topic}"
+    );
+    let msgs = s.alice.messages(&room);
+    let banners = originals(&msgs)
+        .iter()
+        .filter(|m| {
+            m["content"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("⚠️ NOT PAGED: ilert refused this alert")
+        })
+        .count();
+    assert_eq!(banners, 1, "{msgs:?}");
+}
