@@ -399,4 +399,7 @@ fn watch_mirrors_an_acknowledgement_made_in_ilert() {
     assert!(killed.success());
     assert_eq!(watch.wait().unwrap().code(), Some(0));
     assert_eq!(lines(&slack, "pandorafms_alert_6003", line), 1);
+    // The ack made in ilert shows in the topic too.
+    let ch = slack.channel("pandorafms_alert_6003").unwrap();
+    assert_eq!(ch.topic, "ACKNOWLEDGED by Jane Doe - web-01 / CPU Load");
 }
