@@ -532,6 +532,7 @@ mod tests {
             quarantined: vec![],
             inbox: 0,
             last_delivery: BTreeMap::new(),
+            watch_last_pass: None,
             storms: Vec::new(),
             pacing: Vec::new(),
         }

@@ -206,13 +206,14 @@ fn post_line(
     b.post(&ch, &msg).map(|_| ()).map_err(|e| e.to_string())
 }
 
-/// Re-renders the pinned message in place with the ilert link and state (best effort: the
-/// next re-fire or recovery renders it anyway).
+/// Re-renders the pinned message in place with the ilert link and state, and the topic
+/// (`ACKNOWLEDGED by X`) when it changed (best effort: the next re-fire or recovery renders
+/// them anyway).
 fn rerender_pinned(
     config: &Config,
     store: &Store,
     http: &Http,
-    incident: &Incident,
+    incident: &mut Incident,
     deadline: Deadline,
 ) {
     let Some((backend, ch)) = channel(incident) else {
@@ -228,22 +229,38 @@ fn rerender_pinned(
         deadline,
         now: Timestamp::now(),
     };
+    let topic = message::topic(incident);
+    let topic_stale = incident
+        .chat
+        .as_ref()
+        .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
     let result = chat::backend(&backend, &ctx).and_then(|mut b| {
-        if !b.capabilities().update {
-            return Ok(());
+        let caps = b.capabilities();
+        if caps.update {
+            b.update(
+                &ch,
+                &message_id,
+                &message::alert_message(incident, config.console_url.as_deref()),
+            )
+            .map_err(|e| e.to_string())?;
         }
-        b.update(
-            &ch,
-            &message_id,
-            &message::alert_message(incident, config.console_url.as_deref()),
-        )
-        .map_err(|e| e.to_string())
+        if caps.topic && topic_stale {
+            b.set_topic(&ch, &topic).map_err(|e| e.to_string())?;
+            return Ok(true);
+        }
+        Ok(false)
     });
-    if let Err(e) = result {
-        log::warn!(
-            "incident {}: pinned message not updated with the ilert link: {e}",
+    match result {
+        Ok(true) => {
+            if let Some(c) = incident.chat.as_mut() {
+                c.topic = Some(topic);
+            }
+        }
+        Ok(false) => {}
+        Err(e) => log::warn!(
+            "incident {}: pinned message or topic not updated with ilert's state: {e}",
             incident.key
-        );
+        ),
     }
 }
 

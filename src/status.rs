@@ -92,7 +92,12 @@ pub struct StatusReport {
     pub storms: Vec<Storm>,
     /// ilert events budget per alert-source key that has sent in the current window.
     pub pacing: Vec<Pacing>,
+    /// When a `pandora-ilert watch` last finished a pass, if one ever ran.
+    pub watch_last_pass: Option<Timestamp>,
 }
+
+/// The `meta/` value a `watch` pass writes when it finishes.
+pub const WATCH_ALIVE_META: &str = "watch-alive";
 
 /// How much of ilert's rate limit one alert source key has used (client-side pacing).
 #[derive(Debug, Serialize)]
@@ -229,6 +234,9 @@ fn collect_with(
             })
             .collect(),
         pacing: pacing(config, store, now),
+        watch_last_pass: store
+            .read_meta(WATCH_ALIVE_META)
+            .and_then(|t| Timestamp::parse_rfc3339(t.trim())),
     }
 }
 

@@ -5,6 +5,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::Value;
 use support::ilert::{FakeIlert, Mode, KEY};
@@ -750,5 +751,58 @@ fn after_pruning_the_next_incident_of_an_alert_gets_a_new_channel() {
         slack.channel("pandorafms_alert_601-2").is_some(),
         "{:?}",
         slack.channels().iter().map(|c| &c.name).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn watch_acts_on_a_slack_ack_within_seconds_and_reads_within_tier_3() {
+    let (dir, ilert, slack) = (
+        TestDir::new("watch-slack"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
+    fire(&cfg, "506", "Servers");
+    let started = std::time::Instant::now();
+    let mut watch = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["watch", "--interval", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start watch");
+    std::thread::sleep(Duration::from_millis(1500));
+    let ch = slack.channel("pandorafms_alert_506").unwrap();
+    let typed = std::time::Instant::now();
+    slack.add_message(&ch.id, "U0ANA", "!ack");
+    let accepted = || ilert.accepted().iter().any(|e| e["eventType"] == "ACCEPT");
+    while !accepted() && typed.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let latency = typed.elapsed();
+    eprintln!("watch (Slack): !ack to ilert ACCEPT in {latency:?}");
+    assert!(latency <= Duration::from_secs(10), "took {latency:?}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+    // Tier 3 is "50+ per minute": the watcher's history reads stay under that rate.
+    let reads = slack
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("conversations.history"))
+        .count();
+    // n reads span n - 1 intervals.
+    let per_minute = (reads.max(1) - 1) as f64 * 60.0 / started.elapsed().as_secs_f64();
+    assert!(reads >= 2, "the watcher polled: {reads}");
+    assert!(
+        per_minute <= 50.0,
+        "{reads} reads in {:?}",
+        started.elapsed()
     );
 }

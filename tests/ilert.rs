@@ -358,3 +358,42 @@ fn doctor_reads_the_alert_source_and_warns_when_its_settings_defeat_the_routes()
         "{advice}"
     );
 }
+
+#[test]
+fn watch_mirrors_an_acknowledgement_made_in_ilert() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-watch"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    dir.assert_ok(&PandoraAlert::firing("6003").run(&cfg));
+    plugin(&cfg);
+    ilert.accept_as("6003", "Jane", "Doe");
+    let mut watch = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["watch", "--interval", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start watch");
+    let started = std::time::Instant::now();
+    let line = "Acknowledged in ilert by Jane Doe.";
+    while lines(&slack, "pandorafms_alert_6003", line) == 0
+        && started.elapsed() < std::time::Duration::from_secs(10)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &watch.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    assert_eq!(watch.wait().unwrap().code(), Some(0));
+    assert_eq!(lines(&slack, "pandorafms_alert_6003", line), 1);
+    // The ack made in ilert shows in the topic too.
+    let ch = slack.channel("pandorafms_alert_6003").unwrap();
+    assert_eq!(ch.topic, "ACKNOWLEDGED by Jane Doe - web-01 / CPU Load");
+}

@@ -1104,12 +1104,12 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
     // Let them take their first read position.
     std::thread::sleep(std::time::Duration::from_millis(2500));
     let typed = std::time::Instant::now();
-    let (status, sent) = s.alice.call(
+    let (st, sent) = s.alice.call(
         "PUT",
         &format!("/rooms/{room}/send/m.room.message/watch-{id}"),
         Some(json!({"msgtype": "m.text", "body": "!ack on it"})),
     );
-    assert_eq!(status, 200, "{sent}");
+    assert_eq!(st, 200, "{sent}");
     let accepts = || {
         ilert
             .accepted()
@@ -1156,4 +1156,40 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
         );
     }
     assert!(stopping.elapsed() < std::time::Duration::from_secs(5));
+    // `status` says a watcher ran, and when.
+    assert!(status(&cfg)["watch_last_pass"].is_string());
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(text.contains("watch: last pass "), "{text}");
+}
+
+#[test]
+fn a_refused_alert_puts_a_not_paged_banner_and_topic_in_the_room() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-not-paged"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    ilert.set_mode(support::ilert::Mode::Fail(400));
+    let id = unique_alert_id();
+    let out = PandoraAlert::firing(&id).run(&cfg);
+    assert_ne!(code(&out), 70, "{}", stderr(&out));
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .expect("the room opens although ilert refused");
+    s.alice.join(&room);
+    let topic = s.alice.state(&room, "m.room.topic", "").unwrap();
+    assert!(
+        topic["topic"].as_str().unwrap().starts_with("NOT PAGED - "),
+        "{topic}"
+    );
+    let msgs = s.alice.messages(&room);
+    let banners = originals(&msgs)
+        .iter()
+        .filter(|m| {
+            m["content"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("⚠️ NOT PAGED: ilert refused this alert")
+        })
+        .count();
+    assert_eq!(banners, 1, "{msgs:?}");
 }

@@ -25,6 +25,11 @@ const FILES: &[(&str, u32, bool)] = &[
     ("/usr/share/doc/pandora-ilert/README.md", 0o644, false),
     ("/usr/share/doc/pandora-ilert/copyright", 0o644, false),
     (
+        "/usr/lib/systemd/system/pandora-ilert-watch.service",
+        0o644,
+        false,
+    ),
+    (
         "/usr/share/doc/pandora-ilert/pandora-ilert.toml.example",
         0o644,
         false,

@@ -386,7 +386,7 @@ fn closed_scan_due(config: &Config, store: &Store, what: &str) -> bool {
     true
 }
 
-fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
+pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
     if config.slack.is_none() && config.teams.is_none() && config.matrix.is_none() {
         return;
     }

@@ -115,5 +115,18 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
     for (lane, t) in &r.last_delivery {
         outln!("last delivery to {lane}: {t} ({} ago)", age(*t));
     }
+    if let Some(t) = r.watch_last_pass {
+        // A pass takes seconds: a minute without one means the watcher is gone.
+        let alive = now.since(t) < std::time::Duration::from_secs(60);
+        outln!(
+            "watch: last pass {t} ({} ago){}",
+            age(t),
+            if alive {
+                ", running"
+            } else {
+                ", NOT running: chat commands wait for the plugin"
+            }
+        );
+    }
     Ok(Exit::Ok)
 }

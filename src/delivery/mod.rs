@@ -370,6 +370,15 @@ impl<'a> Deliverer<'a> {
     /// queues a chat update when that changes, so the channel says `NOT PAGED` until an ALERT
     /// is delivered.
     fn mark_paged(&self, key: &str, refused: Option<&str>, now: Timestamp) {
+        // The common case (delivered, nothing to clear) costs a read, never a write.
+        if refused.is_none()
+            && self
+                .store
+                .load_incident(key)
+                .is_none_or(|i| not_paged(&i).is_none())
+        {
+            return;
+        }
         let changed = self.store.update_record(key, Durability::Progress, |r| {
             let Some(inc) = r.incident.as_mut() else {
                 return;
