@@ -198,7 +198,15 @@ pub fn poll(
         }
     }
     // Commands are read in the channels of open incidents (the `open/` index: the cost does
-    // not grow with the closed incidents the store keeps).
+    // not grow with the closed incidents the store keeps), and only when some route takes
+    // commands: without one, no record needs reading at all.
+    let any_commands = config
+        .routes
+        .iter()
+        .any(|r| r.chat.as_ref().is_some_and(|c| c.commands));
+    if !any_commands {
+        return report;
+    }
     for incident in store.open_incidents() {
         if deadline.remaining() < Duration::from_secs(1) {
             break;
