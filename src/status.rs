@@ -143,7 +143,7 @@ pub fn collect_summary(
     let open_count = index.len();
     let open: Vec<Incident> = index
         .iter()
-        .filter_map(|(k, _)| store.load_incident(k).filter(Incident::is_open))
+        .filter_map(|(name, _)| store.open_incident_named(name))
         .take(listed)
         .collect();
     collect_with(config, store, now, open, open_count)

@@ -497,10 +497,25 @@ impl Store {
     /// docs/store.md: a copy under `outbox/` is always the newer one). Unreadable files are
     /// quarantined; an unreadable queued copy falls back to the older settled one.
     pub fn load_record(&self, key: &str) -> Record {
-        if let Some(r) = self.read_record(&self.queued_record_path(key)) {
+        self.load_record_named(&encode_key(key))
+    }
+
+    /// `load_record` by file name (`encode_key` of the key): index entries carry the name, and
+    /// a long key's name is a hash that does not decode back to the key.
+    fn load_record_named(&self, name: &str) -> Record {
+        let file = format!("{name}.json");
+        if let Some(r) = self.read_record(&self.dir("outbox").join(&file)) {
             return r;
         }
-        self.read_record(&self.record_path(key)).unwrap_or_default()
+        self.read_record(&self.dir("incidents").join(&file))
+            .unwrap_or_default()
+    }
+
+    /// The open incident whose `open/` marker is `name`, if it is open.
+    pub fn open_incident_named(&self, name: &str) -> Option<Incident> {
+        self.load_record_named(name)
+            .incident
+            .filter(Incident::is_open)
     }
 
     fn read_record(&self, path: &Path) -> Option<Record> {
@@ -704,7 +719,7 @@ impl Store {
             if name.starts_with('.') || !is_encoded_key(&name) {
                 continue;
             }
-            match self.load_incident(&decode_key(&name)) {
+            match self.load_record_named(&name).incident {
                 Some(i) if i.is_open() => out.push(i),
                 _ if !self.read_only => {
                     let _ = fsutil::remove(&e.path());
@@ -716,9 +731,9 @@ impl Store {
         out
     }
 
-    /// The open incidents' keys and when each was marked open (the marker's time), oldest
-    /// first: one directory listing, no record read. Counts a stale marker until a writer
-    /// drops it.
+    /// The open incidents' marker names (`encode_key` of their keys, see
+    /// `open_incident_named`) and when each was marked open, oldest first: one directory
+    /// listing, no record read. Counts a stale marker until the hourly rebuild drops it.
     pub fn open_index(&self) -> Vec<(String, Timestamp)> {
         let Ok(rd) = fs::read_dir(self.dir("open")) else {
             return Vec::new();
@@ -738,23 +753,40 @@ impl Store {
                     .map_or(Timestamp::from_millis(0), |d| {
                         Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                     });
-                Some((at, decode_key(&name)))
+                Some((at, name))
             })
             .collect();
         out.sort();
         out.into_iter().map(|(t, k)| (k, t)).collect()
     }
 
-    /// Rebuilds the `open/` index from every record (a store from before the index, or one
-    /// restored from a backup). Returns how many incidents are open.
+    /// Rebuilds the `open/` index from every record (a store from before the index, one
+    /// restored from a backup, or markers a power cut took or left stale): adds the missing
+    /// markers and removes those of incidents that are not open. Returns how many are open.
     pub fn rebuild_open_index(&self) -> usize {
-        let open = self.incidents();
-        let mut n = 0;
-        for i in open.iter().filter(|i| i.is_open()) {
-            self.mark_open(&i.key);
-            n += 1;
+        let open: Vec<String> = self
+            .incidents()
+            .into_iter()
+            .filter(Incident::is_open)
+            .map(|i| i.key)
+            .collect();
+        for key in &open {
+            self.mark_open(key);
         }
-        n
+        // Compared by file name: a long key's name is a hash that does not decode back.
+        let names: std::collections::HashSet<String> = open.iter().map(|k| encode_key(k)).collect();
+        if let Ok(rd) = fs::read_dir(self.dir("open")) {
+            for e in rd.flatten() {
+                let name = e.file_name().to_string_lossy().into_owned();
+                if name.starts_with('.') || names.contains(&name) {
+                    continue;
+                }
+                if let Err(err) = fsutil::remove(&e.path()) {
+                    log::warn!("cannot remove {}: {err}", e.path().display());
+                }
+            }
+        }
+        open.len()
     }
 
     /// Superseded records (housekeeping).
@@ -1290,6 +1322,64 @@ impl std::error::Error for StoreError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An open incident whose key is long enough for its file name to be a hash stays in the
+    /// `open/` index through reads and rebuilds (the name does not decode back to the key).
+    #[test]
+    fn open_index_keeps_incidents_with_hashed_file_names() {
+        use crate::incident::{IncidentState, RECORD_FORMAT};
+        use crate::pandora::AlertInput;
+        let dir = std::env::temp_dir().join(format!("pi-open-index-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let key = format!("am-{}", "x/".repeat(100));
+        assert!(encode_key(&key).contains('~'), "the name is hashed");
+        let alert = Alert::from_input(
+            &AlertInput {
+                event: Some("alert".into()),
+                alert_id: Some("7".into()),
+                ..AlertInput::default()
+            },
+            "",
+        )
+        .unwrap();
+        let now = Timestamp::from_millis(0);
+        let incident = Incident {
+            format: RECORD_FORMAT,
+            key: key.clone(),
+            alert_id: "7".into(),
+            seq: 1,
+            state: IncidentState::Open,
+            route: "default".into(),
+            drill: false,
+            private: false,
+            storm: false,
+            opened_at: now,
+            last_seen: now,
+            resolved_at: None,
+            times_fired: 1,
+            last_alert_sent: None,
+            first: alert.clone(),
+            last: alert,
+            outbox_seq: 0,
+            applied: vec![],
+            chat: None,
+            ilert_alert: None,
+            ilert_mirror: None,
+        };
+        let record = Record {
+            incident: Some(incident),
+            queue: vec![],
+        };
+        store
+            .save_record(&key, &record, Durability::Commit)
+            .unwrap();
+        assert_eq!(store.open_index().len(), 1);
+        assert_eq!(store.open_incidents().len(), 1, "not dropped as stale");
+        assert_eq!(store.rebuild_open_index(), 1);
+        assert_eq!(store.open_index().len(), 1, "not removed by the rebuild");
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn keys_round_trip_through_file_names() {
