@@ -55,6 +55,43 @@ fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::Pat
         .write(dir)
 }
 
+/// A fresh store on tmpfs with its own fake ilert and fake Slack.
+struct Fixture {
+    dir: TestDir,
+    ilert: FakeIlert,
+    slack: FakeSlack,
+    cfg: std::path::PathBuf,
+}
+
+impl Fixture {
+    fn new(name: &str) -> Fixture {
+        let (dir, ilert, slack) = (
+            TestDir::new_in_memory(name),
+            FakeIlert::start(),
+            FakeSlack::start(),
+        );
+        let cfg = config(&dir, &ilert, &slack);
+        Fixture {
+            dir,
+            ilert,
+            slack,
+            cfg,
+        }
+    }
+
+    fn parts(&self) -> (&TestDir, &FakeIlert, &FakeSlack, &Path) {
+        (&self.dir, &self.ilert, &self.slack, &self.cfg)
+    }
+
+    fn env(&self) -> Env<'_> {
+        Env {
+            cfg: &self.cfg,
+            ilert: &self.ilert,
+            slack: &self.slack,
+        }
+    }
+}
+
 /// Runs one step; `fault` goes into the environment of the binary for this step only.
 fn step(env: &Env<'_>, s: Step, fault: Option<&str>, trace: Option<&Path>) -> Option<Output> {
     let cmd = |args: &[&str]| -> Command {
@@ -148,17 +185,9 @@ struct Outcome {
 fn every_write_point(name: &str, steps: &[Step], faulted: usize) -> Outcome {
     // First, count the points the faulted step passes on a clean run.
     let points = {
-        let (dir, ilert, slack) = (
-            TestDir::new_in_memory(name),
-            FakeIlert::start(),
-            FakeSlack::start(),
-        );
-        let cfg = config(&dir, &ilert, &slack);
-        let env = Env {
-            cfg: &cfg,
-            ilert: &ilert,
-            slack: &slack,
-        };
+        let fixture = Fixture::new(name);
+        let (dir, ilert, _, _) = fixture.parts();
+        let env = fixture.env();
         let trace = dir.join("trace");
         for (i, s) in steps.iter().enumerate() {
             step(&env, *s, None, (i == faulted).then_some(trace.as_path()));
@@ -224,17 +253,9 @@ fn one_combination(
     fault: &str,
 ) {
     let what = format!("{name}: fault {fault} at write {point} of {points}");
-    let (dir, ilert, slack) = (
-        TestDir::new_in_memory(name),
-        FakeIlert::start(),
-        FakeSlack::start(),
-    );
-    let cfg = config(&dir, &ilert, &slack);
-    let env = Env {
-        cfg: &cfg,
-        ilert: &ilert,
-        slack: &slack,
-    };
+    let fixture = Fixture::new(name);
+    let (dir, ilert, slack, cfg) = fixture.parts();
+    let env = fixture.env();
     let mut faulted_code = None;
     for (i, s) in steps.iter().enumerate() {
         let spec = format!("{point}:{fault}");
@@ -265,10 +286,10 @@ fn one_combination(
         }
     }
     ilert.set_mode(Mode::Accept);
-    let flush = run(&cfg, &["flush"]);
+    let flush = run(cfg, &["flush"]);
     assert_eq!(code(&flush), 0, "{what}: final flush: {}", stderr(&flush));
 
-    let seen = ilert_states(&ilert);
+    let seen = ilert_states(ilert);
     let with = expected_states(steps, None);
     let without = expected_states(steps, Some(faulted));
     assert!(
@@ -321,7 +342,7 @@ fn one_combination(
     }
 
     // status: nothing queued, open incidents as ilert has them.
-    let status = run(&cfg, &["status", "--json"]);
+    let status = run(cfg, &["status", "--json"]);
     let j: serde_json::Value = serde_json::from_slice(&status.stdout)
         .unwrap_or_else(|e| panic!("{what}: status --json: {e}: {}", stderr(&status)));
     assert_eq!(j["queued"].as_array().map(Vec::len), Some(0), "{what}: {j}");
