@@ -105,7 +105,19 @@ pub fn special_state(incident: &Incident) -> Option<String> {
     if not_paged(incident).is_some() {
         return Some("NOT PAGED".into());
     }
-    acked_by(incident).map(|who| format!("ACKNOWLEDGED by {who}"))
+    acked_by(incident)
+        .map(|who| format!("ACKNOWLEDGED by {who}"))
+        .or_else(|| escalated(incident).map(|level| format!("ESCALATED to level {level}")))
+}
+
+/// The escalation level ilert has paged beyond the first, while nobody has acknowledged.
+fn escalated(incident: &Incident) -> Option<u32> {
+    incident
+        .ilert_mirror
+        .as_ref()
+        .filter(|m| m.status == "PENDING")
+        .and_then(|m| m.level)
+        .filter(|l| *l > 1)
 }
 
 /// `FIRING`, `NOT PAGED`, `ACKNOWLEDGED by X` or `RESOLVED`.
@@ -179,11 +191,17 @@ pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMess
     }
     fields.push(("Incident key".into(), incident.key.clone()));
     if let Some(m) = incident.ilert_mirror.as_ref().filter(|m| m.id > 0) {
-        let state = match (m.status.as_str(), &m.accepted_by) {
+        let mut state = match (m.status.as_str(), &m.accepted_by) {
             ("ACCEPTED", Some(who)) => format!("acknowledged by {who}"),
             ("ACCEPTED", None) => "acknowledged".to_string(),
             (other, _) => other.to_lowercase(),
         };
+        if let Some(level) = m.level.filter(|_| m.status == "PENDING") {
+            state.push_str(&format!(", escalation level {level}"));
+        }
+        if let Some(people) = m.responders.as_ref().filter(|r| !r.is_empty()) {
+            state.push_str(&format!("; responders: {}", people.join(", ")));
+        }
         fields.push(("ilert".into(), format!("alert {} {state}", m.id)));
     }
     if let Some(d) = &a.details {
