@@ -535,6 +535,7 @@ mod tests {
             watch_last_pass: None,
             storms: Vec::new(),
             pacing: Vec::new(),
+            rest_lookups: None,
         }
     }
 

@@ -16,7 +16,7 @@ use crate::ilert::IlertEventType;
 use crate::ilert_api::{ApiError, IlertApi, RestAlert};
 use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
-use crate::pacing::Budget;
+use crate::pacing::{Budget, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
 use crate::store::{Durability, Store};
 use crate::text::fnv1a_hex;
@@ -29,14 +29,6 @@ const MAX_PER_RUN: usize = 50;
 const FIND_AT_ONCE_MAX: Duration = Duration::from_millis(1500);
 /// ilert creates alerts asynchronously: one more look after this pause, then the next pass.
 const FIND_RETRY_AFTER: Duration = Duration::from_millis(500);
-/// The alert command's lookups, shared by concurrent processes: half of ilert's 120 requests a
-/// minute per user API key (reference ilert.md §1 "rate limits"), the rest left to the plugin
-/// and watch passes and `doctor`. A storm of alerts past it is found by the next pass.
-const FIND_AT_ONCE_BUDGET: Budget = Budget {
-    limit: 60,
-    window: Duration::from_secs(60),
-};
-
 /// The chat lines for what changed in ilert since `seen`, one per change. Pure.
 ///
 /// A resolved alert tells only that. Responders first seen (`seen.responders` is `None`) are
@@ -170,7 +162,7 @@ pub fn find_after_alert(
         return;
     };
     let window = Deadline::after(FIND_AT_ONCE_MAX.min(deadline.remaining() / 3));
-    let budget = pace_name("ilert-rest", token.expose());
+    let budget = pace_name(REST_LOOKUPS_PACE, token.expose());
     let mut found = None;
     for attempt in 0..2 {
         if attempt > 0 {
@@ -184,7 +176,13 @@ pub fn find_after_alert(
         };
         let now = Timestamp::now();
         if store
-            .take_slot(&budget, "REST API lookups", FIND_AT_ONCE_BUDGET, now, false)
+            .take_slot(
+                &budget,
+                "REST API lookups",
+                Budget::REST_LOOKUPS,
+                now,
+                false,
+            )
             .is_some()
         {
             log::debug!(

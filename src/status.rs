@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::incident::Incident;
-use crate::pacing::{Budget, PaceView};
+use crate::pacing::{Budget, PaceView, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -92,6 +92,10 @@ pub struct StatusReport {
     pub storms: Vec<Storm>,
     /// ilert events budget per alert-source key that has sent in the current window.
     pub pacing: Vec<Pacing>,
+    /// The alert command's REST lookups of new ilert alerts (`api_token`), when any were
+    /// made in the current window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest_lookups: Option<PaceView>,
     /// When a `pandora-ilert watch` last finished a pass, if one ever ran.
     pub watch_last_pass: Option<Timestamp>,
 }
@@ -234,6 +238,12 @@ fn collect_with(
             })
             .collect(),
         pacing: pacing(config, store, now),
+        rest_lookups: config.api_token.as_ref().and_then(|t| {
+            let view = store
+                .pace_log(&pace_name(REST_LOOKUPS_PACE, t.expose()))
+                .view(Budget::REST_LOOKUPS, now);
+            (view.used > 0 || view.next_slot.is_some()).then_some(view)
+        }),
         watch_last_pass: store
             .read_meta(WATCH_ALIVE_META)
             .and_then(|t| Timestamp::parse_rfc3339(t.trim())),

@@ -513,6 +513,16 @@ fn the_alert_command_links_the_ilert_alert_on_the_first_chat_card() {
         "the first card carries the link, no edit needed"
     );
     assert_eq!(ilert.list_calls(), 1, "listed at once: one look");
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(
+        text.contains(
+            "ilert pacing, REST API lookups by the alert command: 1 of 60 in the last 1m"
+        ),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&cfg, &["status", "--json"]))).unwrap();
+    assert_eq!(report["rest_lookups"]["used"], 1, "{report}");
 }
 
 #[test]

@@ -112,6 +112,20 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
             }
         );
     }
+    if let Some(v) = &r.rest_lookups {
+        outln!(
+            "ilert pacing, REST API lookups by the alert command: {} of {} in the last {}{}",
+            v.used,
+            v.limit,
+            human_duration(Duration::from_secs(v.window_secs)),
+            match v.next_slot {
+                Some(t) => format!(
+                    "; budget spent, the next plugin pass finds new alerts (next lookup at {t})"
+                ),
+                None => String::new(),
+            }
+        );
+    }
     for (lane, t) in &r.last_delivery {
         outln!("last delivery to {lane}: {t} ({} ago)", age(*t));
     }
