@@ -411,7 +411,15 @@ fn watch_mirrors_an_acknowledgement_made_in_ilert() {
     assert_eq!(lines(&slack, "pandorafms_alert_6003", line), 1);
     // The ack made in ilert shows in the topic too.
     let ch = slack.channel("pandorafms_alert_6003").unwrap();
-    assert_eq!(ch.topic, "ACKNOWLEDGED by Jane Doe - web-01 / CPU Load");
+    let link = dir.record("6003")["ilert_alert"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ch.topic,
+        format!("ACKNOWLEDGED by Jane Doe - web-01 / CPU Load - ilert: {link}"),
+        "the topic links the ilert alert where it fits"
+    );
 }
 
 /// The bot's messages in a channel (the state lines, the pinned card, answers).
@@ -451,7 +459,14 @@ fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_channel_once_each() {
         1
     );
     let ch = slack.channel(channel).unwrap();
-    assert_eq!(ch.topic, "ESCALATED to level 2 - web-01 / CPU Load");
+    let link = dir.record("6201")["ilert_alert"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ch.topic,
+        format!("ESCALATED to level 2 - web-01 / CPU Load - ilert: {link}")
+    );
     let card = ch.pinned()[0].blocks.to_string();
     assert!(
         card.contains("pending, escalation level 2; responders: Jane Doe, Max Muster"),
@@ -480,7 +495,10 @@ fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_channel_once_each() {
         "accepting is told by the acknowledgement alone"
     );
     let ch = slack.channel(channel).unwrap();
-    assert_eq!(ch.topic, "ACKNOWLEDGED by Max Muster - web-01 / CPU Load");
+    assert_eq!(
+        ch.topic,
+        format!("ACKNOWLEDGED by Max Muster - web-01 / CPU Load - ilert: {link}")
+    );
     let card = ch.pinned()[0].blocks.to_string();
     assert!(
         card.contains("acknowledged by Max Muster; responders: Jane Doe, Max Muster"),
