@@ -1193,3 +1193,89 @@ fn a_refused_alert_puts_a_not_paged_banner_and_topic_in_the_room() {
         .count();
     assert_eq!(banners, 1, "{msgs:?}");
 }
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_room_once_each() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-ilert-mirror"), FakeIlert::start());
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[plugin]\ndata_in = \"\"\n\
+         [ilert]\napi_url = \"{}\"\napi_token = \"{}\"\nweb_url = \"https://acme.ilert.example\"\n\
+         {}\n[[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\n{}\n",
+        ilert.url(),
+        support::ilert::API_TOKEN,
+        s.config_section(),
+        synapse_route(&s, true)
+    ));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let link = format!(
+        "https://acme.ilert.example/alert/view?id={}",
+        ilert.alerts()[0].id
+    );
+    let topic = |s: &Synapse| {
+        s.alice.state(&room, "m.room.topic", "").unwrap()["topic"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let pinned_body = |s: &Synapse| {
+        let msgs = s.alice.messages(&room);
+        let pins = s.alice.state(&room, "m.room.pinned_events", "").unwrap();
+        let pinned = s.alice.event(&room, pins["pinned"][0].as_str().unwrap());
+        current_body(&msgs, &pinned)
+    };
+    // The alert command found the ilert alert: the first card and the topic link it.
+    assert_eq!(
+        topic(&s),
+        format!("FIRING - web-01 / CPU Load - ilert: {link}")
+    );
+    let body = pinned_body(&s);
+    assert!(
+        body.contains(&link) && body.contains("responders: Jane Doe"),
+        "{body}"
+    );
+
+    let plugin = |cfg: &std::path::Path| {
+        let out = run(cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    };
+    let told = |s: &Synapse, text: &str| {
+        let msgs = s.alice.messages(&room);
+        originals(&msgs)
+            .iter()
+            .filter(|m| m["content"]["body"].as_str().unwrap_or("").contains(text))
+            .count()
+    };
+    ilert.escalate(&id, "Max", "Muster");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert_eq!(told(&s, "Escalated in ilert to level 2."), 1);
+    assert_eq!(told(&s, "Responders in ilert: Jane Doe, Max Muster."), 1);
+    assert_eq!(
+        topic(&s),
+        format!("ESCALATED to level 2 - web-01 / CPU Load - ilert: {link}")
+    );
+    let body = pinned_body(&s);
+    assert!(
+        body.contains("escalation level 2; responders: Jane Doe, Max Muster"),
+        "{body}"
+    );
+
+    ilert.accept_as(&id, "Max", "Muster");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert_eq!(told(&s, "Acknowledged in ilert by Max Muster."), 1);
+    assert_eq!(told(&s, "Responders in ilert"), 1);
+    assert!(
+        topic(&s).starts_with("ACKNOWLEDGED by Max Muster - "),
+        "{}",
+        topic(&s)
+    );
+}
