@@ -238,12 +238,31 @@ impl<'a> IlertApi<'a> {
         Self::json(&body)
     }
 
-    /// The open (pending or accepted) alert of `source_id` opened with `alert_key`.
+    /// The open (pending or accepted) alert of `source_id` opened with `alert_key`; stops
+    /// listing at the page that has it.
     pub fn find_open_alert(
         &self,
         source_id: i64,
         alert_key: &str,
     ) -> Result<Option<RestAlert>, ApiError> {
+        let alerts =
+            self.list_open(source_id, |page| match_alert_key(page, alert_key).is_some())?;
+        Ok(match_alert_key(&alerts, alert_key).cloned())
+    }
+
+    /// Every open (pending or accepted) alert of `source_id`, up to `MAX_PAGES` pages.
+    pub fn open_alerts(&self, source_id: i64) -> Result<Vec<RestAlert>, ApiError> {
+        self.list_open(source_id, |_| false)
+    }
+
+    /// Lists the open alerts of `source_id` page by page until `enough` says so for a page,
+    /// the last page, or `MAX_PAGES`.
+    fn list_open(
+        &self,
+        source_id: i64,
+        enough: impl Fn(&[RestAlert]) -> bool,
+    ) -> Result<Vec<RestAlert>, ApiError> {
+        let mut all = Vec::new();
         for page in 0..MAX_PAGES {
             let body = self.call(
                 "GET",
@@ -253,14 +272,13 @@ impl<'a> IlertApi<'a> {
                 ),
             )?;
             let alerts: Vec<RestAlert> = Self::json(&body)?;
-            if let Some(a) = match_alert_key(&alerts, alert_key) {
-                return Ok(Some(a.clone()));
-            }
-            if alerts.len() < PAGE {
+            let (stop, last) = (enough(&alerts), alerts.len() < PAGE);
+            all.extend(alerts);
+            if stop || last {
                 break;
             }
         }
-        Ok(None)
+        Ok(all)
     }
 
     /// One alert by id.

@@ -6,6 +6,7 @@
 //! change we caused (`!ack` / `!resolve`) is recorded as seen when we make it, so it is never
 //! echoed back. Without a token nothing here runs and no request is made.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::chat::{self, message, ChannelRef, ChatMessage, Context};
@@ -13,7 +14,7 @@ use crate::config::{Config, Route};
 use crate::deadline::{Deadline, MARGIN};
 use crate::http::Http;
 use crate::ilert::IlertEventType;
-use crate::ilert_api::{ApiError, IlertApi, RestAlert};
+use crate::ilert_api::{match_alert_key, ApiError, IlertApi, RestAlert};
 use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
 use crate::pacing::{Budget, REST_LOOKUPS_PACE};
@@ -31,17 +32,20 @@ const FIND_AT_ONCE_MAX: Duration = Duration::from_millis(1500);
 const FIND_RETRY_AFTER: Duration = Duration::from_millis(500);
 /// The chat lines for what changed in ilert since `seen`, one per change. Pure.
 ///
-/// A resolved alert tells only that. Responders first seen (`seen.responders` is `None`) are
+/// A resolved alert tells only that, and nothing when the incident had recovered (our
+/// RESOLVE did it). Responders first seen (`seen.responders` is `None`) are
 /// taken silently: the pinned message shows them. People added by accepting are named by the
 /// acknowledgement line alone.
-pub fn mirror_lines(seen: &IlertMirror, alert: &RestAlert) -> Vec<String> {
+pub fn mirror_lines(seen: &IlertMirror, alert: &RestAlert, incident_open: bool) -> Vec<String> {
     let mut out = Vec::new();
     let before = match seen.status.as_str() {
         "" => "PENDING",
         s => s,
     };
     let status_changed = before != alert.status;
-    if status_changed {
+    // Resolved in ilert after Pandora's recovery: our RESOLVE did that, the channel has told.
+    let ours = !incident_open && alert.status == "RESOLVED";
+    if status_changed && !ours {
         out.push(match alert.status.as_str() {
             "ACCEPTED" => match alert.accepted_by() {
                 Some(who) => format!("Acknowledged in ilert by {who}."),
@@ -115,24 +119,15 @@ fn source_cache(key: &str) -> String {
     format!("ilert-source-{}", fnv1a_hex(key.as_bytes()))
 }
 
-/// The open ilert alert of `route`'s alert source opened with `alert_key` (the source id is
-/// looked up once and cached).
-fn find_open(
-    api: &IlertApi<'_>,
-    store: &Store,
-    route: &Route,
-    alert_key: &str,
-) -> Result<Option<RestAlert>, ApiError> {
+/// The id of `route`'s alert source (looked up once by integration key, then cached).
+fn source_id(api: &IlertApi<'_>, store: &Store, route: &Route) -> Result<i64, ApiError> {
     let cache = source_cache(route.source.key.expose());
-    let source_id = match store.read_meta(&cache).and_then(|t| t.parse().ok()) {
-        Some(id) => id,
-        None => {
-            let s = api.source(&route.source.key)?;
-            store.write_meta(&cache, &s.id.to_string());
-            s.id
-        }
-    };
-    api.find_open_alert(source_id, alert_key)
+    if let Some(id) = store.read_meta(&cache).and_then(|t| t.parse().ok()) {
+        return Ok(id);
+    }
+    let s = api.source(&route.source.key)?;
+    store.write_meta(&cache, &s.id.to_string());
+    Ok(s.id)
 }
 
 /// Right after the alert command delivered an incident's ALERT (the caller holds the incident
@@ -193,7 +188,7 @@ pub fn find_after_alert(
         let Some(api) = IlertApi::new(config, http, timeout) else {
             return;
         };
-        match find_open(&api, store, route, key) {
+        match source_id(&api, store, route).and_then(|id| api.find_open_alert(id, key)) {
             Ok(Some(a)) => {
                 found = Some(a);
                 break;
@@ -230,7 +225,12 @@ pub fn find_after_alert(
     }
 }
 
-/// One pass over the incidents (the plugin's `ilert sync` step).
+/// The open alerts of each alert source as listed once in a pass (or why not), so a pass
+/// costs a few list pages per source instead of a request per incident (ilert allows 120
+/// requests a minute per API key, reference ilert.md §1).
+type Listings = HashMap<i64, Result<Vec<RestAlert>, String>>;
+
+/// One pass over the incidents (the plugin's and `watch`'s `ilert sync` step).
 pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
     let timeout = config.request_timeout.min(deadline.remaining() / 2);
     let Some(api) = IlertApi::new(config, http, timeout) else {
@@ -248,6 +248,7 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
         .map(|i| i.key)
         .take(MAX_PER_RUN)
         .collect();
+    let mut listings = Listings::new();
     for key in candidates {
         if deadline.remaining() < Duration::from_secs(2) {
             log::info!("ilert sync: no time left; the rest waits for the next run");
@@ -259,38 +260,70 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
         let Some(mut incident) = store.load_incident(&key) else {
             continue;
         };
-        if let Err(e) = sync_incident(config, store, http, &api, &mut incident, deadline) {
+        let pass = Pass {
+            config,
+            store,
+            http,
+            api: &api,
+            deadline,
+        };
+        if let Err(e) = pass.sync_incident(&mut incident, &mut listings) {
             log::warn!("ilert sync: incident {key}: {e}");
         }
     }
 }
 
-fn sync_incident(
-    config: &Config,
-    store: &Store,
-    http: &Http,
-    api: &IlertApi<'_>,
-    incident: &mut Incident,
+/// What one pass works with.
+struct Pass<'a> {
+    config: &'a Config,
+    store: &'a Store,
+    http: &'a Http,
+    api: &'a IlertApi<'a>,
     deadline: Deadline,
-) -> Result<(), String> {
-    let before = incident.clone();
-    let alert = match &incident.ilert_mirror {
-        Some(m) if m.id > 0 => api.alert(m.id).map_err(|e| e.to_string())?,
-        _ => {
+}
+
+impl Pass<'_> {
+    /// ilert's alert behind `incident` now, if there is one to mirror.
+    fn current_alert(
+        &self,
+        incident: &mut Incident,
+        listings: &mut Listings,
+    ) -> Result<Option<RestAlert>, String> {
+        let known = incident
+            .ilert_mirror
+            .as_ref()
+            .map(|m| m.id)
+            .filter(|id| *id > 0);
+        if known.is_none() {
             // Only once ilert has our ALERT: nothing of this incident's is queued for ilert.
-            let alert_queued = store.pending_for(&incident.key).iter().any(|e| {
+            let alert_queued = self.store.pending_for(&incident.key).iter().any(|e| {
                 matches!(&e.action, Action::Ilert(ev) if ev.event_type == IlertEventType::Alert)
             });
             if !incident.is_open() || alert_queued {
-                return Ok(());
+                return Ok(None);
             }
-            let Some(route) = config.route(&incident.route) else {
-                return Ok(());
-            };
-            match find_open(api, store, route, &incident.key).map_err(|e| e.to_string())? {
+        }
+        let by_id = |id: i64| self.api.alert(id).map(Some).map_err(|e| e.to_string());
+        let Some(route) = self.config.route(&incident.route) else {
+            // The route left the config: a known alert is still followed by its id.
+            return known.map_or(Ok(None), by_id);
+        };
+        let source_id = source_id(self.api, self.store, route).map_err(|e| e.to_string())?;
+        let open = listings
+            .entry(source_id)
+            .or_insert_with(|| self.api.open_alerts(source_id).map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(Clone::clone)?;
+        match known {
+            // Not among the open ones: resolved (or past the pages listed).
+            Some(id) => match open.iter().find(|a| a.id == id) {
+                Some(a) => Ok(Some(a.clone())),
+                None => by_id(id),
+            },
+            None => match match_alert_key(open, &incident.key) {
                 Some(a) => {
-                    adopt(config, incident, &a);
-                    a
+                    adopt(self.config, incident, a);
+                    Ok(Some(a.clone()))
                 }
                 None => {
                     log::debug!(
@@ -298,32 +331,52 @@ fn sync_incident(
                          (or the alert source groups alerts)",
                         incident.key
                     );
-                    return Ok(());
+                    Ok(None)
                 }
+            },
+        }
+    }
+
+    fn sync_incident(
+        &self,
+        incident: &mut Incident,
+        listings: &mut Listings,
+    ) -> Result<(), String> {
+        let before = incident.clone();
+        let Some(alert) = self.current_alert(incident, listings)? else {
+            return Ok(());
+        };
+        let seen = incident.ilert_mirror.clone().unwrap_or_default();
+        let lines = mirror_lines(&seen, &alert, incident.is_open());
+        if !lines.is_empty() {
+            // One message, one line per change: posted whole or not at all, so a failure
+            // leaves the state unrecorded and the next run tells it again, once.
+            let text = lines.join("\n");
+            post_line(
+                self.config,
+                self.store,
+                self.http,
+                incident,
+                &text,
+                self.deadline,
+            )?;
+            for line in lines {
+                self.store.log_event(
+                    &incident.key,
+                    &crate::store::EventLogLine::ours(incident.seq, "ilert-state", line),
+                );
             }
         }
-    };
-    let seen = incident.ilert_mirror.clone().unwrap_or_default();
-    let lines = mirror_lines(&seen, &alert);
-    if !lines.is_empty() {
-        // One message, one line per change: posted whole or not at all, so a failure leaves
-        // the state unrecorded and the next run tells it again, once.
-        let text = lines.join("\n");
-        post_line(config, store, http, incident, &text, deadline)?;
-        for line in lines {
-            store.log_event(
-                &incident.key,
-                &crate::store::EventLogLine::ours(incident.seq, "ilert-state", line),
-            );
+        if let Some(m) = incident.ilert_mirror.as_mut() {
+            record_seen(m, &alert);
         }
+        if *incident != before {
+            rerender_pinned(self.config, self.store, self.http, incident, self.deadline);
+        }
+        self.store
+            .save_incident(incident)
+            .map_err(|e| e.to_string())
     }
-    if let Some(m) = incident.ilert_mirror.as_mut() {
-        record_seen(m, &alert);
-    }
-    if *incident != before {
-        rerender_pinned(config, store, http, incident, deadline);
-    }
-    store.save_incident(incident).map_err(|e| e.to_string())
 }
 
 /// The incident's channel, if it has one.
@@ -509,17 +562,20 @@ mod tests {
 
     #[test]
     fn one_line_per_change_and_none_without_one() {
-        assert!(mirror_lines(&IlertMirror::default(), &alert("PENDING")).is_empty());
+        assert!(mirror_lines(&IlertMirror::default(), &alert("PENDING"), true).is_empty());
         assert_eq!(
-            mirror_lines(&seen("PENDING"), &alert("ACCEPTED")),
+            mirror_lines(&seen("PENDING"), &alert("ACCEPTED"), true),
             ["Acknowledged in ilert."]
         );
-        assert!(mirror_lines(&seen("ACCEPTED"), &alert("ACCEPTED")).is_empty());
+        assert!(mirror_lines(&seen("ACCEPTED"), &alert("ACCEPTED"), true).is_empty());
         assert_eq!(
-            mirror_lines(&seen("ACCEPTED"), &alert("RESOLVED")),
+            mirror_lines(&seen("ACCEPTED"), &alert("RESOLVED"), true),
             ["Resolved in ilert."]
         );
-        assert_eq!(mirror_lines(&seen("ACCEPTED"), &alert("PENDING")).len(), 1);
+        assert_eq!(
+            mirror_lines(&seen("ACCEPTED"), &alert("PENDING"), true).len(),
+            1
+        );
     }
 
     #[test]
@@ -529,34 +585,34 @@ mod tests {
         a.responders = vec![person("Jane Doe", "PENDING")];
         let mut m = seen("PENDING");
         // First sighting: nothing to tell (the pinned message shows it).
-        assert!(mirror_lines(&m, &a).is_empty());
+        assert!(mirror_lines(&m, &a, true).is_empty());
         record_seen(&mut m, &a);
-        assert!(mirror_lines(&m, &a).is_empty(), "seen is not news");
+        assert!(mirror_lines(&m, &a, true).is_empty(), "seen is not news");
 
         a.next_escalation_rule_index = Some(2.0);
         a.responders.push(person("Max Muster", "PENDING"));
         assert_eq!(
-            mirror_lines(&m, &a),
+            mirror_lines(&m, &a, true),
             [
                 "Escalated in ilert to level 2.",
                 "Responders in ilert: Jane Doe, Max Muster."
             ]
         );
         record_seen(&mut m, &a);
-        assert!(mirror_lines(&m, &a).is_empty());
+        assert!(mirror_lines(&m, &a, true).is_empty());
 
         // Max accepts: one line, the acknowledgement.
         a.status = "ACCEPTED".into();
         a.responders[1].status = "ACCEPTED".into();
         assert_eq!(
-            mirror_lines(&m, &a),
+            mirror_lines(&m, &a, true),
             ["Acknowledged in ilert by Max Muster."]
         );
 
         // Someone outside the responders accepts: named by the acknowledgement alone.
         a.responders.push(person("Ops Lead", "ACCEPTED"));
         assert_eq!(
-            mirror_lines(&m, &a),
+            mirror_lines(&m, &a, true),
             ["Acknowledged in ilert by Max Muster, Ops Lead."]
         );
 
@@ -564,7 +620,10 @@ mod tests {
         let mut b = alert("PENDING");
         b.next_escalation_rule_index = Some(2.0);
         b.responders = vec![person("Kim Lee", "PENDING")];
-        assert_eq!(mirror_lines(&m, &b), ["Responders in ilert: Kim Lee."]);
+        assert_eq!(
+            mirror_lines(&m, &b, true),
+            ["Responders in ilert: Kim Lee."]
+        );
     }
 
     #[test]
@@ -572,13 +631,17 @@ mod tests {
         let mut a = alert("PENDING");
         a.next_escalation_rule_index = Some(3.0);
         assert_eq!(
-            mirror_lines(&seen("PENDING"), &a),
+            mirror_lines(&seen("PENDING"), &a, true),
             ["Escalated in ilert to level 3."]
         );
         a.status = "RESOLVED".into();
         a.responders = vec![person("Jane Doe", "PENDING")];
         let mut m = seen("PENDING");
         m.responders = Some(Vec::new());
-        assert_eq!(mirror_lines(&m, &a), ["Resolved in ilert."]);
+        assert_eq!(mirror_lines(&m, &a, true), ["Resolved in ilert."]);
+        assert!(
+            mirror_lines(&m, &a, false).is_empty(),
+            "resolved after Pandora's recovery: our own RESOLVE, not told"
+        );
     }
 }

@@ -445,9 +445,20 @@ fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_channel_once_each() {
         "the first card names ilert's responders: {card}"
     );
 
+    // A second incident on the same alert source.
+    dir.assert_ok(&PandoraAlert::firing("6202").run(&cfg));
+
     // ilert escalates to its second rule: Max Muster is paged too.
     ilert.escalate("6201", "Max", "Muster");
+    let calls = ilert.rest_calls().len();
     plugin(&cfg);
+    let pass: Vec<(String, String)> = ilert.rest_calls()[calls..].to_vec();
+    assert_eq!(
+        pass.len(),
+        1,
+        "one listing of the source serves both incidents: {pass:?}"
+    );
+    assert!(pass[0].1.starts_with("/api/alerts?"), "{pass:?}");
     plugin(&cfg);
     assert_eq!(lines(&slack, channel, "Escalated in ilert to level 2."), 1);
     assert_eq!(
@@ -507,6 +518,18 @@ fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_channel_once_each() {
     let record = dir.record("6201");
     assert_eq!(record["ilert_mirror"]["level"], 2);
     assert_eq!(record["ilert_mirror"]["status"], "ACCEPTED");
+
+    // Pandora recovers: our RESOLVE resolves the alert in ilert, which is not told back.
+    dir.assert_ok(&PandoraAlert::recovery("6201").run(&cfg));
+    plugin(&cfg);
+    plugin(&cfg);
+    assert_eq!(ilert.alerts()[0].status, "RESOLVED");
+    assert_eq!(dir.record("6201")["ilert_mirror"]["status"], "RESOLVED");
+    assert_eq!(
+        lines(&slack, channel, "Resolved in ilert"),
+        0,
+        "our own RESOLVE is not echoed back"
+    );
 }
 
 #[test]
