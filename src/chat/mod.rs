@@ -11,6 +11,7 @@ pub mod message;
 pub mod slack;
 pub mod storm;
 pub mod teams;
+pub mod teams_bot;
 
 use std::fmt;
 use std::time::Duration;
@@ -186,6 +187,18 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// Posts a follow-up to the incident's alert message (recovery, paging and closing lines):
+    /// a reply in its thread where the platform keeps incident updates there (a Teams bot),
+    /// else a new message in the channel.
+    fn follow_up(
+        &mut self,
+        channel: &ChannelRef,
+        alert_message_id: Option<&str>,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let _ = alert_message_id;
+        self.post(channel, message)
+    }
     /// Withdraws the invitations of `users` who never joined (archiving: a pending invite to
     /// a closed room is noise); a no-op where invites cannot be pending (Slack adds members at
     /// once).
@@ -338,7 +351,11 @@ pub fn sync(
         };
         let closing_posted = st.extra.contains_key("closing_posted");
         if !closing_posted {
-            b.post(&ch, &message::closing_line(inc, now))?;
+            b.follow_up(
+                &ch,
+                st.message_id.as_deref(),
+                &message::closing_line(inc, now),
+            )?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(inc, &st, save, Some("posted closing line".into()));
         }
@@ -491,7 +508,7 @@ pub fn sync(
     // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
     let told = st.extra.contains_key(NOT_PAGED_TOLD);
     if message::not_paged(inc).is_some() != told {
-        b.post(&ch, &message::paging_line(inc))?;
+        b.follow_up(&ch, st.message_id.as_deref(), &message::paging_line(inc))?;
         if told {
             st.extra.remove(NOT_PAGED_TOLD);
         } else {
@@ -508,7 +525,7 @@ pub fn sync(
     // 7. Recovery message.
     if !inc.is_open() && st.recovery_message_id.is_none() {
         let rec = message::recovery_message(inc);
-        let id = b.post(&ch, &rec)?;
+        let id = b.follow_up(&ch, st.message_id.as_deref(), &rec)?;
         st.recovery_message_id = Some(id);
         commit(
             inc,

@@ -214,6 +214,11 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
                     }
                 }
             }
+            let last_install = crate::store::Store::open_read_only(&config.state_dir)
+                .read_meta(crate::chat::teams::BOT_INSTALL_META);
+            for c in probe::teams_bot(&http, t, timeout, last_install.as_deref()) {
+                report.push(c);
+            }
             if let Some(w) = &t.webhook_url {
                 report.push(probe::teams_webhook(w, timeout));
             }
