@@ -411,6 +411,44 @@ mod tests {
     }
 
     #[test]
+    fn archived_teams_channels_are_deleted_after_the_age_and_counted_for_30_days() {
+        let now = Timestamp::from_millis(10_000_000_000);
+        let day = 86_400_000;
+        let teams = |key: &str, archived_days_ago: Option<i64>, deleted_days_ago: Option<i64>| {
+            let mut i = incident(key, Some(40 * 86_400), false, false, now);
+            let c = i.chat.as_mut().unwrap();
+            c.backend = "teams".into();
+            c.archived_at =
+                archived_days_ago.map(|d| Timestamp::from_millis(now.millis() - d * day));
+            if let Some(d) = deleted_days_ago {
+                c.extra.insert(
+                    TEAMS_DELETED.into(),
+                    Timestamp::from_millis(now.millis() - d * day).rfc3339(),
+                );
+            }
+            (RecordLoc::Current, i)
+        };
+        let mut slack = incident("7", Some(40 * 86_400), false, true, now);
+        slack.chat.as_mut().unwrap().archived_at =
+            Some(Timestamp::from_millis(now.millis() - 20 * day));
+        let recs = vec![
+            teams("1", Some(3), None),
+            teams("2", Some(20), None),
+            teams("3", Some(25), None),
+            teams("4", None, None),
+            teams("5", Some(30), Some(10)),
+            teams("6", Some(60), Some(40)),
+            (RecordLoc::Current, slack),
+        ];
+        let keys: Vec<String> = teams_deletable(&recs, Duration::from_secs(14 * 86_400), now)
+            .into_iter()
+            .map(|(_, k, _)| k)
+            .collect();
+        assert_eq!(keys, ["3", "2"]);
+        assert_eq!(teams_deleted_recently(&recs, now), 1);
+    }
+
+    #[test]
     fn only_long_resolved_unarchived_channels_are_due_drills_first() {
         let now = Timestamp::from_millis(10_000_000_000);
         let week = Duration::from_secs(7 * 86_400);

@@ -1645,6 +1645,63 @@ ilert_key = "il1api123"
     const TEAMS_GRAPH: &str = "[teams]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nteam_id = \"team\"\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n";
 
     #[test]
+    fn the_teams_bot_has_documented_defaults_and_needs_graph_and_both_credentials() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{TEAMS_GRAPH}{bot}")).unwrap();
+        let t = c.teams.unwrap();
+        let b = t.bot.unwrap();
+        assert_eq!(b.tenant, "botframework.com");
+        assert_eq!(b.service_url, "https://smba.trafficmanager.net/teams");
+        assert_eq!(
+            b.token_url,
+            "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+        );
+        let single = format!("{MINIMAL}{TEAMS_GRAPH}{bot}bot_tenant = \"my-tenant\"\n");
+        assert!(parse(&single)
+            .unwrap()
+            .teams
+            .unwrap()
+            .bot
+            .unwrap()
+            .token_url
+            .contains("/my-tenant/oauth2"));
+        let half = format!("{MINIMAL}{TEAMS_GRAPH}bot_app_id = \"b\"\n");
+        assert!(parse(&half)
+            .unwrap_err()
+            .message
+            .contains("both bot_app_id and bot_secret"));
+        let stray = format!("{MINIMAL}{TEAMS_GRAPH}bot_tenant = \"x\"\n");
+        assert!(parse(&stray)
+            .unwrap_err()
+            .message
+            .contains("bot_tenant needs bot_app_id"));
+        let webhook_only = format!(
+            "{MINIMAL}[teams]\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n{bot}"
+        );
+        assert!(parse(&webhook_only)
+            .unwrap_err()
+            .message
+            .contains("needs the Graph settings"));
+    }
+
+    #[test]
+    fn the_bot_secret_is_scrubbed_and_deletion_must_come_before_pruning() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}{TEAMS_GRAPH}{bot}")).unwrap();
+        assert_eq!(
+            c.scrubber().scrub("echo bot-secret-value"),
+            "echo [redacted]"
+        );
+        let late = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"30d\"\n");
+        assert!(parse(&late).unwrap_err().message.contains("prune_after"));
+        let ok = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"14d\"\n");
+        assert_eq!(
+            parse(&ok).unwrap().teams.unwrap().delete_archived_after,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+    }
+
+    #[test]
     fn teams_owner_is_read_and_required_for_private_routes() {
         let private = format!("{MINIMAL}chat = \"teams\"\nprivate = true\n{TEAMS_GRAPH}");
         let e = parse(&private).unwrap_err();

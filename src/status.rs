@@ -341,3 +341,42 @@ fn pacing(config: &Config, store: &Store, now: Timestamp) -> Vec<Pacing> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teams_notes_warn_at_eighty_percent_and_about_the_bot() {
+        let cap = |listed: usize, deleted: usize| {
+            format!(
+                r#"{{"listed":{listed},"ours":5,"ours_archived":2,"deleted_recently":{deleted},"at":"2026-11-30T09:00:00Z"}}"#
+            )
+        };
+        let n = teams_notes(Some(&cap(799, 0)), None, None);
+        assert_eq!(n.len(), 1);
+        assert!(
+            !n[0].warning && n[0].text.starts_with("Teams team holds 799 of 1000"),
+            "{n:?}"
+        );
+        let n = teams_notes(Some(&cap(790, 10)), None, None);
+        assert!(
+            n[0].warning && n[0].text.contains("holds 800 of 1000"),
+            "{n:?}"
+        );
+        let refused = r#"{"state":"refused","app":"a","at":"t","reason":"HTTP 403 Forbidden: x"}"#;
+        let n = teams_notes(None, Some(refused), None);
+        assert!(
+            n[0].warning
+                && n[0]
+                    .text
+                    .contains("TeamsAppInstallation.ReadWriteSelfForTeam.All")
+        );
+        let installed = r#"{"state":"installed","app":"a","at":"t","reason":""}"#;
+        assert!(teams_notes(None, Some(installed), None).is_empty());
+        let fallback = r#"{"at":"t","channel":"secret","via":"none"}"#;
+        let n = teams_notes(None, None, Some(fallback));
+        assert!(n[0].warning && n[0].text.contains("dead letters"), "{n:?}");
+        assert!(teams_notes(Some("not json"), None, None).is_empty());
+    }
+}
