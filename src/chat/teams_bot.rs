@@ -301,11 +301,14 @@ impl<'a> BotClient<'a> {
             let req = Request::new(method, url)
                 .header("Authorization", format!("Bearer {token}"))
                 .json(body.clone());
-            let resp = self
+            let mut resp = self
                 .ctx
                 .http
                 .send(&req, self.timeout()?)
                 .map_err(ChatError::from)?;
+            // The token is not a configured secret, so the client's scrubber does not know
+            // it: an answer that quotes it back loses it here.
+            resp.body = resp.body.replace(&token, crate::redact::REDACTED);
             match answer(&resp, self.ctx.now) {
                 Err(BotFailure::Bot(e)) if e.status == 401 && !fresh => {
                     log::info!(
