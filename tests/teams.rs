@@ -714,3 +714,44 @@ fn the_plugin_deletes_archived_incident_channels_after_the_configured_age() {
     );
     assert!(graph.violations().is_empty(), "{:?}", graph.violations());
 }
+
+#[test]
+fn a_refused_bot_token_is_fetched_again_once_and_a_deleted_card_is_posted_again() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-bot-expiry"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    graph.bot_allow(true, false);
+    let cfg = bot_config(&dir, &ilert, &graph, false, "", "", "");
+    dir.assert_ok(&PandoraAlert::firing("3600").run(&cfg));
+    graph.expire_bot_tokens();
+    dir.assert_ok(&PandoraAlert::firing("3600").set("--data", "99").run(&cfg));
+    assert_eq!(
+        graph.bot(|b| b.token_requests),
+        2,
+        "one refetch after the 401"
+    );
+    assert_eq!(
+        graph.bot(|b| b.puts.len()),
+        1,
+        "the re-fire edited the card"
+    );
+    assert!(dir.log().contains("refused the token; fetching a new one"));
+    // Someone deletes the card: the next change posts it again, as a new thread.
+    graph.delete_bot_cards();
+    dir.assert_ok(&PandoraAlert::recovery("3600").run(&cfg));
+    let threads = graph.bot(|b| b.threads.clone());
+    assert_eq!(threads.len(), 2, "{threads:#?}");
+    let again = threads[1].activities[0].1.to_string();
+    assert!(again.contains("RESOLVED"), "{again}");
+    assert_eq!(
+        dir.record("3600")["chat"]["message_id"],
+        format!("{}|{}", threads[1].conversation, threads[1].activities[0].0)
+    );
+    assert!(dir
+        .chat_lines("3600")
+        .iter()
+        .any(|l| l.starts_with("the alert message was gone")));
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}

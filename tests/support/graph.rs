@@ -195,6 +195,16 @@ impl FakeGraph {
         st.bot.install_allowed = install;
         st.bot.private_apps_allowed = private_channels;
     }
+    /// Every bot token issued so far stops working (expired or revoked).
+    pub fn expire_bot_tokens(&self) {
+        self.state.lock().unwrap().bot.tokens.clear();
+    }
+    /// Someone deletes the first message of every bot thread.
+    pub fn delete_bot_cards(&self) {
+        for t in self.state.lock().unwrap().bot.threads.iter_mut() {
+            t.activities.remove(0);
+        }
+    }
     /// Reads the Bot Connector's state.
     pub fn bot<T>(&self, f: impl FnOnce(&BotState) -> T) -> T {
         f(&self.state.lock().unwrap().bot)
