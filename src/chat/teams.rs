@@ -27,11 +27,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::api::{self, Refusal};
+use super::entra;
 use super::message::MessageKind;
-use super::teams_bot::{self, BotClient, BotFailure, BotMessageId};
+use super::teams_bot::{self, BotClient, BotMessageId};
 use super::{
-    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
-    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+    alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
+    ChatMessage, Context, HistoryItem,
 };
 use crate::config::TeamsConfig;
 use crate::http::{encode_component, Request, Response};
@@ -141,40 +143,8 @@ pub struct ChannelCount {
     pub ours_archived: usize,
 }
 
-/// A Graph answer that is not a success.
-#[derive(Debug)]
-struct GraphError {
-    status: u16,
-    code: String,
-    message: String,
-    retry_after: Option<Duration>,
-}
-
-/// A failed Graph call: Graph's own error, or one already classified (transport, deadline).
-#[derive(Debug)]
-enum Failure {
-    Graph(GraphError),
-    Other(ChatError),
-}
-
-impl From<ChatError> for Failure {
-    fn from(e: ChatError) -> Self {
-        Failure::Other(e)
-    }
-}
-
-impl Failure {
-    /// Classifies the failure of `what`, naming the application permission it needs.
-    fn into_chat(self, what: &str, permission: &str) -> ChatError {
-        match self {
-            Failure::Other(e) => e,
-            Failure::Graph(e) => classify(what, permission, &e),
-        }
-    }
-}
-
 /// What a Graph error means for the delivery; configuration problems say what to fix.
-fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
+fn classify(e: &Refusal, what: &str, permission: &str) -> ChatError {
     let detail = format!(
         "HTTP {} {}: {}",
         e.status,
@@ -200,66 +170,48 @@ fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
     }
 }
 
-/// Reads a Graph answer: a 2xx is the value (`Null` when empty), a redirect a configuration
-/// error, anything else Graph's error.
-fn graph_answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[teams] graph_url") {
-        return Err(Failure::Other(ChatError::Permanent(format!(
-            "Teams: Graph: {why}"
-        ))));
-    }
-    if (200..300).contains(&resp.status) {
-        return Ok(if resp.body.trim().is_empty() {
-            Value::Null
-        } else {
-            resp.json()
-        });
-    }
-    let body = resp.json();
-    Err(Failure::Graph(GraphError {
-        status: resp.status,
-        code: body["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        message: body["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| one_line(&resp.body, 200)),
-        retry_after: resp.retry_after_delay(now),
-    }))
+/// Reads a Graph answer: a 2xx is the value (`Null` when empty), anything else Graph's error.
+fn read_graph(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    api::rest_answer(resp, now, "/error/code", "/error/message")
 }
 
-/// Reads a Workflows webhook answer; the webhook returns no message id, so one is made up.
-fn webhook_answer(resp: &Response, now: Timestamp) -> Result<String, ChatError> {
-    if let Some(why) = resp.redirect_error("[teams] webhook_url") {
-        return Err(ChatError::Permanent(format!("Teams webhook: {why}")));
-    }
+/// Reads a Workflows webhook answer: any 2xx delivered the card (the webhook returns no
+/// message id).
+fn read_webhook(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     // Legacy connectors answered 200 and signalled throttling in the body.
-    if resp.status == 429 || resp.body.contains("HTTP error 429") {
-        return Err(ChatError::RateLimited(resp.retry_after_delay(now)));
+    let throttled = resp.status == 429 || resp.body.contains("HTTP error 429");
+    if (200..=299).contains(&resp.status) && !throttled {
+        return Ok(Value::Null);
     }
-    match resp.status {
-        200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
-        500..=599 => Err(ChatError::Transient(format!(
-            "Teams webhook: HTTP {}",
-            resp.status
-        ))),
-        status => Err(ChatError::Permanent(format!(
+    Err(Refusal {
+        status: if throttled { 429 } else { resp.status },
+        code: String::new(),
+        message: one_line(&resp.body, 200),
+        retry_after: resp.retry_after_delay(now),
+        body: resp.json(),
+    })
+}
+
+/// What the webhook's refusal means for the delivery.
+fn webhook_refused(r: &Refusal) -> ChatError {
+    match r.status {
+        429 => ChatError::RateLimited(r.retry_after),
+        500..=599 => ChatError::Transient(format!("Teams webhook: HTTP {}", r.status)),
+        status => ChatError::Permanent(format!(
             "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
              the Workflows flow may be off or deleted, or its URL changed",
-            one_line(&resp.body, 200)
-        ))),
+            r.message
+        )),
     }
 }
 
 /// Graph's answer to an application posting a channel message.
-fn is_post_refusal(e: &GraphError) -> bool {
+fn is_post_refusal(e: &Refusal) -> bool {
     matches!(e.status, 401 | 403) && e.message.to_lowercase().contains("import purposes")
 }
 
 /// Graph's answer to a display name already used in the team.
-fn is_duplicate_name(e: &GraphError) -> bool {
+fn is_duplicate_name(e: &Refusal) -> bool {
     let m = e.message.to_lowercase();
     matches!(e.status, 400 | 409)
         && (e.code == "NameAlreadyExists"
@@ -281,12 +233,6 @@ impl<'a> Teams<'a> {
                 .filter(|_| cfg.graph())
                 .map(|b| BotClient::new(b, ctx)),
         }
-    }
-
-    fn timeout(&self) -> Result<Duration, ChatError> {
-        request_timeout(self.ctx).ok_or_else(|| {
-            ChatError::Transient("run deadline reached; the rest waits for the next run".into())
-        })
     }
 
     fn team(&self) -> &str {
@@ -320,124 +266,68 @@ impl<'a> Teams<'a> {
             if let Some(t) = &self.token {
                 return Ok(t.clone());
             }
-            let cached: Option<Value> = self
-                .ctx
-                .store
-                .read_meta(&self.token_meta())
-                .and_then(|s| serde_json::from_str(&s).ok());
-            if let Some(c) = cached {
-                let valid = c["expires_at"]
-                    .as_str()
-                    .and_then(Timestamp::parse_rfc3339)
-                    .is_some_and(|t| t > self.ctx.now.plus(TOKEN_SLACK));
-                if let (true, Some(t)) = (valid, c["access_token"].as_str()) {
-                    self.token = Some(t.to_string());
-                    return Ok(t.to_string());
-                }
-            }
         }
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.cfg.login_url,
-            encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
-        );
-        let form = vec![
-            ("grant_type".to_string(), "client_credentials".to_string()),
-            (
-                "client_id".to_string(),
-                self.cfg.client_id.clone().unwrap_or_default(),
+        let secret = self
+            .cfg
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose())
+            .unwrap_or_default();
+        let creds = entra::ClientCredentials {
+            who: "Teams",
+            url: format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.cfg.login_url,
+                encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
             ),
-            (
-                "client_secret".to_string(),
-                self.cfg
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    .unwrap_or_default(),
-            ),
-            ("scope".to_string(), GRAPH_SCOPE.to_string()),
-        ];
-        let resp = self
-            .ctx
-            .http
-            .send(&Request::new("POST", url).form(form), self.timeout()?)?;
-        if let Some(why) = resp.redirect_error("[teams] login_url") {
-            return Err(ChatError::Permanent(format!(
-                "Teams: token endpoint: {why}"
-            )));
-        }
-        let body = resp.json();
-        match resp.status {
-            200 => {}
-            429 => return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now))),
-            500..=599 => {
-                return Err(ChatError::Transient(format!(
-                    "Teams: token endpoint HTTP {}",
-                    resp.status
-                )))
-            }
-            status => {
-                let desc = body["error_description"]
-                    .as_str()
-                    .and_then(|d| d.lines().next())
-                    .unwrap_or_default();
-                return Err(ChatError::Permanent(format!(
-                    "Teams: the token endpoint refused the app credentials (HTTP {status} {}: {}); \
-                     check [teams] tenant_id, client_id and client_secret",
-                    body["error"].as_str().unwrap_or("error"),
-                    one_line(desc, 200)
-                )));
-            }
-        }
-        let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err(ChatError::Transient(
-                "Teams: token endpoint answered without access_token".into(),
-            ));
+            url_setting: "[teams] login_url",
+            client_id: self.cfg.client_id.as_deref().unwrap_or_default(),
+            secret,
+            scope: GRAPH_SCOPE,
+            meta: self.token_meta(),
+            check: "check [teams] tenant_id, client_id and client_secret",
+            margin: TOKEN_SLACK,
         };
-        let expires_in = body["expires_in"].as_u64().unwrap_or(0);
-        let cached = json!({
-            "access_token": token,
-            "expires_at": self.ctx.now.plus(Duration::from_secs(expires_in)).rfc3339(),
-        });
-        self.ctx
-            .store
-            .write_meta(&self.token_meta(), &cached.to_string());
-        log::debug!("Teams: new Graph token, valid {expires_in}s");
-        self.token = Some(token.to_string());
-        Ok(token.to_string())
+        let cached = if fresh {
+            None
+        } else {
+            entra::cached(self.ctx, &creds)
+        };
+        let token = match cached {
+            Some(t) => t,
+            None => entra::fetch(self.ctx, &creds)?,
+        };
+        self.token = Some(token.clone());
+        Ok(token)
     }
 
-    /// One Graph call; an invalid or expired token is replaced once.
+    /// One Graph call; an invalid or expired token is replaced once. The outer error is
+    /// classified already (token, deadline, transport, redirect); the inner one is Graph's
+    /// refusal, for the caller to read.
     fn call(
         &mut self,
         method: &'static str,
         url: &str,
         body: Option<Value>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Result<Value, Refusal>, ChatError> {
         let mut fresh = false;
         loop {
             let token = self.token(fresh)?;
-            let mut req =
-                Request::new(method, url).header("Authorization", format!("Bearer {token}"));
+            let mut req = Request::new(method, url);
             if let Some(b) = &body {
                 req = req.json(b.clone());
             }
-            let resp = self
-                .ctx
-                .http
-                .send(&req, self.timeout()?)
-                .map_err(ChatError::from)?;
-            match graph_answer(&resp, self.ctx.now) {
-                Err(Failure::Graph(e))
-                    if e.status == 401 && e.code == "InvalidAuthenticationToken" && !fresh =>
-                {
-                    log::info!(
-                        "Teams: Graph says the token is no longer valid; fetching a new one"
-                    );
-                    fresh = true;
-                }
-                other => return other,
+            let refusal =
+                match api::call(self.ctx, req, Some(&token), "[teams] graph_url", read_graph) {
+                    Ok(v) => return Ok(Ok(v)),
+                    Err(e) => e.refusal("Teams: Graph")?,
+                };
+            if refusal.status == 401 && refusal.code == "InvalidAuthenticationToken" && !fresh {
+                log::info!("Teams: Graph says the token is no longer valid; fetching a new one");
+                fresh = true;
+                continue;
             }
+            return Ok(Err(refusal));
         }
     }
 
@@ -470,8 +360,8 @@ impl<'a> Teams<'a> {
         );
         for _ in 0..LIST_PAGES_MAX {
             let page = self
-                .call("GET", &url, None)
-                .map_err(|f| f.into_chat("list the team's channels", list_permission))?;
+                .call("GET", &url, None)?
+                .map_err(|f| classify(&f, "list the team's channels", list_permission))?;
             let found = page["value"].as_array().and_then(|chs| {
                 chs.iter()
                     .find(|c| {
@@ -491,8 +381,9 @@ impl<'a> Teams<'a> {
                 let id = ch["id"].as_str().unwrap_or_default().to_string();
                 if ch["isArchived"].as_bool() == Some(true) {
                     let url = format!("{}/unarchive", self.channel_url(&id));
-                    self.call("POST", &url, None).map_err(|f| {
-                        f.into_chat(
+                    self.call("POST", &url, None)?.map_err(|f| {
+                        classify(
+                            &f,
                             "unarchive the incident channel",
                             "ChannelSettings.ReadWrite.All",
                         )
@@ -524,8 +415,8 @@ impl<'a> Teams<'a> {
             self.channel_url(&ch.id)
         );
         let v = self
-            .call("GET", &url, None)
-            .map_err(|f| f.into_chat("read the channel", "Channel.ReadBasic.All"))?;
+            .call("GET", &url, None)?
+            .map_err(|f| classify(&f, "read the channel", "Channel.ReadBasic.All"))?;
         let private = matches!(v["membershipType"].as_str(), Some("private" | "shared"));
         self.private.insert(ch.id.clone(), private);
         Ok(private)
@@ -560,9 +451,9 @@ impl<'a> Teams<'a> {
             }],
         });
         let url = format!("{}/messages", self.channel_url(&ch.id));
-        match self.call("POST", &url, Some(body)) {
+        match self.call("POST", &url, Some(body))? {
             Ok(v) => Ok(v["id"].as_str().map(str::to_string)),
-            Err(Failure::Graph(e)) if is_post_refusal(&e) => {
+            Err(e) if is_post_refusal(&e) => {
                 self.ctx
                     .store
                     .write_meta(REFUSED_META, &self.ctx.now.rfc3339());
@@ -574,7 +465,11 @@ impl<'a> Teams<'a> {
                 );
                 Ok(None)
             }
-            Err(f) => Err(f.into_chat("post into the incident channel", "ChannelMessage.Send")),
+            Err(f) => Err(classify(
+                &f,
+                "post into the incident channel",
+                "ChannelMessage.Send",
+            )),
         }
     }
 
@@ -606,10 +501,10 @@ impl<'a> Teams<'a> {
             "teamsApp@odata.bind": format!("{}/appCatalogs/teamsApps/{app}", self.cfg.graph_url),
         });
         let outcome = match self.call("POST", &url, Some(body)) {
-            Ok(_) => Some(("installed", String::new())),
+            Ok(Ok(_)) => Some(("installed", String::new())),
             // Graph answers 409 Conflict when the app is installed already.
-            Err(Failure::Graph(e)) if e.status == 409 => Some(("installed", String::new())),
-            Err(Failure::Graph(e)) if matches!(e.status, 401 | 403 | 404) => {
+            Ok(Err(e)) if e.status == 409 => Some(("installed", String::new())),
+            Ok(Err(e)) if matches!(e.status, 401 | 403 | 404) => {
                 let reason = format!(
                     "HTTP {} {}: {}",
                     e.status,
@@ -623,11 +518,15 @@ impl<'a> Teams<'a> {
                 );
                 Some(("refused", reason))
             }
-            Err(f) => {
+            Ok(Err(e)) => {
                 log::warn!(
                     "Teams: could not install the bot's app in the team this time: {}",
-                    f.into_chat("install the bot's app", INSTALL_PERMISSION)
+                    classify(&e, "install the bot's app", INSTALL_PERMISSION)
                 );
+                None
+            }
+            Err(e) => {
+                log::warn!("Teams: could not install the bot's app in the team this time: {e}");
                 None
             }
         };
@@ -649,12 +548,12 @@ impl<'a> Teams<'a> {
         let Some(bot) = self.bot.as_mut() else {
             return Err(ChatError::Permanent("Teams: no bot configured".into()));
         };
-        match bot.start_thread(&ch.id, activity) {
+        match bot.start_thread(&ch.id, activity)? {
             Ok(id) => Ok(id.encode()),
-            Err(BotFailure::Bot(e)) if e.not_in_roster() && self.is_private(ch)? => {
+            Err(e) if teams_bot::not_in_roster(&e) && self.is_private(ch)? => {
                 self.private_fallback(ch, message, &e.message)
             }
-            Err(f) => Err(f.into_chat("post into the incident channel")),
+            Err(e) => Err(teams_bot::classify("post into the incident channel", &e)),
         }
     }
 
@@ -704,8 +603,8 @@ impl<'a> Teams<'a> {
         );
         for _ in 0..LIST_PAGES_MAX * 5 {
             let page = self
-                .call("GET", &url, None)
-                .map_err(|f| f.into_chat("list the team's channels", "Channel.ReadBasic.All"))?;
+                .call("GET", &url, None)?
+                .map_err(|e| classify(&e, "list the team's channels", "Channel.ReadBasic.All"))?;
             for c in page["value"].as_array().into_iter().flatten() {
                 count.total += 1;
                 if c["description"]
@@ -730,10 +629,14 @@ impl<'a> Teams<'a> {
     /// success.
     pub fn delete_channel(&mut self, id: &str) -> Result<(), ChatError> {
         let url = self.channel_url(id);
-        match self.call("DELETE", &url, None) {
+        match self.call("DELETE", &url, None)? {
             Ok(_) => Ok(()),
-            Err(Failure::Graph(e)) if e.status == 404 => Ok(()),
-            Err(f) => Err(f.into_chat("delete the archived channel", "Channel.Delete.All")),
+            Err(e) if e.status == 404 => Ok(()),
+            Err(e) => Err(classify(
+                &e,
+                "delete the archived channel",
+                "Channel.Delete.All",
+            )),
         }
     }
 
@@ -748,11 +651,10 @@ impl<'a> Teams<'a> {
                     .into(),
             ));
         };
-        let resp = self.ctx.http.send(
-            &Request::new("POST", url.expose()).json(envelope.clone()),
-            self.timeout()?,
-        )?;
-        webhook_answer(&resp, self.ctx.now)
+        let req = Request::new("POST", url.expose()).json(envelope.clone());
+        api::call(self.ctx, req, None, "[teams] webhook_url", read_webhook)
+            .map_err(|e| e.into_chat("Teams webhook", webhook_refused))?;
+        Ok(format!("webhook-{}", Timestamp::now().millis()))
     }
 }
 
@@ -779,15 +681,7 @@ impl ChatBackend for Teams<'_> {
                 history: false,
             }
         } else {
-            Capabilities {
-                create: false,
-                update: false,
-                pin: false,
-                topic: false,
-                invite: false,
-                archive: false,
-                history: false,
-            }
+            Capabilities::POST_ONLY
         }
     }
 
@@ -825,7 +719,7 @@ impl ChatBackend for Teams<'_> {
             if let Some(o) = &owner {
                 body["members"] = json!([self.member(o, true)]);
             }
-            match self.call("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body))? {
                 Ok(ch) => {
                     if ch["id"].as_str().unwrap_or_default().is_empty() {
                         return Err(ChatError::Transient(
@@ -834,7 +728,7 @@ impl ChatBackend for Teams<'_> {
                     }
                     return Ok(self.remember(&ch));
                 }
-                Err(Failure::Graph(e)) if is_duplicate_name(&e) => {
+                Err(e) if is_duplicate_name(&e) => {
                     if let Some(ch) = self.adopt(&name)? {
                         return Ok(ch);
                     }
@@ -843,7 +737,13 @@ impl ChatBackend for Teams<'_> {
                          incident's; trying another name"
                     );
                 }
-                Err(f) => return Err(f.into_chat("create the incident channel", "Channel.Create")),
+                Err(f) => {
+                    return Err(classify(
+                        &f,
+                        "create the incident channel",
+                        "Channel.Create",
+                    ))
+                }
             }
         }
         Err(ChatError::Permanent(format!(
@@ -901,8 +801,8 @@ impl ChatBackend for Teams<'_> {
             ));
         };
         let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
-        bot.update(&id, activity)
-            .map_err(|f| f.into_chat("update the alert card"))
+        bot.update(&id, activity)?
+            .map_err(|e| teams_bot::classify("update the alert card", &e))
     }
 
     fn follow_up(
@@ -916,11 +816,11 @@ impl ChatBackend for Teams<'_> {
             return self.post(channel, message);
         };
         let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
-        match bot.reply(&thread, activity) {
+        match bot.reply(&thread, activity)? {
             Ok(id) => Ok(id.encode()),
             // The thread is gone (someone deleted the card): a new thread.
-            Err(BotFailure::Bot(e)) if e.status == 404 => self.post(channel, message),
-            Err(f) => Err(f.into_chat("reply in the incident thread")),
+            Err(e) if e.status == 404 => self.post(channel, message),
+            Err(e) => Err(teams_bot::classify("reply in the incident thread", &e)),
         }
     }
 
@@ -932,10 +832,11 @@ impl ChatBackend for Teams<'_> {
 
     fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
         let url = self.channel_url(&channel.id);
-        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))
+        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))?
             .map(drop)
             .map_err(|f| {
-                f.into_chat(
+                classify(
+                    &f,
                     "set the channel description",
                     "ChannelSettings.ReadWrite.All",
                 )
@@ -953,12 +854,12 @@ impl ChatBackend for Teams<'_> {
         let url = format!("{}/members", self.channel_url(&channel.id));
         for user in users {
             let body = self.member(user, false);
-            match self.call("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body))? {
                 Ok(_) => {}
-                Err(Failure::Graph(e))
-                    if e.status == 409 || e.message.to_lowercase().contains("already") => {}
+                Err(e) if e.status == 409 || e.message.to_lowercase().contains("already") => {}
                 Err(f) => {
-                    return Err(f.into_chat(
+                    return Err(classify(
+                        &f,
                         "add a member to the private channel",
                         "ChannelMember.ReadWrite.All",
                     ))
@@ -970,12 +871,14 @@ impl ChatBackend for Teams<'_> {
 
     fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
         let url = format!("{}/archive", self.channel_url(&channel.id));
-        match self.call("POST", &url, None) {
+        match self.call("POST", &url, None)? {
             Ok(_) => Ok(()),
-            Err(Failure::Graph(e)) if e.message.to_lowercase().contains("already archived") => {
-                Ok(())
-            }
-            Err(f) => Err(f.into_chat("archive the channel", "ChannelSettings.ReadWrite.All")),
+            Err(e) if e.message.to_lowercase().contains("already archived") => Ok(()),
+            Err(f) => Err(classify(
+                &f,
+                "archive the channel",
+                "ChannelSettings.ReadWrite.All",
+            )),
         }
     }
 
@@ -1256,22 +1159,23 @@ mod tests {
 
     #[test]
     fn graph_errors_are_sorted_by_what_to_do() {
-        let e = |status, code: &str, message: &str| GraphError {
+        let e = |status, code: &str, message: &str| Refusal {
             status,
             code: code.into(),
             message: message.into(),
             retry_after: Some(Duration::from_secs(3)),
+            body: Value::Null,
         };
         assert_eq!(
-            classify("x", "P", &e(429, "TooManyRequests", "")),
+            classify(&e(429, "TooManyRequests", ""), "x", "P"),
             ChatError::RateLimited(Some(Duration::from_secs(3)))
         );
         assert!(matches!(
-            classify("x", "P", &e(502, "", "")),
+            classify(&e(502, "", ""), "x", "P"),
             ChatError::Transient(_)
         ));
         assert!(
-            matches!(classify("create", "Channel.Create", &e(403, "Forbidden", "Missing role")), ChatError::Permanent(m) if m.contains("Channel.Create"))
+            matches!(classify(&e(403, "Forbidden", "Missing role"), "create", "Channel.Create"), ChatError::Permanent(m) if m.contains("Channel.Create"))
         );
         assert!(is_post_refusal(&e(
             401,
@@ -1294,19 +1198,32 @@ mod tests {
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
             let now = Timestamp::from_millis(0);
             let redirect = (300..=399).contains(&r.status);
-            match graph_answer(&r, now) {
+            let read = |setting, reader| api::answer(&r, now, setting, reader);
+            match read("[teams] graph_url", read_graph) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
                 Err(f) => {
-                    let e = f.into_chat("create the channel", "Channel.Create");
+                    let e = f.into_chat("Teams: Graph", |f| classify(f, "create the channel", "Channel.Create"));
                     if redirect {
                         proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] graph_url")), "{:?}", e);
                     }
                 }
             }
-            match webhook_answer(&r, now) {
+            match read("[teams] login_url", entra::read_token) {
+                Ok(_) => proptest::prop_assert_eq!(r.status, 200),
+                Err(f) => {
+                    let e = f.into_chat("Teams: token endpoint", |r| entra::refused("Teams", "", r));
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] login_url")), "{:?}", e);
+                    }
+                }
+            }
+            match read("[teams] webhook_url", read_webhook) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
-                Err(e) => if redirect {
-                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                Err(f) => {
+                    let e = f.into_chat("Teams webhook", webhook_refused);
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                    }
                 }
             }
         }

@@ -19,7 +19,9 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::{request_timeout, ChatError, Context};
+use super::api::{self, Refusal};
+use super::entra::{self, ClientCredentials};
+use super::{ChatError, Context};
 use crate::config::TeamsBot;
 use crate::http::{encode_component, Request, Response};
 use crate::text::one_line;
@@ -58,56 +60,16 @@ impl BotMessageId {
     }
 }
 
-/// A Bot Connector answer that is not a success.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BotError {
-    /// HTTP status.
-    pub status: u16,
-    /// `error.code`, empty when absent.
-    pub code: String,
-    /// `error.message` (or the body's first line).
-    pub message: String,
-    /// `Retry-After`, if sent.
-    pub retry_after: Option<Duration>,
+/// The bot is not in the channel's roster: its app is not installed in the team, or the
+/// channel is private and apps are restricted there (msteams-docs "Status codes from bot
+/// conversational APIs": 403 `BotNotInConversationRoster`).
+pub fn not_in_roster(r: &Refusal) -> bool {
+    r.status == 403 && r.code == "BotNotInConversationRoster"
 }
 
-impl BotError {
-    /// The bot is not in the channel's roster: its app is not installed in the team, or the
-    /// channel is private and apps are restricted there (msteams-docs "Status codes from bot
-    /// conversational APIs": 403 `BotNotInConversationRoster`).
-    pub fn not_in_roster(&self) -> bool {
-        self.status == 403 && self.code == "BotNotInConversationRoster"
-    }
-}
-
-/// A failed bot call: the Bot Connector's own error, or one already classified.
-#[derive(Debug)]
-pub enum BotFailure {
-    /// The Bot Connector answered with an error.
-    Bot(BotError),
-    /// Transport, deadline or token problems.
-    Other(ChatError),
-}
-
-impl From<ChatError> for BotFailure {
-    fn from(e: ChatError) -> Self {
-        BotFailure::Other(e)
-    }
-}
-
-impl BotFailure {
-    /// What the failure means for the delivery of `what`.
-    pub fn into_chat(self, what: &str) -> ChatError {
-        match self {
-            BotFailure::Other(e) => e,
-            BotFailure::Bot(e) => classify(what, &e),
-        }
-    }
-}
-
-/// What a Bot Connector error means; configuration problems say what to fix (msteams-docs
+/// What a Bot Connector refusal means; configuration problems say what to fix (msteams-docs
 /// "Status codes from bot conversational APIs").
-pub fn classify(what: &str, e: &BotError) -> ChatError {
+pub fn classify(what: &str, e: &Refusal) -> ChatError {
     let detail = format!(
         "HTTP {} {}: {}",
         e.status,
@@ -135,36 +97,15 @@ pub fn classify(what: &str, e: &BotError) -> ChatError {
     }
 }
 
-/// Reads a Bot Connector answer: a 2xx is the value (`Null` when empty), a redirect a
-/// configuration error, anything else the connector's error.
-fn answer(resp: &Response, now: Timestamp) -> Result<Value, BotFailure> {
-    if let Some(why) = resp.redirect_error("[teams] bot_service_url") {
-        return Err(BotFailure::Other(ChatError::Permanent(format!(
-            "Teams bot: {why}"
-        ))));
-    }
-    if (200..300).contains(&resp.status) {
-        return Ok(if resp.body.trim().is_empty() {
-            Value::Null
-        } else {
-            resp.json()
-        });
-    }
-    let body = resp.json();
-    let message = body["error"]["message"]
-        .as_str()
-        .or_else(|| body["message"].as_str())
-        .map(str::to_string)
-        .unwrap_or_else(|| one_line(&resp.body, 200));
-    Err(BotFailure::Bot(BotError {
-        status: resp.status,
-        code: body["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        message,
-        retry_after: resp.retry_after_delay(now),
-    }))
+/// Reads a Bot Connector answer: a 2xx is the value (`Null` when empty), anything else the
+/// connector's `{"error": {"code", "message"}}` (a bare `{"message"}` on 401).
+fn read_connector(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    api::rest_answer(resp, now, "/error/code", "/error/message").map_err(|mut r| {
+        if let Some(m) = r.body["message"].as_str().filter(|_| r.code.is_empty()) {
+            r.message = m.to_string();
+        }
+        r
+    })
 }
 
 /// The message activity carrying `card` (an Adaptive Card) with `text` as the notification
@@ -197,12 +138,6 @@ impl<'a> BotClient<'a> {
         }
     }
 
-    fn timeout(&self) -> Result<Duration, ChatError> {
-        request_timeout(self.ctx).ok_or_else(|| {
-            ChatError::Transient("run deadline reached; the rest waits for the next run".into())
-        })
-    }
-
     /// The `meta/` entry caching this bot's token.
     pub fn token_meta(cfg: &TeamsBot) -> String {
         let who = format!("{}\u{0}{}", cfg.token_url, cfg.app_id);
@@ -214,110 +149,68 @@ impl<'a> BotClient<'a> {
 
     /// A Bot Connector token: this run's, the cached one while it stays valid, or a new one.
     fn token(&mut self, fresh: bool) -> Result<String, ChatError> {
-        let meta = Self::token_meta(self.cfg);
         if !fresh {
             if let Some(t) = &self.token {
                 return Ok(t.clone());
             }
-            let cached: Option<Value> = self
-                .ctx
-                .store
-                .read_meta(&meta)
-                .and_then(|s| serde_json::from_str(&s).ok());
-            if let Some(c) = cached {
-                let valid = c["expires_at"]
-                    .as_str()
-                    .and_then(Timestamp::parse_rfc3339)
-                    .is_some_and(|t| t > self.ctx.now.plus(TOKEN_SLACK));
-                if let (true, Some(t)) = (valid, c["access_token"].as_str()) {
-                    self.token = Some(t.to_string());
-                    return Ok(t.to_string());
-                }
-            }
         }
-        let form = vec![
-            ("grant_type".to_string(), "client_credentials".to_string()),
-            ("client_id".to_string(), self.cfg.app_id.clone()),
-            (
-                "client_secret".to_string(),
-                self.cfg.secret.expose().to_string(),
-            ),
-            ("scope".to_string(), BOT_SCOPE.to_string()),
-        ];
-        let resp = self.ctx.http.send(
-            &Request::new("POST", self.cfg.token_url.clone()).form(form),
-            self.timeout()?,
-        )?;
-        if let Some(why) = resp.redirect_error("[teams] bot_token_url") {
-            return Err(ChatError::Permanent(format!(
-                "Teams bot: token endpoint: {why}"
-            )));
-        }
-        let body = resp.json();
-        match resp.status {
-            200 => {}
-            429 => return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now))),
-            500..=599 => {
-                return Err(ChatError::Transient(format!(
-                    "Teams bot: token endpoint HTTP {}",
-                    resp.status
-                )))
-            }
-            status => {
-                let desc = body["error_description"]
-                    .as_str()
-                    .and_then(|d| d.lines().next())
-                    .unwrap_or_default();
-                return Err(ChatError::Permanent(format!(
-                    "Teams bot: the token endpoint refused the bot's credentials (HTTP {status} \
-                     {}: {}); check [teams] bot_app_id, bot_secret and bot_tenant (a \
-                     single-tenant bot needs its own tenant id there)",
-                    body["error"].as_str().unwrap_or("error"),
-                    one_line(desc, 200)
-                )));
-            }
-        }
-        let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err(ChatError::Transient(
-                "Teams bot: token endpoint answered without access_token".into(),
-            ));
+        let creds = ClientCredentials {
+            who: "Teams bot",
+            url: self.cfg.token_url.clone(),
+            url_setting: "[teams] bot_token_url",
+            client_id: &self.cfg.app_id,
+            secret: self.cfg.secret.expose(),
+            scope: BOT_SCOPE,
+            meta: Self::token_meta(self.cfg),
+            check: "check [teams] bot_app_id, bot_secret and bot_tenant (a single-tenant bot \
+                    needs its own tenant id there)",
+            margin: TOKEN_SLACK,
         };
-        let expires_in = body["expires_in"].as_u64().unwrap_or(0);
-        let cached = json!({
-            "access_token": token,
-            "expires_at": self.ctx.now.plus(Duration::from_secs(expires_in)).rfc3339(),
-        });
-        self.ctx.store.write_meta(&meta, &cached.to_string());
-        log::debug!("Teams bot: new Bot Connector token, valid {expires_in}s");
-        self.token = Some(token.to_string());
-        Ok(token.to_string())
+        let cached = if fresh {
+            None
+        } else {
+            entra::cached(self.ctx, &creds)
+        };
+        let token = match cached {
+            Some(t) => t,
+            None => entra::fetch(self.ctx, &creds)?,
+        };
+        self.token = Some(token.clone());
+        Ok(token)
     }
 
-    /// One Bot Connector call; a token the connector calls invalid is replaced once.
-    fn call(&mut self, method: &'static str, url: &str, body: Value) -> Result<Value, BotFailure> {
+    /// One Bot Connector call; a token the connector calls invalid is replaced once. The
+    /// outer error is classified already (token, deadline, transport, redirect); the inner one
+    /// is the connector's refusal, for the caller to read.
+    fn call(
+        &mut self,
+        method: &'static str,
+        url: &str,
+        body: Value,
+    ) -> Result<Result<Value, Refusal>, ChatError> {
         let mut fresh = false;
         loop {
             let token = self.token(fresh)?;
-            let req = Request::new(method, url)
-                .header("Authorization", format!("Bearer {token}"))
-                .json(body.clone());
-            let mut resp = self
-                .ctx
-                .http
-                .send(&req, self.timeout()?)
-                .map_err(ChatError::from)?;
+            let req = Request::new(method, url).json(body.clone());
+            let mut refusal = match api::call(
+                self.ctx,
+                req,
+                Some(&token),
+                "[teams] bot_service_url",
+                read_connector,
+            ) {
+                Ok(v) => return Ok(Ok(v)),
+                Err(e) => e.refusal("Teams bot")?,
+            };
             // The token is not a configured secret, so the client's scrubber does not know
             // it: an answer that quotes it back loses it here.
-            resp.body = resp.body.replace(&token, crate::redact::REDACTED);
-            match answer(&resp, self.ctx.now) {
-                Err(BotFailure::Bot(e)) if e.status == 401 && !fresh => {
-                    log::info!(
-                        "Teams bot: the Bot Connector refused the token; fetching a new one"
-                    );
-                    fresh = true;
-                }
-                other => return other,
+            refusal.message = refusal.message.replace(&token, crate::redact::REDACTED);
+            if refusal.status == 401 && !fresh {
+                log::info!("Teams bot: the Bot Connector refused the token; fetching a new one");
+                fresh = true;
+                continue;
             }
+            return Ok(Err(refusal));
         }
     }
 
@@ -330,7 +223,7 @@ impl<'a> BotClient<'a> {
         &mut self,
         channel_id: &str,
         activity: Value,
-    ) -> Result<BotMessageId, BotFailure> {
+    ) -> Result<Result<BotMessageId, Refusal>, ChatError> {
         let mut channel_data = json!({"channel": {"id": channel_id}});
         if self.cfg.tenant != "botframework.com" {
             channel_data["tenant"] = json!({"id": self.cfg.tenant});
@@ -341,7 +234,10 @@ impl<'a> BotClient<'a> {
             "activity": activity,
         });
         let url = self.conversations_url();
-        let v = self.call("POST", &url, body)?;
+        let v = match self.call("POST", &url, body)? {
+            Ok(v) => v,
+            Err(r) => return Ok(Err(r)),
+        };
         let conversation = v["id"].as_str().unwrap_or_default();
         // The first message's id is `activityId`; Teams also ends the thread's conversation id
         // with `;messageid=<it>`.
@@ -355,20 +251,24 @@ impl<'a> BotClient<'a> {
             })
             .unwrap_or_default();
         if conversation.is_empty() || activity.is_empty() {
-            return Err(BotFailure::Other(ChatError::Transient(
+            return Err(ChatError::Transient(
                 "Teams bot: the thread was started but the answer had no conversation or \
                  activity id"
                     .into(),
-            )));
+            ));
         }
-        Ok(BotMessageId {
+        Ok(Ok(BotMessageId {
             conversation: conversation.to_string(),
             activity,
-        })
+        }))
     }
 
     /// Replaces the posted message `id` with `activity`.
-    pub fn update(&mut self, id: &BotMessageId, activity: Value) -> Result<(), BotFailure> {
+    pub fn update(
+        &mut self,
+        id: &BotMessageId,
+        activity: Value,
+    ) -> Result<Result<(), Refusal>, ChatError> {
         let url = format!(
             "{}/{}/activities/{}",
             self.conversations_url(),
@@ -377,7 +277,7 @@ impl<'a> BotClient<'a> {
         );
         let mut body = activity;
         body["id"] = json!(id.activity);
-        self.call("PUT", &url, body).map(drop)
+        Ok(self.call("PUT", &url, body)?.map(drop))
     }
 
     /// Posts `activity` as a reply in the thread of `id`; returns the reply's id.
@@ -385,17 +285,16 @@ impl<'a> BotClient<'a> {
         &mut self,
         id: &BotMessageId,
         activity: Value,
-    ) -> Result<BotMessageId, BotFailure> {
+    ) -> Result<Result<BotMessageId, Refusal>, ChatError> {
         let url = format!(
             "{}/{}/activities",
             self.conversations_url(),
             encode_component(&id.conversation)
         );
-        let v = self.call("POST", &url, activity)?;
-        Ok(BotMessageId {
+        Ok(self.call("POST", &url, activity)?.map(|v| BotMessageId {
             conversation: id.conversation.clone(),
             activity: v["id"].as_str().unwrap_or_default().to_string(),
-        })
+        }))
     }
 }
 
@@ -416,11 +315,12 @@ mod tests {
 
     #[test]
     fn connector_errors_are_sorted_by_what_to_do() {
-        let e = |status, code: &str| BotError {
+        let e = |status, code: &str| Refusal {
             status,
             code: code.into(),
             message: "m".into(),
             retry_after: Some(Duration::from_secs(2)),
+            body: Value::Null,
         };
         assert_eq!(
             classify("x", &e(429, "")),
@@ -440,8 +340,20 @@ mod tests {
         assert!(
             matches!(classify("x", &e(403, "BotNotInConversationRoster")), ChatError::Permanent(m) if m.contains("TeamsAppInstallation.ReadWriteSelfForTeam.All"))
         );
-        assert!(e(403, "BotNotInConversationRoster").not_in_roster());
-        assert!(!e(403, "BotDisabledByAdmin").not_in_roster());
+        assert!(not_in_roster(&e(403, "BotNotInConversationRoster")));
+        assert!(!not_in_roster(&e(403, "BotDisabledByAdmin")));
+        let unauthorized = read_connector(
+            &Response::new(
+                401,
+                r#"{"message":"Authorization has been denied for this request."}"#,
+            ),
+            Timestamp::from_millis(0),
+        )
+        .unwrap_err();
+        assert_eq!(
+            unauthorized.message,
+            "Authorization has been denied for this request."
+        );
     }
 
     #[test]
