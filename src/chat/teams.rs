@@ -74,6 +74,10 @@ pub const INSTALL_PERMISSION: &str = "TeamsAppInstallation.ReadWriteSelfForTeam.
 /// Channels a team holds at most, deleted ones included for 30 days (Microsoft, "Limits and
 /// specifications for Microsoft Teams": "Number of channels per team: 1000"; MC649926).
 pub const TEAM_CHANNELS_MAX: usize = 1000;
+/// What to do about a team near its channel limit.
+pub const CAPACITY_ADVICE: &str = "delete archived incident channels no longer needed ([teams] \
+     delete_archived_after does it after archiving; deleted channels free their slot after 30 \
+     days), or set [teams] team_id to a new team for new incidents";
 /// `meta/` entry with the team's channel count as last taken (`TeamCapacity`).
 pub const CAPACITY_META: &str = "teams-capacity";
 
@@ -112,14 +116,8 @@ impl TeamCapacity {
 
     /// The warning from 80 % of the limit on, with what to do (pure).
     pub fn warning(&self) -> Option<String> {
-        (self.used() * 100 >= TEAM_CHANNELS_MAX * 80).then(|| {
-            format!(
-                "{}: delete archived incident channels no longer needed ([teams] \
-                 delete_archived_after does it after archiving; deleted channels free their \
-                 slot after 30 days), or set [teams] team_id to a new team for new incidents",
-                self.line()
-            )
-        })
+        (self.used() * 100 >= TEAM_CHANNELS_MAX * 80)
+            .then(|| format!("{}: {CAPACITY_ADVICE}", self.line()))
     }
 }
 

@@ -357,7 +357,12 @@ const TEAM_LIST_PAGES_MAX: usize = 100;
 /// deleted ones included for 30 days and archived ones included while they exist (Microsoft,
 /// "Limits and specifications for Microsoft Teams"); one channel per incident fills it.
 /// Needs a token (asked again: doctor caches nothing) and `Channel.ReadBasic.All`.
-pub fn teams_capacity(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Check> {
+pub fn teams_capacity(
+    http: &Http,
+    t: &TeamsConfig,
+    timeout: Duration,
+    deleted_recently: usize,
+) -> Option<Check> {
     let (tenant, client_id, secret, team) = (
         t.tenant_id.as_deref()?,
         t.client_id.as_deref()?,
@@ -402,27 +407,21 @@ pub fn teams_capacity(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option
             _ => break,
         }
     }
-    Some(team_capacity(total, ours, ours_archived))
+    Some(team_capacity(&crate::chat::teams::TeamCapacity {
+        listed: total,
+        ours,
+        ours_archived,
+        deleted_recently,
+        at: crate::time::Timestamp::now(),
+    }))
 }
 
-/// Channels a Teams team holds at most.
-pub const TEAM_CHANNELS_MAX: usize = 1000;
-
-/// The capacity check: a warning from 80 % of the limit on.
-pub fn team_capacity(total: usize, ours: usize, ours_archived: usize) -> Check {
-    let what = format!(
-        "Teams team holds {total} of {TEAM_CHANNELS_MAX} channels ({ours} incident channels of \
-         ours, {ours_archived} of them archived; deleted channels also count for 30 days)"
-    );
-    if total * 100 >= TEAM_CHANNELS_MAX * 80 {
-        Check::warn(
-            what,
-            "delete archived incident channels no longer needed (Teams: the team, Manage team, \
-             Channels; deleted channels free their slot after 30 days), or set [teams] team_id \
-             to a new team for new incidents",
-        )
+/// The capacity check: the count as the plugin words it, a warning from 80 % of the limit on.
+pub fn team_capacity(c: &crate::chat::teams::TeamCapacity) -> Check {
+    if c.warning().is_some() {
+        Check::warn(c.line(), crate::chat::teams::CAPACITY_ADVICE)
     } else {
-        Check::ok(what)
+        Check::ok(c.line())
     }
 }
 
