@@ -329,14 +329,8 @@ pub fn teams_upkeep(
         }
     }
     match teams.count_channels() {
-        Ok(c) => {
-            let cap = chat::teams::TeamCapacity {
-                listed: c.total,
-                ours: c.ours,
-                ours_archived: c.ours_archived,
-                deleted_recently: teams_deleted_recently(&all_records(store), now),
-                at: now,
-            };
+        Ok(mut cap) => {
+            cap.deleted_recently = teams_deleted_recently(&all_records(store), now);
             store.write_meta(
                 chat::teams::CAPACITY_META,
                 &serde_json::to_string(&cap).unwrap_or_default(),

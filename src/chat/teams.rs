@@ -130,17 +130,6 @@ pub struct Teams<'a> {
     bot: Option<BotClient<'a>>,
 }
 
-/// The channels of the team, counted for its 1,000-channel limit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct ChannelCount {
-    /// Every channel listed (standard, private, shared; archived included).
-    pub total: usize,
-    /// Channels carrying our marker.
-    pub ours: usize,
-    /// Ours that are archived.
-    pub ours_archived: usize,
-}
-
 /// What a Graph error means for the delivery; configuration problems say what to fix.
 fn classify(e: &Refusal, what: &str, permission: &str) -> ChatError {
     let detail = format!(
@@ -591,9 +580,16 @@ impl<'a> Teams<'a> {
         self.post_webhook(&envelope(private_card(message, ch)))
     }
 
-    /// Counts the team's channels (ours by the description marker), following Graph's pages.
-    pub fn count_channels(&mut self) -> Result<ChannelCount, ChatError> {
-        let mut count = ChannelCount::default();
+    /// Counts the team's channels (ours by the description marker), following Graph's pages;
+    /// channels deleted lately are for the caller to add (Graph no longer lists them).
+    pub fn count_channels(&mut self) -> Result<TeamCapacity, ChatError> {
+        let mut count = TeamCapacity {
+            listed: 0,
+            ours: 0,
+            ours_archived: 0,
+            deleted_recently: 0,
+            at: self.ctx.now,
+        };
         let mut url = format!(
             "{}/teams/{}/channels",
             self.cfg.graph_url,
@@ -604,7 +600,7 @@ impl<'a> Teams<'a> {
                 .call("GET", &url, None)?
                 .map_err(|e| classify(&e, "list the team's channels", "Channel.ReadBasic.All"))?;
             for c in page["value"].as_array().into_iter().flatten() {
-                count.total += 1;
+                count.listed += 1;
                 if c["description"]
                     .as_str()
                     .is_some_and(|d| d.contains(MARKER))
