@@ -3,8 +3,10 @@
 //! the next plugin or watch pass), keep its id and link on the record, put the link into the
 //! pinned chat message, and mirror ilert's state into the incident channel: acknowledged by
 //! whom, resolved, the escalation level and the current responders, one line per change. A
-//! change we caused (`!ack` / `!resolve`) is recorded as seen when we make it, so it is never
-//! echoed back. Without a token nothing here runs and no request is made.
+//! change we caused is never echoed back: `!ack` / `!resolve` record ilert's answer as seen
+//! when we make them, and a resolve that follows Pandora's recovery is taken silently. A pass
+//! lists each alert source's open alerts once for all its incidents. Without a token nothing
+//! here runs and no request is made.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -23,19 +25,21 @@ use crate::store::{Durability, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
-/// Incidents looked at per run at most (each costs one or a few REST calls).
+/// Incidents looked at per run at most (a pass lists each alert source once; an alert no
+/// longer open costs one more request).
 const MAX_PER_RUN: usize = 50;
 
 /// The longest the alert command looks for the new ilert alert (the first chat card waits).
 const FIND_AT_ONCE_MAX: Duration = Duration::from_millis(1500);
 /// ilert creates alerts asynchronously: one more look after this pause, then the next pass.
 const FIND_RETRY_AFTER: Duration = Duration::from_millis(500);
+
 /// The chat lines for what changed in ilert since `seen`, one per change. Pure.
 ///
 /// A resolved alert tells only that, and nothing when the incident had recovered (our
-/// RESOLVE did it). Responders first seen (`seen.responders` is `None`) are
-/// taken silently: the pinned message shows them. People added by accepting are named by the
-/// acknowledgement line alone.
+/// RESOLVE did it). Responders first seen (`seen.responders` is `None`) are taken silently:
+/// the pinned message shows them. People added by accepting are named by the acknowledgement
+/// line alone.
 pub fn mirror_lines(seen: &IlertMirror, alert: &RestAlert, incident_open: bool) -> Vec<String> {
     let mut out = Vec::new();
     let before = match seen.status.as_str() {
