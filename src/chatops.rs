@@ -29,6 +29,22 @@ use crate::time::Timestamp;
 /// On the first read of a channel, messages older than this are history, not requests.
 pub const FIRST_READ_WINDOW: Duration = Duration::from_secs(600);
 
+/// Slack's `conversations.history` is Tier 3, "50+ per minute" per method, app and workspace
+/// (docs.slack.dev/apis/web-api/rate-limits): every reader together (watchers, plugin runs)
+/// reads a Slack channel again only after `channels × 1.25 s`, so the reads of all channels
+/// add up to at most 48 a minute, spread over the minute rather than in bursts. Pure.
+pub fn slack_read_spacing(channels: usize) -> Duration {
+    Duration::from_millis(channels as u64 * 1250)
+}
+
+/// Whether a channel last read at `last` is due again. Pure.
+fn read_due(last: Option<Timestamp>, spacing: Duration, now: Timestamp) -> bool {
+    last.is_none_or(|t| now.since(t) >= spacing || t.millis() > now.millis())
+}
+
+/// Incident chat state key: when the channel was last read (Slack pacing).
+const READ_AT: &str = "read_at";
+
 /// A command typed in an incident channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -167,13 +183,16 @@ pub struct Report {
 /// Opens an incident from a chat report through the normal alert path.
 pub type OpenIncident<'a> = dyn FnMut(Alert, &str) -> Option<Incident> + 'a;
 
-/// Reads every intake channel and every open incident channel once.
+/// Reads every intake channel and every open incident channel once; `paced` (the watcher's
+/// passes) reads a Slack channel only when `slack_read_spacing` has passed since any reader
+/// last read it. The plugin, every few minutes, reads them all.
 pub fn poll(
     config: &Config,
     store: &Store,
     http: &Http,
     deadline: Deadline,
-    open: &mut OpenIncident<'_>,
+    paced: bool,
+    open_incident: &mut OpenIncident<'_>,
 ) -> Report {
     let mut report = Report::default();
     let now = Timestamp::now();
@@ -184,6 +203,25 @@ pub fn poll(
         deadline,
         now,
     };
+    let open = store.open_incidents();
+    let slack_channels = config
+        .routes
+        .iter()
+        .filter(|r| {
+            r.chat
+                .as_ref()
+                .is_some_and(|c| c.backend == "slack" && c.intake_channel.is_some())
+        })
+        .count()
+        + open
+            .iter()
+            .filter(|i| i.chat.as_ref().is_some_and(|c| c.backend == "slack"))
+            .count();
+    let spacing = if paced {
+        slack_read_spacing(slack_channels)
+    } else {
+        Duration::ZERO
+    };
     for route in &config.routes {
         let Some(chat) = route.chat.as_ref().filter(|c| c.intake_channel.is_some()) else {
             continue;
@@ -191,7 +229,7 @@ pub fn poll(
         if deadline.remaining() < Duration::from_secs(1) {
             break;
         }
-        if let Err(e) = poll_intake(&ctx, route, chat, open, &mut report) {
+        if let Err(e) = poll_intake(&ctx, route, chat, spacing, open_incident, &mut report) {
             report
                 .errors
                 .push(format!("intake channel of route {}: {e}", route.name));
@@ -207,7 +245,7 @@ pub fn poll(
     if !any_commands {
         return report;
     }
-    for incident in store.open_incidents() {
+    for incident in open {
         if deadline.remaining() < Duration::from_secs(1) {
             break;
         }
@@ -228,7 +266,14 @@ pub fn poll(
             continue;
         }
         let backend_name = state.backend.clone();
-        if let Err(e) = poll_incident(&ctx, route, &backend_name, &incident.key, &mut report) {
+        if let Err(e) = poll_incident(
+            &ctx,
+            route,
+            &backend_name,
+            &incident.key,
+            spacing,
+            &mut report,
+        ) {
             report
                 .errors
                 .push(format!("incident {}: {e}", incident.key));
@@ -241,12 +286,26 @@ fn poll_intake(
     ctx: &Context<'_>,
     route: &Route,
     chat: &ChatRoute,
+    spacing: Duration,
     open: &mut OpenIncident<'_>,
     report: &mut Report,
 ) -> Result<(), String> {
     let Some(channel_id) = &chat.intake_channel else {
         return Ok(());
     };
+    let read_at_name = format!("intake-read-at-{}", crate::store::encode_key(&route.name));
+    if chat.backend == "slack" {
+        let last = ctx
+            .store
+            .read_meta(&read_at_name)
+            .and_then(|t| t.parse().ok())
+            .map(Timestamp::from_millis);
+        if !read_due(last, spacing, ctx.now) {
+            return Ok(());
+        }
+        ctx.store
+            .write_meta(&read_at_name, &ctx.now.millis().to_string());
+    }
     let mut backend = chat::backend(&chat.backend, ctx)?;
     let ch = backend
         .existing_channel(channel_id)
@@ -378,6 +437,7 @@ fn poll_incident(
     route: &Route,
     backend_name: &str,
     key: &str,
+    spacing: Duration,
     report: &mut Report,
 ) -> Result<(), String> {
     let Some(_lock) = ctx
@@ -408,6 +468,16 @@ fn poll_incident(
     if !backend.capabilities().history {
         // Teams app-only cannot read channel messages: nothing to poll.
         return Ok(());
+    }
+    if backend_name == "slack" {
+        let last = state
+            .extra
+            .get(READ_AT)
+            .and_then(|t| t.parse().ok())
+            .map(Timestamp::from_millis);
+        if !read_due(last, spacing, ctx.now) {
+            return Ok(());
+        }
     }
     let cursor = state.extra.get("read_cursor").cloned();
     let (items, next) = backend
@@ -510,11 +580,16 @@ fn poll_incident(
         };
         reply(backend.as_mut(), &ch, m, &answer, report);
     }
+    state = incident.chat.clone().unwrap_or(state);
     if let Some(next) = next {
-        state = incident.chat.clone().unwrap_or(state);
         state.extra.insert("read_cursor".into(), next);
-        incident.chat = Some(state);
     }
+    if backend_name == "slack" {
+        state
+            .extra
+            .insert(READ_AT.into(), ctx.now.millis().to_string());
+    }
+    incident.chat = Some(state);
     let any_queued = !queued.is_empty();
     ctx.store
         .update_record(key, Durability::Commit, |r| {
@@ -729,6 +804,20 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slack_reads_of_all_channels_stay_under_fifty_a_minute() {
+        let channels = 30;
+        let spacing = slack_read_spacing(channels);
+        let reads_per_minute = channels as f64 * 60.0 / spacing.as_secs_f64();
+        assert!(reads_per_minute <= 50.0, "{reads_per_minute}");
+        let t0 = Timestamp::from_millis(1_000_000);
+        assert!(read_due(None, spacing, t0));
+        assert!(!read_due(Some(t0), spacing, t0.plus(spacing / 2)));
+        assert!(read_due(Some(t0), spacing, t0.plus(spacing)));
+        // A read time in the future (clock stepped back) does not stop reading for good.
+        assert!(read_due(Some(t0.plus(spacing * 10)), spacing, t0));
+    }
 
     #[test]
     fn commands_parse_with_notes_and_any_case() {

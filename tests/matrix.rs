@@ -859,12 +859,39 @@ fn an_ack_typed_after_the_first_read_is_seen_where_start_tokens_do_not_work() {
         .filter(|e| e["eventType"] == "ACCEPT")
         .count();
     assert_eq!(accepts, 1, "{:?}", ilert.accepted());
+    // The read position is the `/sync` `next_batch`, kept in the store across runs, and the
+    // next run syncs from it.
+    let record = ["incidents", "outbox"]
+        .iter()
+        .filter_map(|d| std::fs::read_to_string(dir.state().join(format!("{d}/{id}.json"))).ok())
+        .find(|t| t.contains("read_cursor"))
+        .expect("the incident record keeps a read position");
+    let v: Value = serde_json::from_str(&record).unwrap();
+    let cursor = v["incident"]["chat"]["extra"]["read_cursor"]
+        .as_str()
+        .or_else(|| v["chat"]["extra"]["read_cursor"].as_str())
+        .unwrap_or_else(|| panic!("read_cursor in {record}"))
+        .to_string();
+    let token = cursor.strip_prefix("sync:").expect("a /sync position");
+    let syncs: Vec<_> = dendrite
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/sync"))
+        .collect();
+    assert!(!token.is_empty());
+    // Run 1 starts without a position; runs 2 and 3 continue from the stored one.
+    let continued = syncs.iter().filter(|r| r.query.contains("since=")).count();
     assert!(
-        dendrite
+        continued >= 2 && syncs.iter().any(|r| !r.query.contains("since=")),
+        "{:?}",
+        syncs.iter().map(|r| &r.query).collect::<Vec<_>>()
+    );
+    assert!(
+        !dendrite
             .requests()
             .iter()
-            .any(|r| r.path.contains("/context/")),
-        "the forward cursor comes from /context"
+            .any(|r| r.path.ends_with("/messages") && r.query.contains("dir=f")),
+        "commands are read with /sync, not forward /messages pages"
     );
 }
 
@@ -1088,12 +1115,13 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
         .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
         .unwrap();
     s.alice.join(&room);
-    // Two watchers at once, and a plugin run: the command is acted on once.
+    // Two watchers at once, and a plugin run: the command is acted on once. A pass every
+    // 30 s: the ack is seen within seconds only because a watcher waits on /sync.
     let spawn = || {
         std::process::Command::new(support::BIN)
             .arg("--config")
             .arg(&cfg)
-            .args(["watch", "--interval", "1"])
+            .args(["watch", "--interval", "30"])
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
