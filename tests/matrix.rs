@@ -1221,3 +1221,50 @@ fn a_refused_alert_puts_a_not_paged_banner_and_topic_in_the_room() {
         .count();
     assert_eq!(banners, 1, "{msgs:?}");
 }
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn an_ack_buried_under_more_than_a_sync_page_of_chatter_is_still_acted_on_once() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-gap"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    // The first run takes the read position.
+    assert_eq!(code(&run(&cfg, &["plugin"])), 0);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let (status, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/gap-ack-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!ack under the chatter"})),
+    );
+    assert_eq!(status, 200, "{sent}");
+    // More messages than one sync timeline holds (100): the sync answer is `limited` and the
+    // ack lies in the gap before it.
+    for n in 0..130 {
+        let (status, _) = s.alice.call(
+            "PUT",
+            &format!("/rooms/{room}/send/m.room.message/gap-chat-{id}-{n}"),
+            Some(json!({"msgtype": "m.text", "body": format!("chatter {n}")})),
+        );
+        assert_eq!(status, 200);
+    }
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let accepts: Vec<Value> = ilert
+        .accepted()
+        .into_iter()
+        .filter(|e| e["eventType"] == "ACCEPT")
+        .collect();
+    assert_eq!(accepts.len(), 1, "{:?}", ilert.accepted());
+    assert_eq!(
+        accepts[0]["comments"][0]["content"],
+        "acknowledged from chat: under the chatter"
+    );
+}
