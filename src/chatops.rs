@@ -494,7 +494,7 @@ fn poll_incident(
         let Some(cmd) = parse_command(&m.text) else {
             continue;
         };
-        if cmd.acts() && !authorized(backend.as_mut(), &ch, chat_route, &m.author) {
+        if cmd.acts() && !authorized(ctx, backend.as_mut(), &ch, chat_route, &m.author) {
             refuse(ctx, backend.as_mut(), &ch, m, key, incident.seq, report);
             continue;
         }
@@ -605,9 +605,10 @@ fn poll_incident(
 }
 
 /// Whether `author` may act through commands on a route's incidents: one of the route's
-/// invitees, on its `chatops_allow` list, or (Matrix) at `chatops_min_power` or above in the
-/// room. Anyone else could join a public room and page or resolve for the whole team.
-pub fn may_act(chat: &ChatRoute, author: &str, power: Option<i64>) -> bool {
+/// invitees, on its `chatops_allow` list, (Matrix) at `chatops_min_power` or above in the
+/// room, or (Slack) in one of the `chatops_allow_groups` (`in_group`). Anyone else could join
+/// a public room and page or resolve for the whole team.
+pub fn may_act(chat: &ChatRoute, author: &str, power: Option<i64>, in_group: bool) -> bool {
     chat.invite
         .iter()
         .chain(&chat.chatops_allow)
@@ -615,23 +616,75 @@ pub fn may_act(chat: &ChatRoute, author: &str, power: Option<i64>) -> bool {
         || chat
             .chatops_min_power
             .is_some_and(|min| power.is_some_and(|p| p >= min))
+        || (in_group && !chat.chatops_allow_groups.is_empty())
 }
 
-/// `may_act`, asking the platform for the power level only when the lists do not decide.
-fn authorized(b: &mut dyn ChatBackend, ch: &ChannelRef, chat: &ChatRoute, author: &str) -> bool {
-    if may_act(chat, author, None) {
+/// How long a user group's members are taken from the store before asking Slack again
+/// (`usergroups.users.list` is Tier 2, "20+ per minute").
+const GROUP_CACHE: Duration = Duration::from_secs(300);
+
+/// A cached member list as stored: `<millis> <user> <user> …`. Pure.
+fn parse_group_cache(text: &str, now: Timestamp) -> Option<Vec<String>> {
+    let mut words = text.split_whitespace();
+    let at = Timestamp::from_millis(words.next()?.parse().ok()?);
+    (at.millis() <= now.millis() && now.since(at) < GROUP_CACHE)
+        .then(|| words.map(str::to_string).collect())
+}
+
+/// The members of a user group: from the store while fresh, else from the platform (and
+/// stored).
+fn group_members(
+    ctx: &Context<'_>,
+    b: &mut dyn ChatBackend,
+    group: &str,
+) -> Result<Vec<String>, String> {
+    let name = format!("slack-group-{}", crate::store::encode_key(group));
+    if let Some(members) = ctx
+        .store
+        .read_meta(&name)
+        .and_then(|t| parse_group_cache(&t, ctx.now))
+    {
+        return Ok(members);
+    }
+    let members = b
+        .group_members(group)
+        .map_err(|e| e.to_string())?
+        .unwrap_or_default();
+    ctx.store.write_meta(
+        &name,
+        &format!("{} {}", ctx.now.millis(), members.join(" ")),
+    );
+    Ok(members)
+}
+
+/// `may_act`, asking the platform for the power level or group membership only when the lists
+/// do not decide. When the platform cannot answer, the person is refused (and it is logged).
+fn authorized(
+    ctx: &Context<'_>,
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    chat: &ChatRoute,
+    author: &str,
+) -> bool {
+    if may_act(chat, author, None, false) {
         return true;
     }
-    if chat.chatops_min_power.is_none() {
-        return false;
-    }
-    match b.power_level(ch, author) {
-        Ok(power) => may_act(chat, author, power),
-        Err(e) => {
-            log::warn!("power level of {author} in #{}: {e}", ch.name);
-            false
+    if chat.chatops_min_power.is_some() {
+        match b.power_level(ch, author) {
+            Ok(power) if may_act(chat, author, power, false) => return true,
+            Ok(_) => {}
+            Err(e) => log::warn!("power level of {author} in #{}: {e}", ch.name),
         }
     }
+    chat.chatops_allow_groups
+        .iter()
+        .any(|g| match group_members(ctx, b, g) {
+            Ok(members) => may_act(chat, author, None, members.iter().any(|u| u == author)),
+            Err(e) => {
+                log::warn!("members of user group {g}: {e}");
+                false
+            }
+        })
 }
 
 /// The polite refusal in thread, and a line in the incident's event log.
@@ -852,14 +905,39 @@ mod tests {
     #[test]
     fn only_invitees_the_allow_list_or_enough_power_may_act() {
         let r = route(&["@alice:s"], &["U0ABC"], None);
-        assert!(may_act(&r, "@alice:s", None));
-        assert!(may_act(&r, "U0ABC", None));
-        assert!(!may_act(&r, "@eve:s", Some(100)), "no power rule set");
+        assert!(may_act(&r, "@alice:s", None, false));
+        assert!(may_act(&r, "U0ABC", None, false));
+        assert!(
+            !may_act(&r, "@eve:s", Some(100), false),
+            "no power rule set"
+        );
+        assert!(!may_act(&r, "U0EVE", None, true), "no groups set");
         let r = route(&[], &[], Some(50));
-        assert!(may_act(&r, "@mod:s", Some(50)));
-        assert!(!may_act(&r, "@eve:s", Some(0)));
-        assert!(!may_act(&r, "@eve:s", None));
-        assert!(!may_act(&route(&[], &[], None), "@alice:s", None));
+        assert!(may_act(&r, "@mod:s", Some(50), false));
+        assert!(!may_act(&r, "@eve:s", Some(0), false));
+        assert!(!may_act(&r, "@eve:s", None, false));
+        assert!(!may_act(&route(&[], &[], None), "@alice:s", None, false));
+        let mut r = route(&[], &[], None);
+        r.chatops_allow_groups = vec!["S0ONCALL".into()];
+        assert!(may_act(&r, "U0GRP", None, true));
+        assert!(!may_act(&r, "U0EVE", None, false));
+    }
+
+    #[test]
+    fn group_members_are_cached_for_five_minutes() {
+        let t0 = Timestamp::from_millis(1_000_000);
+        let stored = format!("{} U1 U2", t0.millis());
+        assert_eq!(
+            parse_group_cache(&stored, t0.plus(Duration::from_secs(60))),
+            Some(vec!["U1".to_string(), "U2".to_string()])
+        );
+        assert_eq!(parse_group_cache(&stored, t0.plus(GROUP_CACHE)), None);
+        assert_eq!(
+            parse_group_cache(&format!("{} ", t0.millis()), t0),
+            Some(Vec::new()),
+            "an empty group is cached too"
+        );
+        assert_eq!(parse_group_cache("garbage U1", t0), None);
     }
 
     #[test]
