@@ -45,6 +45,25 @@ fn read_due(last: Option<Timestamp>, spacing: Duration, now: Timestamp) -> bool 
 /// Incident chat state key: when the channel was last read (Slack pacing).
 const READ_AT: &str = "read_at";
 
+/// For a channel whose last read is kept in `meta/<name>` (intake and storm channels): whether
+/// it is due (always outside Slack), and if so records this read.
+fn channel_due(ctx: &Context<'_>, backend: &str, name: &str, spacing: Duration) -> bool {
+    if backend != "slack" {
+        return true;
+    }
+    let name = crate::store::encode_key(name);
+    let last = ctx
+        .store
+        .read_meta(&name)
+        .and_then(|t| t.parse().ok())
+        .map(Timestamp::from_millis);
+    if !read_due(last, spacing, ctx.now) {
+        return false;
+    }
+    ctx.store.write_meta(&name, &ctx.now.millis().to_string());
+    true
+}
+
 /// A command typed in an incident channel.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Command {
@@ -87,6 +106,15 @@ pub fn parse_command(text: &str) -> Option<Command> {
         "!resolve" | "!resolved" => Some(Command::Resolve(note)),
         _ => None,
     }
+}
+
+/// The key named by `!open KEY` typed in a storm channel. Pure.
+pub fn parse_open(text: &str) -> Option<&str> {
+    let mut words = text.split_whitespace();
+    let word = words.next()?;
+    word.eq_ignore_ascii_case("!open")
+        .then(|| words.next())
+        .flatten()
 }
 
 /// The answer to `!status`. Pure.
@@ -216,6 +244,16 @@ pub fn poll(
         + open
             .iter()
             .filter(|i| i.chat.as_ref().is_some_and(|c| c.backend == "slack"))
+            .count()
+        + config
+            .routes
+            .iter()
+            .filter(|r| {
+                r.chat
+                    .as_ref()
+                    .is_some_and(|c| c.backend == "slack" && c.commands)
+                    && store.load_storm(&r.name).chat.channel_id.is_some()
+            })
             .count();
     let spacing = if paced {
         slack_read_spacing(slack_channels)
@@ -233,6 +271,19 @@ pub fn poll(
             report
                 .errors
                 .push(format!("intake channel of route {}: {e}", route.name));
+        }
+    }
+    for route in &config.routes {
+        let Some(chat) = route.chat.as_ref().filter(|c| c.commands) else {
+            continue;
+        };
+        if deadline.remaining() < Duration::from_secs(1) {
+            break;
+        }
+        if let Err(e) = poll_storm(&ctx, route, chat, spacing, &mut report) {
+            report
+                .errors
+                .push(format!("storm channel of route {}: {e}", route.name));
         }
     }
     // Commands are read in the channels of open incidents (the `open/` index: the cost does
@@ -293,18 +344,13 @@ fn poll_intake(
     let Some(channel_id) = &chat.intake_channel else {
         return Ok(());
     };
-    let read_at_name = format!("intake-read-at-{}", crate::store::encode_key(&route.name));
-    if chat.backend == "slack" {
-        let last = ctx
-            .store
-            .read_meta(&read_at_name)
-            .and_then(|t| t.parse().ok())
-            .map(Timestamp::from_millis);
-        if !read_due(last, spacing, ctx.now) {
-            return Ok(());
-        }
-        ctx.store
-            .write_meta(&read_at_name, &ctx.now.millis().to_string());
+    if !channel_due(
+        ctx,
+        &chat.backend,
+        &format!("intake-read-at-{}", route.name),
+        spacing,
+    ) {
+        return Ok(());
     }
     let mut backend = chat::backend(&chat.backend, ctx)?;
     let ch = backend
@@ -604,6 +650,239 @@ fn poll_incident(
     Ok(())
 }
 
+/// Reads the route's storm channel for `!open KEY`: a responder asks for a summarised
+/// incident's own channel now, storm or not. The read position is in `meta/`, like the intake
+/// channel's; opening is idempotent, so a message read twice opens one channel.
+fn poll_storm(
+    ctx: &Context<'_>,
+    route: &Route,
+    chat: &ChatRoute,
+    spacing: Duration,
+    report: &mut Report,
+) -> Result<(), String> {
+    let storm = ctx.store.load_storm(&route.name);
+    let Some(id) = storm.chat.channel_id.clone() else {
+        return Ok(());
+    };
+    if !channel_due(
+        ctx,
+        &chat.backend,
+        &format!("storm-read-at-{}", route.name),
+        spacing,
+    ) {
+        return Ok(());
+    }
+    let ch = ChannelRef {
+        id,
+        name: storm.chat.channel_name.clone().unwrap_or_default(),
+        url: storm.chat.channel_url.clone(),
+    };
+    let mut backend = chat::backend(&chat.backend, ctx)?;
+    if !backend.capabilities().history {
+        return Ok(());
+    }
+    let cursor_name = format!("storm-cursor-{}", crate::store::encode_key(&route.name));
+    let cursor = ctx.store.read_meta(&cursor_name);
+    let (items, next) = backend
+        .read_new(&ch, cursor.as_deref())
+        .map_err(|e| e.to_string())?;
+    let storm_key = format!("storm-{}", route.name);
+    for m in fresh(&items, cursor.is_none(), ctx.now) {
+        let Some(key) = parse_open(&m.text) else {
+            continue;
+        };
+        if !authorized(ctx, backend.as_mut(), &ch, chat, &m.author) {
+            refuse(ctx, backend.as_mut(), &ch, m, &storm_key, 0, report);
+            continue;
+        }
+        let why = format!("{} asked for it in #{}", m.author, ch.name);
+        let answer = match give_own_channel(
+            ctx.config,
+            ctx.store,
+            ctx.http,
+            ctx.deadline,
+            key,
+            &why,
+            &m.author,
+        ) {
+            Ok(OwnChannel::Opened(at)) => {
+                report.commands += 1;
+                format!(
+                    "Opened the channel of incident {key} for {}: {at}",
+                    m.author
+                )
+            }
+            Ok(OwnChannel::Has(at)) => format!("Incident {key} has its channel: {at}"),
+            Ok(OwnChannel::NotOpen) => {
+                format!("There is no open incident {key} on this route (the keys are in the summary, in brackets).")
+            }
+            Ok(OwnChannel::Busy) => format!("Incident {key} is busy; try again in a moment."),
+            Err(e) => {
+                report.errors.push(format!("!open {key}: {e}"));
+                format!("Incident {key}: its channel could not be opened ({e}).")
+            }
+        };
+        reply(backend.as_mut(), &ch, m, &answer, report);
+    }
+    if let Some(next) = next {
+        ctx.store.write_meta(&cursor_name, &next);
+    }
+    Ok(())
+}
+
+/// What `give_own_channel` found or did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum OwnChannel {
+    /// The channel was queued and delivered (as far as it got): where it is, or will be.
+    Opened(String),
+    /// It has a channel already.
+    Has(String),
+    /// No such open incident.
+    NotOpen,
+    /// Someone else holds the incident's lock.
+    Busy,
+}
+
+/// Where an incident's channel is, for people: its link, else `#name`, else a promise.
+fn channel_words(incident: &Incident) -> String {
+    incident
+        .chat
+        .as_ref()
+        .and_then(|c| {
+            c.channel_url
+                .clone()
+                .or_else(|| c.channel_name.as_ref().map(|n| format!("#{n}")))
+        })
+        .unwrap_or_else(|| "the channel is being opened".into())
+}
+
+/// Gives an open incident summarised in a storm its own channel: the channel's opening is
+/// queued in the incident's record (one write under its lock) and delivered at once.
+pub fn give_own_channel(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    deadline: Deadline,
+    key: &str,
+    why: &str,
+    by: &str,
+) -> Result<OwnChannel, String> {
+    let Some(lock) = store.try_lock_incident(key).map_err(|e| e.to_string())? else {
+        return Ok(OwnChannel::Busy);
+    };
+    let Some(mut incident) = store.load_incident(key).filter(Incident::is_open) else {
+        return Ok(OwnChannel::NotOpen);
+    };
+    if incident.chat.is_some() {
+        return Ok(OwnChannel::Has(channel_words(&incident)));
+    }
+    let Some(chat) = config.route(&incident.route).and_then(|r| r.chat.as_ref()) else {
+        return Ok(OwnChannel::NotOpen);
+    };
+    let now = Timestamp::now();
+    incident.chat = Some(crate::incident::ChatState {
+        backend: chat.backend.clone(),
+        ..Default::default()
+    });
+    let entry = queue_entry(
+        &mut incident,
+        chat_action(&chat.backend, ChatChange::Open),
+        now,
+    );
+    let seq = incident.seq;
+    store
+        .update_record(key, Durability::Commit, |r| {
+            r.incident = Some(incident);
+            r.queue.push(entry);
+        })
+        .map_err(|e| e.to_string())?;
+    store.log_event(
+        key,
+        &EventLogLine {
+            at: now,
+            seq,
+            kind: "chat".into(),
+            text: format!("its own channel after the storm summary: {why}"),
+            by: by.to_string(),
+        },
+    );
+    Deliverer::new(config, store, http, deadline, false).deliver_incident(key, usize::MAX);
+    drop(lock);
+    let words = store
+        .load_incident(key)
+        .map(|i| channel_words(&i))
+        .unwrap_or_else(|| "the channel is being opened".into());
+    Ok(OwnChannel::Opened(words))
+}
+
+/// After a storm, the incidents it summarised that are still open get their own channels,
+/// oldest first, within the route's openings a minute (the rest on later passes).
+pub fn open_after_storms(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
+    let mut waiting: Vec<Incident> = store
+        .open_incidents()
+        .into_iter()
+        .filter(|i| i.storm && i.chat.is_none() && i.is_open())
+        .collect();
+    if waiting.is_empty() {
+        return;
+    }
+    waiting.sort_by_key(|i| i.opened_at.millis());
+    let now = Timestamp::now();
+    for route in &config.routes {
+        let Some(chat) = &route.chat else { continue };
+        let mine: Vec<&Incident> = waiting.iter().filter(|i| i.route == route.name).collect();
+        if mine.is_empty() {
+            continue;
+        }
+        let Ok(lock) = store.lock_storm(
+            &route.name,
+            std::time::Instant::now() + Duration::from_secs(1),
+        ) else {
+            continue;
+        };
+        let mut state = store.load_storm(&route.name);
+        let limit = match chat.storm_per_minute {
+            0 => 0,
+            n => n.min(crate::storm::creation_limit(&chat.backend)),
+        };
+        let chosen: Vec<String> = mine
+            .iter()
+            .take_while(|_| state.admit_after_storm(limit, now))
+            .map(|i| i.key.clone())
+            .collect();
+        if !chosen.is_empty() {
+            if let Err(e) = store.save_storm(&state) {
+                log::error!("{e}");
+                continue;
+            }
+        }
+        drop(lock);
+        for key in chosen {
+            if deadline.remaining() < Duration::from_secs(1) {
+                break;
+            }
+            match give_own_channel(
+                config,
+                store,
+                http,
+                deadline,
+                &key,
+                "the storm is over",
+                "pandora-ilert",
+            ) {
+                Ok(OwnChannel::Opened(at)) => {
+                    log::info!(
+                        "route {}: incident {key} gets its own channel after the storm: {at}",
+                        route.name
+                    )
+                }
+                Ok(_) => {}
+                Err(e) => log::warn!("incident {key}: own channel after the storm: {e}"),
+            }
+        }
+    }
+}
+
 /// Whether `author` may act through commands on a route's incidents: one of the route's
 /// invitees, on its `chatops_allow` list, (Matrix) at `chatops_min_power` or above in the
 /// room, or (Slack) in one of the `chatops_allow_groups` (`in_group`). Anyone else could join
@@ -870,6 +1149,15 @@ mod tests {
         assert!(read_due(Some(t0), spacing, t0.plus(spacing)));
         // A read time in the future (clock stepped back) does not stop reading for good.
         assert!(read_due(Some(t0.plus(spacing * 10)), spacing, t0));
+    }
+
+    #[test]
+    fn open_names_a_key() {
+        assert_eq!(parse_open("!open 7301"), Some("7301"));
+        assert_eq!(parse_open("  !OPEN chat-ab12 please"), Some("chat-ab12"));
+        assert_eq!(parse_open("!open"), None);
+        assert_eq!(parse_open("!opened 7301"), None);
+        assert_eq!(parse_open("please !open 7301"), None);
     }
 
     #[test]

@@ -917,3 +917,77 @@ fn a_user_group_that_does_not_exist_refuses_and_says_why_in_the_log() {
     let log = dir.log();
     assert!(log.contains("no_such_subteam"), "{log}");
 }
+
+#[test]
+fn open_key_in_the_storm_channel_opens_that_incidents_channel_and_the_rest_follow_the_storm() {
+    let (dir, ilert, slack) = (
+        TestDir::new("storm-open"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = config(
+        &dir,
+        &ilert,
+        &slack,
+        "storm_per_minute = 2\nstorm_quiet = \"5s\"\ninvite = [\"U0ANA\"]",
+    );
+    for id in ["601", "602", "603", "604", "605"] {
+        fire(&cfg, id, "Servers");
+    }
+    assert!(slack.channel("pandorafms_alert_603").is_none());
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    let summary = &storm.pinned()[0].text;
+    assert!(summary.contains("host-603 / CPU Load [603]"), "{summary}");
+    assert!(summary.contains("!open KEY"), "{summary}");
+    // A responder asks for 603's channel; an outsider for 604's.
+    let asked = slack.add_message(&storm.id, "U0ANA", "!open 603");
+    let outsider = slack.add_message(&storm.id, "U0EVE", "!open 604");
+    plugin(&cfg);
+    let own = slack
+        .channel("pandorafms_alert_603")
+        .expect("603 has its own channel");
+    assert_eq!(own.pinned().len(), 1, "its alert message, pinned");
+    assert!(own.members.iter().any(|m| m == "U0ANA"));
+    assert!(slack.channel("pandorafms_alert_604").is_none());
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    let answer = |ts: &str| -> Vec<String> {
+        storm
+            .messages
+            .iter()
+            .filter(|m| m.thread_ts.as_deref() == Some(ts))
+            .map(|m| m.text.clone())
+            .collect()
+    };
+    let a = answer(&asked);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].starts_with("Opened the channel of incident 603 for U0ANA"),
+        "{a:?}"
+    );
+    let r = answer(&outsider);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with("Sorry U0EVE"), "{r:?}");
+    // 605 recovers during the storm: it needs no channel.
+    let out = PandoraAlert::recovery("605")
+        .set("--group", "Servers")
+        .set("--agent", "host-605")
+        .run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    // Quiet for storm_quiet: the storm ends, and 604, still open, gets its own channel.
+    dir.age_state(6);
+    plugin(&cfg);
+    let storm = slack.channel("pandorafms_storm_default").unwrap();
+    assert!(storm.topic.starts_with("QUIET"), "{}", storm.topic);
+    assert!(slack.channel("pandorafms_alert_604").is_some());
+    assert!(slack.channel("pandorafms_alert_605").is_none());
+    let log = std::fs::read_to_string(dir.state().join("events/604.jsonl")).unwrap();
+    assert!(
+        log.contains("its own channel after the storm summary"),
+        "{log}"
+    );
+    // Once: another run opens nothing more.
+    let channels = slack.channels().len();
+    plugin(&cfg);
+    assert_eq!(slack.channels().len(), channels);
+    assert_eq!(slack.rate_limited(), Vec::<String>::new());
+}

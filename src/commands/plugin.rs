@@ -188,12 +188,9 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                     crate::ilert_sync::sync(config, store, &Http::new(config.scrubber()), deadline)
                 });
                 step("storm", || {
-                    chatops::end_quiet_storms(
-                        config,
-                        store,
-                        &Http::new(config.scrubber()),
-                        deadline,
-                    )
+                    let http = Http::new(config.scrubber());
+                    chatops::end_quiet_storms(config, store, &http, deadline);
+                    chatops::open_after_storms(config, store, &http, deadline);
                 });
                 step("archive", || archive_channels(config, store, deadline));
                 step("housekeeping", || prune(config, store, deadline));

@@ -83,6 +83,7 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
         let started = Instant::now();
         super::plugin::chat_poll(config, &store, Deadline::after(PASS_BUDGET), true);
         crate::chatops::end_quiet_storms(config, &store, &http, Deadline::after(PASS_BUDGET));
+        crate::chatops::open_after_storms(config, &store, &http, Deadline::after(PASS_BUDGET));
         // The ilert state mirror (REST calls per open incident) and archiving (its own hourly
         // cadence) need not run every few seconds.
         if last_slow.is_none_or(|t| t.elapsed() >= SLOW_EVERY) {
