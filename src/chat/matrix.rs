@@ -28,13 +28,15 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::api::{self, ApiError, Refusal};
 use super::{
-    request_timeout, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage,
-    Context, HistoryItem,
+    Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage, Context,
+    HistoryItem,
 };
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
-use crate::http::{encode_component, Request, Response, TransportError};
+use crate::deadline::MARGIN;
+use crate::http::{encode_component, Request, Response};
 use crate::text::fnv1a_hex;
 use crate::text::one_line;
 use crate::time::Timestamp;
@@ -45,8 +47,6 @@ const MAX_LOCALPART: usize = 200;
 const HISTORY_PAGE: u32 = 100;
 /// History pages read at most (bounds a run on a very chatty room).
 const HISTORY_MAX_PAGES: usize = 100;
-/// Kept back from the run deadline when deciding whether to wait and retry a join.
-const MARGIN: Duration = Duration::from_millis(300);
 /// Joins tried while a room behind a taken alias is still being created (about 1.5 s in all).
 const JOIN_ATTEMPTS: u32 = 5;
 /// Power level that archiving requires for everything.
@@ -70,29 +70,30 @@ impl<'a> Matrix<'a> {
         }
     }
 
+    /// One client-server API call, its failure for the caller to read.
+    fn api(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        let url = format!("{}/_matrix/client/v3{path}", self.cfg.homeserver);
+        let mut req = Request::new(method, url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let token = self.cfg.access_token.expose();
+        api::call(self.ctx, req, Some(token), "[matrix] homeserver", read)
+    }
+
+    /// One client-server API call, its failure classified.
     fn call(
         &self,
         method: &'static str,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, Failure> {
-        let Some(timeout) = request_timeout(self.ctx) else {
-            return Err(Failure::Deadline);
-        };
-        let url = format!("{}/_matrix/client/v3{path}", self.cfg.homeserver);
-        let mut req = Request::new(method, url).header(
-            "Authorization",
-            format!("Bearer {}", self.cfg.access_token.expose()),
-        );
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = self
-            .ctx
-            .http
-            .send(&req, timeout)
-            .map_err(Failure::Transport)?;
-        answer(&resp, Timestamp::now())
+    ) -> Result<Value, ChatError> {
+        self.api(method, path, body).map_err(chat_error)
     }
 
     /// The bot's server name (the part after the first `:` of its user id).
@@ -118,8 +119,8 @@ impl<'a> Matrix<'a> {
     }
 
     /// Joins a room by id or alias (a no-op when already joined); returns the room id.
-    fn join(&self, room: &str) -> Result<String, Failure> {
-        let v = self.call(
+    fn join(&self, room: &str) -> Result<String, ApiError> {
+        let v = self.api(
             "POST",
             &format!("/join/{}", encode_component(room)),
             Some(json!({})),
@@ -136,24 +137,24 @@ impl<'a> Matrix<'a> {
             attempt += 1;
             match self.join(alias) {
                 Ok(room) => return Ok(room),
-                Err(Failure::Api(a)) if a.errcode == "M_FORBIDDEN" => {
+                Err(ApiError::Refused(a)) if a.code == "M_FORBIDDEN" => {
                     return Err(ChatError::Permanent(format!(
                         "room alias {alias} belongs to a room the bot may not join ({}); invite the bot user or change the route's channel_template",
-                        a.error
+                        a.message
                     )))
                 }
-                Err(Failure::Api(a)) if a.status == 404 => {
+                Err(ApiError::Refused(a)) if a.status == 404 => {
                     let wait = Duration::from_millis(100 * u64::from(attempt));
                     if attempt >= JOIN_ATTEMPTS || wait + MARGIN * 2 > self.ctx.deadline.remaining() {
                         return Err(ChatError::Transient(format!(
                             "room alias {alias} is taken but its room cannot be joined yet ({}: {})",
-                            a.errcode, a.error
+                            a.code, a.message
                         )));
                     }
-                    log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.errcode);
+                    log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.code);
                     std::thread::sleep(wait);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(chat_error(e)),
             }
         }
     }
@@ -182,7 +183,7 @@ impl<'a> Matrix<'a> {
         if let Some(f) = from {
             path.push_str(&format!("&from={}", encode_component(f)));
         }
-        Ok(self.call("GET", &path, None)?)
+        self.call("GET", &path, None)
     }
 
     /// New messages of one room with `/sync` (spec `sync.yaml`): from `since` (a `next_batch`
@@ -233,7 +234,7 @@ impl<'a> Matrix<'a> {
         if let Some(s) = since {
             path.push_str(&format!("&since={}", encode_component(s)));
         }
-        Ok(self.call("GET", &path, None)?)
+        self.call("GET", &path, None)
     }
 
     /// The messages a limited sync timeline left out: backwards from `prev_batch` to `since`
@@ -297,7 +298,10 @@ impl<'a> Matrix<'a> {
         timeout: Duration,
     ) -> Result<(String, bool), ChatError> {
         // The long-poll must end before the request's own timeout.
-        let budget = request_timeout(self.ctx)
+        let budget = self
+            .ctx
+            .deadline
+            .request_timeout(self.ctx.config.request_timeout)
             .map(|t| t.saturating_sub(Duration::from_secs(1)))
             .unwrap_or_default();
         let timeout = if since.is_some() {
@@ -319,10 +323,10 @@ impl<'a> Matrix<'a> {
 
     /// A state event's content, `None` when the room has none.
     fn state(&self, room: &str, kind: &str) -> Result<Option<Value>, ChatError> {
-        match self.call("GET", &state_path(room, kind), None) {
+        match self.api("GET", &state_path(room, kind), None) {
             Ok(v) => Ok(Some(v)),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(chat_error(e)),
         }
     }
 
@@ -339,26 +343,26 @@ impl<'a> Matrix<'a> {
             state_path(room, "m.room.member"),
             encode_component(user)
         );
-        match self.call("GET", &path, None) {
+        match self.api("GET", &path, None) {
             Ok(v) => Ok(matches!(v["membership"].as_str(), Some("join" | "invite"))),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(false),
+            Err(e) => Err(chat_error(e)),
         }
     }
 
     /// Deletes an alias if (and only if) it still points at `room`.
     fn drop_alias(&self, room: &str, alias: &str) -> Result<(), ChatError> {
         let path = format!("/directory/room/{}", encode_component(alias));
-        match self.call("GET", &path, None) {
+        match self.api("GET", &path, None) {
             Ok(v) if v["room_id"].as_str() == Some(room) => {}
             Ok(_) => return Ok(()),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => return Ok(()),
-            Err(e) => return Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => return Ok(()),
+            Err(e) => return Err(chat_error(e)),
         }
-        match self.call("DELETE", &path, None) {
+        match self.api("DELETE", &path, None) {
             Ok(_) => Ok(()),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(()),
+            Err(e) => Err(chat_error(e)),
         }
     }
 }
@@ -386,7 +390,7 @@ impl ChatBackend for Matrix<'_> {
             // is "anyone on this homeserver" (spec create_room.yaml, `creation_content`).
             "creation_content": { "m.federate": self.cfg.federate },
         });
-        let room = match self.call("POST", "/createRoom", Some(body)) {
+        let room = match self.api("POST", "/createRoom", Some(body)) {
             Ok(v) => v["room_id"].as_str().map(str::to_string).ok_or_else(|| {
                 ChatError::Transient("createRoom answered without a room_id".into())
             })?,
@@ -394,11 +398,11 @@ impl ChatBackend for Matrix<'_> {
             // room), another Pandora server, or a concurrent first firing (Synapse answers that
             // race with 409) made it. Join and reuse it. Told by errcode and status only: the
             // error text differs between servers.
-            Err(Failure::Api(e)) if e.errcode == "M_ROOM_IN_USE" || e.status == 409 => {
+            Err(ApiError::Refused(e)) if e.code == "M_ROOM_IN_USE" || e.status == 409 => {
                 log::info!("matrix: room alias {alias} exists already; reusing its room");
                 self.join_taken_alias(&alias)?
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(chat_error(e)),
         };
         Ok(ChannelRef {
             id: room,
@@ -442,24 +446,24 @@ impl ChatBackend for Matrix<'_> {
     fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
         let path = format!("/rooms/{}/invite", encode_component(&channel.id));
         for user in users {
-            match self.call("POST", &path, Some(json!({ "user_id": user }))) {
+            match self.api("POST", &path, Some(json!({ "user_id": user }))) {
                 Ok(_) => {}
                 // The spec gives no errcode for "already a member" (a 403 `M_FORBIDDEN`, worded
                 // differently by Synapse, Dendrite and conduwuit/tuwunel): ask the room.
-                Err(Failure::Api(e))
-                    if e.errcode == "M_FORBIDDEN" && self.is_member(&channel.id, user)? => {}
+                Err(ApiError::Refused(e))
+                    if e.code == "M_FORBIDDEN" && self.is_member(&channel.id, user)? => {}
                 // One bad entry in the route's invite list must not keep the room from
                 // getting its alert: say so and invite the others.
-                Err(Failure::Api(e))
-                    if e.errcode == "M_INVALID_PARAM" || e.errcode == "M_NOT_FOUND" =>
+                Err(ApiError::Refused(e))
+                    if e.code == "M_INVALID_PARAM" || e.code == "M_NOT_FOUND" =>
                 {
                     log::warn!(
                         "matrix: cannot invite {user:?} ({}: {}); fix the route's invite list (full user ids like @alice:example.org)",
-                        e.errcode,
-                        e.error
+                        e.code,
+                        e.message
                     );
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(chat_error(e)),
             }
         }
         Ok(())
@@ -566,10 +570,10 @@ impl ChatBackend for Matrix<'_> {
                 "/rooms/{room}/state/m.room.member/{}",
                 encode_component(user)
             );
-            let membership = match self.call("GET", &member, None) {
+            let membership = match self.api("GET", &member, None) {
                 Ok(v) => v["membership"].as_str().unwrap_or_default().to_string(),
-                Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => continue,
-                Err(e) => return Err(e.into()),
+                Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => continue,
+                Err(e) => return Err(chat_error(e)),
             };
             // Only an invitation still pending: members who joined keep their place (and the
             // history); a kick of an invited user withdraws the invite (spec: membership).
@@ -636,13 +640,13 @@ impl ChatBackend for Matrix<'_> {
         // Joining is a no-op when the bot is in the room, accepts a pending invite, and
         // resolves an alias in the same call.
         let room = self.join(id).map_err(|e| match e {
-            Failure::Api(a) if a.errcode == "M_FORBIDDEN" || a.errcode == "M_NOT_FOUND" => {
+            ApiError::Refused(a) if a.code == "M_FORBIDDEN" || a.code == "M_NOT_FOUND" => {
                 ChatError::Permanent(format!(
                     "stakeholder room {id} cannot be joined ({}: {}); invite the bot user to it or fix stakeholder_channel",
-                    a.errcode, a.error
+                    a.code, a.message
                 ))
             }
-            other => other.into(),
+            other => chat_error(other),
         })?;
         Ok(ChannelRef {
             id: room,
@@ -652,101 +656,47 @@ impl ChatBackend for Matrix<'_> {
     }
 }
 
-/// A failed call: the homeserver's answer, none, or no time left to ask.
-#[derive(Debug)]
-enum Failure {
-    Api(ApiError),
-    /// A 3xx: the homeserver URL is wrong (never followed).
-    Redirect(String),
-    Transport(TransportError),
-    Deadline,
+/// A failed call, classified.
+fn chat_error(e: ApiError) -> ChatError {
+    e.into_chat("Matrix", classify)
 }
 
-impl From<Failure> for ChatError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Api(e) => e.into_chat(),
-            Failure::Redirect(why) => ChatError::Permanent(format!("Matrix: {why}")),
-            Failure::Transport(t) => ChatError::Transport(t),
-            Failure::Deadline => {
-                ChatError::Transient("run deadline reached; the rest waits for the next run".into())
-            }
-        }
+/// What a Matrix error answer (`{"errcode": "M_…", "error": "…"}`) means for the delivery.
+fn classify(r: &Refusal) -> ChatError {
+    let what = if r.code.is_empty() {
+        format!("HTTP {}", r.status)
+    } else {
+        format!("HTTP {} {}", r.status, r.code)
+    };
+    let detail = if r.message.is_empty() {
+        what
+    } else {
+        format!("{what}: {}", r.message)
+    };
+    match (r.status, r.code.as_str()) {
+        (429, _) | (_, "M_LIMIT_EXCEEDED") => ChatError::RateLimited(r.retry_after),
+        (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") | (401, _) => ChatError::Permanent(format!(
+            "the homeserver refused the access token ({detail}); set [matrix] access_token to a valid token of the bot user"
+        )),
+        (_, "M_FORBIDDEN") => ChatError::Permanent(format!(
+            "not allowed ({detail}); the bot user must be in the room with enough power"
+        )),
+        (408 | 500..=599, _) => ChatError::Transient(detail),
+        _ => ChatError::Permanent(detail),
     }
 }
 
-/// A Matrix error answer (`{"errcode": "M_…", "error": "…"}`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ApiError {
-    status: u16,
-    errcode: String,
-    error: String,
-    retry_after: Option<Duration>,
-}
-
-impl ApiError {
-    fn from_answer(status: u16, json: &Value, raw: &str, header_wait: Option<Duration>) -> Self {
-        let errcode = json["errcode"].as_str().unwrap_or_default().to_string();
-        let error = match json["error"].as_str() {
-            Some(e) => one_line(e, 200),
-            None => one_line(raw, 200),
-        };
+/// Reads a homeserver answer: a 2xx is the value, anything else the Matrix error.
+fn read(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    api::rest_answer(resp, now, "/errcode", "/error").map_err(|mut r| {
+        r.message = one_line(&r.message, 200);
         // `retry_after_ms` in the body (older servers, and Synapse still sends it) wins over
         // the `Retry-After` header (newer spec versions).
-        let retry_after = json["retry_after_ms"]
-            .as_u64()
-            .map(|ms| Duration::from_millis(ms).min(crate::http::MAX_RETRY_AFTER))
-            .or(header_wait);
-        ApiError {
-            status,
-            errcode,
-            error,
-            retry_after,
+        if let Some(ms) = r.body["retry_after_ms"].as_u64() {
+            r.retry_after = Some(Duration::from_millis(ms).min(crate::http::MAX_RETRY_AFTER));
         }
-    }
-
-    fn into_chat(self) -> ChatError {
-        let what = if self.errcode.is_empty() {
-            format!("HTTP {}", self.status)
-        } else {
-            format!("HTTP {} {}", self.status, self.errcode)
-        };
-        let detail = if self.error.is_empty() {
-            what
-        } else {
-            format!("{what}: {}", self.error)
-        };
-        match (self.status, self.errcode.as_str()) {
-            (429, _) | (_, "M_LIMIT_EXCEEDED") => ChatError::RateLimited(self.retry_after),
-            (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") | (401, _) => ChatError::Permanent(format!(
-                "the homeserver refused the access token ({detail}); set [matrix] access_token to a valid token of the bot user"
-            )),
-            (_, "M_FORBIDDEN") => ChatError::Permanent(format!(
-                "not allowed ({detail}); the bot user must be in the room with enough power"
-            )),
-            (408 | 500..=599, _) => ChatError::Transient(detail),
-            _ => ChatError::Permanent(detail),
-        }
-    }
-}
-
-/// Reads a homeserver answer: a 2xx is the value, a redirect a configuration error, anything
-/// else the Matrix error.
-fn answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[matrix] homeserver") {
-        return Err(Failure::Redirect(why));
-    }
-    let value = resp.json();
-    if (200..300).contains(&resp.status) {
-        return Ok(value);
-    }
-    let header_wait = resp.retry_after_delay(now);
-    Err(Failure::Api(ApiError::from_answer(
-        resp.status,
-        &value,
-        &resp.body,
-        header_wait,
-    )))
+        r
+    })
 }
 
 fn state_path(room: &str, kind: &str) -> String {
@@ -1241,8 +1191,16 @@ mod tests {
 
     #[test]
     fn errors_map_to_outbox_dispositions() {
+        let now = Timestamp::from_millis(0);
         let err = |status, body: Value| {
-            ApiError::from_answer(status, &body, &body.to_string(), None).into_chat()
+            api::answer(
+                &Response::new(status, body.to_string()),
+                now,
+                "[matrix] homeserver",
+                read,
+            )
+            .map_err(chat_error)
+            .unwrap_err()
         };
         assert_eq!(
             err(
@@ -1251,9 +1209,12 @@ mod tests {
             ),
             ChatError::RateLimited(Some(Duration::from_millis(2500)))
         );
-        let header = ApiError::from_answer(429, &json!({}), "", Some(Duration::from_secs(7)));
+        let header = Response {
+            retry_after: Some("7".into()),
+            ..Response::new(429, "{}")
+        };
         assert_eq!(
-            header.into_chat(),
+            chat_error(api::answer(&header, now, "[matrix] homeserver", read).unwrap_err()),
             ChatError::RateLimited(Some(Duration::from_secs(7)))
         );
         for code in ["M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"] {
@@ -1270,9 +1231,10 @@ mod tests {
             err(403, json!({"errcode": "M_FORBIDDEN", "error": "no"})),
             ChatError::Permanent(m) if m.contains("enough power")
         ));
+        let bad_gateway = Response::new(502, "<html>Bad gateway</html>");
         assert!(matches!(
-            ApiError::from_answer(502, &Value::Null, "<html>Bad gateway</html>", None).into_chat(),
-            ChatError::Transient(m) if m.contains("502")
+            chat_error(api::answer(&bad_gateway, now, "[matrix] homeserver", read).unwrap_err()),
+            ChatError::Transient(m) if m.contains("502") && m.contains("Bad gateway")
         ));
     }
 
@@ -1343,10 +1305,10 @@ mod tests {
         /// configuration error naming `[matrix] homeserver`.
         #[test]
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
-            match answer(&r, Timestamp::from_millis(0)) {
+            match api::answer(&r, Timestamp::from_millis(0), "[matrix] homeserver", read) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
                 Err(f) => {
-                    let e = ChatError::from(f);
+                    let e = chat_error(f);
                     if (300..=399).contains(&r.status) {
                         proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[matrix] homeserver")), "{:?}", e);
                     }

@@ -14,10 +14,11 @@
 
 use serde_json::{json, Value};
 
+use super::api::{self, ApiError, Refusal};
 use super::message::MessageKind;
 use super::{
-    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
-    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+    alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
+    ChatMessage, Context, HistoryItem,
 };
 use crate::config::SlackConfig;
 use crate::http::{encode_component, Request, Response};
@@ -36,28 +37,6 @@ pub struct Slack<'a> {
     cfg: &'a SlackConfig,
     ctx: &'a Context<'a>,
     bot_user: Option<String>,
-}
-
-/// Why a Slack call did not succeed: an `ok: false` code the caller may handle, or an error
-/// already classified.
-#[derive(Debug)]
-enum Failure {
-    Code { code: String, body: Value },
-    Other(ChatError),
-}
-
-impl Failure {
-    /// Classifies the failure of `method`.
-    fn into_chat(self, method: &str) -> ChatError {
-        match self {
-            Failure::Code { code, body } => classify(method, &code, body["needed"].as_str()),
-            Failure::Other(e) => e,
-        }
-    }
-    /// True when it is `ok: false` with one of `codes`.
-    fn is(&self, codes: &[&str]) -> bool {
-        matches!(self, Failure::Code { code, .. } if codes.contains(&code.as_str()))
-    }
 }
 
 /// What an `ok: false` code means for the delivery. Configuration problems say what to fix.
@@ -124,49 +103,51 @@ pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
     }
 }
 
-/// Reads a Web API answer of `method`: the status first (a redirect is a configuration error,
-/// 429 and 5xx are retried), then the `ok` field of the JSON body.
-fn answer(resp: &Response, method: &str, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[slack] api_url") {
-        return Err(Failure::Other(ChatError::Permanent(format!(
-            "Slack {method}: {why}"
-        ))));
+/// A failed call of `method`, classified.
+fn chat_error(method: &str, e: ApiError) -> ChatError {
+    e.into_chat(&format!("Slack {method}"), |r| refused(method, r))
+}
+
+/// What Slack's refusal of `method` means: the status first (429 and 5xx are retried), then
+/// the `ok: false` code of a Web API answer.
+fn refused(method: &str, r: &Refusal) -> ChatError {
+    match r.status {
+        429 => ChatError::RateLimited(r.retry_after),
+        500.. => ChatError::Transient(format!("Slack {method}: HTTP {}", r.status)),
+        200 if r.body.is_object() => classify(method, &r.code, r.body["needed"].as_str()),
+        status => {
+            let what = format!(
+                "Slack {method}: HTTP {status} without a Web API answer ({})",
+                r.message
+            );
+            if status == 200 {
+                ChatError::Transient(what)
+            } else {
+                ChatError::Permanent(format!("{what}; check [slack] api_url"))
+            }
+        }
     }
-    if resp.status == 429 {
-        return Err(Failure::Other(ChatError::RateLimited(
-            resp.retry_after_delay(now),
-        )));
-    }
-    if resp.status >= 500 {
-        return Err(Failure::Other(ChatError::Transient(format!(
-            "Slack {method}: HTTP {}",
-            resp.status
-        ))));
-    }
+}
+
+/// Reads a Web API answer: success is HTTP 200 with `ok: true`; the code of an `ok: false`
+/// is in `error`.
+fn read(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     let body = resp.json();
-    if resp.status != 200 || !body.is_object() {
-        let what = format!(
-            "Slack {method}: HTTP {} without a Web API answer ({})",
-            resp.status,
-            one_line(&resp.body, 120)
-        );
-        return Err(Failure::Other(if resp.status == 200 {
-            ChatError::Transient(what)
-        } else {
-            ChatError::Permanent(format!("{what}; check [slack] api_url"))
-        }));
-    }
-    if let Some(w) = body["warning"].as_str() {
-        log::debug!("Slack {method}: warning {w}");
-    }
-    if body["ok"].as_bool() == Some(true) {
+    if resp.status == 200 && body["ok"].as_bool() == Some(true) {
         return Ok(body);
     }
-    let code = body["error"]
-        .as_str()
-        .unwrap_or("unknown_error")
-        .to_string();
-    Err(Failure::Code { code, body })
+    let code = match body["error"].as_str() {
+        _ if resp.status != 200 || !body.is_object() => "",
+        Some(code) => code,
+        None => "unknown_error",
+    };
+    Err(Refusal {
+        status: resp.status,
+        code: code.to_string(),
+        message: one_line(&resp.body, 120),
+        retry_after: resp.retry_after_delay(now),
+        body,
+    })
 }
 
 impl<'a> Slack<'a> {
@@ -179,32 +160,27 @@ impl<'a> Slack<'a> {
         }
     }
 
-    fn request(&self, req: Request, method: &str) -> Result<Value, Failure> {
-        let Some(timeout) = request_timeout(self.ctx) else {
-            return Err(Failure::Other(ChatError::Transient(
-                "run deadline reached; the rest waits for the next run".into(),
-            )));
+    fn request(&self, req: Request, method: &str) -> Result<Value, ApiError> {
+        let token = self.cfg.token.expose();
+        let result = api::call(self.ctx, req, Some(token), "[slack] api_url", read);
+        let body = match &result {
+            Ok(body) | Err(ApiError::Refused(Refusal { body, .. })) => body,
+            Err(_) => &Value::Null,
         };
-        let req = req.header(
-            "Authorization",
-            format!("Bearer {}", self.cfg.token.expose()),
-        );
-        let resp = self
-            .ctx
-            .http
-            .send(&req, timeout)
-            .map_err(|e| Failure::Other(e.into()))?;
-        answer(&resp, method, self.ctx.now)
+        if let Some(w) = body["warning"].as_str() {
+            log::debug!("Slack {method}: warning {w}");
+        }
+        result
     }
 
     /// A write method with a JSON body.
-    fn call(&self, method: &str, args: Value) -> Result<Value, Failure> {
+    fn call(&self, method: &str, args: Value) -> Result<Value, ApiError> {
         let url = format!("{}/{method}", self.cfg.api_url);
         self.request(Request::new("POST", url).json(args), method)
     }
 
     /// A read method with a query string.
-    fn get(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, Failure> {
+    fn get(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
         let q: Vec<String> = query
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_component(v)))
@@ -220,7 +196,7 @@ impl<'a> Slack<'a> {
         }
         let body = self
             .call("auth.test", json!({}))
-            .map_err(|f| f.into_chat("auth.test"))?;
+            .map_err(|f| chat_error("auth.test", f))?;
         let user = body["user_id"].as_str().unwrap_or_default().to_string();
         self.bot_user = Some(user.clone());
         Ok(user)
@@ -240,7 +216,7 @@ impl<'a> Slack<'a> {
             }
             let body = self
                 .get("conversations.list", &q)
-                .map_err(|f| f.into_chat("conversations.list"))?;
+                .map_err(|f| chat_error("conversations.list", f))?;
             if let Some(ch) = body["channels"]
                 .as_array()
                 .and_then(|chs| chs.iter().find(|c| c["name"] == name))
@@ -275,7 +251,7 @@ impl<'a> Slack<'a> {
             json!({"channel": id, "purpose": escape_within(purpose, TOPIC_MAX)}),
         )
         .map(drop)
-        .map_err(|f| f.into_chat("conversations.setPurpose"))
+        .map_err(|f| chat_error("conversations.setPurpose", f))
     }
 
     /// The replies in the thread under `parent` (not the parent itself), marked as such.
@@ -299,7 +275,7 @@ impl<'a> Slack<'a> {
                 Ok(b) => b,
                 // Deleted since the history page was read.
                 Err(f) if f.is(&["thread_not_found"]) => break,
-                Err(f) => return Err(f.into_chat("conversations.replies")),
+                Err(f) => return Err(chat_error("conversations.replies", f)),
             };
             for m in body["messages"].as_array().into_iter().flatten() {
                 let ts = m["ts"].as_str().unwrap_or_default();
@@ -400,7 +376,7 @@ impl ChatBackend for Slack<'_> {
                          trying another name"
                     );
                 }
-                Err(f) => return Err(f.into_chat("conversations.create")),
+                Err(f) => return Err(chat_error("conversations.create", f)),
             }
         }
         Err(ChatError::Permanent(format!(
@@ -417,7 +393,7 @@ impl ChatBackend for Slack<'_> {
         args["unfurl_media"] = json!(false);
         let body = self
             .call("chat.postMessage", args)
-            .map_err(|f| f.into_chat("chat.postMessage"))?;
+            .map_err(|f| chat_error("chat.postMessage", f))?;
         body["ts"]
             .as_str()
             .map(str::to_string)
@@ -435,7 +411,7 @@ impl ChatBackend for Slack<'_> {
         args["thread_ts"] = json!(parent_id);
         let body = self
             .call("chat.postMessage", args)
-            .map_err(|f| f.into_chat("chat.postMessage"))?;
+            .map_err(|f| chat_error("chat.postMessage", f))?;
         Ok(body["ts"].as_str().unwrap_or_default().to_string())
     }
 
@@ -459,7 +435,7 @@ impl ChatBackend for Slack<'_> {
             }
             let body = self
                 .get("conversations.history", &q)
-                .map_err(|f| f.into_chat("conversations.history"))?;
+                .map_err(|f| chat_error("conversations.history", f))?;
             for m in body["messages"].as_array().into_iter().flatten() {
                 items.push(history_item(m, &channel.id));
             }
@@ -485,7 +461,7 @@ impl ChatBackend for Slack<'_> {
     fn group_members(&mut self, group: &str) -> Result<Option<Vec<String>>, ChatError> {
         let body = self
             .get("usergroups.users.list", &[("usergroup", group)])
-            .map_err(|f| f.into_chat("usergroups.users.list"))?;
+            .map_err(|e| chat_error("usergroups.users.list", e))?;
         let users = body["users"]
             .as_array()
             .into_iter()
@@ -506,7 +482,7 @@ impl ChatBackend for Slack<'_> {
         args["ts"] = json!(message_id);
         self.call("chat.update", args)
             .map(drop)
-            .map_err(|f| f.into_chat("chat.update"))
+            .map_err(|f| chat_error("chat.update", f))
     }
 
     fn pin(&mut self, channel: &ChannelRef, message_id: &str) -> Result<(), ChatError> {
@@ -516,7 +492,7 @@ impl ChatBackend for Slack<'_> {
         ) {
             Ok(_) => Ok(()),
             Err(f) if f.is(&["already_pinned"]) => Ok(()),
-            Err(f) => Err(f.into_chat("pins.add")),
+            Err(f) => Err(chat_error("pins.add", f)),
         }
     }
 
@@ -526,7 +502,7 @@ impl ChatBackend for Slack<'_> {
             json!({"channel": channel.id, "topic": escape_within(topic, TOPIC_MAX)}),
         )
         .map(drop)
-        .map_err(|f| f.into_chat("conversations.setTopic"))
+        .map_err(|f| chat_error("conversations.setTopic", f))
     }
 
     fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
@@ -539,7 +515,7 @@ impl ChatBackend for Slack<'_> {
             ) {
                 Ok(_) => {}
                 Err(f) if f.is(&["already_in_channel", "cant_invite_self"]) => {}
-                Err(f) => return Err(f.into_chat("conversations.invite")),
+                Err(f) => return Err(chat_error("conversations.invite", f)),
             }
         }
         Ok(())
@@ -549,7 +525,7 @@ impl ChatBackend for Slack<'_> {
         match self.call("conversations.archive", json!({"channel": channel.id})) {
             Ok(_) => Ok(()),
             Err(f) if f.is(&["already_archived"]) => Ok(()),
-            Err(f) => Err(f.into_chat("conversations.archive")),
+            Err(f) => Err(chat_error("conversations.archive", f)),
         }
     }
 
@@ -566,7 +542,7 @@ impl ChatBackend for Slack<'_> {
             }
             let body = self
                 .get("conversations.history", &q)
-                .map_err(|f| f.into_chat("conversations.history"))?;
+                .map_err(|f| chat_error("conversations.history", f))?;
             for m in body["messages"].as_array().into_iter().flatten() {
                 if m["reply_count"].as_u64().unwrap_or(0) > 0 {
                     threads.push(m["ts"].as_str().unwrap_or_default().to_string());
@@ -1083,13 +1059,13 @@ mod tests {
         /// is a configuration error.
         #[test]
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
-            let got = answer(&r, "chat.postMessage", Timestamp::from_millis(0));
+            let got = api::answer(&r, Timestamp::from_millis(0), "[slack] api_url", read);
             if got.is_ok() {
                 proptest::prop_assert_eq!(r.status, 200);
                 proptest::prop_assert_eq!(r.json()["ok"].as_bool(), Some(true));
             }
             if let Err(f) = got {
-                let e = f.into_chat("chat.postMessage");
+                let e = chat_error("chat.postMessage", f);
                 if (300..=399).contains(&r.status) {
                     proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[slack] api_url")), "{:?}", e);
                 }

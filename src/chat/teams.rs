@@ -22,10 +22,11 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::api::{self, Refusal};
 use super::message::MessageKind;
 use super::{
-    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
-    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+    alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
+    ChatMessage, Context, HistoryItem,
 };
 use crate::config::TeamsConfig;
 use crate::http::{encode_component, Request, Response};
@@ -59,40 +60,8 @@ pub struct Teams<'a> {
     private: HashMap<String, bool>,
 }
 
-/// A Graph answer that is not a success.
-#[derive(Debug)]
-struct GraphError {
-    status: u16,
-    code: String,
-    message: String,
-    retry_after: Option<Duration>,
-}
-
-/// A failed Graph call: Graph's own error, or one already classified (transport, deadline).
-#[derive(Debug)]
-enum Failure {
-    Graph(GraphError),
-    Other(ChatError),
-}
-
-impl From<ChatError> for Failure {
-    fn from(e: ChatError) -> Self {
-        Failure::Other(e)
-    }
-}
-
-impl Failure {
-    /// Classifies the failure of `what`, naming the application permission it needs.
-    fn into_chat(self, what: &str, permission: &str) -> ChatError {
-        match self {
-            Failure::Other(e) => e,
-            Failure::Graph(e) => classify(what, permission, &e),
-        }
-    }
-}
-
 /// What a Graph error means for the delivery; configuration problems say what to fix.
-fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
+fn classify(e: &Refusal, what: &str, permission: &str) -> ChatError {
     let detail = format!(
         "HTTP {} {}: {}",
         e.status,
@@ -118,66 +87,80 @@ fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
     }
 }
 
-/// Reads a Graph answer: a 2xx is the value (`Null` when empty), a redirect a configuration
-/// error, anything else Graph's error.
-fn graph_answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[teams] graph_url") {
-        return Err(Failure::Other(ChatError::Permanent(format!(
-            "Teams: Graph: {why}"
-        ))));
-    }
-    if (200..300).contains(&resp.status) {
-        return Ok(if resp.body.trim().is_empty() {
-            Value::Null
-        } else {
-            resp.json()
-        });
-    }
-    let body = resp.json();
-    Err(Failure::Graph(GraphError {
-        status: resp.status,
-        code: body["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        message: body["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| one_line(&resp.body, 200)),
-        retry_after: resp.retry_after_delay(now),
-    }))
+/// Reads a Graph answer: a 2xx is the value (`Null` when empty), anything else Graph's error.
+fn read_graph(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    api::rest_answer(resp, now, "/error/code", "/error/message")
 }
 
-/// Reads a Workflows webhook answer; the webhook returns no message id, so one is made up.
-fn webhook_answer(resp: &Response, now: Timestamp) -> Result<String, ChatError> {
-    if let Some(why) = resp.redirect_error("[teams] webhook_url") {
-        return Err(ChatError::Permanent(format!("Teams webhook: {why}")));
+/// Reads a token endpoint answer: HTTP 200 is the token, anything else the OAuth error.
+fn read_token(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    let body = resp.json();
+    if resp.status == 200 {
+        return Ok(body);
     }
+    let description = body["error_description"]
+        .as_str()
+        .and_then(|d| d.lines().next())
+        .unwrap_or_default();
+    Err(Refusal {
+        status: resp.status,
+        code: body["error"].as_str().unwrap_or("error").to_string(),
+        message: one_line(description, 200),
+        retry_after: resp.retry_after_delay(now),
+        body,
+    })
+}
+
+/// What the token endpoint's refusal means for the delivery.
+fn token_refused(r: &Refusal) -> ChatError {
+    match r.status {
+        429 => ChatError::RateLimited(r.retry_after),
+        500..=599 => ChatError::Transient(format!("Teams: token endpoint HTTP {}", r.status)),
+        status => ChatError::Permanent(format!(
+            "Teams: the token endpoint refused the app credentials (HTTP {status} {}: {}); \
+             check [teams] tenant_id, client_id and client_secret",
+            r.code, r.message
+        )),
+    }
+}
+
+/// Reads a Workflows webhook answer: any 2xx delivered the card (the webhook returns no
+/// message id).
+fn read_webhook(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     // Legacy connectors answered 200 and signalled throttling in the body.
-    if resp.status == 429 || resp.body.contains("HTTP error 429") {
-        return Err(ChatError::RateLimited(resp.retry_after_delay(now)));
+    let throttled = resp.status == 429 || resp.body.contains("HTTP error 429");
+    if (200..=299).contains(&resp.status) && !throttled {
+        return Ok(Value::Null);
     }
-    match resp.status {
-        200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
-        500..=599 => Err(ChatError::Transient(format!(
-            "Teams webhook: HTTP {}",
-            resp.status
-        ))),
-        status => Err(ChatError::Permanent(format!(
+    Err(Refusal {
+        status: if throttled { 429 } else { resp.status },
+        code: String::new(),
+        message: one_line(&resp.body, 200),
+        retry_after: resp.retry_after_delay(now),
+        body: resp.json(),
+    })
+}
+
+/// What the webhook's refusal means for the delivery.
+fn webhook_refused(r: &Refusal) -> ChatError {
+    match r.status {
+        429 => ChatError::RateLimited(r.retry_after),
+        500..=599 => ChatError::Transient(format!("Teams webhook: HTTP {}", r.status)),
+        status => ChatError::Permanent(format!(
             "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
              the Workflows flow may be off or deleted, or its URL changed",
-            one_line(&resp.body, 200)
-        ))),
+            r.message
+        )),
     }
 }
 
 /// Graph's answer to an application posting a channel message.
-fn is_post_refusal(e: &GraphError) -> bool {
+fn is_post_refusal(e: &Refusal) -> bool {
     matches!(e.status, 401 | 403) && e.message.to_lowercase().contains("import purposes")
 }
 
 /// Graph's answer to a display name already used in the team.
-fn is_duplicate_name(e: &GraphError) -> bool {
+fn is_duplicate_name(e: &Refusal) -> bool {
     let m = e.message.to_lowercase();
     matches!(e.status, 400 | 409)
         && (e.code == "NameAlreadyExists"
@@ -194,12 +177,6 @@ impl<'a> Teams<'a> {
             token: None,
             private: HashMap::new(),
         }
-    }
-
-    fn timeout(&self) -> Result<Duration, ChatError> {
-        request_timeout(self.ctx).ok_or_else(|| {
-            ChatError::Transient("run deadline reached; the rest waits for the next run".into())
-        })
     }
 
     fn team(&self) -> &str {
@@ -270,38 +247,9 @@ impl<'a> Teams<'a> {
             ),
             ("scope".to_string(), GRAPH_SCOPE.to_string()),
         ];
-        let resp = self
-            .ctx
-            .http
-            .send(&Request::new("POST", url).form(form), self.timeout()?)?;
-        if let Some(why) = resp.redirect_error("[teams] login_url") {
-            return Err(ChatError::Permanent(format!(
-                "Teams: token endpoint: {why}"
-            )));
-        }
-        let body = resp.json();
-        match resp.status {
-            200 => {}
-            429 => return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now))),
-            500..=599 => {
-                return Err(ChatError::Transient(format!(
-                    "Teams: token endpoint HTTP {}",
-                    resp.status
-                )))
-            }
-            status => {
-                let desc = body["error_description"]
-                    .as_str()
-                    .and_then(|d| d.lines().next())
-                    .unwrap_or_default();
-                return Err(ChatError::Permanent(format!(
-                    "Teams: the token endpoint refused the app credentials (HTTP {status} {}: {}); \
-                     check [teams] tenant_id, client_id and client_secret",
-                    body["error"].as_str().unwrap_or("error"),
-                    one_line(desc, 200)
-                )));
-            }
-        }
+        let req = Request::new("POST", url).form(form);
+        let body = api::call(self.ctx, req, None, "[teams] login_url", read_token)
+            .map_err(|e| e.into_chat("Teams: token endpoint", token_refused))?;
         let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
             return Err(ChatError::Transient(
                 "Teams: token endpoint answered without access_token".into(),
@@ -320,37 +268,33 @@ impl<'a> Teams<'a> {
         Ok(token.to_string())
     }
 
-    /// One Graph call; an invalid or expired token is replaced once.
+    /// One Graph call; an invalid or expired token is replaced once. The outer error is
+    /// classified already (token, deadline, transport, redirect); the inner one is Graph's
+    /// refusal, for the caller to read.
     fn call(
         &mut self,
         method: &'static str,
         url: &str,
         body: Option<Value>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Result<Value, Refusal>, ChatError> {
         let mut fresh = false;
         loop {
             let token = self.token(fresh)?;
-            let mut req =
-                Request::new(method, url).header("Authorization", format!("Bearer {token}"));
+            let mut req = Request::new(method, url);
             if let Some(b) = &body {
                 req = req.json(b.clone());
             }
-            let resp = self
-                .ctx
-                .http
-                .send(&req, self.timeout()?)
-                .map_err(ChatError::from)?;
-            match graph_answer(&resp, self.ctx.now) {
-                Err(Failure::Graph(e))
-                    if e.status == 401 && e.code == "InvalidAuthenticationToken" && !fresh =>
-                {
-                    log::info!(
-                        "Teams: Graph says the token is no longer valid; fetching a new one"
-                    );
-                    fresh = true;
-                }
-                other => return other,
+            let refusal =
+                match api::call(self.ctx, req, Some(&token), "[teams] graph_url", read_graph) {
+                    Ok(v) => return Ok(Ok(v)),
+                    Err(e) => e.refusal("Teams: Graph")?,
+                };
+            if refusal.status == 401 && refusal.code == "InvalidAuthenticationToken" && !fresh {
+                log::info!("Teams: Graph says the token is no longer valid; fetching a new one");
+                fresh = true;
+                continue;
             }
+            return Ok(Err(refusal));
         }
     }
 
@@ -383,8 +327,8 @@ impl<'a> Teams<'a> {
         );
         for _ in 0..LIST_PAGES_MAX {
             let page = self
-                .call("GET", &url, None)
-                .map_err(|f| f.into_chat("list the team's channels", list_permission))?;
+                .call("GET", &url, None)?
+                .map_err(|f| classify(&f, "list the team's channels", list_permission))?;
             let found = page["value"].as_array().and_then(|chs| {
                 chs.iter()
                     .find(|c| {
@@ -404,8 +348,9 @@ impl<'a> Teams<'a> {
                 let id = ch["id"].as_str().unwrap_or_default().to_string();
                 if ch["isArchived"].as_bool() == Some(true) {
                     let url = format!("{}/unarchive", self.channel_url(&id));
-                    self.call("POST", &url, None).map_err(|f| {
-                        f.into_chat(
+                    self.call("POST", &url, None)?.map_err(|f| {
+                        classify(
+                            &f,
                             "unarchive the incident channel",
                             "ChannelSettings.ReadWrite.All",
                         )
@@ -437,8 +382,8 @@ impl<'a> Teams<'a> {
             self.channel_url(&ch.id)
         );
         let v = self
-            .call("GET", &url, None)
-            .map_err(|f| f.into_chat("read the channel", "Channel.ReadBasic.All"))?;
+            .call("GET", &url, None)?
+            .map_err(|f| classify(&f, "read the channel", "Channel.ReadBasic.All"))?;
         let private = matches!(v["membershipType"].as_str(), Some("private" | "shared"));
         self.private.insert(ch.id.clone(), private);
         Ok(private)
@@ -473,9 +418,9 @@ impl<'a> Teams<'a> {
             }],
         });
         let url = format!("{}/messages", self.channel_url(&ch.id));
-        match self.call("POST", &url, Some(body)) {
+        match self.call("POST", &url, Some(body))? {
             Ok(v) => Ok(v["id"].as_str().map(str::to_string)),
-            Err(Failure::Graph(e)) if is_post_refusal(&e) => {
+            Err(e) if is_post_refusal(&e) => {
                 self.ctx
                     .store
                     .write_meta(REFUSED_META, &self.ctx.now.rfc3339());
@@ -487,7 +432,11 @@ impl<'a> Teams<'a> {
                 );
                 Ok(None)
             }
-            Err(f) => Err(f.into_chat("post into the incident channel", "ChannelMessage.Send")),
+            Err(f) => Err(classify(
+                &f,
+                "post into the incident channel",
+                "ChannelMessage.Send",
+            )),
         }
     }
 
@@ -502,11 +451,10 @@ impl<'a> Teams<'a> {
                     .into(),
             ));
         };
-        let resp = self.ctx.http.send(
-            &Request::new("POST", url.expose()).json(envelope.clone()),
-            self.timeout()?,
-        )?;
-        webhook_answer(&resp, self.ctx.now)
+        let req = Request::new("POST", url.expose()).json(envelope.clone());
+        api::call(self.ctx, req, None, "[teams] webhook_url", read_webhook)
+            .map_err(|e| e.into_chat("Teams webhook", webhook_refused))?;
+        Ok(format!("webhook-{}", Timestamp::now().millis()))
     }
 }
 
@@ -523,15 +471,7 @@ impl ChatBackend for Teams<'_> {
                 history: false,
             }
         } else {
-            Capabilities {
-                create: false,
-                update: false,
-                pin: false,
-                topic: false,
-                invite: false,
-                archive: false,
-                history: false,
-            }
+            Capabilities::POST_ONLY
         }
     }
 
@@ -569,7 +509,7 @@ impl ChatBackend for Teams<'_> {
             if let Some(o) = &owner {
                 body["members"] = json!([self.member(o, true)]);
             }
-            match self.call("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body))? {
                 Ok(ch) => {
                     if ch["id"].as_str().unwrap_or_default().is_empty() {
                         return Err(ChatError::Transient(
@@ -578,7 +518,7 @@ impl ChatBackend for Teams<'_> {
                     }
                     return Ok(self.remember(&ch));
                 }
-                Err(Failure::Graph(e)) if is_duplicate_name(&e) => {
+                Err(e) if is_duplicate_name(&e) => {
                     if let Some(ch) = self.adopt(&name)? {
                         return Ok(ch);
                     }
@@ -587,7 +527,13 @@ impl ChatBackend for Teams<'_> {
                          incident's; trying another name"
                     );
                 }
-                Err(f) => return Err(f.into_chat("create the incident channel", "Channel.Create")),
+                Err(f) => {
+                    return Err(classify(
+                        &f,
+                        "create the incident channel",
+                        "Channel.Create",
+                    ))
+                }
             }
         }
         Err(ChatError::Permanent(format!(
@@ -635,10 +581,11 @@ impl ChatBackend for Teams<'_> {
 
     fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
         let url = self.channel_url(&channel.id);
-        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))
+        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))?
             .map(drop)
             .map_err(|f| {
-                f.into_chat(
+                classify(
+                    &f,
                     "set the channel description",
                     "ChannelSettings.ReadWrite.All",
                 )
@@ -656,12 +603,12 @@ impl ChatBackend for Teams<'_> {
         let url = format!("{}/members", self.channel_url(&channel.id));
         for user in users {
             let body = self.member(user, false);
-            match self.call("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body))? {
                 Ok(_) => {}
-                Err(Failure::Graph(e))
-                    if e.status == 409 || e.message.to_lowercase().contains("already") => {}
+                Err(e) if e.status == 409 || e.message.to_lowercase().contains("already") => {}
                 Err(f) => {
-                    return Err(f.into_chat(
+                    return Err(classify(
+                        &f,
                         "add a member to the private channel",
                         "ChannelMember.ReadWrite.All",
                     ))
@@ -673,12 +620,14 @@ impl ChatBackend for Teams<'_> {
 
     fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
         let url = format!("{}/archive", self.channel_url(&channel.id));
-        match self.call("POST", &url, None) {
+        match self.call("POST", &url, None)? {
             Ok(_) => Ok(()),
-            Err(Failure::Graph(e)) if e.message.to_lowercase().contains("already archived") => {
-                Ok(())
-            }
-            Err(f) => Err(f.into_chat("archive the channel", "ChannelSettings.ReadWrite.All")),
+            Err(e) if e.message.to_lowercase().contains("already archived") => Ok(()),
+            Err(f) => Err(classify(
+                &f,
+                "archive the channel",
+                "ChannelSettings.ReadWrite.All",
+            )),
         }
     }
 
@@ -959,22 +908,23 @@ mod tests {
 
     #[test]
     fn graph_errors_are_sorted_by_what_to_do() {
-        let e = |status, code: &str, message: &str| GraphError {
+        let e = |status, code: &str, message: &str| Refusal {
             status,
             code: code.into(),
             message: message.into(),
             retry_after: Some(Duration::from_secs(3)),
+            body: Value::Null,
         };
         assert_eq!(
-            classify("x", "P", &e(429, "TooManyRequests", "")),
+            classify(&e(429, "TooManyRequests", ""), "x", "P"),
             ChatError::RateLimited(Some(Duration::from_secs(3)))
         );
         assert!(matches!(
-            classify("x", "P", &e(502, "", "")),
+            classify(&e(502, "", ""), "x", "P"),
             ChatError::Transient(_)
         ));
         assert!(
-            matches!(classify("create", "Channel.Create", &e(403, "Forbidden", "Missing role")), ChatError::Permanent(m) if m.contains("Channel.Create"))
+            matches!(classify(&e(403, "Forbidden", "Missing role"), "create", "Channel.Create"), ChatError::Permanent(m) if m.contains("Channel.Create"))
         );
         assert!(is_post_refusal(&e(
             401,
@@ -997,19 +947,32 @@ mod tests {
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
             let now = Timestamp::from_millis(0);
             let redirect = (300..=399).contains(&r.status);
-            match graph_answer(&r, now) {
+            let read = |setting, reader| api::answer(&r, now, setting, reader);
+            match read("[teams] graph_url", read_graph) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
                 Err(f) => {
-                    let e = f.into_chat("create the channel", "Channel.Create");
+                    let e = f.into_chat("Teams: Graph", |f| classify(f, "create the channel", "Channel.Create"));
                     if redirect {
                         proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] graph_url")), "{:?}", e);
                     }
                 }
             }
-            match webhook_answer(&r, now) {
+            match read("[teams] login_url", read_token) {
+                Ok(_) => proptest::prop_assert_eq!(r.status, 200),
+                Err(f) => {
+                    let e = f.into_chat("Teams: token endpoint", token_refused);
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] login_url")), "{:?}", e);
+                    }
+                }
+            }
+            match read("[teams] webhook_url", read_webhook) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
-                Err(e) => if redirect {
-                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                Err(f) => {
+                    let e = f.into_chat("Teams webhook", webhook_refused);
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                    }
                 }
             }
         }
