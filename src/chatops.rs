@@ -1,12 +1,17 @@
-//! ChatOps read back from chat during each plugin run (and `pandora-ilert poll`):
+//! ChatOps read back from chat during each plugin run and each `pandora-ilert watch` pass:
 //! - intake channels: a message starting with the route's prefix (`!incident database is slow`)
 //!   becomes an ilert alert on that route, and the reporter gets a reply in thread with the
 //!   incident channel;
-//! - incident channels: `!ack` and `!resolve` send ACCEPT / RESOLVE to ilert for that incident,
-//!   attributed to the person who typed them, and are answered in the channel.
+//! - incident channels: `!ack`, `!resolve`, `!note`, `!status`, `!help`; ACCEPT / RESOLVE go to
+//!   ilert attributed to the person who typed them, each command is answered in thread;
+//! - storm channels: `!open KEY` gives a summarised incident its own channel now; after a storm
+//!   the ones still open get theirs (`open_after_storms`).
 //!
-//! Read positions are kept in the store (intake: `meta/`, incidents: their chat state), so no
-//! message is acted on twice; parsing is pure.
+//! Only the route's responders act (`may_act`: invitees, `chatops_allow`, Slack
+//! `chatops_allow_groups`, Matrix `chatops_min_power`). Read positions (Matrix: a `/sync`
+//! `next_batch`; Slack: a `ts`) are kept in the store (intake and storm: `meta/`, incidents:
+//! their chat state, committed with the commands they read), so no message is acted on twice;
+//! Slack reads are paced to stay within Tier 3; parsing and decisions are pure.
 
 use std::time::Duration;
 

@@ -1,8 +1,10 @@
 //! `pandora-ilert watch`: the chat commands in real time. One synchronous loop: each pass reads
-//! the intake channels and the channels of open incidents once (the plugin's chat step, with
-//! a deadline), ends quiet storms, records that the watcher is alive, then sleeps; once a
-//! minute it also mirrors ilert's alert states and archives what is due. SIGTERM or
-//! SIGINT ends it between passes, or during a pass at the next request (every write is atomic).
+//! the intake, storm and open incident channels (the plugin's chat step, with a deadline; Slack
+//! channels only when due, `chatops::slack_read_spacing`), ends quiet storms and opens the
+//! channels of incidents a storm summarised, records that the watcher is alive, then waits:
+//! on a long-poll Matrix `/sync` that answers when a message arrives, else a sleep. Once a
+//! minute it also mirrors ilert's alert states and archives what is due. SIGTERM or SIGINT ends
+//! it between passes, or during a pass at the next request (every write is atomic).
 //!
 //! Several watchers and plugin runs never act twice on one command: an incident's commands,
 //! their queued ilert events and the read position are committed in one write under the
