@@ -1268,3 +1268,83 @@ fn an_ack_buried_under_more_than_a_sync_page_of_chatter_is_still_acted_on_once()
         "acknowledged from chat: under the chatter"
     );
 }
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn open_typed_in_the_storm_room_opens_that_incidents_room_for_a_responder_only() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-storm-open"), FakeIlert::start());
+    let id = unique_alert_id();
+    let route = format!("stormopen{id}");
+    let cfg = dir.config(&format!(
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"10m\"\ninvite = [\"{}\"]\n",
+        ilert.url(),
+        s.config_section(),
+        s.alice.user
+    ));
+    for n in 0..3 {
+        fire(&cfg, &format!("{id}{n}"));
+    }
+    let wanted = format!("{id}1");
+    let other = format!("{id}2");
+    assert!(s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_alert_{wanted}")))
+        .is_none());
+    let storm = s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_storm_{route}")))
+        .expect("the storm room");
+    s.alice.join(&storm);
+    s.bob.join(&storm);
+    let (st, asked) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{storm}/send/m.room.message/open-{id}"),
+        Some(json!({"msgtype": "m.text", "body": format!("!open {wanted}")})),
+    );
+    assert_eq!(st, 200, "{asked}");
+    let (st, refused) = s.bob.call(
+        "PUT",
+        &format!("/rooms/{storm}/send/m.room.message/open-bob-{id}"),
+        Some(json!({"msgtype": "m.text", "body": format!("!open {other}")})),
+    );
+    assert_eq!(st, 200, "{refused}");
+    let out = run(&cfg, &["plugin"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let room = s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_alert_{wanted}")))
+        .expect("the incident's own room");
+    assert_eq!(
+        s.bot.membership(&room, &s.alice.user).as_deref(),
+        Some("invite")
+    );
+    assert!(s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_alert_{other}")))
+        .is_none());
+    let msgs = s.bot.messages(&storm);
+    let answer = |to: &Value| -> Vec<String> {
+        msgs.iter()
+            .filter(|m| m["content"]["m.relates_to"]["event_id"] == to["event_id"])
+            .map(|m| {
+                m["content"]["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let a = answer(&asked);
+    assert_eq!(a.len(), 1, "{a:?}");
+    assert!(
+        a[0].starts_with(&format!(
+            "Opened the channel of incident {wanted} for {}",
+            s.alice.user
+        )),
+        "{a:?}"
+    );
+    let r = answer(&refused);
+    assert_eq!(r.len(), 1, "{r:?}");
+    assert!(r[0].starts_with(&format!("Sorry {}", s.bob.user)), "{r:?}");
+}
