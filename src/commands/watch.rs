@@ -81,6 +81,7 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
             .any(|r| r.chat.as_ref().is_some_and(|c| c.backend == "matrix"));
     // Where the Matrix wake-up continues (in memory: it decides only when to look).
     let mut wake: Option<String> = None;
+    let mut last_wake_error: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         super::plugin::chat_poll(config, &store, Deadline::after(PASS_BUDGET), true);
@@ -117,7 +118,11 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
                     }
                 }
                 Err(e) => {
-                    log::warn!("watch: matrix sync: {e}");
+                    // Once per outage, not every pass.
+                    if wake.is_some() || last_wake_error.as_deref() != Some(e.as_str()) {
+                        log::warn!("watch: matrix sync: {e}");
+                    }
+                    last_wake_error = Some(e);
                     wake = None;
                     matrix_waits = false;
                 }
