@@ -212,6 +212,32 @@ pub struct TeamsConfig {
     /// Entra user id (or UPN) made owner of private incident channels (Graph mode): Graph
     /// creates a private channel with application permissions only with an owner.
     pub owner: Option<String>,
+    /// The Bot Framework bot that posts and edits the incident cards, if configured.
+    pub bot: Option<TeamsBot>,
+    /// Archived incident channels are deleted this long after archiving (Graph mode); `None`:
+    /// never (a team holds at most 1,000 channels).
+    pub delete_archived_after: Option<Duration>,
+}
+
+/// A Bot Framework bot (Azure Bot registration) that posts into the incident channels and
+/// edits its cards in place.
+#[derive(Clone, Debug)]
+pub struct TeamsBot {
+    /// The bot's Microsoft app id.
+    pub app_id: String,
+    /// The bot's client secret.
+    pub secret: Secret,
+    /// The tenant that issues the bot's token: the bot's own for a single-tenant bot,
+    /// `botframework.com` for a multi-tenant one.
+    pub tenant: String,
+    /// Bot Connector base, default `https://smba.trafficmanager.net/teams`.
+    pub service_url: String,
+    /// Token endpoint, default
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_url: String,
+    /// The Teams app's id in the organisation's app catalog, to install it into the team
+    /// through Graph; `None`: installed by hand.
+    pub teams_app_id: Option<String>,
 }
 
 impl TeamsConfig {
@@ -220,6 +246,10 @@ impl TeamsConfig {
         self.tenant_id.is_some()
     }
 }
+
+/// The Bot Connector base URL Microsoft documents for proactive messages when no
+/// conversation gave one (Bot Connector API reference, "Base URI").
+pub const TEAMS_BOT_SERVICE_URL: &str = "https://smba.trafficmanager.net/teams";
 
 /// Matrix client-server API settings.
 #[derive(Clone, Debug)]
@@ -461,6 +491,13 @@ struct RawTeams {
     graph_url: Option<String>,
     webhook_url: Option<String>,
     owner: Option<String>,
+    bot_app_id: Option<String>,
+    bot_secret: Option<String>,
+    bot_tenant: Option<String>,
+    bot_service_url: Option<String>,
+    bot_token_url: Option<String>,
+    bot_teams_app_id: Option<String>,
+    delete_archived_after: Option<DurationValue>,
 }
 
 #[derive(Deserialize)]
@@ -507,6 +544,7 @@ impl Config {
         if let Some(t) = &self.teams {
             out.extend(t.client_secret.as_ref());
             out.extend(t.webhook_url.as_ref());
+            out.extend(t.bot.as_ref().map(|b| &b.secret));
         }
         if let Some(m) = &self.matrix {
             out.push(&m.access_token);
@@ -697,24 +735,89 @@ impl Config {
                 .trim_end_matches('/')
                 .into(),
         });
-        let teams = raw.teams.map(|t| TeamsConfig {
-            tenant_id: t.tenant_id,
-            client_id: t.client_id,
-            client_secret: t.client_secret.map(Secret::new),
-            team_id: t.team_id,
-            login_url: t
-                .login_url
-                .unwrap_or_else(|| "https://login.microsoftonline.com".into())
-                .trim_end_matches('/')
-                .into(),
-            graph_url: t
-                .graph_url
-                .unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into())
-                .trim_end_matches('/')
-                .into(),
-            webhook_url: t.webhook_url.filter(|u| !u.is_empty()).map(Secret::new),
-            owner: t.owner.filter(|o| !o.trim().is_empty()),
-        });
+        let teams = match raw.teams {
+            None => None,
+            Some(t) => {
+                let login_url: String = t
+                    .login_url
+                    .unwrap_or_else(|| "https://login.microsoftonline.com".into())
+                    .trim_end_matches('/')
+                    .into();
+                let bot = match (t.bot_app_id, t.bot_secret) {
+                    (None, None) => {
+                        let stray = [
+                            ("bot_tenant", t.bot_tenant.is_some()),
+                            ("bot_service_url", t.bot_service_url.is_some()),
+                            ("bot_token_url", t.bot_token_url.is_some()),
+                            ("bot_teams_app_id", t.bot_teams_app_id.is_some()),
+                        ];
+                        if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
+                            return Err(err(
+                                key,
+                                format!("[teams] {key} needs bot_app_id and bot_secret"),
+                            ));
+                        }
+                        None
+                    }
+                    (Some(app_id), Some(secret)) => {
+                        // A multi-tenant bot gets its token from the botframework.com tenant
+                        // (Bot Connector quickstart, "Get an access token").
+                        let tenant = t
+                            .bot_tenant
+                            .filter(|x| !x.trim().is_empty())
+                            .unwrap_or_else(|| "botframework.com".into());
+                        let service_url = t
+                            .bot_service_url
+                            .unwrap_or_else(|| TEAMS_BOT_SERVICE_URL.into())
+                            .trim_end_matches('/')
+                            .to_string();
+                        check_url(&service_url).map_err(|e| {
+                            err("bot_service_url", format!("[teams] bot_service_url: {e}"))
+                        })?;
+                        let token_url = t.bot_token_url.unwrap_or_else(|| {
+                            format!("{login_url}/{}/oauth2/v2.0/token", tenant.trim())
+                        });
+                        check_url(&token_url).map_err(|e| {
+                            err("bot_token_url", format!("[teams] bot_token_url: {e}"))
+                        })?;
+                        Some(TeamsBot {
+                            app_id,
+                            secret: Secret::new(secret),
+                            tenant,
+                            service_url,
+                            token_url,
+                            teams_app_id: t.bot_teams_app_id.filter(|x| !x.trim().is_empty()),
+                        })
+                    }
+                    (Some(_), None) | (None, Some(_)) => {
+                        return Err(err(
+                            "bot_app_id",
+                            "[teams] the bot needs both bot_app_id and bot_secret".into(),
+                        ))
+                    }
+                };
+                let delete_archived_after = match t.delete_archived_after {
+                    None => None,
+                    Some(v) => Some(dur("delete_archived_after", Some(v), Duration::ZERO)?),
+                };
+                Some(TeamsConfig {
+                    tenant_id: t.tenant_id,
+                    client_id: t.client_id,
+                    client_secret: t.client_secret.map(Secret::new),
+                    team_id: t.team_id,
+                    login_url,
+                    graph_url: t
+                        .graph_url
+                        .unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into())
+                        .trim_end_matches('/')
+                        .into(),
+                    webhook_url: t.webhook_url.filter(|u| !u.is_empty()).map(Secret::new),
+                    owner: t.owner.filter(|o| !o.trim().is_empty()),
+                    bot,
+                    delete_archived_after,
+                })
+            }
+        };
         if let Some(t) = &teams {
             let graph = [
                 t.tenant_id.is_some(),
@@ -742,6 +845,22 @@ impl Config {
                             .into(),
                     )
                 })?;
+            }
+            if !graph[0] && t.bot.is_some() {
+                return Err(err(
+                    "bot_app_id",
+                    "[teams] the bot posts into the incident channels Graph creates: it needs the \
+                     Graph settings (tenant_id, client_id, client_secret, team_id) too"
+                        .into(),
+                ));
+            }
+            if !graph[0] && t.delete_archived_after.is_some() {
+                return Err(err(
+                    "delete_archived_after",
+                    "[teams] delete_archived_after needs the Graph settings (webhook mode creates \
+                     no channels)"
+                        .into(),
+                ));
             }
             if !graph[0] && t.owner.is_some() {
                 warnings.push(
@@ -1041,6 +1160,22 @@ impl Config {
                 .module_prefix
                 .unwrap_or_else(|| "pandora-ilert".into()),
         };
+        if let Some(after) = teams.as_ref().and_then(|t| t.delete_archived_after) {
+            // The record names the channel to delete: it must outlive the channel.
+            if plugin.archive_after + after >= plugin.prune_after {
+                return Err(err(
+                    "delete_archived_after",
+                    format!(
+                        "[teams] delete_archived_after ({}) plus [plugin] archive_after ({}) must \
+                         stay below [plugin] prune_after ({}): the incident record that names the \
+                         channel would be pruned first",
+                        crate::time::human_duration(after),
+                        crate::time::human_duration(plugin.archive_after),
+                        crate::time::human_duration(plugin.prune_after)
+                    ),
+                ));
+            }
+        }
 
         // Unset, the bound also leaves half of a short alert_deadline for the delivery. With
         // alert_deadline = 0 (queue only, deliver later) an unset bound keeps its default.
@@ -1563,6 +1698,63 @@ ilert_key = "il1api123"
     }
 
     const TEAMS_GRAPH: &str = "[teams]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nteam_id = \"team\"\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n";
+
+    #[test]
+    fn the_teams_bot_has_documented_defaults_and_needs_graph_and_both_credentials() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{TEAMS_GRAPH}{bot}")).unwrap();
+        let t = c.teams.unwrap();
+        let b = t.bot.unwrap();
+        assert_eq!(b.tenant, "botframework.com");
+        assert_eq!(b.service_url, "https://smba.trafficmanager.net/teams");
+        assert_eq!(
+            b.token_url,
+            "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+        );
+        let single = format!("{MINIMAL}{TEAMS_GRAPH}{bot}bot_tenant = \"my-tenant\"\n");
+        assert!(parse(&single)
+            .unwrap()
+            .teams
+            .unwrap()
+            .bot
+            .unwrap()
+            .token_url
+            .contains("/my-tenant/oauth2"));
+        let half = format!("{MINIMAL}{TEAMS_GRAPH}bot_app_id = \"b\"\n");
+        assert!(parse(&half)
+            .unwrap_err()
+            .message
+            .contains("both bot_app_id and bot_secret"));
+        let stray = format!("{MINIMAL}{TEAMS_GRAPH}bot_tenant = \"x\"\n");
+        assert!(parse(&stray)
+            .unwrap_err()
+            .message
+            .contains("bot_tenant needs bot_app_id"));
+        let webhook_only = format!(
+            "{MINIMAL}[teams]\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n{bot}"
+        );
+        assert!(parse(&webhook_only)
+            .unwrap_err()
+            .message
+            .contains("needs the Graph settings"));
+    }
+
+    #[test]
+    fn the_bot_secret_is_scrubbed_and_deletion_must_come_before_pruning() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}{TEAMS_GRAPH}{bot}")).unwrap();
+        assert_eq!(
+            c.scrubber().scrub("echo bot-secret-value"),
+            "echo [redacted]"
+        );
+        let late = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"30d\"\n");
+        assert!(parse(&late).unwrap_err().message.contains("prune_after"));
+        let ok = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"14d\"\n");
+        assert_eq!(
+            parse(&ok).unwrap().teams.unwrap().delete_archived_after,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+    }
 
     #[test]
     fn teams_owner_is_read_and_required_for_private_routes() {

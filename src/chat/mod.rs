@@ -4,12 +4,14 @@
 //! outage never delays the ilert event.
 
 pub mod api;
+pub mod entra;
 pub mod matrix;
 pub mod message;
 pub mod slack;
 pub mod storm;
 pub mod sync;
 pub mod teams;
+pub mod teams_bot;
 
 use std::fmt;
 use std::time::Duration;
@@ -192,6 +194,18 @@ pub trait ChatBackend {
         message: &ChatMessage,
     ) -> Result<String, ChatError> {
         let _ = parent_id;
+        self.post(channel, message)
+    }
+    /// Posts a follow-up to the incident's alert message (recovery, paging and closing lines):
+    /// a reply in its thread where the platform keeps incident updates there (a Teams bot),
+    /// else a new message in the channel.
+    fn follow_up(
+        &mut self,
+        channel: &ChannelRef,
+        alert_message_id: Option<&str>,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let _ = alert_message_id;
         self.post(channel, message)
     }
     /// Withdraws the invitations of `users` who never joined (archiving: a pending invite to

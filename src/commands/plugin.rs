@@ -406,6 +406,9 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     for (channel, e) in &r.failed {
         log::warn!("plugin: could not archive #{channel}: {e}");
     }
+    if config.teams.as_ref().is_some_and(|t| t.graph()) {
+        archive::teams_upkeep(config, store, &Http::new(config.scrubber()), deadline);
+    }
 }
 
 fn prune(config: &Config, store: &Store, deadline: Deadline) {

@@ -115,6 +115,9 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
     for (lane, t) in &r.last_delivery {
         outln!("last delivery to {lane}: {t} ({} ago)", age(*t));
     }
+    for n in &r.teams {
+        outln!("{}{}", if n.warning { "WARNING " } else { "" }, n.text);
+    }
     if let Some(t) = r.watch_last_pass {
         // A pass takes seconds: a minute without one means the watcher is gone.
         let alive = now.since(t) < std::time::Duration::from_secs(60);
