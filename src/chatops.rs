@@ -236,7 +236,18 @@ pub fn poll(
         deadline,
         now,
     };
-    let open = store.open_incidents();
+    // Commands are read in the channels of open incidents (the `open/` index: the cost does
+    // not grow with the closed incidents the store keeps), and only when some route takes
+    // commands: without one, no record needs reading at all.
+    let any_commands = config
+        .routes
+        .iter()
+        .any(|r| r.chat.as_ref().is_some_and(|c| c.commands));
+    let open = if any_commands {
+        store.open_incidents()
+    } else {
+        Vec::new()
+    };
     let slack_channels = config
         .routes
         .iter()
@@ -290,16 +301,6 @@ pub fn poll(
                 .errors
                 .push(format!("storm channel of route {}: {e}", route.name));
         }
-    }
-    // Commands are read in the channels of open incidents (the `open/` index: the cost does
-    // not grow with the closed incidents the store keeps), and only when some route takes
-    // commands: without one, no record needs reading at all.
-    let any_commands = config
-        .routes
-        .iter()
-        .any(|r| r.chat.as_ref().is_some_and(|c| c.commands));
-    if !any_commands {
-        return report;
     }
     for incident in open {
         if deadline.remaining() < Duration::from_secs(1) {
@@ -821,24 +822,27 @@ pub fn give_own_channel(
 }
 
 /// After a storm, the incidents it summarised that are still open get their own channels,
-/// oldest first, within the route's openings a minute (the rest on later passes).
+/// oldest first, within the route's openings a minute (the rest on later passes). Open records
+/// are read only while some route's last storm may have left incidents waiting.
 pub fn open_after_storms(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
+    let routes: Vec<&Route> = config
+        .routes
+        .iter()
+        .filter(|r| r.chat.is_some() && store.load_storm(&r.name).may_have_waiting())
+        .collect();
+    if routes.is_empty() {
+        return;
+    }
     let mut waiting: Vec<Incident> = store
         .open_incidents()
         .into_iter()
         .filter(|i| i.storm && i.chat.is_none() && i.is_open())
         .collect();
-    if waiting.is_empty() {
-        return;
-    }
     waiting.sort_by_key(|i| i.opened_at.millis());
     let now = Timestamp::now();
-    for route in &config.routes {
+    for route in routes {
         let Some(chat) = &route.chat else { continue };
         let mine: Vec<&Incident> = waiting.iter().filter(|i| i.route == route.name).collect();
-        if mine.is_empty() {
-            continue;
-        }
         let Ok(lock) = store.lock_storm(
             &route.name,
             std::time::Instant::now() + Duration::from_secs(1),
@@ -846,6 +850,9 @@ pub fn open_after_storms(config: &Config, store: &Store, http: &Http, deadline: 
             continue;
         };
         let mut state = store.load_storm(&route.name);
+        if !state.may_have_waiting() {
+            continue;
+        }
         let limit = match chat.storm_per_minute {
             0 => 0,
             n => n.min(crate::storm::creation_limit(&chat.backend)),
@@ -855,11 +862,13 @@ pub fn open_after_storms(config: &Config, store: &Store, http: &Http, deadline: 
             .take_while(|_| state.admit_after_storm(limit, now))
             .map(|i| i.key.clone())
             .collect();
-        if !chosen.is_empty() {
-            if let Err(e) = store.save_storm(&state) {
-                log::error!("{e}");
-                continue;
-            }
+        if mine.is_empty() {
+            // Nothing waits: later passes skip this route until the next storm ends.
+            state.opened_after = state.ended_storm;
+        }
+        if let Err(e) = store.save_storm(&state) {
+            log::error!("{e}");
+            continue;
         }
         drop(lock);
         for key in chosen {
@@ -875,12 +884,10 @@ pub fn open_after_storms(config: &Config, store: &Store, http: &Http, deadline: 
                 "the storm is over",
                 "pandora-ilert",
             ) {
-                Ok(OwnChannel::Opened(at)) => {
-                    log::info!(
-                        "route {}: incident {key} gets its own channel after the storm: {at}",
-                        route.name
-                    )
-                }
+                Ok(OwnChannel::Opened(at)) => log::info!(
+                    "route {}: incident {key} gets its own channel after the storm: {at}",
+                    route.name
+                ),
                 Ok(_) => {}
                 Err(e) => log::warn!("incident {key}: own channel after the storm: {e}"),
             }

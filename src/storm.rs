@@ -59,6 +59,10 @@ pub struct StormState {
     pub summary_for: Option<Timestamp>,
     /// Storm (by start time) whose end was announced.
     pub end_announced_for: Option<Timestamp>,
+    /// Storm (by start time) after which no summarised incident was left waiting for its own
+    /// channel: later passes need not look.
+    #[serde(default)]
+    pub opened_after: Option<Timestamp>,
 }
 
 /// Where a new incident's chat goes.
@@ -148,6 +152,12 @@ impl StormState {
         true
     }
 
+    /// True when incidents a storm summarised may still wait for their own channel: the last
+    /// storm is over and nobody found the waiting list empty since.
+    pub fn may_have_waiting(&self) -> bool {
+        !self.is_active() && self.ended_storm.is_some() && self.opened_after != self.ended_storm
+    }
+
     /// True when an active storm has been quiet for `quiet`.
     pub fn should_end(&self, quiet: Duration, now: Timestamp) -> bool {
         self.is_active() && self.last_overflow.is_none_or(|t| now.since(t) >= quiet)
@@ -200,6 +210,9 @@ mod tests {
         );
         assert!(st.admit_after_storm(2, later.plus(WINDOW)));
         assert!(st.admit_after_storm(0, later), "0: no budget");
+        assert!(st.may_have_waiting());
+        st.opened_after = st.ended_storm;
+        assert!(!st.may_have_waiting(), "nothing left after this storm");
     }
 
     use super::*;
