@@ -157,6 +157,8 @@ pub struct ChatRoute {
     pub chatops_allow: Vec<String>,
     /// Matrix: anyone with at least this power level in the incident room may act too.
     pub chatops_min_power: Option<i64>,
+    /// Slack: members of these user groups (ids `S…`) may act too.
+    pub chatops_allow_groups: Vec<String>,
     /// The Pandora console's address (top-level `console_url`), for the pinned message's links
     /// when an alert carries no `_homeurl_`.
     pub console_url: Option<String>,
@@ -468,6 +470,7 @@ struct RawRoute {
     chat_commands: Option<bool>,
     chatops_allow: Option<OneOrMany>,
     chatops_min_power: Option<i64>,
+    chatops_allow_groups: Option<OneOrMany>,
 }
 
 #[derive(Deserialize)]
@@ -959,6 +962,7 @@ impl Config {
                         ("intake_channel", r.intake_channel.is_some()),
                         ("chatops_allow", r.chatops_allow.is_some()),
                         ("chatops_min_power", r.chatops_min_power.is_some()),
+                        ("chatops_allow_groups", r.chatops_allow_groups.is_some()),
                     ] {
                         if set {
                             warnings.push(format!(
@@ -1032,15 +1036,38 @@ impl Config {
                             r.name
                         ));
                     }
+                    let chatops_allow_groups: Vec<String> = r
+                        .chatops_allow_groups
+                        .map(OneOrMany::into_vec)
+                        .unwrap_or_default();
+                    if !chatops_allow_groups.is_empty() && backend != "slack" {
+                        warnings.push(format!(
+                            "route '{}' sets chatops_allow_groups, which only Slack has; it has no effect",
+                            r.name
+                        ));
+                    }
+                    if let Some(bad) = chatops_allow_groups.iter().find(|g| !is_slack_group_id(g)) {
+                        return Err(err(
+                            "chatops_allow_groups",
+                            format!(
+                                "route '{}': chatops_allow_groups entry {bad:?} is not a Slack user group id \
+                                 (S followed by capital letters and digits, e.g. \"S0614TZR7\"; in Slack: \
+                                 the group's menu, Copy group ID)",
+                                r.name
+                            ),
+                        ));
+                    }
                     if commands
                         && backend != "teams"
                         && invite.is_empty()
                         && chatops_allow.is_empty()
+                        && chatops_allow_groups.is_empty()
                         && r.chatops_min_power.is_none()
                     {
                         warnings.push(format!(
                             "route '{}' obeys chat commands but allows nobody to use them: \
-                             set invite, chatops_allow or chatops_min_power (or chat_commands = false)",
+                             set invite, chatops_allow, chatops_allow_groups or chatops_min_power \
+                             (or chat_commands = false)",
                             r.name
                         ));
                     }
@@ -1057,6 +1084,7 @@ impl Config {
                         commands,
                         chatops_allow,
                         chatops_min_power: r.chatops_min_power,
+                        chatops_allow_groups,
                         console_url: raw
                             .console_url
                             .as_deref()
@@ -1503,6 +1531,15 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 
 impl std::error::Error for ConfigError {}
 
+/// A Slack user group id: `S` and capital letters or digits (`S0614TZR7`). Pure.
+fn is_slack_group_id(id: &str) -> bool {
+    id.len() >= 2
+        && id.starts_with('S')
+        && id[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1518,6 +1555,24 @@ ilert_key = "il1api123"
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/pandora-ilert/pandora-ilert.toml"), text)
+    }
+
+    #[test]
+    fn slack_user_groups_are_given_by_id() {
+        let base = "[slack]\ntoken = \"xoxb-1\"\n[[route]]\nname = \"r\"\nilert_key = \"k\"\nchat = \"slack\"\n";
+        let ok = parse(&format!("{base}chatops_allow_groups = [\"S0614TZR7\"]\n")).unwrap();
+        let chat = ok.routes[0].chat.as_ref().unwrap();
+        assert_eq!(chat.chatops_allow_groups, ["S0614TZR7"]);
+        let e = parse(&format!("{base}chatops_allow_groups = [\"@oncall\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"@oncall\" is not a Slack user group id"),
+            "{e}"
+        );
+        assert!(
+            !is_slack_group_id("S") && !is_slack_group_id("s0614") && !is_slack_group_id("U0614")
+        );
     }
 
     #[test]

@@ -381,6 +381,12 @@ pub fn storm_summary(state: &crate::storm::StormState) -> ChatMessage {
                 format!("{}{more}", t.recent.join(", ")),
             )
         })
+        .chain(std::iter::once((
+            "Own channels".to_string(),
+            "Type !open KEY here (the key in brackets) to give an incident its own channel now; \
+             those still open get theirs when the storm is over."
+                .to_string(),
+        )))
         .collect();
     ChatMessage::build(MessageKind::Alert, title, fields, Vec::new())
 }

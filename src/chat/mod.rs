@@ -231,6 +231,12 @@ pub trait ChatBackend {
         let _ = (channel, user);
         Ok(None)
     }
+    /// The members of a user group (Slack `usergroups.users.list`), for `chatops_allow_groups`;
+    /// `None` where the platform has no user groups.
+    fn group_members(&mut self, group: &str) -> Result<Option<Vec<String>>, ChatError> {
+        let _ = group;
+        Ok(None)
+    }
     /// A reference to an existing channel given by id in the config (stakeholder channel).
     fn existing_channel(&mut self, id: &str) -> Result<ChannelRef, ChatError> {
         Ok(ChannelRef {
