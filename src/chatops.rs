@@ -113,6 +113,19 @@ pub fn parse_command(text: &str) -> Option<Command> {
     }
 }
 
+/// The answer to an edit whose new text is a command (Matrix `m.replace`): edits are never
+/// acted on (the original was read, and answered if it was a command, when it was new), but a
+/// person who fixed a typo in a command learns to send it again. `None` for other messages.
+/// Pure.
+pub fn edit_answer(text: &str) -> Option<String> {
+    let new = text.strip_prefix(chat::EDIT_MARK)?;
+    parse_command(new)?;
+    let word = new.split_whitespace().next().unwrap_or_default();
+    Some(format!(
+        "Edited messages are not acted on: if you meant {word}, send it again as a new message."
+    ))
+}
+
 /// The key named by `!open KEY` typed in a storm channel. Pure.
 pub fn parse_open(text: &str) -> Option<&str> {
     let mut words = text.split_whitespace();
@@ -544,6 +557,9 @@ fn poll_incident(
         .filter(|m| cursor.is_some() || m.at >= opened_at)
     {
         let Some(cmd) = parse_command(&m.text) else {
+            if let Some(answer) = edit_answer(&m.text) {
+                reply(backend.as_mut(), &ch, m, &answer, report);
+            }
             continue;
         };
         if cmd.acts() && !authorized(ctx, backend.as_mut(), &ch, chat_route, &m.author) {
@@ -1238,6 +1254,16 @@ mod tests {
             "an empty group is cached too"
         );
         assert_eq!(parse_group_cache("garbage U1", t0), None);
+    }
+
+    #[test]
+    fn an_edit_into_a_command_is_answered_not_acted_on() {
+        assert_eq!(
+            edit_answer("(edit) !ack now").as_deref(),
+            Some("Edited messages are not acted on: if you meant !ack, send it again as a new message.")
+        );
+        assert_eq!(edit_answer("(edit) good morning"), None);
+        assert_eq!(edit_answer("!ack"), None);
     }
 
     #[test]

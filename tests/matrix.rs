@@ -691,6 +691,104 @@ fn ack_typed_in_the_incident_room_acknowledges_in_ilert_once() {
 
 #[test]
 #[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn edited_and_redacted_commands_act_once_and_each_command_gets_one_answer() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-edits"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let send = |txn: &str, content: Value| -> String {
+        let (status, sent) = s.alice.call(
+            "PUT",
+            &format!("/rooms/{room}/send/m.room.message/{txn}-{id}"),
+            Some(content),
+        );
+        assert_eq!(status, 200, "{sent}");
+        sent["event_id"].as_str().unwrap().to_string()
+    };
+    // What Element sends for an edit (spec: event_replacements.md).
+    let edit = |txn: &str, of: &str, body: &str| -> String {
+        send(
+            txn,
+            json!({"msgtype": "m.text", "body": format!("* {body}"),
+                   "m.new_content": {"msgtype": "m.text", "body": body},
+                   "m.relates_to": {"rel_type": "m.replace", "event_id": of}}),
+        )
+    };
+    // An ack, then its edit; a typo fixed by an edit; a resolve withdrawn before any read.
+    let ack = send("ack", json!({"msgtype": "m.text", "body": "!ack"}));
+    let ack_edit = edit("ack-edit", &ack, "!ack on it now");
+    let typo = send("typo", json!({"msgtype": "m.text", "body": "!stauts"}));
+    let typo_edit = edit("typo-edit", &typo, "!status");
+    let resolve = send("resolve", json!({"msgtype": "m.text", "body": "!resolve"}));
+    let (code_, redacted) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/redact/{resolve}/redact-{id}"),
+        Some(json!({"reason": "too early"})),
+    );
+    assert_eq!(code_, 200, "{redacted}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let kinds: Vec<String> = ilert
+        .accepted()
+        .iter()
+        .map(|e| e["eventType"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(kinds, ["ALERT", "ACCEPT"], "the ack once, no resolve");
+    let msgs = s.alice.messages(&room);
+    let answers = |to: &str| -> Vec<String> {
+        msgs.iter()
+            .filter(|m| m["content"]["m.relates_to"]["event_id"] == to)
+            .filter(|m| m["sender"] == s.bot.user.as_str())
+            .map(|m| {
+                m["content"]["body"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
+    };
+    let answers_to = |to: &str| -> Vec<String> {
+        // An answer to an edit may fall back from a thread to a plain reply (spec:
+        // threading.md), whose relation is `m.in_reply_to`.
+        let mut a = answers(to);
+        a.extend(
+            msgs.iter()
+                .filter(|m| m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == to)
+                .filter(|m| m["content"]["m.relates_to"]["rel_type"] != "m.thread")
+                .filter(|m| m["sender"] == s.bot.user.as_str())
+                .map(|m| {
+                    m["content"]["body"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string()
+                }),
+        );
+        a
+    };
+    assert_eq!(
+        answers_to(&ack),
+        [format!("Acknowledged in ilert by {}.", s.alice.user)]
+    );
+    let not_acted = |word: &str| {
+        format!("Edited messages are not acted on: if you meant {word}, send it again as a new message.")
+    };
+    assert_eq!(answers_to(&ack_edit), [not_acted("!ack")]);
+    assert!(answers_to(&typo).is_empty(), "{msgs:?}");
+    assert_eq!(answers_to(&typo_edit), [not_acted("!status")]);
+    assert!(answers_to(&resolve).is_empty(), "{msgs:?}");
+    assert_eq!(status(&cfg)["open_incidents"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn an_invited_responder_can_pin_and_set_the_topic() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-pin"), FakeIlert::start());

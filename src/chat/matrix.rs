@@ -1009,7 +1009,7 @@ fn history_page(page: &Value, pinned: &HashSet<String>) -> (Vec<HistoryItem>, Op
             let new = content["m.new_content"]["body"]
                 .as_str()
                 .unwrap_or_default();
-            format!("(edit) {new}")
+            format!("{}{new}", super::EDIT_MARK)
         } else {
             content["body"].as_str().unwrap_or_default().to_string()
         };

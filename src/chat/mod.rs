@@ -92,6 +92,10 @@ pub struct ChannelRef {
     pub url: Option<String>,
 }
 
+/// Put before an edit's new text in a [`HistoryItem`] (Matrix `m.replace`), so an edit is
+/// never mistaken for a new command, and a timeline shows it as an edit.
+pub const EDIT_MARK: &str = "(edit) ";
+
 /// One message read back from a channel (for the timeline).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HistoryItem {
