@@ -1289,6 +1289,71 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn the_bots_own_replies_do_not_wake_watch_for_another_pass() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-wake"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, &s.config_section(), &synapse_route(&s, true));
+    let id = unique_alert_id();
+    fire(&cfg, &id);
+    let room = s
+        .alice
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    s.alice.join(&room);
+    let mut watcher = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["watch", "--interval", "60"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start watch");
+    // Each pass ends by writing the time of it (status' "watch: last pass"), atomically: a
+    // new file each time (the time itself has whole seconds only).
+    let last_pass = || {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(dir.state().join("meta/watch-alive"))
+            .ok()
+            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+    };
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let before = last_pass();
+    assert!(before.is_some(), "watch made no first pass");
+    let (st, sent) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{room}/send/m.room.message/status-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "!status"})),
+    );
+    assert_eq!(st, 200, "{sent}");
+    // Every pass from now on, for 5 s: the one that answers, and no second one woken by the
+    // answer (a pass every 60 s otherwise).
+    let typed = std::time::Instant::now();
+    let mut passes: Vec<(u64, i64, i64)> = Vec::new();
+    while typed.elapsed() < std::time::Duration::from_secs(5) {
+        if let Some(p) = last_pass().filter(|p| Some(p) != before.as_ref()) {
+            if passes.last() != Some(&p) {
+                passes.push(p);
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &watcher.id().to_string()])
+        .status();
+    let _ = watcher.wait();
+    let answers = s
+        .alice
+        .messages(&room)
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == sent["event_id"])
+        .count();
+    assert_eq!(answers, 1, "one answer to !status");
+    assert_eq!(passes.len(), 1, "passes after the command: {passes:?}");
+}
+
+#[test]
 fn a_refused_alert_puts_a_not_paged_banner_and_topic_in_the_room() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-not-paged"), FakeIlert::start());

@@ -96,13 +96,19 @@ impl<'a> Matrix<'a> {
         self.api(method, path, body).map_err(chat_error)
     }
 
+    /// The bot's own user id (`whoami`).
+    pub fn own_user_id(&self) -> Result<String, ChatError> {
+        let who = self.call("GET", "/account/whoami", None)?;
+        Ok(who["user_id"].as_str().unwrap_or_default().to_string())
+    }
+
     /// The bot's server name (the part after the first `:` of its user id).
     fn server_name(&mut self) -> Result<String, ChatError> {
         if let Some(s) = &self.server_name {
             return Ok(s.clone());
         }
-        let who = self.call("GET", "/account/whoami", None)?;
-        let user = who["user_id"].as_str().unwrap_or_default();
+        let user = self.own_user_id()?;
+        let user = user.as_str();
         let Some((_, server)) = user.split_once(':') else {
             return Err(ChatError::Permanent(format!(
                 "the homeserver's whoami answer has no usable user id ({user:?})"
@@ -292,10 +298,13 @@ impl<'a> Matrix<'a> {
     /// `/sync`), so `watch` acts at once instead of at its next pass; returns the position to
     /// wait from next time and whether a message came. Only a signal: what is acted on is
     /// read per room from the stored positions. The first call (no `since`) answers at once.
+    /// Messages sent by `bot` (its answers and cards, from this or another process) do not
+    /// wake it: they are no command, and would only cost one more pass.
     pub fn wait_for_messages(
         &self,
         since: Option<&str>,
         timeout: Duration,
+        bot: &str,
     ) -> Result<(String, bool), ChatError> {
         // The long-poll must end before the request's own timeout.
         let budget = self
@@ -309,7 +318,7 @@ impl<'a> Matrix<'a> {
         } else {
             Duration::ZERO
         };
-        let page = self.sync(&wake_filter(), since, timeout)?;
+        let page = self.sync(&wake_filter(bot), since, timeout)?;
         let came = since.is_some()
             && page["rooms"]["join"].as_object().is_some_and(|rooms| {
                 rooms.values().any(|r| {
@@ -971,13 +980,14 @@ fn room_sync_filter(room: &str) -> Value {
     })
 }
 
-/// The `/sync` filter for `watch`'s wake-up: one message of any room is enough.
-fn wake_filter() -> Value {
+/// The `/sync` filter for `watch`'s wake-up: one message of any room is enough, unless the
+/// bot sent it (`not_senders`, spec `definitions/room_event_filter.yaml`).
+fn wake_filter(bot: &str) -> Value {
     json!({
         "presence": {"types": []},
         "account_data": {"types": []},
         "room": {
-            "timeline": {"types": ["m.room.message"], "limit": 1},
+            "timeline": {"types": ["m.room.message"], "not_senders": [bot], "limit": 1},
             "state": {"types": [], "lazy_load_members": true},
             "ephemeral": {"types": []},
             "account_data": {"types": []},

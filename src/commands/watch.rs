@@ -41,12 +41,14 @@ const WAKE_MAX: Duration = Duration::from_secs(3);
 
 /// Waits up to `wait` for a message in any of the bot's Matrix rooms; returns the position to
 /// wait from next and whether a message came.
+/// `bot` is the bot's user id, asked for once (`None` until then).
 fn matrix_wait(
     config: &Config,
     store: &Store,
     http: &Http,
     since: Option<&str>,
     wait: Duration,
+    bot: &mut Option<String>,
 ) -> Result<(String, bool), String> {
     let Some(cfg) = config.matrix.as_ref() else {
         return Err("no [matrix] section".into());
@@ -58,8 +60,16 @@ fn matrix_wait(
         deadline: Deadline::after(wait + Duration::from_secs(2)),
         now: Timestamp::now(),
     };
-    Matrix::new(cfg, &ctx)
-        .wait_for_messages(since, wait)
+    let matrix = Matrix::new(cfg, &ctx);
+    let me = match bot {
+        Some(me) => me.clone(),
+        None => {
+            let me = matrix.own_user_id().map_err(|e| e.to_string())?;
+            bot.insert(me).clone()
+        }
+    };
+    matrix
+        .wait_for_messages(since, wait, &me)
         .map_err(|e| e.to_string())
 }
 
@@ -82,6 +92,7 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
     // Where the Matrix wake-up continues (in memory: it decides only when to look).
     let mut wake: Option<String> = None;
     let mut last_wake_error: Option<String> = None;
+    let mut bot: Option<String> = None;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         super::plugin::chat_poll(config, &store, Deadline::after(PASS_BUDGET), true);
@@ -95,10 +106,6 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
             super::plugin::archive_channels(config, &store, Deadline::after(PASS_BUDGET));
         }
         store.write_meta(ALIVE_META, &Timestamp::now().rfc3339());
-        // Matrix: wait on a long-poll `/sync`, which answers as soon as a message arrives,
-        // so a command is acted on at once rather than at the next pass. Slack has no
-        // such wait without Socket Mode: its channels are read at the pace of
-        // `chatops::slack_read_spacing`, whatever the passes.
         // Matrix: wait on long-poll `/sync`s, which answer as soon as a message arrives, so
         // a command is acted on at once rather than at the next pass. Slack has no such wait
         // without Socket Mode: its channels are read at the pace of
@@ -110,7 +117,7 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
                 continue;
             }
             let left = interval.saturating_sub(started.elapsed()).min(WAKE_MAX);
-            match matrix_wait(config, &store, &http, wake.as_deref(), left) {
+            match matrix_wait(config, &store, &http, wake.as_deref(), left, &mut bot) {
                 Ok((next, came)) => {
                     wake = Some(next);
                     if came {
