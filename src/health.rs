@@ -171,6 +171,7 @@ pub fn modules(i: &Inputs<'_>) -> Vec<Module> {
             out.push(open_incidents(i, r));
             out.push(quarantined(i, r));
             out.extend(teams_module(i, r));
+            out.extend(watch_module(i, r));
         }
         Err(e) => out.push(
             Module::new(
@@ -345,6 +346,29 @@ fn reachable_module(i: &Inputs<'_>, label: &str, what: &str, e: &Evidence) -> Mo
         ),
     )
     .status(proc_status(e.ok))
+}
+
+/// Whether `pandora-ilert watch` is running; only once a watcher has ever run (the plugin
+/// works alone). WARNING when it stopped: chat commands then wait for the next plugin run.
+fn watch_module(i: &Inputs<'_>, r: &StatusReport) -> Option<Module> {
+    let last = r.watch_last_pass?;
+    let running = crate::status::watch_running(last, i.now);
+    let ago = human_duration(i.now.since(last));
+    let (text, status) = if running {
+        (
+            format!("pandora-ilert watch is running (last pass {ago} ago): chat commands act within seconds"),
+            Status::Normal,
+        )
+    } else {
+        (
+            format!(
+                "pandora-ilert watch is NOT running (last pass {ago} ago): chat commands wait for \
+                 the next plugin run; see systemctl status pandora-ilert-watch"
+            ),
+            Status::Warning,
+        )
+    };
+    Some(Module::new(name(i.prefix, "watch"), Value::Proc(running), text).status(status))
 }
 
 fn heartbeat_module(i: &Inputs<'_>) -> Option<Module> {
@@ -556,6 +580,7 @@ mod tests {
             inbox: 0,
             last_delivery: BTreeMap::new(),
             watch_last_pass: None,
+            watch_running: None,
             teams: Vec::new(),
             storms: Vec::new(),
             pacing: Vec::new(),
@@ -615,6 +640,35 @@ mod tests {
         );
         assert!(get(&ms, "last delivery age").is_none());
         assert!(get(&ms, "data_in backlog").is_none(), "disabled");
+    }
+
+    #[test]
+    fn watch_module_only_once_a_watcher_ran_and_warns_when_it_stopped() {
+        let mut r = report();
+        let ms = run(Ok(&r), None, DataIn::Disabled);
+        assert!(
+            get(&ms, "watch").is_none(),
+            "no watcher ever: nothing to say"
+        );
+        r.watch_last_pass = Some(t(10_000 - 5));
+        let ms = run(Ok(&r), None, DataIn::Disabled);
+        let m = get(&ms, "watch").unwrap();
+        assert_eq!(
+            (&m.value, m.status),
+            (&Value::Proc(true), Some(Status::Normal))
+        );
+        r.watch_last_pass = Some(t(10_000 - 600));
+        let ms = run(Ok(&r), None, DataIn::Disabled);
+        let m = get(&ms, "watch").unwrap();
+        assert_eq!(
+            (&m.value, m.status),
+            (&Value::Proc(false), Some(Status::Warning))
+        );
+        assert!(
+            m.description.contains("NOT running (last pass 10m0s ago)"),
+            "{}",
+            m.description
+        );
     }
 
     #[test]

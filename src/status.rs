@@ -98,6 +98,8 @@ pub struct StatusReport {
     pub rest_lookups: Option<PaceView>,
     /// When a `pandora-ilert watch` last finished a pass, if one ever ran.
     pub watch_last_pass: Option<Timestamp>,
+    /// Whether a watcher is running now (`watch_running`); `None` when none ever ran.
+    pub watch_running: Option<bool>,
     /// What Teams needs attention for (capacity, the bot's installation, private channels).
     pub teams: Vec<TeamsNote>,
 }
@@ -168,6 +170,16 @@ pub fn teams_notes(
 /// The `meta/` value a `watch` pass writes when it finishes.
 pub const WATCH_ALIVE_META: &str = "watch-alive";
 
+/// A watcher that has not finished a pass for this long is gone: a pass waits at most a few
+/// seconds, and its slowest steps (chat reads, storms, the ilert mirror, archiving) have 20 s
+/// each.
+pub const WATCH_GONE_AFTER: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// True when a watcher finished a pass recently enough to be running. Pure.
+pub fn watch_running(last_pass: Timestamp, now: Timestamp) -> bool {
+    now.since(last_pass) < WATCH_GONE_AFTER
+}
+
 /// How much of ilert's rate limit one alert source key has used (client-side pacing).
 #[derive(Debug, Serialize)]
 pub struct Pacing {
@@ -225,6 +237,9 @@ fn collect_with(
     open: Vec<Incident>,
     open_count: usize,
 ) -> StatusReport {
+    let watch_last_pass = store
+        .read_meta(WATCH_ALIVE_META)
+        .and_then(|t| Timestamp::parse_rfc3339(t.trim()));
     let mut open_incidents: Vec<OpenIncident> = open
         .into_iter()
         .map(|i| OpenIncident {
@@ -309,9 +324,8 @@ fn collect_with(
                 .view(Budget::REST_LOOKUPS, now);
             (view.used > 0 || view.next_slot.is_some()).then_some(view)
         }),
-        watch_last_pass: store
-            .read_meta(WATCH_ALIVE_META)
-            .and_then(|t| Timestamp::parse_rfc3339(t.trim())),
+        watch_last_pass,
+        watch_running: watch_last_pass.map(|t| watch_running(t, now)),
         teams: if config.teams.is_some() {
             use crate::chat::teams::{BOT_INSTALL_META, BOT_PRIVATE_FALLBACK_META, CAPACITY_META};
             teams_notes(

@@ -123,6 +123,63 @@ fn prints_only_modules_with_the_right_types_and_numeric_data() {
 }
 
 #[test]
+fn plugin_and_status_say_whether_watch_is_running() {
+    let (dir, ilert) = (TestDir::new("plugin-watch"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "", "", "");
+    // No watcher ever: no module (the plugin works alone), and status says nothing of it.
+    let (ms, _) = plugin(&cfg);
+    assert!(!has(&ms, "watch"));
+    let mut watcher = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["watch", "--interval", "1"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start watch");
+    let alive = dir.state().join("meta/watch-alive");
+    let started = std::time::Instant::now();
+    while !alive.exists() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (ms, _) = plugin(&cfg);
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &watcher.id().to_string()])
+        .status();
+    assert_eq!(watcher.wait().unwrap().code(), Some(0));
+    let m = module(&ms, "watch");
+    assert_eq!(
+        (m.kind(), m.data(), m.status()),
+        ("generic_proc", "1", Some("NORMAL"))
+    );
+    assert_eq!(status["watch_running"], true, "{status}");
+    // Its last pass ten minutes ago (the file a pass writes, moved back in time): stopped.
+    std::fs::write(&alive, OLD_PASS).unwrap();
+    let (ms, _) = plugin(&cfg);
+    let m = module(&ms, "watch");
+    assert_eq!((m.data(), m.status()), ("0", Some("WARNING")));
+    assert!(
+        m.get("description").unwrap().contains("NOT running"),
+        "{:?}",
+        m.get("description")
+    );
+    let status: serde_json::Value =
+        serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
+    assert_eq!(status["watch_running"], false, "{status}");
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(
+        text.contains("NOT running: chat commands wait for the plugin"),
+        "{text}"
+    );
+}
+
+/// A watcher's last pass long ago (2020).
+const OLD_PASS: &str = "2020-01-01T00:00:00Z";
+
+#[test]
 fn broken_config_still_prints_a_config_module_and_exits_0() {
     let dir = TestDir::new("plugin-badconfig");
     let cfg = dir.config("integration_ky = \"x\"\n");

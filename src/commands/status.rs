@@ -133,8 +133,7 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
         outln!("{}{}", if n.warning { "WARNING " } else { "" }, n.text);
     }
     if let Some(t) = r.watch_last_pass {
-        // A pass takes seconds: a minute without one means the watcher is gone.
-        let alive = now.since(t) < std::time::Duration::from_secs(60);
+        let alive = crate::status::watch_running(t, now);
         outln!(
             "watch: last pass {t} ({} ago){}",
             age(t),
