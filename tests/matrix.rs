@@ -1051,6 +1051,24 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
             s.alice.user
         )
     );
+    // The pinned card: the report's severity and text, and who reported it where.
+    let pins = s.bot.state(&room, "m.room.pinned_events", "").unwrap();
+    let in_room = s.bot.messages(&room);
+    let card = current_body(
+        &in_room,
+        &s.bot.event(&room, pins["pinned"][0].as_str().unwrap()),
+    );
+    assert!(
+        card.starts_with(&format!(
+            "FIRING [Warning] chat report by {} / database is slow",
+            s.alice.user
+        )),
+        "{card}"
+    );
+    assert!(
+        card.contains(&format!("Reported in chat by {}", s.alice.user)) && !card.contains("##"),
+        "{card}"
+    );
     let msgs = s.alice.messages(&intake);
     let answers: Vec<&Value> = msgs
         .iter()
