@@ -321,6 +321,75 @@ fn rpm_installs_the_same_files_with_noreplace_config_and_the_postinst() {
     assert!(newest <= 28, "needs glibc 2.{newest}:\n{requires}");
     let scripts = run_tool("rpm", &["-qp", "--scripts", rpm]);
     assert!(scripts.contains("install -d -m 0750"), "{scripts}");
+    assert!(
+        !scripts.contains("systemctl"),
+        "watch is not enabled: {scripts}"
+    );
+}
+
+#[test]
+#[ignore = "needs the packaging tools (cargo-deb, cargo-generate-rpm, cargo-zigbuild, zig; tests/run.sh installs them): run by tests/run.sh"]
+fn deb_ships_the_watch_unit_and_no_script_enables_it() {
+    let p = packages();
+    let dir = TestDir::new("deb-unit");
+    let control = dir.join("control");
+    run_tool(
+        "dpkg-deb",
+        &["-e", p.deb.to_str().unwrap(), control.to_str().unwrap()],
+    );
+    for script in ["postinst", "postrm", "prerm", "preinst"] {
+        let text = std::fs::read_to_string(control.join(script)).unwrap_or_default();
+        assert!(
+            !text.contains("systemctl"),
+            "{script} enables or starts watch:\n{text}"
+        );
+    }
+    let listing = run_tool("dpkg-deb", &["-c", p.deb.to_str().unwrap()]);
+    assert!(
+        listing.contains("./usr/lib/systemd/system/pandora-ilert-watch.service"),
+        "{listing}"
+    );
+}
+
+/// The watch unit as shipped: it runs the installed binary with the installed config as the
+/// Pandora user, can be enabled, and nothing in the packages enables it (cargo-deb would add
+/// `systemctl enable` scripts only for `systemd-units`, which the package does not use).
+#[test]
+fn watch_unit_runs_the_installed_binary_with_the_installed_config_and_is_not_enabled() {
+    let unit =
+        std::fs::read_to_string(Path::new(ROOT).join("packaging/pandora-ilert-watch.service"))
+            .unwrap();
+    let exec = unit
+        .lines()
+        .find_map(|l| l.strip_prefix("ExecStart="))
+        .expect("ExecStart");
+    let argv: Vec<&str> = exec.split_whitespace().collect();
+    let installed = |path: &str| FILES.iter().any(|(p, _, _)| *p == path);
+    assert!(installed(argv[0]), "{exec}");
+    assert_eq!(argv[1], "--config");
+    assert!(installed(argv[2]), "{exec}");
+    assert_eq!(&argv[3..], ["watch"]);
+    assert!(
+        unit.contains("\nUser=pandora\n"),
+        "the Pandora user, as the postinst"
+    );
+    assert!(unit.contains("\n[Install]\nWantedBy=multi-user.target\n"));
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    assert!(
+        !manifest.contains("systemd-units"),
+        "cargo-deb would enable the unit"
+    );
+    for script in ["postinst", "postrm"] {
+        let text = std::fs::read_to_string(Path::new(ROOT).join("packaging/scripts").join(script))
+            .unwrap();
+        assert!(!text.contains("systemctl"), "{script}");
+    }
+    // The argv the unit runs is one the binary accepts.
+    let out = Command::new(BIN)
+        .args(["--config", "/nonexistent.toml", "watch", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
 }
 
 #[test]
