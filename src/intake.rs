@@ -227,7 +227,7 @@ fn storm_control(
             n => n.min(storm::creation_limit(&chat.backend)),
         };
         // The key in brackets: `!open KEY` in the storm channel gives it its own channel.
-        let entry = format!("{} [{}]", alert.subject(), alert.key);
+        let entry = storm::entry(&alert.subject(), &alert.key);
         if state.admit(limit, &alert.group, &entry, now) == Admission::Storm {
             plan.incident.chat = None;
             plan.incident.storm = true;
@@ -245,7 +245,7 @@ fn storm_control(
             );
         }
     } else if plan.decision == Decision::Resolved && plan.incident.storm {
-        state.resolve(&alert.group);
+        state.resolve(&alert.group, &alert.key);
     }
     if state != before {
         if let Err(e) = store.save_storm(&state) {

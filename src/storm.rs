@@ -19,6 +19,15 @@ pub const RECENT_PER_GROUP: usize = 8;
 /// The window over which channel openings are counted.
 pub const WINDOW: Duration = Duration::from_secs(60);
 
+/// The entry of an incident in a storm summary: its subject and, in brackets, its key (what
+/// `!open KEY` takes). Pure.
+pub fn entry(subject: &str, key: &str) -> String {
+    format!("{subject} [{key}]")
+}
+
+/// Appended to the entry of a summarised incident that recovered.
+pub const RESOLVED_MARK: &str = " (resolved)";
+
 /// Incidents of one agent group during a storm.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tally {
@@ -120,8 +129,9 @@ impl StormState {
         Admission::Storm
     }
 
-    /// Records the recovery of an incident that was summarised here.
-    pub fn resolve(&mut self, group: &str) {
+    /// Records the recovery of an incident that was summarised here; its entry in the list,
+    /// if still shown, is marked resolved.
+    pub fn resolve(&mut self, group: &str, key: &str) {
         let group = if group.is_empty() {
             "(no group)"
         } else {
@@ -132,6 +142,10 @@ impl StormState {
                 t.open -= 1;
                 t.resolved += 1;
                 self.version += 1;
+            }
+            let shown = format!("[{key}]");
+            if let Some(e) = t.recent.iter_mut().find(|e| e.ends_with(&shown)) {
+                e.push_str(RESOLVED_MARK);
             }
         }
     }
@@ -274,8 +288,27 @@ mod tests {
         s.admit(1, "g", "a", at(0));
         s.admit(1, "g", "b", at(1));
         let v = s.version;
-        s.resolve("g");
+        s.resolve("g", "k");
         assert_eq!((s.groups["g"].open, s.groups["g"].resolved), (0, 1));
         assert!(s.version > v);
+    }
+
+    #[test]
+    fn a_resolved_entry_is_marked_in_the_list() {
+        let mut s = StormState::new("r");
+        s.admit(1, "g", &entry("web-01 / CPU", "1"), at(0));
+        s.admit(1, "g", &entry("web-02 / CPU", "8"), at(1));
+        s.admit(1, "g", &entry("web-03 / CPU", "17"), at(2));
+        s.resolve("g", "7");
+        assert_eq!(
+            s.groups["g"].recent,
+            ["web-02 / CPU [8]", "web-03 / CPU [17]"],
+            "[17] is not [7]"
+        );
+        s.resolve("g", "17");
+        assert_eq!(
+            s.groups["g"].recent,
+            ["web-02 / CPU [8]", "web-03 / CPU [17] (resolved)"]
+        );
     }
 }

@@ -115,6 +115,12 @@ fn storm_summarises_new_incidents_in_one_channel_and_says_when_it_is_over() {
         "{}",
         storm.pinned()[0].text
     );
+    assert!(
+        storm.pinned()[0].text.contains("[104] (resolved)")
+            && !storm.pinned()[0].text.contains("[103] (resolved)"),
+        "the recovered entry is marked, the others not: {}",
+        storm.pinned()[0].text
+    );
     assert_eq!(
         slack.channels().len(),
         5,
