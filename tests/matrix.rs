@@ -578,11 +578,16 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
     let id = unique_alert_id();
     // The storm room is per route: a route name of its own keeps earlier runs' rooms out.
     let route = format!("storm{id}");
+    let stake_local = format!("storm-stakeholders-{id}");
+    let stake_room = s.alice.create_room(json!({
+        "room_alias_name": stake_local, "preset": "public_chat", "name": "Stakeholders",
+    }));
     let cfg = dir.config(&format!(
-        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\ninvite = [\"{}\"]\n",
+        "alert_deadline = \"12s\"\nrequest_timeout = \"10s\"\n[ilert]\napi_url = \"{}\"\n{}\n[[route]]\nname = \"{route}\"\nilert_key = \"{KEY}\"\nchat = \"matrix\"\nstorm_per_minute = 1\nstorm_quiet = \"1s\"\ninvite = [\"{}\"]\nstakeholder_channel = \"{}\"\n",
         ilert.url(),
         s.config_section(),
-        s.alice.user
+        s.alice.user,
+        s.alias(&stake_local)
     ));
     // Own room, storm, (quiet) own room again, storm, (quiet) end.
     for n in 0..5 {
@@ -620,6 +625,31 @@ fn each_storm_gets_its_own_summary_and_end_line_in_the_storm_room() {
         })
         .collect();
     assert_eq!(kinds, ["summary", "over", "summary", "over"], "{msgs:?}");
+    // Stakeholders hear of each storm once when it starts and once when it ends (besides the
+    // lines of the incidents that had rooms of their own).
+    let storm_lines: Vec<String> = s
+        .alice
+        .messages(&stake_room)
+        .iter()
+        .filter_map(|m| m["content"]["body"].as_str())
+        .filter(|b| b.contains("storm"))
+        .map(str::to_string)
+        .collect();
+    let start = format!("Alert storm on route '{route}': new incidents are summarised in");
+    let end = format!("The alert storm on route '{route}' is over");
+    let kinds: Vec<&str> = storm_lines
+        .iter()
+        .map(|b| {
+            if b.starts_with(&start) {
+                "start"
+            } else if b.starts_with(&end) {
+                "end"
+            } else {
+                b
+            }
+        })
+        .collect();
+    assert_eq!(kinds, ["start", "end", "start", "end"], "{storm_lines:?}");
 }
 
 #[test]

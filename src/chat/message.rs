@@ -407,16 +407,25 @@ pub fn storm_topic(state: &crate::storm::StormState) -> String {
 }
 
 /// The one line stakeholders get when a storm starts (active) or ends.
+/// Each names the storm by its start, so the lines of two storms are two messages (Matrix
+/// takes a repeated text as a retry of the same message: `post_purpose`).
 pub fn storm_stakeholder_line(state: &crate::storm::StormState, link: &str) -> ChatMessage {
+    let began = |t: Option<Timestamp>| {
+        t.map(|t| t.rfc3339().replace('T', " ").replace('Z', " UTC"))
+            .unwrap_or_default()
+    };
     let title = if state.is_active() {
         format!(
-            "Alert storm on route '{}': new incidents are summarised in {link} instead of a channel each; ilert still gets every alert.",
-            state.route
+            "Alert storm on route '{}': new incidents are summarised in {link} instead of a channel each; ilert still gets every alert. It began {}.",
+            state.route,
+            began(state.active_since)
         )
     } else {
         format!(
-            "The alert storm on route '{}' is over ({} incident(s) summarised in {link}); new incidents get their own channel again.",
-            state.route, state.total
+            "The alert storm on route '{}' is over ({} incident(s) summarised in {link}); new incidents get their own channel again. It began {}.",
+            state.route,
+            state.total,
+            began(state.ended_storm)
         )
     };
     ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
@@ -530,5 +539,32 @@ mod tests {
         m.accepted_by = None;
         m.level = Some(1);
         assert_eq!(topic(&i), "FIRING - web-01 / CPU Load");
+    }
+
+    #[test]
+    fn two_storms_stakeholder_lines_differ_by_their_start() {
+        use crate::storm::StormState;
+        let at = |secs: i64| Timestamp::from_millis(secs * 1000);
+        let mut one = StormState::new("db");
+        one.active_since = Some(at(1_000));
+        let mut two = one.clone();
+        two.active_since = Some(at(1_002));
+        let (a, b) = (
+            storm_stakeholder_line(&one, "#storm").title,
+            storm_stakeholder_line(&two, "#storm").title,
+        );
+        assert_ne!(a, b);
+        assert!(a.ends_with("It began 1970-01-01 00:16:40 UTC."), "{a}");
+        one.end(at(1_001));
+        two.end(at(1_003));
+        let (a, b) = (
+            storm_stakeholder_line(&one, "#storm").title,
+            storm_stakeholder_line(&two, "#storm").title,
+        );
+        assert!(
+            a.starts_with("The alert storm on route 'db' is over"),
+            "{a}"
+        );
+        assert_ne!(a, b);
     }
 }
