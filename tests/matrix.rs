@@ -393,6 +393,46 @@ fn stakeholder_room_given_by_alias_gets_one_line_per_state_change() {
 
 #[test]
 #[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn a_flapping_alert_tells_stakeholders_each_time_it_fires_and_recovers() {
+    let s = Synapse::from_env();
+    let (dir, ilert) = (TestDir::new("mx-stake-flap"), FakeIlert::start());
+    let id = unique_alert_id();
+    let stake_local = format!("stakeholders-flap-{id}");
+    let stake_room = s.alice.create_room(json!({
+        "room_alias_name": stake_local, "preset": "public_chat", "name": "Stakeholders",
+    }));
+    let route = format!(
+        "{}stakeholder_channel = \"{}\"\n",
+        synapse_route(&s, false),
+        s.alias(&stake_local)
+    );
+    let cfg = config(&dir, &ilert, &s.config_section(), &route);
+    for _ in 0..2 {
+        fire(&cfg, &id);
+        let out = PandoraAlert::recovery(&id).run(&cfg);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    let lines: Vec<String> = s
+        .alice
+        .messages(&stake_room)
+        .iter()
+        .map(|m| m["content"]["body"].as_str().unwrap().to_string())
+        .map(|b| b.split(':').next().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "Incident opened",
+            "Incident resolved",
+            "Incident opened",
+            "Incident resolved"
+        ],
+        "{lines:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn a_rejected_access_token_is_a_dead_letter_with_a_fix_hint() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-badtoken"), FakeIlert::start());
