@@ -113,13 +113,16 @@ pub fn parse_command(text: &str) -> Option<Command> {
     }
 }
 
-/// The answer to an edit whose new text is a command (Matrix `m.replace`): edits are never
-/// acted on (the original was read, and answered if it was a command, when it was new), but a
-/// person who fixed a typo in a command learns to send it again. `None` for other messages.
-/// Pure.
-pub fn edit_answer(text: &str) -> Option<String> {
+/// The answer to an edit whose new text is a command (Matrix `m.replace`; `is_command` says
+/// what counts in the channel): edits are never acted on (the original was read, and answered
+/// if it was a command, when it was new), but a person who fixed a typo in a command learns to
+/// send it again. `None` for other messages. Answers are idempotent on Matrix (a reply's
+/// transaction id is its parent and text), so readers at once answer an edit once. Pure.
+pub fn edit_answer(text: &str, is_command: impl Fn(&str) -> bool) -> Option<String> {
     let new = text.strip_prefix(chat::EDIT_MARK)?;
-    parse_command(new)?;
+    if !is_command(new) {
+        return None;
+    }
     let word = new.split_whitespace().next().unwrap_or_default();
     Some(format!(
         "Edited messages are not acted on: if you meant {word}, send it again as a new message."
@@ -382,6 +385,10 @@ fn poll_intake(
         .map_err(|e| e.to_string())?;
     for m in fresh(&items, cursor.is_none(), ctx.now) {
         let Some(text) = parse_report(&m.text, &chat.intake_prefix) else {
+            let is_report = |t: &str| parse_report(t, &chat.intake_prefix).is_some();
+            if let Some(answer) = edit_answer(&m.text, is_report) {
+                reply(backend.as_mut(), &ch, m, &answer, report);
+            }
             continue;
         };
         let alert = report_alert(&chat.backend, &ch, m, &text);
@@ -557,7 +564,7 @@ fn poll_incident(
         .filter(|m| cursor.is_some() || m.at >= opened_at)
     {
         let Some(cmd) = parse_command(&m.text) else {
-            if let Some(answer) = edit_answer(&m.text) {
+            if let Some(answer) = edit_answer(&m.text, |t| parse_command(t).is_some()) {
                 reply(backend.as_mut(), &ch, m, &answer, report);
             }
             continue;
@@ -711,6 +718,9 @@ fn poll_storm(
     let storm_key = format!("storm-{}", route.name);
     for m in fresh(&items, cursor.is_none(), ctx.now) {
         let Some(key) = parse_open(&m.text) else {
+            if let Some(answer) = edit_answer(&m.text, |t| parse_open(t).is_some()) {
+                reply(backend.as_mut(), &ch, m, &answer, report);
+            }
             continue;
         };
         if !authorized(ctx, backend.as_mut(), &ch, chat, &m.author) {
@@ -1258,12 +1268,16 @@ mod tests {
 
     #[test]
     fn an_edit_into_a_command_is_answered_not_acted_on() {
+        let command = |t: &str| parse_command(t).is_some();
         assert_eq!(
-            edit_answer("(edit) !ack now").as_deref(),
+            edit_answer("(edit) !ack now", command).as_deref(),
             Some("Edited messages are not acted on: if you meant !ack, send it again as a new message.")
         );
-        assert_eq!(edit_answer("(edit) good morning"), None);
-        assert_eq!(edit_answer("!ack"), None);
+        assert_eq!(edit_answer("(edit) good morning", command), None);
+        assert_eq!(edit_answer("!ack", command), None);
+        let report = |t: &str| parse_report(t, "!incident").is_some();
+        assert!(edit_answer("(edit) !incident db slow", report)
+            .is_some_and(|a| a.contains("if you meant !incident,")));
     }
 
     #[test]

@@ -1155,6 +1155,47 @@ fn incident_reported_in_the_intake_room_opens_one_and_answers_in_thread() {
             && body.contains("https://matrix.to/#/#"),
         "{body}"
     );
+    // The reporter edits the report: nothing new is opened, and the edit gets one answer.
+    let (status, edit) = s.alice.call(
+        "PUT",
+        &format!("/rooms/{intake}/send/m.room.message/report-edit-{id}"),
+        Some(json!({"msgtype": "m.text", "body": "* !incident warning database is very slow",
+                    "m.new_content": {"msgtype": "m.text", "body": "!incident warning database is very slow"},
+                    "m.relates_to": {"rel_type": "m.replace", "event_id": sent["event_id"]}})),
+    );
+    assert_eq!(status, 200, "{edit}");
+    for _ in 0..2 {
+        let out = run(&cfg, &["plugin"]);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+    }
+    assert_eq!(
+        ilert
+            .accepted()
+            .iter()
+            .filter(|e| e["eventType"] == "ALERT")
+            .count(),
+        1
+    );
+    let answers: Vec<String> = s
+        .alice
+        .messages(&intake)
+        .iter()
+        .filter(|m| m["sender"] == s.bot.user.as_str())
+        .filter(|m| {
+            m["content"]["m.relates_to"]["event_id"] == edit["event_id"]
+                || m["content"]["m.relates_to"]["m.in_reply_to"]["event_id"] == edit["event_id"]
+        })
+        .map(|m| {
+            m["content"]["body"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        answers,
+        ["Edited messages are not acted on: if you meant !incident, send it again as a new message."],
+    );
 }
 
 /// A homeserver stand-in for rate limiting: every call answers 429 `M_LIMIT_EXCEEDED` until
