@@ -542,8 +542,23 @@ fn the_bot_refused_in_a_private_channel_posts_without_details_through_the_webhoo
         "",
     );
     dir.assert_ok(&PandoraAlert::firing("3200").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("3200").set("--data", "99").run(&cfg));
     dir.assert_ok(&PandoraAlert::recovery("3200").run(&cfg));
     assert!(graph.bot(|b| b.refusals) >= 1, "the bot was refused");
+    // The event log is truthful: a webhook card is never edited, so no line says it was.
+    let lines = dir.chat_lines("3200");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("updated alert message")),
+        "nothing was edited: {lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "alert message not edited (its card went through the Teams webhook, which cannot \
+             edit it): FIRING"
+        ) && l.ends_with("(fired 2 times)")),
+        "the re-fire says why the card stays as posted: {lines:#?}"
+    );
+    assert!(graph.bot(|b| b.puts.is_empty()), "no edit was attempted");
     assert!(graph.bot(|b| b.threads.is_empty()));
     let cards = graph.cards();
     assert_eq!(cards.len(), 2, "opened and resolved, through the webhook");
