@@ -621,6 +621,43 @@ fn the_alert_command_links_the_ilert_alert_on_the_first_chat_card() {
 }
 
 #[test]
+fn the_ilert_alert_behind_a_page_of_others_is_found_on_the_next_page() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-paging"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    ilert.open_others(130);
+    dir.assert_ok(&PandoraAlert::firing("6401").run(&cfg));
+    let ours = ilert
+        .alerts()
+        .into_iter()
+        .find(|a| a.alert_key == "6401")
+        .expect("ilert opened our alert");
+    assert_eq!(
+        dir.record("6401")["ilert_alert"],
+        format!("https://acme.ilert.example/alert/view?id={}", ours.id),
+        "matched by alertKey on the second page"
+    );
+    let pages: Vec<String> = ilert
+        .rest_calls()
+        .into_iter()
+        .filter(|(m, p)| m == "GET" && p.starts_with("/api/alerts?"))
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        pages
+            .iter()
+            .any(|p| p.contains("start-index=0&max-results=100"))
+            && pages
+                .iter()
+                .any(|p| p.contains("start-index=100&max-results=100")),
+        "two pages of at most 100: {pages:?}"
+    );
+}
+
+#[test]
 fn an_alert_ilert_lists_late_is_found_on_a_second_look_or_by_the_next_pass() {
     let (dir, ilert, slack) = (
         TestDir::new("ilert-link-late"),
