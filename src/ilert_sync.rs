@@ -396,8 +396,9 @@ fn channel(incident: &Incident) -> Option<(String, ChannelRef)> {
     ))
 }
 
-/// Posts one line in the incident channel. An error leaves the state unrecorded, so the next
-/// run posts it instead.
+/// Posts one line in the incident channel, as a follow-up to the alert message (a reply in
+/// its thread where the platform keeps incident updates there: a Teams bot). An error leaves
+/// the state unrecorded, so the next run posts it instead.
 fn post_line(
     config: &Config,
     store: &Store,
@@ -423,7 +424,10 @@ fn post_line(
         Vec::new(),
         Vec::new(),
     );
-    b.post(&ch, &msg).map(|_| ()).map_err(|e| e.to_string())
+    let alert_message = incident.chat.as_ref().and_then(|c| c.message_id.as_deref());
+    b.follow_up(&ch, alert_message, &msg)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Re-renders the pinned message in place with the ilert link and state, and the topic
@@ -456,7 +460,9 @@ fn rerender_pinned(
         .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
     let result = chat::backend(&backend, &ctx).and_then(|mut b| {
         let caps = b.capabilities();
-        if caps.update {
+        // A message the platform cannot edit (a Teams card sent through the webhook) stays
+        // as posted; the line above told the change.
+        if caps.update && b.uneditable(&message_id).is_none() {
             b.update(
                 &ch,
                 &message_id,

@@ -156,6 +156,13 @@ pub trait ChatBackend {
     fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError>;
     /// Posts a message; returns its id.
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError>;
+    /// Why this posted message cannot be edited, when the platform took it in a form that
+    /// cannot be (a Teams card the bot could not post, sent through the webhook); `None` when
+    /// `update` can edit it.
+    fn uneditable(&self, message_id: &str) -> Option<&'static str> {
+        let _ = message_id;
+        None
+    }
     /// Replaces a posted message's content.
     fn update(
         &mut self,

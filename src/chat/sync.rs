@@ -179,13 +179,23 @@ pub fn sync(
             || st.rendered_resolved == inc.is_open()
             || st.extra.get(RENDERED_STATE) != special.as_ref())
     {
-        match b.update(&ch, &message_id, &alert) {
-            // Someone deleted the pinned message: post it anew (it shows the current state).
-            Err(ChatError::MessageGone(why)) => {
+        // The event log says what happened: an edit, or why the message stays as posted.
+        let outcome = match b.uneditable(&message_id) {
+            Some(why) => Ok(format!("alert message not edited ({why})")),
+            None => match b.update(&ch, &message_id, &alert) {
+                // Someone deleted the pinned message: post it anew (it shows the current state).
+                Err(ChatError::MessageGone(why)) => Err(why),
+                r => {
+                    r?;
+                    Ok("updated alert message".to_string())
+                }
+            },
+        };
+        match outcome {
+            Err(why) => {
                 repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
             }
-            r => {
-                r?;
+            Ok(what) => {
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
                 match &special {
@@ -197,7 +207,7 @@ pub fn sync(
                     &st,
                     save,
                     Some(format!(
-                        "updated alert message: {} (fired {} times)",
+                        "{what}: {} (fired {} times)",
                         alert.title, inc.times_fired
                     )),
                 );
