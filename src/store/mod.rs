@@ -240,6 +240,24 @@ pub enum LockError {
     Store(StoreError),
 }
 
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::Timeout => f.write_str("another process held the incident lock too long"),
+            LockError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Timeout => None,
+            LockError::Store(e) => Some(e),
+        }
+    }
+}
+
 /// The store rooted at `state_dir`.
 #[derive(Clone, Debug)]
 pub struct Store {
