@@ -14,7 +14,7 @@ use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::incident::Incident;
 use crate::lifecycle::ChatChange;
-use crate::store::{EventLogLine, Store};
+use crate::store::{EventKind, EventLogLine, Step, Store};
 use crate::time::Timestamp;
 
 /// Where a record lives: the current record of its key, or a superseded one in `history/`.
@@ -157,7 +157,7 @@ pub fn run(
             }
         };
         let loc = d.loc.clone();
-        let mut save = |inc: &Incident, note: Option<String>| {
+        let mut save = |inc: &Incident, step: Step, text: String| {
             let r = match &loc {
                 RecordLoc::Current => store.save_incident(inc),
                 RecordLoc::History(_) => store.save_history(inc),
@@ -165,9 +165,8 @@ pub fn run(
             if let Err(e) = r {
                 log::error!("{e}");
             }
-            if let Some(text) = note {
-                store.log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-            }
+            let line = EventLogLine::ours(inc.seq, EventKind::Chat, text).step(step);
+            store.log_event(&inc.key, &line);
         };
         match chat::sync(
             backend.as_mut(),

@@ -22,7 +22,7 @@ use crate::ilert::{IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState};
 use crate::lifecycle::{chat_action, Action, ChatChange};
 use crate::pandora::{Alert, AlertInput};
-use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventKind, EventLogLine, OutboxEntry, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -443,9 +443,10 @@ fn poll_incident(
                     &EventLogLine {
                         at: m.at,
                         seq: incident.seq,
-                        kind: "note".into(),
+                        kind: EventKind::Note,
                         text: text.clone(),
                         by: m.author.clone(),
+                        step: None,
                     },
                 );
                 report.commands += 1;
@@ -500,9 +501,10 @@ fn poll_incident(
                     &EventLogLine {
                         at: m.at,
                         seq: incident.seq,
-                        kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
+                        kind: EventKind::FromChat(event_type),
                         text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
                         by: m.author.clone(),
+                        step: None,
                     },
                 );
                 format!("{verb} in ilert by {}.", m.author)
@@ -586,7 +588,7 @@ fn refuse(
         &EventLogLine {
             at: m.at,
             seq,
-            kind: "command-refused".into(),
+            kind: EventKind::CommandRefused,
             text: format!(
                 "{} typed {:?} in #{} but is not allowed to act",
                 m.author,
@@ -594,6 +596,7 @@ fn refuse(
                 ch.name
             ),
             by: m.author.clone(),
+            step: None,
         },
     );
     log::info!(

@@ -14,7 +14,7 @@ use crate::ilert::IlertEventType;
 use crate::ilert_api::{IlertApi, RestAlert};
 use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
-use crate::store::Store;
+use crate::store::{EventKind, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -150,7 +150,7 @@ fn sync_incident(
         post_line(config, store, http, incident, &line, deadline)?;
         store.log_event(
             &incident.key,
-            &crate::store::EventLogLine::ours(incident.seq, "ilert-state", line),
+            &crate::store::EventLogLine::ours(incident.seq, EventKind::IlertState, line),
         );
     }
     if let Some(m) = incident.ilert_mirror.as_mut() {

@@ -173,9 +173,10 @@ fn apply(
             &EventLogLine {
                 at: entry.received_at,
                 seq: incident.seq,
-                kind: plan.decision.as_str().into(),
+                kind: plan.decision.into(),
                 text,
                 by: "pandora".into(),
+                step: None,
             },
         );
         if in_inbox {

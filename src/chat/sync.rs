@@ -8,9 +8,11 @@ use super::{message, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatErr
 use crate::config::ChatRoute;
 use crate::incident::{ChatState, Incident};
 use crate::lifecycle::ChatChange;
+use crate::store::Step;
 use crate::time::Timestamp;
 
-type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
+/// Saves the record after a step, with the step and a line for the event log.
+type Save<'s> = dyn FnMut(&Incident, Step, String) + 's;
 
 /// The chat state's `extra` entry with the special state (`NOT PAGED`, `ACKNOWLEDGED by X`)
 /// the pinned message shows.
@@ -53,13 +55,25 @@ pub fn sync(
         if !closing_posted {
             b.post(&ch, &message::closing_line(inc, now))?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
-            commit(inc, &st, save, Some("posted closing line".into()));
+            commit(
+                inc,
+                &st,
+                save,
+                Step::ClosingPosted,
+                "posted closing line".into(),
+            );
         }
         let topic = message::archived_topic(inc);
         if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
             b.set_topic(&ch, &topic)?;
             st.topic = Some(topic.clone());
-            commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
+            commit(
+                inc,
+                &st,
+                save,
+                Step::TopicSet,
+                format!("topic set to \"{topic}\""),
+            );
         }
         if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
             b.withdraw_invites(&ch, &st.invited)?;
@@ -68,12 +82,19 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some("withdrew the invitations nobody accepted".into()),
+                Step::InvitesWithdrawn,
+                "withdrew the invitations nobody accepted".into(),
             );
         }
         b.archive(&ch)?;
         st.archived_at = Some(now);
-        commit(inc, &st, save, Some(format!("archived #{}", ch.name)));
+        commit(
+            inc,
+            &st,
+            save,
+            Step::Archived,
+            format!("archived #{}", ch.name),
+        );
         return Ok(());
     }
 
@@ -102,7 +123,7 @@ pub fn sync(
                 // A post-only backend (Teams webhook) writes into one configured channel.
                 format!("using the configured channel ({})", ch.name)
             };
-            commit(inc, &st, save, Some(note));
+            commit(inc, &st, save, Step::ChannelOpened, note);
             ch
         }
     };
@@ -123,7 +144,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("invited {}", missing.join(", "))),
+                Step::Invited,
+                format!("invited {}", missing.join(", ")),
             );
         }
     }
@@ -141,7 +163,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("posted alert message: {}", alert.title)),
+                Step::AlertPosted,
+                format!("posted alert message: {}", alert.title),
             );
             id
         }
@@ -155,7 +178,13 @@ pub fn sync(
             r => {
                 r?;
                 st.pinned = true;
-                commit(inc, &st, save, Some("pinned the alert message".into()));
+                commit(
+                    inc,
+                    &st,
+                    save,
+                    Step::Pinned,
+                    "pinned the alert message".into(),
+                );
             }
         }
     }
@@ -165,7 +194,13 @@ pub fn sync(
     if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
         b.set_topic(&ch, &topic)?;
         st.topic = Some(topic.clone());
-        commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
+        commit(
+            inc,
+            &st,
+            save,
+            Step::TopicSet,
+            format!("topic set to \"{topic}\""),
+        );
     }
 
     // 6. The pinned message follows re-fires and recovery, in place.
@@ -192,10 +227,11 @@ pub fn sync(
                     inc,
                     &st,
                     save,
-                    Some(format!(
+                    Step::AlertUpdated,
+                    format!(
                         "updated alert message: {} (fired {} times)",
                         alert.title, inc.times_fired
-                    )),
+                    ),
                 );
             }
         }
@@ -214,7 +250,8 @@ pub fn sync(
             inc,
             &st,
             save,
-            Some("told the channel whether ilert paged".into()),
+            Step::PagingTold,
+            "told the channel whether ilert paged".into(),
         );
     }
 
@@ -227,7 +264,8 @@ pub fn sync(
             inc,
             &st,
             save,
-            Some(format!("posted recovery message: {}", rec.title)),
+            Step::RecoveryPosted,
+            format!("posted recovery message: {}", rec.title),
         );
     }
 
@@ -251,7 +289,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("stakeholder line in {stake}: {}", line.title)),
+                Step::StakeholderLine,
+                format!("stakeholder line in {stake}: {}", line.title),
             );
         }
     }
@@ -284,22 +323,29 @@ fn repost(
         inc,
         st,
         save,
-        Some(format!(
+        Step::AlertPosted,
+        format!(
             "the alert message was gone ({why}); posted it again: {}",
             alert.title
-        )),
+        ),
     );
     if caps.pin {
         b.pin(ch, &id)?;
         st.pinned = true;
-        commit(inc, st, save, Some("pinned the new alert message".into()));
+        commit(
+            inc,
+            st,
+            save,
+            Step::Pinned,
+            "pinned the new alert message".into(),
+        );
     }
     Ok(id)
 }
 
-fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<String>) {
+fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, step: Step, note: String) {
     inc.chat = Some(st.clone());
-    save(inc, note);
+    save(inc, step, note);
 }
 
 #[cfg(test)]
@@ -404,7 +450,7 @@ mod tests {
             &route,
             change,
             Timestamp::from_millis(0),
-            &mut |i: &Incident, _| saved.push(i.clone()),
+            &mut |i: &Incident, _, _| saved.push(i.clone()),
         );
         if let Some(last) = saved.last() {
             *inc = last.clone();

@@ -15,7 +15,7 @@ use crate::http::Http;
 use crate::incident::Incident;
 use crate::pandora::{Alert, AlertInput};
 use crate::stdout::outln;
-use crate::store::Store;
+use crate::store::{EventKind, EventLogLine, Step, Store};
 use crate::time::Timestamp;
 
 use super::alert::handle;
@@ -142,12 +142,9 @@ pub fn run(
     let incident = store.load_incident(&key);
 
     let events = store.events(&key);
-    let at = |needle: &str| {
-        events
-            .iter()
-            .find(|e| e.text.contains(needle))
-            .map(|e| e.at.since(t0).as_secs_f64())
-    };
+    let secs = |e: &EventLogLine| e.at.since(t0).as_secs_f64();
+    // When a step was first done, by the store's event log.
+    let at = |step: Step| events.iter().find(|e| e.step == Some(step)).map(secs);
     let pending_error = |label: &str| {
         store
             .pending_for(&key)
@@ -163,11 +160,11 @@ pub fn run(
             .map(|e| e.last_error.unwrap_or_else(|| "not delivered yet".into()))
     };
     let mut hops = Vec::new();
-    let mut hop = |what: String, ok: bool, needle: &str, err: Option<String>| {
+    let mut hop = |what: String, ok: bool, after_secs: Option<f64>, err: Option<String>| {
         hops.push(Hop {
             what,
             ok,
-            after_secs: at(needle),
+            after_secs,
             error: if ok {
                 None
             } else {
@@ -182,7 +179,7 @@ pub fn run(
     hop(
         "ilert accepted the ALERT".into(),
         delivered(&fired, "ilert ALERT"),
-        "ilert ALERT delivered",
+        at(Step::IlertAlert),
         pending_error("ilert ALERT"),
     );
     if let Some(chat) = &route.chat {
@@ -200,7 +197,7 @@ pub fn run(
         hop(
             format!("{kind} channel #{name} opened on {}", chat.backend),
             c.channel_id.is_some(),
-            "channel #",
+            at(Step::ChannelOpened),
             chat_err.clone(),
         );
         if !chat.invite.is_empty() {
@@ -208,14 +205,14 @@ pub fn run(
             hop(
                 format!("responders invited: {}", chat.invite.join(", ")),
                 all,
-                "invited",
+                at(Step::Invited),
                 chat_err.clone(),
             );
         }
         hop(
             "alert message posted".into(),
             c.message_id.is_some(),
-            "posted alert message",
+            at(Step::AlertPosted),
             chat_err.clone(),
         );
         if crate::chat::backend(
@@ -234,18 +231,23 @@ pub fn run(
             hop(
                 "alert message pinned".into(),
                 c.pinned,
-                "pinned",
+                at(Step::Pinned),
                 chat_err.clone(),
             );
         }
         if let Some(t) = &c.topic {
-            hop(format!("topic set to \"{t}\""), true, "topic set", None);
+            hop(
+                format!("topic set to \"{t}\""),
+                true,
+                at(Step::TopicSet),
+                None,
+            );
         }
         if let Some(s) = &chat.stakeholder_channel {
             hop(
                 format!("stakeholder line in {s}"),
                 c.extra.contains_key("stakeholder_opened"),
-                "stakeholder line",
+                at(Step::StakeholderLine),
                 chat_err.clone(),
             );
         }
@@ -253,7 +255,7 @@ pub fn run(
     hop(
         "ilert accepted the RESOLVE".into(),
         delivered(&resolved, "ilert RESOLVE"),
-        "ilert RESOLVE delivered",
+        at(Step::IlertResolve),
         pending_error("ilert RESOLVE"),
     );
     if route.chat.is_some() {
@@ -268,14 +270,23 @@ pub fn run(
         hop(
             "recovery message posted".into(),
             c.recovery_message_id.is_some(),
-            "posted recovery message",
+            at(Step::RecoveryPosted),
             chat_err.clone(),
         );
         if c.rendered_resolved || c.topic.as_deref().is_some_and(|t| t.contains("RESOLVED")) {
+            // The first re-render of the topic or the pinned message once Pandora's recovery
+            // was taken in.
+            let resolved = events.iter().find(|e| e.kind == EventKind::Resolved);
+            let shown = resolved.and_then(|r| {
+                events
+                    .iter()
+                    .filter(|e| e.at >= r.at)
+                    .find(|e| matches!(e.step, Some(Step::TopicSet | Step::AlertUpdated)))
+            });
             hop(
                 "pinned message and topic show RESOLVED".into(),
                 true,
-                "RESOLVED",
+                shown.map(secs),
                 None,
             );
         }

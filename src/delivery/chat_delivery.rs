@@ -5,7 +5,7 @@
 use crate::chat::{self, backend, storm, sync, ChatError, Context};
 use crate::incident::Incident;
 use crate::lifecycle::ChatUpdate;
-use crate::store::EventLogLine;
+use crate::store::{EventKind, EventLogLine, Step};
 
 use super::Disposition;
 
@@ -61,14 +61,12 @@ pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> D
         Ok(b) => b,
         Err(retry) => return retry,
     };
-    let mut save = |inc: &Incident, note: Option<String>| {
+    let mut save = |inc: &Incident, step: Step, text: String| {
         if let Err(e) = ctx.store.save_incident(inc) {
             log::error!("{e}");
         }
-        if let Some(text) = note {
-            ctx.store
-                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-        }
+        let line = EventLogLine::ours(inc.seq, EventKind::Chat, text).step(step);
+        ctx.store.log_event(&inc.key, &line);
     };
     match sync(
         backend.as_mut(),
@@ -117,8 +115,10 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             log::error!("{e}");
         }
         if let (Some(text), Some(inc)) = (note, incident.as_ref()) {
-            ctx.store
-                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
+            ctx.store.log_event(
+                &inc.key,
+                &EventLogLine::ours(inc.seq, EventKind::Chat, text),
+            );
         }
     };
     match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {

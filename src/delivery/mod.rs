@@ -18,7 +18,7 @@ use crate::ilert;
 use crate::lifecycle::Action;
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
-use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventKind, EventLogLine, OutboxEntry, Step, Store};
 use crate::text::one_line;
 use crate::time::{human_duration, Timestamp};
 
@@ -289,7 +289,12 @@ impl<'a> Deliverer<'a> {
                     self.breaker.remove(&lane);
                     self.recovered.insert(lane.clone());
                     self.successes.insert(lane.clone(), now);
-                    self.log(&entry, now, "delivered", format!("{label} delivered"));
+                    self.log(
+                        &entry,
+                        now,
+                        EventKind::Delivered,
+                        format!("{label} delivered"),
+                    );
                     log::debug!("incident {key}: {label} delivered");
                     outcome.delivered += 1;
                     outcome.done.push(label);
@@ -313,7 +318,7 @@ impl<'a> Deliverer<'a> {
                     self.log(
                         &entry,
                         now,
-                        "failed",
+                        EventKind::Failed,
                         format!("{label} failed: {reason}; queued for retry"),
                     );
                     blocked.insert(lane);
@@ -343,7 +348,7 @@ impl<'a> Deliverer<'a> {
                     self.log(
                         &entry,
                         now,
-                        "dead-letter",
+                        EventKind::DeadLetter,
                         format!("{label} refused: {reason}"),
                     );
                     outcome.dead += 1;
@@ -480,9 +485,15 @@ impl<'a> Deliverer<'a> {
         }
     }
 
-    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: &str, text: String) {
+    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: EventKind, text: String) {
+        // ilert taking an event is a step the drill times.
+        let step = match (&kind, &entry.action) {
+            (EventKind::Delivered, Action::Ilert(event)) => Some(Step::ilert(event.event_type)),
+            _ => None,
+        };
         let line = EventLogLine {
             at: now,
+            step,
             ..EventLogLine::ours(entry.seq, kind, text)
         };
         self.store.log_event(&entry.key, &line);

@@ -18,6 +18,7 @@
 //! replaced atomically (`fsutil::write_file`). A process killed at any instant leaves either
 //! the old decision or the new one. Per-incident work happens under the incident's lock.
 
+mod events;
 pub mod fsutil;
 pub mod pacing;
 
@@ -37,6 +38,7 @@ use crate::storm::StormState;
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
+pub use events::{EventKind, EventLogLine, Step};
 pub use fsutil::Durability;
 use fsutil::{append_line, ensure_dir, write_atomic, write_file};
 
@@ -182,34 +184,6 @@ pub fn sort_queue(queue: &mut [OutboxEntry]) {
 
 fn to_json<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(io::Error::other)
-}
-
-/// One line of an incident's event log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventLogLine {
-    /// When.
-    pub at: Timestamp,
-    /// Incident number of this alert.
-    pub seq: u32,
-    /// `fired`, `refired`, `resolved`, `delivered`, `failed`, `dead-letter`, `chat`, …
-    pub kind: String,
-    /// Human text.
-    pub text: String,
-    /// Who: `pandora`, `pandora-ilert`, or a chat user.
-    pub by: String,
-}
-
-impl EventLogLine {
-    /// A line about something pandora-ilert did, stamped now.
-    pub fn ours(seq: u32, kind: &str, text: String) -> Self {
-        EventLogLine {
-            at: Timestamp::now(),
-            seq,
-            kind: kind.to_string(),
-            text,
-            by: "pandora-ilert".into(),
-        }
-    }
 }
 
 /// An inbox entry: an alert waiting to be planned.
