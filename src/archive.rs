@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::chat::{self, Context};
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::incident::Incident;
@@ -36,7 +36,7 @@ pub struct Due {
     /// Channel name.
     pub channel: String,
     /// Backend.
-    pub backend: String,
+    pub backend: ChatPlatform,
     /// When it was resolved.
     pub resolved_at: Timestamp,
     /// A drill.
@@ -67,7 +67,7 @@ pub fn due(records: Vec<(RecordLoc, Incident)>, older_than: Duration, now: Times
                 key: i.key,
                 seq: i.seq,
                 channel,
-                backend: chat.backend.clone(),
+                backend: chat.backend?,
                 resolved_at,
                 drill: i.drill,
                 loc,
@@ -149,7 +149,7 @@ pub fn run(
             deadline,
             now,
         };
-        let mut backend = match chat::backend(&d.backend, &ctx) {
+        let mut backend = match chat::backend(d.backend, &ctx) {
             Ok(b) => b,
             Err(e) => {
                 report.failed.push((d.channel.clone(), e));
@@ -250,7 +250,7 @@ mod tests {
             outbox_seq: 0,
             applied: Vec::new(),
             chat: Some(ChatState {
-                backend: "slack".into(),
+                backend: Some(ChatPlatform::Slack),
                 channel_id: Some(format!("C{key}")),
                 channel_name: Some(format!("pandorafms_alert_{key}")),
                 archived_at: archived.then_some(now),

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::chat::message::ACKED_BY;
 use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
-use crate::config::{ChatRoute, Config, IlertApi, Route};
+use crate::config::{ChatPlatform, ChatRoute, Config, IlertApi, Route};
 use crate::deadline::Deadline;
 use crate::delivery::Deliverer;
 use crate::http::Http;
@@ -227,8 +227,10 @@ pub fn poll(
         if !route.chat.as_ref().is_some_and(|c| c.commands) {
             continue;
         }
-        let backend_name = state.backend.clone();
-        if let Err(e) = poll_incident(&ctx, route, &backend_name, &incident.key, &mut report) {
+        let Some(platform) = state.backend else {
+            continue;
+        };
+        if let Err(e) = poll_incident(&ctx, route, platform, &incident.key, &mut report) {
             report
                 .errors
                 .push(format!("incident {}: {e}", incident.key));
@@ -247,7 +249,7 @@ fn poll_intake(
     let Some(channel_id) = &chat.intake_channel else {
         return Ok(());
     };
-    let mut backend = chat::backend(&chat.backend, ctx)?;
+    let mut backend = chat::backend(chat.backend, ctx)?;
     let ch = backend
         .existing_channel(channel_id)
         .map_err(|e| e.to_string())?;
@@ -260,7 +262,7 @@ fn poll_intake(
         let Some(text) = parse_report(&m.text, &chat.intake_prefix) else {
             continue;
         };
-        let alert = report_alert(&chat.backend, &ch, m, &text);
+        let alert = report_alert(chat.backend, &ch, m, &text);
         let key = alert.key.clone();
         let incident = open(alert, &route.name);
         report.reports += 1;
@@ -320,7 +322,7 @@ fn poll_intake(
 /// The alert for a chat report; its key is stable per message, so a replay only re-fires.
 /// The report text is the subject (topic, pinned title); a leading severity word sets the
 /// severity (default Critical: someone thought it worth reporting).
-fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, report: &str) -> Alert {
+fn report_alert(backend: ChatPlatform, ch: &ChannelRef, m: &HistoryItem, report: &str) -> Alert {
     let (severity, text) = split_severity(report);
     // Matrix aliases already start with `#`.
     let channel = ch.name.trim_start_matches('#');
@@ -376,7 +378,7 @@ fn fresh(
 fn poll_incident(
     ctx: &Context<'_>,
     route: &Route,
-    backend_name: &str,
+    platform: ChatPlatform,
     key: &str,
     report: &mut Report,
 ) -> Result<(), String> {
@@ -404,7 +406,7 @@ fn poll_incident(
     let Some(chat_route) = route.chat.as_ref() else {
         return Ok(());
     };
-    let mut backend = chat::backend(backend_name, ctx)?;
+    let mut backend = chat::backend(platform, ctx)?;
     if !backend.capabilities().history {
         // Teams app-only cannot read channel messages: nothing to poll.
         return Ok(());
@@ -483,7 +485,7 @@ fn poll_incident(
                     incident.resolved_at = Some(ctx.now);
                     queued.push(queue_entry(
                         &mut incident,
-                        chat_action(backend_name, ChatChange::Recover),
+                        chat_action(platform, ChatChange::Recover),
                         ctx.now,
                     ));
                 } else if let Some(c) = incident.chat.as_mut() {
@@ -491,7 +493,7 @@ fn poll_incident(
                     // Re-render in place: topic, pinned message, one stakeholder line.
                     queued.push(queue_entry(
                         &mut incident,
-                        chat_action(backend_name, ChatChange::Refire),
+                        chat_action(platform, ChatChange::Refire),
                         ctx.now,
                     ));
                 }
@@ -707,7 +709,7 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
             0,
             now,
             Action::Chat(crate::lifecycle::ChatUpdate {
-                backend: chat.backend.clone(),
+                backend: chat.backend,
                 change: ChatChange::StormEnd,
                 route: Some(route.name.clone()),
             }),

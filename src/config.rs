@@ -130,11 +130,55 @@ pub struct AlertSource {
     pub api: IlertApi,
 }
 
+/// A chat platform incident channels are opened on. Written as its lowercase name in the
+/// config (`chat = "slack"`), the store and the outbox.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatPlatform {
+    /// Slack Web API.
+    Slack,
+    /// Microsoft Teams (Graph and/or a Workflows webhook).
+    Teams,
+    /// Matrix client-server API.
+    Matrix,
+}
+
+impl ChatPlatform {
+    /// Every platform, in the order messages list them.
+    pub const ALL: [ChatPlatform; 3] = [
+        ChatPlatform::Slack,
+        ChatPlatform::Teams,
+        ChatPlatform::Matrix,
+    ];
+
+    /// The name used in the config, the store and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatPlatform::Slack => "slack",
+            ChatPlatform::Teams => "teams",
+            ChatPlatform::Matrix => "matrix",
+        }
+    }
+
+    /// The platform called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for ChatPlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a route does with the chat side of an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatRoute {
-    /// Backend name: `slack`, `teams` or `matrix`.
-    pub backend: String,
+    /// The platform.
+    pub backend: ChatPlatform,
     /// Open the incident channel as private (invite only).
     pub private: bool,
     /// Users invited to every incident channel of this route (platform user ids).
@@ -1081,22 +1125,22 @@ fn chat_route(
         }
         return Ok(None);
     };
-    let backend = chat.get_ref().clone();
-    let configured = match backend.as_str() {
-        "slack" => known.slack,
-        "teams" => known.teams.is_some(),
-        "matrix" => known.matrix,
-        other => {
-            return Err(src.at(
-                chat,
-                format!(
-                    "route '{name}': chat = {other:?} is not a backend (slack, teams, matrix){}",
-                    suggestion(other, &["slack", "teams", "matrix"])
-                ),
-            ))
-        }
+    let Some(backend) = ChatPlatform::parse(chat.get_ref()) else {
+        let other = chat.get_ref();
+        return Err(src.at(
+            chat,
+            format!(
+                "route '{name}': chat = {other:?} is not a backend (slack, teams, matrix){}",
+                suggestion(other, &ChatPlatform::ALL.map(ChatPlatform::as_str))
+            ),
+        ));
     };
-    if let (true, Some(intake)) = (backend == "teams", &r.intake_channel) {
+    let configured = match backend {
+        ChatPlatform::Slack => known.slack,
+        ChatPlatform::Teams => known.teams.is_some(),
+        ChatPlatform::Matrix => known.matrix,
+    };
+    if let (true, Some(intake)) = (backend == ChatPlatform::Teams, &r.intake_channel) {
         return Err(src.at(
             intake,
             format!(
@@ -1116,7 +1160,7 @@ fn chat_route(
         .stakeholder_channel
         .as_ref()
         .filter(|s| !s.get_ref().is_empty());
-    if backend == "teams" {
+    if backend == ChatPlatform::Teams {
         let asks = TeamsRouteAsks {
             private,
             stakeholder: stakeholder_channel.is_some(),
@@ -1143,13 +1187,13 @@ fn chat_route(
     let commands = r.chat_commands.unwrap_or(true);
     let invite = r.invite.map(OneOrMany::into_vec).unwrap_or_default();
     let chatops_allow: Vec<String> = r.chatops_allow.map(OneOrMany::into_vec).unwrap_or_default();
-    if r.chatops_min_power.is_some() && backend != "matrix" {
+    if r.chatops_min_power.is_some() && backend != ChatPlatform::Matrix {
         warnings.push(format!(
             "route '{name}' sets chatops_min_power, which only Matrix has; it has no effect"
         ));
     }
     if commands
-        && backend != "teams"
+        && backend != ChatPlatform::Teams
         && invite.is_empty()
         && chatops_allow.is_empty()
         && r.chatops_min_power.is_none()

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use crate::chat::{self, message, ChannelRef, ChatMessage, Context};
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::ilert::IlertEventType;
@@ -164,10 +164,10 @@ fn sync_incident(
 }
 
 /// The incident's channel, if it has one.
-fn channel(incident: &Incident) -> Option<(String, ChannelRef)> {
+fn channel(incident: &Incident) -> Option<(ChatPlatform, ChannelRef)> {
     let st = incident.chat.as_ref()?;
     Some((
-        st.backend.clone(),
+        st.backend?,
         ChannelRef {
             id: st.channel_id.clone()?,
             name: st.channel_name.clone().unwrap_or_default(),
@@ -196,7 +196,7 @@ fn post_line(
         deadline,
         now: Timestamp::now(),
     };
-    let mut b = chat::backend(&backend, &ctx)?;
+    let mut b = chat::backend(backend, &ctx)?;
     let msg = ChatMessage::build(
         message::MessageKind::Stakeholder,
         line.to_string(),
@@ -234,7 +234,7 @@ fn rerender_pinned(
         .chat
         .as_ref()
         .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
-    let result = chat::backend(&backend, &ctx).and_then(|mut b| {
+    let result = chat::backend(backend, &ctx).and_then(|mut b| {
         let caps = b.capabilities();
         if caps.update {
             b.update(

@@ -217,7 +217,7 @@ fn storm_control(
     if state.should_end(chat.storm_quiet, now) {
         state.end(now);
         plan.actions.push(Action::Chat(ChatUpdate {
-            backend: chat.backend.clone(),
+            backend: chat.backend,
             change: ChatChange::StormEnd,
             route: Some(route.to_string()),
         }));
@@ -225,7 +225,7 @@ fn storm_control(
     if plan.decision == Decision::Opened {
         let limit = match chat.storm_per_minute {
             0 => 0,
-            n => n.min(storm::creation_limit(&chat.backend)),
+            n => n.min(storm::creation_limit(chat.backend)),
         };
         if state.admit(limit, &alert.group, &alert.subject(), now) == Admission::Storm {
             plan.incident.chat = None;

@@ -35,7 +35,7 @@ pub fn sync(
 ) -> Result<(), ChatError> {
     let caps = b.capabilities();
     let mut st = inc.chat.clone().unwrap_or_else(|| ChatState {
-        backend: route.backend.clone(),
+        backend: Some(route.backend),
         ..Default::default()
     });
 

@@ -216,7 +216,7 @@ pub fn run(
             chat_err.clone(),
         );
         if crate::chat::backend(
-            &chat.backend,
+            chat.backend,
             &crate::chat::Context {
                 config,
                 store: &store,

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
@@ -59,11 +59,11 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
             super::plugin::archive_channels(config, &store, Deadline::after(PASS_BUDGET));
         }
         store.write_meta(ALIVE_META, &Timestamp::now().rfc3339());
-        let slack_channels = if config
-            .routes
-            .iter()
-            .any(|r| r.chat.as_ref().is_some_and(|c| c.backend == "slack"))
-        {
+        let slack_channels = if config.routes.iter().any(|r| {
+            r.chat
+                .as_ref()
+                .is_some_and(|c| c.backend == ChatPlatform::Slack)
+        }) {
             store.open_incidents().len()
                 + config
                     .routes

@@ -3,6 +3,7 @@
 //! an outbox disposition.
 
 use crate::chat::{self, backend, storm, sync, ChatError, Context};
+use crate::config::ChatPlatform;
 use crate::incident::Incident;
 use crate::lifecycle::ChatUpdate;
 use crate::store::{EventKind, EventLogLine, Step};
@@ -10,7 +11,7 @@ use crate::store::{EventKind, EventLogLine, Step};
 use super::Disposition;
 
 /// The outbox disposition for a chat failure.
-pub fn disposition(e: &ChatError, backend: &str) -> Disposition {
+pub fn disposition(e: &ChatError, backend: ChatPlatform) -> Disposition {
     match e {
         ChatError::RateLimited(after) => Disposition::Retry {
             after: *after,
@@ -57,7 +58,7 @@ pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> D
             ),
         };
     };
-    let mut backend = match open_backend(ctx, &update.backend) {
+    let mut backend = match open_backend(ctx, update.backend) {
         Ok(b) => b,
         Err(retry) => return retry,
     };
@@ -77,7 +78,7 @@ pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> D
         &mut save,
     ) {
         Ok(()) => Disposition::Delivered,
-        Err(e) => disposition(&e, &update.backend),
+        Err(e) => disposition(&e, update.backend),
     }
 }
 
@@ -105,7 +106,7 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             transport: false,
         };
     };
-    let mut backend = match open_backend(ctx, &update.backend) {
+    let mut backend = match open_backend(ctx, update.backend) {
         Ok(b) => b,
         Err(retry) => return retry,
     };
@@ -123,16 +124,16 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
     };
     match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {
         Ok(()) => Disposition::Delivered,
-        Err(e) => disposition(&e, &update.backend),
+        Err(e) => disposition(&e, update.backend),
     }
 }
 
 /// The backend for an entry; one that cannot be set up now is retried later.
 fn open_backend<'a>(
     ctx: &'a Context<'a>,
-    name: &str,
+    platform: ChatPlatform,
 ) -> Result<Box<dyn chat::ChatBackend + 'a>, Disposition> {
-    backend(name, ctx).map_err(|reason| Disposition::Retry {
+    backend(platform, ctx).map_err(|reason| Disposition::Retry {
         after: None,
         reason,
         transport: false,

@@ -392,7 +392,7 @@ impl<'a> Deliverer<'a> {
                 .config
                 .route(&inc.route)
                 .and_then(|rt| rt.chat.as_ref())
-                .map(|c| c.backend.clone())
+                .map(|c| c.backend)
             else {
                 return;
             };
@@ -402,7 +402,7 @@ impl<'a> Deliverer<'a> {
                 return;
             }
             let st = inc.chat.get_or_insert_with(|| crate::incident::ChatState {
-                backend: backend.clone(),
+                backend: Some(backend),
                 ..Default::default()
             });
             let before = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
@@ -424,7 +424,7 @@ impl<'a> Deliverer<'a> {
                     inc.seq,
                     inc.outbox_seq,
                     now,
-                    crate::lifecycle::chat_action(&backend, crate::lifecycle::ChatChange::Refire),
+                    crate::lifecycle::chat_action(backend, crate::lifecycle::ChatChange::Refire),
                 ));
             }
         });
