@@ -12,7 +12,9 @@ use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
+use crate::ilert::IlertEventType;
 use crate::incident::Incident;
+use crate::lifecycle::Action;
 use crate::pandora::{Alert, AlertInput};
 use crate::stdout::outln;
 use crate::store::{EventKind, EventLogLine, Step, Store};
@@ -49,6 +51,11 @@ pub struct Drill {
     pub total_secs: f64,
     /// Queued events removed because the drill never reached ilert.
     pub dropped: usize,
+}
+
+/// True for an ilert event of type `t`.
+fn is_ilert(action: &Action, t: IlertEventType) -> bool {
+    matches!(action, Action::Ilert(e) if e.event_type == t)
 }
 
 fn drill_alert(route: &Route, now: Timestamp, event: &str) -> Result<Alert, AppError> {
@@ -145,7 +152,8 @@ pub fn run(
     let secs = |e: &EventLogLine| e.at.since(t0).as_secs_f64();
     // When a step was first done, by the store's event log.
     let at = |step: Step| events.iter().find(|e| e.step == Some(step)).map(secs);
-    let pending_error = |label: &str| {
+    // Why the queued or dead-lettered actions that `is` picks were not delivered.
+    let pending_error = |is: &dyn Fn(&Action) -> bool| {
         store
             .pending_for(&key)
             .into_iter()
@@ -156,7 +164,7 @@ pub fn run(
                     .map(|d| d.entry)
                     .filter(|e| e.key == key),
             )
-            .find(|e| e.action.label().starts_with(label))
+            .find(|e| is(&e.action))
             .map(|e| e.last_error.unwrap_or_else(|| "not delivered yet".into()))
     };
     let mut hops = Vec::new();
@@ -172,22 +180,22 @@ pub fn run(
             },
         });
     };
-    let delivered = |h: &Option<super::alert::Handled>, label: &str| {
+    let delivered = |h: &Option<super::alert::Handled>, t: IlertEventType| {
         h.as_ref()
-            .is_some_and(|h| h.outcome.done.iter().any(|d| d == label))
+            .is_some_and(|h| h.outcome.done.iter().any(|a| is_ilert(a, t)))
     };
     hop(
         "ilert accepted the ALERT".into(),
-        delivered(&fired, "ilert ALERT"),
+        delivered(&fired, IlertEventType::Alert),
         at(Step::IlertAlert),
-        pending_error("ilert ALERT"),
+        pending_error(&|a| is_ilert(a, IlertEventType::Alert)),
     );
     if let Some(chat) = &route.chat {
         let c = after_fire
             .as_ref()
             .and_then(|i| i.chat.clone())
             .unwrap_or_default();
-        let chat_err = pending_error(&format!("chat:{}", chat.backend));
+        let chat_err = pending_error(&|a| matches!(a, Action::Chat(_)));
         let name = c.channel_name.clone().unwrap_or_else(|| "(none)".into());
         let kind = if route.chat.as_ref().is_some_and(|c| c.private) {
             "private"
@@ -254,19 +262,16 @@ pub fn run(
     }
     hop(
         "ilert accepted the RESOLVE".into(),
-        delivered(&resolved, "ilert RESOLVE"),
+        delivered(&resolved, IlertEventType::Resolve),
         at(Step::IlertResolve),
-        pending_error("ilert RESOLVE"),
+        pending_error(&|a| is_ilert(a, IlertEventType::Resolve)),
     );
     if route.chat.is_some() {
         let c = incident
             .as_ref()
             .and_then(|i: &Incident| i.chat.clone())
             .unwrap_or_default();
-        let chat_err = pending_error(&format!(
-            "chat:{}",
-            route.chat.as_ref().map_or("", |c| c.backend.as_str())
-        ));
+        let chat_err = pending_error(&|a| matches!(a, Action::Chat(_)));
         hop(
             "recovery message posted".into(),
             c.recovery_message_id.is_some(),
@@ -294,7 +299,7 @@ pub fn run(
 
     // A drill that never reached ilert must not fire later, at a random hour, from the live
     // queue: take its leftovers out (ilert has nothing of it to resolve).
-    let reached_ilert = delivered(&fired, "ilert ALERT");
+    let reached_ilert = delivered(&fired, IlertEventType::Alert);
     let mut dropped = 0;
     if !reached_ilert {
         let saved = store.update_record(&key, crate::store::Durability::Commit, |r| {

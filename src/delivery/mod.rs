@@ -135,8 +135,8 @@ pub struct Outcome {
     pub pending: usize,
     /// Entries moved to `dead/`.
     pub dead: usize,
-    /// Labels of what was delivered, for the log line.
-    pub done: Vec<String>,
+    /// What was delivered, in order.
+    pub done: Vec<Action>,
     /// Last failure reason, for the log line.
     pub last_error: Option<String>,
 }
@@ -297,7 +297,7 @@ impl<'a> Deliverer<'a> {
                     );
                     log::debug!("incident {key}: {label} delivered");
                     outcome.delivered += 1;
-                    outcome.done.push(label);
+                    outcome.done.push(entry.action.clone());
                 }
                 Disposition::Retry {
                     after,
