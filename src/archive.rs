@@ -124,9 +124,16 @@ pub fn run(
         if deadline.remaining() < Duration::from_secs(1) {
             break;
         }
-        let Ok(Some(_lock)) = store.try_lock_incident(&d.key) else {
-            report.busy += 1;
-            continue;
+        let _lock = match store.try_lock_incident(&d.key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                report.busy += 1;
+                continue;
+            }
+            Err(e) => {
+                report.failed.push((d.channel.clone(), e.to_string()));
+                continue;
+            }
         };
         let reload = match &d.loc {
             RecordLoc::Current => store.load_incident(&d.key).filter(|i| i.seq == d.seq),

@@ -22,7 +22,7 @@ use crate::ilert::{IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState};
 use crate::lifecycle::{chat_action, Action, ChatChange};
 use crate::pandora::{Alert, AlertInput};
-use crate::store::{Durability, EventKind, EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventKind, EventLogLine, LockError, OutboxEntry, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -688,11 +688,18 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
     let now = Timestamp::now();
     for route in &config.routes {
         let Some(chat) = &route.chat else { continue };
-        let Ok(lock) = store.lock_storm(
+        let lock = match store.lock_storm(
             &route.name,
             std::time::Instant::now() + Duration::from_secs(1),
-        ) else {
-            continue;
+        ) {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Busy: the next pass ends it. Anything else needs someone to look.
+                if matches!(e, LockError::Store(_)) {
+                    log::warn!("route {}: storm state: {e}", route.name);
+                }
+                continue;
+            }
         };
         let mut state = store.load_storm(&route.name);
         if !state.should_end(chat.storm_quiet, now) {

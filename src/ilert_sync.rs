@@ -75,8 +75,13 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
             log::info!("ilert sync: no time left; the rest waits for the next run");
             break;
         }
-        let Ok(Some(_lock)) = store.try_lock_incident(&key) else {
-            continue;
+        let _lock = match store.try_lock_incident(&key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue,
+            Err(e) => {
+                log::warn!("ilert sync: {e}; incident {key} waits for the next run");
+                continue;
+            }
         };
         let Some(mut incident) = store.load_incident(&key) else {
             continue;

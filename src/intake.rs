@@ -204,9 +204,9 @@ fn storm_control(
     // Every admission must see every other one, or parallel alerts overrun the budget: wait
     // for the route's lock (held for a few milliseconds by each alert) rather than skip it.
     let lock = store.lock_storm(route, Instant::now() + STORM_LOCK_WAIT);
-    if lock.is_err() {
+    if let Err(e) = &lock {
         log::warn!(
-            "route {route}: storm state busy; storm control skipped for {}",
+            "route {route}: storm state unavailable ({e}); storm control skipped for {}",
             alert.key
         );
         return;

@@ -99,12 +99,15 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             reason: format!("chat: route '{route_name}' has no chat backend any more"),
         };
     };
-    let Ok(_lock) = ctx.store.lock_storm(&route_name, ctx.deadline.instant()) else {
-        return Disposition::Retry {
-            after: None,
-            reason: "storm state busy".into(),
-            transport: false,
-        };
+    let _lock = match ctx.store.lock_storm(&route_name, ctx.deadline.instant()) {
+        Ok(lock) => lock,
+        Err(e) => {
+            return Disposition::Retry {
+                after: None,
+                reason: format!("storm state: {e}"),
+                transport: false,
+            }
+        }
     };
     let mut backend = match open_backend(ctx, update.backend) {
         Ok(b) => b,

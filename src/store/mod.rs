@@ -217,7 +217,7 @@ pub enum LockError {
 impl fmt::Display for LockError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            LockError::Timeout => f.write_str("another process held the incident lock too long"),
+            LockError::Timeout => f.write_str("another process held the lock until the deadline"),
             LockError::Store(e) => write!(f, "{e}"),
         }
     }
@@ -915,12 +915,16 @@ impl Store {
             entry.attempts = 0;
             entry.not_before = None;
             entry.backoff_until = None;
-            let Ok(_lock) = self.lock_incident(&entry.key, deadline) else {
-                log::warn!(
-                    "incident {} is busy; its dead letter stays for now",
-                    entry.key
-                );
-                continue;
+            let _lock = match self.lock_incident(&entry.key, deadline) {
+                Ok(lock) => lock,
+                Err(LockError::Timeout) => {
+                    log::warn!(
+                        "incident {} is busy; its dead letter stays for now",
+                        entry.key
+                    );
+                    continue;
+                }
+                Err(LockError::Store(e)) => return Err(e),
             };
             self.enqueue(&entry)?;
             ctx("remove dead letter", &path, fsutil::remove(&path))?;
@@ -934,9 +938,15 @@ impl Store {
     pub fn adopt_legacy_entries(&self, deadline: Instant) -> usize {
         let mut left = 0;
         for (key, path) in self.list("outbox", None) {
-            let Ok(_lock) = self.lock_incident(&key, deadline) else {
-                left += 1;
-                continue;
+            let _lock = match self.lock_incident(&key, deadline) {
+                Ok(lock) => lock,
+                Err(e) => {
+                    if let LockError::Store(e) = e {
+                        log::error!("{e}; the legacy outbox entry of {key} stays for now");
+                    }
+                    left += 1;
+                    continue;
+                }
             };
             let Some(entry) = self.read_json::<OutboxEntry>(&path) else {
                 continue;
@@ -1390,5 +1400,27 @@ mod tests {
         assert_eq!(decode_key("%é%"), "%é%");
         assert_eq!(decode_key("%4"), "%4");
         assert_eq!(decode_key("%C3%A9"), "é");
+    }
+
+    /// A lock that cannot be taken for another reason than "held" (here: its lock file is a
+    /// directory) stops the requeue with the path, instead of moving the dead letter unlocked.
+    #[test]
+    fn a_broken_lock_file_fails_requeue_with_its_path() {
+        use crate::config::ChatPlatform;
+        use crate::lifecycle::{chat_action, ChatChange};
+        let dir = std::env::temp_dir().join(format!("pi-broken-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let now = Timestamp::from_millis(0);
+        let action = chat_action(ChatPlatform::Slack, ChatChange::Open);
+        let entry = OutboxEntry::new("e1".into(), "k1", 1, 1, now, action);
+        store.keep_dead_letter(&entry, "refused", now).unwrap();
+        fs::create_dir_all(store.lock_path("k1")).unwrap();
+        let e = store
+            .requeue_dead(Instant::now() + Duration::from_secs(1))
+            .unwrap_err();
+        assert!(e.to_string().contains("k1.lock"), "{e}");
+        assert_eq!(store.dead_letters().len(), 1, "the dead letter stays");
+        let _ = fs::remove_dir_all(&dir);
     }
 }
