@@ -64,17 +64,7 @@ pub fn sync(
             );
         }
         let topic = message::archived_topic(inc);
-        if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-            b.set_topic(&ch, &topic)?;
-            st.topic = Some(topic.clone());
-            commit(
-                inc,
-                &st,
-                save,
-                Step::TopicSet,
-                format!("topic set to \"{topic}\""),
-            );
-        }
+        show_topic(b, &ch, inc, &mut st, caps, save, topic)?;
         if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
             b.withdraw_invites(&ch, &st.invited)?;
             st.extra.insert(INVITES_WITHDRAWN.into(), now.rfc3339());
@@ -191,17 +181,7 @@ pub fn sync(
 
     // 5. Topic shows the state.
     let topic = message::topic(inc);
-    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-        b.set_topic(&ch, &topic)?;
-        st.topic = Some(topic.clone());
-        commit(
-            inc,
-            &st,
-            save,
-            Step::TopicSet,
-            format!("topic set to \"{topic}\""),
-        );
-    }
+    show_topic(b, &ch, inc, &mut st, caps, save, topic)?;
 
     // 6. The pinned message follows re-fires and recovery, in place.
     let special = message::special_state(inc);
@@ -293,6 +273,25 @@ pub fn sync(
                 format!("stakeholder line in {stake}: {}", line.title),
             );
         }
+    }
+    Ok(())
+}
+
+/// Sets the channel's topic to `topic` unless it shows it already (or cannot have one).
+fn show_topic(
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    inc: &mut Incident,
+    st: &mut ChatState,
+    caps: Capabilities,
+    save: &mut Save<'_>,
+    topic: String,
+) -> Result<(), ChatError> {
+    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
+        b.set_topic(ch, &topic)?;
+        let note = format!("topic set to \"{topic}\"");
+        st.topic = Some(topic);
+        commit(inc, st, save, Step::TopicSet, note);
     }
     Ok(())
 }
