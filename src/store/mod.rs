@@ -1423,4 +1423,37 @@ mod tests {
         assert_eq!(store.dead_letters().len(), 1, "the dead letter stays");
         let _ = fs::remove_dir_all(&dir);
     }
+
+    /// No serialisation in the store falls back to a default: a failed one would replace a
+    /// file with an empty one. (The needles are split so this test does not find itself.)
+    #[test]
+    fn no_serialisation_in_the_store_falls_back_to_empty() {
+        let files = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("events.rs", include_str!("events.rs")),
+            ("fsutil.rs", include_str!("fsutil.rs")),
+            ("pacing.rs", include_str!("pacing.rs")),
+        ];
+        let calls = [
+            concat!("serde_json::", "to_vec("),
+            concat!("serde_json::", "to_string("),
+            concat!("serde_json::", "to_string_pretty("),
+        ];
+        let fallbacks = [
+            concat!(".unwrap_or", "_default()"),
+            concat!(".unwrap_or", "("),
+        ];
+        for (name, text) in files {
+            let flat: String = text.split_whitespace().collect();
+            for call in calls {
+                for (at, _) in flat.match_indices(call) {
+                    let statement = flat[at..].split([';', '{', '}']).next().unwrap_or_default();
+                    assert!(
+                        !fallbacks.iter().any(|f| statement.contains(f)),
+                        "src/store/{name}: {statement}"
+                    );
+                }
+            }
+        }
+    }
 }
