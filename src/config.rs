@@ -202,6 +202,8 @@ pub struct ChatRoute {
     pub chatops_allow: Vec<String>,
     /// Matrix: anyone with at least this power level in the incident room may act too.
     pub chatops_min_power: Option<i64>,
+    /// Slack: members of these user groups (ids `S…`) may act too.
+    pub chatops_allow_groups: Vec<String>,
     /// The Pandora console's address (top-level `console_url`), for the pinned message's links
     /// when an alert carries no `_homeurl_`.
     pub console_url: Option<String>,
@@ -255,6 +257,32 @@ pub struct TeamsConfig {
     /// Entra user id (or UPN) made owner of private incident channels (Graph mode): Graph
     /// creates a private channel with application permissions only with an owner.
     pub owner: Option<String>,
+    /// The Bot Framework bot that posts and edits the incident cards, if configured.
+    pub bot: Option<TeamsBot>,
+    /// Archived incident channels are deleted this long after archiving (Graph mode); `None`:
+    /// never (a team holds at most 1,000 channels).
+    pub delete_archived_after: Option<Duration>,
+}
+
+/// A Bot Framework bot (Azure Bot registration) that posts into the incident channels and
+/// edits its cards in place.
+#[derive(Clone, Debug)]
+pub struct TeamsBot {
+    /// The bot's Microsoft app id.
+    pub app_id: String,
+    /// The bot's client secret.
+    pub secret: Secret,
+    /// The tenant that issues the bot's token: the bot's own for a single-tenant bot,
+    /// `botframework.com` for a multi-tenant one.
+    pub tenant: String,
+    /// Bot Connector base, default `https://smba.trafficmanager.net/teams`.
+    pub service_url: String,
+    /// Token endpoint, default
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_url: String,
+    /// The Teams app's id in the organisation's app catalog, to install it into the team
+    /// through Graph; `None`: installed by hand.
+    pub teams_app_id: Option<String>,
 }
 
 impl TeamsConfig {
@@ -263,6 +291,10 @@ impl TeamsConfig {
         self.tenant_id.is_some()
     }
 }
+
+/// The Bot Connector base URL Microsoft documents for proactive messages when no
+/// conversation gave one (Bot Connector API reference, "Base URI").
+pub const TEAMS_BOT_SERVICE_URL: &str = "https://smba.trafficmanager.net/teams";
 
 /// Matrix client-server API settings.
 #[derive(Clone, Debug)]
@@ -486,6 +518,7 @@ struct RawRoute {
     chat_commands: Option<bool>,
     chatops_allow: Option<OneOrMany>,
     chatops_min_power: Option<i64>,
+    chatops_allow_groups: Option<At<OneOrMany>>,
 }
 
 #[derive(Deserialize)]
@@ -506,6 +539,13 @@ struct RawTeams {
     graph_url: Option<String>,
     webhook_url: Option<At<String>>,
     owner: Option<String>,
+    bot_app_id: Option<String>,
+    bot_secret: Option<String>,
+    bot_tenant: Option<String>,
+    bot_service_url: Option<String>,
+    bot_token_url: Option<String>,
+    bot_teams_app_id: Option<String>,
+    delete_archived_after: Option<At<DurationValue>>,
 }
 
 #[derive(Deserialize)]
@@ -552,6 +592,7 @@ impl Config {
         if let Some(t) = &self.teams {
             out.extend(t.client_secret.as_ref());
             out.extend(t.webhook_url.as_ref());
+            out.extend(t.bot.as_ref().map(|b| &b.secret));
         }
         if let Some(m) = &self.matrix {
             out.push(&m.access_token);
@@ -749,6 +790,9 @@ impl Config {
         }
         check_default_route(&src, &routes, &mut warnings)?;
         let plugin = plugin_section(&src, raw.plugin)?;
+        if let Some(t) = &teams {
+            check_channel_deletion(&src, t, &plugin)?;
+        }
         let pandora_db = pandora_db_section(&src, raw.pandora_db, alert_deadline)?;
         let log_file = match raw.log_file.as_deref() {
             None => Some(PathBuf::from("/var/log/pandora-ilert/pandora-ilert.log")),
@@ -917,12 +961,24 @@ fn slack_section(raw: RawSlack) -> SlackConfig {
     }
 }
 
-/// The `[teams]` section: Graph settings (all or none) and/or a Workflows webhook.
+/// The `[teams]` section: Graph settings (all or none), a Workflows webhook, and the bot.
 fn teams_section(
     src: &Source<'_>,
     raw: RawTeams,
     warnings: &mut Vec<String>,
 ) -> Result<TeamsConfig, ConfigError> {
+    let base = |url: Option<String>, default: &str| -> String {
+        url.unwrap_or_else(|| default.into())
+            .trim_end_matches('/')
+            .into()
+    };
+    let login_url = base(raw.login_url.clone(), "https://login.microsoftonline.com");
+    let bot = teams_bot(src, &login_url, &raw)?;
+    let delete_line = raw.delete_archived_after.as_ref().map(|v| src.line(v));
+    let delete_archived_after = match raw.delete_archived_after {
+        None => None,
+        Some(v) => Some(src.duration("delete_archived_after", Some(v), Duration::ZERO)?),
+    };
     let graph = [
         raw.tenant_id.is_some(),
         raw.client_id.is_some(),
@@ -951,6 +1007,22 @@ fn teams_section(
             )
         })?;
     }
+    if !graph[0] && bot.is_some() {
+        return Err(src.at_key(
+            "bot_app_id",
+            "[teams] the bot posts into the incident channels Graph creates: it needs the \
+             Graph settings (tenant_id, client_id, client_secret, team_id) too"
+                .into(),
+        ));
+    }
+    if !graph[0] && delete_archived_after.is_some() {
+        return Err(src.error(
+            delete_line,
+            "[teams] delete_archived_after needs the Graph settings (webhook mode creates \
+             no channels)"
+                .into(),
+        ));
+    }
     let owner = raw.owner.filter(|o| !o.trim().is_empty());
     if !graph[0] && owner.is_some() {
         warnings.push(
@@ -958,21 +1030,82 @@ fn teams_section(
                 .into(),
         );
     }
-    let base = |url: Option<String>, default: &str| -> String {
-        url.unwrap_or_else(|| default.into())
-            .trim_end_matches('/')
-            .into()
-    };
     Ok(TeamsConfig {
         tenant_id: raw.tenant_id,
         client_id: raw.client_id,
         client_secret: raw.client_secret.map(Secret::new),
         team_id: raw.team_id,
-        login_url: base(raw.login_url, "https://login.microsoftonline.com"),
+        login_url,
         graph_url: base(raw.graph_url, "https://graph.microsoft.com/v1.0"),
         webhook_url: webhook_url.map(|u| Secret::new(u.into_inner())),
         owner,
+        bot,
+        delete_archived_after,
     })
+}
+
+/// The `[teams]` bot settings: none, or both credentials with documented defaults.
+fn teams_bot(
+    src: &Source<'_>,
+    login_url: &str,
+    raw: &RawTeams,
+) -> Result<Option<TeamsBot>, ConfigError> {
+    let (app_id, secret) = match (raw.bot_app_id.clone(), raw.bot_secret.clone()) {
+        (None, None) => {
+            let stray = [
+                ("bot_tenant", raw.bot_tenant.is_some()),
+                ("bot_service_url", raw.bot_service_url.is_some()),
+                ("bot_token_url", raw.bot_token_url.is_some()),
+                ("bot_teams_app_id", raw.bot_teams_app_id.is_some()),
+            ];
+            if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(src.at_key(
+                    key,
+                    format!("[teams] {key} needs bot_app_id and bot_secret"),
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(app_id), Some(secret)) => (app_id, secret),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(src.at_key(
+                "bot_app_id",
+                "[teams] the bot needs both bot_app_id and bot_secret".into(),
+            ))
+        }
+    };
+    // A multi-tenant bot gets its token from the botframework.com tenant (Bot Connector
+    // quickstart, "Get an access token").
+    let tenant = raw
+        .bot_tenant
+        .clone()
+        .filter(|x| !x.trim().is_empty())
+        .unwrap_or_else(|| "botframework.com".into());
+    let service_url = raw
+        .bot_service_url
+        .clone()
+        .unwrap_or_else(|| TEAMS_BOT_SERVICE_URL.into())
+        .trim_end_matches('/')
+        .to_string();
+    check_url(&service_url)
+        .map_err(|e| src.at_key("bot_service_url", format!("[teams] bot_service_url: {e}")))?;
+    let token_url = raw
+        .bot_token_url
+        .clone()
+        .unwrap_or_else(|| format!("{login_url}/{}/oauth2/v2.0/token", tenant.trim()));
+    check_url(&token_url)
+        .map_err(|e| src.at_key("bot_token_url", format!("[teams] bot_token_url: {e}")))?;
+    Ok(Some(TeamsBot {
+        app_id,
+        secret: Secret::new(secret),
+        tenant,
+        service_url,
+        token_url,
+        teams_app_id: raw
+            .bot_teams_app_id
+            .clone()
+            .filter(|x| !x.trim().is_empty()),
+    }))
 }
 
 /// The `[matrix]` section.
@@ -1116,6 +1249,7 @@ fn chat_route(
             ("intake_channel", r.intake_channel.is_some()),
             ("chatops_allow", r.chatops_allow.is_some()),
             ("chatops_min_power", r.chatops_min_power.is_some()),
+            ("chatops_allow_groups", r.chatops_allow_groups.is_some()),
         ] {
             if set {
                 warnings.push(format!(
@@ -1192,15 +1326,37 @@ fn chat_route(
             "route '{name}' sets chatops_min_power, which only Matrix has; it has no effect"
         ));
     }
+    let groups_line = r.chatops_allow_groups.as_ref().map(|g| src.line(g));
+    let chatops_allow_groups: Vec<String> = r
+        .chatops_allow_groups
+        .map(|g| g.into_inner().into_vec())
+        .unwrap_or_default();
+    if !chatops_allow_groups.is_empty() && backend != ChatPlatform::Slack {
+        warnings.push(format!(
+            "route '{name}' sets chatops_allow_groups, which only Slack has; it has no effect"
+        ));
+    }
+    if let Some(bad) = chatops_allow_groups.iter().find(|g| !is_slack_group_id(g)) {
+        return Err(src.error(
+            groups_line,
+            format!(
+                "route '{name}': chatops_allow_groups entry {bad:?} is not a Slack user group id \
+                 (S followed by capital letters and digits, e.g. \"S0614TZR7\"; in Slack: \
+                 the group's menu, Copy group ID)"
+            ),
+        ));
+    }
     if commands
         && backend != ChatPlatform::Teams
         && invite.is_empty()
         && chatops_allow.is_empty()
+        && chatops_allow_groups.is_empty()
         && r.chatops_min_power.is_none()
     {
         warnings.push(format!(
             "route '{name}' obeys chat commands but allows nobody to use them: \
-             set invite, chatops_allow or chatops_min_power (or chat_commands = false)"
+             set invite, chatops_allow, chatops_allow_groups or chatops_min_power \
+             (or chat_commands = false)"
         ));
     }
     Ok(Some(ChatRoute {
@@ -1218,6 +1374,7 @@ fn chat_route(
         commands,
         chatops_allow,
         chatops_min_power: r.chatops_min_power,
+        chatops_allow_groups,
         console_url: known.console_url.map(str::to_string),
         backend,
     }))
@@ -1250,6 +1407,31 @@ fn check_default_route(
         }
         Some(_) => Ok(()),
     }
+}
+
+/// Archived Teams channels must be deleted before the record that names them is pruned.
+fn check_channel_deletion(
+    src: &Source<'_>,
+    teams: &TeamsConfig,
+    plugin: &PluginConfig,
+) -> Result<(), ConfigError> {
+    let Some(after) = teams.delete_archived_after else {
+        return Ok(());
+    };
+    if plugin.archive_after + after < plugin.prune_after {
+        return Ok(());
+    }
+    Err(src.at_key(
+        "delete_archived_after",
+        format!(
+            "[teams] delete_archived_after ({}) plus [plugin] archive_after ({}) must \
+             stay below [plugin] prune_after ({}): the incident record that names the \
+             channel would be pruned first",
+            crate::time::human_duration(after),
+            crate::time::human_duration(plugin.archive_after),
+            crate::time::human_duration(plugin.prune_after)
+        ),
+    ))
 }
 
 /// The `[plugin]` section.
@@ -1581,6 +1763,15 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 
 impl std::error::Error for ConfigError {}
 
+/// A Slack user group id: `S` and capital letters or digits (`S0614TZR7`). Pure.
+fn is_slack_group_id(id: &str) -> bool {
+    id.len() >= 2
+        && id.starts_with('S')
+        && id[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1596,6 +1787,24 @@ ilert_key = "il1api123"
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/pandora-ilert/pandora-ilert.toml"), text)
+    }
+
+    #[test]
+    fn slack_user_groups_are_given_by_id() {
+        let base = "[slack]\ntoken = \"xoxb-1\"\n[[route]]\nname = \"r\"\nilert_key = \"k\"\nchat = \"slack\"\n";
+        let ok = parse(&format!("{base}chatops_allow_groups = [\"S0614TZR7\"]\n")).unwrap();
+        let chat = ok.routes[0].chat.as_ref().unwrap();
+        assert_eq!(chat.chatops_allow_groups, ["S0614TZR7"]);
+        let e = parse(&format!("{base}chatops_allow_groups = [\"@oncall\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"@oncall\" is not a Slack user group id"),
+            "{e}"
+        );
+        assert!(
+            !is_slack_group_id("S") && !is_slack_group_id("s0614") && !is_slack_group_id("U0614")
+        );
     }
 
     #[test]
@@ -1721,6 +1930,63 @@ ilert_key = "il1api123"
     }
 
     const TEAMS_GRAPH: &str = "[teams]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nteam_id = \"team\"\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n";
+
+    #[test]
+    fn the_teams_bot_has_documented_defaults_and_needs_graph_and_both_credentials() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{TEAMS_GRAPH}{bot}")).unwrap();
+        let t = c.teams.unwrap();
+        let b = t.bot.unwrap();
+        assert_eq!(b.tenant, "botframework.com");
+        assert_eq!(b.service_url, "https://smba.trafficmanager.net/teams");
+        assert_eq!(
+            b.token_url,
+            "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+        );
+        let single = format!("{MINIMAL}{TEAMS_GRAPH}{bot}bot_tenant = \"my-tenant\"\n");
+        assert!(parse(&single)
+            .unwrap()
+            .teams
+            .unwrap()
+            .bot
+            .unwrap()
+            .token_url
+            .contains("/my-tenant/oauth2"));
+        let half = format!("{MINIMAL}{TEAMS_GRAPH}bot_app_id = \"b\"\n");
+        assert!(parse(&half)
+            .unwrap_err()
+            .message
+            .contains("both bot_app_id and bot_secret"));
+        let stray = format!("{MINIMAL}{TEAMS_GRAPH}bot_tenant = \"x\"\n");
+        assert!(parse(&stray)
+            .unwrap_err()
+            .message
+            .contains("bot_tenant needs bot_app_id"));
+        let webhook_only = format!(
+            "{MINIMAL}[teams]\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n{bot}"
+        );
+        assert!(parse(&webhook_only)
+            .unwrap_err()
+            .message
+            .contains("needs the Graph settings"));
+    }
+
+    #[test]
+    fn the_bot_secret_is_scrubbed_and_deletion_must_come_before_pruning() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}{TEAMS_GRAPH}{bot}")).unwrap();
+        assert_eq!(
+            c.scrubber().scrub("echo bot-secret-value"),
+            "echo [redacted]"
+        );
+        let late = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"30d\"\n");
+        assert!(parse(&late).unwrap_err().message.contains("prune_after"));
+        let ok = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"14d\"\n");
+        assert_eq!(
+            parse(&ok).unwrap().teams.unwrap().delete_archived_after,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+    }
 
     #[test]
     fn teams_owner_is_read_and_required_for_private_routes() {

@@ -170,6 +170,7 @@ pub fn modules(i: &Inputs<'_>) -> Vec<Module> {
             out.extend(lane_modules(i, r));
             out.push(open_incidents(i, r));
             out.push(quarantined(i, r));
+            out.extend(teams_module(i, r));
         }
         Err(e) => out.push(
             Module::new(
@@ -188,6 +189,28 @@ pub fn modules(i: &Inputs<'_>) -> Vec<Module> {
     }
     out.extend(data_in_modules(i));
     out
+}
+
+/// Teams: the team's channel count against its limit, and what needs an admin (the bot's
+/// installation, private channels); only when there is something to say.
+fn teams_module(i: &Inputs<'_>, r: &StatusReport) -> Option<Module> {
+    if r.teams.is_empty() {
+        return None;
+    }
+    let warning = r.teams.iter().any(|n| n.warning);
+    let text: Vec<&str> = r.teams.iter().map(|n| n.text.as_str()).collect();
+    Some(
+        Module::new(
+            name(i.prefix, "teams"),
+            Value::Proc(!warning),
+            text.join("; "),
+        )
+        .status(if warning {
+            Status::Warning
+        } else {
+            Status::Normal
+        }),
+    )
 }
 
 fn config_module(i: &Inputs<'_>) -> Module {
@@ -533,8 +556,10 @@ mod tests {
             inbox: 0,
             last_delivery: BTreeMap::new(),
             watch_last_pass: None,
+            teams: Vec::new(),
             storms: Vec::new(),
             pacing: Vec::new(),
+            rest_lookups: None,
         }
     }
 

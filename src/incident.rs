@@ -158,6 +158,13 @@ pub struct IlertMirror {
     /// Who accepted it, as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_by: Option<String>,
+    /// The escalation level reached (1 = the policy's first rule), as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// ilert's responders ("First Last"), as last seen; `None` until seen, or after a change we
+    /// caused whose outcome we did not see (the next sighting is then taken silently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responders: Option<Vec<String>>,
 }
 
 /// How many applied inbox ids a record remembers.

@@ -227,7 +227,9 @@ fn storm_control(
             0 => 0,
             n => n.min(storm::creation_limit(chat.backend)),
         };
-        if state.admit(limit, &alert.group, &alert.subject(), now) == Admission::Storm {
+        // The key in brackets: `!open KEY` in the storm channel gives it its own channel.
+        let entry = format!("{} [{}]", alert.subject(), alert.key);
+        if state.admit(limit, &alert.group, &entry, now) == Admission::Storm {
             plan.incident.chat = None;
             plan.incident.storm = true;
             for action in &mut plan.actions {

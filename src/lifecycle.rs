@@ -234,7 +234,10 @@ pub fn plan(
                 if let Some(backend) = chat.backend {
                     actions.push(chat_action(backend, ChatChange::Recover));
                 }
-            } else if let (true, Some(chat)) = (current.storm, &route.chat) {
+            }
+            // Summarised in a storm (and perhaps given its own channel since): the summary
+            // counts it resolved too.
+            if let (true, Some(chat)) = (current.storm, &route.chat) {
                 actions.push(chat_action(chat.backend, ChatChange::StormResolve));
             }
             Plan {

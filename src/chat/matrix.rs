@@ -186,20 +186,139 @@ impl<'a> Matrix<'a> {
         self.call("GET", &path, None)
     }
 
-    /// A token to read forwards from just after `event` (`/context` with no surrounding
-    /// events: its `end` "can be used to paginate forwards with", spec
-    /// `event_context.yaml`).
-    fn forward_token_after(&self, room: &str, event: &str) -> Result<Option<String>, ChatError> {
-        let v = self.call(
-            "GET",
-            &format!(
-                "/rooms/{}/context/{}?limit=0",
+    /// New messages of one room with `/sync` (spec `sync.yaml`): from `since` (a `next_batch`
+    /// of an earlier sync) or, without one, the room's latest messages; returns them oldest
+    /// first with this sync's `next_batch`. The filter keeps only this room's `m.room.message`
+    /// timeline (no state, presence, receipts or account data). A `limited` timeline (more
+    /// messages since `since` than the filter's limit) is completed backwards with
+    /// `/messages` from its `prev_batch` down to `since`, so no command is skipped.
+    fn sync_room(
+        &self,
+        room: &str,
+        since: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(Vec<HistoryItem>, String), ChatError> {
+        let page = self.sync(&room_sync_filter(room), since, timeout)?;
+        let next = next_batch(&page)?;
+        let timeline = &page["rooms"]["join"][room]["timeline"];
+        let (mut items, _) = history_page(
+            &json!({"chunk": timeline["events"].clone()}),
+            &HashSet::new(),
+        );
+        if let (Some(since), true, Some(prev)) = (
+            since,
+            timeline["limited"].as_bool() == Some(true),
+            timeline["prev_batch"].as_str(),
+        ) {
+            let mut gap = self.read_gap(room, prev, since)?;
+            gap.append(&mut items);
+            items = gap;
+        }
+        Ok((items, next))
+    }
+
+    /// One `GET /sync` with an inline filter; `timeout` is how long the homeserver may hold
+    /// the request open waiting for something new (0: answer at once). `set_presence=offline`
+    /// so polling never shows the bot as online.
+    fn sync(
+        &self,
+        filter: &Value,
+        since: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, ChatError> {
+        let mut path = format!(
+            "/sync?filter={}&timeout={}&set_presence=offline",
+            encode_component(&filter.to_string()),
+            timeout.as_millis()
+        );
+        if let Some(s) = since {
+            path.push_str(&format!("&since={}", encode_component(s)));
+        }
+        self.call("GET", &path, None)
+    }
+
+    /// The messages a limited sync timeline left out: backwards from `prev_batch` to `since`
+    /// (`to`, spec `message_pagination.yaml`), at most `HISTORY_MAX_PAGES` pages; oldest first.
+    fn read_gap(
+        &self,
+        room: &str,
+        prev_batch: &str,
+        since: &str,
+    ) -> Result<Vec<HistoryItem>, ChatError> {
+        let none = HashSet::new();
+        let mut items = Vec::new();
+        let mut from = prev_batch.to_string();
+        for page_no in 1..=HISTORY_MAX_PAGES {
+            let path = format!(
+                "/rooms/{}/messages?dir=b&limit={HISTORY_PAGE}&from={}&to={}",
                 encode_component(room),
-                encode_component(event)
-            ),
-            None,
-        )?;
-        Ok(v["end"].as_str().map(str::to_string))
+                encode_component(&from),
+                encode_component(since)
+            );
+            let page = self.call("GET", &path, None)?;
+            let (mut got, next) = history_page(&page, &none);
+            items.append(&mut got);
+            match next {
+                Some(_) if page_no == HISTORY_MAX_PAGES => log::warn!(
+                    "matrix: more than {} messages in room {room} since the last read; the oldest are not read as commands",
+                    HISTORY_MAX_PAGES * HISTORY_PAGE as usize
+                ),
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        items.reverse();
+        Ok(items)
+    }
+
+    /// Reads forwards from a `/messages` token (positions stored by earlier versions).
+    fn read_forward(&self, room: &str, from: &str) -> Result<Vec<HistoryItem>, ChatError> {
+        let none = HashSet::new();
+        let mut items = Vec::new();
+        let mut from = from.to_string();
+        for _ in 0..HISTORY_MAX_PAGES {
+            let page = self.messages(room, "f", Some(&from))?;
+            let (mut got, next) = history_page(&page, &none);
+            items.append(&mut got);
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Waits up to `timeout` for a new message in any room the bot is in (a long-poll
+    /// `/sync`), so `watch` acts at once instead of at its next pass; returns the position to
+    /// wait from next time and whether a message came. Only a signal: what is acted on is
+    /// read per room from the stored positions. The first call (no `since`) answers at once.
+    pub fn wait_for_messages(
+        &self,
+        since: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(String, bool), ChatError> {
+        // The long-poll must end before the request's own timeout.
+        let budget = self
+            .ctx
+            .deadline
+            .request_timeout(self.ctx.config.request_timeout)
+            .map(|t| t.saturating_sub(Duration::from_secs(1)))
+            .unwrap_or_default();
+        let timeout = if since.is_some() {
+            timeout.min(budget)
+        } else {
+            Duration::ZERO
+        };
+        let page = self.sync(&wake_filter(), since, timeout)?;
+        let came = since.is_some()
+            && page["rooms"]["join"].as_object().is_some_and(|rooms| {
+                rooms.values().any(|r| {
+                    r["timeline"]["events"]
+                        .as_array()
+                        .is_some_and(|e| !e.is_empty())
+                })
+            });
+        Ok((next_batch(&page)?, came))
     }
 
     /// A state event's content, `None` when the room has none.
@@ -420,41 +539,24 @@ impl ChatBackend for Matrix<'_> {
         cursor: Option<&str>,
     ) -> Result<(Vec<HistoryItem>, Option<String>), ChatError> {
         let room = channel.id.as_str();
-        let none = HashSet::new();
-        let Some(cursor) = cursor else {
-            // The latest page. The next read continues forwards from just after its newest
-            // event: the `end` of that event's context. Not the page's `start`: servers need
-            // not accept it as `from` ("Clients should not rely on the behaviour", spec
-            // message_pagination.yaml), and Dendrite and tuwunel return a "maximum" token
-            // there, from which a forward read never sees a new message.
-            let page = self.messages(room, "b", None)?;
-            let (mut items, _) = history_page(&page, &none);
-            items.reverse();
-            let newest = page["chunk"]
-                .as_array()
-                .and_then(|c| c.first())
-                .and_then(|e| e["event_id"].as_str());
-            let next = match newest {
-                Some(event) => self.forward_token_after(room, event)?,
-                None => None,
-            };
-            return Ok((
-                items,
-                next.or_else(|| page["start"].as_str().map(str::to_string)),
-            ));
-        };
-        let mut items = Vec::new();
-        let mut from = cursor.to_string();
-        for _ in 0..HISTORY_MAX_PAGES {
-            let page = self.messages(room, "f", Some(&from))?;
-            let (mut got, next) = history_page(&page, &none);
-            items.append(&mut got);
-            match next {
-                Some(n) => from = n,
-                None => break,
+        match cursor.map(SyncCursor::parse) {
+            Some(SyncCursor::Sync(since)) => {
+                let (items, next) = self.sync_room(room, Some(since), Duration::ZERO)?;
+                Ok((items, Some(SyncCursor::stored(&next))))
+            }
+            // A position stored by an earlier version (a `/messages` token): the position is
+            // taken from `/sync` first, then the old one is read up to now, once. A message
+            // typed between the two requests may be read twice, never missed.
+            Some(SyncCursor::Legacy(from)) => {
+                let (_, next) = self.sync_room(room, None, Duration::ZERO)?;
+                let items = self.read_forward(room, from)?;
+                Ok((items, Some(SyncCursor::stored(&next))))
+            }
+            None => {
+                let (items, next) = self.sync_room(room, None, Duration::ZERO)?;
+                Ok((items, Some(SyncCursor::stored(&next))))
             }
         }
-        Ok((items, Some(from)))
     }
 
     fn withdraw_invites(
@@ -830,6 +932,70 @@ fn aliases_of(content: &Value) -> Vec<String> {
     out
 }
 
+/// A stored read position: a `/sync` `next_batch` (stored as `sync:<token>`), or a
+/// `/messages` token stored by an earlier version.
+#[derive(Debug, PartialEq, Eq)]
+enum SyncCursor<'a> {
+    Sync(&'a str),
+    Legacy(&'a str),
+}
+
+impl<'a> SyncCursor<'a> {
+    const PREFIX: &'static str = "sync:";
+    fn parse(stored: &'a str) -> Self {
+        match stored.strip_prefix(Self::PREFIX) {
+            Some(t) => SyncCursor::Sync(t),
+            None => SyncCursor::Legacy(stored),
+        }
+    }
+    fn stored(next_batch: &str) -> String {
+        format!("{}{next_batch}", Self::PREFIX)
+    }
+}
+
+/// The `/sync` filter for reading one room's messages (spec `definitions/sync_filter.yaml`):
+/// only that room's `m.room.message` timeline, up to a page of them; no state, ephemeral
+/// events, presence or account data. (Redacted commands arrive without a body and are
+/// skipped.)
+fn room_sync_filter(room: &str) -> Value {
+    json!({
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {
+            "rooms": [room],
+            "timeline": {"types": ["m.room.message"], "limit": HISTORY_PAGE},
+            "state": {"types": [], "lazy_load_members": true},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        },
+    })
+}
+
+/// The `/sync` filter for `watch`'s wake-up: one message of any room is enough.
+fn wake_filter() -> Value {
+    json!({
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {
+            "timeline": {"types": ["m.room.message"], "limit": 1},
+            "state": {"types": [], "lazy_load_members": true},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        },
+    })
+}
+
+/// The `next_batch` of a sync answer (required by the spec).
+fn next_batch(page: &Value) -> Result<String, ChatError> {
+    page["next_batch"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ChatError::Transient("the homeserver answered /sync without a next_batch".into())
+        })
+}
+
 /// The messages of one `/messages` page (in page order) and the token of the next page.
 fn history_page(page: &Value, pinned: &HashSet<String>) -> (Vec<HistoryItem>, Option<String>) {
     let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
@@ -1103,6 +1269,26 @@ mod tests {
         assert_eq!(items[1].author, "@bot:x");
         let (_, last) = history_page(&json!({"chunk": [], "start": "s2"}), &pinned);
         assert_eq!(last, None);
+    }
+
+    #[test]
+    fn read_positions_from_sync_are_told_from_older_messages_tokens() {
+        let stored = SyncCursor::stored("s72594_4483_1934");
+        assert_eq!(stored, "sync:s72594_4483_1934");
+        assert_eq!(
+            SyncCursor::parse(&stored),
+            SyncCursor::Sync("s72594_4483_1934")
+        );
+        assert_eq!(
+            SyncCursor::parse("t47-1234_0_0"),
+            SyncCursor::Legacy("t47-1234_0_0")
+        );
+        let f = room_sync_filter("!r:s");
+        assert_eq!(f["room"]["rooms"], json!(["!r:s"]));
+        assert_eq!(f["room"]["timeline"]["types"], json!(["m.room.message"]));
+        assert_eq!(f["room"]["state"]["types"], json!([]));
+        assert!(next_batch(&json!({"next_batch": ""})).is_err());
+        assert_eq!(next_batch(&json!({"next_batch": "s1"})).unwrap(), "s1");
     }
 
     #[test]

@@ -4,12 +4,14 @@
 //! outage never delays the ilert event.
 
 pub mod api;
+pub mod entra;
 pub mod matrix;
 pub mod message;
 pub mod slack;
 pub mod storm;
 pub mod sync;
 pub mod teams;
+pub mod teams_bot;
 
 use std::fmt;
 use std::time::Duration;
@@ -194,6 +196,18 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// Posts a follow-up to the incident's alert message (recovery, paging and closing lines):
+    /// a reply in its thread where the platform keeps incident updates there (a Teams bot),
+    /// else a new message in the channel.
+    fn follow_up(
+        &mut self,
+        channel: &ChannelRef,
+        alert_message_id: Option<&str>,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let _ = alert_message_id;
+        self.post(channel, message)
+    }
     /// Withdraws the invitations of `users` who never joined (archiving: a pending invite to
     /// a closed room is noise); a no-op where invites cannot be pending (Slack adds members at
     /// once).
@@ -215,6 +229,12 @@ pub trait ChatBackend {
     /// where there are none.
     fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
         let _ = (channel, user);
+        Ok(None)
+    }
+    /// The members of a user group (Slack `usergroups.users.list`), for `chatops_allow_groups`;
+    /// `None` where the platform has no user groups.
+    fn group_members(&mut self, group: &str) -> Result<Option<Vec<String>>, ChatError> {
+        let _ = group;
         Ok(None)
     }
     /// A reference to an existing channel given by id in the config (stakeholder channel).

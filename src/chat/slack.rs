@@ -87,6 +87,15 @@ pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
                 "Slack {method}: {code}: the workspace has too many channels; archive old ones"
             ))
         }
+        // usergroups.users.list (SAR usergroups.users.list.json `errors`).
+        "no_such_subteam" => ChatError::Permanent(format!(
+            "Slack {method}: no_such_subteam: a user group in the route's chatops_allow_groups \
+             does not exist; fix its id (S…)"
+        )),
+        "plan_upgrade_required" => ChatError::Permanent(format!(
+            "Slack {method}: plan_upgrade_required: this workspace's plan has no user groups; \
+             list people in chatops_allow instead"
+        )),
         "message_not_found" | "cant_update_message" | "edit_window_closed" => {
             ChatError::MessageGone(format!("Slack {method}: {code}"))
         }
@@ -444,6 +453,22 @@ impl ChatBackend for Slack<'_> {
             .map(|i| i.id.clone())
             .or_else(|| cursor.map(str::to_string));
         Ok((items, next))
+    }
+
+    /// `usergroups.users.list` (GET, scope `usergroups:read`, Tier 2; answer `{"ok": true,
+    /// "users": ["U060R4BJ4", …]}`, SAR `usergroups.users.list.json`). Disabled groups count
+    /// as empty: a group switched off allows nobody.
+    fn group_members(&mut self, group: &str) -> Result<Option<Vec<String>>, ChatError> {
+        let body = self
+            .get("usergroups.users.list", &[("usergroup", group)])
+            .map_err(|e| chat_error("usergroups.users.list", e))?;
+        let users = body["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_string))
+            .collect();
+        Ok(Some(users))
     }
 
     fn update(

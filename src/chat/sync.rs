@@ -53,7 +53,11 @@ pub fn sync(
         };
         let closing_posted = st.extra.contains_key("closing_posted");
         if !closing_posted {
-            b.post(&ch, &message::closing_line(inc, now))?;
+            b.follow_up(
+                &ch,
+                st.message_id.as_deref(),
+                &message::closing_line(inc, now),
+            )?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(
                 inc,
@@ -220,7 +224,7 @@ pub fn sync(
     // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
     let told = st.extra.contains_key(NOT_PAGED_TOLD);
     if message::not_paged(inc).is_some() != told {
-        b.post(&ch, &message::paging_line(inc))?;
+        b.follow_up(&ch, st.message_id.as_deref(), &message::paging_line(inc))?;
         if told {
             st.extra.remove(NOT_PAGED_TOLD);
         } else {
@@ -238,7 +242,7 @@ pub fn sync(
     // 7. Recovery message.
     if !inc.is_open() && st.recovery_message_id.is_none() {
         let rec = message::recovery_message(inc);
-        let id = b.post(&ch, &rec)?;
+        let id = b.follow_up(&ch, st.message_id.as_deref(), &rec)?;
         st.recovery_message_id = Some(id);
         commit(
             inc,

@@ -13,6 +13,11 @@
 //! - there is no pin API for channel messages, and reading messages back is a protected API:
 //!   no pin, no history.
 //!
+//! **Bot mode** (Graph settings and `bot_app_id`/`bot_secret`): channels as in Graph mode, and
+//! the cards go through the Bot Framework bot (`teams_bot`): the alert card starts a thread in
+//! the incident channel and is edited in place, follow-ups are replies in that thread. Where
+//! the bot is refused in a private channel, the detail-free card goes through the webhook.
+//!
 //! **Webhook mode** (only `webhook_url`): one Adaptive Card per state change (opened,
 //! resolved) into the webhook's channel; no channel is created.
 
@@ -23,7 +28,9 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use super::api::{self, Refusal};
+use super::entra;
 use super::message::MessageKind;
+use super::teams_bot::{self, BotClient, BotMessageId};
 use super::{
     alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
     ChatMessage, Context, HistoryItem,
@@ -52,12 +59,75 @@ const LIST_PAGES_MAX: usize = 20;
 /// Set once the webhook fallback has been explained in this process's log.
 static FALLBACK_EXPLAINED: AtomicBool = AtomicBool::new(false);
 
+/// `meta/` entry with the outcome of the last attempt to install the bot's app in the team
+/// (`{"state": "installed"|"refused", "at", "reason"}`); `doctor` and `status` read it.
+pub const BOT_INSTALL_META: &str = "teams-bot-install";
+/// `meta/` entry naming the last private channel the bot was refused in
+/// (`{"at", "channel", "via"}`); `status` shows it.
+pub const BOT_PRIVATE_FALLBACK_META: &str = "teams-bot-private-fallback";
+/// How long a refused installation is trusted before it is tried again.
+const INSTALL_RECHECK: Duration = Duration::from_secs(24 * 3600);
+/// The least-privileged application permission to install an app in a team (Graph, "Add app
+/// to team", Permissions).
+pub const INSTALL_PERMISSION: &str = "TeamsAppInstallation.ReadWriteSelfForTeam.All";
+
+/// Channels a team holds at most, deleted ones included for 30 days (Microsoft, "Limits and
+/// specifications for Microsoft Teams": "Number of channels per team: 1000"; MC649926).
+pub const TEAM_CHANNELS_MAX: usize = 1000;
+/// What to do about a team near its channel limit.
+pub const CAPACITY_ADVICE: &str = "delete archived incident channels no longer needed ([teams] \
+     delete_archived_after does it after archiving; deleted channels free their slot after 30 \
+     days), or set [teams] team_id to a new team for new incidents";
+/// `meta/` entry with the team's channel count as last taken (`TeamCapacity`).
+pub const CAPACITY_META: &str = "teams-capacity";
+
+/// The team's channels against its 1,000-channel limit, as counted at `at`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TeamCapacity {
+    /// Channels Graph lists (archived ones included).
+    pub listed: usize,
+    /// Of them, ours (incident channels).
+    pub ours: usize,
+    /// Of ours, archived.
+    pub ours_archived: usize,
+    /// Channels we deleted within 30 days: still counted by Teams, not listed by Graph.
+    pub deleted_recently: usize,
+    /// When counted.
+    pub at: Timestamp,
+}
+
+impl TeamCapacity {
+    /// Channels that count against the limit.
+    pub fn used(&self) -> usize {
+        self.listed + self.deleted_recently
+    }
+
+    /// One line: the count and what it is made of.
+    pub fn line(&self) -> String {
+        format!(
+            "Teams team holds {} of {TEAM_CHANNELS_MAX} channels ({} incident channels of ours, \
+             {} of them archived; {} deleted by us in the last 30 days still count)",
+            self.used(),
+            self.ours,
+            self.ours_archived,
+            self.deleted_recently
+        )
+    }
+
+    /// The warning from 80 % of the limit on, with what to do (pure).
+    pub fn warning(&self) -> Option<String> {
+        (self.used() * 100 >= TEAM_CHANNELS_MAX * 80)
+            .then(|| format!("{}: {CAPACITY_ADVICE}", self.line()))
+    }
+}
+
 /// The Teams backend for one delivery.
 pub struct Teams<'a> {
     cfg: &'a TeamsConfig,
     ctx: &'a Context<'a>,
     token: Option<String>,
     private: HashMap<String, bool>,
+    bot: Option<BotClient<'a>>,
 }
 
 /// What a Graph error means for the delivery; configuration problems say what to fix.
@@ -90,38 +160,6 @@ fn classify(e: &Refusal, what: &str, permission: &str) -> ChatError {
 /// Reads a Graph answer: a 2xx is the value (`Null` when empty), anything else Graph's error.
 fn read_graph(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     api::rest_answer(resp, now, "/error/code", "/error/message")
-}
-
-/// Reads a token endpoint answer: HTTP 200 is the token, anything else the OAuth error.
-fn read_token(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
-    let body = resp.json();
-    if resp.status == 200 {
-        return Ok(body);
-    }
-    let description = body["error_description"]
-        .as_str()
-        .and_then(|d| d.lines().next())
-        .unwrap_or_default();
-    Err(Refusal {
-        status: resp.status,
-        code: body["error"].as_str().unwrap_or("error").to_string(),
-        message: one_line(description, 200),
-        retry_after: resp.retry_after_delay(now),
-        body,
-    })
-}
-
-/// What the token endpoint's refusal means for the delivery.
-fn token_refused(r: &Refusal) -> ChatError {
-    match r.status {
-        429 => ChatError::RateLimited(r.retry_after),
-        500..=599 => ChatError::Transient(format!("Teams: token endpoint HTTP {}", r.status)),
-        status => ChatError::Permanent(format!(
-            "Teams: the token endpoint refused the app credentials (HTTP {status} {}: {}); \
-             check [teams] tenant_id, client_id and client_secret",
-            r.code, r.message
-        )),
-    }
 }
 
 /// Reads a Workflows webhook answer: any 2xx delivered the card (the webhook returns no
@@ -176,6 +214,11 @@ impl<'a> Teams<'a> {
             ctx,
             token: None,
             private: HashMap::new(),
+            bot: cfg
+                .bot
+                .as_ref()
+                .filter(|_| cfg.graph())
+                .map(|b| BotClient::new(b, ctx)),
         }
     }
 
@@ -210,62 +253,39 @@ impl<'a> Teams<'a> {
             if let Some(t) = &self.token {
                 return Ok(t.clone());
             }
-            let cached: Option<Value> = self
-                .ctx
-                .store
-                .read_meta(&self.token_meta())
-                .and_then(|s| serde_json::from_str(&s).ok());
-            if let Some(c) = cached {
-                let valid = c["expires_at"]
-                    .as_str()
-                    .and_then(Timestamp::parse_rfc3339)
-                    .is_some_and(|t| t > self.ctx.now.plus(TOKEN_SLACK));
-                if let (true, Some(t)) = (valid, c["access_token"].as_str()) {
-                    self.token = Some(t.to_string());
-                    return Ok(t.to_string());
-                }
-            }
         }
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.cfg.login_url,
-            encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
-        );
-        let form = vec![
-            ("grant_type".to_string(), "client_credentials".to_string()),
-            (
-                "client_id".to_string(),
-                self.cfg.client_id.clone().unwrap_or_default(),
+        let secret = self
+            .cfg
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose())
+            .unwrap_or_default();
+        let creds = entra::ClientCredentials {
+            who: "Teams",
+            url: format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.cfg.login_url,
+                encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
             ),
-            (
-                "client_secret".to_string(),
-                self.cfg
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    .unwrap_or_default(),
-            ),
-            ("scope".to_string(), GRAPH_SCOPE.to_string()),
-        ];
-        let req = Request::new("POST", url).form(form);
-        let body = api::call(self.ctx, req, None, "[teams] login_url", read_token)
-            .map_err(|e| e.into_chat("Teams: token endpoint", token_refused))?;
-        let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err(ChatError::Transient(
-                "Teams: token endpoint answered without access_token".into(),
-            ));
+            url_setting: "[teams] login_url",
+            client_id: self.cfg.client_id.as_deref().unwrap_or_default(),
+            secret,
+            scope: GRAPH_SCOPE,
+            meta: self.token_meta(),
+            check: "check [teams] tenant_id, client_id and client_secret",
+            margin: TOKEN_SLACK,
         };
-        let expires_in = body["expires_in"].as_u64().unwrap_or(0);
-        let cached = json!({
-            "access_token": token,
-            "expires_at": self.ctx.now.plus(Duration::from_secs(expires_in)).rfc3339(),
-        });
-        self.ctx
-            .store
-            .write_meta(&self.token_meta(), &cached.to_string());
-        log::debug!("Teams: new Graph token, valid {expires_in}s");
-        self.token = Some(token.to_string());
-        Ok(token.to_string())
+        let cached = if fresh {
+            None
+        } else {
+            entra::cached(self.ctx, &creds)
+        };
+        let token = match cached {
+            Some(t) => t,
+            None => entra::fetch(self.ctx, &creds)?,
+        };
+        self.token = Some(token.clone());
+        Ok(token)
     }
 
     /// One Graph call; an invalid or expired token is replaced once. The outer error is
@@ -440,6 +460,180 @@ impl<'a> Teams<'a> {
         }
     }
 
+    /// Installs the bot's Teams app in the team through Graph, once; a refusal is logged with
+    /// what the admin must do and tried again after a day. Never fails the post: the app may
+    /// have been installed by hand.
+    fn ensure_installed(&mut self) {
+        let Some(app) = self.cfg.bot.as_ref().and_then(|b| b.teams_app_id.clone()) else {
+            return;
+        };
+        let last: Option<Value> = self
+            .ctx
+            .store
+            .read_meta(BOT_INSTALL_META)
+            .and_then(|s| serde_json::from_str(&s).ok());
+        if let Some(l) = &last {
+            let at = l["at"].as_str().and_then(Timestamp::parse_rfc3339);
+            let recent = at.is_some_and(|t| self.ctx.now.since(t) < INSTALL_RECHECK);
+            if l["app"] == app.as_str() && (l["state"] == "installed" || recent) {
+                return;
+            }
+        }
+        let url = format!(
+            "{}/teams/{}/installedApps",
+            self.cfg.graph_url,
+            encode_component(self.team())
+        );
+        let body = json!({
+            "teamsApp@odata.bind": format!("{}/appCatalogs/teamsApps/{app}", self.cfg.graph_url),
+        });
+        let outcome = match self.call("POST", &url, Some(body)) {
+            Ok(Ok(_)) => Some(("installed", String::new())),
+            // Graph answers 409 Conflict when the app is installed already.
+            Ok(Err(e)) if e.status == 409 => Some(("installed", String::new())),
+            Ok(Err(e)) if matches!(e.status, 401 | 403 | 404) => {
+                let reason = format!(
+                    "HTTP {} {}: {}",
+                    e.status,
+                    e.code,
+                    one_line(&e.message, 160)
+                );
+                log::warn!(
+                    "Teams: Graph refused to install the bot's app {app} in the team ({reason}); \
+                     grant the application permission {INSTALL_PERMISSION} (admin consent), or \
+                     install the app in the team by hand; `pandora-ilert doctor` says how"
+                );
+                Some(("refused", reason))
+            }
+            Ok(Err(e)) => {
+                log::warn!(
+                    "Teams: could not install the bot's app in the team this time: {}",
+                    classify(&e, "install the bot's app", INSTALL_PERMISSION)
+                );
+                None
+            }
+            Err(e) => {
+                log::warn!("Teams: could not install the bot's app in the team this time: {e}");
+                None
+            }
+        };
+        if let Some((state, reason)) = outcome {
+            if state == "installed" {
+                log::info!("Teams: the bot's app {app} is installed in the team");
+            }
+            let v =
+                json!({"state": state, "app": app, "at": self.ctx.now.rfc3339(), "reason": reason});
+            self.ctx.store.write_meta(BOT_INSTALL_META, &v.to_string());
+        }
+    }
+
+    /// Posts the alert card (a new thread) or another message (its own thread) through the
+    /// bot; a refusal in a private channel falls back to the webhook, without details.
+    fn post_bot(&mut self, ch: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
+        self.ensure_installed();
+        let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
+        let Some(bot) = self.bot.as_mut() else {
+            return Err(ChatError::Permanent("Teams: no bot configured".into()));
+        };
+        match bot.start_thread(&ch.id, activity)? {
+            Ok(id) => Ok(id.encode()),
+            Err(e) if teams_bot::not_in_roster(&e) && self.is_private(ch)? => {
+                self.private_fallback(ch, message, &e.message)
+            }
+            Err(e) => Err(teams_bot::classify("post into the incident channel", &e)),
+        }
+    }
+
+    /// The bot may not post into this private channel (apps in private channels are
+    /// restricted): say so in the log and in `status`, and post the detail-free card through
+    /// the webhook; without one, a dead letter that says what to do.
+    fn private_fallback(
+        &mut self,
+        ch: &ChannelRef,
+        message: &ChatMessage,
+        why: &str,
+    ) -> Result<String, ChatError> {
+        let via = if self.cfg.webhook_url.is_some() {
+            "webhook"
+        } else {
+            "none"
+        };
+        let note = json!({"at": self.ctx.now.rfc3339(), "channel": ch.name, "via": via});
+        self.ctx
+            .store
+            .write_meta(BOT_PRIVATE_FALLBACK_META, &note.to_string());
+        if self.cfg.webhook_url.is_none() {
+            return Err(ChatError::Permanent(format!(
+                "Teams bot: refused in the private channel '{}' ({}): Teams restricts apps in \
+                 private channels; set [teams] webhook_url so a card without details goes to \
+                 the webhook's channel, or make the route public",
+                ch.name,
+                one_line(why, 120)
+            )));
+        }
+        log::warn!(
+            "Teams bot: refused in the private channel '{}' ({}): Teams restricts apps in private \
+             channels; the card goes through [teams] webhook_url without details",
+            ch.name,
+            one_line(why, 120)
+        );
+        self.post_webhook(&envelope(private_card(message, ch)))
+    }
+
+    /// Counts the team's channels (ours by the description marker), following Graph's pages;
+    /// channels deleted lately are for the caller to add (Graph no longer lists them).
+    pub fn count_channels(&mut self) -> Result<TeamCapacity, ChatError> {
+        let mut count = TeamCapacity {
+            listed: 0,
+            ours: 0,
+            ours_archived: 0,
+            deleted_recently: 0,
+            at: self.ctx.now,
+        };
+        let mut url = format!(
+            "{}/teams/{}/channels",
+            self.cfg.graph_url,
+            encode_component(self.team())
+        );
+        for _ in 0..LIST_PAGES_MAX * 5 {
+            let page = self
+                .call("GET", &url, None)?
+                .map_err(|e| classify(&e, "list the team's channels", "Channel.ReadBasic.All"))?;
+            for c in page["value"].as_array().into_iter().flatten() {
+                count.listed += 1;
+                if c["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(MARKER))
+                {
+                    count.ours += 1;
+                    if c["isArchived"].as_bool() == Some(true) {
+                        count.ours_archived += 1;
+                    }
+                }
+            }
+            match page["@odata.nextLink"].as_str() {
+                Some(next) if next.starts_with(&self.cfg.graph_url) => url = next.to_string(),
+                _ => break,
+            }
+        }
+        Ok(count)
+    }
+
+    /// Deletes an incident channel (`DELETE /teams/{team}/channels/{id}`); gone already is
+    /// success.
+    pub fn delete_channel(&mut self, id: &str) -> Result<(), ChatError> {
+        let url = self.channel_url(id);
+        match self.call("DELETE", &url, None)? {
+            Ok(_) => Ok(()),
+            Err(e) if e.status == 404 => Ok(()),
+            Err(e) => Err(classify(
+                &e,
+                "delete the archived channel",
+                "Channel.Delete.All",
+            )),
+        }
+    }
+
     /// Posts a card to the Workflows webhook; the webhook returns no message id.
     fn post_webhook(&self, envelope: &Value) -> Result<String, ChatError> {
         let Some(url) = &self.cfg.webhook_url else {
@@ -460,7 +654,17 @@ impl<'a> Teams<'a> {
 
 impl ChatBackend for Teams<'_> {
     fn capabilities(&self) -> Capabilities {
-        if self.cfg.graph() {
+        if self.bot.is_some() {
+            Capabilities {
+                create: true,
+                update: true,
+                pin: false,
+                topic: true,
+                invite: true,
+                archive: true,
+                history: false,
+            }
+        } else if self.cfg.graph() {
             Capabilities {
                 create: true,
                 update: false,
@@ -547,6 +751,9 @@ impl ChatBackend for Teams<'_> {
         if !self.cfg.graph() {
             return self.post_webhook(&envelope(adaptive_card(message, None)));
         }
+        if self.bot.is_some() {
+            return self.post_bot(channel, message);
+        }
         if let Some(id) = self.post_graph(channel, message)? {
             return Ok(id);
         }
@@ -567,10 +774,48 @@ impl ChatBackend for Teams<'_> {
         self.post_webhook(&envelope(card))
     }
 
-    fn update(&mut self, _: &ChannelRef, _: &str, _: &ChatMessage) -> Result<(), ChatError> {
-        Err(ChatError::Permanent(
-            "Teams: cards posted by an application cannot be edited".into(),
-        ))
+    fn update(
+        &mut self,
+        channel: &ChannelRef,
+        message_id: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        let (Some(bot), Some(id)) = (self.bot.as_mut(), BotMessageId::parse(message_id)) else {
+            if self.bot.is_some() {
+                // The card went through the webhook (the bot was refused in a private
+                // channel): it cannot be edited; the recovery card says how it ended.
+                log::info!(
+                    "Teams: the card for '{}' went through the webhook and cannot be edited",
+                    channel.name
+                );
+                return Ok(());
+            }
+            return Err(ChatError::Permanent(
+                "Teams: cards posted by an application cannot be edited".into(),
+            ));
+        };
+        let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
+        bot.update(&id, activity)?
+            .map_err(|e| teams_bot::classify("update the alert card", &e))
+    }
+
+    fn follow_up(
+        &mut self,
+        channel: &ChannelRef,
+        alert_message_id: Option<&str>,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let thread = alert_message_id.and_then(BotMessageId::parse);
+        let (Some(bot), Some(thread)) = (self.bot.as_mut(), thread) else {
+            return self.post(channel, message);
+        };
+        let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
+        match bot.reply(&thread, activity)? {
+            Ok(id) => Ok(id.encode()),
+            // The thread is gone (someone deleted the card): a new thread.
+            Err(e) if e.status == 404 => self.post(channel, message),
+            Err(e) => Err(teams_bot::classify("reply in the incident thread", &e)),
+        }
     }
 
     fn pin(&mut self, _: &ChannelRef, _: &str) -> Result<(), ChatError> {
@@ -957,10 +1202,10 @@ mod tests {
                     }
                 }
             }
-            match read("[teams] login_url", read_token) {
+            match read("[teams] login_url", entra::read_token) {
                 Ok(_) => proptest::prop_assert_eq!(r.status, 200),
                 Err(f) => {
-                    let e = f.into_chat("Teams: token endpoint", token_refused);
+                    let e = f.into_chat("Teams: token endpoint", |r| entra::refused("Teams", "", r));
                     if redirect {
                         proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] login_url")), "{:?}", e);
                     }

@@ -209,10 +209,22 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
                 let token_ok = c.status == Status::Ok;
                 report.push(c);
                 if token_ok {
-                    if let Some(c) = probe::teams_capacity(&http, t, timeout) {
+                    // Channels we deleted in the last 30 days still count; Graph no longer
+                    // lists them.
+                    let store = crate::store::Store::open_read_only(&config.state_dir);
+                    let deleted = crate::archive::teams_deleted_recently(
+                        &crate::archive::all_records(&store),
+                        crate::time::Timestamp::now(),
+                    );
+                    if let Some(c) = probe::teams_capacity(&http, t, timeout, deleted) {
                         report.push(c);
                     }
                 }
+            }
+            let last_install = crate::store::Store::open_read_only(&config.state_dir)
+                .read_meta(crate::chat::teams::BOT_INSTALL_META);
+            for c in probe::teams_bot(&http, t, timeout, last_install.as_deref()) {
+                report.push(c);
             }
             if let Some(w) = &t.webhook_url {
                 report.push(probe::teams_webhook(w, timeout));

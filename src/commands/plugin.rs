@@ -181,17 +181,16 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                 if let Some(Some(hb)) = step("heartbeat", || ping(config, store, deadline)) {
                     heartbeat = Some(hb);
                 }
-                step("chat commands", || chat_poll(config, store, deadline));
+                step("chat commands", || {
+                    chat_poll(config, store, deadline, false)
+                });
                 step("ilert sync", || {
                     crate::ilert_sync::sync(config, store, &Http::new(config.scrubber()), deadline)
                 });
                 step("storm", || {
-                    chatops::end_quiet_storms(
-                        config,
-                        store,
-                        &Http::new(config.scrubber()),
-                        deadline,
-                    )
+                    let http = Http::new(config.scrubber());
+                    chatops::end_quiet_storms(config, store, &http, deadline);
+                    chatops::open_after_storms(config, store, &http, deadline);
                 });
                 step("archive", || archive_channels(config, store, deadline));
                 step("housekeeping", || prune(config, store, deadline));
@@ -333,7 +332,7 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
 }
 
 /// `!incident` reports and `!ack` / `!resolve` commands read back from chat.
-pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
+pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline, paced: bool) {
     let http = Http::new(config.scrubber());
     let mut open = |alert: crate::pandora::Alert, route: &str| {
         let key = alert.key.clone();
@@ -350,7 +349,7 @@ pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
         }
         store.load_incident(&key)
     };
-    let r = chatops::poll(config, store, &http, deadline, &mut open);
+    let r = chatops::poll(config, store, &http, deadline, paced, &mut open);
     if r.reports + r.commands > 0 {
         log::info!(
             "plugin: chat: {} report(s), {} command(s)",
@@ -406,6 +405,9 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     }
     for (channel, e) in &r.failed {
         log::warn!("plugin: could not archive #{channel}: {e}");
+    }
+    if config.teams.as_ref().is_some_and(|t| t.graph()) {
+        archive::teams_upkeep(config, store, &Http::new(config.scrubber()), deadline);
     }
 }
 

@@ -171,7 +171,13 @@ pub struct Deliverer<'a> {
     /// Alert sources whose events budget is spent, until when: their other entries wait
     /// without being read back or rewritten.
     paced: HashMap<String, Timestamp>,
+    /// Called when an incident's ALERT was delivered, before its later entries (the chat
+    /// card): the incident key and the run's deadline.
+    on_paged: Option<PagedHook<'a>>,
 }
+
+/// What the caller does once ilert has accepted an incident's ALERT (its lock is held).
+type PagedHook<'a> = Box<dyn FnMut(&str, Deadline) + 'a>;
 
 impl Drop for Deliverer<'_> {
     fn drop(&mut self) {
@@ -202,7 +208,14 @@ impl<'a> Deliverer<'a> {
             recovered: HashSet::new(),
             successes: HashMap::new(),
             paced: HashMap::new(),
+            on_paged: None,
         }
+    }
+
+    /// Runs `hook` each time an incident's ALERT is delivered, before the incident's later
+    /// entries; what it does cannot change the delivery's outcome.
+    pub fn on_paged(&mut self, hook: impl FnMut(&str, Deadline) + 'a) {
+        self.on_paged = Some(Box::new(hook));
     }
 
     /// True once some lane delivered in this run (entries held by our own backoff are worth
@@ -282,10 +295,14 @@ impl<'a> Deliverer<'a> {
             let label = entry.action.label();
             match disposition {
                 Disposition::Delivered => {
-                    if pages(&entry) {
+                    let paged = pages(&entry);
+                    if paged {
                         self.mark_paged(key, None, now);
                     }
                     self.remove_from_queue(key, &entry.id);
+                    if let Some(hook) = self.on_paged.as_mut().filter(|_| paged) {
+                        hook(key, self.deadline);
+                    }
                     self.breaker.remove(&lane);
                     self.recovered.insert(lane.clone());
                     self.successes.insert(lane.clone(), now);

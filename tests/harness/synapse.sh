@@ -15,9 +15,8 @@ set -euo pipefail
 SYNAPSE_VERSION="1.163.2"
 SERVER_NAME="localhost"
 
-script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# Repo root: git if available, else two levels up from tests/harness/.
-repo_root="$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || (cd "$script_dir/../.." && pwd))"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+harness_init synapse.sh
 
 VENV="${SYNAPSE_VENV:-$repo_root/.cache/synapse-venv}"
 RUN_DIR="${SYNAPSE_RUN_DIR:-$repo_root/.cache/synapse-run}"
@@ -31,9 +30,6 @@ URL_FILE="$RUN_DIR/url"
 ENV_FILE="$RUN_DIR/env"
 LOG_FILE="$RUN_DIR/homeserver.log"
 STDIO_LOG="$RUN_DIR/stdio.log"
-
-log() { echo "synapse.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 # --- install ---------------------------------------------------------------
 
@@ -55,38 +51,8 @@ ensure_venv() {
 
 # --- process helpers -------------------------------------------------------
 
-# Prints the pid if the pid file points at a live synapse (guards against pid reuse).
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    grep -qa "synapse.app.homeserver" "/proc/$pid/cmdline" 2>/dev/null || return 1
-    echo "$pid"
-}
-
-stop_server() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        rm -f "$PID_FILE"
-        log "not running"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    # Synapse shuts down in ~1 s; give it 30 s before forcing.
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid ignored SIGTERM, sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$PID_FILE"
-    log "stopped (pid $pid)"
-}
+running_pid() { pid_of_running "$PID_FILE" "synapse.app.homeserver"; }
+stop_server() { stop_by_pid_file "$PID_FILE" "synapse.app.homeserver"; }
 
 show_logs() {
     log "---- tail of $LOG_FILE ----"
