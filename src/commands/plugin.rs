@@ -220,13 +220,13 @@ fn health_modules(
     let report = store
         .as_ref()
         .map(|s| collect_summary(config, s, now, crate::health::LISTED));
-    let backends: Vec<&str> = [
+    let backends: Vec<ChatPlatform> = [
         (ChatPlatform::Slack, config.slack.is_some()),
         (ChatPlatform::Teams, config.teams.is_some()),
         (ChatPlatform::Matrix, config.matrix.is_some()),
     ]
     .into_iter()
-    .filter_map(|(p, on)| on.then_some(p.as_str()))
+    .filter_map(|(p, on)| on.then_some(p))
     .collect();
     let config_path = config.path.display().to_string();
     health::modules(&health::Inputs {
