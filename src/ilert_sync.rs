@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::chat::{self, message, ChannelRef, ChatMessage, Context};
-use crate::config::{Config, Route};
+use crate::config::{ChatPlatform, Config, Route};
 use crate::deadline::{Deadline, MARGIN};
 use crate::http::Http;
 use crate::ilert::IlertEventType;
@@ -21,7 +21,7 @@ use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
 use crate::pacing::{Budget, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
-use crate::store::{Durability, Store};
+use crate::store::{Durability, EventKind, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -258,8 +258,13 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
             log::info!("ilert sync: no time left; the rest waits for the next run");
             break;
         }
-        let Ok(Some(_lock)) = store.try_lock_incident(&key) else {
-            continue;
+        let _lock = match store.try_lock_incident(&key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue,
+            Err(e) => {
+                log::warn!("ilert sync: {e}; incident {key} waits for the next run");
+                continue;
+            }
         };
         let Some(mut incident) = store.load_incident(&key) else {
             continue;
@@ -367,7 +372,7 @@ impl Pass<'_> {
             for line in lines {
                 self.store.log_event(
                     &incident.key,
-                    &crate::store::EventLogLine::ours(incident.seq, "ilert-state", line),
+                    &crate::store::EventLogLine::ours(incident.seq, EventKind::IlertState, line),
                 );
             }
         }
@@ -384,10 +389,10 @@ impl Pass<'_> {
 }
 
 /// The incident's channel, if it has one.
-fn channel(incident: &Incident) -> Option<(String, ChannelRef)> {
+fn channel(incident: &Incident) -> Option<(ChatPlatform, ChannelRef)> {
     let st = incident.chat.as_ref()?;
     Some((
-        st.backend.clone(),
+        st.backend?,
         ChannelRef {
             id: st.channel_id.clone()?,
             name: st.channel_name.clone().unwrap_or_default(),
@@ -396,8 +401,9 @@ fn channel(incident: &Incident) -> Option<(String, ChannelRef)> {
     ))
 }
 
-/// Posts one line in the incident channel. An error leaves the state unrecorded, so the next
-/// run posts it instead.
+/// Posts one line in the incident channel, as a follow-up to the alert message (a reply in
+/// its thread where the platform keeps incident updates there: a Teams bot). An error leaves
+/// the state unrecorded, so the next run posts it instead.
 fn post_line(
     config: &Config,
     store: &Store,
@@ -416,14 +422,17 @@ fn post_line(
         deadline,
         now: Timestamp::now(),
     };
-    let mut b = chat::backend(&backend, &ctx)?;
+    let mut b = chat::backend(backend, &ctx)?;
     let msg = ChatMessage::build(
         message::MessageKind::Stakeholder,
         line.to_string(),
         Vec::new(),
         Vec::new(),
     );
-    b.post(&ch, &msg).map(|_| ()).map_err(|e| e.to_string())
+    let alert_message = incident.chat.as_ref().and_then(|c| c.message_id.as_deref());
+    b.follow_up(&ch, alert_message, &msg)
+        .map(|_| ())
+        .map_err(|e| e.to_string())
 }
 
 /// Re-renders the pinned message in place with the ilert link and state, and the topic
@@ -454,9 +463,11 @@ fn rerender_pinned(
         .chat
         .as_ref()
         .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
-    let result = chat::backend(&backend, &ctx).and_then(|mut b| {
+    let result = chat::backend(backend, &ctx).and_then(|mut b| {
         let caps = b.capabilities();
-        if caps.update {
+        // A message the platform cannot edit (a Teams card sent through the webhook) stays
+        // as posted; the line above told the change.
+        if caps.update && b.uneditable(&message_id).is_none() {
             b.update(
                 &ch,
                 &message_id,

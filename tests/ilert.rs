@@ -334,6 +334,60 @@ fn chat_ack_accepts_the_ilert_alert_by_id_and_is_not_echoed_back() {
 }
 
 #[test]
+fn chat_resolve_resolves_the_ilert_alert_by_id_and_stakeholder_lines_link_it() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-resolve-by-id"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let stake = slack.add_channel("ops-updates", "", "UADMIN001", false, false);
+    let cfg = ConfigBuilder::new(&ilert)
+        .set("alert_deadline", "\"6s\"")
+        .plugin("data_in = \"\"\ndeadline = \"15s\"")
+        .ilert(&format!(
+            "api_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\""
+        ))
+        .slack(&slack)
+        .route(&format!(
+            "invite = [\"U0ANA\"]\nstakeholder_channel = \"{stake}\""
+        ))
+        .write(&dir);
+    dir.assert_ok(&PandoraAlert::firing("6004").run(&cfg));
+    let id = ilert.alerts()[0].id;
+    let link = format!("https://acme.ilert.example/alert/view?id={id}");
+    let ch = slack.channel("pandorafms_alert_6004").unwrap();
+    slack.add_message(&ch.id, "U0ANA", "!resolve disk freed");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert!(
+        ilert
+            .rest_calls()
+            .contains(&("PUT".to_string(), format!("/api/alerts/{id}/resolve?"))),
+        "{:?}",
+        ilert.rest_calls()
+    );
+    assert!(
+        ilert.events().iter().all(|(t, _)| t != "RESOLVE"),
+        "no RESOLVE event when the alert was resolved by id: {:?}",
+        ilert.events()
+    );
+    assert_eq!(ilert.alerts()[0].status, "RESOLVED");
+    // The stakeholder line names the ilert alert (issue 13: "the stakeholder lines").
+    let stake_lines: Vec<String> = slack
+        .channel("ops-updates")
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(!stake_lines.is_empty(), "no stakeholder line");
+    for l in &stake_lines {
+        assert!(l.contains(&format!("ilert: {link}")), "{l}");
+    }
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
+}
+
+#[test]
 fn doctor_reads_the_alert_source_and_warns_when_its_settings_defeat_the_routes() {
     let (dir, ilert, slack) = (
         TestDir::new("ilert-doctor"),
@@ -564,6 +618,43 @@ fn the_alert_command_links_the_ilert_alert_on_the_first_chat_card() {
     let report: serde_json::Value =
         serde_json::from_str(&stdout(&run(&cfg, &["status", "--json"]))).unwrap();
     assert_eq!(report["rest_lookups"]["used"], 1, "{report}");
+}
+
+#[test]
+fn the_ilert_alert_behind_a_page_of_others_is_found_on_the_next_page() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-paging"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    ilert.open_others(130);
+    dir.assert_ok(&PandoraAlert::firing("6401").run(&cfg));
+    let ours = ilert
+        .alerts()
+        .into_iter()
+        .find(|a| a.alert_key == "6401")
+        .expect("ilert opened our alert");
+    assert_eq!(
+        dir.record("6401")["ilert_alert"],
+        format!("https://acme.ilert.example/alert/view?id={}", ours.id),
+        "matched by alertKey on the second page"
+    );
+    let pages: Vec<String> = ilert
+        .rest_calls()
+        .into_iter()
+        .filter(|(m, p)| m == "GET" && p.starts_with("/api/alerts?"))
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        pages
+            .iter()
+            .any(|p| p.contains("start-index=0&max-results=100"))
+            && pages
+                .iter()
+                .any(|p| p.contains("start-index=100&max-results=100")),
+        "two pages of at most 100: {pages:?}"
+    );
 }
 
 #[test]

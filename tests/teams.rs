@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use serde_json::Value;
 use support::botframework::{BOT_APP_ID, BOT_SECRET, TEAMS_APP_ID};
 use support::graph::{FakeGraph, CLIENT_ID, CLIENT_SECRET, TEAM, TENANT};
-use support::ilert::{FakeIlert, KEY};
+use support::ilert::{FakeIlert, API_TOKEN, KEY};
 use support::{code, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 /// Graph mode; `webhook` adds the Workflows webhook; `teams_extra` goes into `[teams]`.
@@ -398,6 +398,18 @@ fn bot_config(
     route: &str,
     plugin: &str,
 ) -> PathBuf {
+    bot_builder(ilert, graph, webhook, teams_extra, route, plugin).write(dir)
+}
+
+/// [`bot_config`] before it is written, for tests that add other sections.
+fn bot_builder(
+    ilert: &FakeIlert,
+    graph: &FakeGraph,
+    webhook: bool,
+    teams_extra: &str,
+    route: &str,
+    plugin: &str,
+) -> ConfigBuilder {
     let webhook = if webhook {
         format!("webhook_url = \"{}\"\n", graph.webhook_url())
     } else {
@@ -419,7 +431,6 @@ fn bot_config(
             graph.bot_service_url(),
             graph.bot_token_url(),
         ))
-        .write(dir)
 }
 
 fn doctor_text(cfg: &std::path::Path) -> String {
@@ -525,6 +536,51 @@ fn the_bot_posts_the_card_in_the_incident_channel_and_edits_it_in_place() {
 }
 
 #[test]
+fn an_acknowledgement_in_ilert_is_a_reply_in_the_cards_thread_and_edits_the_card() {
+    let (dir, ilert, graph) = (
+        TestDir::new("teams-bot-mirror"),
+        FakeIlert::start(),
+        FakeGraph::start(),
+    );
+    graph.bot_allow(true, false);
+    let cfg = bot_builder(&ilert, &graph, true, "", "", "")
+        .ilert(&format!(
+            "api_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\""
+        ))
+        .write(&dir);
+    dir.assert_ok(&PandoraAlert::firing("3150").run(&cfg));
+    ilert.accept_as("3150", "Jane", "Doe");
+    support::plugin(&cfg);
+    support::plugin(&cfg);
+    let threads = graph.bot(|b| b.threads.clone());
+    assert_eq!(
+        threads.len(),
+        1,
+        "updates stay in the card's thread: {threads:#?}"
+    );
+    let t = &threads[0];
+    let told: Vec<String> = t.activities[1..]
+        .iter()
+        .map(|(_, a)| card_text(a))
+        .filter(|text| text.contains("Acknowledged in ilert by Jane Doe."))
+        .collect();
+    assert_eq!(told.len(), 1, "one reply per change: {:#?}", t.activities);
+    let (card_id, card) = &t.activities[0];
+    assert!(
+        card_text(card).contains("acknowledged by Jane Doe"),
+        "the card shows ilert's state in place: {card}"
+    );
+    let puts = graph.bot(|b| b.puts.clone());
+    assert!(
+        puts.iter()
+            .all(|(c, a)| *c == t.conversation && a == card_id),
+        "{puts:?}"
+    );
+    assert!(graph.cards().is_empty(), "nothing through the webhook");
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
+#[test]
 fn the_bot_refused_in_a_private_channel_posts_without_details_through_the_webhook() {
     let (dir, ilert, graph) = (
         TestDir::new("teams-bot-private"),
@@ -542,8 +598,23 @@ fn the_bot_refused_in_a_private_channel_posts_without_details_through_the_webhoo
         "",
     );
     dir.assert_ok(&PandoraAlert::firing("3200").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("3200").set("--data", "99").run(&cfg));
     dir.assert_ok(&PandoraAlert::recovery("3200").run(&cfg));
     assert!(graph.bot(|b| b.refusals) >= 1, "the bot was refused");
+    // The event log is truthful: a webhook card is never edited, so no line says it was.
+    let lines = dir.chat_lines("3200");
+    assert!(
+        !lines.iter().any(|l| l.starts_with("updated alert message")),
+        "nothing was edited: {lines:#?}"
+    );
+    assert!(
+        lines.iter().any(|l| l.starts_with(
+            "alert message not edited (its card went through the Teams webhook, which cannot \
+             edit it): FIRING"
+        ) && l.ends_with("(fired 2 times)")),
+        "the re-fire says why the card stays as posted: {lines:#?}"
+    );
+    assert!(graph.bot(|b| b.puts.is_empty()), "no edit was attempted");
     assert!(graph.bot(|b| b.threads.is_empty()));
     let cards = graph.cards();
     assert_eq!(cards.len(), 2, "opened and resolved, through the webhook");

@@ -8,9 +8,11 @@ use super::{message, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatErr
 use crate::config::ChatRoute;
 use crate::incident::{ChatState, Incident};
 use crate::lifecycle::ChatChange;
+use crate::store::Step;
 use crate::time::Timestamp;
 
-type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
+/// Saves the record after a step, with the step and a line for the event log.
+type Save<'s> = dyn FnMut(&Incident, Step, String) + 's;
 
 /// The chat state's `extra` entry with the special state (`NOT PAGED`, `ACKNOWLEDGED by X`)
 /// the pinned message shows.
@@ -33,7 +35,7 @@ pub fn sync(
 ) -> Result<(), ChatError> {
     let caps = b.capabilities();
     let mut st = inc.chat.clone().unwrap_or_else(|| ChatState {
-        backend: route.backend.clone(),
+        backend: Some(route.backend),
         ..Default::default()
     });
 
@@ -57,14 +59,16 @@ pub fn sync(
                 &message::closing_line(inc, now),
             )?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
-            commit(inc, &st, save, Some("posted closing line".into()));
+            commit(
+                inc,
+                &st,
+                save,
+                Step::ClosingPosted,
+                "posted closing line".into(),
+            );
         }
         let topic = message::archived_topic(inc);
-        if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-            b.set_topic(&ch, &topic)?;
-            st.topic = Some(topic.clone());
-            commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
-        }
+        show_topic(b, &ch, inc, &mut st, caps, save, topic)?;
         if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
             b.withdraw_invites(&ch, &st.invited)?;
             st.extra.insert(INVITES_WITHDRAWN.into(), now.rfc3339());
@@ -72,12 +76,19 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some("withdrew the invitations nobody accepted".into()),
+                Step::InvitesWithdrawn,
+                "withdrew the invitations nobody accepted".into(),
             );
         }
         b.archive(&ch)?;
         st.archived_at = Some(now);
-        commit(inc, &st, save, Some(format!("archived #{}", ch.name)));
+        commit(
+            inc,
+            &st,
+            save,
+            Step::Archived,
+            format!("archived #{}", ch.name),
+        );
         return Ok(());
     }
 
@@ -106,7 +117,7 @@ pub fn sync(
                 // A post-only backend (Teams webhook) writes into one configured channel.
                 format!("using the configured channel ({})", ch.name)
             };
-            commit(inc, &st, save, Some(note));
+            commit(inc, &st, save, Step::ChannelOpened, note);
             ch
         }
     };
@@ -127,7 +138,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("invited {}", missing.join(", "))),
+                Step::Invited,
+                format!("invited {}", missing.join(", ")),
             );
         }
     }
@@ -145,7 +157,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("posted alert message: {}", alert.title)),
+                Step::AlertPosted,
+                format!("posted alert message: {}", alert.title),
             );
             id
         }
@@ -159,18 +172,20 @@ pub fn sync(
             r => {
                 r?;
                 st.pinned = true;
-                commit(inc, &st, save, Some("pinned the alert message".into()));
+                commit(
+                    inc,
+                    &st,
+                    save,
+                    Step::Pinned,
+                    "pinned the alert message".into(),
+                );
             }
         }
     }
 
     // 5. Topic shows the state.
     let topic = message::topic(inc);
-    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-        b.set_topic(&ch, &topic)?;
-        st.topic = Some(topic.clone());
-        commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
-    }
+    show_topic(b, &ch, inc, &mut st, caps, save, topic)?;
 
     // 6. The pinned message follows re-fires and recovery, in place.
     let special = message::special_state(inc);
@@ -179,13 +194,23 @@ pub fn sync(
             || st.rendered_resolved == inc.is_open()
             || st.extra.get(RENDERED_STATE) != special.as_ref())
     {
-        match b.update(&ch, &message_id, &alert) {
-            // Someone deleted the pinned message: post it anew (it shows the current state).
-            Err(ChatError::MessageGone(why)) => {
+        // The event log says what happened: an edit, or why the message stays as posted.
+        let outcome = match b.uneditable(&message_id) {
+            Some(why) => Ok(format!("alert message not edited ({why})")),
+            None => match b.update(&ch, &message_id, &alert) {
+                // Someone deleted the pinned message: post it anew (it shows the current state).
+                Err(ChatError::MessageGone(why)) => Err(why),
+                r => {
+                    r?;
+                    Ok("updated alert message".to_string())
+                }
+            },
+        };
+        match outcome {
+            Err(why) => {
                 repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
             }
-            r => {
-                r?;
+            Ok(what) => {
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
                 match &special {
@@ -196,10 +221,11 @@ pub fn sync(
                     inc,
                     &st,
                     save,
-                    Some(format!(
-                        "updated alert message: {} (fired {} times)",
+                    Step::AlertUpdated,
+                    format!(
+                        "{what}: {} (fired {} times)",
                         alert.title, inc.times_fired
-                    )),
+                    ),
                 );
             }
         }
@@ -218,7 +244,8 @@ pub fn sync(
             inc,
             &st,
             save,
-            Some("told the channel whether ilert paged".into()),
+            Step::PagingTold,
+            "told the channel whether ilert paged".into(),
         );
     }
 
@@ -231,7 +258,8 @@ pub fn sync(
             inc,
             &st,
             save,
-            Some(format!("posted recovery message: {}", rec.title)),
+            Step::RecoveryPosted,
+            format!("posted recovery message: {}", rec.title),
         );
     }
 
@@ -255,9 +283,29 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("stakeholder line in {stake}: {}", line.title)),
+                Step::StakeholderLine,
+                format!("stakeholder line in {stake}: {}", line.title),
             );
         }
+    }
+    Ok(())
+}
+
+/// Sets the channel's topic to `topic` unless it shows it already (or cannot have one).
+fn show_topic(
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    inc: &mut Incident,
+    st: &mut ChatState,
+    caps: Capabilities,
+    save: &mut Save<'_>,
+    topic: String,
+) -> Result<(), ChatError> {
+    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
+        b.set_topic(ch, &topic)?;
+        let note = format!("topic set to \"{topic}\"");
+        st.topic = Some(topic);
+        commit(inc, st, save, Step::TopicSet, note);
     }
     Ok(())
 }
@@ -288,22 +336,29 @@ fn repost(
         inc,
         st,
         save,
-        Some(format!(
+        Step::AlertPosted,
+        format!(
             "the alert message was gone ({why}); posted it again: {}",
             alert.title
-        )),
+        ),
     );
     if caps.pin {
         b.pin(ch, &id)?;
         st.pinned = true;
-        commit(inc, st, save, Some("pinned the new alert message".into()));
+        commit(
+            inc,
+            st,
+            save,
+            Step::Pinned,
+            "pinned the new alert message".into(),
+        );
     }
     Ok(id)
 }
 
-fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<String>) {
+fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, step: Step, note: String) {
     inc.chat = Some(st.clone());
-    save(inc, note);
+    save(inc, step, note);
 }
 
 #[cfg(test)]
@@ -408,7 +463,7 @@ mod tests {
             &route,
             change,
             Timestamp::from_millis(0),
-            &mut |i: &Incident, _| saved.push(i.clone()),
+            &mut |i: &Incident, _, _| saved.push(i.clone()),
         );
         if let Some(last) = saved.last() {
             *inc = last.clone();

@@ -774,6 +774,17 @@ impl ChatBackend for Teams<'_> {
         self.post_webhook(&envelope(card))
     }
 
+    fn uneditable(&self, message_id: &str) -> Option<&'static str> {
+        match (&self.bot, BotMessageId::parse(message_id)) {
+            (Some(_), Some(_)) => None,
+            // Refused in a private channel: the card went through the webhook.
+            (Some(_), None) => {
+                Some("its card went through the Teams webhook, which cannot edit it")
+            }
+            (None, _) => Some("Teams cards posted without the bot cannot be edited"),
+        }
+    }
+
     fn update(
         &mut self,
         channel: &ChannelRef,

@@ -267,6 +267,23 @@ impl FakeIlert {
         self.alerts.lock().unwrap().list.clone()
     }
 
+    /// `n` pending alerts opened on the same source by others (another tool, a person): the
+    /// open list then runs over several pages of at most 100 (openapi `max-results`).
+    pub fn open_others(&self, n: usize) {
+        let mut al = self.alerts.lock().unwrap();
+        for k in 0..n {
+            let id = 90_000 + al.list.len() as i64;
+            al.list.push(FakeAlert {
+                id,
+                alert_key: format!("other-{k}"),
+                status: "PENDING".into(),
+                responders: Vec::new(),
+                next_rule_index: 1,
+                created: Instant::now(),
+            });
+        }
+    }
+
     /// A person accepts the open alert with `alert_key` in the ilert app.
     pub fn accept_as(&self, alert_key: &str, first: &str, last: &str) {
         let mut al = self.alerts.lock().unwrap();
