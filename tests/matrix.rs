@@ -1447,8 +1447,22 @@ fn the_bots_own_replies_do_not_wake_watch_for_another_pass() {
             .ok()
             .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
     };
-    std::thread::sleep(std::time::Duration::from_millis(2500));
-    let before = last_pass();
+    // Wait until the watcher is idle: Synapse answers a /sync it answered within the last 2
+    // minutes (`sync_response_cache_duration`) from its cache, so after the watchers of other
+    // tests this one replays their answers, messages included, for a moment.
+    let mut before = last_pass();
+    let mut still = std::time::Instant::now();
+    let waiting = std::time::Instant::now();
+    while still.elapsed() < std::time::Duration::from_millis(2500)
+        && waiting.elapsed() < std::time::Duration::from_secs(60)
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        let now = last_pass();
+        if now != before {
+            before = now;
+            still = std::time::Instant::now();
+        }
+    }
     assert!(before.is_some(), "watch made no first pass");
     let (st, sent) = s.alice.call(
         "PUT",
