@@ -83,7 +83,8 @@ pub struct Client {
     pub token: String,
 }
 
-fn enc(s: &str) -> String {
+/// Percent-encodes a path segment or query value.
+pub fn enc(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
