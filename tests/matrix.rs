@@ -731,6 +731,7 @@ fn an_invited_responder_can_pin_and_set_the_topic() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn an_outsider_who_joined_a_public_room_cannot_resolve() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-outsider"), FakeIlert::start());
@@ -782,6 +783,7 @@ fn an_outsider_who_joined_a_public_room_cannot_resolve() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn a_moderator_by_power_level_may_act_without_being_invited() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-power"), FakeIlert::start());
@@ -1191,6 +1193,7 @@ fn watch_acts_on_an_ack_within_ten_seconds_and_stops_on_sigterm() {
 }
 
 #[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn a_refused_alert_puts_a_not_paged_banner_and_topic_in_the_room() {
     let s = Synapse::from_env();
     let (dir, ilert) = (TestDir::new("mx-not-paged"), FakeIlert::start());
@@ -1433,4 +1436,24 @@ fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_room_once_each() {
         "{}",
         topic(&s)
     );
+}
+
+/// A plain `cargo test` on a fresh clone has no Synapse: every test here that needs it must be
+/// `#[ignore]`d with the harness named (tests/run.sh runs them with `--include-ignored`).
+#[test]
+fn every_test_that_needs_synapse_is_ignored_without_it() {
+    let source = include_str!("matrix.rs");
+    // Built from pieces so this test's own text does not match.
+    let needs_synapse = concat!("Synapse::", "from_env()");
+    let tests: Vec<&str> = source.split("#[test]\n").skip(1).collect();
+    assert!(tests.len() > 20, "found {} tests", tests.len());
+    let unmarked: Vec<&str> = tests
+        .iter()
+        .filter(|t| {
+            let body = t.split("\n}\n").next().unwrap_or(t);
+            body.contains(needs_synapse) && !t.starts_with("#[ignore = \"needs Synapse")
+        })
+        .map(|t| t.lines().find(|l| l.starts_with("fn ")).unwrap_or(t))
+        .collect();
+    assert!(unmarked.is_empty(), "not ignored: {unmarked:?}");
 }

@@ -222,10 +222,7 @@ pub fn sync(
                     &st,
                     save,
                     Step::AlertUpdated,
-                    format!(
-                        "{what}: {} (fired {} times)",
-                        alert.title, inc.times_fired
-                    ),
+                    format!("{what}: {} (fired {} times)", alert.title, inc.times_fired),
                 );
             }
         }
