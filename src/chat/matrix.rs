@@ -17,8 +17,9 @@
 //! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
 //!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
 //!   posting twice. They are scoped to one device (access token), so two Pandora servers meet in
-//!   one room by its alias, not by transaction id; with the same token they also share one
-//!   alert message. (Synapse remembers transaction ids for about a day.)
+//!   one room by its alias, not by transaction id, and the second finds the first one's alert
+//!   message by its content marker (`ALERT_MARKER`) when it joins a room it did not create.
+//!   (Synapse remembers transaction ids for about a day.)
 //! - Archiving makes the room read-only (only the bot's power level may send or change state),
 //!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
 //!   names a successor room and there is none. The bot stays, so the history stays readable.
