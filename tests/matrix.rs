@@ -449,6 +449,33 @@ fn a_second_server_finds_a_card_that_was_never_pinned_and_pins_it_once() {
 
 #[test]
 #[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn a_card_of_another_bot_user_is_not_taken_because_only_its_sender_may_edit_it() {
+    let s = Synapse::from_env();
+    let ilert = FakeIlert::start();
+    let (one, two) = (TestDir::new("mx-otheruser1"), TestDir::new("mx-otheruser2"));
+    // A public route, so the second server's user (bob, standing in for another bot user)
+    // can join the room by its alias; invited, so the first server gives him the power to pin.
+    let route = &synapse_route(&s, false);
+    let bob = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
+        s.url, s.bob.token
+    );
+    let cfg1 = config(&one, &ilert, &s.config_section(), route);
+    let cfg2 = config(&two, &ilert, &bob, route);
+    let id = unique_alert_id();
+    fire(&cfg1, &id);
+    fire(&cfg2, &id);
+    let card = one.record(&id)["chat"]["message_id"].clone();
+    assert_ne!(two.record(&id)["chat"]["message_id"], card);
+    assert!(
+        two.log().contains("Matrix lets only its sender edit it"),
+        "{}",
+        two.log()
+    );
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn two_pandora_servers_firing_at_once_share_one_room() {
     let s = Synapse::from_env();
     let ilert = FakeIlert::start();
