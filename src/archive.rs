@@ -9,12 +9,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::chat::{self, Context};
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::incident::Incident;
 use crate::lifecycle::ChatChange;
-use crate::store::{EventLogLine, Store};
+use crate::store::{EventKind, EventLogLine, Step, Store};
 use crate::time::Timestamp;
 
 /// Where a record lives: the current record of its key, or a superseded one in `history/`.
@@ -36,7 +36,7 @@ pub struct Due {
     /// Channel name.
     pub channel: String,
     /// Backend.
-    pub backend: String,
+    pub backend: ChatPlatform,
     /// When it was resolved.
     pub resolved_at: Timestamp,
     /// A drill.
@@ -67,7 +67,7 @@ pub fn due(records: Vec<(RecordLoc, Incident)>, older_than: Duration, now: Times
                 key: i.key,
                 seq: i.seq,
                 channel,
-                backend: chat.backend.clone(),
+                backend: chat.backend?,
                 resolved_at,
                 drill: i.drill,
                 loc,
@@ -124,9 +124,16 @@ pub fn run(
         if deadline.remaining() < Duration::from_secs(1) {
             break;
         }
-        let Ok(Some(_lock)) = store.try_lock_incident(&d.key) else {
-            report.busy += 1;
-            continue;
+        let _lock = match store.try_lock_incident(&d.key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                report.busy += 1;
+                continue;
+            }
+            Err(e) => {
+                report.failed.push((d.channel.clone(), e.to_string()));
+                continue;
+            }
         };
         let reload = match &d.loc {
             RecordLoc::Current => store.load_incident(&d.key).filter(|i| i.seq == d.seq),
@@ -149,7 +156,7 @@ pub fn run(
             deadline,
             now,
         };
-        let mut backend = match chat::backend(&d.backend, &ctx) {
+        let mut backend = match chat::backend(d.backend, &ctx) {
             Ok(b) => b,
             Err(e) => {
                 report.failed.push((d.channel.clone(), e));
@@ -157,7 +164,7 @@ pub fn run(
             }
         };
         let loc = d.loc.clone();
-        let mut save = |inc: &Incident, note: Option<String>| {
+        let mut save = |inc: &Incident, step: Step, text: String| {
             let r = match &loc {
                 RecordLoc::Current => store.save_incident(inc),
                 RecordLoc::History(_) => store.save_history(inc),
@@ -165,9 +172,8 @@ pub fn run(
             if let Err(e) = r {
                 log::error!("{e}");
             }
-            if let Some(text) = note {
-                store.log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-            }
+            let line = EventLogLine::ours(inc.seq, EventKind::Chat, text).step(step);
+            store.log_event(&inc.key, &line);
         };
         match chat::sync(
             backend.as_mut(),
@@ -220,7 +226,10 @@ pub fn teams_deletable(
     let mut out: Vec<(Timestamp, RecordLoc, String, u32)> = records
         .iter()
         .filter_map(|(loc, i)| {
-            let chat = i.chat.as_ref().filter(|c| c.backend == "teams")?;
+            let chat = i
+                .chat
+                .as_ref()
+                .filter(|c| c.backend == Some(ChatPlatform::Teams))?;
             let archived_at = chat.archived_at?;
             chat.channel_id.as_ref()?;
             if chat.extra.contains_key(TEAMS_DELETED) || now.since(archived_at) < after {
@@ -311,7 +320,7 @@ pub fn teams_upkeep(
                         &inc.key,
                         &EventLogLine::ours(
                             inc.seq,
-                            "chat",
+                            EventKind::Chat,
                             format!("deleted archived channel #{name}"),
                         ),
                     );
@@ -393,7 +402,7 @@ mod tests {
             outbox_seq: 0,
             applied: Vec::new(),
             chat: Some(ChatState {
-                backend: "slack".into(),
+                backend: Some(ChatPlatform::Slack),
                 channel_id: Some(format!("C{key}")),
                 channel_name: Some(format!("pandorafms_alert_{key}")),
                 archived_at: archived.then_some(now),
@@ -411,7 +420,7 @@ mod tests {
         let teams = |key: &str, archived_days_ago: Option<i64>, deleted_days_ago: Option<i64>| {
             let mut i = incident(key, Some(40 * 86_400), false, false, now);
             let c = i.chat.as_mut().unwrap();
-            c.backend = "teams".into();
+            c.backend = Some(ChatPlatform::Teams);
             c.archived_at =
                 archived_days_ago.map(|d| Timestamp::from_millis(now.millis() - d * day));
             if let Some(d) = deleted_days_ago {

@@ -19,7 +19,7 @@ use serde_json::json;
 
 use crate::chat::message::ACKED_BY;
 use crate::chat::{self, ChannelRef, ChatBackend, ChatMessage, Context, HistoryItem};
-use crate::config::{ChatRoute, Config, IlertApi, Route};
+use crate::config::{ChatPlatform, ChatRoute, Config, IlertApi, Route};
 use crate::deadline::Deadline;
 use crate::delivery::Deliverer;
 use crate::http::Http;
@@ -27,7 +27,7 @@ use crate::ilert::{IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState};
 use crate::lifecycle::{chat_action, Action, ChatChange};
 use crate::pandora::{Alert, AlertInput};
-use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventKind, EventLogLine, LockError, OutboxEntry, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -52,8 +52,8 @@ const READ_AT: &str = "read_at";
 
 /// For a channel whose last read is kept in `meta/<name>` (intake and storm channels): whether
 /// it is due (always outside Slack), and if so records this read.
-fn channel_due(ctx: &Context<'_>, backend: &str, name: &str, spacing: Duration) -> bool {
-    if backend != "slack" {
+fn channel_due(ctx: &Context<'_>, backend: ChatPlatform, name: &str, spacing: Duration) -> bool {
+    if backend != ChatPlatform::Slack {
         return true;
     }
     let name = crate::store::encode_key(name);
@@ -254,12 +254,16 @@ pub fn poll(
         .filter(|r| {
             r.chat
                 .as_ref()
-                .is_some_and(|c| c.backend == "slack" && c.intake_channel.is_some())
+                .is_some_and(|c| c.backend == ChatPlatform::Slack && c.intake_channel.is_some())
         })
         .count()
         + open
             .iter()
-            .filter(|i| i.chat.as_ref().is_some_and(|c| c.backend == "slack"))
+            .filter(|i| {
+                i.chat
+                    .as_ref()
+                    .is_some_and(|c| c.backend == Some(ChatPlatform::Slack))
+            })
             .count()
         + config
             .routes
@@ -267,7 +271,7 @@ pub fn poll(
             .filter(|r| {
                 r.chat
                     .as_ref()
-                    .is_some_and(|c| c.backend == "slack" && c.commands)
+                    .is_some_and(|c| c.backend == ChatPlatform::Slack && c.commands)
                     && store.load_storm(&r.name).chat.channel_id.is_some()
             })
             .count();
@@ -322,15 +326,10 @@ pub fn poll(
         if !route.chat.as_ref().is_some_and(|c| c.commands) {
             continue;
         }
-        let backend_name = state.backend.clone();
-        if let Err(e) = poll_incident(
-            &ctx,
-            route,
-            &backend_name,
-            &incident.key,
-            spacing,
-            &mut report,
-        ) {
+        let Some(platform) = state.backend else {
+            continue;
+        };
+        if let Err(e) = poll_incident(&ctx, route, platform, &incident.key, spacing, &mut report) {
             report
                 .errors
                 .push(format!("incident {}: {e}", incident.key));
@@ -352,13 +351,13 @@ fn poll_intake(
     };
     if !channel_due(
         ctx,
-        &chat.backend,
+        chat.backend,
         &format!("intake-read-at-{}", route.name),
         spacing,
     ) {
         return Ok(());
     }
-    let mut backend = chat::backend(&chat.backend, ctx)?;
+    let mut backend = chat::backend(chat.backend, ctx)?;
     let ch = backend
         .existing_channel(channel_id)
         .map_err(|e| e.to_string())?;
@@ -371,7 +370,7 @@ fn poll_intake(
         let Some(text) = parse_report(&m.text, &chat.intake_prefix) else {
             continue;
         };
-        let alert = report_alert(&chat.backend, &ch, m, &text);
+        let alert = report_alert(chat.backend, &ch, m, &text);
         let key = alert.key.clone();
         let incident = open(alert, &route.name);
         report.reports += 1;
@@ -431,7 +430,7 @@ fn poll_intake(
 /// The alert for a chat report; its key is stable per message, so a replay only re-fires.
 /// The report text is the subject (topic, pinned title); a leading severity word sets the
 /// severity (default Critical: someone thought it worth reporting).
-fn report_alert(backend: &str, ch: &ChannelRef, m: &HistoryItem, report: &str) -> Alert {
+fn report_alert(backend: ChatPlatform, ch: &ChannelRef, m: &HistoryItem, report: &str) -> Alert {
     let (severity, text) = split_severity(report);
     // Matrix aliases already start with `#`.
     let channel = ch.name.trim_start_matches('#');
@@ -487,7 +486,7 @@ fn fresh(
 fn poll_incident(
     ctx: &Context<'_>,
     route: &Route,
-    backend_name: &str,
+    platform: ChatPlatform,
     key: &str,
     spacing: Duration,
     report: &mut Report,
@@ -516,12 +515,12 @@ fn poll_incident(
     let Some(chat_route) = route.chat.as_ref() else {
         return Ok(());
     };
-    let mut backend = chat::backend(backend_name, ctx)?;
+    let mut backend = chat::backend(platform, ctx)?;
     if !backend.capabilities().history {
         // Teams app-only cannot read channel messages: nothing to poll.
         return Ok(());
     }
-    if backend_name == "slack" {
+    if platform == ChatPlatform::Slack {
         let last = state
             .extra
             .get(READ_AT)
@@ -565,9 +564,10 @@ fn poll_incident(
                     &EventLogLine {
                         at: m.at,
                         seq: incident.seq,
-                        kind: "note".into(),
+                        kind: EventKind::Note,
                         text: text.clone(),
                         by: m.author.clone(),
+                        step: None,
                     },
                 );
                 report.commands += 1;
@@ -604,7 +604,7 @@ fn poll_incident(
                     incident.resolved_at = Some(ctx.now);
                     queued.push(queue_entry(
                         &mut incident,
-                        chat_action(backend_name, ChatChange::Recover),
+                        chat_action(platform, ChatChange::Recover),
                         ctx.now,
                     ));
                 } else if let Some(c) = incident.chat.as_mut() {
@@ -612,7 +612,7 @@ fn poll_incident(
                     // Re-render in place: topic, pinned message, one stakeholder line.
                     queued.push(queue_entry(
                         &mut incident,
-                        chat_action(backend_name, ChatChange::Refire),
+                        chat_action(platform, ChatChange::Refire),
                         ctx.now,
                     ));
                 }
@@ -622,9 +622,10 @@ fn poll_incident(
                     &EventLogLine {
                         at: m.at,
                         seq: incident.seq,
-                        kind: format!("{}-from-chat", event_type.as_str().to_lowercase()),
+                        kind: EventKind::FromChat(event_type),
                         text: format!("{} typed {:?} in #{}", m.author, m.text.trim(), ch.name),
                         by: m.author.clone(),
+                        step: None,
                     },
                 );
                 format!("{verb} in ilert by {}.", m.author)
@@ -636,7 +637,7 @@ fn poll_incident(
     if let Some(next) = next {
         state.extra.insert("read_cursor".into(), next);
     }
-    if backend_name == "slack" {
+    if platform == ChatPlatform::Slack {
         state
             .extra
             .insert(READ_AT.into(), ctx.now.millis().to_string());
@@ -672,7 +673,7 @@ fn poll_storm(
     };
     if !channel_due(
         ctx,
-        &chat.backend,
+        chat.backend,
         &format!("storm-read-at-{}", route.name),
         spacing,
     ) {
@@ -683,7 +684,7 @@ fn poll_storm(
         name: storm.chat.channel_name.clone().unwrap_or_default(),
         url: storm.chat.channel_url.clone(),
     };
-    let mut backend = chat::backend(&chat.backend, ctx)?;
+    let mut backend = chat::backend(chat.backend, ctx)?;
     if !backend.capabilities().history {
         return Ok(());
     }
@@ -787,12 +788,12 @@ pub fn give_own_channel(
     };
     let now = Timestamp::now();
     incident.chat = Some(crate::incident::ChatState {
-        backend: chat.backend.clone(),
+        backend: Some(chat.backend),
         ..Default::default()
     });
     let entry = queue_entry(
         &mut incident,
-        chat_action(&chat.backend, ChatChange::Open),
+        chat_action(chat.backend, ChatChange::Open),
         now,
     );
     let seq = incident.seq;
@@ -807,9 +808,10 @@ pub fn give_own_channel(
         &EventLogLine {
             at: now,
             seq,
-            kind: "chat".into(),
+            kind: EventKind::Chat,
             text: format!("its own channel after the storm summary: {why}"),
             by: by.to_string(),
+            step: None,
         },
     );
     Deliverer::new(config, store, http, deadline, false).deliver_incident(key, usize::MAX);
@@ -855,7 +857,7 @@ pub fn open_after_storms(config: &Config, store: &Store, http: &Http, deadline: 
         }
         let limit = match chat.storm_per_minute {
             0 => 0,
-            n => n.min(crate::storm::creation_limit(&chat.backend)),
+            n => n.min(crate::storm::creation_limit(chat.backend)),
         };
         let chosen: Vec<String> = mine
             .iter()
@@ -1005,7 +1007,7 @@ fn refuse(
         &EventLogLine {
             at: m.at,
             seq,
-            kind: "command-refused".into(),
+            kind: EventKind::CommandRefused,
             text: format!(
                 "{} typed {:?} in #{} but is not allowed to act",
                 m.author,
@@ -1013,6 +1015,7 @@ fn refuse(
                 ch.name
             ),
             by: m.author.clone(),
+            step: None,
         },
     );
     log::info!(
@@ -1102,11 +1105,18 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
     let now = Timestamp::now();
     for route in &config.routes {
         let Some(chat) = &route.chat else { continue };
-        let Ok(lock) = store.lock_storm(
+        let lock = match store.lock_storm(
             &route.name,
             std::time::Instant::now() + Duration::from_secs(1),
-        ) else {
-            continue;
+        ) {
+            Ok(lock) => lock,
+            Err(e) => {
+                // Busy: the next pass ends it. Anything else needs someone to look.
+                if matches!(e, LockError::Store(_)) {
+                    log::warn!("route {}: storm state: {e}", route.name);
+                }
+                continue;
+            }
         };
         let mut state = store.load_storm(&route.name);
         if !state.should_end(chat.storm_quiet, now) {
@@ -1123,7 +1133,7 @@ pub fn end_quiet_storms(config: &Config, store: &Store, http: &Http, deadline: D
             0,
             now,
             Action::Chat(crate::lifecycle::ChatUpdate {
-                backend: chat.backend.clone(),
+                backend: chat.backend,
                 change: ChatChange::StormEnd,
                 route: Some(route.name.clone()),
             }),

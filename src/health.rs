@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ChatPlatform;
 use crate::data_in;
 use crate::pandora::module_xml::{Module, Status, Value};
 use crate::status::StatusReport;
@@ -85,8 +86,8 @@ pub struct Inputs<'a> {
     pub report: Result<&'a StatusReport, String>,
     /// The newest heartbeat ping (this run's, or the last known); `None`: not configured.
     pub heartbeat: Option<Evidence>,
-    /// Chat backends configured (`slack`, `teams`, `matrix`).
-    pub chat_backends: &'a [&'a str],
+    /// Chat platforms configured.
+    pub chat_backends: &'a [ChatPlatform],
     /// The `data_in` watch.
     pub data_in: &'a DataIn,
 }
@@ -588,7 +589,7 @@ mod tests {
             config_warnings: &[],
             report: r,
             heartbeat,
-            chat_backends: &["slack", "matrix"],
+            chat_backends: &[ChatPlatform::Slack, ChatPlatform::Matrix],
             data_in: &data_in,
         })
     }

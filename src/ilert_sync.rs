@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use crate::chat::{self, message, ChannelRef, ChatMessage, Context};
-use crate::config::{Config, Route};
+use crate::config::{ChatPlatform, Config, Route};
 use crate::deadline::{Deadline, MARGIN};
 use crate::http::Http;
 use crate::ilert::IlertEventType;
@@ -21,7 +21,7 @@ use crate::incident::{IlertMirror, Incident};
 use crate::lifecycle::Action;
 use crate::pacing::{Budget, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
-use crate::store::{Durability, Store};
+use crate::store::{Durability, EventKind, Store};
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
@@ -258,8 +258,13 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
             log::info!("ilert sync: no time left; the rest waits for the next run");
             break;
         }
-        let Ok(Some(_lock)) = store.try_lock_incident(&key) else {
-            continue;
+        let _lock = match store.try_lock_incident(&key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => continue,
+            Err(e) => {
+                log::warn!("ilert sync: {e}; incident {key} waits for the next run");
+                continue;
+            }
         };
         let Some(mut incident) = store.load_incident(&key) else {
             continue;
@@ -367,7 +372,7 @@ impl Pass<'_> {
             for line in lines {
                 self.store.log_event(
                     &incident.key,
-                    &crate::store::EventLogLine::ours(incident.seq, "ilert-state", line),
+                    &crate::store::EventLogLine::ours(incident.seq, EventKind::IlertState, line),
                 );
             }
         }
@@ -384,10 +389,10 @@ impl Pass<'_> {
 }
 
 /// The incident's channel, if it has one.
-fn channel(incident: &Incident) -> Option<(String, ChannelRef)> {
+fn channel(incident: &Incident) -> Option<(ChatPlatform, ChannelRef)> {
     let st = incident.chat.as_ref()?;
     Some((
-        st.backend.clone(),
+        st.backend?,
         ChannelRef {
             id: st.channel_id.clone()?,
             name: st.channel_name.clone().unwrap_or_default(),
@@ -417,7 +422,7 @@ fn post_line(
         deadline,
         now: Timestamp::now(),
     };
-    let mut b = chat::backend(&backend, &ctx)?;
+    let mut b = chat::backend(backend, &ctx)?;
     let msg = ChatMessage::build(
         message::MessageKind::Stakeholder,
         line.to_string(),
@@ -458,7 +463,7 @@ fn rerender_pinned(
         .chat
         .as_ref()
         .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
-    let result = chat::backend(&backend, &ctx).and_then(|mut b| {
+    let result = chat::backend(backend, &ctx).and_then(|mut b| {
         let caps = b.capabilities();
         // A message the platform cannot edit (a Teams card sent through the webhook) stays
         // as posted; the line above told the change.

@@ -266,9 +266,9 @@ fn collect_with(
         .collect();
     let mut lanes = vec!["ilert".to_string()];
     lanes.extend(
-        ["slack", "teams", "matrix"]
+        crate::config::ChatPlatform::ALL
             .iter()
-            .map(|b| format!("chat:{b}")),
+            .map(|p| format!("chat:{p}")),
     );
     let last_delivery = lanes
         .into_iter()

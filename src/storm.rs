@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ChatPlatform;
 use crate::incident::ChatState;
 use crate::time::Timestamp;
 
@@ -181,11 +182,11 @@ pub fn channel_name(route: &str) -> String {
 
 /// The platform's channel-creation budget per minute, so storm control engages before the
 /// platform starts refusing (Slack tier 2: about 20 a minute).
-pub fn creation_limit(backend: &str) -> u32 {
-    match backend {
-        "slack" => 20,
-        "teams" => 10,
-        _ => 30,
+pub fn creation_limit(platform: ChatPlatform) -> u32 {
+    match platform {
+        ChatPlatform::Slack => 20,
+        ChatPlatform::Teams => 10,
+        ChatPlatform::Matrix => 30,
     }
 }
 

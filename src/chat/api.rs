@@ -6,6 +6,7 @@
 //! its error code and text are: each backend gives a `Reader` for that, and a few lines that
 //! turn the platform's `Refusal` into a `ChatError`.
 
+use std::fmt;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -41,6 +42,29 @@ pub enum ApiError {
     Redirect(String),
     /// The platform answered with an error.
     Refused(Refusal),
+}
+
+impl fmt::Display for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ApiError::Deadline => f.write_str("run deadline reached before the request"),
+            ApiError::Transport(t) => write!(f, "{t}"),
+            ApiError::Redirect(why) => f.write_str(why),
+            ApiError::Refused(r) if r.code.is_empty() => {
+                write!(f, "HTTP {}: {}", r.status, r.message)
+            }
+            ApiError::Refused(r) => write!(f, "HTTP {} {}: {}", r.status, r.code, r.message),
+        }
+    }
+}
+
+impl std::error::Error for ApiError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ApiError::Transport(t) => Some(t),
+            _ => None,
+        }
+    }
 }
 
 impl From<TransportError> for ApiError {

@@ -16,7 +16,7 @@ pub mod teams_bot;
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::http::{Http, TransportError};
 use crate::store::Store;
@@ -291,31 +291,31 @@ pub struct Context<'a> {
     pub now: Timestamp,
 }
 
-/// Builds the backend named in a route.
-pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBackend + 'a>, String> {
+/// Builds the backend of `platform` from its config section.
+pub fn backend<'a>(
+    platform: ChatPlatform,
+    ctx: &'a Context<'a>,
+) -> Result<Box<dyn ChatBackend + 'a>, String> {
     let missing = || {
         format!(
-            "chat backend '{name}' has no [{name}] section in {}",
+            "chat backend '{platform}' has no [{platform}] section in {}",
             ctx.config.path.display()
         )
     };
-    match name {
-        "slack" => {
+    Ok(match platform {
+        ChatPlatform::Slack => {
             let cfg = ctx.config.slack.as_ref().ok_or_else(missing)?;
-            Ok(Box::new(slack::Slack::new(cfg, ctx)))
+            Box::new(slack::Slack::new(cfg, ctx))
         }
-        "teams" => {
+        ChatPlatform::Teams => {
             let cfg = ctx.config.teams.as_ref().ok_or_else(missing)?;
-            Ok(Box::new(teams::Teams::new(cfg, ctx)))
+            Box::new(teams::Teams::new(cfg, ctx))
         }
-        "matrix" => {
+        ChatPlatform::Matrix => {
             let cfg = ctx.config.matrix.as_ref().ok_or_else(missing)?;
-            Ok(Box::new(matrix::Matrix::new(cfg, ctx)))
+            Box::new(matrix::Matrix::new(cfg, ctx))
         }
-        other => Err(format!(
-            "chat backend '{other}' is not available in this build"
-        )),
-    }
+    })
 }
 
 /// Shortens a channel name to `max` characters; a cut name ends in a hash of the whole name,

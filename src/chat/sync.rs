@@ -11,9 +11,11 @@ use super::{
 use crate::config::ChatRoute;
 use crate::incident::{ChatState, Incident};
 use crate::lifecycle::ChatChange;
+use crate::store::Step;
 use crate::time::Timestamp;
 
-type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
+/// Saves the record after a step, with the step and a line for the event log.
+type Save<'s> = dyn FnMut(&Incident, Step, String) + 's;
 
 /// The chat state's `extra` entry with the special state (`NOT PAGED`, `ACKNOWLEDGED by X`)
 /// the pinned message shows.
@@ -36,7 +38,7 @@ pub fn sync(
 ) -> Result<(), ChatError> {
     let caps = b.capabilities();
     let mut st = inc.chat.clone().unwrap_or_else(|| ChatState {
-        backend: route.backend.clone(),
+        backend: Some(route.backend),
         ..Default::default()
     });
 
@@ -60,14 +62,16 @@ pub fn sync(
                 &message::closing_line(inc, now),
             )?;
             st.extra.insert("closing_posted".into(), now.rfc3339());
-            commit(inc, &st, save, Some("posted closing line".into()));
+            commit(
+                inc,
+                &st,
+                save,
+                Step::ClosingPosted,
+                "posted closing line".into(),
+            );
         }
         let topic = message::archived_topic(inc);
-        if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-            b.set_topic(&ch, &topic)?;
-            st.topic = Some(topic.clone());
-            commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
-        }
+        show_topic(b, &ch, inc, &mut st, caps, save, topic)?;
         if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
             b.withdraw_invites(&ch, &st.invited)?;
             st.extra.insert(INVITES_WITHDRAWN.into(), now.rfc3339());
@@ -75,12 +79,19 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some("withdrew the invitations nobody accepted".into()),
+                Step::InvitesWithdrawn,
+                "withdrew the invitations nobody accepted".into(),
             );
         }
         b.archive(&ch)?;
         st.archived_at = Some(now);
-        commit(inc, &st, save, Some(format!("archived #{}", ch.name)));
+        commit(
+            inc,
+            &st,
+            save,
+            Step::Archived,
+            format!("archived #{}", ch.name),
+        );
         return Ok(());
     }
 
@@ -117,7 +128,7 @@ pub fn sync(
                 // A post-only backend (Teams webhook) writes into one configured channel.
                 format!("using the configured channel ({})", ch.name)
             };
-            commit(inc, &st, save, Some(note));
+            commit(inc, &st, save, Step::ChannelOpened, note);
             if let Some(found) = posted {
                 adopt_alert_message(inc, &mut st, found, save);
             }
@@ -141,7 +152,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("invited {}", missing.join(", "))),
+                Step::Invited,
+                format!("invited {}", missing.join(", ")),
             );
         }
     }
@@ -159,7 +171,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("posted alert message: {}", alert.title)),
+                Step::AlertPosted,
+                format!("posted alert message: {}", alert.title),
             );
             id
         }
@@ -173,18 +186,20 @@ pub fn sync(
             r => {
                 r?;
                 st.pinned = true;
-                commit(inc, &st, save, Some("pinned the alert message".into()));
+                commit(
+                    inc,
+                    &st,
+                    save,
+                    Step::Pinned,
+                    "pinned the alert message".into(),
+                );
             }
         }
     }
 
     // 5. Topic shows the state.
     let topic = message::topic(inc);
-    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-        b.set_topic(&ch, &topic)?;
-        st.topic = Some(topic.clone());
-        commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
-    }
+    show_topic(b, &ch, inc, &mut st, caps, save, topic)?;
 
     // 6. The pinned message follows re-fires and recovery, in place.
     let special = message::special_state(inc);
@@ -220,10 +235,8 @@ pub fn sync(
                     inc,
                     &st,
                     save,
-                    Some(format!(
-                        "{what}: {} (fired {} times)",
-                        alert.title, inc.times_fired
-                    )),
+                    Step::AlertUpdated,
+                    format!("{what}: {} (fired {} times)", alert.title, inc.times_fired),
                 );
             }
         }
@@ -242,7 +255,8 @@ pub fn sync(
             inc,
             &st,
             save,
-            Some("told the channel whether ilert paged".into()),
+            Step::PagingTold,
+            "told the channel whether ilert paged".into(),
         );
     }
 
@@ -255,7 +269,8 @@ pub fn sync(
             inc,
             &st,
             save,
-            Some(format!("posted recovery message: {}", rec.title)),
+            Step::RecoveryPosted,
+            format!("posted recovery message: {}", rec.title),
         );
     }
 
@@ -279,7 +294,8 @@ pub fn sync(
                 inc,
                 &st,
                 save,
-                Some(format!("stakeholder line in {stake}: {}", line.title)),
+                Step::StakeholderLine,
+                format!("stakeholder line in {stake}: {}", line.title),
             );
         }
     }
@@ -299,15 +315,36 @@ fn adopt_alert_message(
     st.rendered_fires = 0;
     st.rendered_resolved = !inc.is_open();
     let pinned = if found.pinned { ", pinned" } else { "" };
+    // For this record, the card is now posted (the drill times it as such).
     commit(
         inc,
         st,
         save,
-        Some(format!(
+        Step::AlertPosted,
+        format!(
             "adopted the alert message another server posted ({}{pinned})",
             found.id
-        )),
+        ),
     );
+}
+
+/// Sets the channel's topic to `topic` unless it shows it already (or cannot have one).
+fn show_topic(
+    b: &mut dyn ChatBackend,
+    ch: &ChannelRef,
+    inc: &mut Incident,
+    st: &mut ChatState,
+    caps: Capabilities,
+    save: &mut Save<'_>,
+    topic: String,
+) -> Result<(), ChatError> {
+    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
+        b.set_topic(ch, &topic)?;
+        let note = format!("topic set to \"{topic}\"");
+        st.topic = Some(topic);
+        commit(inc, st, save, Step::TopicSet, note);
+    }
+    Ok(())
 }
 
 /// Replaces a deleted alert message: posts the current one, repoints the record, pins it.
@@ -336,22 +373,29 @@ fn repost(
         inc,
         st,
         save,
-        Some(format!(
+        Step::AlertPosted,
+        format!(
             "the alert message was gone ({why}); posted it again: {}",
             alert.title
-        )),
+        ),
     );
     if caps.pin {
         b.pin(ch, &id)?;
         st.pinned = true;
-        commit(inc, st, save, Some("pinned the new alert message".into()));
+        commit(
+            inc,
+            st,
+            save,
+            Step::Pinned,
+            "pinned the new alert message".into(),
+        );
     }
     Ok(id)
 }
 
-fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<String>) {
+fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, step: Step, note: String) {
     inc.chat = Some(st.clone());
-    save(inc, note);
+    save(inc, step, note);
 }
 
 #[cfg(test)]
@@ -469,7 +513,7 @@ mod tests {
             &route,
             change,
             Timestamp::from_millis(0),
-            &mut |i: &Incident, _| saved.push(i.clone()),
+            &mut |i: &Incident, _, _| saved.push(i.clone()),
         );
         if let Some(last) = saved.last() {
             *inc = last.clone();

@@ -89,7 +89,8 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let done = if outcome.done.is_empty() {
         "nothing".to_string()
     } else {
-        outcome.done.join(", ")
+        let labels: Vec<String> = outcome.done.iter().map(Action::label).collect();
+        labels.join(", ")
     };
     let line = format!(
         "alert key={key} event={kind:?} route={route} decision={decision} delivered=[{done}] queued={} dead={} in {}ms",

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::config_check::{placeholders_left, PLACEHOLDER_FIX};
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -294,7 +294,11 @@ const MATRIX_ROOMS_MAX: usize = 20;
 fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
     let mut rooms = Vec::new();
     for r in &config.routes {
-        let Some(chat) = r.chat.as_ref().filter(|c| c.backend == "matrix") else {
+        let Some(chat) = r
+            .chat
+            .as_ref()
+            .filter(|c| c.backend == ChatPlatform::Matrix)
+        else {
             continue;
         };
         if let Some(s) = &chat.stakeholder_channel {
@@ -311,7 +315,7 @@ fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
         .filter_map(|i| {
             let chat = i.chat.as_ref()?;
             let id = chat.channel_id.clone()?;
-            (chat.backend == "matrix")
+            (chat.backend == Some(ChatPlatform::Matrix))
                 .then(|| (i.last_seen, (format!("room of incident {}", i.key), id)))
         })
         .collect();

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::archive;
 use crate::chatops;
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::data_in;
 use crate::deadline::Deadline;
 use crate::exit::Exit;
@@ -220,13 +220,13 @@ fn health_modules(
     let report = store
         .as_ref()
         .map(|s| collect_summary(config, s, now, crate::health::LISTED));
-    let backends: Vec<&str> = [
-        ("slack", config.slack.is_some()),
-        ("teams", config.teams.is_some()),
-        ("matrix", config.matrix.is_some()),
+    let backends: Vec<ChatPlatform> = [
+        (ChatPlatform::Slack, config.slack.is_some()),
+        (ChatPlatform::Teams, config.teams.is_some()),
+        (ChatPlatform::Matrix, config.matrix.is_some()),
     ]
     .into_iter()
-    .filter_map(|(b, on)| on.then_some(b))
+    .filter_map(|(p, on)| on.then_some(p))
     .collect();
     let config_path = config.path.display().to_string();
     health::modules(&health::Inputs {

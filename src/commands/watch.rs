@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use crate::chat::matrix::Matrix;
 use crate::chat::Context;
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
@@ -75,10 +75,11 @@ pub fn run(config: &Config, interval: Duration) -> Result<Exit, AppError> {
     let http = Http::new(config.scrubber());
     let mut last_slow: Option<Instant> = None;
     let matrix_watched = config.matrix.is_some()
-        && config
-            .routes
-            .iter()
-            .any(|r| r.chat.as_ref().is_some_and(|c| c.backend == "matrix"));
+        && config.routes.iter().any(|r| {
+            r.chat
+                .as_ref()
+                .is_some_and(|c| c.backend == ChatPlatform::Matrix)
+        });
     // Where the Matrix wake-up continues (in memory: it decides only when to look).
     let mut wake: Option<String> = None;
     let mut last_wake_error: Option<String> = None;

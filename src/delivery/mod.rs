@@ -18,7 +18,7 @@ use crate::ilert;
 use crate::lifecycle::Action;
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
-use crate::store::{Durability, EventLogLine, OutboxEntry, Store};
+use crate::store::{Durability, EventKind, EventLogLine, OutboxEntry, Step, Store};
 use crate::text::one_line;
 use crate::time::{human_duration, Timestamp};
 
@@ -135,8 +135,8 @@ pub struct Outcome {
     pub pending: usize,
     /// Entries moved to `dead/`.
     pub dead: usize,
-    /// Labels of what was delivered, for the log line.
-    pub done: Vec<String>,
+    /// What was delivered, in order.
+    pub done: Vec<Action>,
     /// Last failure reason, for the log line.
     pub last_error: Option<String>,
 }
@@ -306,10 +306,15 @@ impl<'a> Deliverer<'a> {
                     self.breaker.remove(&lane);
                     self.recovered.insert(lane.clone());
                     self.successes.insert(lane.clone(), now);
-                    self.log(&entry, now, "delivered", format!("{label} delivered"));
+                    self.log(
+                        &entry,
+                        now,
+                        EventKind::Delivered,
+                        format!("{label} delivered"),
+                    );
                     log::debug!("incident {key}: {label} delivered");
                     outcome.delivered += 1;
-                    outcome.done.push(label);
+                    outcome.done.push(entry.action.clone());
                 }
                 Disposition::Retry {
                     after,
@@ -330,7 +335,7 @@ impl<'a> Deliverer<'a> {
                     self.log(
                         &entry,
                         now,
-                        "failed",
+                        EventKind::Failed,
                         format!("{label} failed: {reason}; queued for retry"),
                     );
                     blocked.insert(lane);
@@ -360,7 +365,7 @@ impl<'a> Deliverer<'a> {
                     self.log(
                         &entry,
                         now,
-                        "dead-letter",
+                        EventKind::DeadLetter,
                         format!("{label} refused: {reason}"),
                     );
                     outcome.dead += 1;
@@ -404,7 +409,7 @@ impl<'a> Deliverer<'a> {
                 .config
                 .route(&inc.route)
                 .and_then(|rt| rt.chat.as_ref())
-                .map(|c| c.backend.clone())
+                .map(|c| c.backend)
             else {
                 return;
             };
@@ -414,7 +419,7 @@ impl<'a> Deliverer<'a> {
                 return;
             }
             let st = inc.chat.get_or_insert_with(|| crate::incident::ChatState {
-                backend: backend.clone(),
+                backend: Some(backend),
                 ..Default::default()
             });
             let before = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
@@ -436,7 +441,7 @@ impl<'a> Deliverer<'a> {
                     inc.seq,
                     inc.outbox_seq,
                     now,
-                    crate::lifecycle::chat_action(&backend, crate::lifecycle::ChatChange::Refire),
+                    crate::lifecycle::chat_action(backend, crate::lifecycle::ChatChange::Refire),
                 ));
             }
         });
@@ -497,9 +502,15 @@ impl<'a> Deliverer<'a> {
         }
     }
 
-    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: &str, text: String) {
+    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: EventKind, text: String) {
+        // ilert taking an event is a step the drill times.
+        let step = match (&kind, &entry.action) {
+            (EventKind::Delivered, Action::Ilert(event)) => Some(Step::ilert(event.event_type)),
+            _ => None,
+        };
         let line = EventLogLine {
             at: now,
+            step,
             ..EventLogLine::ours(entry.seq, kind, text)
         };
         self.store.log_event(&entry.key, &line);
