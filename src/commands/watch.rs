@@ -60,7 +60,7 @@ fn matrix_wait(
         deadline: Deadline::after(wait + Duration::from_secs(2)),
         now: Timestamp::now(),
     };
-    let matrix = Matrix::new(cfg, &ctx);
+    let mut matrix = Matrix::new(cfg, &ctx);
     let me = match bot {
         Some(me) => me.clone(),
         None => {
