@@ -1010,3 +1010,23 @@ fn config_check_warns_about_unknown_template_placeholders() {
         "{text}"
     );
 }
+
+#[test]
+fn dry_run_warns_about_unknown_template_placeholders() {
+    let (dir, ilert) = (TestDir::new("placeholders-dry-run"), FakeIlert::start());
+    let cfg = config(
+        &dir,
+        &ilert,
+        "summary_template = \"{severty} {agent} {id}\"",
+    );
+    let out = PandoraAlert::firing("1").run_with(&cfg, "--dry-run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("summary_template uses {severty}, which is not a placeholder")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(ilert.request_count(), 0, "a dry run sends nothing");
+}
