@@ -462,10 +462,6 @@ impl<'a> Deliverer<'a> {
 
     fn attempt(&mut self, entry: &OutboxEntry) -> Disposition {
         let now = (self.clock)();
-        let timeout = self
-            .config
-            .request_timeout
-            .min(self.deadline.remaining().saturating_sub(MARGIN));
         match &entry.action {
             Action::Ilert(event) => {
                 let Some(source) = self.config.source(&event.source) else {
@@ -482,6 +478,14 @@ impl<'a> Deliverer<'a> {
                     }
                     return hold;
                 }
+                let Some(timeout) = self.deadline.request_timeout(self.config.request_timeout)
+                else {
+                    return Disposition::Retry {
+                        after: None,
+                        reason: "run deadline reached; the rest waits for the next run".into(),
+                        transport: false,
+                    };
+                };
                 match ilert::send(self.http, self.config, source, event, timeout) {
                     Ok(resp) => {
                         self.ilert_answer(source, resp.status, classify_http(&resp, now), now)
