@@ -327,6 +327,155 @@ fn a_second_pandora_server_reuses_the_room_by_its_alias() {
 
 #[test]
 #[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn two_servers_with_their_own_bot_tokens_keep_one_alert_message() {
+    let s = Synapse::from_env();
+    let ilert = FakeIlert::start();
+    let (one, two) = (TestDir::new("mx-twotok1"), TestDir::new("mx-twotok2"));
+    let route = synapse_route(&s, true);
+    // The first server through a recording proxy, to count its requests.
+    let proxy = dendrite_like(&s.url);
+    let section = |url: &str, token: &str| {
+        format!("[matrix]\nhomeserver = \"{url}\"\naccess_token = \"{token}\"\n")
+    };
+    // The same bot user logged in twice: two devices, so transaction ids do not meet.
+    assert_eq!(s.bot_device_2.user, s.bot.user);
+    assert_ne!(s.bot_device_2.token, s.bot.token);
+    let cfg1 = config(&one, &ilert, &section(&proxy.url(), &s.bot.token), &route);
+    let cfg2 = config(
+        &two,
+        &ilert,
+        &section(&s.url, &s.bot_device_2.token),
+        &route,
+    );
+    let id = unique_alert_id();
+    let localpart = format!("pandorafms_alert_{id}");
+
+    fire(&cfg1, &id);
+    // The normal path looks for no one else's card: no event fetched, no /messages read.
+    let looked: Vec<String> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.path.contains("/event/") || r.path.ends_with("/messages"))
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(looked.is_empty(), "{looked:?}");
+    let room = s.bot.resolve(&s.alias(&localpart)).unwrap();
+    let card = one.record(&id)["chat"]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    fire(&cfg2, &id);
+    assert_eq!(two.record(&id)["chat"]["message_id"], card.as_str());
+    let out = PandoraAlert::firing(&id).set("--data", "99").run(&cfg2);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let out = PandoraAlert::recovery(&id).run(&cfg1);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+
+    let msgs = s.bot.messages(&room);
+    let cards: Vec<&Value> = originals(&msgs)
+        .into_iter()
+        .filter(|m| m["content"]["org.pandorafms.ilert.incident"] == id.as_str())
+        .collect();
+    assert_eq!(cards.len(), 1, "one alert message: {msgs:?}");
+    assert_eq!(cards[0]["event_id"], card.as_str());
+    let edits = msgs
+        .iter()
+        .filter(|m| m["content"]["m.relates_to"]["event_id"] == card.as_str())
+        .count();
+    assert!(edits >= 3, "edited in place by both servers: {msgs:?}");
+    assert!(
+        current_body(&msgs, cards[0]).starts_with("RESOLVED [Critical]"),
+        "{}",
+        current_body(&msgs, cards[0])
+    );
+    let pins = s.bot.state(&room, "m.room.pinned_events", "").unwrap();
+    assert_eq!(pins["pinned"], json!([card]), "pinned once");
+    let recoveries = originals(&msgs)
+        .iter()
+        .filter(|m| {
+            m["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.starts_with("RESOLVED web-01 / CPU Load"))
+        })
+        .count();
+    assert_eq!(recoveries, 1, "{msgs:?}");
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn a_second_server_finds_a_card_that_was_never_pinned_and_pins_it_once() {
+    let s = Synapse::from_env();
+    let ilert = FakeIlert::start();
+    let (one, two) = (TestDir::new("mx-unpinned1"), TestDir::new("mx-unpinned2"));
+    let route = synapse_route(&s, false);
+    let second = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
+        s.url, s.bot_device_2.token
+    );
+    let cfg1 = config(&one, &ilert, &s.config_section(), &route);
+    let cfg2 = config(&two, &ilert, &second, &route);
+    let id = unique_alert_id();
+    fire(&cfg1, &id);
+    let room = s
+        .bot
+        .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
+        .unwrap();
+    let card = one.record(&id)["chat"]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // As if the first server had stopped between posting the card and pinning it.
+    let (status, _) = s.bot.call(
+        "PUT",
+        &format!("/rooms/{room}/state/m.room.pinned_events/"),
+        Some(json!({"pinned": []})),
+    );
+    assert_eq!(status, 200);
+    fire(&cfg2, &id);
+    assert_eq!(two.record(&id)["chat"]["message_id"], card.as_str());
+    let pins = s.bot.state(&room, "m.room.pinned_events", "").unwrap();
+    assert_eq!(pins["pinned"], json!([card]));
+    let msgs = s.bot.messages(&room);
+    assert_eq!(
+        originals(&msgs)
+            .iter()
+            .filter(|m| m["content"]["org.pandorafms.ilert.incident"] == id.as_str())
+            .count(),
+        1,
+        "{msgs:?}"
+    );
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
+fn a_card_of_another_bot_user_is_not_taken_because_only_its_sender_may_edit_it() {
+    let s = Synapse::from_env();
+    let ilert = FakeIlert::start();
+    let (one, two) = (TestDir::new("mx-otheruser1"), TestDir::new("mx-otheruser2"));
+    // A public route, so the second server's user (bob, standing in for another bot user)
+    // can join the room by its alias; invited, so the first server gives him the power to pin.
+    let route = &synapse_route(&s, false);
+    let bob = format!(
+        "[matrix]\nhomeserver = \"{}\"\naccess_token = \"{}\"\n",
+        s.url, s.bob.token
+    );
+    let cfg1 = config(&one, &ilert, &s.config_section(), route);
+    let cfg2 = config(&two, &ilert, &bob, route);
+    let id = unique_alert_id();
+    fire(&cfg1, &id);
+    fire(&cfg2, &id);
+    let card = one.record(&id)["chat"]["message_id"].clone();
+    assert_ne!(two.record(&id)["chat"]["message_id"], card);
+    assert!(
+        two.log().contains("Matrix lets only its sender edit it"),
+        "{}",
+        two.log()
+    );
+}
+
+#[test]
+#[ignore = "needs Synapse (tests/harness/synapse.sh): run by tests/run.sh"]
 fn two_pandora_servers_firing_at_once_share_one_room() {
     let s = Synapse::from_env();
     let ilert = FakeIlert::start();

@@ -535,6 +535,38 @@ fn the_bot_posts_the_card_in_the_incident_channel_and_edits_it_in_place() {
     assert!(text.contains("is installed in the team"), "{text}");
 }
 
+/// The documented limit (docs/chat.md, "Two Pandora servers"): the Bot Connector lists no
+/// channel threads and Graph reads channel messages only with a protected permission, so a
+/// second server that adopts the channel cannot find the first card and starts its own; each
+/// server then keeps its own card up to date, and the log says why.
+#[test]
+fn a_second_server_with_the_bot_shares_the_channel_but_starts_its_own_card() {
+    let (ilert, graph) = (FakeIlert::start(), FakeGraph::start());
+    graph.bot_allow(true, false);
+    let (a, b) = (TestDir::new("teams-two-a"), TestDir::new("teams-two-b"));
+    let cfg_a = bot_config(&a, &ilert, &graph, true, "", "", "");
+    let cfg_b = bot_config(&b, &ilert, &graph, true, "", "", "");
+    a.assert_ok(&PandoraAlert::firing("3150").run(&cfg_a));
+    b.assert_ok(&PandoraAlert::firing("3150").run(&cfg_b));
+    a.assert_ok(&PandoraAlert::recovery("3150").run(&cfg_a));
+
+    assert_eq!(graph.channels().len(), 1, "one channel");
+    assert_eq!(
+        a.record("3150")["chat"]["channel_id"],
+        b.record("3150")["chat"]["channel_id"]
+    );
+    let threads = graph.bot(|b| b.threads.clone());
+    assert_eq!(threads.len(), 2, "a card thread per server: {threads:#?}");
+    assert!(
+        b.log().contains("the bot cannot read its cards back"),
+        "{}",
+        b.log()
+    );
+    // The recovery on the first server edits its own card and replies once in its thread.
+    assert_eq!(graph.bot(|b| b.replies), 1);
+    assert!(graph.violations().is_empty(), "{:?}", graph.violations());
+}
+
 #[test]
 fn an_acknowledgement_in_ilert_is_a_reply_in_the_cards_thread_and_edits_the_card() {
     let (dir, ilert, graph) = (

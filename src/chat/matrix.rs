@@ -17,8 +17,9 @@
 //! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
 //!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
 //!   posting twice. They are scoped to one device (access token), so two Pandora servers meet in
-//!   one room by its alias, not by transaction id; with the same token they also share one
-//!   alert message. (Synapse remembers transaction ids for about a day.)
+//!   one room by its alias, not by transaction id, and the second finds the first one's alert
+//!   message by its content marker (`ALERT_MARKER`) when it joins a room it did not create.
+//!   (Synapse remembers transaction ids for about a day.)
 //! - Archiving makes the room read-only (only the bot's power level may send or change state),
 //!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
 //!   names a successor room and there is none. The bot stays, so the history stays readable.
@@ -31,7 +32,7 @@ use serde_json::{json, Map, Value};
 use super::api::{self, ApiError, Refusal};
 use super::{
     Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage, Context,
-    HistoryItem,
+    HistoryItem, PostedAlert,
 };
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
@@ -56,8 +57,11 @@ const ARCHIVED_LEVEL: i64 = 100;
 pub struct Matrix<'a> {
     cfg: &'a MatrixConfig,
     ctx: &'a Context<'a>,
-    /// The bot's server name, asked once per delivery.
-    server_name: Option<String>,
+    /// The bot's user id and server name (`whoami`), asked once per delivery.
+    whoami: Option<(String, String)>,
+    /// The room the last `open_channel` joined behind a taken alias (another server's or an
+    /// earlier run's), whose alert message `posted_alert` looks for.
+    adopted: Option<String>,
 }
 
 impl<'a> Matrix<'a> {
@@ -66,7 +70,8 @@ impl<'a> Matrix<'a> {
         Matrix {
             cfg,
             ctx,
-            server_name: None,
+            whoami: None,
+            adopted: None,
         }
     }
 
@@ -96,10 +101,10 @@ impl<'a> Matrix<'a> {
         self.api(method, path, body).map_err(chat_error)
     }
 
-    /// The bot's server name (the part after the first `:` of its user id).
-    fn server_name(&mut self) -> Result<String, ChatError> {
-        if let Some(s) = &self.server_name {
-            return Ok(s.clone());
+    /// The bot's user id and server name (the part after the first `:` of the user id).
+    fn whoami(&mut self) -> Result<(String, String), ChatError> {
+        if let Some(w) = &self.whoami {
+            return Ok(w.clone());
         }
         let who = self.call("GET", "/account/whoami", None)?;
         let user = who["user_id"].as_str().unwrap_or_default();
@@ -114,8 +119,29 @@ impl<'a> Matrix<'a> {
                 self.cfg.server_name
             );
         }
-        self.server_name = Some(server.to_string());
-        Ok(server.to_string())
+        let w = (user.to_string(), server.to_string());
+        self.whoami = Some(w.clone());
+        Ok(w)
+    }
+
+    /// The bot's server name.
+    fn server_name(&mut self) -> Result<String, ChatError> {
+        Ok(self.whoami()?.1)
+    }
+
+    /// One event of a room (`GET /rooms/{roomId}/event/{eventId}`, spec `room_event.yaml`);
+    /// `None` when the homeserver does not have it (404 `M_NOT_FOUND`).
+    fn event(&self, room: &str, event_id: &str) -> Result<Option<Value>, ChatError> {
+        let path = format!(
+            "/rooms/{}/event/{}",
+            encode_component(room),
+            encode_component(event_id)
+        );
+        match self.api("GET", &path, None) {
+            Ok(v) => Ok(Some(v)),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(chat_error(e)),
+        }
     }
 
     /// Joins a room by id or alias (a no-op when already joined); returns the room id.
@@ -400,7 +426,9 @@ impl ChatBackend for Matrix<'_> {
             // error text differs between servers.
             Err(ApiError::Refused(e)) if e.code == "M_ROOM_IN_USE" || e.status == 409 => {
                 log::info!("matrix: room alias {alias} exists already; reusing its room");
-                self.join_taken_alias(&alias)?
+                let room = self.join_taken_alias(&alias)?;
+                self.adopted = Some(room.clone());
+                room
             }
             Err(e) => return Err(chat_error(e)),
         };
@@ -409,6 +437,71 @@ impl ChatBackend for Matrix<'_> {
             name: localpart,
             url: Some(matrix_to(&alias)),
         })
+    }
+
+    /// Looks at the pinned events first (`m.room.pinned_events`, then each event), then at the
+    /// newest page of `/messages` (a card posted but not yet pinned). A card is ours to adopt
+    /// when its content carries this incident's marker (`ALERT_MARKER`) and this bot user
+    /// sent it: an edit (`m.replace`) must come from the original's sender (spec
+    /// `event_replacements.md`), so another bot user's card could not be kept up to date.
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        let room = channel.id.as_str();
+        if self.adopted.as_deref() != Some(room) {
+            return Ok(None);
+        }
+        let (me, _) = self.whoami()?;
+        let pinned: Vec<String> = self
+            .state(room, "m.room.pinned_events")?
+            .and_then(|v| v["pinned"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let mut foreign = None;
+        for id in pinned.iter().rev() {
+            let Some(ev) = self.event(room, id)? else {
+                continue;
+            };
+            match card_sender(&ev, key) {
+                Some(sender) if sender == me => {
+                    return Ok(Some(PostedAlert {
+                        id: id.clone(),
+                        pinned: true,
+                    }))
+                }
+                Some(sender) => foreign = Some(sender.to_string()),
+                None => {}
+            }
+        }
+        if foreign.is_none() {
+            let page = self.messages(room, "b", None)?;
+            for ev in page["chunk"].as_array().into_iter().flatten() {
+                let id = ev["event_id"].as_str().unwrap_or_default();
+                match card_sender(ev, key) {
+                    Some(sender) if sender == me && !id.is_empty() => {
+                        return Ok(Some(PostedAlert {
+                            id: id.to_string(),
+                            pinned: pinned.iter().any(|p| p == id),
+                        }))
+                    }
+                    Some(sender) => foreign = Some(sender.to_string()),
+                    None => {}
+                }
+            }
+        }
+        if let Some(sender) = foreign {
+            log::warn!(
+                "matrix: room {room} holds incident {key}'s alert message from {sender}, not \
+                 from this bot ({me}); Matrix lets only its sender edit it, so this server \
+                 posts its own. Give every Pandora server the same bot user (each may have \
+                 its own access token)"
+            );
+        }
+        Ok(None)
     }
 
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
@@ -810,7 +903,7 @@ fn message_content(m: &ChatMessage) -> Value {
     } else {
         "m.text"
     };
-    json!({
+    let mut content = json!({
         "msgtype": msgtype,
         "body": plain_body(&m.text),
         "format": "org.matrix.custom.html",
@@ -818,7 +911,25 @@ fn message_content(m: &ChatMessage) -> Value {
         // Intentional mentions (spec v1.7): we mention no one, so text from a monitored host
         // (`@room`, a user id) cannot ping anybody; servers then skip the keyword rules.
         "m.mentions": {},
-    })
+    });
+    if let Some(key) = &m.alert_of {
+        content[ALERT_MARKER] = json!(key);
+    }
+    content
+}
+
+/// The content key that marks an incident's alert message with the incident key (custom
+/// keys are namespaced, Java-package style: spec `appendices.md` §Common Namespaced
+/// Identifier Grammar), so a server adopting the room finds the card.
+pub const ALERT_MARKER: &str = "org.pandorafms.ilert.incident";
+
+/// The sender of `ev` when it is incident `key`'s alert message (an original, not an edit).
+fn card_sender<'v>(ev: &'v Value, key: &str) -> Option<&'v str> {
+    let content = &ev["content"];
+    let original = content["m.relates_to"]["rel_type"] != "m.replace";
+    (ev["type"] == "m.room.message" && original && content[ALERT_MARKER] == key)
+        .then(|| ev["sender"].as_str())
+        .flatten()
 }
 
 /// The plain body with `@room` defused for homeservers and clients older than intentional
@@ -1051,6 +1162,7 @@ mod tests {
                 ("ilert alert".into(), "javascript:alert(1)".into()),
             ],
             text: "FIRING [Critical] web-01 / <CPU> & Load\nAgent: web-01".into(),
+            alert_of: None,
         }
     }
 

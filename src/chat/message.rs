@@ -31,6 +31,10 @@ pub struct ChatMessage {
     pub links: Vec<(String, String)>,
     /// Plain-text fallback carrying the same information.
     pub text: String,
+    /// The incident key when this is an incident's alert card: backends attach it as a
+    /// machine-readable marker (Slack message metadata, a Matrix content key), so another
+    /// Pandora server that adopts the channel finds the card instead of posting a second.
+    pub alert_of: Option<String>,
 }
 
 impl ChatMessage {
@@ -53,6 +57,7 @@ impl ChatMessage {
             fields,
             links,
             text,
+            alert_of: None,
         }
     }
 }
@@ -229,12 +234,14 @@ pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMess
         ));
     }
     fields.retain(|(_, v)| !v.trim().is_empty());
-    ChatMessage::build(
+    let mut card = ChatMessage::build(
         MessageKind::Alert,
         title,
         fields,
         links(incident, console_url),
-    )
+    );
+    card.alert_of = Some(incident.key.clone());
+    card
 }
 
 /// The recovery message.

@@ -107,6 +107,15 @@ pub struct HistoryItem {
     pub id: String,
 }
 
+/// An incident's alert message found in a channel adopted from another Pandora server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedAlert {
+    /// Platform message id (Slack `ts`, Matrix event id).
+    pub id: String,
+    /// Pinned in the channel already.
+    pub pinned: bool,
+}
+
 /// A chat API failure, classified.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ChatError {
@@ -154,6 +163,20 @@ pub trait ChatBackend {
     /// Creates the channel, or finds the one an earlier run (or another server) created under
     /// the same name; never creates a second.
     fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError>;
+    /// The alert message of incident `key` that is already in `channel` when the last
+    /// `open_channel` adopted a channel this server did not create (another Pandora server,
+    /// with its own store, created it and posted the card): found by the marker the card
+    /// carries (`ChatMessage::alert_of`) and posted by this bot, so it can be edited in place.
+    /// `Ok(None)` without a request when `open_channel` created the channel (the normal
+    /// path), when no such message is there, and where the platform cannot look (default).
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        let _ = (channel, key);
+        Ok(None)
+    }
     /// Posts a message; returns its id.
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError>;
     /// Why this posted message cannot be edited, when the platform took it in a form that

@@ -18,7 +18,7 @@ use super::api::{self, ApiError, Refusal};
 use super::message::MessageKind;
 use super::{
     alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
-    ChatMessage, Context, HistoryItem,
+    ChatMessage, Context, HistoryItem, PostedAlert,
 };
 use crate::config::SlackConfig;
 use crate::http::{encode_component, Request, Response};
@@ -31,12 +31,21 @@ pub const NAME_MAX: usize = 80;
 pub const TOPIC_MAX: usize = 250;
 /// Pages of `conversations.list` we read at most while looking for a taken name.
 const LIST_PAGES_MAX: usize = 50;
+/// Pages of `conversations.history` read at most while looking for the alert message of an
+/// adopted channel (it is among the channel's first messages).
+const ADOPT_PAGES_MAX: usize = 10;
+/// The `event_type` of the message metadata that marks an incident's alert message
+/// (docs.slack.dev/messaging/message-metadata: `metadata` = `event_type` + `event_payload`).
+pub const ALERT_EVENT_TYPE: &str = "pandora_ilert_alert";
 
 /// The Slack backend for one delivery.
 pub struct Slack<'a> {
     cfg: &'a SlackConfig,
     ctx: &'a Context<'a>,
     bot_user: Option<String>,
+    /// The channel the last `open_channel` adopted (created by another server or an earlier
+    /// run), whose alert message `posted_alert` looks for.
+    adopted: Option<String>,
 }
 
 /// What an `ok: false` code means for the delivery. Configuration problems say what to fix.
@@ -157,6 +166,7 @@ impl<'a> Slack<'a> {
             cfg,
             ctx,
             bot_user: None,
+            adopted: None,
         }
     }
 
@@ -369,6 +379,7 @@ impl ChatBackend for Slack<'_> {
                 }
                 Err(f) if f.is(&["name_taken"]) => {
                     if let Some(ch) = self.adopt(&name, &purpose)? {
+                        self.adopted = Some(ch.id.clone());
                         return Ok(ch);
                     }
                     log::warn!(
@@ -384,6 +395,52 @@ impl ChatBackend for Slack<'_> {
              change the route's channel_template",
             spec.name
         )))
+    }
+
+    /// Reads the adopted channel's history (`conversations.history` with
+    /// `include_all_metadata=true`, scopes `channels:history` / `groups:history`, newest first)
+    /// for our bot's message whose metadata names this incident; `pinned_to` says if it is
+    /// pinned. Bounded to `ADOPT_PAGES_MAX` pages.
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        if self.adopted.as_deref() != Some(channel.id.as_str()) {
+            return Ok(None);
+        }
+        let bot = self.bot_user()?;
+        let mut cursor = String::new();
+        for _ in 0..ADOPT_PAGES_MAX {
+            let mut q = vec![
+                ("channel", channel.id.as_str()),
+                ("include_all_metadata", "true"),
+                ("limit", "100"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = self
+                .get("conversations.history", &q)
+                .map_err(|f| chat_error("conversations.history", f))?;
+            let found = body["messages"].as_array().into_iter().flatten().find(|m| {
+                m["metadata"]["event_type"] == ALERT_EVENT_TYPE
+                    && m["metadata"]["event_payload"]["incident"] == key
+                    && m["user"] == bot.as_str()
+            });
+            if let Some(m) = found {
+                let item = history_item(m, &channel.id);
+                return Ok(Some(PostedAlert {
+                    id: item.id,
+                    pinned: item.pinned,
+                }));
+            }
+            cursor = next_cursor(&body);
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
     }
 
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
@@ -741,10 +798,16 @@ pub fn render(message: &ChatMessage) -> Value {
             "text": {"type": "mrkdwn", "text": clip(&links.join("  ·  "), 3000)},
         }));
     }
-    json!({
+    let mut args = json!({
         "text": clip(&escape(&message.text), 4000),
         "blocks": blocks,
-    })
+    });
+    if let Some(key) = &message.alert_of {
+        // Marks the incident's alert message, so a server adopting the channel finds it.
+        args["metadata"] =
+            json!({"event_type": ALERT_EVENT_TYPE, "event_payload": {"incident": key}});
+    }
+    args
 }
 
 // The integration tests' fake Slack, reused by the unit tests below to test the backend's
@@ -905,6 +968,7 @@ mod tests {
             ],
             links: vec![("ilert alert".into(), "https://x.ilert.com/a?b=1&c=2".into())],
             text: "FIRING [Critical] web-01 / CPU <Load> & co\nAgent: web-01".into(),
+            alert_of: None,
         }
     }
 
@@ -996,6 +1060,7 @@ mod tests {
             fields: vec![],
             links: vec![],
             text: "Incident opened: [Critical] a & b".into(),
+            alert_of: None,
         };
         let v = render(&m);
         assert_eq!(v["blocks"].as_array().unwrap().len(), 1);

@@ -4,7 +4,10 @@
 //! after a failure (or a crash) continues where it stopped: never a second channel, never a
 //! second pinned message.
 
-use super::{message, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage};
+use super::{
+    message, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage,
+    PostedAlert,
+};
 use crate::config::ChatRoute;
 use crate::incident::{ChatState, Incident};
 use crate::lifecycle::ChatChange;
@@ -107,6 +110,14 @@ pub fn sync(
                 description: format!("Pandora FMS incident {} ({})", inc.key, inc.first.subject()),
             };
             let ch = b.open_channel(&spec)?;
+            // A channel another Pandora server created may hold its alert card already. Looked
+            // for before the channel is saved: if the look fails, the retry opens (adopts)
+            // the channel again and looks again, instead of posting a second card.
+            let posted = if caps.update {
+                b.posted_alert(&ch, &inc.key)?
+            } else {
+                None
+            };
             st.channel_id = Some(ch.id.clone());
             st.channel_name = Some(ch.name.clone());
             st.channel_url = ch.url.clone();
@@ -118,6 +129,9 @@ pub fn sync(
                 format!("using the configured channel ({})", ch.name)
             };
             commit(inc, &st, save, Step::ChannelOpened, note);
+            if let Some(found) = posted {
+                adopt_alert_message(inc, &mut st, found, save);
+            }
             ch
         }
     };
@@ -288,6 +302,32 @@ pub fn sync(
     Ok(())
 }
 
+/// Takes another server's alert card as this record's own: step 6 edits it in place (what it
+/// shows is unknown, so it is re-rendered once) and step 4 pins it only if it is not pinned.
+fn adopt_alert_message(
+    inc: &mut Incident,
+    st: &mut ChatState,
+    found: PostedAlert,
+    save: &mut Save<'_>,
+) {
+    st.message_id = Some(found.id.clone());
+    st.pinned = found.pinned;
+    st.rendered_fires = 0;
+    st.rendered_resolved = !inc.is_open();
+    let pinned = if found.pinned { ", pinned" } else { "" };
+    // For this record, the card is now posted (the drill times it as such).
+    commit(
+        inc,
+        st,
+        save,
+        Step::AlertPosted,
+        format!(
+            "adopted the alert message another server posted ({}{pinned})",
+            found.id
+        ),
+    );
+}
+
 /// Sets the channel's topic to `topic` unless it shows it already (or cannot have one).
 fn show_topic(
     b: &mut dyn ChatBackend,
@@ -376,6 +416,8 @@ mod tests {
         fail_at: Option<usize>,
         caps: Option<Capabilities>,
         gone: Option<String>,
+        /// Another server's alert card in the channel `open_channel` adopts.
+        posted: Option<PostedAlert>,
     }
 
     impl Recorder {
@@ -403,6 +445,17 @@ mod tests {
                 name: spec.name.clone(),
                 url: None,
             })
+        }
+        fn posted_alert(
+            &mut self,
+            _: &ChannelRef,
+            key: &str,
+        ) -> Result<Option<PostedAlert>, ChatError> {
+            if self.posted.is_none() {
+                return Ok(None);
+            }
+            self.call(format!("look for {key}"))?;
+            Ok(self.posted.clone())
         }
         fn post(&mut self, ch: &ChannelRef, m: &ChatMessage) -> Result<String, ChatError> {
             self.call(format!("post {} {:?}", ch.id, m.kind))?;
@@ -539,6 +592,43 @@ mod tests {
         assert_eq!(st.message_id.as_deref(), Some("m1"));
         assert!(st.pinned);
         assert_eq!(st.rendered_fires, 2);
+    }
+
+    #[test]
+    fn an_adopted_channels_alert_message_is_edited_not_posted_and_not_pinned_again() {
+        let (c, fire, _) = setup();
+        let mut inc = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0)).incident;
+        let mut b = Recorder {
+            posted: Some(PostedAlert {
+                id: "theirs".into(),
+                pinned: true,
+            }),
+            // The look fails once: the retry adopts the channel again and looks again.
+            fail_at: Some(1),
+            ..Default::default()
+        };
+        assert!(run(&mut b, &mut inc, &c, ChatChange::Open).is_err());
+        assert!(inc
+            .chat
+            .as_ref()
+            .and_then(|s| s.channel_id.as_ref())
+            .is_none());
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        assert_eq!(
+            b.calls,
+            [
+                "open pandorafms_alert_6182268 private=false",
+                "open pandorafms_alert_6182268 private=false",
+                "look for 6182268",
+                "invite U1,U2",
+                "topic FIRING - web-01 / CPU Load",
+                "update theirs FIRING [Critical] web-01 / CPU Load",
+                "post CSTAKE Stakeholder",
+            ]
+        );
+        let st = inc.chat.as_ref().unwrap();
+        assert_eq!(st.message_id.as_deref(), Some("theirs"));
+        assert!(st.pinned);
     }
 
     #[test]

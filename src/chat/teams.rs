@@ -33,7 +33,7 @@ use super::message::MessageKind;
 use super::teams_bot::{self, BotClient, BotMessageId};
 use super::{
     alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
-    ChatMessage, Context, HistoryItem,
+    ChatMessage, Context, HistoryItem, PostedAlert,
 };
 use crate::config::TeamsConfig;
 use crate::http::{encode_component, Request, Response};
@@ -128,6 +128,9 @@ pub struct Teams<'a> {
     token: Option<String>,
     private: HashMap<String, bool>,
     bot: Option<BotClient<'a>>,
+    /// The channel the last `open_channel` adopted (created by another server or an earlier
+    /// run).
+    adopted: Option<String>,
 }
 
 /// What a Graph error means for the delivery; configuration problems say what to fix.
@@ -214,6 +217,7 @@ impl<'a> Teams<'a> {
             ctx,
             token: None,
             private: HashMap::new(),
+            adopted: None,
             bot: cfg
                 .bot
                 .as_ref()
@@ -724,6 +728,7 @@ impl ChatBackend for Teams<'_> {
                 }
                 Err(e) if is_duplicate_name(&e) => {
                     if let Some(ch) = self.adopt(&name)? {
+                        self.adopted = Some(ch.id.clone());
                         return Ok(ch);
                     }
                     log::warn!(
@@ -745,6 +750,26 @@ impl ChatBackend for Teams<'_> {
              change the route's channel_template",
             spec.name
         )))
+    }
+
+    /// The bot cannot find a card another server posted: the Bot Connector lists no channel
+    /// threads, and Graph reads channel messages only with `ChannelMessage.Read.All`, a
+    /// protected API Microsoft must approve. So no request: the adopting server posts its own
+    /// card (a second thread), and the log says why.
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        if self.bot.is_some() && self.adopted.as_deref() == Some(channel.id.as_str()) {
+            log::warn!(
+                "Teams: the channel '{}' of incident {key} already existed (another Pandora \
+                 server, or an earlier run whose record is gone); the bot cannot read its cards \
+                 back, so this server starts its own card thread there",
+                channel.name
+            );
+        }
+        Ok(None)
     }
 
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
@@ -1089,6 +1114,7 @@ mod tests {
             ],
             links: vec![("ilert alert".into(), "https://x.ilert.com/a/1".into())],
             text: title.into(),
+            alert_of: None,
         }
     }
 

@@ -234,6 +234,10 @@ start_server() {
 
     local bot_token alice_token bob_token
     bot_token="$(login_token pandora-bot "$bot_pass" "$url")" || fail_start "bot login failed"
+    # A second login of the bot: a second device with its own token, as a second Pandora
+    # server configured with the same bot user has (transaction ids are per device).
+    local bot_token_2
+    bot_token_2="$(login_token pandora-bot "$bot_pass" "$url")" || fail_start "second bot login failed"
     alice_token="$(login_token alice "$alice_pass" "$url")" || fail_start "alice login failed"
     bob_token="$(login_token bob "$bob_pass" "$url")" || fail_start "bob login failed"
 
@@ -245,6 +249,7 @@ export MATRIX_HOMESERVER=$url
 export MATRIX_SERVER_NAME=$SERVER_NAME
 export MATRIX_BOT_TOKEN=$bot_token
 export MATRIX_BOT_USER=@pandora-bot:$SERVER_NAME
+export MATRIX_BOT_TOKEN_2=$bot_token_2
 export MATRIX_ALICE_TOKEN=$alice_token
 export MATRIX_ALICE_USER=@alice:$SERVER_NAME
 export MATRIX_BOB_TOKEN=$bob_token

@@ -42,6 +42,8 @@ pub struct Message {
     pub edits: u32,
     /// Parent of a thread reply (replies are not in `conversations.history`).
     pub thread_ts: Option<String>,
+    /// Message metadata (`{"event_type", "event_payload"}`), `Null` when none was attached.
+    pub metadata: Value,
 }
 
 #[derive(Clone, Debug)]
@@ -191,6 +193,7 @@ impl FakeSlack {
                 blocks: Value::Null,
                 edits: 0,
                 thread_ts: None,
+                metadata: Value::Null,
             });
         }
         ts
@@ -208,6 +211,7 @@ impl FakeSlack {
                 blocks: Value::Null,
                 edits: 0,
                 thread_ts: Some(parent_ts.into()),
+                metadata: Value::Null,
             });
         }
         ts
@@ -778,12 +782,25 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .get("oldest")
                 .and_then(|o| o.parse().ok())
                 .unwrap_or(0.0);
+            // `include_all_metadata` (boolean, default false): "Return all metadata
+            // associated with this message" (conversations.history arguments); without it
+            // no `metadata` is shown.
+            let with_metadata = matches!(
+                args.get("include_all_metadata").map(String::as_str),
+                Some("true" | "1")
+            );
             let all: Vec<Value> = c
                 .messages
                 .iter()
                 .filter(|m| m.thread_ts.is_none() && m.ts.parse::<f64>().unwrap_or(0.0) > oldest)
                 .rev()
-                .map(|m| message_json(c, m))
+                .map(|m| {
+                    let mut v = message_json(c, m);
+                    if with_metadata && !m.metadata.is_null() {
+                        v["metadata"] = m.metadata.clone();
+                    }
+                    v
+                })
                 .collect();
             let end = (start + page).min(all.len());
             let more = end < all.len();
@@ -850,6 +867,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 st.violations
                     .push(format!("{method}: blocks without a text fallback"));
             }
+            // `metadata`: a JSON object with `event_type` and `event_payload`
+            // (docs.slack.dev/messaging/message-metadata; chat.postMessage argument).
+            let metadata = match metadata_arg(&args) {
+                Ok(m) => m,
+                Err(e) => {
+                    st.violations.push(format!("{method}: {e}"));
+                    return err("invalid_metadata_format");
+                }
+            };
             let ts = st.new_ts();
             let c = member_channel!(ch);
             c.messages.push(Message {
@@ -859,6 +885,7 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 blocks,
                 edits: 0,
                 thread_ts: args.get("thread_ts").cloned(),
+                metadata,
             });
             let id = c.id.clone();
             ok(
@@ -890,6 +917,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             if let Some(t) = args.get("text") {
                 m.text = t.clone();
             }
+            // chat.update takes `metadata` too; without it the message keeps its own.
+            match metadata_arg(&args) {
+                Ok(Value::Null) => {}
+                Ok(meta) => m.metadata = meta,
+                Err(e) => {
+                    st.violations.push(format!("{method}: {e}"));
+                    return err("invalid_metadata_format");
+                }
+            }
             if !blocks.is_null() {
                 m.blocks = blocks;
             }
@@ -915,6 +951,21 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             err("unknown_method")
         }
     }
+}
+
+/// The `metadata` argument: absent (`Null`), or an object with a string `event_type` and an
+/// object `event_payload` (docs.slack.dev/messaging/message-metadata).
+fn metadata_arg(args: &BTreeMap<String, String>) -> Result<Value, String> {
+    let Some(raw) = args.get("metadata") else {
+        return Ok(Value::Null);
+    };
+    let v: Value = serde_json::from_str(raw).map_err(|e| format!("metadata is not JSON: {e}"))?;
+    if !v["event_type"].is_string() || !v["event_payload"].is_object() {
+        return Err(format!(
+            "metadata without event_type and event_payload: {v}"
+        ));
+    }
+    Ok(v)
 }
 
 /// A message as `conversations.history` / `replies` show it: text escaped, `pinned_to`; a
