@@ -943,6 +943,26 @@ fn usage_errors_exit_64_and_no_arguments_is_harmless() {
 }
 
 #[test]
+fn alert_help_examples_use_only_installed_paths() {
+    let out = std::process::Command::new(support::BIN)
+        .args(["alert", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out);
+    // A package user has no source tree: no example may point into it (issue 17 item 9).
+    assert!(!help.contains("pandora/demo.toml"), "{help}");
+    assert!(
+        help.contains("Try it with the\ninstalled config (/etc/pandora-ilert/pandora-ilert.toml)"),
+        "{help}"
+    );
+    assert!(
+        help.contains("/usr/share/pandora-ilert/pandora/command.txt"),
+        "{help}"
+    );
+}
+
+#[test]
 fn config_errors_name_the_line_and_exit_78() {
     let dir = TestDir::new("badconfig");
     let cfg = dir.config("[ilert]\napi_url = \"http://127.0.0.1:9\"\n[[route]]\nname = \"default\"\nintegration_ky = \"x\"\n");
