@@ -953,7 +953,7 @@ fn alert_help_examples_use_only_installed_paths() {
     // A package user has no source tree: no example may point into it (issue 17 item 9).
     assert!(!help.contains("pandora/demo.toml"), "{help}");
     assert!(
-        help.contains("Try it with the\ninstalled config (/etc/pandora-ilert/pandora-ilert.toml)"),
+        help.contains("installed config (/etc/pandora-ilert/pandora-ilert.toml)"),
         "{help}"
     );
     assert!(
