@@ -162,6 +162,39 @@ pub struct Record {
     pub queue: Vec<OutboxEntry>,
 }
 
+/// A re-fire inside the dedupe window, kept in the incident's `open/` marker (see
+/// `Store::save_refire`): what such a re-fire changes in the record.
+#[derive(Serialize, Deserialize)]
+struct RefireBump {
+    seq: u32,
+    times_fired: u32,
+    last_seen: Timestamp,
+    first: Alert,
+    last: Alert,
+}
+
+impl RefireBump {
+    fn of(incident: &Incident) -> Self {
+        RefireBump {
+            seq: incident.seq,
+            times_fired: incident.times_fired,
+            last_seen: incident.last_seen,
+            first: incident.first.clone(),
+            last: incident.last.clone(),
+        }
+    }
+
+    /// Applies the re-fire to the incident it was made for, if the record is older.
+    fn apply_to(self, incident: &mut Incident) {
+        if self.seq == incident.seq && self.times_fired > incident.times_fired {
+            incident.times_fired = self.times_fired;
+            incident.last_seen = self.last_seen;
+            incident.first = self.first;
+            incident.last = self.last;
+        }
+    }
+}
+
 /// The on-disk format of the record file (format 2).
 #[derive(Serialize, Deserialize)]
 struct RecordFile {
@@ -504,11 +537,24 @@ impl Store {
     /// a long key's name is a hash that does not decode back to the key.
     fn load_record_named(&self, name: &str) -> Record {
         let file = format!("{name}.json");
-        if let Some(r) = self.read_record(&self.dir("outbox").join(&file)) {
-            return r;
+        let mut record = match self.read_record(&self.dir("outbox").join(&file)) {
+            Some(r) => r,
+            None => {
+                // A record under incidents/ has nothing pending, whatever its `queue` says: a
+                // drained queue file is moved there as it is (see `update_record`).
+                let mut r = self
+                    .read_record(&self.dir("incidents").join(&file))
+                    .unwrap_or_default();
+                r.queue.clear();
+                r
+            }
+        };
+        if let Some(incident) = record.incident.as_mut().filter(|i| i.is_open()) {
+            if let Some(bump) = self.read_refire(name) {
+                bump.apply_to(incident);
+            }
         }
-        self.read_record(&self.dir("incidents").join(&file))
-            .unwrap_or_default()
+        record
     }
 
     /// The open incident whose `open/` marker is `name`, if it is open.
@@ -633,15 +679,79 @@ impl Store {
     }
 
     /// Applies `change` to the incident's stored record and queue and writes it back.
+    ///
+    /// When the change only empties the queue (the last delivery done), the queue file is
+    /// moved under `incidents/` as it is, without writing it again: its data reached the disk
+    /// when it was written (every write under `outbox/` flushes its data before the rename),
+    /// and a record under `incidents/` has nothing pending by definition. A power cut that
+    /// undoes the move leaves the queue file, whose entries are then sent once more.
     pub fn update_record(
         &self,
         key: &str,
         durability: Durability,
         change: impl FnOnce(&mut Record),
     ) -> Result<(), StoreError> {
-        let mut record = self.load_record(key);
+        let before = self.load_record(key);
+        let mut record = before.clone();
         change(&mut record);
+        if record.queue.is_empty()
+            && !before.queue.is_empty()
+            && record.incident.is_some()
+            && record.incident == before.incident
+        {
+            let queued = self.queued_record_path(key);
+            let settled = self.record_path(key);
+            return ctx(
+                "move drained record",
+                &settled,
+                fsutil::rename(&queued, &settled, durability),
+            );
+        }
         self.save_record(key, &record, durability)
+    }
+
+    // ----- re-fires inside the dedupe window ---------------------------------------------
+
+    /// Records a re-fire inside the dedupe window (nothing to deliver) in the incident's
+    /// `open/` marker instead of rewriting its record: written in place, no temporary file,
+    /// no fsync, the marker's time (when the incident opened) kept. Readers of the record
+    /// apply it (`load_record`), so the next write of the record carries it. A power cut may
+    /// lose it or leave it torn (its checksum then fails and it is ignored): the count and
+    /// the latest value go back to the last written record; nothing is paged either way.
+    pub fn save_refire(&self, incident: &Incident) -> Result<(), StoreError> {
+        use std::io::Write;
+        let marker = self.dir("open").join(encode_key(&incident.key));
+        let bump = RefireBump::of(incident);
+        let json = ctx("serialise re-fire", &marker, to_json(&bump))?;
+        let mut line = format!("{} ", fnv1a_hex(&json)).into_bytes();
+        line.extend_from_slice(&json);
+        line.push(b'\n');
+        let result = (|| {
+            fsutil::fault_point("write", &marker)?;
+            let mut f = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&marker)?;
+            let opened = f.metadata()?.modified()?;
+            // Longer old content after the newline is ignored by `read_refire`.
+            f.write_all(&line)?;
+            // The marker's time says when the incident opened (`open_index` orders by it).
+            f.set_modified(opened)
+        })();
+        ctx("record re-fire in", &marker, result)
+    }
+
+    /// The re-fire recorded in an `open/` marker, if it is whole.
+    fn read_refire(&self, name: &str) -> Option<RefireBump> {
+        let bytes = fs::read(self.dir("open").join(name)).ok()?;
+        let line = bytes.split(|b| *b == b'\n').next()?;
+        let space = line.iter().position(|b| *b == b' ')?;
+        let (sum, json) = (&line[..space], &line[space + 1..]);
+        if sum != fnv1a_hex(json).as_bytes() {
+            return None;
+        }
+        serde_json::from_slice(json).ok()
     }
 
     /// The incident record, or `None`. A corrupt record is quarantined and treated as absent.
@@ -1323,17 +1433,9 @@ impl std::error::Error for StoreError {
 mod tests {
     use super::*;
 
-    /// An open incident whose key is long enough for its file name to be a hash stays in the
-    /// `open/` index through reads and rebuilds (the name does not decode back to the key).
-    #[test]
-    fn open_index_keeps_incidents_with_hashed_file_names() {
+    fn open_incident(key: &str) -> Incident {
         use crate::incident::{IncidentState, RECORD_FORMAT};
         use crate::pandora::AlertInput;
-        let dir = std::env::temp_dir().join(format!("pi-open-index-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).unwrap();
-        let key = format!("am-{}", "x/".repeat(100));
-        assert!(encode_key(&key).contains('~'), "the name is hashed");
         let alert = Alert::from_input(
             &AlertInput {
                 event: Some("alert".into()),
@@ -1344,9 +1446,9 @@ mod tests {
         )
         .unwrap();
         let now = Timestamp::from_millis(0);
-        let incident = Incident {
+        Incident {
             format: RECORD_FORMAT,
-            key: key.clone(),
+            key: key.to_string(),
             alert_id: "7".into(),
             seq: 1,
             state: IncidentState::Open,
@@ -1366,9 +1468,25 @@ mod tests {
             chat: None,
             ilert_alert: None,
             ilert_mirror: None,
-        };
+        }
+    }
+
+    fn temp_store(name: &str) -> (PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("pi-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        (dir, store)
+    }
+
+    /// An open incident whose key is long enough for its file name to be a hash stays in the
+    /// `open/` index through reads and rebuilds (the name does not decode back to the key).
+    #[test]
+    fn open_index_keeps_incidents_with_hashed_file_names() {
+        let (dir, store) = temp_store("open-index");
+        let key = format!("am-{}", "x/".repeat(100));
+        assert!(encode_key(&key).contains('~'), "the name is hashed");
         let record = Record {
-            incident: Some(incident),
+            incident: Some(open_incident(&key)),
             queue: vec![],
         };
         store
@@ -1378,6 +1496,90 @@ mod tests {
         assert_eq!(store.open_incidents().len(), 1, "not dropped as stale");
         assert_eq!(store.rebuild_open_index(), 1);
         assert_eq!(store.open_index().len(), 1, "not removed by the rebuild");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The last delivery moves the queue file to incidents/ unwritten; what it still lists
+    /// there is not pending.
+    #[test]
+    fn a_drained_queue_file_is_moved_as_it_is_and_lists_nothing_pending() {
+        let (dir, store) = temp_store("drain");
+        let key = "drain-1";
+        let entry = OutboxEntry::new(
+            "1-00".into(),
+            key,
+            1,
+            1,
+            Timestamp::from_millis(0),
+            crate::lifecycle::chat_action("slack", crate::lifecycle::ChatChange::Refire),
+        );
+        let record = Record {
+            incident: Some(open_incident(key)),
+            queue: vec![entry],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let queued = store.queued_record_path(key);
+        let written = fs::read(&queued).unwrap();
+        store
+            .update_record(key, Durability::Progress, |r| r.queue.clear())
+            .unwrap();
+        assert!(!queued.exists());
+        assert_eq!(
+            fs::read(store.record_path(key)).unwrap(),
+            written,
+            "moved, not rewritten"
+        );
+        assert!(store.pending_for(key).is_empty());
+        assert!(store.pending_keys_due().is_empty());
+        assert_eq!(store.load_incident(key), record.incident);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A re-fire's counters live in the open/ marker (its time kept) until the record is next
+    /// written; a torn one is ignored.
+    #[test]
+    fn refire_counters_in_the_marker_are_read_back_and_a_torn_one_is_ignored() {
+        let (dir, store) = temp_store("refire");
+        let key = "refire-1";
+        let mut incident = open_incident(key);
+        let record = Record {
+            incident: Some(incident.clone()),
+            queue: vec![],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let marker = store.dir("open").join(key);
+        let opened = fs::metadata(&marker).unwrap().modified().unwrap();
+        incident.times_fired = 7;
+        incident.last_seen = Timestamp::from_millis(5_000);
+        store.save_refire(&incident).unwrap();
+        assert_eq!(fs::metadata(&marker).unwrap().modified().unwrap(), opened);
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 7);
+        assert_eq!(store.open_incidents()[0].times_fired, 7);
+        // A later bump written over the first one.
+        incident.times_fired = 8;
+        store.save_refire(&incident).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 8);
+        // Torn: one byte changed inside the checksummed text.
+        let mut bytes = fs::read(&marker).unwrap();
+        let at = bytes.iter().position(|b| *b == b'8').unwrap();
+        bytes[at] = b'9';
+        fs::write(&marker, &bytes).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 1);
+        // A bump older than the record changes nothing.
+        incident.times_fired = 12;
+        store
+            .save_record(
+                key,
+                &Record {
+                    incident: Some(incident.clone()),
+                    queue: vec![],
+                },
+                Durability::Commit,
+            )
+            .unwrap();
+        incident.times_fired = 10;
+        store.save_refire(&incident).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 12);
         fs::remove_dir_all(&dir).unwrap();
     }
 
