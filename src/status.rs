@@ -76,7 +76,10 @@ pub struct StatusReport {
     /// Open incidents, oldest first (all of them for `status`; the oldest few for the
     /// plugin's health modules, which must not read every record of a large store).
     pub open_incidents: Vec<OpenIncident>,
-    /// Queued deliveries, oldest first.
+    /// How many deliveries are queued.
+    pub queued_count: usize,
+    /// Queued deliveries, oldest first (all of them for `status`; for the plugin's health
+    /// modules, the newest failed attempt of each lane, from the queue index).
     pub queued: Vec<QueuedEvent>,
     /// Age of the oldest queued delivery, seconds.
     pub oldest_queued_age_secs: Option<u64>,
@@ -127,48 +130,6 @@ pub struct Storm {
 pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
     let open: Vec<Incident> = store.open_incidents();
     let open_count = open.len();
-    collect_with(config, store, now, open, open_count)
-}
-
-/// The report for the plugin's health modules: the open-incident count from the `open/`
-/// index and only the `listed` oldest open records read, so the run stays small with any
-/// number of incidents in the store.
-pub fn collect_summary(
-    config: &Config,
-    store: &Store,
-    now: Timestamp,
-    listed: usize,
-) -> StatusReport {
-    let index = store.open_index();
-    let open_count = index.len();
-    let open: Vec<Incident> = index
-        .iter()
-        .filter_map(|(name, _)| store.open_incident_named(name))
-        .take(listed)
-        .collect();
-    collect_with(config, store, now, open, open_count)
-}
-
-fn collect_with(
-    config: &Config,
-    store: &Store,
-    now: Timestamp,
-    open: Vec<Incident>,
-    open_count: usize,
-) -> StatusReport {
-    let mut open_incidents: Vec<OpenIncident> = open
-        .into_iter()
-        .map(|i| OpenIncident {
-            subject: i.first.subject(),
-            channel: i.chat.as_ref().and_then(|c| c.channel_name.clone()),
-            key: i.key,
-            route: i.route,
-            opened_at: i.opened_at,
-            times_fired: i.times_fired,
-            drill: i.drill,
-        })
-        .collect();
-    open_incidents.sort_by_key(|i| i.opened_at);
     let mut queued: Vec<QueuedEvent> = store
         .pending_all()
         .into_iter()
@@ -184,7 +145,88 @@ fn collect_with(
         })
         .collect();
     queued.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
-    let oldest_queued_age_secs = queued.first().map(|q| now.since(q.queued_at).as_secs());
+    let queue = Queue {
+        count: queued.len(),
+        oldest: queued.first().map(|q| q.queued_at),
+        listed: queued,
+    };
+    collect_with(config, store, now, (open, open_count), queue)
+}
+
+/// What the report says about the queue.
+struct Queue {
+    count: usize,
+    oldest: Option<Timestamp>,
+    listed: Vec<QueuedEvent>,
+}
+
+/// The report for the plugin's health modules: the open-incident count from the `open/`
+/// index and only the `listed` oldest open records read, the queue from its index
+/// (`Store::queue_summary`), so the run stays small with any number of incidents or queued
+/// events in the store. `fallback`: the report a plugin run prints only if a later step
+/// hangs; its queue figures are the index's as the last run left them, unchecked.
+pub fn collect_summary(
+    config: &Config,
+    store: &Store,
+    now: Timestamp,
+    listed: usize,
+    fallback: bool,
+) -> StatusReport {
+    let index = store.open_index();
+    let open_count = index.len();
+    let open: Vec<Incident> = index
+        .iter()
+        .filter_map(|(name, _)| store.open_incident_named(name))
+        .take(listed)
+        .collect();
+    let summary = match fallback {
+        true => store
+            .queue_summary_as_indexed()
+            .unwrap_or_else(|| store.queue_summary()),
+        false => store.queue_summary(),
+    };
+    let queue = Queue {
+        count: summary.entries,
+        oldest: summary.oldest,
+        listed: summary
+            .failed
+            .into_iter()
+            .map(|e| QueuedEvent {
+                action: e.action.label(),
+                lane: e.action.lane(),
+                last_attempt: e.last_attempt,
+                id: e.id,
+                key: e.key,
+                queued_at: e.created_at,
+                attempts: e.attempts,
+                last_error: e.last_error,
+            })
+            .collect(),
+    };
+    collect_with(config, store, now, (open, open_count), queue)
+}
+
+fn collect_with(
+    config: &Config,
+    store: &Store,
+    now: Timestamp,
+    (open, open_count): (Vec<Incident>, usize),
+    queue: Queue,
+) -> StatusReport {
+    let mut open_incidents: Vec<OpenIncident> = open
+        .into_iter()
+        .map(|i| OpenIncident {
+            subject: i.first.subject(),
+            channel: i.chat.as_ref().and_then(|c| c.channel_name.clone()),
+            key: i.key,
+            route: i.route,
+            opened_at: i.opened_at,
+            times_fired: i.times_fired,
+            drill: i.drill,
+        })
+        .collect();
+    open_incidents.sort_by_key(|i| i.opened_at);
+    let oldest_queued_age_secs = queue.oldest.map(|t| now.since(t).as_secs());
     let dead_letters = store
         .dead_letters()
         .into_iter()
@@ -209,7 +251,8 @@ fn collect_with(
         open_count,
         state_dir: config.state_dir.display().to_string(),
         open_incidents,
-        queued,
+        queued_count: queue.count,
+        queued: queue.listed,
         oldest_queued_age_secs,
         dead_letters,
         quarantined: store
