@@ -9,12 +9,12 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::chat::{self, Context};
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::http::Http;
 use crate::incident::Incident;
 use crate::lifecycle::ChatChange;
-use crate::store::{EventLogLine, Store};
+use crate::store::{EventKind, EventLogLine, Step, Store};
 use crate::time::Timestamp;
 
 /// Where a record lives: the current record of its key, or a superseded one in `history/`.
@@ -36,7 +36,7 @@ pub struct Due {
     /// Channel name.
     pub channel: String,
     /// Backend.
-    pub backend: String,
+    pub backend: ChatPlatform,
     /// When it was resolved.
     pub resolved_at: Timestamp,
     /// A drill.
@@ -67,7 +67,7 @@ pub fn due(records: Vec<(RecordLoc, Incident)>, older_than: Duration, now: Times
                 key: i.key,
                 seq: i.seq,
                 channel,
-                backend: chat.backend.clone(),
+                backend: chat.backend?,
                 resolved_at,
                 drill: i.drill,
                 loc,
@@ -124,9 +124,16 @@ pub fn run(
         if deadline.remaining() < Duration::from_secs(1) {
             break;
         }
-        let Ok(Some(_lock)) = store.try_lock_incident(&d.key) else {
-            report.busy += 1;
-            continue;
+        let _lock = match store.try_lock_incident(&d.key) {
+            Ok(Some(lock)) => lock,
+            Ok(None) => {
+                report.busy += 1;
+                continue;
+            }
+            Err(e) => {
+                report.failed.push((d.channel.clone(), e.to_string()));
+                continue;
+            }
         };
         let reload = match &d.loc {
             RecordLoc::Current => store.load_incident(&d.key).filter(|i| i.seq == d.seq),
@@ -149,7 +156,7 @@ pub fn run(
             deadline,
             now,
         };
-        let mut backend = match chat::backend(&d.backend, &ctx) {
+        let mut backend = match chat::backend(d.backend, &ctx) {
             Ok(b) => b,
             Err(e) => {
                 report.failed.push((d.channel.clone(), e));
@@ -157,7 +164,7 @@ pub fn run(
             }
         };
         let loc = d.loc.clone();
-        let mut save = |inc: &Incident, note: Option<String>| {
+        let mut save = |inc: &Incident, step: Step, text: String| {
             let r = match &loc {
                 RecordLoc::Current => store.save_incident(inc),
                 RecordLoc::History(_) => store.save_history(inc),
@@ -165,9 +172,8 @@ pub fn run(
             if let Err(e) = r {
                 log::error!("{e}");
             }
-            if let Some(text) = note {
-                store.log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-            }
+            let line = EventLogLine::ours(inc.seq, EventKind::Chat, text).step(step);
+            store.log_event(&inc.key, &line);
         };
         match chat::sync(
             backend.as_mut(),
@@ -201,6 +207,151 @@ pub fn run(
         }
     }
     report
+}
+
+/// The chat state's `extra` entry set once an archived Teams channel was deleted.
+pub const TEAMS_DELETED: &str = "teams_deleted_at";
+
+/// How long a deleted Teams channel still counts against the team's limit (it can be restored
+/// for 30 days: Microsoft, "Limits and specifications for Microsoft Teams").
+const TEAMS_DELETED_COUNTS_FOR: Duration = Duration::from_secs(30 * 86_400);
+
+/// Picks the archived Teams channels to delete (pure): archived at least `after` ago and not
+/// deleted yet, oldest archive first.
+pub fn teams_deletable(
+    records: &[(RecordLoc, Incident)],
+    after: Duration,
+    now: Timestamp,
+) -> Vec<(RecordLoc, String, u32)> {
+    let mut out: Vec<(Timestamp, RecordLoc, String, u32)> = records
+        .iter()
+        .filter_map(|(loc, i)| {
+            let chat = i
+                .chat
+                .as_ref()
+                .filter(|c| c.backend == Some(ChatPlatform::Teams))?;
+            let archived_at = chat.archived_at?;
+            chat.channel_id.as_ref()?;
+            if chat.extra.contains_key(TEAMS_DELETED) || now.since(archived_at) < after {
+                return None;
+            }
+            Some((archived_at, loc.clone(), i.key.clone(), i.seq))
+        })
+        .collect();
+    out.sort_by_key(|x| x.0);
+    out.into_iter().map(|(_, l, k, s)| (l, k, s)).collect()
+}
+
+/// Teams channels of ours deleted within the last 30 days: they still count (pure).
+pub fn teams_deleted_recently(records: &[(RecordLoc, Incident)], now: Timestamp) -> usize {
+    records
+        .iter()
+        .filter_map(|(_, i)| i.chat.as_ref()?.extra.get(TEAMS_DELETED))
+        .filter_map(|t| Timestamp::parse_rfc3339(t))
+        .filter(|t| now.since(*t) < TEAMS_DELETED_COUNTS_FOR)
+        .count()
+}
+
+/// What the Teams upkeep did.
+#[derive(Clone, Debug, Default)]
+pub struct TeamsUpkeep {
+    /// Channels deleted (names).
+    pub deleted: Vec<String>,
+    /// `(channel, error)` for deletions that failed this time.
+    pub failed: Vec<(String, String)>,
+    /// The team's channels as counted now, if Graph answered.
+    pub count: Option<crate::chat::teams::TeamCapacity>,
+}
+
+/// The plugin's Teams upkeep: deletes archived incident channels older than
+/// `[teams] delete_archived_after`, then counts the team's channels for the 1,000-channel
+/// limit (Graph's list plus our deletions of the last 30 days) and keeps the count under
+/// `meta/` for `status` and the health modules.
+pub fn teams_upkeep(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    deadline: Deadline,
+) -> TeamsUpkeep {
+    let mut out = TeamsUpkeep::default();
+    let Some(teams_cfg) = config.teams.as_ref().filter(|t| t.graph()) else {
+        return out;
+    };
+    let now = Timestamp::now();
+    let ctx = Context {
+        config,
+        store,
+        http,
+        deadline,
+        now,
+    };
+    let mut teams = chat::teams::Teams::new(teams_cfg, &ctx);
+    if let Some(after) = teams_cfg.delete_archived_after {
+        for (loc, key, seq) in teams_deletable(&all_records(store), after, now) {
+            if deadline.remaining() < Duration::from_secs(1) {
+                break;
+            }
+            let Ok(Some(_lock)) = store.try_lock_incident(&key) else {
+                continue;
+            };
+            let reload = match &loc {
+                RecordLoc::Current => store.load_incident(&key).filter(|i| i.seq == seq),
+                RecordLoc::History(p) => store.read_json::<Incident>(p),
+            };
+            let Some(mut inc) = reload else { continue };
+            let Some(chat) = inc.chat.as_mut() else {
+                continue;
+            };
+            let (Some(id), name) = (chat.channel_id.clone(), chat.channel_name.clone()) else {
+                continue;
+            };
+            let name = name.unwrap_or_else(|| id.clone());
+            match teams.delete_channel(&id) {
+                Ok(()) => {
+                    chat.extra.insert(TEAMS_DELETED.into(), now.rfc3339());
+                    let saved = match &loc {
+                        RecordLoc::Current => store.save_incident(&inc),
+                        RecordLoc::History(_) => store.save_history(&inc),
+                    };
+                    if let Err(e) = saved {
+                        log::error!("{e}");
+                    }
+                    store.log_event(
+                        &inc.key,
+                        &EventLogLine::ours(
+                            inc.seq,
+                            EventKind::Chat,
+                            format!("deleted archived channel #{name}"),
+                        ),
+                    );
+                    log::info!("Teams: deleted archived channel #{name} (incident {key})");
+                    out.deleted.push(name);
+                }
+                Err(e) => {
+                    log::warn!("Teams: could not delete archived channel #{name}: {e}");
+                    out.failed.push((name, e.to_string()));
+                    if matches!(e, chat::ChatError::RateLimited(_)) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    match teams.count_channels() {
+        Ok(mut cap) => {
+            cap.deleted_recently = teams_deleted_recently(&all_records(store), now);
+            store.write_meta(
+                chat::teams::CAPACITY_META,
+                &serde_json::to_string(&cap).unwrap_or_default(),
+            );
+            if let Some(w) = cap.warning() {
+                log::warn!("Teams: {w}");
+            }
+            out.count = Some(cap);
+        }
+        Err(e) => log::warn!("Teams: could not count the team's channels: {e}"),
+    }
+    out
 }
 
 #[cfg(test)]
@@ -251,7 +402,7 @@ mod tests {
             outbox_seq: 0,
             applied: Vec::new(),
             chat: Some(ChatState {
-                backend: "slack".into(),
+                backend: Some(ChatPlatform::Slack),
                 channel_id: Some(format!("C{key}")),
                 channel_name: Some(format!("pandorafms_alert_{key}")),
                 archived_at: archived.then_some(now),
@@ -260,6 +411,44 @@ mod tests {
             ilert_alert: None,
             ilert_mirror: None,
         }
+    }
+
+    #[test]
+    fn archived_teams_channels_are_deleted_after_the_age_and_counted_for_30_days() {
+        let now = Timestamp::from_millis(10_000_000_000);
+        let day = 86_400_000;
+        let teams = |key: &str, archived_days_ago: Option<i64>, deleted_days_ago: Option<i64>| {
+            let mut i = incident(key, Some(40 * 86_400), false, false, now);
+            let c = i.chat.as_mut().unwrap();
+            c.backend = Some(ChatPlatform::Teams);
+            c.archived_at =
+                archived_days_ago.map(|d| Timestamp::from_millis(now.millis() - d * day));
+            if let Some(d) = deleted_days_ago {
+                c.extra.insert(
+                    TEAMS_DELETED.into(),
+                    Timestamp::from_millis(now.millis() - d * day).rfc3339(),
+                );
+            }
+            (RecordLoc::Current, i)
+        };
+        let mut slack = incident("7", Some(40 * 86_400), false, true, now);
+        slack.chat.as_mut().unwrap().archived_at =
+            Some(Timestamp::from_millis(now.millis() - 20 * day));
+        let recs = vec![
+            teams("1", Some(3), None),
+            teams("2", Some(20), None),
+            teams("3", Some(25), None),
+            teams("4", None, None),
+            teams("5", Some(30), Some(10)),
+            teams("6", Some(60), Some(40)),
+            (RecordLoc::Current, slack),
+        ];
+        let keys: Vec<String> = teams_deletable(&recs, Duration::from_secs(14 * 86_400), now)
+            .into_iter()
+            .map(|(_, k, _)| k)
+            .collect();
+        assert_eq!(keys, ["3", "2"]);
+        assert_eq!(teams_deleted_recently(&recs, now), 1);
     }
 
     #[test]

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
+use toml::Spanned;
 
 use crate::routing::{Glob, RouteMatch};
 use crate::time::parse_duration;
@@ -129,11 +130,55 @@ pub struct AlertSource {
     pub api: IlertApi,
 }
 
+/// A chat platform incident channels are opened on. Written as its lowercase name in the
+/// config (`chat = "slack"`), the store and the outbox.
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatPlatform {
+    /// Slack Web API.
+    Slack,
+    /// Microsoft Teams (Graph and/or a Workflows webhook).
+    Teams,
+    /// Matrix client-server API.
+    Matrix,
+}
+
+impl ChatPlatform {
+    /// Every platform, in the order messages list them.
+    pub const ALL: [ChatPlatform; 3] = [
+        ChatPlatform::Slack,
+        ChatPlatform::Teams,
+        ChatPlatform::Matrix,
+    ];
+
+    /// The name used in the config, the store and messages.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatPlatform::Slack => "slack",
+            ChatPlatform::Teams => "teams",
+            ChatPlatform::Matrix => "matrix",
+        }
+    }
+
+    /// The platform called `name`.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+impl fmt::Display for ChatPlatform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// What a route does with the chat side of an incident.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ChatRoute {
-    /// Backend name: `slack`, `teams` or `matrix`.
-    pub backend: String,
+    /// The platform.
+    pub backend: ChatPlatform,
     /// Open the incident channel as private (invite only).
     pub private: bool,
     /// Users invited to every incident channel of this route (platform user ids).
@@ -157,6 +202,8 @@ pub struct ChatRoute {
     pub chatops_allow: Vec<String>,
     /// Matrix: anyone with at least this power level in the incident room may act too.
     pub chatops_min_power: Option<i64>,
+    /// Slack: members of these user groups (ids `S…`) may act too.
+    pub chatops_allow_groups: Vec<String>,
     /// The Pandora console's address (top-level `console_url`), for the pinned message's links
     /// when an alert carries no `_homeurl_`.
     pub console_url: Option<String>,
@@ -210,6 +257,32 @@ pub struct TeamsConfig {
     /// Entra user id (or UPN) made owner of private incident channels (Graph mode): Graph
     /// creates a private channel with application permissions only with an owner.
     pub owner: Option<String>,
+    /// The Bot Framework bot that posts and edits the incident cards, if configured.
+    pub bot: Option<TeamsBot>,
+    /// Archived incident channels are deleted this long after archiving (Graph mode); `None`:
+    /// never (a team holds at most 1,000 channels).
+    pub delete_archived_after: Option<Duration>,
+}
+
+/// A Bot Framework bot (Azure Bot registration) that posts into the incident channels and
+/// edits its cards in place.
+#[derive(Clone, Debug)]
+pub struct TeamsBot {
+    /// The bot's Microsoft app id.
+    pub app_id: String,
+    /// The bot's client secret.
+    pub secret: Secret,
+    /// The tenant that issues the bot's token: the bot's own for a single-tenant bot,
+    /// `botframework.com` for a multi-tenant one.
+    pub tenant: String,
+    /// Bot Connector base, default `https://smba.trafficmanager.net/teams`.
+    pub service_url: String,
+    /// Token endpoint, default
+    /// `https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token`.
+    pub token_url: String,
+    /// The Teams app's id in the organisation's app catalog, to install it into the team
+    /// through Graph; `None`: installed by hand.
+    pub teams_app_id: Option<String>,
 }
 
 impl TeamsConfig {
@@ -218,6 +291,10 @@ impl TeamsConfig {
         self.tenant_id.is_some()
     }
 }
+
+/// The Bot Connector base URL Microsoft documents for proactive messages when no
+/// conversation gave one (Bot Connector API reference, "Base URI").
+pub const TEAMS_BOT_SERVICE_URL: &str = "https://smba.trafficmanager.net/teams";
 
 /// Matrix client-server API settings.
 #[derive(Clone, Debug)]
@@ -364,16 +441,19 @@ impl OneOrMany {
     }
 }
 
+/// A value and where it stands in the file, so a message names its line.
+type At<T> = Spanned<T>;
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {
     state_dir: Option<PathBuf>,
     log_file: Option<String>,
-    log_level: Option<String>,
-    alert_deadline: Option<DurationValue>,
-    flush_deadline: Option<DurationValue>,
-    request_timeout: Option<DurationValue>,
-    refire_window: Option<DurationValue>,
+    log_level: Option<At<String>>,
+    alert_deadline: Option<At<DurationValue>>,
+    flush_deadline: Option<At<DurationValue>>,
+    request_timeout: Option<At<DurationValue>>,
+    refire_window: Option<At<DurationValue>>,
     alert_key_prefix: Option<String>,
     console_url: Option<String>,
     summary_template: Option<String>,
@@ -393,12 +473,12 @@ struct RawConfig {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawIlert {
-    api_url: Option<String>,
-    heartbeat_key: Option<String>,
-    heartbeat_url: Option<String>,
-    rate_limit: Option<String>,
+    api_url: Option<At<String>>,
+    heartbeat_key: Option<At<String>>,
+    heartbeat_url: Option<At<String>>,
+    rate_limit: Option<At<String>>,
     api_token: Option<String>,
-    web_url: Option<String>,
+    web_url: Option<At<String>>,
     #[serde(default, rename = "source")]
     sources: Vec<RawSource>,
 }
@@ -406,38 +486,39 @@ struct RawIlert {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
-    name: String,
-    integration_key: String,
+    name: At<String>,
+    integration_key: At<String>,
     api: Option<IlertApi>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawRoute {
-    name: String,
+    name: At<String>,
     groups: Option<OneOrMany>,
     agents: Option<OneOrMany>,
     modules: Option<OneOrMany>,
-    severities: Option<OneOrMany>,
+    severities: Option<At<OneOrMany>>,
     tags: Option<OneOrMany>,
-    ilert_key: Option<String>,
-    ilert_source: Option<String>,
+    ilert_key: Option<At<String>>,
+    ilert_source: Option<At<String>>,
     ilert_api: Option<IlertApi>,
     ilert_priority: Option<IlertPriority>,
     ilert_routing_key: Option<String>,
     summary_template: Option<String>,
-    chat: Option<String>,
-    private: Option<bool>,
+    chat: Option<At<String>>,
+    private: Option<At<bool>>,
     invite: Option<OneOrMany>,
-    stakeholder_channel: Option<String>,
-    channel_template: Option<String>,
+    stakeholder_channel: Option<At<String>>,
+    channel_template: Option<At<String>>,
     storm_per_minute: Option<u32>,
-    storm_quiet: Option<DurationValue>,
-    intake_channel: Option<String>,
+    storm_quiet: Option<At<DurationValue>>,
+    intake_channel: Option<At<String>>,
     intake_prefix: Option<String>,
     chat_commands: Option<bool>,
     chatops_allow: Option<OneOrMany>,
     chatops_min_power: Option<i64>,
+    chatops_allow_groups: Option<At<OneOrMany>>,
 }
 
 #[derive(Deserialize)]
@@ -456,14 +537,21 @@ struct RawTeams {
     team_id: Option<String>,
     login_url: Option<String>,
     graph_url: Option<String>,
-    webhook_url: Option<String>,
+    webhook_url: Option<At<String>>,
     owner: Option<String>,
+    bot_app_id: Option<String>,
+    bot_secret: Option<String>,
+    bot_tenant: Option<String>,
+    bot_service_url: Option<String>,
+    bot_token_url: Option<String>,
+    bot_teams_app_id: Option<String>,
+    delete_archived_after: Option<At<DurationValue>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawMatrix {
-    homeserver: String,
+    homeserver: At<String>,
     access_token: String,
     server_name: Option<String>,
     federate: Option<bool>,
@@ -472,9 +560,9 @@ struct RawMatrix {
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawPlugin {
-    deadline: Option<DurationValue>,
-    archive_after: Option<DurationValue>,
-    prune_after: Option<DurationValue>,
+    deadline: Option<At<DurationValue>>,
+    archive_after: Option<At<DurationValue>>,
+    prune_after: Option<At<DurationValue>>,
     data_in: Option<PathBuf>,
     module_prefix: Option<String>,
 }
@@ -489,7 +577,7 @@ struct RawPandoraDb {
     name: Option<String>,
     user: Option<String>,
     password: Option<String>,
-    timeout: Option<DurationValue>,
+    timeout: Option<At<DurationValue>>,
 }
 
 impl Config {
@@ -504,6 +592,7 @@ impl Config {
         if let Some(t) = &self.teams {
             out.extend(t.client_secret.as_ref());
             out.extend(t.webhook_url.as_ref());
+            out.extend(t.bot.as_ref().map(|b| &b.secret));
         }
         if let Some(m) = &self.matrix {
             out.push(&m.access_token);
@@ -557,50 +646,107 @@ impl Config {
             .map(|r| &r.source)
             .find(|s| s.name == name)
     }
+}
 
-    fn from_raw(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
-        let err = |key: &str, message: String| ConfigError {
-            path: path.to_path_buf(),
-            line: line_of_key(text, key),
+/// The config text being validated, to name the file and line in messages.
+struct Source<'a> {
+    path: &'a Path,
+    text: &'a str,
+}
+
+impl Source<'_> {
+    /// An error on `line`.
+    fn error(&self, line: Option<usize>, message: String) -> ConfigError {
+        ConfigError {
+            path: self.path.to_path_buf(),
+            line,
             message,
+        }
+    }
+
+    /// The line `value` stands on.
+    fn line<T>(&self, value: &At<T>) -> usize {
+        line_at(self.text, value.span().start)
+    }
+
+    /// An error on the line of `value`.
+    fn at<T>(&self, value: &At<T>, message: String) -> ConfigError {
+        self.error(Some(self.line(value)), message)
+    }
+
+    /// An error on the first line with `key` (or the `[key]` section), for what has no value
+    /// of its own to point at.
+    fn at_key(&self, key: &str, message: String) -> ConfigError {
+        self.error(line_of_key(self.text, key), message)
+    }
+
+    /// The duration `key` gives, or `default` when it is not set.
+    fn duration(
+        &self,
+        key: &str,
+        value: Option<At<DurationValue>>,
+        default: Duration,
+    ) -> Result<Duration, ConfigError> {
+        let Some(value) = value else {
+            return Ok(default);
         };
-        let dur = |key: &str, v: Option<DurationValue>, default: Duration| match v {
-            None => Ok(default),
-            Some(DurationValue::Secs(s)) => Ok(Duration::from_secs(s)),
-            Some(DurationValue::Text(t)) => parse_duration(&t).ok_or_else(|| {
-                err(
-                    key,
+        match value.get_ref() {
+            DurationValue::Secs(s) => Ok(Duration::from_secs(*s)),
+            DurationValue::Text(t) => parse_duration(t).ok_or_else(|| {
+                self.at(
+                    &value,
                     format!(
                         "'{key}' = {t:?} is not a duration (use e.g. \"10s\", \"15m\", \"7d\")"
                     ),
                 )
             }),
-        };
-        let mut warnings = Vec::new();
+        }
+    }
 
-        let log_level = match raw
-            .log_level
-            .as_deref()
-            .unwrap_or("info")
-            .to_ascii_lowercase()
-            .as_str()
-        {
-            "off" => log::LevelFilter::Off,
-            "error" => log::LevelFilter::Error,
-            "warn" | "warning" => log::LevelFilter::Warn,
-            "info" => log::LevelFilter::Info,
-            "debug" => log::LevelFilter::Debug,
-            "trace" => log::LevelFilter::Trace,
-            other => {
-                return Err(err(
-                    "log_level",
-                    format!(
-                        "log_level {other:?} is not one of off, error, warn, info, debug, trace"
-                    ),
-                ))
-            }
-        };
-        let alert_deadline = dur(
+    /// A URL setting: checked, without a trailing `/`.
+    fn url(&self, what: &str, value: &At<String>) -> Result<String, ConfigError> {
+        check_url(value.get_ref()).map_err(|m| self.at(value, format!("{what}: {m}")))?;
+        Ok(value.get_ref().trim_end_matches('/').to_string())
+    }
+}
+
+/// The 1-based line of byte `offset` (counted in bytes: a span is never sliced).
+fn line_at(text: &str, offset: usize) -> usize {
+    text.as_bytes()[..offset.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
+/// The `[ilert]` section, resolved.
+struct IlertSettings {
+    url: String,
+    heartbeat_key: Option<Secret>,
+    heartbeat_url: String,
+    api_token: Option<Secret>,
+    web_url: Option<String>,
+    events_per_window: u32,
+    events_window: Duration,
+    sources: BTreeMap<String, AlertSource>,
+}
+
+/// What a route may refer to: the named alert sources and the configured chat backends.
+struct Known<'a> {
+    sources: &'a BTreeMap<String, AlertSource>,
+    slack: bool,
+    teams: Option<&'a TeamsConfig>,
+    matrix: bool,
+    console_url: Option<&'a str>,
+}
+
+impl Config {
+    /// Validates the raw file and resolves it, one section at a time.
+    fn from_raw(path: &Path, text: &str, raw: RawConfig) -> Result<Config, ConfigError> {
+        let src = Source { path, text };
+        let mut warnings = Vec::new();
+        let log_level = log_level(&src, raw.log_level)?;
+        let alert_deadline = src.duration(
             "alert_deadline",
             raw.alert_deadline,
             Duration::from_secs(10),
@@ -614,438 +760,40 @@ impl Config {
         }
         let refire_window = match raw.refire_window {
             None => None,
-            Some(v) => {
-                Some(dur("refire_window", Some(v), Duration::ZERO)?).filter(|d| !d.is_zero())
-            }
+            Some(v) => Some(src.duration("refire_window", Some(v), Duration::ZERO)?)
+                .filter(|d| !d.is_zero()),
         };
-
-        let ilert_url = raw
-            .ilert
-            .api_url
-            .unwrap_or_else(|| DEFAULT_ILERT_URL.to_string());
-        check_url(&ilert_url).map_err(|m| err("api_url", format!("ilert api_url: {m}")))?;
-        let ilert_url = ilert_url.trim_end_matches('/').to_string();
-        let heartbeat_url = raw
-            .ilert
-            .heartbeat_url
-            .unwrap_or_else(|| DEFAULT_HEARTBEAT_URL.to_string());
-        check_url(&heartbeat_url)
-            .map_err(|m| err("heartbeat_url", format!("ilert heartbeat_url: {m}")))?;
-        let heartbeat_url = heartbeat_url.trim_end_matches('/').to_string();
-        let heartbeat_key = match raw.ilert.heartbeat_key.as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(value) => Some(Secret::new(
-                heartbeat_key_from(value).map_err(|m| err("heartbeat_key", m))?,
-            )),
+        let ilert = ilert_section(&src, raw.ilert)?;
+        let slack = raw.slack.map(slack_section);
+        let teams = raw
+            .teams
+            .map(|t| teams_section(&src, t, &mut warnings))
+            .transpose()?;
+        let matrix = raw.matrix.map(|m| matrix_section(&src, m)).transpose()?;
+        let console_url = raw.console_url.map(|u| u.trim_end_matches('/').to_string());
+        let known = Known {
+            sources: &ilert.sources,
+            slack: slack.is_some(),
+            teams: teams.as_ref(),
+            matrix: matrix.is_some(),
+            console_url: console_url.as_deref(),
         };
-        let api_token = raw
-            .ilert
-            .api_token
-            .map(|t| t.trim().to_string())
-            .filter(|t| !t.is_empty())
-            .map(Secret::new);
-        let web_url = match raw.ilert.web_url.map(|u| u.trim().to_string()) {
-            None => None,
-            Some(u) if u.is_empty() => None,
-            Some(u) => {
-                check_url(&u).map_err(|m| err("web_url", format!("ilert web_url: {m}")))?;
-                Some(u.trim_end_matches('/').to_string())
-            }
-        };
-        let (events_per_window, events_window) = match raw.ilert.rate_limit.as_deref() {
-            None => (50, Duration::from_secs(60)),
-            Some("off") => (0, Duration::from_secs(60)),
-            Some(text) => parse_rate(text).ok_or_else(|| {
-                err(
-                    "rate_limit",
-                    format!(
-                        "[ilert] rate_limit = {text:?} is not events per window (ilert's limit is \"50/1m\") or \"off\""
-                    ),
-                )
-            })?,
-        };
-
-        let mut sources = BTreeMap::new();
-        for s in raw.ilert.sources {
-            if s.integration_key.trim().is_empty() {
-                return Err(err(
-                    "integration_key",
-                    format!("alert source '{}' has an empty integration_key", s.name),
-                ));
-            }
-            let src = AlertSource {
-                name: s.name.clone(),
-                key: Secret::new(s.integration_key.trim()),
-                api: s.api.unwrap_or(IlertApi::Events),
-            };
-            if sources.insert(s.name.clone(), src).is_some() {
-                return Err(err(
-                    "name",
-                    format!("alert source '{}' is defined twice", s.name),
-                ));
-            }
-        }
-
-        let slack = raw.slack.map(|s| SlackConfig {
-            token: Secret::new(s.token),
-            api_url: s
-                .api_url
-                .unwrap_or_else(|| "https://slack.com/api".into())
-                .trim_end_matches('/')
-                .into(),
-        });
-        let teams = raw.teams.map(|t| TeamsConfig {
-            tenant_id: t.tenant_id,
-            client_id: t.client_id,
-            client_secret: t.client_secret.map(Secret::new),
-            team_id: t.team_id,
-            login_url: t
-                .login_url
-                .unwrap_or_else(|| "https://login.microsoftonline.com".into())
-                .trim_end_matches('/')
-                .into(),
-            graph_url: t
-                .graph_url
-                .unwrap_or_else(|| "https://graph.microsoft.com/v1.0".into())
-                .trim_end_matches('/')
-                .into(),
-            webhook_url: t.webhook_url.filter(|u| !u.is_empty()).map(Secret::new),
-            owner: t.owner.filter(|o| !o.trim().is_empty()),
-        });
-        if let Some(t) = &teams {
-            let graph = [
-                t.tenant_id.is_some(),
-                t.client_id.is_some(),
-                t.client_secret.is_some(),
-                t.team_id.is_some(),
-            ];
-            if graph.iter().any(|x| *x) && !graph.iter().all(|x| *x) {
-                return Err(err(
-                    "teams",
-                    "[teams] Graph mode needs all of tenant_id, client_id, client_secret and team_id".into(),
-                ));
-            }
-            if !graph[0] && t.webhook_url.is_none() {
-                return Err(err(
-                    "teams",
-                    "[teams] needs either Graph settings or webhook_url".into(),
-                ));
-            }
-            if let Some(url) = &t.webhook_url {
-                check_url(url.expose()).map_err(|_| {
-                    err(
-                        "webhook_url",
-                        "[teams] webhook_url must start with https:// (the Workflows webhook URL)"
-                            .into(),
-                    )
-                })?;
-            }
-            if !graph[0] && t.owner.is_some() {
-                warnings.push(
-                    "[teams] owner has no effect without the Graph settings (webhook mode creates no channels)"
-                        .into(),
-                );
-            }
-        }
-        let matrix = match raw.matrix {
-            None => None,
-            Some(m) => {
-                check_url(&m.homeserver)
-                    .map_err(|e| err("homeserver", format!("matrix homeserver: {e}")))?;
-                let server_name = match m.server_name {
-                    Some(s) => s,
-                    None => host_of(&m.homeserver),
-                };
-                Some(MatrixConfig {
-                    homeserver: m.homeserver.trim_end_matches('/').into(),
-                    access_token: Secret::new(m.access_token),
-                    server_name,
-                    federate: m.federate.unwrap_or(false),
-                })
-            }
-        };
-
-        let mut routes = Vec::new();
+        let mut routes: Vec<Route> = Vec::new();
         for r in raw.routes {
-            if routes.iter().any(|x: &Route| x.name == r.name) {
-                return Err(err("name", format!("route '{}' is defined twice", r.name)));
-            }
-            let source = match (r.ilert_key, r.ilert_source) {
-                (Some(_), Some(_)) => {
-                    return Err(err(
-                        "ilert_source",
-                        format!("route '{}' has both ilert_key and ilert_source; keep one", r.name),
-                    ))
-                }
-                (Some(key), None) => {
-                    if key.trim().is_empty() {
-                        return Err(err("ilert_key", format!("route '{}' has an empty ilert_key", r.name)));
-                    }
-                    AlertSource {
-                        name: r.name.clone(),
-                        key: Secret::new(key.trim()),
-                        api: r.ilert_api.unwrap_or(IlertApi::Events),
-                    }
-                }
-                (None, Some(name)) => {
-                    let mut s = sources.get(&name).cloned().ok_or_else(|| {
-                        let known: Vec<&str> = sources.keys().map(String::as_str).collect();
-                        err(
-                            "ilert_source",
-                            format!(
-                                "route '{}' names ilert_source '{name}', which is not defined{}",
-                                r.name,
-                                suggestion(&name, &known)
-                            ),
-                        )
-                    })?;
-                    if let Some(api) = r.ilert_api {
-                        s.api = api;
-                    }
-                    s
-                }
-                (None, None) => {
-                    return Err(err(
-                        "name",
-                        format!("route '{}' needs ilert_key (an alert source's integration key) or ilert_source", r.name),
-                    ))
-                }
-            };
-            let globs = |v: Option<OneOrMany>| {
-                v.map(OneOrMany::into_vec)
-                    .unwrap_or_default()
-                    .iter()
-                    .map(|p| Glob::new(p))
-                    .collect::<Vec<_>>()
-            };
-            let severities = r.severities.map(OneOrMany::into_vec).unwrap_or_default();
-            for pattern in &severities {
-                crate::routing::check_severity_pattern(pattern)
-                    .map_err(|e| err("severities", format!("route '{}': {e}", r.name)))?;
-            }
-            let matcher = RouteMatch {
-                groups: globs(r.groups),
-                agents: globs(r.agents),
-                modules: globs(r.modules),
-                severities: severities.iter().map(|p| Glob::new(p)).collect(),
-                tags: globs(r.tags),
-            };
-            let chat = match r.chat {
-                None => {
-                    for (k, set) in [
-                        ("private", r.private.is_some()),
-                        ("invite", r.invite.is_some()),
-                        ("stakeholder_channel", r.stakeholder_channel.is_some()),
-                        ("channel_template", r.channel_template.is_some()),
-                        ("intake_channel", r.intake_channel.is_some()),
-                        ("chatops_allow", r.chatops_allow.is_some()),
-                        ("chatops_min_power", r.chatops_min_power.is_some()),
-                    ] {
-                        if set {
-                            warnings.push(format!(
-                                "route '{}' sets {k} but no chat backend; it has no effect",
-                                r.name
-                            ));
-                        }
-                    }
-                    None
-                }
-                Some(backend) => {
-                    let configured = match backend.as_str() {
-                        "slack" => slack.is_some(),
-                        "teams" => teams.is_some(),
-                        "matrix" => matrix.is_some(),
-                        other => {
-                            return Err(err(
-                                "chat",
-                                format!(
-                                    "route '{}': chat = {other:?} is not a backend (slack, teams, matrix){}",
-                                    r.name,
-                                    suggestion(other, &["slack", "teams", "matrix"])
-                                ),
-                            ))
-                        }
-                    };
-                    if backend == "teams" && r.intake_channel.is_some() {
-                        return Err(err(
-                            "intake_channel",
-                            format!(
-                                "route '{}': intake_channel needs a backend that can read messages (slack or matrix); \
-                                 Teams application permissions cannot read channel messages",
-                                r.name
-                            ),
-                        ));
-                    }
-                    if !configured {
-                        return Err(err(
-                            "chat",
-                            format!("route '{}' uses chat = \"{backend}\" but there is no [{backend}] section", r.name),
-                        ));
-                    }
-                    if backend == "teams" {
-                        let asks = TeamsRouteAsks {
-                            private: r.private.unwrap_or(false),
-                            stakeholder: r
-                                .stakeholder_channel
-                                .as_deref()
-                                .is_some_and(|s| !s.is_empty()),
-                            invite: r.invite.is_some(),
-                        };
-                        check_teams_route(&r.name, teams.as_ref(), asks, &mut warnings)
-                            .map_err(|(key, m)| err(key, m))?;
-                    }
-                    let template = r
-                        .channel_template
-                        .unwrap_or_else(|| DEFAULT_CHANNEL_TEMPLATE.into());
-                    if !template.contains("{id}") {
-                        return Err(err(
-                            "channel_template",
-                            format!("route '{}': channel_template must contain {{id}} so each incident gets its own channel", r.name),
-                        ));
-                    }
-                    let commands = r.chat_commands.unwrap_or(true);
-                    let invite = r.invite.map(OneOrMany::into_vec).unwrap_or_default();
-                    let chatops_allow: Vec<String> =
-                        r.chatops_allow.map(OneOrMany::into_vec).unwrap_or_default();
-                    if r.chatops_min_power.is_some() && backend != "matrix" {
-                        warnings.push(format!(
-                            "route '{}' sets chatops_min_power, which only Matrix has; it has no effect",
-                            r.name
-                        ));
-                    }
-                    if commands
-                        && backend != "teams"
-                        && invite.is_empty()
-                        && chatops_allow.is_empty()
-                        && r.chatops_min_power.is_none()
-                    {
-                        warnings.push(format!(
-                            "route '{}' obeys chat commands but allows nobody to use them: \
-                             set invite, chatops_allow or chatops_min_power (or chat_commands = false)",
-                            r.name
-                        ));
-                    }
-                    Some(ChatRoute {
-                        backend,
-                        private: r.private.unwrap_or(false),
-                        invite,
-                        stakeholder_channel: r.stakeholder_channel.filter(|s| !s.is_empty()),
-                        channel_template: template,
-                        storm_per_minute: r.storm_per_minute.unwrap_or(10),
-                        storm_quiet: dur("storm_quiet", r.storm_quiet, Duration::from_secs(300))?,
-                        intake_channel: r.intake_channel.filter(|s| !s.is_empty()),
-                        intake_prefix: r.intake_prefix.unwrap_or_else(|| "!incident".into()),
-                        commands,
-                        chatops_allow,
-                        chatops_min_power: r.chatops_min_power,
-                        console_url: raw
-                            .console_url
-                            .as_deref()
-                            .map(|u| u.trim_end_matches('/').to_string()),
-                    })
-                }
-            };
-            let routing_key = r
-                .ilert_routing_key
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty());
-            if routing_key.is_some() && source.api != IlertApi::Events {
-                warnings.push(format!(
-                    "route '{}' sets ilert_routing_key, but its alert source uses api = \"{}\", \
-                     which has no routing key; it has no effect",
-                    r.name,
-                    source.api.as_str()
+            if routes.iter().any(|x| x.name == *r.name.get_ref()) {
+                return Err(src.at(
+                    &r.name,
+                    format!("route '{}' is defined twice", r.name.get_ref()),
                 ));
             }
-            routes.push(Route {
-                name: r.name,
-                matcher,
-                source,
-                priority: r.ilert_priority,
-                routing_key,
-                summary_template: r.summary_template,
-                chat,
-            });
+            routes.push(route(&src, r, &known, &mut warnings)?);
         }
-        match routes.iter().position(|r| r.matcher.is_catch_all()) {
-            None => {
-                return Err(ConfigError {
-                    path: path.to_path_buf(),
-                    line: None,
-                    message: "no default route: add a [[route]] without groups/agents/modules/severities/tags \
-                              (it matches every alert) as the last route"
-                        .into(),
-                })
-            }
-            Some(i) if i + 1 < routes.len() => warnings.push(format!(
-                "route '{}' matches every alert, so the routes after it ({}) are never used",
-                routes[i].name,
-                routes[i + 1..].iter().map(|r| r.name.as_str()).collect::<Vec<_>>().join(", ")
-            )),
-            Some(_) => {}
+        check_default_route(&src, &routes, &mut warnings)?;
+        let plugin = plugin_section(&src, raw.plugin)?;
+        if let Some(t) = &teams {
+            check_channel_deletion(&src, t, &plugin)?;
         }
-
-        let plugin_deadline = dur("deadline", raw.plugin.deadline, Duration::from_secs(20))?;
-        if plugin_deadline < Duration::from_secs(2) {
-            return Err(err(
-                "deadline",
-                "[plugin] deadline must be at least 2s: the run needs time to deliver and print its modules".into(),
-            ));
-        }
-        let plugin = PluginConfig {
-            deadline: plugin_deadline,
-            archive_after: dur(
-                "archive_after",
-                raw.plugin.archive_after,
-                Duration::from_secs(7 * 86_400),
-            )?,
-            prune_after: dur(
-                "prune_after",
-                raw.plugin.prune_after,
-                Duration::from_secs(30 * 86_400),
-            )?,
-            data_in: raw
-                .plugin
-                .data_in
-                .unwrap_or_else(|| PathBuf::from("/var/spool/pandora/data_in")),
-            module_prefix: raw
-                .plugin
-                .module_prefix
-                .unwrap_or_else(|| "pandora-ilert".into()),
-        };
-
-        // Unset, the bound also leaves half of a short alert_deadline for the delivery. With
-        // alert_deadline = 0 (queue only, deliver later) an unset bound keeps its default.
-        let db_timeout = match raw.pandora_db.timeout {
-            None if alert_deadline.is_zero() => DEFAULT_PANDORA_DB_TIMEOUT,
-            None => DEFAULT_PANDORA_DB_TIMEOUT.min(alert_deadline / 2),
-            Some(v) => dur("timeout", Some(v), DEFAULT_PANDORA_DB_TIMEOUT)?,
-        };
-        if db_timeout.is_zero() || (!alert_deadline.is_zero() && db_timeout >= alert_deadline) {
-            return Err(err(
-                "timeout",
-                format!(
-                    "[pandora_db] timeout must be more than 0 and less than alert_deadline ({}s): \
-                     the alert must still be delivered after a slow database",
-                    alert_deadline.as_secs()
-                ),
-            ));
-        }
-        let nonempty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
-        let pandora_db = PandoraDbConfig {
-            server_conf: raw
-                .pandora_db
-                .server_conf
-                .unwrap_or_else(|| PathBuf::from(DEFAULT_PANDORA_SERVER_CONF)),
-            host: nonempty(raw.pandora_db.host),
-            port: raw.pandora_db.port,
-            socket: raw.pandora_db.socket,
-            name: nonempty(raw.pandora_db.name),
-            user: nonempty(raw.pandora_db.user),
-            password: raw.pandora_db.password.map(Secret::new),
-            timeout: db_timeout,
-        };
-
+        let pandora_db = pandora_db_section(&src, raw.pandora_db, alert_deadline)?;
         let log_file = match raw.log_file.as_deref() {
             None => Some(PathBuf::from("/var/log/pandora-ilert/pandora-ilert.log")),
             Some("") | Some("stderr") => None,
@@ -1066,29 +814,29 @@ impl Config {
             log_file,
             log_level,
             alert_deadline,
-            flush_deadline: dur(
+            flush_deadline: src.duration(
                 "flush_deadline",
                 raw.flush_deadline,
                 Duration::from_secs(60),
             )?,
-            request_timeout: dur(
+            request_timeout: src.duration(
                 "request_timeout",
                 raw.request_timeout,
                 Duration::from_secs(5),
             )?,
             refire_window,
             alert_key_prefix: raw.alert_key_prefix.unwrap_or_default(),
-            console_url: raw.console_url.map(|u| u.trim_end_matches('/').to_string()),
+            console_url,
             summary_template: raw
                 .summary_template
                 .unwrap_or_else(|| DEFAULT_SUMMARY_TEMPLATE.into()),
-            ilert_url,
-            heartbeat_key,
-            heartbeat_url,
-            events_per_window,
-            events_window,
-            api_token,
-            web_url,
+            ilert_url: ilert.url,
+            heartbeat_key: ilert.heartbeat_key,
+            heartbeat_url: ilert.heartbeat_url,
+            events_per_window: ilert.events_per_window,
+            events_window: ilert.events_window,
+            api_token: ilert.api_token,
+            web_url: ilert.web_url,
             routes,
             slack,
             teams,
@@ -1098,6 +846,660 @@ impl Config {
             warnings,
         })
     }
+}
+
+/// `log_level`, default `info`.
+fn log_level(src: &Source<'_>, value: Option<At<String>>) -> Result<log::LevelFilter, ConfigError> {
+    let Some(value) = value else {
+        return Ok(log::LevelFilter::Info);
+    };
+    Ok(match value.get_ref().to_ascii_lowercase().as_str() {
+        "off" => log::LevelFilter::Off,
+        "error" => log::LevelFilter::Error,
+        "warn" | "warning" => log::LevelFilter::Warn,
+        "info" => log::LevelFilter::Info,
+        "debug" => log::LevelFilter::Debug,
+        "trace" => log::LevelFilter::Trace,
+        other => {
+            return Err(src.at(
+                &value,
+                format!("log_level {other:?} is not one of off, error, warn, info, debug, trace"),
+            ))
+        }
+    })
+}
+
+/// The `[ilert]` section: endpoints, heartbeat, pacing and the named alert sources.
+fn ilert_section(src: &Source<'_>, raw: RawIlert) -> Result<IlertSettings, ConfigError> {
+    let url = match &raw.api_url {
+        Some(u) => src.url("ilert api_url", u)?,
+        None => DEFAULT_ILERT_URL.to_string(),
+    };
+    let heartbeat_url = match &raw.heartbeat_url {
+        Some(u) => src.url("ilert heartbeat_url", u)?,
+        None => DEFAULT_HEARTBEAT_URL.to_string(),
+    };
+    let heartbeat_key = match &raw.heartbeat_key {
+        Some(v) if !v.get_ref().trim().is_empty() => Some(Secret::new(
+            heartbeat_key_from(v.get_ref().trim()).map_err(|m| src.at(v, m))?,
+        )),
+        _ => None,
+    };
+    let api_token = raw
+        .api_token
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .map(Secret::new);
+    let web_url = match raw.web_url {
+        Some(u) if !u.get_ref().trim().is_empty() => {
+            check_url(u.get_ref().trim()).map_err(|m| src.at(&u, format!("ilert web_url: {m}")))?;
+            Some(u.get_ref().trim().trim_end_matches('/').to_string())
+        }
+        _ => None,
+    };
+    let (events_per_window, events_window) = match &raw.rate_limit {
+        None => (50, Duration::from_secs(60)),
+        Some(v) if v.get_ref() == "off" => (0, Duration::from_secs(60)),
+        Some(v) => parse_rate(v.get_ref()).ok_or_else(|| {
+            src.at(
+                v,
+                format!(
+                    "[ilert] rate_limit = {:?} is not events per window (ilert's limit is \"50/1m\") or \"off\"",
+                    v.get_ref()
+                ),
+            )
+        })?,
+    };
+    Ok(IlertSettings {
+        url,
+        heartbeat_key,
+        heartbeat_url,
+        api_token,
+        web_url,
+        events_per_window,
+        events_window,
+        sources: alert_sources(src, raw.sources)?,
+    })
+}
+
+/// The `[[ilert.source]]` entries by name.
+fn alert_sources(
+    src: &Source<'_>,
+    raw: Vec<RawSource>,
+) -> Result<BTreeMap<String, AlertSource>, ConfigError> {
+    let mut sources = BTreeMap::new();
+    for s in raw {
+        let name = s.name.get_ref();
+        let key = s.integration_key.get_ref().trim();
+        if key.is_empty() {
+            return Err(src.at(
+                &s.integration_key,
+                format!("alert source '{name}' has an empty integration_key"),
+            ));
+        }
+        let source = AlertSource {
+            name: name.clone(),
+            key: Secret::new(key),
+            api: s.api.unwrap_or(IlertApi::Events),
+        };
+        if sources.insert(name.clone(), source).is_some() {
+            return Err(src.at(&s.name, format!("alert source '{name}' is defined twice")));
+        }
+    }
+    Ok(sources)
+}
+
+/// The `[slack]` section.
+fn slack_section(raw: RawSlack) -> SlackConfig {
+    SlackConfig {
+        token: Secret::new(raw.token),
+        api_url: raw
+            .api_url
+            .unwrap_or_else(|| "https://slack.com/api".into())
+            .trim_end_matches('/')
+            .into(),
+    }
+}
+
+/// The `[teams]` section: Graph settings (all or none), a Workflows webhook, and the bot.
+fn teams_section(
+    src: &Source<'_>,
+    raw: RawTeams,
+    warnings: &mut Vec<String>,
+) -> Result<TeamsConfig, ConfigError> {
+    let base = |url: Option<String>, default: &str| -> String {
+        url.unwrap_or_else(|| default.into())
+            .trim_end_matches('/')
+            .into()
+    };
+    let login_url = base(raw.login_url.clone(), "https://login.microsoftonline.com");
+    let bot = teams_bot(src, &login_url, &raw)?;
+    let delete_line = raw.delete_archived_after.as_ref().map(|v| src.line(v));
+    let delete_archived_after = match raw.delete_archived_after {
+        None => None,
+        Some(v) => Some(src.duration("delete_archived_after", Some(v), Duration::ZERO)?),
+    };
+    let graph = [
+        raw.tenant_id.is_some(),
+        raw.client_id.is_some(),
+        raw.client_secret.is_some(),
+        raw.team_id.is_some(),
+    ];
+    if graph.iter().any(|x| *x) && !graph.iter().all(|x| *x) {
+        return Err(src.at_key(
+            "teams",
+            "[teams] Graph mode needs all of tenant_id, client_id, client_secret and team_id"
+                .into(),
+        ));
+    }
+    let webhook_url = raw.webhook_url.filter(|u| !u.get_ref().is_empty());
+    if !graph[0] && webhook_url.is_none() {
+        return Err(src.at_key(
+            "teams",
+            "[teams] needs either Graph settings or webhook_url".into(),
+        ));
+    }
+    if let Some(url) = &webhook_url {
+        check_url(url.get_ref()).map_err(|_| {
+            src.at(
+                url,
+                "[teams] webhook_url must start with https:// (the Workflows webhook URL)".into(),
+            )
+        })?;
+    }
+    if !graph[0] && bot.is_some() {
+        return Err(src.at_key(
+            "bot_app_id",
+            "[teams] the bot posts into the incident channels Graph creates: it needs the \
+             Graph settings (tenant_id, client_id, client_secret, team_id) too"
+                .into(),
+        ));
+    }
+    if !graph[0] && delete_archived_after.is_some() {
+        return Err(src.error(
+            delete_line,
+            "[teams] delete_archived_after needs the Graph settings (webhook mode creates \
+             no channels)"
+                .into(),
+        ));
+    }
+    let owner = raw.owner.filter(|o| !o.trim().is_empty());
+    if !graph[0] && owner.is_some() {
+        warnings.push(
+            "[teams] owner has no effect without the Graph settings (webhook mode creates no channels)"
+                .into(),
+        );
+    }
+    Ok(TeamsConfig {
+        tenant_id: raw.tenant_id,
+        client_id: raw.client_id,
+        client_secret: raw.client_secret.map(Secret::new),
+        team_id: raw.team_id,
+        login_url,
+        graph_url: base(raw.graph_url, "https://graph.microsoft.com/v1.0"),
+        webhook_url: webhook_url.map(|u| Secret::new(u.into_inner())),
+        owner,
+        bot,
+        delete_archived_after,
+    })
+}
+
+/// The `[teams]` bot settings: none, or both credentials with documented defaults.
+fn teams_bot(
+    src: &Source<'_>,
+    login_url: &str,
+    raw: &RawTeams,
+) -> Result<Option<TeamsBot>, ConfigError> {
+    let (app_id, secret) = match (raw.bot_app_id.clone(), raw.bot_secret.clone()) {
+        (None, None) => {
+            let stray = [
+                ("bot_tenant", raw.bot_tenant.is_some()),
+                ("bot_service_url", raw.bot_service_url.is_some()),
+                ("bot_token_url", raw.bot_token_url.is_some()),
+                ("bot_teams_app_id", raw.bot_teams_app_id.is_some()),
+            ];
+            if let Some((key, _)) = stray.iter().find(|(_, set)| *set) {
+                return Err(src.at_key(
+                    key,
+                    format!("[teams] {key} needs bot_app_id and bot_secret"),
+                ));
+            }
+            return Ok(None);
+        }
+        (Some(app_id), Some(secret)) => (app_id, secret),
+        (Some(_), None) | (None, Some(_)) => {
+            return Err(src.at_key(
+                "bot_app_id",
+                "[teams] the bot needs both bot_app_id and bot_secret".into(),
+            ))
+        }
+    };
+    // A multi-tenant bot gets its token from the botframework.com tenant (Bot Connector
+    // quickstart, "Get an access token").
+    let tenant = raw
+        .bot_tenant
+        .clone()
+        .filter(|x| !x.trim().is_empty())
+        .unwrap_or_else(|| "botframework.com".into());
+    let service_url = raw
+        .bot_service_url
+        .clone()
+        .unwrap_or_else(|| TEAMS_BOT_SERVICE_URL.into())
+        .trim_end_matches('/')
+        .to_string();
+    check_url(&service_url)
+        .map_err(|e| src.at_key("bot_service_url", format!("[teams] bot_service_url: {e}")))?;
+    let token_url = raw
+        .bot_token_url
+        .clone()
+        .unwrap_or_else(|| format!("{login_url}/{}/oauth2/v2.0/token", tenant.trim()));
+    check_url(&token_url)
+        .map_err(|e| src.at_key("bot_token_url", format!("[teams] bot_token_url: {e}")))?;
+    Ok(Some(TeamsBot {
+        app_id,
+        secret: Secret::new(secret),
+        tenant,
+        service_url,
+        token_url,
+        teams_app_id: raw
+            .bot_teams_app_id
+            .clone()
+            .filter(|x| !x.trim().is_empty()),
+    }))
+}
+
+/// The `[matrix]` section.
+fn matrix_section(src: &Source<'_>, raw: RawMatrix) -> Result<MatrixConfig, ConfigError> {
+    let homeserver = src.url("matrix homeserver", &raw.homeserver)?;
+    Ok(MatrixConfig {
+        server_name: raw
+            .server_name
+            .unwrap_or_else(|| host_of(raw.homeserver.get_ref())),
+        homeserver,
+        access_token: Secret::new(raw.access_token),
+        federate: raw.federate.unwrap_or(false),
+    })
+}
+
+/// One `[[route]]`.
+fn route(
+    src: &Source<'_>,
+    mut r: RawRoute,
+    known: &Known<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Route, ConfigError> {
+    let source = route_source(src, &mut r, known.sources)?;
+    let matcher = route_matcher(src, &mut r)?;
+    let name = r.name.get_ref().clone();
+    let priority = r.ilert_priority;
+    let summary_template = r.summary_template.take();
+    let routing_key = r
+        .ilert_routing_key
+        .take()
+        .map(|k| k.trim().to_string())
+        .filter(|k| !k.is_empty());
+    let chat = chat_route(src, r, known, warnings)?;
+    if routing_key.is_some() && source.api != IlertApi::Events {
+        warnings.push(format!(
+            "route '{name}' sets ilert_routing_key, but its alert source uses api = \"{}\", \
+             which has no routing key; it has no effect",
+            source.api.as_str()
+        ));
+    }
+    Ok(Route {
+        priority,
+        summary_template,
+        chat,
+        name,
+        matcher,
+        source,
+        routing_key,
+    })
+}
+
+/// Where a route's events go: its own `ilert_key` or a named `ilert_source`.
+fn route_source(
+    src: &Source<'_>,
+    r: &mut RawRoute,
+    sources: &BTreeMap<String, AlertSource>,
+) -> Result<AlertSource, ConfigError> {
+    let route = r.name.get_ref();
+    match (r.ilert_key.take(), r.ilert_source.take()) {
+        (Some(_), Some(name)) => Err(src.at(
+            &name,
+            format!("route '{route}' has both ilert_key and ilert_source; keep one"),
+        )),
+        (Some(key), None) => {
+            if key.get_ref().trim().is_empty() {
+                return Err(src.at(&key, format!("route '{route}' has an empty ilert_key")));
+            }
+            Ok(AlertSource {
+                name: route.clone(),
+                key: Secret::new(key.get_ref().trim()),
+                api: r.ilert_api.unwrap_or(IlertApi::Events),
+            })
+        }
+        (None, Some(name)) => {
+            let mut s = sources.get(name.get_ref()).cloned().ok_or_else(|| {
+                let known: Vec<&str> = sources.keys().map(String::as_str).collect();
+                src.at(
+                    &name,
+                    format!(
+                        "route '{route}' names ilert_source '{}', which is not defined{}",
+                        name.get_ref(),
+                        suggestion(name.get_ref(), &known)
+                    ),
+                )
+            })?;
+            if let Some(api) = r.ilert_api {
+                s.api = api;
+            }
+            Ok(s)
+        }
+        (None, None) => Err(src.at(
+            &r.name,
+            format!(
+                "route '{route}' needs ilert_key (an alert source's integration key) or ilert_source"
+            ),
+        )),
+    }
+}
+
+/// What a route matches.
+fn route_matcher(src: &Source<'_>, r: &mut RawRoute) -> Result<RouteMatch, ConfigError> {
+    let globs = |v: Option<OneOrMany>| {
+        v.map(OneOrMany::into_vec)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| Glob::new(p))
+            .collect::<Vec<_>>()
+    };
+    let mut severities = Vec::new();
+    if let Some(v) = r.severities.take() {
+        let line = Some(src.line(&v));
+        for pattern in v.into_inner().into_vec() {
+            crate::routing::check_severity_pattern(&pattern)
+                .map_err(|e| src.error(line, format!("route '{}': {e}", r.name.get_ref())))?;
+            severities.push(Glob::new(&pattern));
+        }
+    }
+    Ok(RouteMatch {
+        groups: globs(r.groups.take()),
+        agents: globs(r.agents.take()),
+        modules: globs(r.modules.take()),
+        severities,
+        tags: globs(r.tags.take()),
+    })
+}
+
+/// A route's chat side, checked against what the backend can do.
+fn chat_route(
+    src: &Source<'_>,
+    r: RawRoute,
+    known: &Known<'_>,
+    warnings: &mut Vec<String>,
+) -> Result<Option<ChatRoute>, ConfigError> {
+    let name = r.name.get_ref();
+    let Some(chat) = &r.chat else {
+        for (k, set) in [
+            ("private", r.private.is_some()),
+            ("invite", r.invite.is_some()),
+            ("stakeholder_channel", r.stakeholder_channel.is_some()),
+            ("channel_template", r.channel_template.is_some()),
+            ("intake_channel", r.intake_channel.is_some()),
+            ("chatops_allow", r.chatops_allow.is_some()),
+            ("chatops_min_power", r.chatops_min_power.is_some()),
+            ("chatops_allow_groups", r.chatops_allow_groups.is_some()),
+        ] {
+            if set {
+                warnings.push(format!(
+                    "route '{name}' sets {k} but no chat backend; it has no effect"
+                ));
+            }
+        }
+        return Ok(None);
+    };
+    let Some(backend) = ChatPlatform::parse(chat.get_ref()) else {
+        let other = chat.get_ref();
+        return Err(src.at(
+            chat,
+            format!(
+                "route '{name}': chat = {other:?} is not a backend (slack, teams, matrix){}",
+                suggestion(other, &ChatPlatform::ALL.map(ChatPlatform::as_str))
+            ),
+        ));
+    };
+    let configured = match backend {
+        ChatPlatform::Slack => known.slack,
+        ChatPlatform::Teams => known.teams.is_some(),
+        ChatPlatform::Matrix => known.matrix,
+    };
+    if let (true, Some(intake)) = (backend == ChatPlatform::Teams, &r.intake_channel) {
+        return Err(src.at(
+            intake,
+            format!(
+                "route '{name}': intake_channel needs a backend that can read messages (slack or matrix); \
+                 Teams application permissions cannot read channel messages"
+            ),
+        ));
+    }
+    if !configured {
+        return Err(src.at(
+            chat,
+            format!("route '{name}' uses chat = \"{backend}\" but there is no [{backend}] section"),
+        ));
+    }
+    let private = r.private.as_ref().is_some_and(|p| *p.get_ref());
+    let stakeholder_channel = r
+        .stakeholder_channel
+        .as_ref()
+        .filter(|s| !s.get_ref().is_empty());
+    if backend == ChatPlatform::Teams {
+        let asks = TeamsRouteAsks {
+            private,
+            stakeholder: stakeholder_channel.is_some(),
+            invite: r.invite.is_some(),
+        };
+        check_teams_route(name, known.teams, asks, warnings).map_err(|(key, m)| {
+            match (key, stakeholder_channel, &r.private) {
+                ("stakeholder_channel", Some(at), _) => src.at(at, m),
+                ("private", _, Some(at)) => src.at(at, m),
+                _ => src.at(chat, m),
+            }
+        })?;
+    }
+    let template = match &r.channel_template {
+        None => DEFAULT_CHANNEL_TEMPLATE.to_string(),
+        Some(t) if t.get_ref().contains("{id}") => t.get_ref().clone(),
+        Some(t) => {
+            return Err(src.at(
+                t,
+                format!("route '{name}': channel_template must contain {{id}} so each incident gets its own channel"),
+            ))
+        }
+    };
+    let commands = r.chat_commands.unwrap_or(true);
+    let invite = r.invite.map(OneOrMany::into_vec).unwrap_or_default();
+    let chatops_allow: Vec<String> = r.chatops_allow.map(OneOrMany::into_vec).unwrap_or_default();
+    if r.chatops_min_power.is_some() && backend != ChatPlatform::Matrix {
+        warnings.push(format!(
+            "route '{name}' sets chatops_min_power, which only Matrix has; it has no effect"
+        ));
+    }
+    let groups_line = r.chatops_allow_groups.as_ref().map(|g| src.line(g));
+    let chatops_allow_groups: Vec<String> = r
+        .chatops_allow_groups
+        .map(|g| g.into_inner().into_vec())
+        .unwrap_or_default();
+    if !chatops_allow_groups.is_empty() && backend != ChatPlatform::Slack {
+        warnings.push(format!(
+            "route '{name}' sets chatops_allow_groups, which only Slack has; it has no effect"
+        ));
+    }
+    if let Some(bad) = chatops_allow_groups.iter().find(|g| !is_slack_group_id(g)) {
+        return Err(src.error(
+            groups_line,
+            format!(
+                "route '{name}': chatops_allow_groups entry {bad:?} is not a Slack user group id \
+                 (S followed by capital letters and digits, e.g. \"S0614TZR7\"; in Slack: \
+                 the group's menu, Copy group ID)"
+            ),
+        ));
+    }
+    if commands
+        && backend != ChatPlatform::Teams
+        && invite.is_empty()
+        && chatops_allow.is_empty()
+        && chatops_allow_groups.is_empty()
+        && r.chatops_min_power.is_none()
+    {
+        warnings.push(format!(
+            "route '{name}' obeys chat commands but allows nobody to use them: \
+             set invite, chatops_allow, chatops_allow_groups or chatops_min_power \
+             (or chat_commands = false)"
+        ));
+    }
+    Ok(Some(ChatRoute {
+        private,
+        invite,
+        stakeholder_channel: stakeholder_channel.map(|s| s.get_ref().clone()),
+        channel_template: template,
+        storm_per_minute: r.storm_per_minute.unwrap_or(10),
+        storm_quiet: src.duration("storm_quiet", r.storm_quiet, Duration::from_secs(300))?,
+        intake_channel: r
+            .intake_channel
+            .map(Spanned::into_inner)
+            .filter(|s| !s.is_empty()),
+        intake_prefix: r.intake_prefix.unwrap_or_else(|| "!incident".into()),
+        commands,
+        chatops_allow,
+        chatops_min_power: r.chatops_min_power,
+        chatops_allow_groups,
+        console_url: known.console_url.map(str::to_string),
+        backend,
+    }))
+}
+
+/// There must be a route that matches every alert; routes after it are never used.
+fn check_default_route(
+    src: &Source<'_>,
+    routes: &[Route],
+    warnings: &mut Vec<String>,
+) -> Result<(), ConfigError> {
+    match routes.iter().position(|r| r.matcher.is_catch_all()) {
+        None => Err(src.error(
+            None,
+            "no default route: add a [[route]] without groups/agents/modules/severities/tags \
+             (it matches every alert) as the last route"
+                .into(),
+        )),
+        Some(i) if i + 1 < routes.len() => {
+            warnings.push(format!(
+                "route '{}' matches every alert, so the routes after it ({}) are never used",
+                routes[i].name,
+                routes[i + 1..]
+                    .iter()
+                    .map(|r| r.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            Ok(())
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// Archived Teams channels must be deleted before the record that names them is pruned.
+fn check_channel_deletion(
+    src: &Source<'_>,
+    teams: &TeamsConfig,
+    plugin: &PluginConfig,
+) -> Result<(), ConfigError> {
+    let Some(after) = teams.delete_archived_after else {
+        return Ok(());
+    };
+    if plugin.archive_after + after < plugin.prune_after {
+        return Ok(());
+    }
+    Err(src.at_key(
+        "delete_archived_after",
+        format!(
+            "[teams] delete_archived_after ({}) plus [plugin] archive_after ({}) must \
+             stay below [plugin] prune_after ({}): the incident record that names the \
+             channel would be pruned first",
+            crate::time::human_duration(after),
+            crate::time::human_duration(plugin.archive_after),
+            crate::time::human_duration(plugin.prune_after)
+        ),
+    ))
+}
+
+/// The `[plugin]` section.
+fn plugin_section(src: &Source<'_>, raw: RawPlugin) -> Result<PluginConfig, ConfigError> {
+    let line = raw.deadline.as_ref().map(|d| src.line(d));
+    let deadline = src.duration("deadline", raw.deadline, Duration::from_secs(20))?;
+    if deadline < Duration::from_secs(2) {
+        return Err(src.error(
+            line,
+            "[plugin] deadline must be at least 2s: the run needs time to deliver and print its modules".into(),
+        ));
+    }
+    Ok(PluginConfig {
+        deadline,
+        archive_after: src.duration(
+            "archive_after",
+            raw.archive_after,
+            Duration::from_secs(7 * 86_400),
+        )?,
+        prune_after: src.duration(
+            "prune_after",
+            raw.prune_after,
+            Duration::from_secs(30 * 86_400),
+        )?,
+        data_in: raw
+            .data_in
+            .unwrap_or_else(|| PathBuf::from("/var/spool/pandora/data_in")),
+        module_prefix: raw.module_prefix.unwrap_or_else(|| "pandora-ilert".into()),
+    })
+}
+
+/// The `[pandora_db]` section; its timeout must leave the alert time to be delivered.
+fn pandora_db_section(
+    src: &Source<'_>,
+    raw: RawPandoraDb,
+    alert_deadline: Duration,
+) -> Result<PandoraDbConfig, ConfigError> {
+    // Unset, the bound also leaves half of a short alert_deadline for the delivery. With
+    // alert_deadline = 0 (queue only, deliver later) an unset bound keeps its default.
+    let line = raw.timeout.as_ref().map(|t| src.line(t));
+    let timeout = match raw.timeout {
+        None if alert_deadline.is_zero() => DEFAULT_PANDORA_DB_TIMEOUT,
+        None => DEFAULT_PANDORA_DB_TIMEOUT.min(alert_deadline / 2),
+        Some(v) => src.duration("timeout", Some(v), DEFAULT_PANDORA_DB_TIMEOUT)?,
+    };
+    if timeout.is_zero() || (!alert_deadline.is_zero() && timeout >= alert_deadline) {
+        return Err(src.error(
+            line,
+            format!(
+                "[pandora_db] timeout must be more than 0 and less than alert_deadline ({}s): \
+                 the alert must still be delivered after a slow database",
+                alert_deadline.as_secs()
+            ),
+        ));
+    }
+    let nonempty = |v: Option<String>| v.filter(|v| !v.trim().is_empty());
+    Ok(PandoraDbConfig {
+        server_conf: raw
+            .server_conf
+            .unwrap_or_else(|| PathBuf::from(DEFAULT_PANDORA_SERVER_CONF)),
+        host: nonempty(raw.host),
+        port: raw.port,
+        socket: raw.socket,
+        name: nonempty(raw.name),
+        user: nonempty(raw.user),
+        password: raw.password.map(Secret::new),
+        timeout,
+    })
 }
 
 /// What a route using Teams asks for.
@@ -1316,14 +1718,7 @@ fn permission_warning(_path: &Path, _config: &Config) -> Option<String> {
 
 /// Turns a toml/serde error into one line with the line number and a did-you-mean.
 fn toml_error(path: &Path, text: &str, e: &toml::de::Error) -> ConfigError {
-    // Counted in bytes: a span is never sliced, whatever it points at.
-    let line = e.span().map(|s| {
-        text.as_bytes()[..s.start.min(text.len())]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count()
-            + 1
-    });
+    let line = e.span().map(|s| line_at(text, s.start));
     let raw = e.message().trim();
     let message = if let Some(rest) = raw.strip_prefix("unknown field `") {
         let (field, expected) = rest.split_once('`').unwrap_or((rest, ""));
@@ -1368,6 +1763,15 @@ fn line_of_key(text: &str, key: &str) -> Option<usize> {
 
 impl std::error::Error for ConfigError {}
 
+/// A Slack user group id: `S` and capital letters or digits (`S0614TZR7`). Pure.
+fn is_slack_group_id(id: &str) -> bool {
+    id.len() >= 2
+        && id.starts_with('S')
+        && id[1..]
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1383,6 +1787,24 @@ ilert_key = "il1api123"
 
     fn parse(text: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/etc/pandora-ilert/pandora-ilert.toml"), text)
+    }
+
+    #[test]
+    fn slack_user_groups_are_given_by_id() {
+        let base = "[slack]\ntoken = \"xoxb-1\"\n[[route]]\nname = \"r\"\nilert_key = \"k\"\nchat = \"slack\"\n";
+        let ok = parse(&format!("{base}chatops_allow_groups = [\"S0614TZR7\"]\n")).unwrap();
+        let chat = ok.routes[0].chat.as_ref().unwrap();
+        assert_eq!(chat.chatops_allow_groups, ["S0614TZR7"]);
+        let e = parse(&format!("{base}chatops_allow_groups = [\"@oncall\"]\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("\"@oncall\" is not a Slack user group id"),
+            "{e}"
+        );
+        assert!(
+            !is_slack_group_id("S") && !is_slack_group_id("s0614") && !is_slack_group_id("U0614")
+        );
     }
 
     #[test]
@@ -1510,6 +1932,63 @@ ilert_key = "il1api123"
     const TEAMS_GRAPH: &str = "[teams]\ntenant_id = \"t\"\nclient_id = \"c\"\nclient_secret = \"s\"\nteam_id = \"team\"\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n";
 
     #[test]
+    fn the_teams_bot_has_documented_defaults_and_needs_graph_and_both_credentials() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}chat = \"teams\"\n{TEAMS_GRAPH}{bot}")).unwrap();
+        let t = c.teams.unwrap();
+        let b = t.bot.unwrap();
+        assert_eq!(b.tenant, "botframework.com");
+        assert_eq!(b.service_url, "https://smba.trafficmanager.net/teams");
+        assert_eq!(
+            b.token_url,
+            "https://login.microsoftonline.com/botframework.com/oauth2/v2.0/token"
+        );
+        let single = format!("{MINIMAL}{TEAMS_GRAPH}{bot}bot_tenant = \"my-tenant\"\n");
+        assert!(parse(&single)
+            .unwrap()
+            .teams
+            .unwrap()
+            .bot
+            .unwrap()
+            .token_url
+            .contains("/my-tenant/oauth2"));
+        let half = format!("{MINIMAL}{TEAMS_GRAPH}bot_app_id = \"b\"\n");
+        assert!(parse(&half)
+            .unwrap_err()
+            .message
+            .contains("both bot_app_id and bot_secret"));
+        let stray = format!("{MINIMAL}{TEAMS_GRAPH}bot_tenant = \"x\"\n");
+        assert!(parse(&stray)
+            .unwrap_err()
+            .message
+            .contains("bot_tenant needs bot_app_id"));
+        let webhook_only = format!(
+            "{MINIMAL}[teams]\nwebhook_url = \"https://example.logic.azure.com/w?sig=x\"\n{bot}"
+        );
+        assert!(parse(&webhook_only)
+            .unwrap_err()
+            .message
+            .contains("needs the Graph settings"));
+    }
+
+    #[test]
+    fn the_bot_secret_is_scrubbed_and_deletion_must_come_before_pruning() {
+        let bot = "bot_app_id = \"b\"\nbot_secret = \"bot-secret-value\"\n";
+        let c = parse(&format!("{MINIMAL}{TEAMS_GRAPH}{bot}")).unwrap();
+        assert_eq!(
+            c.scrubber().scrub("echo bot-secret-value"),
+            "echo [redacted]"
+        );
+        let late = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"30d\"\n");
+        assert!(parse(&late).unwrap_err().message.contains("prune_after"));
+        let ok = format!("{MINIMAL}{TEAMS_GRAPH}delete_archived_after = \"14d\"\n");
+        assert_eq!(
+            parse(&ok).unwrap().teams.unwrap().delete_archived_after,
+            Some(Duration::from_secs(14 * 86_400))
+        );
+    }
+
+    #[test]
     fn teams_owner_is_read_and_required_for_private_routes() {
         let private = format!("{MINIMAL}chat = \"teams\"\nprivate = true\n{TEAMS_GRAPH}");
         let e = parse(&private).unwrap_err();
@@ -1560,6 +2039,30 @@ ilert_key = "il1api123"
         let e = parse(&format!("alert_deadline = \"ten\"\n{MINIMAL}")).unwrap_err();
         assert!(e.message.contains("not a duration"), "{e}");
         assert_eq!(e.line, Some(1));
+    }
+
+    /// A key every route may repeat: the error names the line of the route that has it wrong,
+    /// not the first line with that key.
+    #[test]
+    fn an_error_in_the_second_routes_key_names_that_routes_line() {
+        let text = "[slack]\ntoken = \"xoxb-1\"\n\
+                    [[route]]\nname = \"db\"\ngroups = \"Databases\"\nilert_key = \"k1\"\n\
+                    chat = \"slack\"\nstorm_quiet = \"5m\"\n\
+                    [[route]]\nname = \"default\"\nilert_key = \"k2\"\n\
+                    chat = \"slak\"\nstorm_quiet = \"soon\"\n";
+        let e = parse(text).unwrap_err();
+        assert_eq!(e.line, Some(12), "{e}");
+        assert!(e.message.contains("did you mean 'slack'?"), "{e}");
+        let e = parse(&text.replace("\"slak\"", "\"slack\"")).unwrap_err();
+        assert_eq!(e.line, Some(13), "{e}");
+        assert!(e.message.contains("'storm_quiet' = \"soon\""), "{e}");
+        let twice = text
+            .replace("\"slak\"", "\"slack\"")
+            .replace("\"soon\"", "\"1m\"")
+            .replace("name = \"default\"", "name = \"db\"");
+        let e = parse(&twice).unwrap_err();
+        assert_eq!(e.line, Some(10), "{e}");
+        assert!(e.message.contains("route 'db' is defined twice"), "{e}");
     }
 
     #[test]

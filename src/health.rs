@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ChatPlatform;
 use crate::data_in;
 use crate::pandora::module_xml::{Module, Status, Value};
 use crate::status::StatusReport;
@@ -85,8 +86,8 @@ pub struct Inputs<'a> {
     pub report: Result<&'a StatusReport, String>,
     /// The newest heartbeat ping (this run's, or the last known); `None`: not configured.
     pub heartbeat: Option<Evidence>,
-    /// Chat backends configured (`slack`, `teams`, `matrix`).
-    pub chat_backends: &'a [&'a str],
+    /// Chat platforms configured.
+    pub chat_backends: &'a [ChatPlatform],
     /// The `data_in` watch.
     pub data_in: &'a DataIn,
 }
@@ -170,6 +171,7 @@ pub fn modules(i: &Inputs<'_>) -> Vec<Module> {
             out.extend(lane_modules(i, r));
             out.push(open_incidents(i, r));
             out.push(quarantined(i, r));
+            out.extend(teams_module(i, r));
         }
         Err(e) => out.push(
             Module::new(
@@ -188,6 +190,28 @@ pub fn modules(i: &Inputs<'_>) -> Vec<Module> {
     }
     out.extend(data_in_modules(i));
     out
+}
+
+/// Teams: the team's channel count against its limit, and what needs an admin (the bot's
+/// installation, private channels); only when there is something to say.
+fn teams_module(i: &Inputs<'_>, r: &StatusReport) -> Option<Module> {
+    if r.teams.is_empty() {
+        return None;
+    }
+    let warning = r.teams.iter().any(|n| n.warning);
+    let text: Vec<&str> = r.teams.iter().map(|n| n.text.as_str()).collect();
+    Some(
+        Module::new(
+            name(i.prefix, "teams"),
+            Value::Proc(!warning),
+            text.join("; "),
+        )
+        .status(if warning {
+            Status::Warning
+        } else {
+            Status::Normal
+        }),
+    )
 }
 
 fn config_module(i: &Inputs<'_>) -> Module {
@@ -533,8 +557,10 @@ mod tests {
             inbox: 0,
             last_delivery: BTreeMap::new(),
             watch_last_pass: None,
+            teams: Vec::new(),
             storms: Vec::new(),
             pacing: Vec::new(),
+            rest_lookups: None,
         }
     }
 
@@ -563,7 +589,7 @@ mod tests {
             config_warnings: &[],
             report: r,
             heartbeat,
-            chat_backends: &["slack", "matrix"],
+            chat_backends: &[ChatPlatform::Slack, ChatPlatform::Matrix],
             data_in: &data_in,
         })
     }

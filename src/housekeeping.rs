@@ -159,7 +159,7 @@ mod tests {
     fn records_with_an_unarchived_channel_are_kept_for_archiving() {
         let keep = Duration::from_secs(DAY);
         let channel = ChatState {
-            backend: "slack".into(),
+            backend: Some(crate::config::ChatPlatform::Slack),
             channel_id: Some("C1".into()),
             ..ChatState::default()
         };
@@ -178,7 +178,7 @@ mod tests {
             IncidentState::Resolved,
             Some(1),
             Some(ChatState {
-                backend: "slack".into(),
+                backend: Some(crate::config::ChatPlatform::Slack),
                 ..ChatState::default()
             }),
         );

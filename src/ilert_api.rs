@@ -51,7 +51,7 @@ impl fmt::Display for ApiError {
 }
 
 /// The parts of an ilert `Alert` we use.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
 pub struct RestAlert {
     /// Alert id.
     pub id: i64,
@@ -61,9 +61,14 @@ pub struct RestAlert {
     /// `PENDING`, `ACCEPTED`, `RESOLVED`.
     #[serde(default)]
     pub status: String,
-    /// Responders and whether they accepted.
+    /// Responders and whether they accepted (`Alert.responders`, `AlertResponder`).
     #[serde(default)]
     pub responders: Vec<Responder>,
+    /// The index of the escalation rule the alert escalates to next
+    /// (`Alert.nextEscalationRuleIndex`, a JSON number). ilert documents no more than the name;
+    /// we read it as "rules 0..n were reached", so `n` is the level now paged (1-based).
+    #[serde(default, rename = "nextEscalationRuleIndex")]
+    pub next_escalation_rule_index: Option<f64>,
 }
 
 /// An `AlertResponder`.
@@ -88,22 +93,56 @@ pub struct UserRel {
     pub last_name: String,
 }
 
+impl UserRel {
+    /// "First Last" (empty when ilert gave neither).
+    pub fn name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+            .trim()
+            .to_string()
+    }
+}
+
 impl RestAlert {
-    /// The people who accepted it, as "First Last", joined.
-    pub fn accepted_by(&self) -> Option<String> {
-        let names: Vec<String> = self
+    /// The responders' names ("First Last"), in ilert's order, each once; only those who
+    /// accepted with `accepted_only`.
+    fn names(&self, accepted_only: bool) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for name in self
             .responders
             .iter()
-            .filter(|r| r.status == "ACCEPTED")
+            .filter(|r| !accepted_only || r.status == "ACCEPTED")
             .filter_map(|r| r.user.as_ref())
-            .map(|u| {
-                format!("{} {}", u.first_name, u.last_name)
-                    .trim()
-                    .to_string()
-            })
-            .filter(|n| !n.is_empty())
-            .collect();
+            .map(UserRel::name)
+        {
+            if !name.is_empty() && !names.contains(&name) {
+                names.push(name);
+            }
+        }
+        names
+    }
+
+    /// The people who accepted it, as "First Last", joined.
+    pub fn accepted_by(&self) -> Option<String> {
+        let names = self.names(true);
         (!names.is_empty()).then(|| names.join(", "))
+    }
+
+    /// The people who accepted it.
+    pub fn acceptors(&self) -> Vec<String> {
+        self.names(true)
+    }
+
+    /// Everyone ilert has assigned the alert to so far, pending or accepted, as "First Last",
+    /// in ilert's order, each once.
+    pub fn responder_names(&self) -> Vec<String> {
+        self.names(false)
+    }
+
+    /// The escalation level reached (1 = the policy's first rule), when ilert says.
+    pub fn escalation_level(&self) -> Option<u32> {
+        self.next_escalation_rule_index
+            .filter(|n| n.is_finite() && *n >= 1.0 && *n <= f64::from(u16::MAX))
+            .map(|n| n as u32)
     }
 }
 
@@ -199,12 +238,31 @@ impl<'a> IlertApi<'a> {
         Self::json(&body)
     }
 
-    /// The open (pending or accepted) alert of `source_id` opened with `alert_key`.
+    /// The open (pending or accepted) alert of `source_id` opened with `alert_key`; stops
+    /// listing at the page that has it.
     pub fn find_open_alert(
         &self,
         source_id: i64,
         alert_key: &str,
     ) -> Result<Option<RestAlert>, ApiError> {
+        let alerts =
+            self.list_open(source_id, |page| match_alert_key(page, alert_key).is_some())?;
+        Ok(match_alert_key(&alerts, alert_key).cloned())
+    }
+
+    /// Every open (pending or accepted) alert of `source_id`, up to `MAX_PAGES` pages.
+    pub fn open_alerts(&self, source_id: i64) -> Result<Vec<RestAlert>, ApiError> {
+        self.list_open(source_id, |_| false)
+    }
+
+    /// Lists the open alerts of `source_id` page by page until `enough` says so for a page,
+    /// the last page, or `MAX_PAGES`.
+    fn list_open(
+        &self,
+        source_id: i64,
+        enough: impl Fn(&[RestAlert]) -> bool,
+    ) -> Result<Vec<RestAlert>, ApiError> {
+        let mut all = Vec::new();
         for page in 0..MAX_PAGES {
             let body = self.call(
                 "GET",
@@ -214,14 +272,13 @@ impl<'a> IlertApi<'a> {
                 ),
             )?;
             let alerts: Vec<RestAlert> = Self::json(&body)?;
-            if let Some(a) = match_alert_key(&alerts, alert_key) {
-                return Ok(Some(a.clone()));
-            }
-            if alerts.len() < PAGE {
+            let (stop, last) = (enough(&alerts), alerts.len() < PAGE);
+            all.extend(alerts);
+            if stop || last {
                 break;
             }
         }
-        Ok(None)
+        Ok(all)
     }
 
     /// One alert by id.
@@ -256,7 +313,7 @@ mod tests {
             id,
             alert_key: Some(key.into()),
             status: "PENDING".into(),
-            responders: Vec::new(),
+            ..RestAlert::default()
         }
     }
 
@@ -287,7 +344,30 @@ mod tests {
             },
         ];
         assert_eq!(a.accepted_by().as_deref(), Some("Jane Doe"));
+        assert_eq!(a.responder_names(), ["Jane Doe", "Max Muster"]);
         a.responders.clear();
         assert_eq!(a.accepted_by(), None);
+        assert!(a.responder_names().is_empty());
+    }
+
+    #[test]
+    fn the_escalation_level_is_the_next_rule_index_when_ilert_gives_one() {
+        let level = |json: &str| {
+            serde_json::from_str::<RestAlert>(json)
+                .unwrap()
+                .escalation_level()
+        };
+        assert_eq!(level(r#"{"id": 1, "nextEscalationRuleIndex": 2}"#), Some(2));
+        assert_eq!(
+            level(r#"{"id": 1, "nextEscalationRuleIndex": 1.0}"#),
+            Some(1)
+        );
+        assert_eq!(level(r#"{"id": 1, "nextEscalationRuleIndex": 0}"#), None);
+        assert_eq!(level(r#"{"id": 1, "nextEscalationRuleIndex": null}"#), None);
+        assert_eq!(level(r#"{"id": 1}"#), None);
+        assert_eq!(
+            level(r#"{"id": 1, "nextEscalationRuleIndex": 1e300}"#),
+            None
+        );
     }
 }

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ChatPlatform;
 use crate::pandora::Alert;
 use crate::time::Timestamp;
 
@@ -19,12 +20,36 @@ pub enum IncidentState {
     Resolved,
 }
 
+/// `ChatState::backend` as the record holds it: the platform's name, or `""` for none.
+mod platform_or_empty {
+    use serde::de::Error;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::config::ChatPlatform;
+
+    pub fn serialize<S: Serializer>(p: &Option<ChatPlatform>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(p.map_or("", ChatPlatform::as_str))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<ChatPlatform>, D::Error> {
+        let name = String::deserialize(d)?;
+        if name.is_empty() {
+            return Ok(None);
+        }
+        ChatPlatform::parse(&name)
+            .map(Some)
+            .ok_or_else(|| D::Error::custom(format!("unknown chat platform {name:?}")))
+    }
+}
+
 /// Where the incident's chat channel stands. Written after each successful chat call, so a
 /// retry never creates a second channel or a second pinned message.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatState {
-    /// Backend name (`slack`, `teams`, `matrix`).
-    pub backend: String,
+    /// The platform; `None` only in a storm state whose channel is not open yet (written as
+    /// `""`, as earlier versions did).
+    #[serde(with = "platform_or_empty")]
+    pub backend: Option<ChatPlatform>,
     /// Platform id of the incident channel / room.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub channel_id: Option<String>,
@@ -133,6 +158,13 @@ pub struct IlertMirror {
     /// Who accepted it, as last seen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub accepted_by: Option<String>,
+    /// The escalation level reached (1 = the policy's first rule), as last seen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u32>,
+    /// ilert's responders ("First Last"), as last seen; `None` until seen, or after a change we
+    /// caused whose outcome we did not see (the next sighting is then taken silently).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub responders: Option<Vec<String>>,
 }
 
 /// How many applied inbox ids a record remembers.
@@ -156,5 +188,32 @@ impl Incident {
     /// True while firing.
     pub fn is_open(&self) -> bool {
         self.state == IncidentState::Open
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The platform is written by its name, and a storm state's chat before its channel opens
+    /// keeps the `""` earlier versions wrote; a name no build knows is refused, not guessed.
+    #[test]
+    fn chat_state_keeps_the_platform_name_on_disk() {
+        let slack = ChatState {
+            backend: Some(ChatPlatform::Slack),
+            ..Default::default()
+        };
+        let text = serde_json::to_string(&slack).unwrap();
+        assert!(text.starts_with(r#"{"backend":"slack","#), "{text}");
+        assert_eq!(serde_json::from_str::<ChatState>(&text).unwrap(), slack);
+        let none = serde_json::to_string(&ChatState::default()).unwrap();
+        assert!(none.starts_with(r#"{"backend":"","#), "{none}");
+        assert_eq!(
+            serde_json::from_str::<ChatState>(&none).unwrap().backend,
+            None
+        );
+        let matrix: ChatState = serde_json::from_str(r#"{"backend":"matrix"}"#).unwrap();
+        assert_eq!(matrix.backend, Some(ChatPlatform::Matrix));
+        assert!(serde_json::from_str::<ChatState>(r#"{"backend":"irc"}"#).is_err());
     }
 }

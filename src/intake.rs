@@ -186,9 +186,10 @@ fn apply(
             &EventLogLine {
                 at: entry.received_at,
                 seq: incident.seq,
-                kind: plan.decision.as_str().into(),
+                kind: plan.decision.into(),
                 text,
                 by: "pandora".into(),
+                step: None,
             },
         );
         if in_inbox {
@@ -216,9 +217,9 @@ fn storm_control(
     // Every admission must see every other one, or parallel alerts overrun the budget: wait
     // for the route's lock (held for a few milliseconds by each alert) rather than skip it.
     let lock = store.lock_storm(route, Instant::now() + STORM_LOCK_WAIT);
-    if lock.is_err() {
+    if let Err(e) = &lock {
         log::warn!(
-            "route {route}: storm state busy; storm control skipped for {}",
+            "route {route}: storm state unavailable ({e}); storm control skipped for {}",
             alert.key
         );
         return;
@@ -229,7 +230,7 @@ fn storm_control(
     if state.should_end(chat.storm_quiet, now) {
         state.end(now);
         plan.actions.push(Action::Chat(ChatUpdate {
-            backend: chat.backend.clone(),
+            backend: chat.backend,
             change: ChatChange::StormEnd,
             route: Some(route.to_string()),
         }));
@@ -237,9 +238,11 @@ fn storm_control(
     if plan.decision == Decision::Opened {
         let limit = match chat.storm_per_minute {
             0 => 0,
-            n => n.min(storm::creation_limit(&chat.backend)),
+            n => n.min(storm::creation_limit(chat.backend)),
         };
-        if state.admit(limit, &alert.group, &alert.subject(), now) == Admission::Storm {
+        // The key in brackets: `!open KEY` in the storm channel gives it its own channel.
+        let entry = format!("{} [{}]", alert.subject(), alert.key);
+        if state.admit(limit, &alert.group, &entry, now) == Admission::Storm {
             plan.incident.chat = None;
             plan.incident.storm = true;
             for action in &mut plan.actions {

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, Route};
+use crate::config::{ChatPlatform, Config, Route};
 use crate::ilert::{self, IlertEvent, IlertEventType};
 use crate::incident::{Incident, IncidentState, RECORD_FORMAT};
 use crate::pandora::alert_details::backfill;
@@ -43,8 +43,8 @@ impl ChatChange {
 /// A chat delivery: bring the incident's channel on `backend` up to date after `change`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatUpdate {
-    /// Backend name.
-    pub backend: String,
+    /// The platform.
+    pub backend: ChatPlatform,
     /// What happened.
     pub change: ChatChange,
     /// The route, for storm changes not tied to one incident's record.
@@ -167,10 +167,10 @@ pub fn plan(
             ))];
             if let Some(chat) = &route.chat {
                 incident.chat = Some(crate::incident::ChatState {
-                    backend: chat.backend.clone(),
+                    backend: Some(chat.backend),
                     ..Default::default()
                 });
-                actions.push(chat_action(chat.backend.as_str(), ChatChange::Open));
+                actions.push(chat_action(chat.backend, ChatChange::Open));
             }
             Plan {
                 incident,
@@ -201,8 +201,8 @@ pub fn plan(
                     config,
                 )));
             }
-            if let Some(chat) = &current.chat {
-                actions.push(chat_action(&chat.backend, ChatChange::Refire));
+            if let Some(backend) = current.chat.as_ref().and_then(|c| c.backend) {
+                actions.push(chat_action(backend, ChatChange::Refire));
             }
             let decision = if realert {
                 Decision::Realerted
@@ -231,9 +231,14 @@ pub fn plan(
                 config,
             ))];
             if let Some(chat) = &current.chat {
-                actions.push(chat_action(&chat.backend, ChatChange::Recover));
-            } else if let (true, Some(chat)) = (current.storm, &route.chat) {
-                actions.push(chat_action(&chat.backend, ChatChange::StormResolve));
+                if let Some(backend) = chat.backend {
+                    actions.push(chat_action(backend, ChatChange::Recover));
+                }
+            }
+            // Summarised in a storm (and perhaps given its own channel since): the summary
+            // counts it resolved too.
+            if let (true, Some(chat)) = (current.storm, &route.chat) {
+                actions.push(chat_action(chat.backend, ChatChange::StormResolve));
             }
             Plan {
                 incident,
@@ -294,9 +299,9 @@ pub fn plan(
 }
 
 /// A chat action for `backend`.
-pub fn chat_action(backend: &str, change: ChatChange) -> Action {
+pub fn chat_action(backend: ChatPlatform, change: ChatChange) -> Action {
     Action::Chat(ChatUpdate {
-        backend: backend.to_string(),
+        backend,
         change,
         route: None,
     })

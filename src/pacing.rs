@@ -33,7 +33,19 @@ impl Budget {
         limit: HEARTBEAT_PINGS_PER_MINUTE,
         window: Duration::from_secs(60),
     };
+
+    /// The alert command's REST lookups of the new ilert alert, shared by concurrent
+    /// processes: half of ilert's 120 requests a minute per user API key (ilert-docs
+    /// `rest-api/alertsource-throttle.md`), the rest left to the plugin and watch passes and
+    /// `doctor`. A storm past it is found by the next pass.
+    pub const REST_LOOKUPS: Budget = Budget {
+        limit: 60,
+        window: Duration::from_secs(60),
+    };
 }
+
+/// The pacing-log kind of the REST lookups (`store::pacing::pace_name`, keyed by the token).
+pub const REST_LOOKUPS_PACE: &str = "ilert-rest";
 
 /// The sends of one key within the last window, kept in the store between processes.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

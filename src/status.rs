@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::incident::Incident;
-use crate::pacing::{Budget, PaceView};
+use crate::pacing::{Budget, PaceView, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
 use crate::store::Store;
 use crate::time::Timestamp;
@@ -95,8 +95,77 @@ pub struct StatusReport {
     pub storms: Vec<Storm>,
     /// ilert events budget per alert-source key that has sent in the current window.
     pub pacing: Vec<Pacing>,
+    /// The alert command's REST lookups of new ilert alerts (`api_token`), when any were
+    /// made in the current window.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rest_lookups: Option<PaceView>,
     /// When a `pandora-ilert watch` last finished a pass, if one ever ran.
     pub watch_last_pass: Option<Timestamp>,
+    /// What Teams needs attention for (capacity, the bot's installation, private channels).
+    pub teams: Vec<TeamsNote>,
+}
+
+/// One Teams line of the report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TeamsNote {
+    /// Needs someone to act.
+    pub warning: bool,
+    /// What, and what to do.
+    pub text: String,
+}
+
+/// The Teams lines from what the plugin and the deliveries left under `meta/` (pure): the
+/// team's channel count (a warning from 80 % of the limit), a refused installation of the
+/// bot's app, and the last private channel the bot was refused in.
+pub fn teams_notes(
+    capacity: Option<&str>,
+    install: Option<&str>,
+    private_fallback: Option<&str>,
+) -> Vec<TeamsNote> {
+    use crate::chat::teams::{TeamCapacity, INSTALL_PERMISSION};
+    let mut out = Vec::new();
+    if let Some(c) = capacity.and_then(|c| serde_json::from_str::<TeamCapacity>(c).ok()) {
+        out.push(match c.warning() {
+            Some(w) => TeamsNote {
+                warning: true,
+                text: format!("{w} (counted {})", c.at),
+            },
+            None => TeamsNote {
+                warning: false,
+                text: format!("{} (counted {})", c.line(), c.at),
+            },
+        });
+    }
+    let json = |s: Option<&str>| s.and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok());
+    if let Some(i) = json(install).filter(|i| i["state"] == "refused") {
+        out.push(TeamsNote {
+            warning: true,
+            text: format!(
+                "Graph refused to install the bot's Teams app in the team ({}, {}): grant the \
+                 application permission {INSTALL_PERMISSION} with admin consent, or install the \
+                 app in the team by hand; run `pandora-ilert doctor`",
+                i["reason"].as_str().unwrap_or_default(),
+                i["at"].as_str().unwrap_or_default()
+            ),
+        });
+    }
+    if let Some(f) = json(private_fallback) {
+        let via = if f["via"] == "webhook" {
+            "its cards went through the webhook without details"
+        } else {
+            "its cards could not be posted (no [teams] webhook_url): dead letters"
+        };
+        out.push(TeamsNote {
+            warning: true,
+            text: format!(
+                "the Teams bot was refused in the private channel '{}' ({}): Teams restricts \
+                 apps in private channels; {via}",
+                f["channel"].as_str().unwrap_or_default(),
+                f["at"].as_str().unwrap_or_default()
+            ),
+        });
+    }
+    out
 }
 
 /// The `meta/` value a `watch` pass writes when it finishes.
@@ -239,9 +308,9 @@ fn collect_with(
         .collect();
     let mut lanes = vec!["ilert".to_string()];
     lanes.extend(
-        ["slack", "teams", "matrix"]
+        crate::config::ChatPlatform::ALL
             .iter()
-            .map(|b| format!("chat:{b}")),
+            .map(|p| format!("chat:{p}")),
     );
     let last_delivery = lanes
         .into_iter()
@@ -277,9 +346,25 @@ fn collect_with(
             })
             .collect(),
         pacing: pacing(config, store, now),
+        rest_lookups: config.api_token.as_ref().and_then(|t| {
+            let view = store
+                .pace_log(&pace_name(REST_LOOKUPS_PACE, t.expose()))
+                .view(Budget::REST_LOOKUPS, now);
+            (view.used > 0 || view.next_slot.is_some()).then_some(view)
+        }),
         watch_last_pass: store
             .read_meta(WATCH_ALIVE_META)
             .and_then(|t| Timestamp::parse_rfc3339(t.trim())),
+        teams: if config.teams.is_some() {
+            use crate::chat::teams::{BOT_INSTALL_META, BOT_PRIVATE_FALLBACK_META, CAPACITY_META};
+            teams_notes(
+                store.read_meta(CAPACITY_META).as_deref(),
+                store.read_meta(BOT_INSTALL_META).as_deref(),
+                store.read_meta(BOT_PRIVATE_FALLBACK_META).as_deref(),
+            )
+        } else {
+            Vec::new()
+        },
     }
 }
 
@@ -308,4 +393,43 @@ fn pacing(config: &Config, store: &Store, now: Timestamp) -> Vec<Pacing> {
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn teams_notes_warn_at_eighty_percent_and_about_the_bot() {
+        let cap = |listed: usize, deleted: usize| {
+            format!(
+                r#"{{"listed":{listed},"ours":5,"ours_archived":2,"deleted_recently":{deleted},"at":"2026-11-30T09:00:00Z"}}"#
+            )
+        };
+        let n = teams_notes(Some(&cap(799, 0)), None, None);
+        assert_eq!(n.len(), 1);
+        assert!(
+            !n[0].warning && n[0].text.starts_with("Teams team holds 799 of 1000"),
+            "{n:?}"
+        );
+        let n = teams_notes(Some(&cap(790, 10)), None, None);
+        assert!(
+            n[0].warning && n[0].text.contains("holds 800 of 1000"),
+            "{n:?}"
+        );
+        let refused = r#"{"state":"refused","app":"a","at":"t","reason":"HTTP 403 Forbidden: x"}"#;
+        let n = teams_notes(None, Some(refused), None);
+        assert!(
+            n[0].warning
+                && n[0]
+                    .text
+                    .contains("TeamsAppInstallation.ReadWriteSelfForTeam.All")
+        );
+        let installed = r#"{"state":"installed","app":"a","at":"t","reason":""}"#;
+        assert!(teams_notes(None, Some(installed), None).is_empty());
+        let fallback = r#"{"at":"t","channel":"secret","via":"none"}"#;
+        let n = teams_notes(None, None, Some(fallback));
+        assert!(n[0].warning && n[0].text.contains("dead letters"), "{n:?}");
+        assert!(teams_notes(Some("not json"), None, None).is_empty());
+    }
 }

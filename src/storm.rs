@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::ChatPlatform;
 use crate::incident::ChatState;
 use crate::time::Timestamp;
 
@@ -59,6 +60,10 @@ pub struct StormState {
     pub summary_for: Option<Timestamp>,
     /// Storm (by start time) whose end was announced.
     pub end_announced_for: Option<Timestamp>,
+    /// Storm (by start time) after which no summarised incident was left waiting for its own
+    /// channel: later passes need not look.
+    #[serde(default)]
+    pub opened_after: Option<Timestamp>,
 }
 
 /// Where a new incident's chat goes.
@@ -132,6 +137,28 @@ impl StormState {
         }
     }
 
+    /// Whether an incident summarised in a storm may get its own channel now: only once the
+    /// storm is over, and within the route's budget of openings a minute (`limit`; 0: no
+    /// budget), so the channels of a big storm's open incidents are opened at the pace the
+    /// platform allows. Records the opening when it says yes.
+    pub fn admit_after_storm(&mut self, limit: u32, now: Timestamp) -> bool {
+        if self.is_active() {
+            return false;
+        }
+        self.opens.retain(|t| now.since(*t) < WINDOW);
+        if limit != 0 && self.opens.len() as u32 >= limit {
+            return false;
+        }
+        self.opens.push(now);
+        true
+    }
+
+    /// True when incidents a storm summarised may still wait for their own channel: the last
+    /// storm is over and nobody found the waiting list empty since.
+    pub fn may_have_waiting(&self) -> bool {
+        !self.is_active() && self.ended_storm.is_some() && self.opened_after != self.ended_storm
+    }
+
     /// True when an active storm has been quiet for `quiet`.
     pub fn should_end(&self, quiet: Duration, now: Timestamp) -> bool {
         self.is_active() && self.last_overflow.is_none_or(|t| now.since(t) >= quiet)
@@ -155,16 +182,40 @@ pub fn channel_name(route: &str) -> String {
 
 /// The platform's channel-creation budget per minute, so storm control engages before the
 /// platform starts refusing (Slack tier 2: about 20 a minute).
-pub fn creation_limit(backend: &str) -> u32 {
-    match backend {
-        "slack" => 20,
-        "teams" => 10,
-        _ => 30,
+pub fn creation_limit(platform: ChatPlatform) -> u32 {
+    match platform {
+        ChatPlatform::Slack => 20,
+        ChatPlatform::Teams => 10,
+        ChatPlatform::Matrix => 30,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn after_a_storm_summarised_incidents_get_channels_within_the_budget() {
+        let t0 = Timestamp::from_millis(10_000_000);
+        let mut st = StormState::new("r");
+        for n in 0..5 {
+            st.admit(2, "g", &format!("s{n}"), t0);
+        }
+        assert!(st.is_active());
+        assert!(!st.admit_after_storm(2, t0), "not while the storm lasts");
+        st.end(t0.plus(Duration::from_secs(300)));
+        let later = t0.plus(Duration::from_secs(400));
+        assert!(st.admit_after_storm(2, later));
+        assert!(st.admit_after_storm(2, later));
+        assert!(
+            !st.admit_after_storm(2, later),
+            "the budget of the minute is used"
+        );
+        assert!(st.admit_after_storm(2, later.plus(WINDOW)));
+        assert!(st.admit_after_storm(0, later), "0: no budget");
+        assert!(st.may_have_waiting());
+        st.opened_after = st.ended_storm;
+        assert!(!st.may_have_waiting(), "nothing left after this storm");
+    }
+
     use super::*;
 
     fn at(s: u64) -> Timestamp {

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::chat::HistoryItem;
 use crate::incident::Incident;
-use crate::store::EventLogLine;
+use crate::store::{EventKind, EventLogLine};
 use crate::time::Timestamp;
 
 /// One row of the timeline.
@@ -60,11 +60,11 @@ pub fn build(
         .map(|e| Entry {
             at: e.at,
             source: "event log".into(),
-            kind: e.kind.clone(),
+            kind: e.kind.to_string(),
             by: e.by.clone(),
             text: e.text.clone(),
             // A `!note` from chat is a key note: shown like a pinned message.
-            pinned: e.kind == "note",
+            pinned: e.kind == EventKind::Note,
         })
         .collect();
     if let Some((backend, items)) = chat {

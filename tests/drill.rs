@@ -3,7 +3,7 @@
 mod support;
 
 use support::ilert::{FakeIlert, Mode, KEY};
-use support::{code, run, stdout, ConfigBuilder, TestDir};
+use support::{code, run, stderr, stdout, ConfigBuilder, TestDir};
 
 fn config(dir: &TestDir, ilert: &FakeIlert) -> std::path::PathBuf {
     ConfigBuilder::new(ilert)
@@ -43,6 +43,30 @@ fn drill_fires_and_resolves_a_labelled_alert_and_reports_each_hop() {
     let status: serde_json::Value =
         serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert!(status["open_incidents"].as_array().unwrap().is_empty());
+}
+
+/// Each hop's time comes from the store's event log: ilert took the ALERT before the RESOLVE,
+/// both within the drill.
+#[test]
+fn drill_times_each_hop_from_the_event_log() {
+    let (dir, ilert) = (TestDir::new("drill-times"), FakeIlert::start());
+    let cfg = config(&dir, &ilert);
+    let out = run(&cfg, &["test", "--json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let drill: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let times: Vec<f64> = drill["hops"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            h["after_secs"]
+                .as_f64()
+                .unwrap_or_else(|| panic!("untimed hop {h}"))
+        })
+        .collect();
+    assert_eq!(times.len(), 2, "{drill}");
+    assert!(0.0 <= times[0] && times[0] <= times[1], "{times:?}");
+    assert!(times[1] <= drill["total_secs"].as_f64().unwrap(), "{drill}");
 }
 
 #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use support::ilert::{FakeIlert, Mode, API_TOKEN, KEY, SOURCE_ID};
 use support::slack::FakeSlack;
+use support::slack::BOT_USER;
 use support::{code, plugin, run, stderr, stdout, ConfigBuilder, PandoraAlert, TestDir};
 
 /// Our budget: 40 events a second. The fake allows 50 a second: the margin covers the time a
@@ -206,12 +207,22 @@ fn a_429_without_retry_after_holds_the_key_ten_to_thirty_seconds() {
 }
 
 fn rest_config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {
+    config_with_token(dir, ilert, slack, Some(API_TOKEN))
+}
+
+fn config_with_token(
+    dir: &TestDir,
+    ilert: &FakeIlert,
+    slack: &FakeSlack,
+    token: Option<&str>,
+) -> std::path::PathBuf {
+    let token = token
+        .map(|t| format!("api_token = \"{t}\"\n"))
+        .unwrap_or_default();
     ConfigBuilder::new(ilert)
         .set("alert_deadline", "\"6s\"")
         .plugin("data_in = \"\"\ndeadline = \"15s\"")
-        .ilert(&format!(
-            "api_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\""
-        ))
+        .ilert(&format!("{token}web_url = \"https://acme.ilert.example\""))
         .slack(slack)
         .route("invite = [\"U0ANA\"]")
         .write(dir)
@@ -315,6 +326,65 @@ fn chat_ack_accepts_the_ilert_alert_by_id_and_is_not_echoed_back() {
         0,
         "our own change is not echoed back"
     );
+    assert_eq!(
+        lines(&slack, "pandorafms_alert_6002", "Responders in ilert"),
+        0,
+        "accepting made the API user a responder: our own change, not echoed back"
+    );
+}
+
+#[test]
+fn chat_resolve_resolves_the_ilert_alert_by_id_and_stakeholder_lines_link_it() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-resolve-by-id"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let stake = slack.add_channel("ops-updates", "", "UADMIN001", false, false);
+    let cfg = ConfigBuilder::new(&ilert)
+        .set("alert_deadline", "\"6s\"")
+        .plugin("data_in = \"\"\ndeadline = \"15s\"")
+        .ilert(&format!(
+            "api_token = \"{API_TOKEN}\"\nweb_url = \"https://acme.ilert.example\""
+        ))
+        .slack(&slack)
+        .route(&format!(
+            "invite = [\"U0ANA\"]\nstakeholder_channel = \"{stake}\""
+        ))
+        .write(&dir);
+    dir.assert_ok(&PandoraAlert::firing("6004").run(&cfg));
+    let id = ilert.alerts()[0].id;
+    let link = format!("https://acme.ilert.example/alert/view?id={id}");
+    let ch = slack.channel("pandorafms_alert_6004").unwrap();
+    slack.add_message(&ch.id, "U0ANA", "!resolve disk freed");
+    plugin(&cfg);
+    plugin(&cfg);
+    assert!(
+        ilert
+            .rest_calls()
+            .contains(&("PUT".to_string(), format!("/api/alerts/{id}/resolve?"))),
+        "{:?}",
+        ilert.rest_calls()
+    );
+    assert!(
+        ilert.events().iter().all(|(t, _)| t != "RESOLVE"),
+        "no RESOLVE event when the alert was resolved by id: {:?}",
+        ilert.events()
+    );
+    assert_eq!(ilert.alerts()[0].status, "RESOLVED");
+    // The stakeholder line names the ilert alert (issue 13: "the stakeholder lines").
+    let stake_lines: Vec<String> = slack
+        .channel("ops-updates")
+        .unwrap()
+        .messages
+        .iter()
+        .map(|m| m.text.clone())
+        .collect();
+    assert!(!stake_lines.is_empty(), "no stakeholder line");
+    for l in &stake_lines {
+        assert!(l.contains(&format!("ilert: {link}")), "{l}");
+    }
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
 }
 
 #[test]
@@ -395,5 +465,282 @@ fn watch_mirrors_an_acknowledgement_made_in_ilert() {
     assert_eq!(lines(&slack, "pandorafms_alert_6003", line), 1);
     // The ack made in ilert shows in the topic too.
     let ch = slack.channel("pandorafms_alert_6003").unwrap();
-    assert_eq!(ch.topic, "ACKNOWLEDGED by Jane Doe - web-01 / CPU Load");
+    let link = dir.record("6003")["ilert_alert"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ch.topic,
+        format!("ACKNOWLEDGED by Jane Doe - web-01 / CPU Load - ilert: {link}"),
+        "the topic links the ilert alert where it fits"
+    );
+}
+
+/// The bot's messages in a channel (the state lines, the pinned card, answers).
+fn bot_messages(slack: &FakeSlack, channel: &str) -> usize {
+    let ch = slack.channel(channel).expect("channel");
+    ch.messages.iter().filter(|m| m.user == BOT_USER).count()
+}
+
+#[test]
+fn an_escalation_and_an_acknowledgement_in_ilert_reach_the_channel_once_each() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-escalation"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    dir.assert_ok(&PandoraAlert::firing("6201").run(&cfg));
+    let channel = "pandorafms_alert_6201";
+    let ch = slack.channel(channel).unwrap();
+    let card = ch.pinned()[0].blocks.to_string();
+    assert!(
+        card.contains("responders: Jane Doe"),
+        "the first card names ilert's responders: {card}"
+    );
+
+    // A second incident on the same alert source.
+    dir.assert_ok(&PandoraAlert::firing("6202").run(&cfg));
+
+    // ilert escalates to its second rule: Max Muster is paged too.
+    ilert.escalate("6201", "Max", "Muster");
+    let calls = ilert.rest_calls().len();
+    plugin(&cfg);
+    let pass: Vec<(String, String)> = ilert.rest_calls()[calls..].to_vec();
+    assert_eq!(
+        pass.len(),
+        1,
+        "one listing of the source serves both incidents: {pass:?}"
+    );
+    assert!(pass[0].1.starts_with("/api/alerts?"), "{pass:?}");
+    plugin(&cfg);
+    assert_eq!(lines(&slack, channel, "Escalated in ilert to level 2."), 1);
+    assert_eq!(
+        lines(
+            &slack,
+            channel,
+            "Responders in ilert: Jane Doe, Max Muster."
+        ),
+        1
+    );
+    let ch = slack.channel(channel).unwrap();
+    let link = dir.record("6201")["ilert_alert"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        ch.topic,
+        format!("ESCALATED to level 2 - web-01 / CPU Load - ilert: {link}")
+    );
+    let card = ch.pinned()[0].blocks.to_string();
+    assert!(
+        card.contains("pending, escalation level 2; responders: Jane Doe, Max Muster"),
+        "the pinned card shows the escalation in place: {card}"
+    );
+    assert_eq!(ch.pinned().len(), 1, "updated in place, not pinned anew");
+
+    // Max accepts in the ilert app: one line, the acknowledgement.
+    ilert.accept_as("6201", "Max", "Muster");
+    plugin(&cfg);
+    let told = bot_messages(&slack, channel);
+    plugin(&cfg);
+    plugin(&cfg);
+    assert_eq!(
+        bot_messages(&slack, channel),
+        told,
+        "passes with no change in ilert post nothing"
+    );
+    assert_eq!(
+        lines(&slack, channel, "Acknowledged in ilert by Max Muster."),
+        1
+    );
+    assert_eq!(
+        lines(&slack, channel, "Responders in ilert"),
+        1,
+        "accepting is told by the acknowledgement alone"
+    );
+    let ch = slack.channel(channel).unwrap();
+    assert_eq!(
+        ch.topic,
+        format!("ACKNOWLEDGED by Max Muster - web-01 / CPU Load - ilert: {link}")
+    );
+    let card = ch.pinned()[0].blocks.to_string();
+    assert!(
+        card.contains("acknowledged by Max Muster; responders: Jane Doe, Max Muster"),
+        "{card}"
+    );
+    let record = dir.record("6201");
+    assert_eq!(record["ilert_mirror"]["level"], 2);
+    assert_eq!(record["ilert_mirror"]["status"], "ACCEPTED");
+
+    // Pandora recovers: our RESOLVE resolves the alert in ilert, which is not told back.
+    dir.assert_ok(&PandoraAlert::recovery("6201").run(&cfg));
+    plugin(&cfg);
+    plugin(&cfg);
+    assert_eq!(ilert.alerts()[0].status, "RESOLVED");
+    assert_eq!(dir.record("6201")["ilert_mirror"]["status"], "RESOLVED");
+    assert_eq!(
+        lines(&slack, channel, "Resolved in ilert"),
+        0,
+        "our own RESOLVE is not echoed back"
+    );
+}
+
+#[test]
+fn the_alert_command_links_the_ilert_alert_on_the_first_chat_card() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-link-at-once"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    dir.assert_ok(&PandoraAlert::firing("6301").run(&cfg));
+    let id = ilert.alerts()[0].id;
+    let record = dir.record("6301");
+    let link = format!("https://acme.ilert.example/alert/view?id={id}");
+    assert_eq!(record["ilert_alert"], link.as_str(), "no plugin run needed");
+    assert_eq!(record["ilert_mirror"]["id"], id);
+    let ch = slack.channel("pandorafms_alert_6301").unwrap();
+    let card = ch.pinned()[0];
+    assert!(card.blocks.to_string().contains(&link), "{}", card.blocks);
+    assert_eq!(
+        card.edits, 0,
+        "the first card carries the link, no edit needed"
+    );
+    assert_eq!(ilert.list_calls(), 1, "listed at once: one look");
+    let text = stdout(&run(&cfg, &["status"]));
+    assert!(
+        text.contains(
+            "ilert pacing, REST API lookups by the alert command: 1 of 60 in the last 1m"
+        ),
+        "{text}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&cfg, &["status", "--json"]))).unwrap();
+    assert_eq!(report["rest_lookups"]["used"], 1, "{report}");
+}
+
+#[test]
+fn the_ilert_alert_behind_a_page_of_others_is_found_on_the_next_page() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-paging"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    ilert.open_others(130);
+    dir.assert_ok(&PandoraAlert::firing("6401").run(&cfg));
+    let ours = ilert
+        .alerts()
+        .into_iter()
+        .find(|a| a.alert_key == "6401")
+        .expect("ilert opened our alert");
+    assert_eq!(
+        dir.record("6401")["ilert_alert"],
+        format!("https://acme.ilert.example/alert/view?id={}", ours.id),
+        "matched by alertKey on the second page"
+    );
+    let pages: Vec<String> = ilert
+        .rest_calls()
+        .into_iter()
+        .filter(|(m, p)| m == "GET" && p.starts_with("/api/alerts?"))
+        .map(|(_, p)| p)
+        .collect();
+    assert!(
+        pages
+            .iter()
+            .any(|p| p.contains("start-index=0&max-results=100"))
+            && pages
+                .iter()
+                .any(|p| p.contains("start-index=100&max-results=100")),
+        "two pages of at most 100: {pages:?}"
+    );
+}
+
+#[test]
+fn an_alert_ilert_lists_late_is_found_on_a_second_look_or_by_the_next_pass() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-link-late"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    // Listed 0.3 s after the event: the second look, 0.5 s later, finds it.
+    ilert.set_listed_after(Duration::from_millis(300));
+    dir.assert_ok(&PandoraAlert::firing("6401").run(&cfg));
+    assert_eq!(
+        dir.record("6401")["ilert_mirror"]["id"],
+        ilert.alerts()[0].id
+    );
+    assert_eq!(ilert.list_calls(), 2);
+
+    // Listed 3 s after: two looks miss it, the command succeeds all the same, and the next
+    // plugin pass finds it.
+    ilert.set_listed_after(Duration::from_secs(3));
+    let before = ilert.list_calls();
+    let started = Instant::now();
+    let out = PandoraAlert::firing("6402").run(&cfg);
+    let took = started.elapsed();
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    eprintln!("alert command, ilert alert not listed yet (two looks, 0.5 s apart): {took:?}");
+    assert_eq!(ilert.list_calls() - before, 2, "at most two looks");
+    assert!(dir.record("6402").get("ilert_mirror").is_none());
+    let ch = slack.channel("pandorafms_alert_6402").unwrap();
+    assert_eq!(ch.pinned().len(), 1, "the card went out without the link");
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(started.elapsed()));
+    plugin(&cfg);
+    let id = ilert.alerts()[1].id;
+    assert_eq!(dir.record("6402")["ilert_mirror"]["id"], id);
+    let card = slack.channel("pandorafms_alert_6402").unwrap().pinned()[0]
+        .blocks
+        .to_string();
+    assert!(
+        card.contains(&format!("alert/view?id={id}")),
+        "the pass links it in place: {card}"
+    );
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[test]
+fn without_a_token_the_alert_command_makes_no_extra_request() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-no-token"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let plain = config_with_token(&dir, &ilert, &slack, None);
+    let mut without = Vec::new();
+    for n in 0..7 {
+        let before = ilert.request_count();
+        let started = Instant::now();
+        dir.assert_ok(&PandoraAlert::firing(&format!("{}", 6500 + n)).run(&plain));
+        without.push(started.elapsed());
+        assert_eq!(
+            ilert.request_count() - before,
+            1,
+            "the ALERT event and nothing else"
+        );
+    }
+    assert!(ilert.rest_calls().is_empty(), "{:?}", ilert.rest_calls());
+
+    // The cost of the lookup when ilert lists the alert at once (the same config and fakes
+    // but for the token).
+    let dir2 = TestDir::new("ilert-with-token");
+    let cfg = rest_config(&dir2, &ilert, &slack);
+    let mut with = Vec::new();
+    for n in 0..7 {
+        let started = Instant::now();
+        dir2.assert_ok(&PandoraAlert::firing(&format!("{}", 6600 + n)).run(&cfg));
+        with.push(started.elapsed());
+    }
+    let (without, with) = (median(without), median(with));
+    eprintln!("alert command with Slack, median of 7: no token {without:?}, token and the alert found at once {with:?}");
+    assert!(
+        with < without + Duration::from_millis(1500),
+        "the lookup is bounded: {with:?} vs {without:?}"
+    );
 }

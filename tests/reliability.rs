@@ -131,6 +131,9 @@ fn storm_budget_is_exact_with_32_parallel_alerts() {
         FakeIlert::start(),
         FakeSlack::start(),
     );
+    // Eleven channels set up at once go over Tier 2's floor of 20 calls a minute for topics;
+    // this test is about the storm budget.
+    slack.relax_limits();
     let cfg = config(
         &dir,
         &ilert,

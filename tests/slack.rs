@@ -260,6 +260,91 @@ fn another_server_without_the_store_reuses_the_channel_on_name_taken() {
 }
 
 #[test]
+fn two_servers_keep_one_alert_message_pinned_once_and_edited_in_place() {
+    let (ilert, slack) = (FakeIlert::start(), FakeSlack::start());
+    let (a, b) = (TestDir::new("slack-two-a"), TestDir::new("slack-two-b"));
+    let (cfg_a, cfg_b) = (
+        config(&a, &ilert, &slack, ""),
+        config(&b, &ilert, &slack, ""),
+    );
+    // The normal path, one server: no lookup (no history read, no auth.test).
+    a.assert_ok(&PandoraAlert::firing("1310").run(&cfg_a));
+    assert_eq!(
+        slack.calls(),
+        [
+            "conversations.create",
+            "conversations.setPurpose",
+            "chat.postMessage",
+            "pins.add",
+            "conversations.setTopic"
+        ]
+    );
+    let name = "pandorafms_alert_1310";
+    let first = slack.channel(name).unwrap().messages[0].ts.clone();
+
+    // The second server adopts the channel and, in it, the first server's alert message.
+    let before = slack.calls().len();
+    b.assert_ok(&PandoraAlert::firing("1310").run(&cfg_b));
+    let calls_b = slack.calls()[before..].to_vec();
+    assert!(
+        calls_b.contains(&"conversations.history".to_string()),
+        "{calls_b:?}"
+    );
+    assert!(
+        !calls_b
+            .iter()
+            .any(|c| c == "chat.postMessage" || c == "pins.add"),
+        "{calls_b:?}"
+    );
+    assert_eq!(b.record("1310")["chat"]["message_id"], first.as_str());
+    assert_eq!(b.record("1310")["chat"]["pinned"], true);
+    assert!(
+        b.chat_lines("1310")
+            .iter()
+            .any(|l| l.contains("adopted the alert message another server posted")),
+        "{:?}",
+        b.chat_lines("1310")
+    );
+    // Re-fired on the second server, recovered on the first: the one message follows.
+    b.assert_ok(&PandoraAlert::firing("1310").set("--data", "99").run(&cfg_b));
+    {
+        let ch = slack.channel(name).unwrap();
+        assert_eq!(ch.messages.len(), 1, "{:?}", ch.messages);
+        assert!(
+            ch.messages[0].text.contains("Times fired: 2"),
+            "{}",
+            ch.messages[0].text
+        );
+    }
+    a.assert_ok(&PandoraAlert::recovery("1310").run(&cfg_a));
+
+    let ch = slack.channel(name).unwrap();
+    let alerts: Vec<_> = ch
+        .messages
+        .iter()
+        .filter(|m| m.metadata["event_type"] == "pandora_ilert_alert")
+        .collect();
+    assert_eq!(alerts.len(), 1, "one alert message: {:?}", ch.messages);
+    assert_eq!(alerts[0].ts, first);
+    assert_eq!(alerts[0].metadata["event_payload"]["incident"], "1310");
+    assert!(alerts[0].edits >= 3, "edited in place: {:?}", alerts[0]);
+    assert!(
+        alerts[0].text.starts_with("RESOLVED [Critical]"),
+        "{}",
+        alerts[0].text
+    );
+    assert_eq!(ch.pins, [first], "pinned once");
+    let recoveries = ch
+        .messages
+        .iter()
+        .filter(|m| m.metadata.is_null() && m.text.starts_with("RESOLVED web-01 / CPU Load"))
+        .count();
+    assert_eq!((ch.messages.len(), recoveries), (2, 1), "{:?}", ch.messages);
+    assert_eq!(ch.topic, "RESOLVED - web-01 / CPU Load");
+    assert!(slack.violations().is_empty(), "{:?}", slack.violations());
+}
+
+#[test]
 fn a_taken_name_that_is_not_this_incidents_gets_a_suffixed_channel() {
     let (dir, ilert, slack) = (
         TestDir::new("slack-foreign"),

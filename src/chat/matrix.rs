@@ -17,8 +17,9 @@
 //! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
 //!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
 //!   posting twice. They are scoped to one device (access token), so two Pandora servers meet in
-//!   one room by its alias, not by transaction id; with the same token they also share one
-//!   alert message. (Synapse remembers transaction ids for about a day.)
+//!   one room by its alias, not by transaction id, and the second finds the first one's alert
+//!   message by its content marker (`ALERT_MARKER`) when it joins a room it did not create.
+//!   (Synapse remembers transaction ids for about a day.)
 //! - Archiving makes the room read-only (only the bot's power level may send or change state),
 //!   invite-only, and deletes the alias so it no longer points at it. No tombstone: a tombstone
 //!   names a successor room and there is none. The bot stays, so the history stays readable.
@@ -28,13 +29,15 @@ use std::time::Duration;
 
 use serde_json::{json, Map, Value};
 
+use super::api::{self, ApiError, Refusal};
 use super::{
-    request_timeout, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage,
-    Context, HistoryItem,
+    Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError, ChatMessage, Context,
+    HistoryItem, PostedAlert,
 };
 use crate::chat::message::MessageKind;
 use crate::config::MatrixConfig;
-use crate::http::{encode_component, Request, Response, TransportError};
+use crate::deadline::MARGIN;
+use crate::http::{encode_component, Request, Response};
 use crate::text::fnv1a_hex;
 use crate::text::one_line;
 use crate::time::Timestamp;
@@ -45,8 +48,6 @@ const MAX_LOCALPART: usize = 200;
 const HISTORY_PAGE: u32 = 100;
 /// History pages read at most (bounds a run on a very chatty room).
 const HISTORY_MAX_PAGES: usize = 100;
-/// Kept back from the run deadline when deciding whether to wait and retry a join.
-const MARGIN: Duration = Duration::from_millis(300);
 /// Joins tried while a room behind a taken alias is still being created (about 1.5 s in all).
 const JOIN_ATTEMPTS: u32 = 5;
 /// Power level that archiving requires for everything.
@@ -56,8 +57,11 @@ const ARCHIVED_LEVEL: i64 = 100;
 pub struct Matrix<'a> {
     cfg: &'a MatrixConfig,
     ctx: &'a Context<'a>,
-    /// The bot's server name, asked once per delivery.
-    server_name: Option<String>,
+    /// The bot's user id and server name (`whoami`), asked once per delivery.
+    whoami: Option<(String, String)>,
+    /// The room the last `open_channel` joined behind a taken alias (another server's or an
+    /// earlier run's), whose alert message `posted_alert` looks for.
+    adopted: Option<String>,
 }
 
 impl<'a> Matrix<'a> {
@@ -66,39 +70,41 @@ impl<'a> Matrix<'a> {
         Matrix {
             cfg,
             ctx,
-            server_name: None,
+            whoami: None,
+            adopted: None,
         }
     }
 
+    /// One client-server API call, its failure for the caller to read.
+    fn api(
+        &self,
+        method: &'static str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, ApiError> {
+        let url = format!("{}/_matrix/client/v3{path}", self.cfg.homeserver);
+        let mut req = Request::new(method, url);
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let token = self.cfg.access_token.expose();
+        api::call(self.ctx, req, Some(token), "[matrix] homeserver", read)
+    }
+
+    /// One client-server API call, its failure classified.
     fn call(
         &self,
         method: &'static str,
         path: &str,
         body: Option<Value>,
-    ) -> Result<Value, Failure> {
-        let Some(timeout) = request_timeout(self.ctx) else {
-            return Err(Failure::Deadline);
-        };
-        let url = format!("{}/_matrix/client/v3{path}", self.cfg.homeserver);
-        let mut req = Request::new(method, url).header(
-            "Authorization",
-            format!("Bearer {}", self.cfg.access_token.expose()),
-        );
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = self
-            .ctx
-            .http
-            .send(&req, timeout)
-            .map_err(Failure::Transport)?;
-        answer(&resp, Timestamp::now())
+    ) -> Result<Value, ChatError> {
+        self.api(method, path, body).map_err(chat_error)
     }
 
-    /// The bot's server name (the part after the first `:` of its user id).
-    fn server_name(&mut self) -> Result<String, ChatError> {
-        if let Some(s) = &self.server_name {
-            return Ok(s.clone());
+    /// The bot's user id and server name (the part after the first `:` of the user id).
+    fn whoami(&mut self) -> Result<(String, String), ChatError> {
+        if let Some(w) = &self.whoami {
+            return Ok(w.clone());
         }
         let who = self.call("GET", "/account/whoami", None)?;
         let user = who["user_id"].as_str().unwrap_or_default();
@@ -113,13 +119,34 @@ impl<'a> Matrix<'a> {
                 self.cfg.server_name
             );
         }
-        self.server_name = Some(server.to_string());
-        Ok(server.to_string())
+        let w = (user.to_string(), server.to_string());
+        self.whoami = Some(w.clone());
+        Ok(w)
+    }
+
+    /// The bot's server name.
+    fn server_name(&mut self) -> Result<String, ChatError> {
+        Ok(self.whoami()?.1)
+    }
+
+    /// One event of a room (`GET /rooms/{roomId}/event/{eventId}`, spec `room_event.yaml`);
+    /// `None` when the homeserver does not have it (404 `M_NOT_FOUND`).
+    fn event(&self, room: &str, event_id: &str) -> Result<Option<Value>, ChatError> {
+        let path = format!(
+            "/rooms/{}/event/{}",
+            encode_component(room),
+            encode_component(event_id)
+        );
+        match self.api("GET", &path, None) {
+            Ok(v) => Ok(Some(v)),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(chat_error(e)),
+        }
     }
 
     /// Joins a room by id or alias (a no-op when already joined); returns the room id.
-    fn join(&self, room: &str) -> Result<String, Failure> {
-        let v = self.call(
+    fn join(&self, room: &str) -> Result<String, ApiError> {
+        let v = self.api(
             "POST",
             &format!("/join/{}", encode_component(room)),
             Some(json!({})),
@@ -136,24 +163,24 @@ impl<'a> Matrix<'a> {
             attempt += 1;
             match self.join(alias) {
                 Ok(room) => return Ok(room),
-                Err(Failure::Api(a)) if a.errcode == "M_FORBIDDEN" => {
+                Err(ApiError::Refused(a)) if a.code == "M_FORBIDDEN" => {
                     return Err(ChatError::Permanent(format!(
                         "room alias {alias} belongs to a room the bot may not join ({}); invite the bot user or change the route's channel_template",
-                        a.error
+                        a.message
                     )))
                 }
-                Err(Failure::Api(a)) if a.status == 404 => {
+                Err(ApiError::Refused(a)) if a.status == 404 => {
                     let wait = Duration::from_millis(100 * u64::from(attempt));
                     if attempt >= JOIN_ATTEMPTS || wait + MARGIN * 2 > self.ctx.deadline.remaining() {
                         return Err(ChatError::Transient(format!(
                             "room alias {alias} is taken but its room cannot be joined yet ({}: {})",
-                            a.errcode, a.error
+                            a.code, a.message
                         )));
                     }
-                    log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.errcode);
+                    log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.code);
                     std::thread::sleep(wait);
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(chat_error(e)),
             }
         }
     }
@@ -182,31 +209,150 @@ impl<'a> Matrix<'a> {
         if let Some(f) = from {
             path.push_str(&format!("&from={}", encode_component(f)));
         }
-        Ok(self.call("GET", &path, None)?)
+        self.call("GET", &path, None)
     }
 
-    /// A token to read forwards from just after `event` (`/context` with no surrounding
-    /// events: its `end` "can be used to paginate forwards with", spec
-    /// `event_context.yaml`).
-    fn forward_token_after(&self, room: &str, event: &str) -> Result<Option<String>, ChatError> {
-        let v = self.call(
-            "GET",
-            &format!(
-                "/rooms/{}/context/{}?limit=0",
+    /// New messages of one room with `/sync` (spec `sync.yaml`): from `since` (a `next_batch`
+    /// of an earlier sync) or, without one, the room's latest messages; returns them oldest
+    /// first with this sync's `next_batch`. The filter keeps only this room's `m.room.message`
+    /// timeline (no state, presence, receipts or account data). A `limited` timeline (more
+    /// messages since `since` than the filter's limit) is completed backwards with
+    /// `/messages` from its `prev_batch` down to `since`, so no command is skipped.
+    fn sync_room(
+        &self,
+        room: &str,
+        since: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(Vec<HistoryItem>, String), ChatError> {
+        let page = self.sync(&room_sync_filter(room), since, timeout)?;
+        let next = next_batch(&page)?;
+        let timeline = &page["rooms"]["join"][room]["timeline"];
+        let (mut items, _) = history_page(
+            &json!({"chunk": timeline["events"].clone()}),
+            &HashSet::new(),
+        );
+        if let (Some(since), true, Some(prev)) = (
+            since,
+            timeline["limited"].as_bool() == Some(true),
+            timeline["prev_batch"].as_str(),
+        ) {
+            let mut gap = self.read_gap(room, prev, since)?;
+            gap.append(&mut items);
+            items = gap;
+        }
+        Ok((items, next))
+    }
+
+    /// One `GET /sync` with an inline filter; `timeout` is how long the homeserver may hold
+    /// the request open waiting for something new (0: answer at once). `set_presence=offline`
+    /// so polling never shows the bot as online.
+    fn sync(
+        &self,
+        filter: &Value,
+        since: Option<&str>,
+        timeout: Duration,
+    ) -> Result<Value, ChatError> {
+        let mut path = format!(
+            "/sync?filter={}&timeout={}&set_presence=offline",
+            encode_component(&filter.to_string()),
+            timeout.as_millis()
+        );
+        if let Some(s) = since {
+            path.push_str(&format!("&since={}", encode_component(s)));
+        }
+        self.call("GET", &path, None)
+    }
+
+    /// The messages a limited sync timeline left out: backwards from `prev_batch` to `since`
+    /// (`to`, spec `message_pagination.yaml`), at most `HISTORY_MAX_PAGES` pages; oldest first.
+    fn read_gap(
+        &self,
+        room: &str,
+        prev_batch: &str,
+        since: &str,
+    ) -> Result<Vec<HistoryItem>, ChatError> {
+        let none = HashSet::new();
+        let mut items = Vec::new();
+        let mut from = prev_batch.to_string();
+        for page_no in 1..=HISTORY_MAX_PAGES {
+            let path = format!(
+                "/rooms/{}/messages?dir=b&limit={HISTORY_PAGE}&from={}&to={}",
                 encode_component(room),
-                encode_component(event)
-            ),
-            None,
-        )?;
-        Ok(v["end"].as_str().map(str::to_string))
+                encode_component(&from),
+                encode_component(since)
+            );
+            let page = self.call("GET", &path, None)?;
+            let (mut got, next) = history_page(&page, &none);
+            items.append(&mut got);
+            match next {
+                Some(_) if page_no == HISTORY_MAX_PAGES => log::warn!(
+                    "matrix: more than {} messages in room {room} since the last read; the oldest are not read as commands",
+                    HISTORY_MAX_PAGES * HISTORY_PAGE as usize
+                ),
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        items.reverse();
+        Ok(items)
+    }
+
+    /// Reads forwards from a `/messages` token (positions stored by earlier versions).
+    fn read_forward(&self, room: &str, from: &str) -> Result<Vec<HistoryItem>, ChatError> {
+        let none = HashSet::new();
+        let mut items = Vec::new();
+        let mut from = from.to_string();
+        for _ in 0..HISTORY_MAX_PAGES {
+            let page = self.messages(room, "f", Some(&from))?;
+            let (mut got, next) = history_page(&page, &none);
+            items.append(&mut got);
+            match next {
+                Some(n) => from = n,
+                None => break,
+            }
+        }
+        Ok(items)
+    }
+
+    /// Waits up to `timeout` for a new message in any room the bot is in (a long-poll
+    /// `/sync`), so `watch` acts at once instead of at its next pass; returns the position to
+    /// wait from next time and whether a message came. Only a signal: what is acted on is
+    /// read per room from the stored positions. The first call (no `since`) answers at once.
+    pub fn wait_for_messages(
+        &self,
+        since: Option<&str>,
+        timeout: Duration,
+    ) -> Result<(String, bool), ChatError> {
+        // The long-poll must end before the request's own timeout.
+        let budget = self
+            .ctx
+            .deadline
+            .request_timeout(self.ctx.config.request_timeout)
+            .map(|t| t.saturating_sub(Duration::from_secs(1)))
+            .unwrap_or_default();
+        let timeout = if since.is_some() {
+            timeout.min(budget)
+        } else {
+            Duration::ZERO
+        };
+        let page = self.sync(&wake_filter(), since, timeout)?;
+        let came = since.is_some()
+            && page["rooms"]["join"].as_object().is_some_and(|rooms| {
+                rooms.values().any(|r| {
+                    r["timeline"]["events"]
+                        .as_array()
+                        .is_some_and(|e| !e.is_empty())
+                })
+            });
+        Ok((next_batch(&page)?, came))
     }
 
     /// A state event's content, `None` when the room has none.
     fn state(&self, room: &str, kind: &str) -> Result<Option<Value>, ChatError> {
-        match self.call("GET", &state_path(room, kind), None) {
+        match self.api("GET", &state_path(room, kind), None) {
             Ok(v) => Ok(Some(v)),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(None),
-            Err(e) => Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(None),
+            Err(e) => Err(chat_error(e)),
         }
     }
 
@@ -223,26 +369,26 @@ impl<'a> Matrix<'a> {
             state_path(room, "m.room.member"),
             encode_component(user)
         );
-        match self.call("GET", &path, None) {
+        match self.api("GET", &path, None) {
             Ok(v) => Ok(matches!(v["membership"].as_str(), Some("join" | "invite"))),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(false),
-            Err(e) => Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(false),
+            Err(e) => Err(chat_error(e)),
         }
     }
 
     /// Deletes an alias if (and only if) it still points at `room`.
     fn drop_alias(&self, room: &str, alias: &str) -> Result<(), ChatError> {
         let path = format!("/directory/room/{}", encode_component(alias));
-        match self.call("GET", &path, None) {
+        match self.api("GET", &path, None) {
             Ok(v) if v["room_id"].as_str() == Some(room) => {}
             Ok(_) => return Ok(()),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => return Ok(()),
-            Err(e) => return Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => return Ok(()),
+            Err(e) => return Err(chat_error(e)),
         }
-        match self.call("DELETE", &path, None) {
+        match self.api("DELETE", &path, None) {
             Ok(_) => Ok(()),
-            Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => Ok(()),
-            Err(e) => Err(e.into()),
+            Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => Ok(()),
+            Err(e) => Err(chat_error(e)),
         }
     }
 }
@@ -270,7 +416,7 @@ impl ChatBackend for Matrix<'_> {
             // is "anyone on this homeserver" (spec create_room.yaml, `creation_content`).
             "creation_content": { "m.federate": self.cfg.federate },
         });
-        let room = match self.call("POST", "/createRoom", Some(body)) {
+        let room = match self.api("POST", "/createRoom", Some(body)) {
             Ok(v) => v["room_id"].as_str().map(str::to_string).ok_or_else(|| {
                 ChatError::Transient("createRoom answered without a room_id".into())
             })?,
@@ -278,17 +424,84 @@ impl ChatBackend for Matrix<'_> {
             // room), another Pandora server, or a concurrent first firing (Synapse answers that
             // race with 409) made it. Join and reuse it. Told by errcode and status only: the
             // error text differs between servers.
-            Err(Failure::Api(e)) if e.errcode == "M_ROOM_IN_USE" || e.status == 409 => {
+            Err(ApiError::Refused(e)) if e.code == "M_ROOM_IN_USE" || e.status == 409 => {
                 log::info!("matrix: room alias {alias} exists already; reusing its room");
-                self.join_taken_alias(&alias)?
+                let room = self.join_taken_alias(&alias)?;
+                self.adopted = Some(room.clone());
+                room
             }
-            Err(e) => return Err(e.into()),
+            Err(e) => return Err(chat_error(e)),
         };
         Ok(ChannelRef {
             id: room,
             name: localpart,
             url: Some(matrix_to(&alias)),
         })
+    }
+
+    /// Looks at the pinned events first (`m.room.pinned_events`, then each event), then at the
+    /// newest page of `/messages` (a card posted but not yet pinned). A card is ours to adopt
+    /// when its content carries this incident's marker (`ALERT_MARKER`) and this bot user
+    /// sent it: an edit (`m.replace`) must come from the original's sender (spec
+    /// `event_replacements.md`), so another bot user's card could not be kept up to date.
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        let room = channel.id.as_str();
+        if self.adopted.as_deref() != Some(room) {
+            return Ok(None);
+        }
+        let (me, _) = self.whoami()?;
+        let pinned: Vec<String> = self
+            .state(room, "m.room.pinned_events")?
+            .and_then(|v| v["pinned"].as_array().cloned())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        let mut foreign = None;
+        for id in pinned.iter().rev() {
+            let Some(ev) = self.event(room, id)? else {
+                continue;
+            };
+            match card_sender(&ev, key) {
+                Some(sender) if sender == me => {
+                    return Ok(Some(PostedAlert {
+                        id: id.clone(),
+                        pinned: true,
+                    }))
+                }
+                Some(sender) => foreign = Some(sender.to_string()),
+                None => {}
+            }
+        }
+        if foreign.is_none() {
+            let page = self.messages(room, "b", None)?;
+            for ev in page["chunk"].as_array().into_iter().flatten() {
+                let id = ev["event_id"].as_str().unwrap_or_default();
+                match card_sender(ev, key) {
+                    Some(sender) if sender == me && !id.is_empty() => {
+                        return Ok(Some(PostedAlert {
+                            id: id.to_string(),
+                            pinned: pinned.iter().any(|p| p == id),
+                        }))
+                    }
+                    Some(sender) => foreign = Some(sender.to_string()),
+                    None => {}
+                }
+            }
+        }
+        if let Some(sender) = foreign {
+            log::warn!(
+                "matrix: room {room} holds incident {key}'s alert message from {sender}, not \
+                 from this bot ({me}); Matrix lets only its sender edit it, so this server \
+                 posts its own. Give every Pandora server the same bot user (each may have \
+                 its own access token)"
+            );
+        }
+        Ok(None)
     }
 
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
@@ -326,24 +539,24 @@ impl ChatBackend for Matrix<'_> {
     fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
         let path = format!("/rooms/{}/invite", encode_component(&channel.id));
         for user in users {
-            match self.call("POST", &path, Some(json!({ "user_id": user }))) {
+            match self.api("POST", &path, Some(json!({ "user_id": user }))) {
                 Ok(_) => {}
                 // The spec gives no errcode for "already a member" (a 403 `M_FORBIDDEN`, worded
                 // differently by Synapse, Dendrite and conduwuit/tuwunel): ask the room.
-                Err(Failure::Api(e))
-                    if e.errcode == "M_FORBIDDEN" && self.is_member(&channel.id, user)? => {}
+                Err(ApiError::Refused(e))
+                    if e.code == "M_FORBIDDEN" && self.is_member(&channel.id, user)? => {}
                 // One bad entry in the route's invite list must not keep the room from
                 // getting its alert: say so and invite the others.
-                Err(Failure::Api(e))
-                    if e.errcode == "M_INVALID_PARAM" || e.errcode == "M_NOT_FOUND" =>
+                Err(ApiError::Refused(e))
+                    if e.code == "M_INVALID_PARAM" || e.code == "M_NOT_FOUND" =>
                 {
                     log::warn!(
                         "matrix: cannot invite {user:?} ({}: {}); fix the route's invite list (full user ids like @alice:example.org)",
-                        e.errcode,
-                        e.error
+                        e.code,
+                        e.message
                     );
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(chat_error(e)),
             }
         }
         Ok(())
@@ -419,41 +632,24 @@ impl ChatBackend for Matrix<'_> {
         cursor: Option<&str>,
     ) -> Result<(Vec<HistoryItem>, Option<String>), ChatError> {
         let room = channel.id.as_str();
-        let none = HashSet::new();
-        let Some(cursor) = cursor else {
-            // The latest page. The next read continues forwards from just after its newest
-            // event: the `end` of that event's context. Not the page's `start`: servers need
-            // not accept it as `from` ("Clients should not rely on the behaviour", spec
-            // message_pagination.yaml), and Dendrite and tuwunel return a "maximum" token
-            // there, from which a forward read never sees a new message.
-            let page = self.messages(room, "b", None)?;
-            let (mut items, _) = history_page(&page, &none);
-            items.reverse();
-            let newest = page["chunk"]
-                .as_array()
-                .and_then(|c| c.first())
-                .and_then(|e| e["event_id"].as_str());
-            let next = match newest {
-                Some(event) => self.forward_token_after(room, event)?,
-                None => None,
-            };
-            return Ok((
-                items,
-                next.or_else(|| page["start"].as_str().map(str::to_string)),
-            ));
-        };
-        let mut items = Vec::new();
-        let mut from = cursor.to_string();
-        for _ in 0..HISTORY_MAX_PAGES {
-            let page = self.messages(room, "f", Some(&from))?;
-            let (mut got, next) = history_page(&page, &none);
-            items.append(&mut got);
-            match next {
-                Some(n) => from = n,
-                None => break,
+        match cursor.map(SyncCursor::parse) {
+            Some(SyncCursor::Sync(since)) => {
+                let (items, next) = self.sync_room(room, Some(since), Duration::ZERO)?;
+                Ok((items, Some(SyncCursor::stored(&next))))
+            }
+            // A position stored by an earlier version (a `/messages` token): the position is
+            // taken from `/sync` first, then the old one is read up to now, once. A message
+            // typed between the two requests may be read twice, never missed.
+            Some(SyncCursor::Legacy(from)) => {
+                let (_, next) = self.sync_room(room, None, Duration::ZERO)?;
+                let items = self.read_forward(room, from)?;
+                Ok((items, Some(SyncCursor::stored(&next))))
+            }
+            None => {
+                let (items, next) = self.sync_room(room, None, Duration::ZERO)?;
+                Ok((items, Some(SyncCursor::stored(&next))))
             }
         }
-        Ok((items, Some(from)))
     }
 
     fn withdraw_invites(
@@ -467,10 +663,10 @@ impl ChatBackend for Matrix<'_> {
                 "/rooms/{room}/state/m.room.member/{}",
                 encode_component(user)
             );
-            let membership = match self.call("GET", &member, None) {
+            let membership = match self.api("GET", &member, None) {
                 Ok(v) => v["membership"].as_str().unwrap_or_default().to_string(),
-                Err(Failure::Api(e)) if e.errcode == "M_NOT_FOUND" => continue,
-                Err(e) => return Err(e.into()),
+                Err(ApiError::Refused(e)) if e.code == "M_NOT_FOUND" => continue,
+                Err(e) => return Err(chat_error(e)),
             };
             // Only an invitation still pending: members who joined keep their place (and the
             // history); a kick of an invited user withdraws the invite (spec: membership).
@@ -537,13 +733,13 @@ impl ChatBackend for Matrix<'_> {
         // Joining is a no-op when the bot is in the room, accepts a pending invite, and
         // resolves an alias in the same call.
         let room = self.join(id).map_err(|e| match e {
-            Failure::Api(a) if a.errcode == "M_FORBIDDEN" || a.errcode == "M_NOT_FOUND" => {
+            ApiError::Refused(a) if a.code == "M_FORBIDDEN" || a.code == "M_NOT_FOUND" => {
                 ChatError::Permanent(format!(
                     "stakeholder room {id} cannot be joined ({}: {}); invite the bot user to it or fix stakeholder_channel",
-                    a.errcode, a.error
+                    a.code, a.message
                 ))
             }
-            other => other.into(),
+            other => chat_error(other),
         })?;
         Ok(ChannelRef {
             id: room,
@@ -553,101 +749,47 @@ impl ChatBackend for Matrix<'_> {
     }
 }
 
-/// A failed call: the homeserver's answer, none, or no time left to ask.
-#[derive(Debug)]
-enum Failure {
-    Api(ApiError),
-    /// A 3xx: the homeserver URL is wrong (never followed).
-    Redirect(String),
-    Transport(TransportError),
-    Deadline,
+/// A failed call, classified.
+fn chat_error(e: ApiError) -> ChatError {
+    e.into_chat("Matrix", classify)
 }
 
-impl From<Failure> for ChatError {
-    fn from(f: Failure) -> Self {
-        match f {
-            Failure::Api(e) => e.into_chat(),
-            Failure::Redirect(why) => ChatError::Permanent(format!("Matrix: {why}")),
-            Failure::Transport(t) => ChatError::Transport(t),
-            Failure::Deadline => {
-                ChatError::Transient("run deadline reached; the rest waits for the next run".into())
-            }
-        }
+/// What a Matrix error answer (`{"errcode": "M_…", "error": "…"}`) means for the delivery.
+fn classify(r: &Refusal) -> ChatError {
+    let what = if r.code.is_empty() {
+        format!("HTTP {}", r.status)
+    } else {
+        format!("HTTP {} {}", r.status, r.code)
+    };
+    let detail = if r.message.is_empty() {
+        what
+    } else {
+        format!("{what}: {}", r.message)
+    };
+    match (r.status, r.code.as_str()) {
+        (429, _) | (_, "M_LIMIT_EXCEEDED") => ChatError::RateLimited(r.retry_after),
+        (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") | (401, _) => ChatError::Permanent(format!(
+            "the homeserver refused the access token ({detail}); set [matrix] access_token to a valid token of the bot user"
+        )),
+        (_, "M_FORBIDDEN") => ChatError::Permanent(format!(
+            "not allowed ({detail}); the bot user must be in the room with enough power"
+        )),
+        (408 | 500..=599, _) => ChatError::Transient(detail),
+        _ => ChatError::Permanent(detail),
     }
 }
 
-/// A Matrix error answer (`{"errcode": "M_…", "error": "…"}`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-struct ApiError {
-    status: u16,
-    errcode: String,
-    error: String,
-    retry_after: Option<Duration>,
-}
-
-impl ApiError {
-    fn from_answer(status: u16, json: &Value, raw: &str, header_wait: Option<Duration>) -> Self {
-        let errcode = json["errcode"].as_str().unwrap_or_default().to_string();
-        let error = match json["error"].as_str() {
-            Some(e) => one_line(e, 200),
-            None => one_line(raw, 200),
-        };
+/// Reads a homeserver answer: a 2xx is the value, anything else the Matrix error.
+fn read(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    api::rest_answer(resp, now, "/errcode", "/error").map_err(|mut r| {
+        r.message = one_line(&r.message, 200);
         // `retry_after_ms` in the body (older servers, and Synapse still sends it) wins over
         // the `Retry-After` header (newer spec versions).
-        let retry_after = json["retry_after_ms"]
-            .as_u64()
-            .map(|ms| Duration::from_millis(ms).min(crate::http::MAX_RETRY_AFTER))
-            .or(header_wait);
-        ApiError {
-            status,
-            errcode,
-            error,
-            retry_after,
+        if let Some(ms) = r.body["retry_after_ms"].as_u64() {
+            r.retry_after = Some(Duration::from_millis(ms).min(crate::http::MAX_RETRY_AFTER));
         }
-    }
-
-    fn into_chat(self) -> ChatError {
-        let what = if self.errcode.is_empty() {
-            format!("HTTP {}", self.status)
-        } else {
-            format!("HTTP {} {}", self.status, self.errcode)
-        };
-        let detail = if self.error.is_empty() {
-            what
-        } else {
-            format!("{what}: {}", self.error)
-        };
-        match (self.status, self.errcode.as_str()) {
-            (429, _) | (_, "M_LIMIT_EXCEEDED") => ChatError::RateLimited(self.retry_after),
-            (_, "M_UNKNOWN_TOKEN" | "M_MISSING_TOKEN") | (401, _) => ChatError::Permanent(format!(
-                "the homeserver refused the access token ({detail}); set [matrix] access_token to a valid token of the bot user"
-            )),
-            (_, "M_FORBIDDEN") => ChatError::Permanent(format!(
-                "not allowed ({detail}); the bot user must be in the room with enough power"
-            )),
-            (408 | 500..=599, _) => ChatError::Transient(detail),
-            _ => ChatError::Permanent(detail),
-        }
-    }
-}
-
-/// Reads a homeserver answer: a 2xx is the value, a redirect a configuration error, anything
-/// else the Matrix error.
-fn answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[matrix] homeserver") {
-        return Err(Failure::Redirect(why));
-    }
-    let value = resp.json();
-    if (200..300).contains(&resp.status) {
-        return Ok(value);
-    }
-    let header_wait = resp.retry_after_delay(now);
-    Err(Failure::Api(ApiError::from_answer(
-        resp.status,
-        &value,
-        &resp.body,
-        header_wait,
-    )))
+        r
+    })
 }
 
 fn state_path(room: &str, kind: &str) -> String {
@@ -761,7 +903,7 @@ fn message_content(m: &ChatMessage) -> Value {
     } else {
         "m.text"
     };
-    json!({
+    let mut content = json!({
         "msgtype": msgtype,
         "body": plain_body(&m.text),
         "format": "org.matrix.custom.html",
@@ -769,7 +911,25 @@ fn message_content(m: &ChatMessage) -> Value {
         // Intentional mentions (spec v1.7): we mention no one, so text from a monitored host
         // (`@room`, a user id) cannot ping anybody; servers then skip the keyword rules.
         "m.mentions": {},
-    })
+    });
+    if let Some(key) = &m.alert_of {
+        content[ALERT_MARKER] = json!(key);
+    }
+    content
+}
+
+/// The content key that marks an incident's alert message with the incident key (custom
+/// keys are namespaced, Java-package style: spec `appendices.md` §Common Namespaced
+/// Identifier Grammar), so a server adopting the room finds the card.
+pub const ALERT_MARKER: &str = "org.pandorafms.ilert.incident";
+
+/// The sender of `ev` when it is incident `key`'s alert message (an original, not an edit).
+fn card_sender<'v>(ev: &'v Value, key: &str) -> Option<&'v str> {
+    let content = &ev["content"];
+    let original = content["m.relates_to"]["rel_type"] != "m.replace";
+    (ev["type"] == "m.room.message" && original && content[ALERT_MARKER] == key)
+        .then(|| ev["sender"].as_str())
+        .flatten()
 }
 
 /// The plain body with `@room` defused for homeservers and clients older than intentional
@@ -883,6 +1043,70 @@ fn aliases_of(content: &Value) -> Vec<String> {
     out
 }
 
+/// A stored read position: a `/sync` `next_batch` (stored as `sync:<token>`), or a
+/// `/messages` token stored by an earlier version.
+#[derive(Debug, PartialEq, Eq)]
+enum SyncCursor<'a> {
+    Sync(&'a str),
+    Legacy(&'a str),
+}
+
+impl<'a> SyncCursor<'a> {
+    const PREFIX: &'static str = "sync:";
+    fn parse(stored: &'a str) -> Self {
+        match stored.strip_prefix(Self::PREFIX) {
+            Some(t) => SyncCursor::Sync(t),
+            None => SyncCursor::Legacy(stored),
+        }
+    }
+    fn stored(next_batch: &str) -> String {
+        format!("{}{next_batch}", Self::PREFIX)
+    }
+}
+
+/// The `/sync` filter for reading one room's messages (spec `definitions/sync_filter.yaml`):
+/// only that room's `m.room.message` timeline, up to a page of them; no state, ephemeral
+/// events, presence or account data. (Redacted commands arrive without a body and are
+/// skipped.)
+fn room_sync_filter(room: &str) -> Value {
+    json!({
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {
+            "rooms": [room],
+            "timeline": {"types": ["m.room.message"], "limit": HISTORY_PAGE},
+            "state": {"types": [], "lazy_load_members": true},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        },
+    })
+}
+
+/// The `/sync` filter for `watch`'s wake-up: one message of any room is enough.
+fn wake_filter() -> Value {
+    json!({
+        "presence": {"types": []},
+        "account_data": {"types": []},
+        "room": {
+            "timeline": {"types": ["m.room.message"], "limit": 1},
+            "state": {"types": [], "lazy_load_members": true},
+            "ephemeral": {"types": []},
+            "account_data": {"types": []},
+        },
+    })
+}
+
+/// The `next_batch` of a sync answer (required by the spec).
+fn next_batch(page: &Value) -> Result<String, ChatError> {
+    page["next_batch"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            ChatError::Transient("the homeserver answered /sync without a next_batch".into())
+        })
+}
+
 /// The messages of one `/messages` page (in page order) and the token of the next page.
 fn history_page(page: &Value, pinned: &HashSet<String>) -> (Vec<HistoryItem>, Option<String>) {
     let chunk = page["chunk"].as_array().cloned().unwrap_or_default();
@@ -938,6 +1162,7 @@ mod tests {
                 ("ilert alert".into(), "javascript:alert(1)".into()),
             ],
             text: "FIRING [Critical] web-01 / <CPU> & Load\nAgent: web-01".into(),
+            alert_of: None,
         }
     }
 
@@ -1078,8 +1303,16 @@ mod tests {
 
     #[test]
     fn errors_map_to_outbox_dispositions() {
+        let now = Timestamp::from_millis(0);
         let err = |status, body: Value| {
-            ApiError::from_answer(status, &body, &body.to_string(), None).into_chat()
+            api::answer(
+                &Response::new(status, body.to_string()),
+                now,
+                "[matrix] homeserver",
+                read,
+            )
+            .map_err(chat_error)
+            .unwrap_err()
         };
         assert_eq!(
             err(
@@ -1088,9 +1321,12 @@ mod tests {
             ),
             ChatError::RateLimited(Some(Duration::from_millis(2500)))
         );
-        let header = ApiError::from_answer(429, &json!({}), "", Some(Duration::from_secs(7)));
+        let header = Response {
+            retry_after: Some("7".into()),
+            ..Response::new(429, "{}")
+        };
         assert_eq!(
-            header.into_chat(),
+            chat_error(api::answer(&header, now, "[matrix] homeserver", read).unwrap_err()),
             ChatError::RateLimited(Some(Duration::from_secs(7)))
         );
         for code in ["M_UNKNOWN_TOKEN", "M_MISSING_TOKEN"] {
@@ -1107,9 +1343,10 @@ mod tests {
             err(403, json!({"errcode": "M_FORBIDDEN", "error": "no"})),
             ChatError::Permanent(m) if m.contains("enough power")
         ));
+        let bad_gateway = Response::new(502, "<html>Bad gateway</html>");
         assert!(matches!(
-            ApiError::from_answer(502, &Value::Null, "<html>Bad gateway</html>", None).into_chat(),
-            ChatError::Transient(m) if m.contains("502")
+            chat_error(api::answer(&bad_gateway, now, "[matrix] homeserver", read).unwrap_err()),
+            ChatError::Transient(m) if m.contains("502") && m.contains("Bad gateway")
         ));
     }
 
@@ -1147,6 +1384,26 @@ mod tests {
     }
 
     #[test]
+    fn read_positions_from_sync_are_told_from_older_messages_tokens() {
+        let stored = SyncCursor::stored("s72594_4483_1934");
+        assert_eq!(stored, "sync:s72594_4483_1934");
+        assert_eq!(
+            SyncCursor::parse(&stored),
+            SyncCursor::Sync("s72594_4483_1934")
+        );
+        assert_eq!(
+            SyncCursor::parse("t47-1234_0_0"),
+            SyncCursor::Legacy("t47-1234_0_0")
+        );
+        let f = room_sync_filter("!r:s");
+        assert_eq!(f["room"]["rooms"], json!(["!r:s"]));
+        assert_eq!(f["room"]["timeline"]["types"], json!(["m.room.message"]));
+        assert_eq!(f["room"]["state"]["types"], json!([]));
+        assert!(next_batch(&json!({"next_batch": ""})).is_err());
+        assert_eq!(next_batch(&json!({"next_batch": "s1"})).unwrap(), "s1");
+    }
+
+    #[test]
     fn canonical_alias_lists_main_and_alternative_aliases() {
         let c = json!({"alias": "#a:x", "alt_aliases": ["#b:x"]});
         assert_eq!(aliases_of(&c), ["#a:x", "#b:x"]);
@@ -1160,10 +1417,10 @@ mod tests {
         /// configuration error naming `[matrix] homeserver`.
         #[test]
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
-            match answer(&r, Timestamp::from_millis(0)) {
+            match api::answer(&r, Timestamp::from_millis(0), "[matrix] homeserver", read) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
                 Err(f) => {
-                    let e = ChatError::from(f);
+                    let e = chat_error(f);
                     if (300..=399).contains(&r.status) {
                         proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[matrix] homeserver")), "{:?}", e);
                     }

@@ -31,6 +31,10 @@ pub struct ChatMessage {
     pub links: Vec<(String, String)>,
     /// Plain-text fallback carrying the same information.
     pub text: String,
+    /// The incident key when this is an incident's alert card: backends attach it as a
+    /// machine-readable marker (Slack message metadata, a Matrix content key), so another
+    /// Pandora server that adopts the channel finds the card instead of posting a second.
+    pub alert_of: Option<String>,
 }
 
 impl ChatMessage {
@@ -53,6 +57,7 @@ impl ChatMessage {
             fields,
             links,
             text,
+            alert_of: None,
         }
     }
 }
@@ -105,7 +110,19 @@ pub fn special_state(incident: &Incident) -> Option<String> {
     if not_paged(incident).is_some() {
         return Some("NOT PAGED".into());
     }
-    acked_by(incident).map(|who| format!("ACKNOWLEDGED by {who}"))
+    acked_by(incident)
+        .map(|who| format!("ACKNOWLEDGED by {who}"))
+        .or_else(|| escalated(incident).map(|level| format!("ESCALATED to level {level}")))
+}
+
+/// The escalation level ilert has paged beyond the first, while nobody has acknowledged.
+fn escalated(incident: &Incident) -> Option<u32> {
+    incident
+        .ilert_mirror
+        .as_ref()
+        .filter(|m| m.status == "PENDING")
+        .and_then(|m| m.level)
+        .filter(|l| *l > 1)
 }
 
 /// `FIRING`, `NOT PAGED`, `ACKNOWLEDGED by X` or `RESOLVED`.
@@ -129,11 +146,29 @@ pub fn paging_line(incident: &Incident) -> ChatMessage {
     ChatMessage::build(MessageKind::Stakeholder, title, Vec::new(), Vec::new())
 }
 
-/// `FIRING - web-01 / CPU Load` (the channel topic; plain text, short).
+/// The longest topic (Slack's limit; the others allow more).
+const TOPIC_MAX_CHARS: usize = 250;
+
+/// `FIRING - web-01 / CPU Load` (the channel topic; plain text, short), with ` - ilert: URL`
+/// when the ilert alert's link is known and fits.
 pub fn topic(incident: &Incident) -> String {
+    topic_after(incident, "")
+}
+
+/// The topic after `prefix`; the link only when it fits whole.
+fn topic_after(incident: &Incident, prefix: &str) -> String {
     let state = state_word(incident);
-    let t = format!("{}{state} - {}", drill(incident), incident.first.subject());
-    crate::text::truncate_chars(&t, 250)
+    let t = format!(
+        "{prefix}{}{state} - {}",
+        drill(incident),
+        incident.first.subject()
+    );
+    let linked = incident
+        .ilert_alert
+        .as_ref()
+        .map(|url| format!("{t} - ilert: {url}"))
+        .filter(|l| l.chars().count() <= TOPIC_MAX_CHARS);
+    linked.unwrap_or_else(|| crate::text::truncate_chars(&t, TOPIC_MAX_CHARS))
 }
 
 /// How much of the alert's description/runbook text the pinned message carries (Slack allows
@@ -142,7 +177,7 @@ const DETAILS_MAX_CHARS: usize = 1500;
 
 /// `ARCHIVED - RESOLVED - web-01 / CPU Load`: the topic of an archived channel.
 pub fn archived_topic(incident: &Incident) -> String {
-    crate::text::truncate_chars(&format!("ARCHIVED - {}", topic(incident)), 250)
+    topic_after(incident, "ARCHIVED - ")
 }
 
 /// The pinned alert message, rendered from the record's current state; `console_url` gives the
@@ -179,11 +214,17 @@ pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMess
     }
     fields.push(("Incident key".into(), incident.key.clone()));
     if let Some(m) = incident.ilert_mirror.as_ref().filter(|m| m.id > 0) {
-        let state = match (m.status.as_str(), &m.accepted_by) {
+        let mut state = match (m.status.as_str(), &m.accepted_by) {
             ("ACCEPTED", Some(who)) => format!("acknowledged by {who}"),
             ("ACCEPTED", None) => "acknowledged".to_string(),
             (other, _) => other.to_lowercase(),
         };
+        if let Some(level) = m.level.filter(|_| m.status == "PENDING") {
+            state.push_str(&format!(", escalation level {level}"));
+        }
+        if let Some(people) = m.responders.as_ref().filter(|r| !r.is_empty()) {
+            state.push_str(&format!("; responders: {}", people.join(", ")));
+        }
         fields.push(("ilert".into(), format!("alert {} {state}", m.id)));
     }
     if let Some(d) = &a.details {
@@ -193,12 +234,14 @@ pub fn alert_message(incident: &Incident, console_url: Option<&str>) -> ChatMess
         ));
     }
     fields.retain(|(_, v)| !v.trim().is_empty());
-    ChatMessage::build(
+    let mut card = ChatMessage::build(
         MessageKind::Alert,
         title,
         fields,
         links(incident, console_url),
-    )
+    );
+    card.alert_of = Some(incident.key.clone());
+    card
 }
 
 /// The recovery message.
@@ -345,6 +388,12 @@ pub fn storm_summary(state: &crate::storm::StormState) -> ChatMessage {
                 format!("{}{more}", t.recent.join(", ")),
             )
         })
+        .chain(std::iter::once((
+            "Own channels".to_string(),
+            "Type !open KEY here (the key in brackets) to give an incident its own channel now; \
+             those still open get theirs when the storm is over."
+                .to_string(),
+        )))
         .collect();
     ChatMessage::build(MessageKind::Alert, title, fields, Vec::new())
 }
@@ -399,4 +448,94 @@ pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
         Vec::new(),
         Vec::new(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::incident::{IlertMirror, IncidentState, RECORD_FORMAT};
+    use crate::pandora::{Alert, AlertInput};
+
+    fn incident(module: &str) -> Incident {
+        let alert = Alert::from_input(
+            &AlertInput {
+                event: Some("alert".into()),
+                alert_id: Some("7".into()),
+                agent: Some("web-01".into()),
+                module: Some(module.into()),
+                ..AlertInput::default()
+            },
+            "",
+        )
+        .unwrap();
+        Incident {
+            format: RECORD_FORMAT,
+            key: "7".into(),
+            alert_id: "7".into(),
+            seq: 1,
+            state: IncidentState::Open,
+            route: "default".into(),
+            drill: false,
+            private: false,
+            opened_at: Timestamp::from_millis(0),
+            last_seen: Timestamp::from_millis(0),
+            resolved_at: None,
+            times_fired: 1,
+            last_alert_sent: None,
+            first: alert.clone(),
+            last: alert,
+            outbox_seq: 1,
+            applied: vec![],
+            chat: None,
+            ilert_alert: None,
+            ilert_mirror: None,
+            storm: false,
+        }
+    }
+
+    #[test]
+    fn the_topic_links_the_ilert_alert_only_when_the_link_fits_whole() {
+        let mut i = incident("CPU Load");
+        assert_eq!(topic(&i), "FIRING - web-01 / CPU Load");
+        let url = "https://acme.ilert.com/alert/view?id=90000";
+        i.ilert_alert = Some(url.into());
+        assert_eq!(
+            topic(&i),
+            format!("FIRING - web-01 / CPU Load - ilert: {url}")
+        );
+        let mut long = incident(&"m".repeat(200));
+        long.ilert_alert = Some(url.into());
+        let t = topic(&long);
+        assert!(!t.contains("ilert:") && t.chars().count() <= 250, "{t}");
+        assert!(archived_topic(&i).starts_with("ARCHIVED - FIRING"));
+        assert!(archived_topic(&i).ends_with(url));
+    }
+
+    #[test]
+    fn an_escalation_shows_in_topic_and_card_until_someone_acknowledges() {
+        let mut i = incident("CPU Load");
+        i.ilert_mirror = Some(IlertMirror {
+            id: 9,
+            status: "PENDING".into(),
+            level: Some(2),
+            responders: Some(vec!["Jane Doe".into(), "Max Muster".into()]),
+            ..IlertMirror::default()
+        });
+        assert_eq!(topic(&i), "ESCALATED to level 2 - web-01 / CPU Load");
+        let card = alert_message(&i, None);
+        let ilert = card.fields.iter().find(|(k, _)| k == "ilert").unwrap();
+        assert_eq!(
+            ilert.1,
+            "alert 9 pending, escalation level 2; responders: Jane Doe, Max Muster"
+        );
+        let m = i.ilert_mirror.as_mut().unwrap();
+        m.status = "ACCEPTED".into();
+        m.accepted_by = Some("Max Muster".into());
+        assert_eq!(topic(&i), "ACKNOWLEDGED by Max Muster - web-01 / CPU Load");
+        let m = i.ilert_mirror.as_mut().unwrap();
+        m.status = "PENDING".into();
+        m.accepted_by = None;
+        m.level = Some(1);
+        assert_eq!(topic(&i), "FIRING - web-01 / CPU Load");
+    }
 }

@@ -1,29 +1,29 @@
-//! Chat incident channels: one small trait per platform (`ChatBackend`), and `sync`, which
-//! brings an incident's channel in line with its record one idempotent step at a time.
-//!
-//! Every successful call is written to the incident record before the next one, so a retry
-//! after a failure (or a crash) continues where it stopped: never a second channel, never a
-//! second pinned message. Chat deliveries are their own outbox lane per backend, so a chat
+//! Chat incident channels: one small trait per platform (`ChatBackend`), one way to call the
+//! platforms' APIs (`api`), and `sync`, which brings an incident's channel in line with its
+//! record one idempotent step at a time. Chat deliveries are their own outbox lane per backend, so a chat
 //! outage never delays the ilert event.
 
+pub mod api;
+pub mod entra;
 pub mod matrix;
 pub mod message;
 pub mod slack;
 pub mod storm;
+pub mod sync;
 pub mod teams;
+pub mod teams_bot;
 
 use std::fmt;
 use std::time::Duration;
 
-use crate::config::{ChatRoute, Config};
+use crate::config::{ChatPlatform, Config};
 use crate::deadline::Deadline;
 use crate::http::{Http, TransportError};
-use crate::incident::{ChatState, Incident};
-use crate::lifecycle::ChatChange;
 use crate::store::Store;
 use crate::time::Timestamp;
 
 pub use message::ChatMessage;
+pub use sync::sync;
 
 /// What a backend can do; the sync skips what a platform cannot (e.g. a Teams webhook can only
 /// post).
@@ -55,6 +55,16 @@ impl Capabilities {
         invite: true,
         archive: true,
         history: true,
+    };
+    /// Posting only (a Teams webhook).
+    pub const POST_ONLY: Capabilities = Capabilities {
+        create: false,
+        update: false,
+        pin: false,
+        topic: false,
+        invite: false,
+        archive: false,
+        history: false,
     };
 }
 
@@ -95,6 +105,15 @@ pub struct HistoryItem {
     pub pinned: bool,
     /// Platform message id.
     pub id: String,
+}
+
+/// An incident's alert message found in a channel adopted from another Pandora server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PostedAlert {
+    /// Platform message id (Slack `ts`, Matrix event id).
+    pub id: String,
+    /// Pinned in the channel already.
+    pub pinned: bool,
 }
 
 /// A chat API failure, classified.
@@ -144,8 +163,29 @@ pub trait ChatBackend {
     /// Creates the channel, or finds the one an earlier run (or another server) created under
     /// the same name; never creates a second.
     fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError>;
+    /// The alert message of incident `key` that is already in `channel` when the last
+    /// `open_channel` adopted a channel this server did not create (another Pandora server,
+    /// with its own store, created it and posted the card): found by the marker the card
+    /// carries (`ChatMessage::alert_of`) and posted by this bot, so it can be edited in place.
+    /// `Ok(None)` without a request when `open_channel` created the channel (the normal
+    /// path), when no such message is there, and where the platform cannot look (default).
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        let _ = (channel, key);
+        Ok(None)
+    }
     /// Posts a message; returns its id.
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError>;
+    /// Why this posted message cannot be edited, when the platform took it in a form that
+    /// cannot be (a Teams card the bot could not post, sent through the webhook); `None` when
+    /// `update` can edit it.
+    fn uneditable(&self, message_id: &str) -> Option<&'static str> {
+        let _ = message_id;
+        None
+    }
     /// Replaces a posted message's content.
     fn update(
         &mut self,
@@ -186,6 +226,18 @@ pub trait ChatBackend {
         let _ = parent_id;
         self.post(channel, message)
     }
+    /// Posts a follow-up to the incident's alert message (recovery, paging and closing lines):
+    /// a reply in its thread where the platform keeps incident updates there (a Teams bot),
+    /// else a new message in the channel.
+    fn follow_up(
+        &mut self,
+        channel: &ChannelRef,
+        alert_message_id: Option<&str>,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let _ = alert_message_id;
+        self.post(channel, message)
+    }
     /// Withdraws the invitations of `users` who never joined (archiving: a pending invite to
     /// a closed room is noise); a no-op where invites cannot be pending (Slack adds members at
     /// once).
@@ -207,6 +259,12 @@ pub trait ChatBackend {
     /// where there are none.
     fn power_level(&mut self, channel: &ChannelRef, user: &str) -> Result<Option<i64>, ChatError> {
         let _ = (channel, user);
+        Ok(None)
+    }
+    /// The members of a user group (Slack `usergroups.users.list`), for `chatops_allow_groups`;
+    /// `None` where the platform has no user groups.
+    fn group_members(&mut self, group: &str) -> Result<Option<Vec<String>>, ChatError> {
+        let _ = group;
         Ok(None)
     }
     /// A reference to an existing channel given by id in the config (stakeholder channel).
@@ -233,37 +291,31 @@ pub struct Context<'a> {
     pub now: Timestamp,
 }
 
-/// Builds the backend named in a route.
-pub fn backend<'a>(name: &str, ctx: &'a Context<'a>) -> Result<Box<dyn ChatBackend + 'a>, String> {
+/// Builds the backend of `platform` from its config section.
+pub fn backend<'a>(
+    platform: ChatPlatform,
+    ctx: &'a Context<'a>,
+) -> Result<Box<dyn ChatBackend + 'a>, String> {
     let missing = || {
         format!(
-            "chat backend '{name}' has no [{name}] section in {}",
+            "chat backend '{platform}' has no [{platform}] section in {}",
             ctx.config.path.display()
         )
     };
-    match name {
-        "slack" => {
+    Ok(match platform {
+        ChatPlatform::Slack => {
             let cfg = ctx.config.slack.as_ref().ok_or_else(missing)?;
-            Ok(Box::new(slack::Slack::new(cfg, ctx)))
+            Box::new(slack::Slack::new(cfg, ctx))
         }
-        "teams" => {
+        ChatPlatform::Teams => {
             let cfg = ctx.config.teams.as_ref().ok_or_else(missing)?;
-            Ok(Box::new(teams::Teams::new(cfg, ctx)))
+            Box::new(teams::Teams::new(cfg, ctx))
         }
-        "matrix" => {
+        ChatPlatform::Matrix => {
             let cfg = ctx.config.matrix.as_ref().ok_or_else(missing)?;
-            Ok(Box::new(matrix::Matrix::new(cfg, ctx)))
+            Box::new(matrix::Matrix::new(cfg, ctx))
         }
-        other => Err(format!(
-            "chat backend '{other}' is not available in this build"
-        )),
-    }
-}
-
-/// The timeout for the next request: the configured one, cut so the run still ends inside its
-/// deadline; `None` when too little time is left to try.
-pub fn request_timeout(ctx: &Context<'_>) -> Option<Duration> {
-    ctx.deadline.request_timeout(ctx.config.request_timeout)
+    })
 }
 
 /// Shortens a channel name to `max` characters; a cut name ends in a hash of the whole name,
@@ -297,582 +349,11 @@ pub fn alternative_names(name: &str, seed: &str, max: usize) -> Vec<String> {
     out
 }
 
-type Save<'s> = dyn FnMut(&Incident, Option<String>) + 's;
-
-/// The reconciliation: each step checks the record, calls the platform if needed, and saves.
-/// The chat state's `extra` entry with the special state (`NOT PAGED`, `ACKNOWLEDGED by X`)
-/// the pinned message shows.
-const RENDERED_STATE: &str = "rendered_state";
-
-/// The chat state's `extra` entry set once pending invitations were withdrawn at archiving.
-const INVITES_WITHDRAWN: &str = "invites_withdrawn";
-
-/// The chat state's `extra` entry set while the channel has been told nobody was paged.
-const NOT_PAGED_TOLD: &str = "not_paged_told";
-
-pub fn sync(
-    b: &mut dyn ChatBackend,
-    inc: &mut Incident,
-    route: &ChatRoute,
-    change: ChatChange,
-    now: Timestamp,
-    save: &mut Save<'_>,
-) -> Result<(), ChatError> {
-    let caps = b.capabilities();
-    let mut st = inc.chat.clone().unwrap_or_else(|| ChatState {
-        backend: route.backend.clone(),
-        ..Default::default()
-    });
-
-    if change == ChatChange::Archive {
-        let Some(id) = st.channel_id.clone() else {
-            return Ok(());
-        };
-        if st.archived_at.is_some() || !caps.archive {
-            return Ok(());
-        }
-        let ch = ChannelRef {
-            id,
-            name: st.channel_name.clone().unwrap_or_default(),
-            url: st.channel_url.clone(),
-        };
-        let closing_posted = st.extra.contains_key("closing_posted");
-        if !closing_posted {
-            b.post(&ch, &message::closing_line(inc, now))?;
-            st.extra.insert("closing_posted".into(), now.rfc3339());
-            commit(inc, &st, save, Some("posted closing line".into()));
-        }
-        let topic = message::archived_topic(inc);
-        if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-            b.set_topic(&ch, &topic)?;
-            st.topic = Some(topic.clone());
-            commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
-        }
-        if !st.invited.is_empty() && !st.extra.contains_key(INVITES_WITHDRAWN) {
-            b.withdraw_invites(&ch, &st.invited)?;
-            st.extra.insert(INVITES_WITHDRAWN.into(), now.rfc3339());
-            commit(
-                inc,
-                &st,
-                save,
-                Some("withdrew the invitations nobody accepted".into()),
-            );
-        }
-        b.archive(&ch)?;
-        st.archived_at = Some(now);
-        commit(inc, &st, save, Some(format!("archived #{}", ch.name)));
-        return Ok(());
-    }
-
-    // 1. The channel.
-    let ch = match st.channel_id.clone() {
-        Some(id) => ChannelRef {
-            id,
-            name: st.channel_name.clone().unwrap_or_default(),
-            url: st.channel_url.clone(),
-        },
-        None => {
-            let spec = ChannelSpec {
-                name: b.sanitize_name(&message::channel_name(inc, route)),
-                private: inc.private,
-                topic: message::topic(inc),
-                description: format!("Pandora FMS incident {} ({})", inc.key, inc.first.subject()),
-            };
-            let ch = b.open_channel(&spec)?;
-            st.channel_id = Some(ch.id.clone());
-            st.channel_name = Some(ch.name.clone());
-            st.channel_url = ch.url.clone();
-            let kind = if spec.private { "private" } else { "public" };
-            let note = if caps.create {
-                format!("opened {kind} channel #{}", ch.name)
-            } else {
-                // A post-only backend (Teams webhook) writes into one configured channel.
-                format!("using the configured channel ({})", ch.name)
-            };
-            commit(inc, &st, save, Some(note));
-            ch
-        }
-    };
-
-    // 2. Responders.
-    if caps.invite {
-        let missing: Vec<String> = route
-            .invite
-            .iter()
-            .filter(|u| !st.invited.contains(u))
-            .cloned()
-            .collect();
-        if !missing.is_empty() {
-            b.invite(&ch, &missing)?;
-            b.empower(&ch, &missing)?;
-            st.invited.extend(missing.iter().cloned());
-            commit(
-                inc,
-                &st,
-                save,
-                Some(format!("invited {}", missing.join(", "))),
-            );
-        }
-    }
-
-    // 3. The alert message, 4. pinned.
-    let alert = message::alert_message(inc, route.console_url.as_deref());
-    let message_id = match st.message_id.clone() {
-        Some(id) => id,
-        None => {
-            let id = b.post(&ch, &alert)?;
-            st.message_id = Some(id.clone());
-            st.rendered_fires = inc.times_fired;
-            st.rendered_resolved = !inc.is_open();
-            commit(
-                inc,
-                &st,
-                save,
-                Some(format!("posted alert message: {}", alert.title)),
-            );
-            id
-        }
-    };
-    let mut message_id = message_id;
-    if caps.pin && !st.pinned {
-        match b.pin(&ch, &message_id) {
-            Err(ChatError::MessageGone(why)) => {
-                message_id = repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
-            }
-            r => {
-                r?;
-                st.pinned = true;
-                commit(inc, &st, save, Some("pinned the alert message".into()));
-            }
-        }
-    }
-
-    // 5. Topic shows the state.
-    let topic = message::topic(inc);
-    if caps.topic && st.topic.as_deref() != Some(topic.as_str()) {
-        b.set_topic(&ch, &topic)?;
-        st.topic = Some(topic.clone());
-        commit(inc, &st, save, Some(format!("topic set to \"{topic}\"")));
-    }
-
-    // 6. The pinned message follows re-fires and recovery, in place.
-    let special = message::special_state(inc);
-    if caps.update
-        && (st.rendered_fires != inc.times_fired
-            || st.rendered_resolved == inc.is_open()
-            || st.extra.get(RENDERED_STATE) != special.as_ref())
-    {
-        match b.update(&ch, &message_id, &alert) {
-            // Someone deleted the pinned message: post it anew (it shows the current state).
-            Err(ChatError::MessageGone(why)) => {
-                repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
-            }
-            r => {
-                r?;
-                st.rendered_fires = inc.times_fired;
-                st.rendered_resolved = !inc.is_open();
-                match &special {
-                    Some(word) => st.extra.insert(RENDERED_STATE.into(), word.clone()),
-                    None => st.extra.remove(RENDERED_STATE),
-                };
-                commit(
-                    inc,
-                    &st,
-                    save,
-                    Some(format!(
-                        "updated alert message: {} (fired {} times)",
-                        alert.title, inc.times_fired
-                    )),
-                );
-            }
-        }
-    }
-
-    // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
-    let told = st.extra.contains_key(NOT_PAGED_TOLD);
-    if message::not_paged(inc).is_some() != told {
-        b.post(&ch, &message::paging_line(inc))?;
-        if told {
-            st.extra.remove(NOT_PAGED_TOLD);
-        } else {
-            st.extra.insert(NOT_PAGED_TOLD.into(), now.rfc3339());
-        }
-        commit(
-            inc,
-            &st,
-            save,
-            Some("told the channel whether ilert paged".into()),
-        );
-    }
-
-    // 7. Recovery message.
-    if !inc.is_open() && st.recovery_message_id.is_none() {
-        let rec = message::recovery_message(inc);
-        let id = b.post(&ch, &rec)?;
-        st.recovery_message_id = Some(id);
-        commit(
-            inc,
-            &st,
-            save,
-            Some(format!("posted recovery message: {}", rec.title)),
-        );
-    }
-
-    // 8. Stakeholder line per state change.
-    if let Some(stake) = &route.stakeholder_channel {
-        let acked = message::acked_by(inc);
-        let phase = match (inc.is_open(), &acked) {
-            (false, _) => "resolved",
-            (true, Some(_)) => "acknowledged",
-            (true, None) => "opened",
-        };
-        let marker = format!("stakeholder_{phase}");
-        let already_told = st.extra.contains_key(&marker);
-        if !already_told {
-            let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
-            let target = b.existing_channel(stake)?;
-            let line = message::stakeholder_line(inc, &link);
-            b.post(&target, &line)?;
-            st.extra.insert(marker, now.rfc3339());
-            commit(
-                inc,
-                &st,
-                save,
-                Some(format!("stakeholder line in {stake}: {}", line.title)),
-            );
-        }
-    }
-    Ok(())
-}
-
-/// Replaces a deleted alert message: posts the current one, repoints the record, pins it.
-#[allow(clippy::too_many_arguments)]
-fn repost(
-    b: &mut dyn ChatBackend,
-    ch: &ChannelRef,
-    inc: &mut Incident,
-    st: &mut ChatState,
-    alert: &ChatMessage,
-    caps: Capabilities,
-    save: &mut Save<'_>,
-    why: &str,
-) -> Result<String, ChatError> {
-    log::warn!(
-        "incident {}: the alert message in #{} is gone ({why}); posting it again",
-        inc.key,
-        ch.name
-    );
-    let id = b.post(ch, alert)?;
-    st.message_id = Some(id.clone());
-    st.pinned = false;
-    st.rendered_fires = inc.times_fired;
-    st.rendered_resolved = !inc.is_open();
-    commit(
-        inc,
-        st,
-        save,
-        Some(format!(
-            "the alert message was gone ({why}); posted it again: {}",
-            alert.title
-        )),
-    );
-    if caps.pin {
-        b.pin(ch, &id)?;
-        st.pinned = true;
-        commit(inc, st, save, Some("pinned the new alert message".into()));
-    }
-    Ok(id)
-}
-
-fn commit(inc: &mut Incident, st: &ChatState, save: &mut Save<'_>, note: Option<String>) {
-    inc.chat = Some(st.clone());
-    save(inc, note);
-}
-
 impl std::error::Error for ChatError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ChatError::Transport(e) => Some(e),
             _ => None,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Config;
-    use crate::lifecycle::{plan, Action};
-    use crate::pandora::{Alert, AlertInput};
-    use std::path::Path;
-    use std::time::Duration;
-
-    /// Records calls; fails the `fail_at`-th call once; `gone` answers updates of that
-    /// message id with `MessageGone`.
-    #[derive(Default)]
-    struct Recorder {
-        calls: Vec<String>,
-        fail_at: Option<usize>,
-        caps: Option<Capabilities>,
-        gone: Option<String>,
-    }
-
-    impl Recorder {
-        fn call(&mut self, c: String) -> Result<(), ChatError> {
-            if self.fail_at == Some(self.calls.len()) {
-                self.fail_at = None;
-                return Err(ChatError::Transient("boom".into()));
-            }
-            self.calls.push(c);
-            Ok(())
-        }
-    }
-
-    impl ChatBackend for Recorder {
-        fn capabilities(&self) -> Capabilities {
-            self.caps.unwrap_or(Capabilities::ALL)
-        }
-        fn sanitize_name(&self, name: &str) -> String {
-            name.to_lowercase()
-        }
-        fn open_channel(&mut self, spec: &ChannelSpec) -> Result<ChannelRef, ChatError> {
-            self.call(format!("open {} private={}", spec.name, spec.private))?;
-            Ok(ChannelRef {
-                id: "C1".into(),
-                name: spec.name.clone(),
-                url: None,
-            })
-        }
-        fn post(&mut self, ch: &ChannelRef, m: &ChatMessage) -> Result<String, ChatError> {
-            self.call(format!("post {} {:?}", ch.id, m.kind))?;
-            Ok(format!("m{}", self.calls.len()))
-        }
-        fn update(&mut self, _: &ChannelRef, id: &str, m: &ChatMessage) -> Result<(), ChatError> {
-            if self.gone.as_deref() == Some(id) {
-                return Err(ChatError::MessageGone("message_not_found".into()));
-            }
-            self.call(format!("update {id} {}", m.title))
-        }
-        fn pin(&mut self, _: &ChannelRef, id: &str) -> Result<(), ChatError> {
-            self.call(format!("pin {id}"))
-        }
-        fn set_topic(&mut self, _: &ChannelRef, t: &str) -> Result<(), ChatError> {
-            self.call(format!("topic {t}"))
-        }
-        fn invite(&mut self, _: &ChannelRef, u: &[String]) -> Result<(), ChatError> {
-            self.call(format!("invite {}", u.join(",")))
-        }
-        fn archive(&mut self, ch: &ChannelRef) -> Result<(), ChatError> {
-            self.call(format!("archive {}", ch.id))
-        }
-        fn history(&mut self, _: &ChannelRef) -> Result<Vec<HistoryItem>, ChatError> {
-            Ok(Vec::new())
-        }
-    }
-
-    fn setup() -> (Config, Alert, Alert) {
-        let text = "[slack]\ntoken = \"xoxb-1\"\n[[route]]\nname = \"default\"\nilert_key = \"k\"\nchat = \"slack\"\ninvite = [\"U1\", \"U2\"]\nstakeholder_channel = \"CSTAKE\"\n";
-        let c = Config::parse(Path::new("t.toml"), text).unwrap();
-        let input = |e: &str| AlertInput {
-            event: Some(e.into()),
-            alert_id: Some("6182268".into()),
-            agent: Some("web-01".into()),
-            module: Some("CPU Load".into()),
-            ..Default::default()
-        };
-        let fire = Alert::from_input(&input("alert"), "").unwrap();
-        let rec = Alert::from_input(&input("resolved"), "").unwrap();
-        (c, fire, rec)
-    }
-
-    fn run(
-        b: &mut Recorder,
-        inc: &mut Incident,
-        c: &Config,
-        change: ChatChange,
-    ) -> Result<(), ChatError> {
-        let route = c.routes[0].chat.clone().unwrap();
-        let mut saved = Vec::new();
-        let r = sync(
-            b,
-            inc,
-            &route,
-            change,
-            Timestamp::from_millis(0),
-            &mut |i: &Incident, _| saved.push(i.clone()),
-        );
-        if let Some(last) = saved.last() {
-            *inc = last.clone();
-        }
-        r
-    }
-
-    #[test]
-    fn lifecycle_opens_one_channel_and_updates_the_pinned_message_in_place() {
-        let (c, fire, rec) = setup();
-        let t = Timestamp::from_millis(0);
-        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
-        let mut b = Recorder::default();
-        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
-        assert_eq!(
-            b.calls,
-            [
-                "open pandorafms_alert_6182268 private=false",
-                "invite U1,U2",
-                "post C1 Alert",
-                "pin m3",
-                "topic FIRING - web-01 / CPU Load",
-                "post CSTAKE Stakeholder",
-            ]
-        );
-        b.calls.clear();
-        inc = plan(Some(&inc), &fire, &c.routes[0], &c, t).incident;
-        run(&mut b, &mut inc, &c, ChatChange::Refire).unwrap();
-        assert_eq!(b.calls, ["update m3 FIRING [Critical] web-01 / CPU Load"]);
-        b.calls.clear();
-        inc = plan(Some(&inc), &rec, &c.routes[0], &c, t).incident;
-        run(&mut b, &mut inc, &c, ChatChange::Recover).unwrap();
-        assert_eq!(
-            b.calls,
-            [
-                "topic RESOLVED - web-01 / CPU Load",
-                "update m3 RESOLVED [Critical] web-01 / CPU Load",
-                "post C1 Recovery",
-                "post CSTAKE Stakeholder",
-            ]
-        );
-        // A replay of the same change does nothing more.
-        b.calls.clear();
-        run(&mut b, &mut inc, &c, ChatChange::Recover).unwrap();
-        assert!(b.calls.is_empty(), "{:?}", b.calls);
-    }
-
-    #[test]
-    fn a_failure_midway_resumes_without_a_second_channel() {
-        let (c, fire, _) = setup();
-        let mut inc = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0)).incident;
-        let mut b = Recorder {
-            fail_at: Some(2),
-            ..Default::default()
-        };
-        assert!(run(&mut b, &mut inc, &c, ChatChange::Open).is_err());
-        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
-        let opens = b.calls.iter().filter(|c| c.starts_with("open")).count();
-        let posts = b.calls.iter().filter(|c| c.starts_with("post C1")).count();
-        assert_eq!((opens, posts), (1, 1), "{:?}", b.calls);
-    }
-
-    #[test]
-    fn a_deleted_alert_message_is_posted_again_and_repinned() {
-        let (c, fire, _) = setup();
-        let t = Timestamp::from_millis(0);
-        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
-        let mut b = Recorder::default();
-        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
-        b.calls.clear();
-        b.gone = inc.chat.as_ref().unwrap().message_id.clone();
-        inc = plan(Some(&inc), &fire, &c.routes[0], &c, t).incident;
-        run(&mut b, &mut inc, &c, ChatChange::Refire).unwrap();
-        assert_eq!(b.calls, ["post C1 Alert", "pin m1"]);
-        let st = inc.chat.as_ref().unwrap();
-        assert_eq!(st.message_id.as_deref(), Some("m1"));
-        assert!(st.pinned);
-        assert_eq!(st.rendered_fires, 2);
-    }
-
-    #[test]
-    fn post_only_backends_skip_what_they_cannot_do() {
-        let (c, fire, rec) = setup();
-        let t = Timestamp::from_millis(0);
-        let caps = Capabilities {
-            create: false,
-            update: false,
-            pin: false,
-            topic: false,
-            invite: false,
-            archive: false,
-            history: false,
-        };
-        let mut b = Recorder {
-            caps: Some(caps),
-            ..Default::default()
-        };
-        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
-        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
-        inc = plan(Some(&inc), &fire, &c.routes[0], &c, t).incident;
-        run(&mut b, &mut inc, &c, ChatChange::Refire).unwrap();
-        inc = plan(Some(&inc), &rec, &c.routes[0], &c, t).incident;
-        run(&mut b, &mut inc, &c, ChatChange::Recover).unwrap();
-        let kinds: Vec<&str> = b
-            .calls
-            .iter()
-            .map(|c| c.split(' ').next().unwrap())
-            .collect();
-        assert_eq!(
-            kinds,
-            ["open", "post", "post", "post", "post"],
-            "{:?}",
-            b.calls
-        );
-    }
-
-    #[test]
-    fn plan_queues_chat_after_ilert() {
-        let (c, fire, _) = setup();
-        let p = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0));
-        let lanes: Vec<String> = p.actions.iter().map(Action::lane).collect();
-        assert_eq!(lanes, ["ilert", "chat:slack"]);
-    }
-
-    #[test]
-    fn storm_channel_gets_one_summary_updated_in_place_and_an_end_message() {
-        let (c, _, _) = setup();
-        let route = c.routes[0].chat.clone().unwrap();
-        let t = |s: u64| Timestamp::from_millis(0).plus(Duration::from_secs(s));
-        let mut state = crate::storm::StormState::new("default");
-        let mut b = Recorder::default();
-        let mut saves = 0;
-        state.admit(1, "Servers", "web-01 / CPU", t(0));
-        state.admit(1, "Databases", "db-01 / Latency", t(1));
-        storm::sync_storm(&mut b, &mut state, &route, t(1), &mut |_, _| saves += 1).unwrap();
-        assert_eq!(b.calls[0], "open pandorafms_storm_default private=false");
-        assert_eq!(
-            &b.calls[1..],
-            [
-                "invite U1,U2",
-                "post C1 Alert",
-                "pin m3",
-                "topic STORM - route default: 1 incidents summarised",
-                "post CSTAKE Stakeholder"
-            ],
-            "responders invited, stakeholders told once"
-        );
-        b.calls.clear();
-        state.admit(1, "Databases", "db-02 / Latency", t(2));
-        storm::sync_storm(&mut b, &mut state, &route, t(2), &mut |_, _| saves += 1).unwrap();
-        assert_eq!(b.calls.len(), 2, "{:?}", b.calls);
-        assert!(
-            b.calls[0].starts_with("update m3 ALERT STORM on route 'default'"),
-            "{:?}",
-            b.calls
-        );
-        b.calls.clear();
-        state.end(t(400));
-        storm::sync_storm(&mut b, &mut state, &route, t(400), &mut |_, _| saves += 1).unwrap();
-        assert!(
-            b.calls[0].starts_with("update m3 STORM OVER"),
-            "{:?}",
-            b.calls
-        );
-        assert_eq!(
-            b.calls[1],
-            "topic QUIET - route default: incidents get their own channel"
-        );
-        assert_eq!(b.calls[2], "post C1 Recovery");
-        assert_eq!(b.calls[3], "post CSTAKE Stakeholder", "the end, told once");
-        b.calls.clear();
-        storm::sync_storm(&mut b, &mut state, &route, t(401), &mut |_, _| saves += 1).unwrap();
-        assert!(b.calls.is_empty(), "replay must do nothing: {:?}", b.calls);
-        assert!(saves > 0);
     }
 }

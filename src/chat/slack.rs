@@ -14,10 +14,11 @@
 
 use serde_json::{json, Value};
 
+use super::api::{self, ApiError, Refusal};
 use super::message::MessageKind;
 use super::{
-    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
-    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+    alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
+    ChatMessage, Context, HistoryItem, PostedAlert,
 };
 use crate::config::SlackConfig;
 use crate::http::{encode_component, Request, Response};
@@ -30,34 +31,21 @@ pub const NAME_MAX: usize = 80;
 pub const TOPIC_MAX: usize = 250;
 /// Pages of `conversations.list` we read at most while looking for a taken name.
 const LIST_PAGES_MAX: usize = 50;
+/// Pages of `conversations.history` read at most while looking for the alert message of an
+/// adopted channel (it is among the channel's first messages).
+const ADOPT_PAGES_MAX: usize = 10;
+/// The `event_type` of the message metadata that marks an incident's alert message
+/// (docs.slack.dev/messaging/message-metadata: `metadata` = `event_type` + `event_payload`).
+pub const ALERT_EVENT_TYPE: &str = "pandora_ilert_alert";
 
 /// The Slack backend for one delivery.
 pub struct Slack<'a> {
     cfg: &'a SlackConfig,
     ctx: &'a Context<'a>,
     bot_user: Option<String>,
-}
-
-/// Why a Slack call did not succeed: an `ok: false` code the caller may handle, or an error
-/// already classified.
-#[derive(Debug)]
-enum Failure {
-    Code { code: String, body: Value },
-    Other(ChatError),
-}
-
-impl Failure {
-    /// Classifies the failure of `method`.
-    fn into_chat(self, method: &str) -> ChatError {
-        match self {
-            Failure::Code { code, body } => classify(method, &code, body["needed"].as_str()),
-            Failure::Other(e) => e,
-        }
-    }
-    /// True when it is `ok: false` with one of `codes`.
-    fn is(&self, codes: &[&str]) -> bool {
-        matches!(self, Failure::Code { code, .. } if codes.contains(&code.as_str()))
-    }
+    /// The channel the last `open_channel` adopted (created by another server or an earlier
+    /// run), whose alert message `posted_alert` looks for.
+    adopted: Option<String>,
 }
 
 /// What an `ok: false` code means for the delivery. Configuration problems say what to fix.
@@ -108,6 +96,15 @@ pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
                 "Slack {method}: {code}: the workspace has too many channels; archive old ones"
             ))
         }
+        // usergroups.users.list (SAR usergroups.users.list.json `errors`).
+        "no_such_subteam" => ChatError::Permanent(format!(
+            "Slack {method}: no_such_subteam: a user group in the route's chatops_allow_groups \
+             does not exist; fix its id (S…)"
+        )),
+        "plan_upgrade_required" => ChatError::Permanent(format!(
+            "Slack {method}: plan_upgrade_required: this workspace's plan has no user groups; \
+             list people in chatops_allow instead"
+        )),
         "message_not_found" | "cant_update_message" | "edit_window_closed" => {
             ChatError::MessageGone(format!("Slack {method}: {code}"))
         }
@@ -115,49 +112,51 @@ pub fn classify(method: &str, code: &str, needed: Option<&str>) -> ChatError {
     }
 }
 
-/// Reads a Web API answer of `method`: the status first (a redirect is a configuration error,
-/// 429 and 5xx are retried), then the `ok` field of the JSON body.
-fn answer(resp: &Response, method: &str, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[slack] api_url") {
-        return Err(Failure::Other(ChatError::Permanent(format!(
-            "Slack {method}: {why}"
-        ))));
+/// A failed call of `method`, classified.
+fn chat_error(method: &str, e: ApiError) -> ChatError {
+    e.into_chat(&format!("Slack {method}"), |r| refused(method, r))
+}
+
+/// What Slack's refusal of `method` means: the status first (429 and 5xx are retried), then
+/// the `ok: false` code of a Web API answer.
+fn refused(method: &str, r: &Refusal) -> ChatError {
+    match r.status {
+        429 => ChatError::RateLimited(r.retry_after),
+        500.. => ChatError::Transient(format!("Slack {method}: HTTP {}", r.status)),
+        200 if r.body.is_object() => classify(method, &r.code, r.body["needed"].as_str()),
+        status => {
+            let what = format!(
+                "Slack {method}: HTTP {status} without a Web API answer ({})",
+                r.message
+            );
+            if status == 200 {
+                ChatError::Transient(what)
+            } else {
+                ChatError::Permanent(format!("{what}; check [slack] api_url"))
+            }
+        }
     }
-    if resp.status == 429 {
-        return Err(Failure::Other(ChatError::RateLimited(
-            resp.retry_after_delay(now),
-        )));
-    }
-    if resp.status >= 500 {
-        return Err(Failure::Other(ChatError::Transient(format!(
-            "Slack {method}: HTTP {}",
-            resp.status
-        ))));
-    }
+}
+
+/// Reads a Web API answer: success is HTTP 200 with `ok: true`; the code of an `ok: false`
+/// is in `error`.
+fn read(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     let body = resp.json();
-    if resp.status != 200 || !body.is_object() {
-        let what = format!(
-            "Slack {method}: HTTP {} without a Web API answer ({})",
-            resp.status,
-            one_line(&resp.body, 120)
-        );
-        return Err(Failure::Other(if resp.status == 200 {
-            ChatError::Transient(what)
-        } else {
-            ChatError::Permanent(format!("{what}; check [slack] api_url"))
-        }));
-    }
-    if let Some(w) = body["warning"].as_str() {
-        log::debug!("Slack {method}: warning {w}");
-    }
-    if body["ok"].as_bool() == Some(true) {
+    if resp.status == 200 && body["ok"].as_bool() == Some(true) {
         return Ok(body);
     }
-    let code = body["error"]
-        .as_str()
-        .unwrap_or("unknown_error")
-        .to_string();
-    Err(Failure::Code { code, body })
+    let code = match body["error"].as_str() {
+        _ if resp.status != 200 || !body.is_object() => "",
+        Some(code) => code,
+        None => "unknown_error",
+    };
+    Err(Refusal {
+        status: resp.status,
+        code: code.to_string(),
+        message: one_line(&resp.body, 120),
+        retry_after: resp.retry_after_delay(now),
+        body,
+    })
 }
 
 impl<'a> Slack<'a> {
@@ -167,35 +166,31 @@ impl<'a> Slack<'a> {
             cfg,
             ctx,
             bot_user: None,
+            adopted: None,
         }
     }
 
-    fn request(&self, req: Request, method: &str) -> Result<Value, Failure> {
-        let Some(timeout) = request_timeout(self.ctx) else {
-            return Err(Failure::Other(ChatError::Transient(
-                "run deadline reached; the rest waits for the next run".into(),
-            )));
+    fn request(&self, req: Request, method: &str) -> Result<Value, ApiError> {
+        let token = self.cfg.token.expose();
+        let result = api::call(self.ctx, req, Some(token), "[slack] api_url", read);
+        let body = match &result {
+            Ok(body) | Err(ApiError::Refused(Refusal { body, .. })) => body,
+            Err(_) => &Value::Null,
         };
-        let req = req.header(
-            "Authorization",
-            format!("Bearer {}", self.cfg.token.expose()),
-        );
-        let resp = self
-            .ctx
-            .http
-            .send(&req, timeout)
-            .map_err(|e| Failure::Other(e.into()))?;
-        answer(&resp, method, self.ctx.now)
+        if let Some(w) = body["warning"].as_str() {
+            log::debug!("Slack {method}: warning {w}");
+        }
+        result
     }
 
     /// A write method with a JSON body.
-    fn call(&self, method: &str, args: Value) -> Result<Value, Failure> {
+    fn call(&self, method: &str, args: Value) -> Result<Value, ApiError> {
         let url = format!("{}/{method}", self.cfg.api_url);
         self.request(Request::new("POST", url).json(args), method)
     }
 
     /// A read method with a query string.
-    fn get(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, Failure> {
+    fn get(&self, method: &str, query: &[(&str, &str)]) -> Result<Value, ApiError> {
         let q: Vec<String> = query
             .iter()
             .map(|(k, v)| format!("{k}={}", encode_component(v)))
@@ -211,7 +206,7 @@ impl<'a> Slack<'a> {
         }
         let body = self
             .call("auth.test", json!({}))
-            .map_err(|f| f.into_chat("auth.test"))?;
+            .map_err(|f| chat_error("auth.test", f))?;
         let user = body["user_id"].as_str().unwrap_or_default().to_string();
         self.bot_user = Some(user.clone());
         Ok(user)
@@ -231,7 +226,7 @@ impl<'a> Slack<'a> {
             }
             let body = self
                 .get("conversations.list", &q)
-                .map_err(|f| f.into_chat("conversations.list"))?;
+                .map_err(|f| chat_error("conversations.list", f))?;
             if let Some(ch) = body["channels"]
                 .as_array()
                 .and_then(|chs| chs.iter().find(|c| c["name"] == name))
@@ -266,7 +261,7 @@ impl<'a> Slack<'a> {
             json!({"channel": id, "purpose": escape_within(purpose, TOPIC_MAX)}),
         )
         .map(drop)
-        .map_err(|f| f.into_chat("conversations.setPurpose"))
+        .map_err(|f| chat_error("conversations.setPurpose", f))
     }
 
     /// The replies in the thread under `parent` (not the parent itself), marked as such.
@@ -290,7 +285,7 @@ impl<'a> Slack<'a> {
                 Ok(b) => b,
                 // Deleted since the history page was read.
                 Err(f) if f.is(&["thread_not_found"]) => break,
-                Err(f) => return Err(f.into_chat("conversations.replies")),
+                Err(f) => return Err(chat_error("conversations.replies", f)),
             };
             for m in body["messages"].as_array().into_iter().flatten() {
                 let ts = m["ts"].as_str().unwrap_or_default();
@@ -384,6 +379,7 @@ impl ChatBackend for Slack<'_> {
                 }
                 Err(f) if f.is(&["name_taken"]) => {
                     if let Some(ch) = self.adopt(&name, &purpose)? {
+                        self.adopted = Some(ch.id.clone());
                         return Ok(ch);
                     }
                     log::warn!(
@@ -391,7 +387,7 @@ impl ChatBackend for Slack<'_> {
                          trying another name"
                     );
                 }
-                Err(f) => return Err(f.into_chat("conversations.create")),
+                Err(f) => return Err(chat_error("conversations.create", f)),
             }
         }
         Err(ChatError::Permanent(format!(
@@ -401,6 +397,52 @@ impl ChatBackend for Slack<'_> {
         )))
     }
 
+    /// Reads the adopted channel's history (`conversations.history` with
+    /// `include_all_metadata=true`, scopes `channels:history` / `groups:history`, newest first)
+    /// for our bot's message whose metadata names this incident; `pinned_to` says if it is
+    /// pinned. Bounded to `ADOPT_PAGES_MAX` pages.
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        if self.adopted.as_deref() != Some(channel.id.as_str()) {
+            return Ok(None);
+        }
+        let bot = self.bot_user()?;
+        let mut cursor = String::new();
+        for _ in 0..ADOPT_PAGES_MAX {
+            let mut q = vec![
+                ("channel", channel.id.as_str()),
+                ("include_all_metadata", "true"),
+                ("limit", "100"),
+            ];
+            if !cursor.is_empty() {
+                q.push(("cursor", cursor.as_str()));
+            }
+            let body = self
+                .get("conversations.history", &q)
+                .map_err(|f| chat_error("conversations.history", f))?;
+            let found = body["messages"].as_array().into_iter().flatten().find(|m| {
+                m["metadata"]["event_type"] == ALERT_EVENT_TYPE
+                    && m["metadata"]["event_payload"]["incident"] == key
+                    && m["user"] == bot.as_str()
+            });
+            if let Some(m) = found {
+                let item = history_item(m, &channel.id);
+                return Ok(Some(PostedAlert {
+                    id: item.id,
+                    pinned: item.pinned,
+                }));
+            }
+            cursor = next_cursor(&body);
+            if cursor.is_empty() {
+                break;
+            }
+        }
+        Ok(None)
+    }
+
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
         let mut args = render(message);
         args["channel"] = json!(channel.id);
@@ -408,7 +450,7 @@ impl ChatBackend for Slack<'_> {
         args["unfurl_media"] = json!(false);
         let body = self
             .call("chat.postMessage", args)
-            .map_err(|f| f.into_chat("chat.postMessage"))?;
+            .map_err(|f| chat_error("chat.postMessage", f))?;
         body["ts"]
             .as_str()
             .map(str::to_string)
@@ -426,7 +468,7 @@ impl ChatBackend for Slack<'_> {
         args["thread_ts"] = json!(parent_id);
         let body = self
             .call("chat.postMessage", args)
-            .map_err(|f| f.into_chat("chat.postMessage"))?;
+            .map_err(|f| chat_error("chat.postMessage", f))?;
         Ok(body["ts"].as_str().unwrap_or_default().to_string())
     }
 
@@ -450,7 +492,7 @@ impl ChatBackend for Slack<'_> {
             }
             let body = self
                 .get("conversations.history", &q)
-                .map_err(|f| f.into_chat("conversations.history"))?;
+                .map_err(|f| chat_error("conversations.history", f))?;
             for m in body["messages"].as_array().into_iter().flatten() {
                 items.push(history_item(m, &channel.id));
             }
@@ -470,6 +512,22 @@ impl ChatBackend for Slack<'_> {
         Ok((items, next))
     }
 
+    /// `usergroups.users.list` (GET, scope `usergroups:read`, Tier 2; answer `{"ok": true,
+    /// "users": ["U060R4BJ4", …]}`, SAR `usergroups.users.list.json`). Disabled groups count
+    /// as empty: a group switched off allows nobody.
+    fn group_members(&mut self, group: &str) -> Result<Option<Vec<String>>, ChatError> {
+        let body = self
+            .get("usergroups.users.list", &[("usergroup", group)])
+            .map_err(|e| chat_error("usergroups.users.list", e))?;
+        let users = body["users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|u| u.as_str().map(str::to_string))
+            .collect();
+        Ok(Some(users))
+    }
+
     fn update(
         &mut self,
         channel: &ChannelRef,
@@ -481,7 +539,7 @@ impl ChatBackend for Slack<'_> {
         args["ts"] = json!(message_id);
         self.call("chat.update", args)
             .map(drop)
-            .map_err(|f| f.into_chat("chat.update"))
+            .map_err(|f| chat_error("chat.update", f))
     }
 
     fn pin(&mut self, channel: &ChannelRef, message_id: &str) -> Result<(), ChatError> {
@@ -491,7 +549,7 @@ impl ChatBackend for Slack<'_> {
         ) {
             Ok(_) => Ok(()),
             Err(f) if f.is(&["already_pinned"]) => Ok(()),
-            Err(f) => Err(f.into_chat("pins.add")),
+            Err(f) => Err(chat_error("pins.add", f)),
         }
     }
 
@@ -501,7 +559,7 @@ impl ChatBackend for Slack<'_> {
             json!({"channel": channel.id, "topic": escape_within(topic, TOPIC_MAX)}),
         )
         .map(drop)
-        .map_err(|f| f.into_chat("conversations.setTopic"))
+        .map_err(|f| chat_error("conversations.setTopic", f))
     }
 
     fn invite(&mut self, channel: &ChannelRef, users: &[String]) -> Result<(), ChatError> {
@@ -514,7 +572,7 @@ impl ChatBackend for Slack<'_> {
             ) {
                 Ok(_) => {}
                 Err(f) if f.is(&["already_in_channel", "cant_invite_self"]) => {}
-                Err(f) => return Err(f.into_chat("conversations.invite")),
+                Err(f) => return Err(chat_error("conversations.invite", f)),
             }
         }
         Ok(())
@@ -524,7 +582,7 @@ impl ChatBackend for Slack<'_> {
         match self.call("conversations.archive", json!({"channel": channel.id})) {
             Ok(_) => Ok(()),
             Err(f) if f.is(&["already_archived"]) => Ok(()),
-            Err(f) => Err(f.into_chat("conversations.archive")),
+            Err(f) => Err(chat_error("conversations.archive", f)),
         }
     }
 
@@ -541,7 +599,7 @@ impl ChatBackend for Slack<'_> {
             }
             let body = self
                 .get("conversations.history", &q)
-                .map_err(|f| f.into_chat("conversations.history"))?;
+                .map_err(|f| chat_error("conversations.history", f))?;
             for m in body["messages"].as_array().into_iter().flatten() {
                 if m["reply_count"].as_u64().unwrap_or(0) > 0 {
                     threads.push(m["ts"].as_str().unwrap_or_default().to_string());
@@ -740,10 +798,16 @@ pub fn render(message: &ChatMessage) -> Value {
             "text": {"type": "mrkdwn", "text": clip(&links.join("  ·  "), 3000)},
         }));
     }
-    json!({
+    let mut args = json!({
         "text": clip(&escape(&message.text), 4000),
         "blocks": blocks,
-    })
+    });
+    if let Some(key) = &message.alert_of {
+        // Marks the incident's alert message, so a server adopting the channel finds it.
+        args["metadata"] =
+            json!({"event_type": ALERT_EVENT_TYPE, "event_payload": {"incident": key}});
+    }
+    args
 }
 
 // The integration tests' fake Slack, reused by the unit tests below to test the backend's
@@ -904,6 +968,7 @@ mod tests {
             ],
             links: vec![("ilert alert".into(), "https://x.ilert.com/a?b=1&c=2".into())],
             text: "FIRING [Critical] web-01 / CPU <Load> & co\nAgent: web-01".into(),
+            alert_of: None,
         }
     }
 
@@ -995,6 +1060,7 @@ mod tests {
             fields: vec![],
             links: vec![],
             text: "Incident opened: [Critical] a & b".into(),
+            alert_of: None,
         };
         let v = render(&m);
         assert_eq!(v["blocks"].as_array().unwrap().len(), 1);
@@ -1058,13 +1124,13 @@ mod tests {
         /// is a configuration error.
         #[test]
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
-            let got = answer(&r, "chat.postMessage", Timestamp::from_millis(0));
+            let got = api::answer(&r, Timestamp::from_millis(0), "[slack] api_url", read);
             if got.is_ok() {
                 proptest::prop_assert_eq!(r.status, 200);
                 proptest::prop_assert_eq!(r.json()["ok"].as_bool(), Some(true));
             }
             if let Err(f) = got {
-                let e = f.into_chat("chat.postMessage");
+                let e = chat_error("chat.postMessage", f);
                 if (300..=399).contains(&r.status) {
                     proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[slack] api_url")), "{:?}", e);
                 }

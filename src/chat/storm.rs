@@ -35,7 +35,7 @@ pub fn sync_storm(
                 description: format!("pandora-ilert storm channel of route {}", state.route),
             };
             let ch = b.open_channel(&spec)?;
-            state.chat.backend = route.backend.clone();
+            state.chat.backend = Some(route.backend);
             state.chat.channel_id = Some(ch.id.clone());
             state.chat.channel_name = Some(ch.name.clone());
             state.chat.channel_url = ch.url.clone();

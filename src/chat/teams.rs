@@ -13,6 +13,11 @@
 //! - there is no pin API for channel messages, and reading messages back is a protected API:
 //!   no pin, no history.
 //!
+//! **Bot mode** (Graph settings and `bot_app_id`/`bot_secret`): channels as in Graph mode, and
+//! the cards go through the Bot Framework bot (`teams_bot`): the alert card starts a thread in
+//! the incident channel and is edited in place, follow-ups are replies in that thread. Where
+//! the bot is refused in a private channel, the detail-free card goes through the webhook.
+//!
 //! **Webhook mode** (only `webhook_url`): one Adaptive Card per state change (opened,
 //! resolved) into the webhook's channel; no channel is created.
 
@@ -22,10 +27,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use super::api::{self, Refusal};
+use super::entra;
 use super::message::MessageKind;
+use super::teams_bot::{self, BotClient, BotMessageId};
 use super::{
-    alternative_names, request_timeout, shorten_name, Capabilities, ChannelRef, ChannelSpec,
-    ChatBackend, ChatError, ChatMessage, Context, HistoryItem,
+    alternative_names, shorten_name, Capabilities, ChannelRef, ChannelSpec, ChatBackend, ChatError,
+    ChatMessage, Context, HistoryItem, PostedAlert,
 };
 use crate::config::TeamsConfig;
 use crate::http::{encode_component, Request, Response};
@@ -51,48 +59,82 @@ const LIST_PAGES_MAX: usize = 20;
 /// Set once the webhook fallback has been explained in this process's log.
 static FALLBACK_EXPLAINED: AtomicBool = AtomicBool::new(false);
 
+/// `meta/` entry with the outcome of the last attempt to install the bot's app in the team
+/// (`{"state": "installed"|"refused", "at", "reason"}`); `doctor` and `status` read it.
+pub const BOT_INSTALL_META: &str = "teams-bot-install";
+/// `meta/` entry naming the last private channel the bot was refused in
+/// (`{"at", "channel", "via"}`); `status` shows it.
+pub const BOT_PRIVATE_FALLBACK_META: &str = "teams-bot-private-fallback";
+/// How long a refused installation is trusted before it is tried again.
+const INSTALL_RECHECK: Duration = Duration::from_secs(24 * 3600);
+/// The least-privileged application permission to install an app in a team (Graph, "Add app
+/// to team", Permissions).
+pub const INSTALL_PERMISSION: &str = "TeamsAppInstallation.ReadWriteSelfForTeam.All";
+
+/// Channels a team holds at most, deleted ones included for 30 days (Microsoft, "Limits and
+/// specifications for Microsoft Teams": "Number of channels per team: 1000"; MC649926).
+pub const TEAM_CHANNELS_MAX: usize = 1000;
+/// What to do about a team near its channel limit.
+pub const CAPACITY_ADVICE: &str = "delete archived incident channels no longer needed ([teams] \
+     delete_archived_after does it after archiving; deleted channels free their slot after 30 \
+     days), or set [teams] team_id to a new team for new incidents";
+/// `meta/` entry with the team's channel count as last taken (`TeamCapacity`).
+pub const CAPACITY_META: &str = "teams-capacity";
+
+/// The team's channels against its 1,000-channel limit, as counted at `at`.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TeamCapacity {
+    /// Channels Graph lists (archived ones included).
+    pub listed: usize,
+    /// Of them, ours (incident channels).
+    pub ours: usize,
+    /// Of ours, archived.
+    pub ours_archived: usize,
+    /// Channels we deleted within 30 days: still counted by Teams, not listed by Graph.
+    pub deleted_recently: usize,
+    /// When counted.
+    pub at: Timestamp,
+}
+
+impl TeamCapacity {
+    /// Channels that count against the limit.
+    pub fn used(&self) -> usize {
+        self.listed + self.deleted_recently
+    }
+
+    /// One line: the count and what it is made of.
+    pub fn line(&self) -> String {
+        format!(
+            "Teams team holds {} of {TEAM_CHANNELS_MAX} channels ({} incident channels of ours, \
+             {} of them archived; {} deleted by us in the last 30 days still count)",
+            self.used(),
+            self.ours,
+            self.ours_archived,
+            self.deleted_recently
+        )
+    }
+
+    /// The warning from 80 % of the limit on, with what to do (pure).
+    pub fn warning(&self) -> Option<String> {
+        (self.used() * 100 >= TEAM_CHANNELS_MAX * 80)
+            .then(|| format!("{}: {CAPACITY_ADVICE}", self.line()))
+    }
+}
+
 /// The Teams backend for one delivery.
 pub struct Teams<'a> {
     cfg: &'a TeamsConfig,
     ctx: &'a Context<'a>,
     token: Option<String>,
     private: HashMap<String, bool>,
-}
-
-/// A Graph answer that is not a success.
-#[derive(Debug)]
-struct GraphError {
-    status: u16,
-    code: String,
-    message: String,
-    retry_after: Option<Duration>,
-}
-
-/// A failed Graph call: Graph's own error, or one already classified (transport, deadline).
-#[derive(Debug)]
-enum Failure {
-    Graph(GraphError),
-    Other(ChatError),
-}
-
-impl From<ChatError> for Failure {
-    fn from(e: ChatError) -> Self {
-        Failure::Other(e)
-    }
-}
-
-impl Failure {
-    /// Classifies the failure of `what`, naming the application permission it needs.
-    fn into_chat(self, what: &str, permission: &str) -> ChatError {
-        match self {
-            Failure::Other(e) => e,
-            Failure::Graph(e) => classify(what, permission, &e),
-        }
-    }
+    bot: Option<BotClient<'a>>,
+    /// The channel the last `open_channel` adopted (created by another server or an earlier
+    /// run).
+    adopted: Option<String>,
 }
 
 /// What a Graph error means for the delivery; configuration problems say what to fix.
-fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
+fn classify(e: &Refusal, what: &str, permission: &str) -> ChatError {
     let detail = format!(
         "HTTP {} {}: {}",
         e.status,
@@ -118,66 +160,48 @@ fn classify(what: &str, permission: &str, e: &GraphError) -> ChatError {
     }
 }
 
-/// Reads a Graph answer: a 2xx is the value (`Null` when empty), a redirect a configuration
-/// error, anything else Graph's error.
-fn graph_answer(resp: &Response, now: Timestamp) -> Result<Value, Failure> {
-    if let Some(why) = resp.redirect_error("[teams] graph_url") {
-        return Err(Failure::Other(ChatError::Permanent(format!(
-            "Teams: Graph: {why}"
-        ))));
-    }
-    if (200..300).contains(&resp.status) {
-        return Ok(if resp.body.trim().is_empty() {
-            Value::Null
-        } else {
-            resp.json()
-        });
-    }
-    let body = resp.json();
-    Err(Failure::Graph(GraphError {
-        status: resp.status,
-        code: body["error"]["code"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
-        message: body["error"]["message"]
-            .as_str()
-            .map(str::to_string)
-            .unwrap_or_else(|| one_line(&resp.body, 200)),
-        retry_after: resp.retry_after_delay(now),
-    }))
+/// Reads a Graph answer: a 2xx is the value (`Null` when empty), anything else Graph's error.
+fn read_graph(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
+    api::rest_answer(resp, now, "/error/code", "/error/message")
 }
 
-/// Reads a Workflows webhook answer; the webhook returns no message id, so one is made up.
-fn webhook_answer(resp: &Response, now: Timestamp) -> Result<String, ChatError> {
-    if let Some(why) = resp.redirect_error("[teams] webhook_url") {
-        return Err(ChatError::Permanent(format!("Teams webhook: {why}")));
-    }
+/// Reads a Workflows webhook answer: any 2xx delivered the card (the webhook returns no
+/// message id).
+fn read_webhook(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     // Legacy connectors answered 200 and signalled throttling in the body.
-    if resp.status == 429 || resp.body.contains("HTTP error 429") {
-        return Err(ChatError::RateLimited(resp.retry_after_delay(now)));
+    let throttled = resp.status == 429 || resp.body.contains("HTTP error 429");
+    if (200..=299).contains(&resp.status) && !throttled {
+        return Ok(Value::Null);
     }
-    match resp.status {
-        200..=299 => Ok(format!("webhook-{}", Timestamp::now().millis())),
-        500..=599 => Err(ChatError::Transient(format!(
-            "Teams webhook: HTTP {}",
-            resp.status
-        ))),
-        status => Err(ChatError::Permanent(format!(
+    Err(Refusal {
+        status: if throttled { 429 } else { resp.status },
+        code: String::new(),
+        message: one_line(&resp.body, 200),
+        retry_after: resp.retry_after_delay(now),
+        body: resp.json(),
+    })
+}
+
+/// What the webhook's refusal means for the delivery.
+fn webhook_refused(r: &Refusal) -> ChatError {
+    match r.status {
+        429 => ChatError::RateLimited(r.retry_after),
+        500..=599 => ChatError::Transient(format!("Teams webhook: HTTP {}", r.status)),
+        status => ChatError::Permanent(format!(
             "Teams webhook refused the card (HTTP {status}: {}); check [teams] webhook_url: \
              the Workflows flow may be off or deleted, or its URL changed",
-            one_line(&resp.body, 200)
-        ))),
+            r.message
+        )),
     }
 }
 
 /// Graph's answer to an application posting a channel message.
-fn is_post_refusal(e: &GraphError) -> bool {
+fn is_post_refusal(e: &Refusal) -> bool {
     matches!(e.status, 401 | 403) && e.message.to_lowercase().contains("import purposes")
 }
 
 /// Graph's answer to a display name already used in the team.
-fn is_duplicate_name(e: &GraphError) -> bool {
+fn is_duplicate_name(e: &Refusal) -> bool {
     let m = e.message.to_lowercase();
     matches!(e.status, 400 | 409)
         && (e.code == "NameAlreadyExists"
@@ -193,13 +217,13 @@ impl<'a> Teams<'a> {
             ctx,
             token: None,
             private: HashMap::new(),
+            adopted: None,
+            bot: cfg
+                .bot
+                .as_ref()
+                .filter(|_| cfg.graph())
+                .map(|b| BotClient::new(b, ctx)),
         }
-    }
-
-    fn timeout(&self) -> Result<Duration, ChatError> {
-        request_timeout(self.ctx).ok_or_else(|| {
-            ChatError::Transient("run deadline reached; the rest waits for the next run".into())
-        })
     }
 
     fn team(&self) -> &str {
@@ -233,124 +257,68 @@ impl<'a> Teams<'a> {
             if let Some(t) = &self.token {
                 return Ok(t.clone());
             }
-            let cached: Option<Value> = self
-                .ctx
-                .store
-                .read_meta(&self.token_meta())
-                .and_then(|s| serde_json::from_str(&s).ok());
-            if let Some(c) = cached {
-                let valid = c["expires_at"]
-                    .as_str()
-                    .and_then(Timestamp::parse_rfc3339)
-                    .is_some_and(|t| t > self.ctx.now.plus(TOKEN_SLACK));
-                if let (true, Some(t)) = (valid, c["access_token"].as_str()) {
-                    self.token = Some(t.to_string());
-                    return Ok(t.to_string());
-                }
-            }
         }
-        let url = format!(
-            "{}/{}/oauth2/v2.0/token",
-            self.cfg.login_url,
-            encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
-        );
-        let form = vec![
-            ("grant_type".to_string(), "client_credentials".to_string()),
-            (
-                "client_id".to_string(),
-                self.cfg.client_id.clone().unwrap_or_default(),
+        let secret = self
+            .cfg
+            .client_secret
+            .as_ref()
+            .map(|s| s.expose())
+            .unwrap_or_default();
+        let creds = entra::ClientCredentials {
+            who: "Teams",
+            url: format!(
+                "{}/{}/oauth2/v2.0/token",
+                self.cfg.login_url,
+                encode_component(self.cfg.tenant_id.as_deref().unwrap_or_default())
             ),
-            (
-                "client_secret".to_string(),
-                self.cfg
-                    .client_secret
-                    .as_ref()
-                    .map(|s| s.expose().to_string())
-                    .unwrap_or_default(),
-            ),
-            ("scope".to_string(), GRAPH_SCOPE.to_string()),
-        ];
-        let resp = self
-            .ctx
-            .http
-            .send(&Request::new("POST", url).form(form), self.timeout()?)?;
-        if let Some(why) = resp.redirect_error("[teams] login_url") {
-            return Err(ChatError::Permanent(format!(
-                "Teams: token endpoint: {why}"
-            )));
-        }
-        let body = resp.json();
-        match resp.status {
-            200 => {}
-            429 => return Err(ChatError::RateLimited(resp.retry_after_delay(self.ctx.now))),
-            500..=599 => {
-                return Err(ChatError::Transient(format!(
-                    "Teams: token endpoint HTTP {}",
-                    resp.status
-                )))
-            }
-            status => {
-                let desc = body["error_description"]
-                    .as_str()
-                    .and_then(|d| d.lines().next())
-                    .unwrap_or_default();
-                return Err(ChatError::Permanent(format!(
-                    "Teams: the token endpoint refused the app credentials (HTTP {status} {}: {}); \
-                     check [teams] tenant_id, client_id and client_secret",
-                    body["error"].as_str().unwrap_or("error"),
-                    one_line(desc, 200)
-                )));
-            }
-        }
-        let Some(token) = body["access_token"].as_str().filter(|t| !t.is_empty()) else {
-            return Err(ChatError::Transient(
-                "Teams: token endpoint answered without access_token".into(),
-            ));
+            url_setting: "[teams] login_url",
+            client_id: self.cfg.client_id.as_deref().unwrap_or_default(),
+            secret,
+            scope: GRAPH_SCOPE,
+            meta: self.token_meta(),
+            check: "check [teams] tenant_id, client_id and client_secret",
+            margin: TOKEN_SLACK,
         };
-        let expires_in = body["expires_in"].as_u64().unwrap_or(0);
-        let cached = json!({
-            "access_token": token,
-            "expires_at": self.ctx.now.plus(Duration::from_secs(expires_in)).rfc3339(),
-        });
-        self.ctx
-            .store
-            .write_meta(&self.token_meta(), &cached.to_string());
-        log::debug!("Teams: new Graph token, valid {expires_in}s");
-        self.token = Some(token.to_string());
-        Ok(token.to_string())
+        let cached = if fresh {
+            None
+        } else {
+            entra::cached(self.ctx, &creds)
+        };
+        let token = match cached {
+            Some(t) => t,
+            None => entra::fetch(self.ctx, &creds)?,
+        };
+        self.token = Some(token.clone());
+        Ok(token)
     }
 
-    /// One Graph call; an invalid or expired token is replaced once.
+    /// One Graph call; an invalid or expired token is replaced once. The outer error is
+    /// classified already (token, deadline, transport, redirect); the inner one is Graph's
+    /// refusal, for the caller to read.
     fn call(
         &mut self,
         method: &'static str,
         url: &str,
         body: Option<Value>,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Result<Value, Refusal>, ChatError> {
         let mut fresh = false;
         loop {
             let token = self.token(fresh)?;
-            let mut req =
-                Request::new(method, url).header("Authorization", format!("Bearer {token}"));
+            let mut req = Request::new(method, url);
             if let Some(b) = &body {
                 req = req.json(b.clone());
             }
-            let resp = self
-                .ctx
-                .http
-                .send(&req, self.timeout()?)
-                .map_err(ChatError::from)?;
-            match graph_answer(&resp, self.ctx.now) {
-                Err(Failure::Graph(e))
-                    if e.status == 401 && e.code == "InvalidAuthenticationToken" && !fresh =>
-                {
-                    log::info!(
-                        "Teams: Graph says the token is no longer valid; fetching a new one"
-                    );
-                    fresh = true;
-                }
-                other => return other,
+            let refusal =
+                match api::call(self.ctx, req, Some(&token), "[teams] graph_url", read_graph) {
+                    Ok(v) => return Ok(Ok(v)),
+                    Err(e) => e.refusal("Teams: Graph")?,
+                };
+            if refusal.status == 401 && refusal.code == "InvalidAuthenticationToken" && !fresh {
+                log::info!("Teams: Graph says the token is no longer valid; fetching a new one");
+                fresh = true;
+                continue;
             }
+            return Ok(Err(refusal));
         }
     }
 
@@ -383,8 +351,8 @@ impl<'a> Teams<'a> {
         );
         for _ in 0..LIST_PAGES_MAX {
             let page = self
-                .call("GET", &url, None)
-                .map_err(|f| f.into_chat("list the team's channels", list_permission))?;
+                .call("GET", &url, None)?
+                .map_err(|f| classify(&f, "list the team's channels", list_permission))?;
             let found = page["value"].as_array().and_then(|chs| {
                 chs.iter()
                     .find(|c| {
@@ -404,8 +372,9 @@ impl<'a> Teams<'a> {
                 let id = ch["id"].as_str().unwrap_or_default().to_string();
                 if ch["isArchived"].as_bool() == Some(true) {
                     let url = format!("{}/unarchive", self.channel_url(&id));
-                    self.call("POST", &url, None).map_err(|f| {
-                        f.into_chat(
+                    self.call("POST", &url, None)?.map_err(|f| {
+                        classify(
+                            &f,
                             "unarchive the incident channel",
                             "ChannelSettings.ReadWrite.All",
                         )
@@ -437,8 +406,8 @@ impl<'a> Teams<'a> {
             self.channel_url(&ch.id)
         );
         let v = self
-            .call("GET", &url, None)
-            .map_err(|f| f.into_chat("read the channel", "Channel.ReadBasic.All"))?;
+            .call("GET", &url, None)?
+            .map_err(|f| classify(&f, "read the channel", "Channel.ReadBasic.All"))?;
         let private = matches!(v["membershipType"].as_str(), Some("private" | "shared"));
         self.private.insert(ch.id.clone(), private);
         Ok(private)
@@ -473,9 +442,9 @@ impl<'a> Teams<'a> {
             }],
         });
         let url = format!("{}/messages", self.channel_url(&ch.id));
-        match self.call("POST", &url, Some(body)) {
+        match self.call("POST", &url, Some(body))? {
             Ok(v) => Ok(v["id"].as_str().map(str::to_string)),
-            Err(Failure::Graph(e)) if is_post_refusal(&e) => {
+            Err(e) if is_post_refusal(&e) => {
                 self.ctx
                     .store
                     .write_meta(REFUSED_META, &self.ctx.now.rfc3339());
@@ -487,7 +456,185 @@ impl<'a> Teams<'a> {
                 );
                 Ok(None)
             }
-            Err(f) => Err(f.into_chat("post into the incident channel", "ChannelMessage.Send")),
+            Err(f) => Err(classify(
+                &f,
+                "post into the incident channel",
+                "ChannelMessage.Send",
+            )),
+        }
+    }
+
+    /// Installs the bot's Teams app in the team through Graph, once; a refusal is logged with
+    /// what the admin must do and tried again after a day. Never fails the post: the app may
+    /// have been installed by hand.
+    fn ensure_installed(&mut self) {
+        let Some(app) = self.cfg.bot.as_ref().and_then(|b| b.teams_app_id.clone()) else {
+            return;
+        };
+        let last: Option<Value> = self
+            .ctx
+            .store
+            .read_meta(BOT_INSTALL_META)
+            .and_then(|s| serde_json::from_str(&s).ok());
+        if let Some(l) = &last {
+            let at = l["at"].as_str().and_then(Timestamp::parse_rfc3339);
+            let recent = at.is_some_and(|t| self.ctx.now.since(t) < INSTALL_RECHECK);
+            if l["app"] == app.as_str() && (l["state"] == "installed" || recent) {
+                return;
+            }
+        }
+        let url = format!(
+            "{}/teams/{}/installedApps",
+            self.cfg.graph_url,
+            encode_component(self.team())
+        );
+        let body = json!({
+            "teamsApp@odata.bind": format!("{}/appCatalogs/teamsApps/{app}", self.cfg.graph_url),
+        });
+        let outcome = match self.call("POST", &url, Some(body)) {
+            Ok(Ok(_)) => Some(("installed", String::new())),
+            // Graph answers 409 Conflict when the app is installed already.
+            Ok(Err(e)) if e.status == 409 => Some(("installed", String::new())),
+            Ok(Err(e)) if matches!(e.status, 401 | 403 | 404) => {
+                let reason = format!(
+                    "HTTP {} {}: {}",
+                    e.status,
+                    e.code,
+                    one_line(&e.message, 160)
+                );
+                log::warn!(
+                    "Teams: Graph refused to install the bot's app {app} in the team ({reason}); \
+                     grant the application permission {INSTALL_PERMISSION} (admin consent), or \
+                     install the app in the team by hand; `pandora-ilert doctor` says how"
+                );
+                Some(("refused", reason))
+            }
+            Ok(Err(e)) => {
+                log::warn!(
+                    "Teams: could not install the bot's app in the team this time: {}",
+                    classify(&e, "install the bot's app", INSTALL_PERMISSION)
+                );
+                None
+            }
+            Err(e) => {
+                log::warn!("Teams: could not install the bot's app in the team this time: {e}");
+                None
+            }
+        };
+        if let Some((state, reason)) = outcome {
+            if state == "installed" {
+                log::info!("Teams: the bot's app {app} is installed in the team");
+            }
+            let v =
+                json!({"state": state, "app": app, "at": self.ctx.now.rfc3339(), "reason": reason});
+            self.ctx.store.write_meta(BOT_INSTALL_META, &v.to_string());
+        }
+    }
+
+    /// Posts the alert card (a new thread) or another message (its own thread) through the
+    /// bot; a refusal in a private channel falls back to the webhook, without details.
+    fn post_bot(&mut self, ch: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
+        self.ensure_installed();
+        let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
+        let Some(bot) = self.bot.as_mut() else {
+            return Err(ChatError::Permanent("Teams: no bot configured".into()));
+        };
+        match bot.start_thread(&ch.id, activity)? {
+            Ok(id) => Ok(id.encode()),
+            Err(e) if teams_bot::not_in_roster(&e) && self.is_private(ch)? => {
+                self.private_fallback(ch, message, &e.message)
+            }
+            Err(e) => Err(teams_bot::classify("post into the incident channel", &e)),
+        }
+    }
+
+    /// The bot may not post into this private channel (apps in private channels are
+    /// restricted): say so in the log and in `status`, and post the detail-free card through
+    /// the webhook; without one, a dead letter that says what to do.
+    fn private_fallback(
+        &mut self,
+        ch: &ChannelRef,
+        message: &ChatMessage,
+        why: &str,
+    ) -> Result<String, ChatError> {
+        let via = if self.cfg.webhook_url.is_some() {
+            "webhook"
+        } else {
+            "none"
+        };
+        let note = json!({"at": self.ctx.now.rfc3339(), "channel": ch.name, "via": via});
+        self.ctx
+            .store
+            .write_meta(BOT_PRIVATE_FALLBACK_META, &note.to_string());
+        if self.cfg.webhook_url.is_none() {
+            return Err(ChatError::Permanent(format!(
+                "Teams bot: refused in the private channel '{}' ({}): Teams restricts apps in \
+                 private channels; set [teams] webhook_url so a card without details goes to \
+                 the webhook's channel, or make the route public",
+                ch.name,
+                one_line(why, 120)
+            )));
+        }
+        log::warn!(
+            "Teams bot: refused in the private channel '{}' ({}): Teams restricts apps in private \
+             channels; the card goes through [teams] webhook_url without details",
+            ch.name,
+            one_line(why, 120)
+        );
+        self.post_webhook(&envelope(private_card(message, ch)))
+    }
+
+    /// Counts the team's channels (ours by the description marker), following Graph's pages;
+    /// channels deleted lately are for the caller to add (Graph no longer lists them).
+    pub fn count_channels(&mut self) -> Result<TeamCapacity, ChatError> {
+        let mut count = TeamCapacity {
+            listed: 0,
+            ours: 0,
+            ours_archived: 0,
+            deleted_recently: 0,
+            at: self.ctx.now,
+        };
+        let mut url = format!(
+            "{}/teams/{}/channels",
+            self.cfg.graph_url,
+            encode_component(self.team())
+        );
+        for _ in 0..LIST_PAGES_MAX * 5 {
+            let page = self
+                .call("GET", &url, None)?
+                .map_err(|e| classify(&e, "list the team's channels", "Channel.ReadBasic.All"))?;
+            for c in page["value"].as_array().into_iter().flatten() {
+                count.listed += 1;
+                if c["description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(MARKER))
+                {
+                    count.ours += 1;
+                    if c["isArchived"].as_bool() == Some(true) {
+                        count.ours_archived += 1;
+                    }
+                }
+            }
+            match page["@odata.nextLink"].as_str() {
+                Some(next) if next.starts_with(&self.cfg.graph_url) => url = next.to_string(),
+                _ => break,
+            }
+        }
+        Ok(count)
+    }
+
+    /// Deletes an incident channel (`DELETE /teams/{team}/channels/{id}`); gone already is
+    /// success.
+    pub fn delete_channel(&mut self, id: &str) -> Result<(), ChatError> {
+        let url = self.channel_url(id);
+        match self.call("DELETE", &url, None)? {
+            Ok(_) => Ok(()),
+            Err(e) if e.status == 404 => Ok(()),
+            Err(e) => Err(classify(
+                &e,
+                "delete the archived channel",
+                "Channel.Delete.All",
+            )),
         }
     }
 
@@ -502,17 +649,26 @@ impl<'a> Teams<'a> {
                     .into(),
             ));
         };
-        let resp = self.ctx.http.send(
-            &Request::new("POST", url.expose()).json(envelope.clone()),
-            self.timeout()?,
-        )?;
-        webhook_answer(&resp, self.ctx.now)
+        let req = Request::new("POST", url.expose()).json(envelope.clone());
+        api::call(self.ctx, req, None, "[teams] webhook_url", read_webhook)
+            .map_err(|e| e.into_chat("Teams webhook", webhook_refused))?;
+        Ok(format!("webhook-{}", Timestamp::now().millis()))
     }
 }
 
 impl ChatBackend for Teams<'_> {
     fn capabilities(&self) -> Capabilities {
-        if self.cfg.graph() {
+        if self.bot.is_some() {
+            Capabilities {
+                create: true,
+                update: true,
+                pin: false,
+                topic: true,
+                invite: true,
+                archive: true,
+                history: false,
+            }
+        } else if self.cfg.graph() {
             Capabilities {
                 create: true,
                 update: false,
@@ -523,15 +679,7 @@ impl ChatBackend for Teams<'_> {
                 history: false,
             }
         } else {
-            Capabilities {
-                create: false,
-                update: false,
-                pin: false,
-                topic: false,
-                invite: false,
-                archive: false,
-                history: false,
-            }
+            Capabilities::POST_ONLY
         }
     }
 
@@ -569,7 +717,7 @@ impl ChatBackend for Teams<'_> {
             if let Some(o) = &owner {
                 body["members"] = json!([self.member(o, true)]);
             }
-            match self.call("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body))? {
                 Ok(ch) => {
                     if ch["id"].as_str().unwrap_or_default().is_empty() {
                         return Err(ChatError::Transient(
@@ -578,8 +726,9 @@ impl ChatBackend for Teams<'_> {
                     }
                     return Ok(self.remember(&ch));
                 }
-                Err(Failure::Graph(e)) if is_duplicate_name(&e) => {
+                Err(e) if is_duplicate_name(&e) => {
                     if let Some(ch) = self.adopt(&name)? {
+                        self.adopted = Some(ch.id.clone());
                         return Ok(ch);
                     }
                     log::warn!(
@@ -587,7 +736,13 @@ impl ChatBackend for Teams<'_> {
                          incident's; trying another name"
                     );
                 }
-                Err(f) => return Err(f.into_chat("create the incident channel", "Channel.Create")),
+                Err(f) => {
+                    return Err(classify(
+                        &f,
+                        "create the incident channel",
+                        "Channel.Create",
+                    ))
+                }
             }
         }
         Err(ChatError::Permanent(format!(
@@ -597,9 +752,32 @@ impl ChatBackend for Teams<'_> {
         )))
     }
 
+    /// The bot cannot find a card another server posted: the Bot Connector lists no channel
+    /// threads, and Graph reads channel messages only with `ChannelMessage.Read.All`, a
+    /// protected API Microsoft must approve. So no request: the adopting server posts its own
+    /// card (a second thread), and the log says why.
+    fn posted_alert(
+        &mut self,
+        channel: &ChannelRef,
+        key: &str,
+    ) -> Result<Option<PostedAlert>, ChatError> {
+        if self.bot.is_some() && self.adopted.as_deref() == Some(channel.id.as_str()) {
+            log::warn!(
+                "Teams: the channel '{}' of incident {key} already existed (another Pandora \
+                 server, or an earlier run whose record is gone); the bot cannot read its cards \
+                 back, so this server starts its own card thread there",
+                channel.name
+            );
+        }
+        Ok(None)
+    }
+
     fn post(&mut self, channel: &ChannelRef, message: &ChatMessage) -> Result<String, ChatError> {
         if !self.cfg.graph() {
             return self.post_webhook(&envelope(adaptive_card(message, None)));
+        }
+        if self.bot.is_some() {
+            return self.post_bot(channel, message);
         }
         if let Some(id) = self.post_graph(channel, message)? {
             return Ok(id);
@@ -621,10 +799,59 @@ impl ChatBackend for Teams<'_> {
         self.post_webhook(&envelope(card))
     }
 
-    fn update(&mut self, _: &ChannelRef, _: &str, _: &ChatMessage) -> Result<(), ChatError> {
-        Err(ChatError::Permanent(
-            "Teams: cards posted by an application cannot be edited".into(),
-        ))
+    fn uneditable(&self, message_id: &str) -> Option<&'static str> {
+        match (&self.bot, BotMessageId::parse(message_id)) {
+            (Some(_), Some(_)) => None,
+            // Refused in a private channel: the card went through the webhook.
+            (Some(_), None) => {
+                Some("its card went through the Teams webhook, which cannot edit it")
+            }
+            (None, _) => Some("Teams cards posted without the bot cannot be edited"),
+        }
+    }
+
+    fn update(
+        &mut self,
+        channel: &ChannelRef,
+        message_id: &str,
+        message: &ChatMessage,
+    ) -> Result<(), ChatError> {
+        let (Some(bot), Some(id)) = (self.bot.as_mut(), BotMessageId::parse(message_id)) else {
+            if self.bot.is_some() {
+                // The card went through the webhook (the bot was refused in a private
+                // channel): it cannot be edited; the recovery card says how it ended.
+                log::info!(
+                    "Teams: the card for '{}' went through the webhook and cannot be edited",
+                    channel.name
+                );
+                return Ok(());
+            }
+            return Err(ChatError::Permanent(
+                "Teams: cards posted by an application cannot be edited".into(),
+            ));
+        };
+        let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
+        bot.update(&id, activity)?
+            .map_err(|e| teams_bot::classify("update the alert card", &e))
+    }
+
+    fn follow_up(
+        &mut self,
+        channel: &ChannelRef,
+        alert_message_id: Option<&str>,
+        message: &ChatMessage,
+    ) -> Result<String, ChatError> {
+        let thread = alert_message_id.and_then(BotMessageId::parse);
+        let (Some(bot), Some(thread)) = (self.bot.as_mut(), thread) else {
+            return self.post(channel, message);
+        };
+        let activity = teams_bot::activity(adaptive_card(message, None), &message.title);
+        match bot.reply(&thread, activity)? {
+            Ok(id) => Ok(id.encode()),
+            // The thread is gone (someone deleted the card): a new thread.
+            Err(e) if e.status == 404 => self.post(channel, message),
+            Err(e) => Err(teams_bot::classify("reply in the incident thread", &e)),
+        }
     }
 
     fn pin(&mut self, _: &ChannelRef, _: &str) -> Result<(), ChatError> {
@@ -635,10 +862,11 @@ impl ChatBackend for Teams<'_> {
 
     fn set_topic(&mut self, channel: &ChannelRef, topic: &str) -> Result<(), ChatError> {
         let url = self.channel_url(&channel.id);
-        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))
+        self.call("PATCH", &url, Some(json!({"description": describe(topic)})))?
             .map(drop)
             .map_err(|f| {
-                f.into_chat(
+                classify(
+                    &f,
                     "set the channel description",
                     "ChannelSettings.ReadWrite.All",
                 )
@@ -656,12 +884,12 @@ impl ChatBackend for Teams<'_> {
         let url = format!("{}/members", self.channel_url(&channel.id));
         for user in users {
             let body = self.member(user, false);
-            match self.call("POST", &url, Some(body)) {
+            match self.call("POST", &url, Some(body))? {
                 Ok(_) => {}
-                Err(Failure::Graph(e))
-                    if e.status == 409 || e.message.to_lowercase().contains("already") => {}
+                Err(e) if e.status == 409 || e.message.to_lowercase().contains("already") => {}
                 Err(f) => {
-                    return Err(f.into_chat(
+                    return Err(classify(
+                        &f,
                         "add a member to the private channel",
                         "ChannelMember.ReadWrite.All",
                     ))
@@ -673,12 +901,14 @@ impl ChatBackend for Teams<'_> {
 
     fn archive(&mut self, channel: &ChannelRef) -> Result<(), ChatError> {
         let url = format!("{}/archive", self.channel_url(&channel.id));
-        match self.call("POST", &url, None) {
+        match self.call("POST", &url, None)? {
             Ok(_) => Ok(()),
-            Err(Failure::Graph(e)) if e.message.to_lowercase().contains("already archived") => {
-                Ok(())
-            }
-            Err(f) => Err(f.into_chat("archive the channel", "ChannelSettings.ReadWrite.All")),
+            Err(e) if e.message.to_lowercase().contains("already archived") => Ok(()),
+            Err(f) => Err(classify(
+                &f,
+                "archive the channel",
+                "ChannelSettings.ReadWrite.All",
+            )),
         }
     }
 
@@ -884,6 +1114,7 @@ mod tests {
             ],
             links: vec![("ilert alert".into(), "https://x.ilert.com/a/1".into())],
             text: title.into(),
+            alert_of: None,
         }
     }
 
@@ -959,22 +1190,23 @@ mod tests {
 
     #[test]
     fn graph_errors_are_sorted_by_what_to_do() {
-        let e = |status, code: &str, message: &str| GraphError {
+        let e = |status, code: &str, message: &str| Refusal {
             status,
             code: code.into(),
             message: message.into(),
             retry_after: Some(Duration::from_secs(3)),
+            body: Value::Null,
         };
         assert_eq!(
-            classify("x", "P", &e(429, "TooManyRequests", "")),
+            classify(&e(429, "TooManyRequests", ""), "x", "P"),
             ChatError::RateLimited(Some(Duration::from_secs(3)))
         );
         assert!(matches!(
-            classify("x", "P", &e(502, "", "")),
+            classify(&e(502, "", ""), "x", "P"),
             ChatError::Transient(_)
         ));
         assert!(
-            matches!(classify("create", "Channel.Create", &e(403, "Forbidden", "Missing role")), ChatError::Permanent(m) if m.contains("Channel.Create"))
+            matches!(classify(&e(403, "Forbidden", "Missing role"), "create", "Channel.Create"), ChatError::Permanent(m) if m.contains("Channel.Create"))
         );
         assert!(is_post_refusal(&e(
             401,
@@ -997,19 +1229,32 @@ mod tests {
         fn any_answer_is_classified(r in crate::http::arbitrary::answer()) {
             let now = Timestamp::from_millis(0);
             let redirect = (300..=399).contains(&r.status);
-            match graph_answer(&r, now) {
+            let read = |setting, reader| api::answer(&r, now, setting, reader);
+            match read("[teams] graph_url", read_graph) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
                 Err(f) => {
-                    let e = f.into_chat("create the channel", "Channel.Create");
+                    let e = f.into_chat("Teams: Graph", |f| classify(f, "create the channel", "Channel.Create"));
                     if redirect {
                         proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] graph_url")), "{:?}", e);
                     }
                 }
             }
-            match webhook_answer(&r, now) {
+            match read("[teams] login_url", entra::read_token) {
+                Ok(_) => proptest::prop_assert_eq!(r.status, 200),
+                Err(f) => {
+                    let e = f.into_chat("Teams: token endpoint", |r| entra::refused("Teams", "", r));
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] login_url")), "{:?}", e);
+                    }
+                }
+            }
+            match read("[teams] webhook_url", read_webhook) {
                 Ok(_) => proptest::prop_assert!((200..=299).contains(&r.status)),
-                Err(e) => if redirect {
-                    proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                Err(f) => {
+                    let e = f.into_chat("Teams webhook", webhook_refused);
+                    if redirect {
+                        proptest::prop_assert!(matches!(e, ChatError::Permanent(ref m) if m.contains("[teams] webhook_url")), "{:?}", e);
+                    }
                 }
             }
         }

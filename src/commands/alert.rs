@@ -89,7 +89,8 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let done = if outcome.done.is_empty() {
         "nothing".to_string()
     } else {
-        outcome.done.join(", ")
+        let labels: Vec<String> = outcome.done.iter().map(Action::label).collect();
+        labels.join(", ")
     };
     let line = format!(
         "alert key={key} event={kind:?} route={route} decision={decision} delivered=[{done}] queued={} dead={} in {}ms",
@@ -139,6 +140,13 @@ pub fn handle(
     now: Timestamp,
 ) -> Result<Option<Handled>, AppError> {
     let mut deliverer = Deliverer::new(config, store, http, deadline, false);
+    if config.api_token.is_some() {
+        // The ilert alert right away, so the first chat card links it (bounded; else the
+        // next pass finds it).
+        deliverer.on_paged(|key, deadline| {
+            crate::ilert_sync::find_after_alert(config, store, http, key, deadline);
+        });
+    }
     handle_with(config, store, &mut deliverer, alert, route, deadline, now)
 }
 

@@ -17,7 +17,7 @@ use std::io::Read;
 use std::path::Path;
 
 use super::config_check::{placeholders_left, PLACEHOLDER_FIX};
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
@@ -209,10 +209,22 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
                 let token_ok = c.status == Status::Ok;
                 report.push(c);
                 if token_ok {
-                    if let Some(c) = probe::teams_capacity(&http, t, timeout) {
+                    // Channels we deleted in the last 30 days still count; Graph no longer
+                    // lists them.
+                    let store = crate::store::Store::open_read_only(&config.state_dir);
+                    let deleted = crate::archive::teams_deleted_recently(
+                        &crate::archive::all_records(&store),
+                        crate::time::Timestamp::now(),
+                    );
+                    if let Some(c) = probe::teams_capacity(&http, t, timeout, deleted) {
                         report.push(c);
                     }
                 }
+            }
+            let last_install = crate::store::Store::open_read_only(&config.state_dir)
+                .read_meta(crate::chat::teams::BOT_INSTALL_META);
+            for c in probe::teams_bot(&http, t, timeout, last_install.as_deref()) {
+                report.push(c);
             }
             if let Some(w) = &t.webhook_url {
                 report.push(probe::teams_webhook(w, timeout));
@@ -282,7 +294,11 @@ const MATRIX_ROOMS_MAX: usize = 20;
 fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
     let mut rooms = Vec::new();
     for r in &config.routes {
-        let Some(chat) = r.chat.as_ref().filter(|c| c.backend == "matrix") else {
+        let Some(chat) = r
+            .chat
+            .as_ref()
+            .filter(|c| c.backend == ChatPlatform::Matrix)
+        else {
             continue;
         };
         if let Some(s) = &chat.stakeholder_channel {
@@ -299,7 +315,7 @@ fn matrix_rooms_to_read(config: &Config) -> Vec<(String, String)> {
         .filter_map(|i| {
             let chat = i.chat.as_ref()?;
             let id = chat.channel_id.clone()?;
-            (chat.backend == "matrix")
+            (chat.backend == Some(ChatPlatform::Matrix))
                 .then(|| (i.last_seen, (format!("room of incident {}", i.key), id)))
         })
         .collect();

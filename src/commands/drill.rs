@@ -12,10 +12,12 @@ use crate::deadline::Deadline;
 use crate::error::AppError;
 use crate::exit::Exit;
 use crate::http::Http;
+use crate::ilert::IlertEventType;
 use crate::incident::Incident;
+use crate::lifecycle::Action;
 use crate::pandora::{Alert, AlertInput};
 use crate::stdout::outln;
-use crate::store::Store;
+use crate::store::{EventKind, EventLogLine, Step, Store};
 use crate::time::Timestamp;
 
 use super::alert::handle;
@@ -49,6 +51,11 @@ pub struct Drill {
     pub total_secs: f64,
     /// Queued events removed because the drill never reached ilert.
     pub dropped: usize,
+}
+
+/// True for an ilert event of type `t`.
+fn is_ilert(action: &Action, t: IlertEventType) -> bool {
+    matches!(action, Action::Ilert(e) if e.event_type == t)
 }
 
 fn drill_alert(route: &Route, now: Timestamp, event: &str) -> Result<Alert, AppError> {
@@ -142,13 +149,11 @@ pub fn run(
     let incident = store.load_incident(&key);
 
     let events = store.events(&key);
-    let at = |needle: &str| {
-        events
-            .iter()
-            .find(|e| e.text.contains(needle))
-            .map(|e| e.at.since(t0).as_secs_f64())
-    };
-    let pending_error = |label: &str| {
+    let secs = |e: &EventLogLine| e.at.since(t0).as_secs_f64();
+    // When a step was first done, by the store's event log.
+    let at = |step: Step| events.iter().find(|e| e.step == Some(step)).map(secs);
+    // Why the queued or dead-lettered actions that `is` picks were not delivered.
+    let pending_error = |is: &dyn Fn(&Action) -> bool| {
         store
             .pending_for(&key)
             .into_iter()
@@ -159,15 +164,15 @@ pub fn run(
                     .map(|d| d.entry)
                     .filter(|e| e.key == key),
             )
-            .find(|e| e.action.label().starts_with(label))
+            .find(|e| is(&e.action))
             .map(|e| e.last_error.unwrap_or_else(|| "not delivered yet".into()))
     };
     let mut hops = Vec::new();
-    let mut hop = |what: String, ok: bool, needle: &str, err: Option<String>| {
+    let mut hop = |what: String, ok: bool, after_secs: Option<f64>, err: Option<String>| {
         hops.push(Hop {
             what,
             ok,
-            after_secs: at(needle),
+            after_secs,
             error: if ok {
                 None
             } else {
@@ -175,22 +180,22 @@ pub fn run(
             },
         });
     };
-    let delivered = |h: &Option<super::alert::Handled>, label: &str| {
+    let delivered = |h: &Option<super::alert::Handled>, t: IlertEventType| {
         h.as_ref()
-            .is_some_and(|h| h.outcome.done.iter().any(|d| d == label))
+            .is_some_and(|h| h.outcome.done.iter().any(|a| is_ilert(a, t)))
     };
     hop(
         "ilert accepted the ALERT".into(),
-        delivered(&fired, "ilert ALERT"),
-        "ilert ALERT delivered",
-        pending_error("ilert ALERT"),
+        delivered(&fired, IlertEventType::Alert),
+        at(Step::IlertAlert),
+        pending_error(&|a| is_ilert(a, IlertEventType::Alert)),
     );
     if let Some(chat) = &route.chat {
         let c = after_fire
             .as_ref()
             .and_then(|i| i.chat.clone())
             .unwrap_or_default();
-        let chat_err = pending_error(&format!("chat:{}", chat.backend));
+        let chat_err = pending_error(&|a| matches!(a, Action::Chat(_)));
         let name = c.channel_name.clone().unwrap_or_else(|| "(none)".into());
         let kind = if route.chat.as_ref().is_some_and(|c| c.private) {
             "private"
@@ -200,7 +205,7 @@ pub fn run(
         hop(
             format!("{kind} channel #{name} opened on {}", chat.backend),
             c.channel_id.is_some(),
-            "channel #",
+            at(Step::ChannelOpened),
             chat_err.clone(),
         );
         if !chat.invite.is_empty() {
@@ -208,18 +213,18 @@ pub fn run(
             hop(
                 format!("responders invited: {}", chat.invite.join(", ")),
                 all,
-                "invited",
+                at(Step::Invited),
                 chat_err.clone(),
             );
         }
         hop(
             "alert message posted".into(),
             c.message_id.is_some(),
-            "posted alert message",
+            at(Step::AlertPosted),
             chat_err.clone(),
         );
         if crate::chat::backend(
-            &chat.backend,
+            chat.backend,
             &crate::chat::Context {
                 config,
                 store: &store,
@@ -234,48 +239,59 @@ pub fn run(
             hop(
                 "alert message pinned".into(),
                 c.pinned,
-                "pinned",
+                at(Step::Pinned),
                 chat_err.clone(),
             );
         }
         if let Some(t) = &c.topic {
-            hop(format!("topic set to \"{t}\""), true, "topic set", None);
+            hop(
+                format!("topic set to \"{t}\""),
+                true,
+                at(Step::TopicSet),
+                None,
+            );
         }
         if let Some(s) = &chat.stakeholder_channel {
             hop(
                 format!("stakeholder line in {s}"),
                 c.extra.contains_key("stakeholder_opened"),
-                "stakeholder line",
+                at(Step::StakeholderLine),
                 chat_err.clone(),
             );
         }
     }
     hop(
         "ilert accepted the RESOLVE".into(),
-        delivered(&resolved, "ilert RESOLVE"),
-        "ilert RESOLVE delivered",
-        pending_error("ilert RESOLVE"),
+        delivered(&resolved, IlertEventType::Resolve),
+        at(Step::IlertResolve),
+        pending_error(&|a| is_ilert(a, IlertEventType::Resolve)),
     );
     if route.chat.is_some() {
         let c = incident
             .as_ref()
             .and_then(|i: &Incident| i.chat.clone())
             .unwrap_or_default();
-        let chat_err = pending_error(&format!(
-            "chat:{}",
-            route.chat.as_ref().map_or("", |c| c.backend.as_str())
-        ));
+        let chat_err = pending_error(&|a| matches!(a, Action::Chat(_)));
         hop(
             "recovery message posted".into(),
             c.recovery_message_id.is_some(),
-            "posted recovery message",
+            at(Step::RecoveryPosted),
             chat_err.clone(),
         );
         if c.rendered_resolved || c.topic.as_deref().is_some_and(|t| t.contains("RESOLVED")) {
+            // The first re-render of the topic or the pinned message once Pandora's recovery
+            // was taken in.
+            let resolved = events.iter().find(|e| e.kind == EventKind::Resolved);
+            let shown = resolved.and_then(|r| {
+                events
+                    .iter()
+                    .filter(|e| e.at >= r.at)
+                    .find(|e| matches!(e.step, Some(Step::TopicSet | Step::AlertUpdated)))
+            });
             hop(
                 "pinned message and topic show RESOLVED".into(),
                 true,
-                "RESOLVED",
+                shown.map(secs),
                 None,
             );
         }
@@ -283,7 +299,7 @@ pub fn run(
 
     // A drill that never reached ilert must not fire later, at a random hour, from the live
     // queue: take its leftovers out (ilert has nothing of it to resolve).
-    let reached_ilert = delivered(&fired, "ilert ALERT");
+    let reached_ilert = delivered(&fired, IlertEventType::Alert);
     let mut dropped = 0;
     if !reached_ilert {
         let saved = store.update_record(&key, crate::store::Durability::Commit, |r| {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use crate::archive;
 use crate::chatops;
-use crate::config::Config;
+use crate::config::{ChatPlatform, Config};
 use crate::data_in;
 use crate::deadline::Deadline;
 use crate::exit::Exit;
@@ -181,17 +181,16 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                 if let Some(Some(hb)) = step("heartbeat", || ping(config, store, deadline)) {
                     heartbeat = Some(hb);
                 }
-                step("chat commands", || chat_poll(config, store, deadline));
+                step("chat commands", || {
+                    chat_poll(config, store, deadline, false)
+                });
                 step("ilert sync", || {
                     crate::ilert_sync::sync(config, store, &Http::new(config.scrubber()), deadline)
                 });
                 step("storm", || {
-                    chatops::end_quiet_storms(
-                        config,
-                        store,
-                        &Http::new(config.scrubber()),
-                        deadline,
-                    )
+                    let http = Http::new(config.scrubber());
+                    chatops::end_quiet_storms(config, store, &http, deadline);
+                    chatops::open_after_storms(config, store, &http, deadline);
                 });
                 step("archive", || archive_channels(config, store, deadline));
                 step("housekeeping", || prune(config, store, deadline));
@@ -222,13 +221,13 @@ fn health_modules(
     let report = store
         .as_ref()
         .map(|s| collect_summary(config, s, now, crate::health::LISTED, fallback));
-    let backends: Vec<&str> = [
-        ("slack", config.slack.is_some()),
-        ("teams", config.teams.is_some()),
-        ("matrix", config.matrix.is_some()),
+    let backends: Vec<ChatPlatform> = [
+        (ChatPlatform::Slack, config.slack.is_some()),
+        (ChatPlatform::Teams, config.teams.is_some()),
+        (ChatPlatform::Matrix, config.matrix.is_some()),
     ]
     .into_iter()
-    .filter_map(|(b, on)| on.then_some(b))
+    .filter_map(|(p, on)| on.then_some(p))
     .collect();
     let config_path = config.path.display().to_string();
     health::modules(&health::Inputs {
@@ -334,7 +333,7 @@ fn ping(config: &Config, store: &Store, deadline: Deadline) -> Option<Evidence> 
 }
 
 /// `!incident` reports and `!ack` / `!resolve` commands read back from chat.
-pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
+pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline, paced: bool) {
     let http = Http::new(config.scrubber());
     let mut open = |alert: crate::pandora::Alert, route: &str| {
         let key = alert.key.clone();
@@ -351,7 +350,7 @@ pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline) {
         }
         store.load_incident(&key)
     };
-    let r = chatops::poll(config, store, &http, deadline, &mut open);
+    let r = chatops::poll(config, store, &http, deadline, paced, &mut open);
     if r.reports + r.commands > 0 {
         log::info!(
             "plugin: chat: {} report(s), {} command(s)",
@@ -407,6 +406,9 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     }
     for (channel, e) in &r.failed {
         log::warn!("plugin: could not archive #{channel}: {e}");
+    }
+    if config.teams.as_ref().is_some_and(|t| t.graph()) {
+        archive::teams_upkeep(config, store, &Http::new(config.scrubber()), deadline);
     }
 }
 

@@ -112,8 +112,25 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
             }
         );
     }
+    if let Some(v) = &r.rest_lookups {
+        outln!(
+            "ilert pacing, REST API lookups by the alert command: {} of {} in the last {}{}",
+            v.used,
+            v.limit,
+            human_duration(Duration::from_secs(v.window_secs)),
+            match v.next_slot {
+                Some(t) => format!(
+                    "; budget spent, the next plugin pass finds new alerts (next lookup at {t})"
+                ),
+                None => String::new(),
+            }
+        );
+    }
     for (lane, t) in &r.last_delivery {
         outln!("last delivery to {lane}: {t} ({} ago)", age(*t));
+    }
+    for n in &r.teams {
+        outln!("{}{}", if n.warning { "WARNING " } else { "" }, n.text);
     }
     if let Some(t) = r.watch_last_pass {
         // A pass takes seconds: a minute without one means the watcher is gone.

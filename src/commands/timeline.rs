@@ -54,26 +54,26 @@ pub fn run(config: &Config, query: &str, json: bool) -> Result<Exit, AppError> {
         now: Timestamp::now(),
     };
     let mut history = None;
-    if let Some(c) = incident.chat.as_ref().filter(|c| c.channel_id.is_some()) {
+    let chat = incident.chat.as_ref().filter(|c| c.channel_id.is_some());
+    if let Some((c, platform)) = chat.and_then(|c| Some((c, c.backend?))) {
         let ch = ChannelRef {
             id: c.channel_id.clone().unwrap_or_default(),
             name: c.channel_name.clone().unwrap_or_default(),
             url: c.channel_url.clone(),
         };
-        match chat::backend(&c.backend, &ctx) {
+        match chat::backend(platform, &ctx) {
             Ok(mut b) if b.capabilities().history => match b.history(&ch) {
-                Ok(items) => history = Some((c.backend.clone(), items)),
+                Ok(items) => history = Some((platform, items)),
                 Err(e) => {
                     notes.push(format!(
-                        "the {} history of #{} could not be read: {e}",
-                        c.backend, ch.name
+                        "the {platform} history of #{} could not be read: {e}",
+                        ch.name
                     ));
                     exit = Exit::Queued;
                 }
             },
             Ok(_) => notes.push(format!(
-                "{} cannot read channel history back; only the local event log is shown",
-                c.backend
+                "{platform} cannot read channel history back; only the local event log is shown"
             )),
             Err(e) => {
                 notes.push(e);
@@ -84,7 +84,7 @@ pub fn run(config: &Config, query: &str, json: bool) -> Result<Exit, AppError> {
     let t = timeline::build(
         &incident,
         &events,
-        history.as_ref().map(|(b, h)| (b.as_str(), h.as_slice())),
+        history.as_ref().map(|(p, h)| (p.as_str(), h.as_slice())),
         notes,
     );
     if json {

@@ -3,14 +3,15 @@
 //! an outbox disposition.
 
 use crate::chat::{self, backend, storm, sync, ChatError, Context};
+use crate::config::ChatPlatform;
 use crate::incident::Incident;
 use crate::lifecycle::ChatUpdate;
-use crate::store::EventLogLine;
+use crate::store::{EventKind, EventLogLine, Step};
 
 use super::Disposition;
 
 /// The outbox disposition for a chat failure.
-pub fn disposition(e: &ChatError, backend: &str) -> Disposition {
+pub fn disposition(e: &ChatError, backend: ChatPlatform) -> Disposition {
     match e {
         ChatError::RateLimited(after) => Disposition::Retry {
             after: *after,
@@ -57,18 +58,16 @@ pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> D
             ),
         };
     };
-    let mut backend = match open_backend(ctx, &update.backend) {
+    let mut backend = match open_backend(ctx, update.backend) {
         Ok(b) => b,
         Err(retry) => return retry,
     };
-    let mut save = |inc: &Incident, note: Option<String>| {
+    let mut save = |inc: &Incident, step: Step, text: String| {
         if let Err(e) = ctx.store.save_incident(inc) {
             log::error!("{e}");
         }
-        if let Some(text) = note {
-            ctx.store
-                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
-        }
+        let line = EventLogLine::ours(inc.seq, EventKind::Chat, text).step(step);
+        ctx.store.log_event(&inc.key, &line);
     };
     match sync(
         backend.as_mut(),
@@ -79,7 +78,7 @@ pub fn deliver(ctx: &Context<'_>, key: &str, seq: u32, update: &ChatUpdate) -> D
         &mut save,
     ) {
         Ok(()) => Disposition::Delivered,
-        Err(e) => disposition(&e, &update.backend),
+        Err(e) => disposition(&e, update.backend),
     }
 }
 
@@ -100,14 +99,17 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             reason: format!("chat: route '{route_name}' has no chat backend any more"),
         };
     };
-    let Ok(_lock) = ctx.store.lock_storm(&route_name, ctx.deadline.instant()) else {
-        return Disposition::Retry {
-            after: None,
-            reason: "storm state busy".into(),
-            transport: false,
-        };
+    let _lock = match ctx.store.lock_storm(&route_name, ctx.deadline.instant()) {
+        Ok(lock) => lock,
+        Err(e) => {
+            return Disposition::Retry {
+                after: None,
+                reason: format!("storm state: {e}"),
+                transport: false,
+            }
+        }
     };
-    let mut backend = match open_backend(ctx, &update.backend) {
+    let mut backend = match open_backend(ctx, update.backend) {
         Ok(b) => b,
         Err(retry) => return retry,
     };
@@ -117,22 +119,24 @@ fn deliver_storm(ctx: &Context<'_>, key: &str, update: &ChatUpdate) -> Dispositi
             log::error!("{e}");
         }
         if let (Some(text), Some(inc)) = (note, incident.as_ref()) {
-            ctx.store
-                .log_event(&inc.key, &EventLogLine::ours(inc.seq, "chat", text));
+            ctx.store.log_event(
+                &inc.key,
+                &EventLogLine::ours(inc.seq, EventKind::Chat, text),
+            );
         }
     };
     match storm::sync_storm(backend.as_mut(), &mut state, &route, ctx.now, &mut save) {
         Ok(()) => Disposition::Delivered,
-        Err(e) => disposition(&e, &update.backend),
+        Err(e) => disposition(&e, update.backend),
     }
 }
 
 /// The backend for an entry; one that cannot be set up now is retried later.
 fn open_backend<'a>(
     ctx: &'a Context<'a>,
-    name: &str,
+    platform: ChatPlatform,
 ) -> Result<Box<dyn chat::ChatBackend + 'a>, Disposition> {
-    backend(name, ctx).map_err(|reason| Disposition::Retry {
+    backend(platform, ctx).map_err(|reason| Disposition::Retry {
         after: None,
         reason,
         transport: false,

@@ -18,7 +18,9 @@ use crate::ilert;
 use crate::lifecycle::Action;
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
-use crate::store::{sort_queue, Durability, EventLogLine, OutboxEntry, Record, Store};
+use crate::store::{
+    sort_queue, Durability, EventKind, EventLogLine, OutboxEntry, Record, Step, Store,
+};
 use crate::text::one_line;
 use crate::time::{human_duration, Timestamp};
 
@@ -135,8 +137,8 @@ pub struct Outcome {
     pub pending: usize,
     /// Entries moved to `dead/`.
     pub dead: usize,
-    /// Labels of what was delivered, for the log line.
-    pub done: Vec<String>,
+    /// What was delivered, in order.
+    pub done: Vec<Action>,
     /// Last failure reason, for the log line.
     pub last_error: Option<String>,
 }
@@ -171,7 +173,13 @@ pub struct Deliverer<'a> {
     /// Alert sources whose events budget is spent, until when: their other entries wait
     /// without being read back or rewritten.
     paced: HashMap<String, Timestamp>,
+    /// Called when an incident's ALERT was delivered, before its later entries (the chat
+    /// card): the incident key and the run's deadline.
+    on_paged: Option<PagedHook<'a>>,
 }
+
+/// What the caller does once ilert has accepted an incident's ALERT (its lock is held).
+type PagedHook<'a> = Box<dyn FnMut(&str, Deadline) + 'a>;
 
 impl Drop for Deliverer<'_> {
     fn drop(&mut self) {
@@ -202,7 +210,14 @@ impl<'a> Deliverer<'a> {
             recovered: HashSet::new(),
             successes: HashMap::new(),
             paced: HashMap::new(),
+            on_paged: None,
         }
+    }
+
+    /// Runs `hook` each time an incident's ALERT is delivered, before the incident's later
+    /// entries; what it does cannot change the delivery's outcome.
+    pub fn on_paged(&mut self, hook: impl FnMut(&str, Deadline) + 'a) {
+        self.on_paged = Some(Box::new(hook));
     }
 
     /// True once some lane delivered in this run (entries held by our own backoff are worth
@@ -289,17 +304,28 @@ impl<'a> Deliverer<'a> {
             let label = entry.action.label();
             match disposition {
                 Disposition::Delivered => {
-                    if pages(&entry) {
+                    let paged = pages(&entry);
+                    if paged {
                         self.mark_paged(key, None, now, &mut record);
                     }
                     self.remove_from_queue(key, &entry.id, &mut record);
+                    if let Some(hook) = self.on_paged.as_mut().filter(|_| paged) {
+                        hook(key, self.deadline);
+                        // The hook may write the record itself: read it again when needed.
+                        record = None;
+                    }
                     self.breaker.remove(&lane);
                     self.recovered.insert(lane.clone());
                     self.successes.insert(lane.clone(), now);
-                    self.log(&entry, now, "delivered", format!("{label} delivered"));
+                    self.log(
+                        &entry,
+                        now,
+                        EventKind::Delivered,
+                        format!("{label} delivered"),
+                    );
                     log::debug!("incident {key}: {label} delivered");
                     outcome.delivered += 1;
-                    outcome.done.push(label);
+                    outcome.done.push(entry.action.clone());
                 }
                 Disposition::Retry {
                     after,
@@ -320,7 +346,7 @@ impl<'a> Deliverer<'a> {
                     self.log(
                         &entry,
                         now,
-                        "failed",
+                        EventKind::Failed,
                         format!("{label} failed: {reason}; queued for retry"),
                     );
                     blocked.insert(lane);
@@ -350,7 +376,7 @@ impl<'a> Deliverer<'a> {
                     self.log(
                         &entry,
                         now,
-                        "dead-letter",
+                        EventKind::DeadLetter,
                         format!("{label} refused: {reason}"),
                     );
                     outcome.dead += 1;
@@ -404,7 +430,7 @@ impl<'a> Deliverer<'a> {
                     .config
                     .route(&inc.route)
                     .and_then(|rt| rt.chat.as_ref())
-                    .map(|c| c.backend.clone())
+                    .map(|c| c.backend)
                 else {
                     return;
                 };
@@ -414,7 +440,7 @@ impl<'a> Deliverer<'a> {
                     return;
                 }
                 let st = inc.chat.get_or_insert_with(|| crate::incident::ChatState {
-                    backend: backend.clone(),
+                    backend: Some(backend),
                     ..Default::default()
                 });
                 let before = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
@@ -437,7 +463,7 @@ impl<'a> Deliverer<'a> {
                         inc.outbox_seq,
                         now,
                         crate::lifecycle::chat_action(
-                            &backend,
+                            backend,
                             crate::lifecycle::ChatChange::Refire,
                         ),
                     ));
@@ -506,9 +532,15 @@ impl<'a> Deliverer<'a> {
         }
     }
 
-    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: &str, text: String) {
+    fn log(&self, entry: &OutboxEntry, now: Timestamp, kind: EventKind, text: String) {
+        // ilert taking an event is a step the drill times.
+        let step = match (&kind, &entry.action) {
+            (EventKind::Delivered, Action::Ilert(event)) => Some(Step::ilert(event.event_type)),
+            _ => None,
+        };
         let line = EventLogLine {
             at: now,
+            step,
             ..EventLogLine::ours(entry.seq, kind, text)
         };
         self.store.log_event(&entry.key, &line);

@@ -18,6 +18,7 @@
 //! replaced atomically (`fsutil::write_file`). A process killed at any instant leaves either
 //! the old decision or the new one. Per-incident work happens under the incident's lock.
 
+mod events;
 pub mod fsutil;
 pub mod pacing;
 mod queue_index;
@@ -38,6 +39,7 @@ use crate::storm::StormState;
 use crate::text::fnv1a_hex;
 use crate::time::Timestamp;
 
+pub use events::{EventKind, EventLogLine, Step};
 pub use fsutil::Durability;
 use fsutil::{append_line, ensure_dir, write_atomic, write_file};
 
@@ -242,34 +244,6 @@ fn to_json<T: Serialize>(value: &T) -> io::Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(io::Error::other)
 }
 
-/// One line of an incident's event log.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventLogLine {
-    /// When.
-    pub at: Timestamp,
-    /// Incident number of this alert.
-    pub seq: u32,
-    /// `fired`, `refired`, `resolved`, `delivered`, `failed`, `dead-letter`, `chat`, …
-    pub kind: String,
-    /// Human text.
-    pub text: String,
-    /// Who: `pandora`, `pandora-ilert`, or a chat user.
-    pub by: String,
-}
-
-impl EventLogLine {
-    /// A line about something pandora-ilert did, stamped now.
-    pub fn ours(seq: u32, kind: &str, text: String) -> Self {
-        EventLogLine {
-            at: Timestamp::now(),
-            seq,
-            kind: kind.to_string(),
-            text,
-            by: "pandora-ilert".into(),
-        }
-    }
-}
-
 /// An inbox entry: an alert waiting to be planned.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct InboxEntry {
@@ -296,6 +270,24 @@ pub enum LockError {
     Timeout,
     /// The lock file could not be opened.
     Store(StoreError),
+}
+
+impl fmt::Display for LockError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LockError::Timeout => f.write_str("another process held the lock until the deadline"),
+            LockError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for LockError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LockError::Timeout => None,
+            LockError::Store(e) => Some(e),
+        }
+    }
 }
 
 /// The store rooted at `state_dir`.
@@ -1104,12 +1096,16 @@ impl Store {
             entry.attempts = 0;
             entry.not_before = None;
             entry.backoff_until = None;
-            let Ok(_lock) = self.lock_incident(&entry.key, deadline) else {
-                log::warn!(
-                    "incident {} is busy; its dead letter stays for now",
-                    entry.key
-                );
-                continue;
+            let _lock = match self.lock_incident(&entry.key, deadline) {
+                Ok(lock) => lock,
+                Err(LockError::Timeout) => {
+                    log::warn!(
+                        "incident {} is busy; its dead letter stays for now",
+                        entry.key
+                    );
+                    continue;
+                }
+                Err(LockError::Store(e)) => return Err(e),
             };
             self.enqueue(&entry)?;
             ctx("remove dead letter", &path, fsutil::remove(&path))?;
@@ -1123,9 +1119,15 @@ impl Store {
     pub fn adopt_legacy_entries(&self, deadline: Instant) -> usize {
         let mut left = 0;
         for (key, path) in self.list("outbox", None) {
-            let Ok(_lock) = self.lock_incident(&key, deadline) else {
-                left += 1;
-                continue;
+            let _lock = match self.lock_incident(&key, deadline) {
+                Ok(lock) => lock,
+                Err(e) => {
+                    if let LockError::Store(e) = e {
+                        log::error!("{e}; the legacy outbox entry of {key} stays for now");
+                    }
+                    left += 1;
+                    continue;
+                }
             };
             let Some(entry) = self.read_json::<OutboxEntry>(&path) else {
                 continue;
@@ -1609,7 +1611,10 @@ mod tests {
             1,
             1,
             Timestamp::from_millis(0),
-            crate::lifecycle::chat_action("slack", crate::lifecycle::ChatChange::Refire),
+            crate::lifecycle::chat_action(
+                crate::config::ChatPlatform::Slack,
+                crate::lifecycle::ChatChange::Refire,
+            ),
         );
         let record = Record {
             incident: Some(open_incident(key)),
@@ -1696,5 +1701,60 @@ mod tests {
         assert_eq!(decode_key("%é%"), "%é%");
         assert_eq!(decode_key("%4"), "%4");
         assert_eq!(decode_key("%C3%A9"), "é");
+    }
+
+    /// A lock that cannot be taken for another reason than "held" (here: its lock file is a
+    /// directory) stops the requeue with the path, instead of moving the dead letter unlocked.
+    #[test]
+    fn a_broken_lock_file_fails_requeue_with_its_path() {
+        use crate::config::ChatPlatform;
+        use crate::lifecycle::{chat_action, ChatChange};
+        let dir = std::env::temp_dir().join(format!("pi-broken-lock-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let now = Timestamp::from_millis(0);
+        let action = chat_action(ChatPlatform::Slack, ChatChange::Open);
+        let entry = OutboxEntry::new("e1".into(), "k1", 1, 1, now, action);
+        store.keep_dead_letter(&entry, "refused", now).unwrap();
+        fs::create_dir_all(store.lock_path("k1")).unwrap();
+        let e = store
+            .requeue_dead(Instant::now() + Duration::from_secs(1))
+            .unwrap_err();
+        assert!(e.to_string().contains("k1.lock"), "{e}");
+        assert_eq!(store.dead_letters().len(), 1, "the dead letter stays");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// No serialisation in the store falls back to a default: a failed one would replace a
+    /// file with an empty one. (The needles are split so this test does not find itself.)
+    #[test]
+    fn no_serialisation_in_the_store_falls_back_to_empty() {
+        let files = [
+            ("mod.rs", include_str!("mod.rs")),
+            ("events.rs", include_str!("events.rs")),
+            ("fsutil.rs", include_str!("fsutil.rs")),
+            ("pacing.rs", include_str!("pacing.rs")),
+        ];
+        let calls = [
+            concat!("serde_json::", "to_vec("),
+            concat!("serde_json::", "to_string("),
+            concat!("serde_json::", "to_string_pretty("),
+        ];
+        let fallbacks = [
+            concat!(".unwrap_or", "_default()"),
+            concat!(".unwrap_or", "("),
+        ];
+        for (name, text) in files {
+            let flat: String = text.split_whitespace().collect();
+            for call in calls {
+                for (at, _) in flat.match_indices(call) {
+                    let statement = flat[at..].split([';', '{', '}']).next().unwrap_or_default();
+                    assert!(
+                        !fallbacks.iter().any(|f| statement.contains(f)),
+                        "src/store/{name}: {statement}"
+                    );
+                }
+            }
+        }
     }
 }

@@ -28,6 +28,24 @@ pub enum PaceError {
     Store(StoreError),
 }
 
+impl std::fmt::Display for PaceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PaceError::Busy => f.write_str("other processes kept the pacing log busy"),
+            PaceError::Store(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for PaceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PaceError::Busy => None,
+            PaceError::Store(e) => Some(e),
+        }
+    }
+}
+
 impl Store {
     /// The pacing log `name` as stored (empty if none or unreadable).
     pub fn pace_log(&self, name: &str) -> PaceLog {

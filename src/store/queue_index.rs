@@ -241,7 +241,10 @@ mod tests {
             1,
             1,
             Timestamp::from_millis(at),
-            crate::lifecycle::chat_action("slack", crate::lifecycle::ChatChange::Refire),
+            crate::lifecycle::chat_action(
+                crate::config::ChatPlatform::Slack,
+                crate::lifecycle::ChatChange::Refire,
+            ),
         )
     }
 

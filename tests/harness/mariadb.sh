@@ -18,8 +18,8 @@
 # system-wide server). Overridable: MARIADB_RUN_DIR, MARIADB_START_TIMEOUT.
 set -euo pipefail
 
-script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-repo_root="$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || (cd "$script_dir/../.." && pwd))"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+harness_init mariadb.sh
 
 RUN_DIR="${MARIADB_RUN_DIR:-$repo_root/.cache/mariadb-run}"
 START_TIMEOUT="${MARIADB_START_TIMEOUT:-60}"
@@ -33,9 +33,6 @@ RO_USER="pandora_ilert_ro"
 RO_PASSWORD="ro-Pw-$$-test"
 ADMIN_USER="pandora_test_admin"
 ADMIN_PASSWORD="admin-Pw-$$-test"
-
-log() { echo "mariadb.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 ensure_installed() {
     if command -v mariadbd >/dev/null && command -v mariadb-install-db >/dev/null \
@@ -53,36 +50,8 @@ ensure_installed() {
     fi
 }
 
-# Prints the pid if the pid file points at a live mariadbd (guards against pid reuse).
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    grep -qa "mariadbd\|mysqld" "/proc/$pid/cmdline" 2>/dev/null || return 1
-    echo "$pid"
-}
-
-stop_server() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        rm -f "$PID_FILE"
-        log "not running"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "mariadbd $pid did not stop in 30 s; killing it"
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
-    rm -f "$PID_FILE"
-    log "stopped"
-}
+running_pid() { pid_of_running "$PID_FILE" "mariadbd\\|mysqld"; }
+stop_server() { stop_by_pid_file "$PID_FILE" "mariadbd\\|mysqld"; }
 
 admin_sql() {
     mariadb --no-defaults --socket="$SOCKET" -u root --batch "$@"

@@ -19,17 +19,13 @@
 set -euo pipefail
 
 readonly PACKAGE=pandorafms-agent
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-readonly ROOT
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+harness_init pandora-agent.sh
+readonly ROOT="$repo_root"
 readonly CACHE="$ROOT/.cache/pandora-agent"
 readonly AGENT="$CACHE/usr/sbin/pandora_agent"
 readonly EXEC_HELPER="$CACHE/usr/share/pandorafms/agent/pandora_agent_exec"
 readonly STAMP="$CACHE/.installed"
-
-die() {
-    printf 'pandora-agent.sh: %s\n' "$*" >&2
-    exit 1
-}
 
 usage() { # [exit-code]
     local code="${1:-64}"

@@ -15,9 +15,8 @@ set -euo pipefail
 SYNAPSE_VERSION="1.163.2"
 SERVER_NAME="localhost"
 
-script_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-# Repo root: git if available, else two levels up from tests/harness/.
-repo_root="$(git -C "$script_dir" rev-parse --show-toplevel 2>/dev/null || (cd "$script_dir/../.." && pwd))"
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+harness_init synapse.sh
 
 VENV="${SYNAPSE_VENV:-$repo_root/.cache/synapse-venv}"
 RUN_DIR="${SYNAPSE_RUN_DIR:-$repo_root/.cache/synapse-run}"
@@ -31,9 +30,6 @@ URL_FILE="$RUN_DIR/url"
 ENV_FILE="$RUN_DIR/env"
 LOG_FILE="$RUN_DIR/homeserver.log"
 STDIO_LOG="$RUN_DIR/stdio.log"
-
-log() { echo "synapse.sh: $*" >&2; }
-die() { log "error: $*"; exit 1; }
 
 # --- install ---------------------------------------------------------------
 
@@ -55,38 +51,8 @@ ensure_venv() {
 
 # --- process helpers -------------------------------------------------------
 
-# Prints the pid if the pid file points at a live synapse (guards against pid reuse).
-running_pid() {
-    [[ -f "$PID_FILE" ]] || return 1
-    local pid
-    pid="$(cat "$PID_FILE" 2>/dev/null || true)"
-    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-    kill -0 "$pid" 2>/dev/null || return 1
-    grep -qa "synapse.app.homeserver" "/proc/$pid/cmdline" 2>/dev/null || return 1
-    echo "$pid"
-}
-
-stop_server() {
-    local pid
-    if ! pid="$(running_pid)"; then
-        rm -f "$PID_FILE"
-        log "not running"
-        return 0
-    fi
-    kill -TERM "$pid" 2>/dev/null || true
-    # Synapse shuts down in ~1 s; give it 30 s before forcing.
-    for _ in $(seq 1 300); do
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    if kill -0 "$pid" 2>/dev/null; then
-        log "pid $pid ignored SIGTERM, sending SIGKILL"
-        kill -KILL "$pid" 2>/dev/null || true
-        for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    fi
-    rm -f "$PID_FILE"
-    log "stopped (pid $pid)"
-}
+running_pid() { pid_of_running "$PID_FILE" "synapse.app.homeserver"; }
+stop_server() { stop_by_pid_file "$PID_FILE" "synapse.app.homeserver"; }
 
 show_logs() {
     log "---- tail of $LOG_FILE ----"
@@ -268,6 +234,10 @@ start_server() {
 
     local bot_token alice_token bob_token
     bot_token="$(login_token pandora-bot "$bot_pass" "$url")" || fail_start "bot login failed"
+    # A second login of the bot: a second device with its own token, as a second Pandora
+    # server configured with the same bot user has (transaction ids are per device).
+    local bot_token_2
+    bot_token_2="$(login_token pandora-bot "$bot_pass" "$url")" || fail_start "second bot login failed"
     alice_token="$(login_token alice "$alice_pass" "$url")" || fail_start "alice login failed"
     bob_token="$(login_token bob "$bob_pass" "$url")" || fail_start "bob login failed"
 
@@ -279,6 +249,7 @@ export MATRIX_HOMESERVER=$url
 export MATRIX_SERVER_NAME=$SERVER_NAME
 export MATRIX_BOT_TOKEN=$bot_token
 export MATRIX_BOT_USER=@pandora-bot:$SERVER_NAME
+export MATRIX_BOT_TOKEN_2=$bot_token_2
 export MATRIX_ALICE_TOKEN=$alice_token
 export MATRIX_ALICE_USER=@alice:$SERVER_NAME
 export MATRIX_BOB_TOKEN=$bob_token

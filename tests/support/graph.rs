@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{json, Value};
 
+use super::botframework::{self, BotState};
 use super::http::{decode, Recorded, Reply, Server};
 
 pub const TENANT: &str = "8d3f1c2e-0000-4000-8000-000000000001";
@@ -82,6 +83,10 @@ struct State {
     next: u64,
     /// Largest channel-list page (0: the default of 2).
     list_page: usize,
+    /// Channels deleted: they still count against the team's limit for 30 days.
+    deleted: Vec<String>,
+    /// The Bot Framework side (token endpoint, Bot Connector, the app's installation).
+    bot: BotState,
 }
 
 /// Channels a team holds at most, "including deleted channels" for the 30 days they can be
@@ -166,7 +171,43 @@ impl FakeGraph {
         self.state.lock().unwrap().graph_calls.clone()
     }
     pub fn violations(&self) -> Vec<String> {
-        self.state.lock().unwrap().violations.clone()
+        let st = self.state.lock().unwrap();
+        let mut v = st.violations.clone();
+        v.extend(st.bot.violations.iter().cloned());
+        v
+    }
+    /// Channels deleted through Graph.
+    pub fn deleted(&self) -> Vec<String> {
+        self.state.lock().unwrap().deleted.clone()
+    }
+    /// `bot_service_url` for the fake Bot Connector.
+    pub fn bot_service_url(&self) -> String {
+        format!("{}{}", self.server.url(), botframework::SERVICE_PATH)
+    }
+    /// `bot_token_url` for the fake `botframework.com` tenant.
+    pub fn bot_token_url(&self) -> String {
+        format!("{}/botframework.com/oauth2/v2.0/token", self.server.url())
+    }
+    /// Sets what the admin allowed: Graph may install the bot's app; apps may post into
+    /// private channels.
+    pub fn bot_allow(&self, install: bool, private_channels: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.bot.install_allowed = install;
+        st.bot.private_apps_allowed = private_channels;
+    }
+    /// Every bot token issued so far stops working (expired or revoked).
+    pub fn expire_bot_tokens(&self) {
+        self.state.lock().unwrap().bot.tokens.clear();
+    }
+    /// Someone deletes the first message of every bot thread.
+    pub fn delete_bot_cards(&self) {
+        for t in self.state.lock().unwrap().bot.threads.iter_mut() {
+            t.activities.remove(0);
+        }
+    }
+    /// Reads the Bot Connector's state.
+    pub fn bot<T>(&self, f: impl FnOnce(&BotState) -> T) -> T {
+        f(&self.state.lock().unwrap().bot)
     }
 }
 
@@ -194,6 +235,19 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
     let base = format!("http://{host}");
     if r.path == format!("/{TENANT}/oauth2/v2.0/token") {
         return token(r, st);
+    }
+    if r.path == "/botframework.com/oauth2/v2.0/token" {
+        return botframework::token(r, &mut st.bot);
+    }
+    if r.path.starts_with(botframework::SERVICE_PATH) {
+        let channels = &st.channels;
+        let private = |id: &str| {
+            channels
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.membership_type != "standard")
+        };
+        return botframework::connector(r, &mut st.bot, private);
     }
     if r.path.contains("/oauth2/") {
         return Reply::json(
@@ -237,6 +291,17 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
     }
     let seg: Vec<String> = rest.split('/').map(decode).collect();
     let seg: Vec<&str> = seg.iter().map(String::as_str).collect();
+    if seg.first() == Some(&"teams") && seg.get(2) == Some(&"installedApps") && seg[1] == TEAM {
+        let body: Value = serde_json::from_str(&r.body).unwrap_or(Value::Null);
+        return match r.method.as_str() {
+            "POST" => botframework::install(&body, &mut st.bot),
+            "GET" => botframework::installed_apps(&st.bot),
+            m => {
+                st.violations.push(format!("unexpected {m} /{rest}"));
+                graph_error(405, "MethodNotAllowed", "Unsupported")
+            }
+        };
+    }
     if seg.first() != Some(&"teams") || seg.len() < 3 || seg[2] != "channels" {
         st.violations.push(format!("unexpected Graph path /{rest}"));
         return graph_error(404, "NotFound", "Resource not found for the segment.");
@@ -278,6 +343,16 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 ));
             }
             Reply::json(200, v)
+        }
+        ("DELETE", [id]) => {
+            // Graph, "Delete channel": 204; application permission Channel.Delete.All (or
+            // Channel.Delete.Group). Deleted channels count against the limit for 30 days.
+            let Some(at) = st.channels.iter().position(|c| c.id == *id) else {
+                return graph_error(404, "NotFound", "Channel not found");
+            };
+            let c = st.channels.remove(at);
+            st.deleted.push(c.id);
+            Reply::new(204, "")
         }
         (method, [id, tail @ ..]) => {
             let Some(c) = st.channels.iter_mut().find(|c| c.id == *id) else {
@@ -416,7 +491,7 @@ fn create_channel(body: &Value, st: &mut State, base: &str) -> Reply {
             "Channel name already existed, please use other name.",
         );
     }
-    if st.channels.len() >= TEAM_CHANNELS_MAX {
+    if st.channels.len() + st.deleted.len() >= TEAM_CHANNELS_MAX {
         // The answer's wording is not documented; the limit is.
         return graph_error(
             400,

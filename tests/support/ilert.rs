@@ -12,7 +12,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 
@@ -24,21 +24,37 @@ pub const API_TOKEN: &str = "il1-user-token-5150";
 /// The id of the alert source whose integration key is `KEY`.
 pub const SOURCE_ID: i64 = 4711;
 
+/// The on-call of the escalation policy's first rule: ilert adds them as a responder when it
+/// opens an alert (ilert-docs `on-call-management-and-escalations/escalation-policies.md`: "the
+/// user on-call at the time of the alert assignment will be added as a responder").
+pub const FIRST_RESPONDER: (&str, &str) = ("Jane", "Doe");
+
 /// An alert as the fake ilert keeps it.
 #[derive(Clone, Debug)]
 pub struct FakeAlert {
     pub id: i64,
     pub alert_key: String,
     pub status: String,
-    pub accepted_by: Option<(String, String)>,
+    /// (first name, last name, `PENDING` | `ACCEPTED`), in the order ilert assigned them.
+    pub responders: Vec<(String, String, String)>,
+    /// openapi `Alert.nextEscalationRuleIndex`: the rule the alert escalates to next, so 1
+    /// while the first rule's responders are paged.
+    pub next_rule_index: u32,
+    created: Instant,
 }
 
 impl FakeAlert {
+    /// The alert as `GET /api/alerts` and `GET /api/alerts/{id}` serve it: openapi `Alert`
+    /// (`responders` of `AlertResponder {user: UserRel, status}`, `nextEscalationRuleIndex` a
+    /// number, `nextEscalation` a date-time).
     fn json(&self) -> serde_json::Value {
         let responders: Vec<serde_json::Value> = self
-            .accepted_by
+            .responders
             .iter()
-            .map(|(f, l)| json!({"user": {"id": 1, "firstName": f, "lastName": l}, "status": "ACCEPTED"}))
+            .enumerate()
+            .map(|(n, (f, l, status))| {
+                json!({"user": {"id": 100 + n, "firstName": f, "lastName": l}, "status": status})
+            })
             .collect();
         json!({
             "id": self.id,
@@ -47,7 +63,24 @@ impl FakeAlert {
             "summary": "x",
             "alertSource": {"id": SOURCE_ID},
             "responders": responders,
+            "nextEscalationRuleIndex": self.next_rule_index,
+            "nextEscalation": "2026-11-30T10:00:00Z",
         })
+    }
+
+    /// `first last` accepts: the alert is accepted and they are among its responders.
+    fn accept(&mut self, first: &str, last: &str) {
+        self.status = "ACCEPTED".into();
+        match self
+            .responders
+            .iter_mut()
+            .find(|(f, l, _)| f == first && l == last)
+        {
+            Some(r) => r.2 = "ACCEPTED".into(),
+            None => self
+                .responders
+                .push((first.into(), last.into(), "ACCEPTED".into())),
+        }
     }
 }
 
@@ -62,9 +95,19 @@ pub struct SourceSettings {
 struct Alerts {
     list: Vec<FakeAlert>,
     source: Option<SourceSettings>,
+    /// ilert creates alerts asynchronously (the events API answers 202 "accepted", openapi
+    /// `/events`): an alert is listed this long after its event.
+    listed_after: Duration,
+    /// `GET /api/alerts` calls served.
+    list_calls: u32,
 }
 
 impl Alerts {
+    fn listed(&self) -> impl Iterator<Item = &FakeAlert> {
+        let d = self.listed_after;
+        self.list.iter().filter(move |a| a.created.elapsed() >= d)
+    }
+
     /// What ilert does with an accepted event: open (or append to) the open alert with the
     /// alertKey (compared case-insensitively), accept or resolve it.
     fn apply_event(&mut self, j: &serde_json::Value) {
@@ -79,11 +122,14 @@ impl Alerts {
         match (j["eventType"].as_str().unwrap_or(""), open) {
             ("ALERT", None) => {
                 let id = 90_000 + self.list.len() as i64;
+                let (f, l) = FIRST_RESPONDER;
                 self.list.push(FakeAlert {
                     id,
                     alert_key: key.to_string(),
                     status: "PENDING".into(),
-                    accepted_by: None,
+                    responders: vec![(f.into(), l.into(), "PENDING".into())],
+                    next_rule_index: 1,
+                    created: Instant::now(),
                 });
             }
             ("ACCEPT", Some(a)) => a.status = "ACCEPTED".into(),
@@ -183,6 +229,7 @@ impl FakeIlert {
                 alert_creation: "ONE_ALERT_PER_EMAIL".into(),
                 priority_rule: "HIGH".into(),
             }),
+            ..Alerts::default()
         }));
         let (m, acc, th, al) = (
             mode.clone(),
@@ -220,6 +267,23 @@ impl FakeIlert {
         self.alerts.lock().unwrap().list.clone()
     }
 
+    /// `n` pending alerts opened on the same source by others (another tool, a person): the
+    /// open list then runs over several pages of at most 100 (openapi `max-results`).
+    pub fn open_others(&self, n: usize) {
+        let mut al = self.alerts.lock().unwrap();
+        for k in 0..n {
+            let id = 90_000 + al.list.len() as i64;
+            al.list.push(FakeAlert {
+                id,
+                alert_key: format!("other-{k}"),
+                status: "PENDING".into(),
+                responders: Vec::new(),
+                next_rule_index: 1,
+                created: Instant::now(),
+            });
+        }
+    }
+
     /// A person accepts the open alert with `alert_key` in the ilert app.
     pub fn accept_as(&self, alert_key: &str, first: &str, last: &str) {
         let mut al = self.alerts.lock().unwrap();
@@ -229,8 +293,40 @@ impl FakeIlert {
             .rev()
             .find(|a| a.alert_key == alert_key && a.status != "RESOLVED")
             .expect("an open alert");
-        a.status = "ACCEPTED".into();
-        a.accepted_by = Some((first.into(), last.into()));
+        a.accept(first, last);
+    }
+
+    /// ilert escalates the open alert with `alert_key` to its next rule, whose on-call
+    /// `first last` becomes a responder too (ilert-docs `escalation-policies.md`: "the amount
+    /// of time that a responder has to accept an alert until it is automatically escalated to
+    /// the next escalation level").
+    pub fn escalate(&self, alert_key: &str, first: &str, last: &str) {
+        let mut al = self.alerts.lock().unwrap();
+        let a = al
+            .list
+            .iter_mut()
+            .rev()
+            .find(|a| a.alert_key == alert_key && a.status == "PENDING")
+            .expect("a pending alert");
+        a.next_rule_index += 1;
+        a.responders
+            .push((first.into(), last.into(), "PENDING".into()));
+    }
+
+    /// Alerts are listed this long after the event that opened them (ilert creates them
+    /// asynchronously).
+    pub fn set_listed_after(&self, d: Duration) {
+        self.alerts.lock().unwrap().listed_after = d;
+    }
+
+    /// `GET /api/alerts` calls served so far.
+    pub fn list_calls(&self) -> u32 {
+        self.alerts.lock().unwrap().list_calls
+    }
+
+    /// Every request that reached the server (events, pings, REST).
+    pub fn request_count(&self) -> usize {
+        self.server.requests().len()
     }
 
     /// Sets the alert source's grouping and priority rule as its REST API reports them.
@@ -530,9 +626,9 @@ fn rest(r: &Recorded, al: &mut Alerts) -> Reply {
                 return Reply::json(400, json!({"message": "max-results must be at most 100"}));
             }
             let (states, sources) = (all("states"), all("sources"));
+            al.list_calls += 1;
             let page: Vec<serde_json::Value> = al
-                .list
-                .iter()
+                .listed()
                 .filter(|a| states.is_empty() || states.contains(&a.status))
                 .filter(|_| sources.is_empty() || sources.contains(&SOURCE_ID.to_string()))
                 .skip(start)
@@ -541,16 +637,16 @@ fn rest(r: &Recorded, al: &mut Alerts) -> Reply {
                 .collect();
             Reply::json(200, serde_json::Value::Array(page))
         }
-        ("GET", ["alerts", id]) => match al.list.iter().find(|a| a.id.to_string() == *id) {
+        ("GET", ["alerts", id]) => match al.listed().find(|a| a.id.to_string() == *id) {
             Some(a) => Reply::json(200, a.json()),
             None => Reply::json(404, json!({"message": "no such alert"})),
         },
         ("PUT", ["alerts", id, verb]) if *verb == "accept" || *verb == "resolve" => {
             match al.list.iter_mut().find(|a| a.id.to_string() == *id) {
                 Some(a) => {
+                    // The API key's user accepts.
                     if *verb == "accept" {
-                        a.status = "ACCEPTED".into();
-                        a.accepted_by = Some(("API".into(), "User".into()));
+                        a.accept("API", "User");
                     } else {
                         a.status = "RESOLVED".into();
                     }

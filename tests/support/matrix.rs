@@ -15,6 +15,9 @@ pub struct Synapse {
     pub url: String,
     pub server_name: String,
     pub bot: Client,
+    /// The bot user again, logged in a second time: another device with its own access
+    /// token, as a second Pandora server configured with the same bot user.
+    pub bot_device_2: Client,
     pub alice: Client,
     pub bob: Client,
 }
@@ -38,6 +41,7 @@ impl Synapse {
         let s = Synapse {
             server_name: var("MATRIX_SERVER_NAME"),
             bot: client("MATRIX_BOT_USER", "MATRIX_BOT_TOKEN"),
+            bot_device_2: client("MATRIX_BOT_USER", "MATRIX_BOT_TOKEN_2"),
             alice: client("MATRIX_ALICE_USER", "MATRIX_ALICE_TOKEN"),
             bob: client("MATRIX_BOB_USER", "MATRIX_BOB_TOKEN"),
             url: url.clone(),

@@ -3,6 +3,7 @@
 
 #![allow(dead_code)]
 
+pub mod botframework;
 pub mod graph;
 pub mod http;
 pub mod ilert;

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
@@ -19,7 +20,7 @@ pub const TOKEN: &str = "xoxb-1111-2222-pandoratest";
 pub const BOT_USER: &str = "UBOT00001";
 
 /// Every scope the app may have (docs/chat.md).
-pub const ALL_SCOPES: [&str; 8] = [
+pub const ALL_SCOPES: [&str; 9] = [
     "channels:manage",
     "groups:write",
     "chat:write",
@@ -28,6 +29,7 @@ pub const ALL_SCOPES: [&str; 8] = [
     "groups:read",
     "channels:history",
     "groups:history",
+    "usergroups:read",
 ];
 
 #[derive(Clone, Debug)]
@@ -40,6 +42,8 @@ pub struct Message {
     pub edits: u32,
     /// Parent of a thread reply (replies are not in `conversations.history`).
     pub thread_ts: Option<String>,
+    /// Message metadata (`{"event_type", "event_payload"}`), `Null` when none was attached.
+    pub metadata: Value,
 }
 
 #[derive(Clone, Debug)]
@@ -78,6 +82,14 @@ struct State {
     calls: Vec<String>,
     /// Largest `conversations.list` page (0: the default of 2).
     list_page: usize,
+    /// User groups by id (`S…`) and their members.
+    groups: BTreeMap<String, Vec<String>>,
+    /// Accepted calls per rate-limit key (method, or method and channel), for the tiers.
+    recent: BTreeMap<String, std::collections::VecDeque<Instant>>,
+    /// Calls refused with 429 because they broke a documented rate limit.
+    limited: Vec<String>,
+    /// The tier limits are enforced (the default).
+    enforce_limits: bool,
 }
 
 /// The running fake.
@@ -90,6 +102,7 @@ impl FakeSlack {
     pub fn start() -> FakeSlack {
         let state = Arc::new(Mutex::new(State {
             scopes: ALL_SCOPES.iter().map(|s| s.to_string()).collect(),
+            enforce_limits: true,
             ..Default::default()
         }));
         let st = state.clone();
@@ -180,6 +193,7 @@ impl FakeSlack {
                 blocks: Value::Null,
                 edits: 0,
                 thread_ts: None,
+                metadata: Value::Null,
             });
         }
         ts
@@ -197,6 +211,7 @@ impl FakeSlack {
                 blocks: Value::Null,
                 edits: 0,
                 thread_ts: Some(parent_ts.into()),
+                metadata: Value::Null,
             });
         }
         ts
@@ -231,6 +246,27 @@ impl FakeSlack {
     /// Requests that broke the contract (should be empty).
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
+    }
+
+    /// Stops enforcing the tier limits, for a test about something else that bursts more
+    /// than the documented floor (Slack tolerates "occasional bursts"; the fake does not).
+    pub fn relax_limits(&self) {
+        self.state.lock().unwrap().enforce_limits = false;
+    }
+
+    /// A user group (`usergroups.users.list`) with these members.
+    pub fn add_user_group(&self, id: &str, users: &[&str]) {
+        self.state
+            .lock()
+            .unwrap()
+            .groups
+            .insert(id.into(), users.iter().map(|u| u.to_string()).collect());
+    }
+
+    /// Calls answered 429 because they went over a documented rate limit (`method` or
+    /// `method channel`).
+    pub fn rate_limited(&self) -> Vec<String> {
+        self.state.lock().unwrap().limited.clone()
     }
 
     /// Methods called, in order.
@@ -395,15 +431,85 @@ fn scope_for(method: &str, private: bool) -> Option<&'static str> {
         // `groups:history` for a bot token, Tier 3, GET (SAR conversations.replies.json).
         ("conversations.history" | "conversations.replies", false) => "channels:history",
         ("conversations.history" | "conversations.replies", true) => "groups:history",
+        // SAR usergroups.users.list.json: `"scope": "usergroups:read"`, GET.
+        ("usergroups.users.list", _) => "usergroups:read",
         _ => return None,
     })
 }
 
-const READ_METHODS: [&str; 3] = [
+const READ_METHODS: [&str; 4] = [
     "conversations.list",
     "conversations.history",
     "conversations.replies",
+    "usergroups.users.list",
 ];
+
+/// A method's documented rate limit: how many calls per window, and the key it is counted
+/// under. Slack applies tiers "per API method per workspace per app" (Tier 2 "20+ per minute",
+/// Tier 3 "50+ per minute"), and `chat.postMessage` "generally allows posting one message per
+/// second per channel", "short bursts >1 allowed" (docs.slack.dev/apis/web-api/rate-limits).
+/// Each method's tier is its `rate_limits` in SAR `docs.slack.dev/methods/<method>.json`.
+/// The fake allows the documented floor over a sliding window (the postMessage burst: ten in
+/// ten seconds).
+fn rate_limit(method: &str, channel: Option<&str>) -> Option<(usize, Duration, String)> {
+    let minute = Duration::from_secs(60);
+    Some(match method {
+        // t2: conversations.create, .setTopic, .setPurpose, .archive, .unarchive, .list;
+        // pins.add; usergroups.users.list.
+        "conversations.create"
+        | "conversations.setTopic"
+        | "conversations.setPurpose"
+        | "conversations.archive"
+        | "conversations.unarchive"
+        | "conversations.list"
+        | "pins.add"
+        | "usergroups.users.list" => (20, minute, method.to_string()),
+        // t3: conversations.history, .replies, .invite; chat.update.
+        "conversations.history"
+        | "conversations.replies"
+        | "conversations.invite"
+        | "chat.update" => (50, minute, method.to_string()),
+        // Special tier: per channel.
+        "chat.postMessage" => (
+            10,
+            Duration::from_secs(10),
+            format!("{method} {}", channel.unwrap_or_default()),
+        ),
+        // auth.test: special, not limited here.
+        _ => return None,
+    })
+}
+
+/// Counts an accepted call; `Some(reply)` (429 with `Retry-After`) when it breaks its limit.
+fn over_limit(st: &mut State, method: &str, channel: Option<&str>) -> Option<Reply> {
+    if !st.enforce_limits {
+        return None;
+    }
+    let (max, window, key) = rate_limit(method, channel)?;
+    let now = Instant::now();
+    let calls = st.recent.entry(key.clone()).or_default();
+    while calls
+        .front()
+        .is_some_and(|t| now.duration_since(*t) >= window)
+    {
+        calls.pop_front();
+    }
+    if calls.len() >= max {
+        let wait = window.saturating_sub(now.duration_since(calls[0]));
+        st.limited.push(key);
+        let error = if method == "chat.postMessage" {
+            "rate_limited"
+        } else {
+            "ratelimited"
+        };
+        return Some(
+            Reply::json(429, json!({"ok": false, "error": error}))
+                .header("Retry-After", &wait.as_secs().max(1).to_string()),
+        );
+    }
+    calls.push_back(now);
+    None
+}
 
 fn respond(r: &Recorded, st: &mut State) -> Reply {
     let Some(method) = r.path.strip_prefix("/api/") else {
@@ -432,6 +538,9 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
     };
     if let Some(i) = st.faults.iter().position(|(m, _)| *m == method) {
         return st.faults.remove(i).1;
+    }
+    if let Some(reply) = over_limit(st, &method, args.get("channel").map(String::as_str)) {
+        return reply;
     }
     // Scope, once the channel's kind is known.
     let private = match method.as_str() {
@@ -641,6 +750,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 "response_metadata": {"next_cursor": next},
             }))
         }
+        "usergroups.users.list" => {
+            let group = required!("usergroup");
+            // SAR usergroups.users.list.json: `no_such_subteam` "No usergroup found with the
+            // given ID"; success `{"ok": true, "users": ["U060R4BJ4", …]}`.
+            match st.groups.get(&group) {
+                Some(users) => ok(json!({ "users": users })),
+                None => err("no_such_subteam"),
+            }
+        }
         "conversations.history" => {
             let ch = required!("channel");
             let Some(c) = st.channel_mut(&ch) else {
@@ -664,12 +782,25 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 .get("oldest")
                 .and_then(|o| o.parse().ok())
                 .unwrap_or(0.0);
+            // `include_all_metadata` (boolean, default false): "Return all metadata
+            // associated with this message" (conversations.history arguments); without it
+            // no `metadata` is shown.
+            let with_metadata = matches!(
+                args.get("include_all_metadata").map(String::as_str),
+                Some("true" | "1")
+            );
             let all: Vec<Value> = c
                 .messages
                 .iter()
                 .filter(|m| m.thread_ts.is_none() && m.ts.parse::<f64>().unwrap_or(0.0) > oldest)
                 .rev()
-                .map(|m| message_json(c, m))
+                .map(|m| {
+                    let mut v = message_json(c, m);
+                    if with_metadata && !m.metadata.is_null() {
+                        v["metadata"] = m.metadata.clone();
+                    }
+                    v
+                })
                 .collect();
             let end = (start + page).min(all.len());
             let more = end < all.len();
@@ -736,6 +867,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 st.violations
                     .push(format!("{method}: blocks without a text fallback"));
             }
+            // `metadata`: a JSON object with `event_type` and `event_payload`
+            // (docs.slack.dev/messaging/message-metadata; chat.postMessage argument).
+            let metadata = match metadata_arg(&args) {
+                Ok(m) => m,
+                Err(e) => {
+                    st.violations.push(format!("{method}: {e}"));
+                    return err("invalid_metadata_format");
+                }
+            };
             let ts = st.new_ts();
             let c = member_channel!(ch);
             c.messages.push(Message {
@@ -745,6 +885,7 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
                 blocks,
                 edits: 0,
                 thread_ts: args.get("thread_ts").cloned(),
+                metadata,
             });
             let id = c.id.clone();
             ok(
@@ -776,6 +917,15 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             if let Some(t) = args.get("text") {
                 m.text = t.clone();
             }
+            // chat.update takes `metadata` too; without it the message keeps its own.
+            match metadata_arg(&args) {
+                Ok(Value::Null) => {}
+                Ok(meta) => m.metadata = meta,
+                Err(e) => {
+                    st.violations.push(format!("{method}: {e}"));
+                    return err("invalid_metadata_format");
+                }
+            }
             if !blocks.is_null() {
                 m.blocks = blocks;
             }
@@ -801,6 +951,21 @@ fn respond(r: &Recorded, st: &mut State) -> Reply {
             err("unknown_method")
         }
     }
+}
+
+/// The `metadata` argument: absent (`Null`), or an object with a string `event_type` and an
+/// object `event_payload` (docs.slack.dev/messaging/message-metadata).
+fn metadata_arg(args: &BTreeMap<String, String>) -> Result<Value, String> {
+    let Some(raw) = args.get("metadata") else {
+        return Ok(Value::Null);
+    };
+    let v: Value = serde_json::from_str(raw).map_err(|e| format!("metadata is not JSON: {e}"))?;
+    if !v["event_type"].is_string() || !v["event_payload"].is_object() {
+        return Err(format!(
+            "metadata without event_type and event_payload: {v}"
+        ));
+    }
+    Ok(v)
 }
 
 /// A message as `conversations.history` / `replies` show it: text escaped, `pinned_to`; a

@@ -8,7 +8,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use super::Check;
-use crate::config::{Config, IlertApi};
+use crate::config::{Config, IlertApi, IlertPriority};
 use crate::http::Http;
 use crate::ilert_api::{IlertApi as RestApi, RestSource};
 
@@ -24,8 +24,9 @@ const ADVICE: &str = "in ilert, set the alert source's alert grouping to \"Do no
                       and its default priority to HIGH (ilert then takes each event's priority); \
                       add [ilert] api_token so doctor can check it";
 
-/// The checks for one source as ilert reports it. Pure.
-pub fn source_checks(name: &str, api: IlertApi, s: &RestSource) -> Vec<Check> {
+/// The checks for one source as ilert reports it; `sends_high`: some route of it can send a
+/// HIGH event (a route pinned to `ilert_priority = "LOW"` cannot). Pure.
+pub fn source_checks(name: &str, api: IlertApi, sends_high: bool, s: &RestSource) -> Vec<Check> {
     let mut out = Vec::new();
     let grouping = s.alert_creation.as_deref().unwrap_or("");
     if MERGING.contains(&grouping) {
@@ -40,7 +41,10 @@ pub fn source_checks(name: &str, api: IlertApi, s: &RestSource) -> Vec<Check> {
         ));
     }
     let rule = s.priority_rule.as_deref().unwrap_or("HIGH");
-    if api == IlertApi::Events && rule != "HIGH" && s.priority_template.is_none() {
+    // A LOW source with routes that only send LOW does what the routes say; any other rule
+    // overrides their priorities (support hours page HIGH by the clock).
+    let routes_agree = rule == "LOW" && !sends_high;
+    if api == IlertApi::Events && rule != "HIGH" && s.priority_template.is_none() && !routes_agree {
         out.push(Check::warn(
             format!(
                 "ilert alert source '{name}' ({}) has default priority {rule}: ilert ignores the \
@@ -74,8 +78,13 @@ pub fn checks(config: &Config, http: &Http, timeout: Duration) -> Vec<Check> {
         if !seen.insert(s.key.expose().to_string()) {
             continue;
         }
+        let sends_high = config
+            .routes
+            .iter()
+            .filter(|r| r.source.key.expose() == s.key.expose())
+            .any(|r| r.priority != Some(IlertPriority::Low));
         match api.source(&s.key) {
-            Ok(rest) => out.extend(source_checks(&s.name, s.api, &rest)),
+            Ok(rest) => out.extend(source_checks(&s.name, s.api, sends_high, &rest)),
             Err(e) => out.push(Check::warn(
                 format!("ilert alert source '{}': {e}", s.name),
                 ADVICE,
@@ -105,6 +114,7 @@ mod tests {
         let c = source_checks(
             "db",
             IlertApi::Events,
+            true,
             &source("INTELLIGENT_GROUPING", "LOW"),
         );
         assert_eq!(c.len(), 2);
@@ -112,18 +122,35 @@ mod tests {
         let c = source_checks(
             "db",
             IlertApi::Events,
+            true,
             &source("ONE_ALERT_PER_EMAIL", "HIGH"),
         );
         assert_eq!(c[0].status, Status::Ok);
         let c = source_checks(
             "db",
             IlertApi::Pandorafms,
+            true,
             &source("ONE_ALERT_PER_EMAIL", "LOW"),
         );
         assert_eq!(
             c[0].status,
             Status::Ok,
             "the Pandora FMS endpoint sends no priority"
+        );
+        // Routes pinned to LOW on a LOW source: nothing is overridden. Support hours would
+        // page them HIGH by the clock.
+        let only_low = |rule| {
+            source_checks(
+                "db",
+                IlertApi::Events,
+                false,
+                &source("ONE_ALERT_PER_EMAIL", rule),
+            )
+        };
+        assert_eq!(only_low("LOW")[0].status, Status::Ok);
+        assert_eq!(
+            only_low("HIGH_DURING_SUPPORT_HOURS")[0].status,
+            Status::Warn
         );
     }
 }

@@ -215,6 +215,123 @@ pub fn teams_graph(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Ch
     })
 }
 
+/// How to install the bot's app by hand, for the admin.
+const INSTALL_BY_HAND: &str = "upload the bot's Teams app package to the organisation's catalog \
+     (Teams admin center: Teams apps, Manage apps, Upload new app), then either grant the app \
+     registration of [teams] client_id the application permission \
+     TeamsAppInstallation.ReadWriteSelfForTeam.All with admin consent and set [teams] \
+     bot_teams_app_id to the app's catalog id (the next plugin run installs it), or add it to \
+     the team by hand (in Teams: the team, More options, Manage team, Apps, Get more apps)";
+
+/// Teams bot mode: the bot's own credentials (a Bot Connector token), and whether its app is
+/// installed in the team (Graph `installedApps`). `last_install` is what the last delivery's
+/// attempt to install it left in `meta/`.
+pub fn teams_bot(
+    http: &Http,
+    t: &TeamsConfig,
+    timeout: Duration,
+    last_install: Option<&str>,
+) -> Vec<Check> {
+    let Some(bot) = &t.bot else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    let req = Request::new("POST", bot.token_url.clone()).form(vec![
+        ("grant_type".into(), "client_credentials".into()),
+        ("client_id".into(), bot.app_id.clone()),
+        ("client_secret".into(), bot.secret.expose().into()),
+        ("scope".into(), crate::chat::teams_bot::BOT_SCOPE.into()),
+    ]);
+    out.push(match http.send(&req, timeout) {
+        Ok(r) if r.status == 200 && r.json()["access_token"].is_string() => Check::ok(format!(
+            "Teams bot {} credentials accepted (Bot Connector token issued by tenant {})",
+            bot.app_id, bot.tenant
+        )),
+        Ok(r) if r.is_redirect() => {
+            redirected("Teams bot token endpoint", &r, "[teams] bot_token_url")
+        }
+        Ok(r) => Check::fail(
+            Class::Config,
+            format!(
+                "Teams bot token refused (HTTP {} {})",
+                r.status,
+                r.json()["error"].as_str().unwrap_or("error")
+            ),
+            "check [teams] bot_app_id and bot_secret (the Azure Bot's Microsoft app id and a \
+             client secret of it), and bot_tenant: a single-tenant bot needs its tenant id",
+        ),
+        Err(e) => unreachable("Teams bot token endpoint", &bot.token_url, &e),
+    });
+    let refused = last_install
+        .and_then(|s| serde_json::from_str::<serde_json::Value>(s).ok())
+        .filter(|v| v["state"] == "refused")
+        .map(|v| {
+            format!(
+                "; the last attempt to install it was refused at {} ({})",
+                v["at"].as_str().unwrap_or_default(),
+                v["reason"].as_str().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default();
+    let Some(app) = &bot.teams_app_id else {
+        out.push(Check::warn(
+            format!(
+                "Teams bot: [teams] bot_teams_app_id is not set, so the bot's app is not installed \
+                 in the team automatically; it must be installed by hand{refused}"
+            ),
+            INSTALL_BY_HAND,
+        ));
+        return out;
+    };
+    let (Some(tenant), Some(client_id), Some(secret), Some(team)) = (
+        t.tenant_id.as_deref(),
+        t.client_id.as_deref(),
+        t.client_secret.as_ref(),
+        t.team_id.as_deref(),
+    ) else {
+        return out;
+    };
+    let Some(token) = http
+        .send(&token_request(t, tenant, client_id, secret), timeout)
+        .ok()
+        .and_then(|r| r.json()["access_token"].as_str().map(str::to_string))
+    else {
+        return out;
+    };
+    let url = format!(
+        "{}/teams/{}/installedApps?$expand=teamsApp",
+        t.graph_url,
+        encode_component(team)
+    );
+    let req = Request::new("GET", url).header("Authorization", format!("Bearer {token}"));
+    out.push(match http.send(&req, timeout) {
+        Ok(r) if r.status == 200 => {
+            let installed = r.json()["value"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|a| a["teamsApp"]["id"] == app.as_str());
+            if installed {
+                Check::ok(format!("Teams bot: its app {app} is installed in the team"))
+            } else {
+                Check::warn(
+                    format!("Teams bot: its app {app} is not installed in the team{refused}"),
+                    INSTALL_BY_HAND,
+                )
+            }
+        }
+        Ok(r) => Check::warn(
+            format!(
+                "Teams bot: cannot read the team's apps (HTTP {}){refused}",
+                r.status
+            ),
+            INSTALL_BY_HAND,
+        ),
+        Err(e) => unreachable("Microsoft Graph", &t.graph_url, &e),
+    });
+    out
+}
+
 /// The client-credentials token request for Graph.
 fn token_request(t: &TeamsConfig, tenant: &str, client_id: &str, secret: &Secret) -> Request {
     let url = format!(
@@ -240,7 +357,12 @@ const TEAM_LIST_PAGES_MAX: usize = 100;
 /// deleted ones included for 30 days and archived ones included while they exist (Microsoft,
 /// "Limits and specifications for Microsoft Teams"); one channel per incident fills it.
 /// Needs a token (asked again: doctor caches nothing) and `Channel.ReadBasic.All`.
-pub fn teams_capacity(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option<Check> {
+pub fn teams_capacity(
+    http: &Http,
+    t: &TeamsConfig,
+    timeout: Duration,
+    deleted_recently: usize,
+) -> Option<Check> {
     let (tenant, client_id, secret, team) = (
         t.tenant_id.as_deref()?,
         t.client_id.as_deref()?,
@@ -285,27 +407,21 @@ pub fn teams_capacity(http: &Http, t: &TeamsConfig, timeout: Duration) -> Option
             _ => break,
         }
     }
-    Some(team_capacity(total, ours, ours_archived))
+    Some(team_capacity(&crate::chat::teams::TeamCapacity {
+        listed: total,
+        ours,
+        ours_archived,
+        deleted_recently,
+        at: crate::time::Timestamp::now(),
+    }))
 }
 
-/// Channels a Teams team holds at most.
-pub const TEAM_CHANNELS_MAX: usize = 1000;
-
-/// The capacity check: a warning from 80 % of the limit on.
-pub fn team_capacity(total: usize, ours: usize, ours_archived: usize) -> Check {
-    let what = format!(
-        "Teams team holds {total} of {TEAM_CHANNELS_MAX} channels ({ours} incident channels of \
-         ours, {ours_archived} of them archived; deleted channels also count for 30 days)"
-    );
-    if total * 100 >= TEAM_CHANNELS_MAX * 80 {
-        Check::warn(
-            what,
-            "delete archived incident channels no longer needed (Teams: the team, Manage team, \
-             Channels; deleted channels free their slot after 30 days), or set [teams] team_id \
-             to a new team for new incidents",
-        )
+/// The capacity check: the count as the plugin words it, a warning from 80 % of the limit on.
+pub fn team_capacity(c: &crate::chat::teams::TeamCapacity) -> Check {
+    if c.warning().is_some() {
+        Check::warn(c.line(), crate::chat::teams::CAPACITY_ADVICE)
     } else {
-        Check::ok(what)
+        Check::ok(c.line())
     }
 }
 
