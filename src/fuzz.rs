@@ -412,7 +412,12 @@ fn check_store(files: &[(&str, String, Vec<u8>)], keys: &[String]) -> Result<(),
     }
     let _ = (store.incidents(), store.history(), store.dead_letters());
     let _ = (
-        store.pending_count(),
+        store.open_incidents(),
+        store.open_index(),
+        store.rebuild_open_index(),
+    );
+    let _ = (
+        store.queue_summary(),
         store.pending_all(),
         store.quarantined(),
     );

@@ -239,7 +239,7 @@ fn config_module(i: &Inputs<'_>) -> Module {
 }
 
 fn queue_modules(i: &Inputs<'_>, r: &StatusReport) -> Vec<Module> {
-    let queued = r.queued.len() + r.inbox;
+    let queued = r.queued_count + r.inbox;
     let last_error = r
         .queued
         .iter()
@@ -254,8 +254,7 @@ fn queue_modules(i: &Inputs<'_>, r: &StatusReport) -> Vec<Module> {
             format!(
                 "deliveries waiting in the outbox ({}) and alerts waiting in the inbox ({}); \
                  they go out on the next run. Run `pandora-ilert status` for details.{last_error}",
-                r.queued.len(),
-                r.inbox
+                r.queued_count, r.inbox
             ),
         )
         .unit("events")
@@ -575,6 +574,7 @@ mod tests {
             state_dir: "/var/spool/pandora-ilert".into(),
             open_count: 0,
             open_incidents: vec![],
+            queued_count: 0,
             queued: vec![],
             oldest_queued_age_secs: None,
             dead_letters: vec![],
@@ -736,6 +736,8 @@ mod tests {
     fn counts_and_lists_carry_the_store_contents() {
         let mut r = report();
         r.queued.push(queued("ilert", 9_000, "x"));
+        // The plugin's report lists only each lane's newest failure; the count is the total.
+        r.queued_count = 5;
         r.inbox = 2;
         r.oldest_queued_age_secs = Some(1000);
         r.dead_letters.push(DeadEvent {
@@ -757,7 +759,7 @@ mod tests {
         });
         r.open_count = 1;
         let ms = run(Ok(&r), None, DataIn::Disabled);
-        assert_eq!(get(&ms, "queued events").unwrap().value, Value::Number(3));
+        assert_eq!(get(&ms, "queued events").unwrap().value, Value::Number(7));
         assert_eq!(
             get(&ms, "oldest queued age").unwrap().value,
             Value::Number(1000)

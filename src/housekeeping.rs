@@ -5,7 +5,8 @@
 //! never one whose chat channel is still unarchived (archiving needs the record's channel id;
 //! see the plugin run for where issue 6 plugs archiving in). Each removal happens under the
 //! incident's lock after re-reading the record, so a firing that arrives meanwhile wins.
-//! Orphaned temporary files are swept by the delivery pass (`flush_all`) of the same run.
+//! Orphaned temporary files (older than an hour) are swept by the same hourly pass and by
+//! `flush`.
 
 use std::time::Duration;
 

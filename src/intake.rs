@@ -121,6 +121,7 @@ fn apply(
             );
         }
         let mut incident = plan.incident;
+        let queues_nothing = plan.actions.is_empty();
         let mut next = record.clone();
         for (i, action) in plan.actions.into_iter().enumerate() {
             incident.outbox_seq += 1;
@@ -144,14 +145,26 @@ fn apply(
             store.save_history(old)?;
         }
         next.incident = Some(incident.clone());
-        // The commit point. A re-fire inside the window only bumps counters: losing that
-        // write to a power cut repeats nothing that matters, so it skips the directory flush.
+        // A re-fire inside the window that queues nothing only bumps counters: losing them to
+        // a power cut repeats nothing that matters, so they go into the incident's `open/`
+        // marker without fsync. One from the inbox still writes the record, which carries
+        // its applied id (a replay must recognise it).
+        let counters_only = plan.decision == Decision::Deduplicated
+            && !in_inbox
+            && queues_nothing
+            && record.incident.as_ref().is_some_and(|i| i.is_open());
+        // The commit point. Any other re-fire inside the window skips the directory flush,
+        // for the same reason.
         let durability = if plan.decision == Decision::Deduplicated {
             Durability::Progress
         } else {
             Durability::Commit
         };
-        crate::signals::commit(|| store.save_record(key, &next, durability))?;
+        if counters_only {
+            crate::signals::commit(|| store.save_refire(&incident))?;
+        } else {
+            crate::signals::commit(|| store.save_record(key, &next, durability))?;
+        }
         record = next;
         let a = &entry.alert;
         let text = match plan.decision {

@@ -77,7 +77,10 @@ pub struct StatusReport {
     /// Open incidents, oldest first (all of them for `status`; the oldest few for the
     /// plugin's health modules, which must not read every record of a large store).
     pub open_incidents: Vec<OpenIncident>,
-    /// Queued deliveries, oldest first.
+    /// How many deliveries are queued.
+    pub queued_count: usize,
+    /// Queued deliveries, oldest first (all of them for `status`; for the plugin's health
+    /// modules, the newest failed attempt of each lane, from the queue index).
     pub queued: Vec<QueuedEvent>,
     /// Age of the oldest queued delivery, seconds.
     pub oldest_queued_age_secs: Option<u64>,
@@ -209,17 +212,47 @@ pub struct Storm {
 pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
     let open: Vec<Incident> = store.open_incidents();
     let open_count = open.len();
-    collect_with(config, store, now, open, open_count)
+    let mut queued: Vec<QueuedEvent> = store
+        .pending_all()
+        .into_iter()
+        .map(|e| QueuedEvent {
+            action: e.action.label(),
+            lane: e.action.lane().name().to_string(),
+            last_attempt: e.last_attempt,
+            id: e.id,
+            key: e.key,
+            queued_at: e.created_at,
+            attempts: e.attempts,
+            last_error: e.last_error,
+        })
+        .collect();
+    queued.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
+    let queue = Queue {
+        count: queued.len(),
+        oldest: queued.first().map(|q| q.queued_at),
+        listed: queued,
+    };
+    collect_with(config, store, now, (open, open_count), queue)
+}
+
+/// What the report says about the queue.
+struct Queue {
+    count: usize,
+    oldest: Option<Timestamp>,
+    listed: Vec<QueuedEvent>,
 }
 
 /// The report for the plugin's health modules: the open-incident count from the `open/`
-/// index and only the `listed` oldest open records read, so the run stays small with any
-/// number of incidents in the store.
+/// index and only the `listed` oldest open records read, the queue from its index
+/// (`Store::queue_summary`), so the run stays small with any number of incidents or queued
+/// events in the store. `fallback`: the report a plugin run prints only if a later step
+/// hangs; its queue figures are the index's as the last run left them, unchecked.
 pub fn collect_summary(
     config: &Config,
     store: &Store,
     now: Timestamp,
     listed: usize,
+    fallback: bool,
 ) -> StatusReport {
     let index = store.open_index();
     let open_count = index.len();
@@ -228,15 +261,39 @@ pub fn collect_summary(
         .filter_map(|(name, _)| store.open_incident_named(name))
         .take(listed)
         .collect();
-    collect_with(config, store, now, open, open_count)
+    let summary = match fallback {
+        true => store
+            .queue_summary_as_indexed()
+            .unwrap_or_else(|| store.queue_summary()),
+        false => store.queue_summary(),
+    };
+    let queue = Queue {
+        count: summary.entries,
+        oldest: summary.oldest,
+        listed: summary
+            .failed
+            .into_iter()
+            .map(|e| QueuedEvent {
+                action: e.action.label(),
+                lane: e.action.lane().name().to_string(),
+                last_attempt: e.last_attempt,
+                id: e.id,
+                key: e.key,
+                queued_at: e.created_at,
+                attempts: e.attempts,
+                last_error: e.last_error,
+            })
+            .collect(),
+    };
+    collect_with(config, store, now, (open, open_count), queue)
 }
 
 fn collect_with(
     config: &Config,
     store: &Store,
     now: Timestamp,
-    open: Vec<Incident>,
-    open_count: usize,
+    (open, open_count): (Vec<Incident>, usize),
+    queue: Queue,
 ) -> StatusReport {
     let watch_last_pass = store
         .read_meta(WATCH_ALIVE_META)
@@ -254,22 +311,7 @@ fn collect_with(
         })
         .collect();
     open_incidents.sort_by_key(|i| i.opened_at);
-    let mut queued: Vec<QueuedEvent> = store
-        .pending_all()
-        .into_iter()
-        .map(|e| QueuedEvent {
-            action: e.action.label(),
-            lane: e.action.lane().name().to_string(),
-            last_attempt: e.last_attempt,
-            id: e.id,
-            key: e.key,
-            queued_at: e.created_at,
-            attempts: e.attempts,
-            last_error: e.last_error,
-        })
-        .collect();
-    queued.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
-    let oldest_queued_age_secs = queued.first().map(|q| now.since(q.queued_at).as_secs());
+    let oldest_queued_age_secs = queue.oldest.map(|t| now.since(t).as_secs());
     let dead_letters = store
         .dead_letters()
         .into_iter()
@@ -292,7 +334,8 @@ fn collect_with(
         open_count,
         state_dir: config.state_dir.display().to_string(),
         open_incidents,
-        queued,
+        queued_count: queue.count,
+        queued: queue.listed,
         oldest_queued_age_secs,
         dead_letters,
         quarantined: store

@@ -80,7 +80,16 @@ fn refire_while_open_is_recorded_but_sends_no_second_alert() {
     let status = run(&cfg, &["status", "--json"]);
     let j: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
     assert_eq!(j["open_incidents"][0]["times_fired"], 3);
-    assert_eq!(dir.record("77")["last"]["data"], "99.1");
+    // Inside the dedupe window the record file is not rewritten: the latest value waits in
+    // the incident's open/ marker until the record's next write (docs/store.md, invariant 7).
+    assert_eq!(dir.record("77")["last"]["data"], "95.5");
+    let marker = std::fs::read_dir(dir.state().join("open"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_string_lossy().ends_with(".77"))
+        .unwrap();
+    let text = std::fs::read_to_string(marker).unwrap();
+    assert!(text.contains(r#""data":"99.1""#), "{text}");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use crate::time::Timestamp;
 /// Runs `flush`.
 pub fn run(config: &Config) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
+    store.sweep_temp_files(Timestamp::now());
     let http = Http::new(config.scrubber());
     let outcome = flush_all(
         config,
@@ -22,7 +23,7 @@ pub fn run(config: &Config) -> Result<Exit, AppError> {
         Deadline::after(config.flush_deadline),
         false,
     );
-    let pending = store.pending_count();
+    let pending = store.queue_summary().entries;
     let inbox = store.inbox_keys().len();
     eprintln!(
         "flush: delivered {}, still queued {pending}{}, dead letters {}{}",
@@ -60,7 +61,6 @@ pub fn flush_all(
     deadline: Deadline,
     honour_backoff: bool,
 ) -> Outcome {
-    store.sweep_temp_files(Timestamp::now());
     store.adopt_legacy_entries(std::time::Instant::now() + std::time::Duration::from_millis(200));
     for key in store.inbox_keys() {
         match store.try_lock_incident(&key) {
@@ -75,17 +75,24 @@ pub fn flush_all(
     }
     let mut deliverer = Deliverer::new(config, store, http, deadline, honour_backoff);
     let mut total = Outcome::default();
-    let pending = store.pending_keys_due();
-    // A backlog larger than ilert's budget goes out RESOLVEs of paged incidents and HIGH
-    // ALERTs first; a smaller one all goes now, so nothing needs reading to order it.
-    let keys = if pending.len() > config.events_per_window as usize {
-        pacing::urgent_first(pending, |(k, _)| {
+    let now = Timestamp::now();
+    // Due first (then what waits in our own backoff, tried only once a destination is back).
+    let (due, waiting): (Vec<_>, Vec<_>) = store
+        .pending_keys_due()
+        .into_iter()
+        .partition(|(_, t)| !honour_backoff || *t <= now);
+    // A due backlog larger than ilert's budget goes out RESOLVEs of paged incidents and HIGH
+    // ALERTs first; a smaller one (or any, with no budget) all goes now, so nothing needs
+    // reading to order it.
+    let budget = config.events_per_window as usize;
+    let mut keys = if budget > 0 && due.len() > budget {
+        pacing::urgent_first(due, |(k, _)| {
             pacing::head_is_urgent(store.pending_for(k).iter().map(|e| &e.action))
         })
     } else {
-        pending
+        due
     };
-    let now = Timestamp::now();
+    keys.extend(waiting);
     for (key, due) in keys {
         if deadline.remaining().as_millis() < 500 {
             log::warn!("flush: deadline reached; the rest stays queued");

@@ -169,7 +169,7 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
         DataIn::NotScanned
     };
     if let Some(ms) = step("status", || {
-        health_modules(config, &store, heartbeat.clone(), &not_scanned)
+        health_modules(config, &store, heartbeat.clone(), &not_scanned, true)
     }) {
         publish(published, ms);
     }
@@ -204,7 +204,7 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
 
     let data_in = step("data_in", || scan_data_in(config, &store, deadline)).unwrap_or(not_scanned);
     if let Some(ms) = step("status", || {
-        health_modules(config, &store, heartbeat, &data_in)
+        health_modules(config, &store, heartbeat, &data_in, false)
     }) {
         publish(published, ms);
     }
@@ -215,11 +215,12 @@ fn health_modules(
     store: &Result<Store, crate::store::StoreError>,
     heartbeat: Option<Evidence>,
     data_in: &DataIn,
+    fallback: bool,
 ) -> Vec<Module> {
     let now = Timestamp::now();
     let report = store
         .as_ref()
-        .map(|s| collect_summary(config, s, now, crate::health::LISTED));
+        .map(|s| collect_summary(config, s, now, crate::health::LISTED, fallback));
     let backends: Vec<ChatPlatform> = [
         (ChatPlatform::Slack, config.slack.is_some()),
         (ChatPlatform::Teams, config.teams.is_some()),
@@ -251,7 +252,7 @@ fn deliver(config: &Config, store: &Store, deadline: Deadline) {
     let line = format!(
         "plugin: delivered {}, incidents with queued events {}, dead letters {} in {}ms",
         outcome.delivered,
-        store.pending_keys_due().len(),
+        store.pending_incident_count(),
         outcome.dead,
         started.elapsed().as_millis()
     );
@@ -416,8 +417,10 @@ fn prune(config: &Config, store: &Store, deadline: Deadline) {
         return;
     }
     // The `open/` index is written without fsync: after a power cut a marker may be missing.
-    // This hourly pass reads every record anyway; it puts back what is missing.
+    // This hourly pass reads every record anyway; it puts back what is missing. Temporary
+    // files left by killed processes are swept here too (those older than an hour).
     store.rebuild_open_index();
+    store.sweep_temp_files(Timestamp::now());
     match housekeeping::prune(
         store,
         Timestamp::now(),

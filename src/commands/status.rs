@@ -42,7 +42,7 @@ pub fn run(config: &Config, json: bool) -> Result<Exit, AppError> {
     }
     outln!(
         "queued events: {}{}",
-        r.queued.len(),
+        r.queued_count,
         r.oldest_queued_age_secs
             .map(|s| format!(" (oldest {})", human_duration(Duration::from_secs(s))))
             .unwrap_or_default()

@@ -18,7 +18,9 @@ use crate::ilert;
 use crate::lifecycle::{Action, Lane};
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
-use crate::store::{Durability, EventKind, EventLogLine, OutboxEntry, Step, Store};
+use crate::store::{
+    sort_queue, Durability, EventKind, EventLogLine, OutboxEntry, Record, Step, Store,
+};
 use crate::text::one_line;
 use crate::time::{human_duration, Timestamp};
 
@@ -252,7 +254,11 @@ impl<'a> Deliverer<'a> {
         // entry repeats the state ilert already has, replaying several could re-open an alert
         // that a later entry resolved.
         let mut updated: Vec<OutboxEntry> = Vec::new();
-        let entries = self.store.pending_for(key);
+        // The record as last read or written in this pass (under the incident's lock); a
+        // chat step may write it itself, so it is read again after one.
+        let mut record = Some(self.store.load_record(key));
+        let mut entries = record.as_ref().map(|r| r.queue.clone()).unwrap_or_default();
+        sort_queue(&mut entries);
         for (n, mut entry) in entries.into_iter().enumerate() {
             let lane = entry.action.lane();
             let now = (self.clock)();
@@ -273,6 +279,9 @@ impl<'a> Deliverer<'a> {
                 continue;
             }
             let mut inline_waits = 0;
+            if matches!(entry.action, Action::Chat(_)) {
+                record = None;
+            }
             let disposition = loop {
                 let d = self.attempt(&entry);
                 match &d {
@@ -297,11 +306,13 @@ impl<'a> Deliverer<'a> {
                 Disposition::Delivered => {
                     let paged = pages(&entry);
                     if paged {
-                        self.mark_paged(key, None, now);
+                        self.mark_paged(key, None, now, &mut record);
                     }
-                    self.remove_from_queue(key, &entry.id);
+                    self.remove_from_queue(key, &entry.id, &mut record);
                     if let Some(hook) = self.on_paged.as_mut().filter(|_| paged) {
                         hook(key, self.deadline);
+                        // The hook may write the record itself: read it again when needed.
+                        record = None;
                     }
                     self.breaker.remove(&lane);
                     self.recovered.insert(lane);
@@ -352,11 +363,11 @@ impl<'a> Deliverer<'a> {
                 }
                 Disposition::DeadLetter { reason } => {
                     match self.store.keep_dead_letter(&entry, &reason, now) {
-                        Ok(()) => self.remove_from_queue(key, &entry.id),
+                        Ok(()) => self.remove_from_queue(key, &entry.id, &mut record),
                         Err(e) => log::error!("{e}"),
                     }
                     if pages(&entry) {
-                        self.mark_paged(key, Some(&reason), now);
+                        self.mark_paged(key, Some(&reason), now, &mut record);
                     }
                     log::error!(
                         "incident {key}: {label} refused for good ({reason}); kept in dead/, \
@@ -391,72 +402,91 @@ impl<'a> Deliverer<'a> {
     /// Records on the incident whether ilert has its alert (`reason`: refused for good), and
     /// queues a chat update when that changes, so the channel says `NOT PAGED` until an ALERT
     /// is delivered.
-    fn mark_paged(&self, key: &str, refused: Option<&str>, now: Timestamp) {
-        // The common case (delivered, nothing to clear) costs a read, never a write.
+    fn mark_paged(
+        &self,
+        key: &str,
+        refused: Option<&str>,
+        now: Timestamp,
+        record: &mut Option<Record>,
+    ) {
+        let before = record.take().unwrap_or_else(|| self.store.load_record(key));
+        // The common case (delivered, nothing to clear) costs no write.
         if refused.is_none()
-            && self
-                .store
-                .load_incident(key)
-                .is_none_or(|i| not_paged(&i).is_none())
+            && before
+                .incident
+                .as_ref()
+                .is_none_or(|i| not_paged(i).is_none())
         {
+            *record = Some(before);
             return;
         }
-        let changed = self.store.update_record(key, Durability::Progress, |r| {
-            let Some(inc) = r.incident.as_mut() else {
-                return;
-            };
-            let Some(backend) = self
-                .config
-                .route(&inc.route)
-                .and_then(|rt| rt.chat.as_ref())
-                .map(|c| c.backend)
-            else {
-                return;
-            };
-            // Delivered and nothing to clear: leave the record alone. A storm incident has no
-            // channel (nor chat state) of its own to show it in.
-            if inc.storm || (refused.is_none() && not_paged(inc).is_none()) {
-                return;
-            }
-            let st = inc.chat.get_or_insert_with(|| crate::incident::ChatState {
-                backend: Some(backend),
-                ..Default::default()
+        let changed = self
+            .store
+            .update_loaded(key, &before, Durability::Progress, |r| {
+                let Some(inc) = r.incident.as_mut() else {
+                    return;
+                };
+                let Some(backend) = self
+                    .config
+                    .route(&inc.route)
+                    .and_then(|rt| rt.chat.as_ref())
+                    .map(|c| c.backend)
+                else {
+                    return;
+                };
+                // Delivered and nothing to clear: leave the record alone. A storm incident has no
+                // channel (nor chat state) of its own to show it in.
+                if inc.storm || (refused.is_none() && not_paged(inc).is_none()) {
+                    return;
+                }
+                let st = inc.chat.get_or_insert_with(|| crate::incident::ChatState {
+                    backend: Some(backend),
+                    ..Default::default()
+                });
+                let before = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
+                match refused {
+                    Some(reason) => st.extra.insert(
+                        crate::chat::message::NOT_PAGED.into(),
+                        one_line(reason, 200),
+                    ),
+                    None => st.extra.remove(crate::chat::message::NOT_PAGED),
+                };
+                let after = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
+                let has_channel = st.channel_id.is_some();
+                let chat_queued = r.queue.iter().any(|e| matches!(&e.action, Action::Chat(_)));
+                if before != after && has_channel && !chat_queued {
+                    inc.outbox_seq += 1;
+                    r.queue.push(OutboxEntry::new(
+                        format!("{}-paged", Store::new_id(now)),
+                        &inc.key,
+                        inc.seq,
+                        inc.outbox_seq,
+                        now,
+                        crate::lifecycle::chat_action(
+                            backend,
+                            crate::lifecycle::ChatChange::Refire,
+                        ),
+                    ));
+                }
             });
-            let before = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
-            match refused {
-                Some(reason) => st.extra.insert(
-                    crate::chat::message::NOT_PAGED.into(),
-                    one_line(reason, 200),
-                ),
-                None => st.extra.remove(crate::chat::message::NOT_PAGED),
-            };
-            let after = st.extra.get(crate::chat::message::NOT_PAGED).cloned();
-            let has_channel = st.channel_id.is_some();
-            let chat_queued = r.queue.iter().any(|e| matches!(&e.action, Action::Chat(_)));
-            if before != after && has_channel && !chat_queued {
-                inc.outbox_seq += 1;
-                r.queue.push(OutboxEntry::new(
-                    format!("{}-paged", Store::new_id(now)),
-                    &inc.key,
-                    inc.seq,
-                    inc.outbox_seq,
-                    now,
-                    crate::lifecycle::chat_action(backend, crate::lifecycle::ChatChange::Refire),
-                ));
+        match changed {
+            Ok(r) => *record = Some(r),
+            Err(e) => {
+                log::error!("incident {key}: {e}; the channel may not show whether ilert paged");
             }
-        });
-        if let Err(e) = changed {
-            log::error!("incident {key}: {e}; the channel may not show whether ilert paged");
         }
     }
 
     /// Takes a delivered or dead-lettered entry out of the incident's queue.
-    fn remove_from_queue(&self, key: &str, id: &str) {
-        let removed = self.store.update_record(key, Durability::Progress, |r| {
-            r.queue.retain(|e| e.id != id);
-        });
-        if let Err(e) = removed {
-            log::error!("incident {key}: {e}; the entry will be sent once more");
+    fn remove_from_queue(&self, key: &str, id: &str, record: &mut Option<Record>) {
+        let before = record.take().unwrap_or_else(|| self.store.load_record(key));
+        match self
+            .store
+            .update_loaded(key, &before, Durability::Progress, |r| {
+                r.queue.retain(|e| e.id != id);
+            }) {
+            Ok(r) => *record = Some(r),
+            Err(e) => log::error!("incident {key}: {e}; the entry will be sent once more"),
         }
     }
 

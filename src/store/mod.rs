@@ -10,7 +10,7 @@
 //! dead/<id>.<key>.json        deliveries the API refused for good, with its answer
 //! quarantine/                 unreadable files, moved aside with a log line
 //! locks/<key>.lock            per-incident lock files (never deleted while in use)
-//! open/<key>                  an empty marker per open incident (an index, repaired on read)
+//! open/<opened ms>.<key>      a marker per open incident (an index, repaired on read)
 //! meta/                       last successful delivery per lane, read positions, tokens
 //! ```
 //!
@@ -21,6 +21,7 @@
 mod events;
 pub mod fsutil;
 pub mod pacing;
+mod queue_index;
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -164,6 +165,39 @@ pub struct Record {
     pub queue: Vec<OutboxEntry>,
 }
 
+/// A re-fire inside the dedupe window, kept in the incident's `open/` marker (see
+/// `Store::save_refire`): what such a re-fire changes in the record.
+#[derive(Serialize, Deserialize)]
+struct RefireBump {
+    seq: u32,
+    times_fired: u32,
+    last_seen: Timestamp,
+    first: Alert,
+    last: Alert,
+}
+
+impl RefireBump {
+    fn of(incident: &Incident) -> Self {
+        RefireBump {
+            seq: incident.seq,
+            times_fired: incident.times_fired,
+            last_seen: incident.last_seen,
+            first: incident.first.clone(),
+            last: incident.last.clone(),
+        }
+    }
+
+    /// Applies the re-fire to the incident it was made for, if the record is older.
+    fn apply_to(self, incident: &mut Incident) {
+        if self.seq == incident.seq && self.times_fired > incident.times_fired {
+            incident.times_fired = self.times_fired;
+            incident.last_seen = self.last_seen;
+            incident.first = self.first;
+            incident.last = self.last;
+        }
+    }
+}
+
 /// The on-disk format of the record file (format 2).
 #[derive(Serialize, Deserialize)]
 struct RecordFile {
@@ -172,6 +206,30 @@ struct RecordFile {
     incident: Option<Incident>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     queue: Vec<OutboxEntry>,
+}
+
+/// Made in `open/` once its markers are named `<opened ms>.<key>` (an earlier format-2
+/// store named them `<key>`): until then `Store::open` rebuilds the index.
+const OPEN_INDEX_READY: &str = ".by-opening-time";
+
+/// The `open/` marker of an incident: when it opened, so listing the directory orders the
+/// index without a `stat` per marker, and a new incident of the same alert never takes over
+/// an earlier one's stale marker.
+fn marker_name(incident: &Incident) -> String {
+    format!(
+        "{:013}.{}",
+        incident.opened_at.millis().max(0),
+        encode_key(&incident.key)
+    )
+}
+
+/// `(opened at, file name of the record)` from a marker's name, if it is one.
+fn parse_marker(name: &str) -> Option<(Timestamp, &str)> {
+    let (ms, enc) = name.split_once('.')?;
+    if ms.len() != 13 || !ms.bytes().all(|b| b.is_ascii_digit()) || !is_encoded_key(enc) {
+        return None;
+    }
+    Some((Timestamp::from_millis(ms.parse().ok()?), enc))
 }
 
 /// The store layout version this binary writes.
@@ -261,7 +319,7 @@ impl Store {
             read_only: false,
         };
         let format = store.read_meta("store-format");
-        if format.as_deref() == Some("2") && root.join("open").is_dir() {
+        if format.as_deref() == Some("2") && root.join("open").join(OPEN_INDEX_READY).exists() {
             return Ok(store);
         }
         for d in DIRS {
@@ -293,17 +351,22 @@ impl Store {
         Ok(store)
     }
 
-    /// Checks the store the way an alert uses it: create, write, fsync, rename and remove a
-    /// file where records and queues are committed. A read-only mount or a directory owned
-    /// by another user fails here, with the path and the OS error.
+    /// Checks the store the way an alert uses it: create, write, rename and remove a file
+    /// where records and queues are committed. A read-only mount or a directory owned by
+    /// another user fails here, with the path and the OS error. Nothing is flushed: the
+    /// plugin runs this every time, and a flush proves nothing these calls do not.
     pub fn probe_writable(&self) -> Result<(), StoreError> {
         for d in ["outbox", "incidents", "inbox"] {
             let tmp = self.dir(d).join(format!(".probe-{}", std::process::id()));
             let moved = self
                 .dir(d)
                 .join(format!(".probe-{}-moved", std::process::id()));
-            ctx("write a test file in", &tmp, write_atomic(&tmp, b"probe"))?;
-            let renamed = fsutil::rename(&tmp, &moved, Durability::Commit);
+            ctx(
+                "write a test file in",
+                &tmp,
+                fsutil::replace_quick(&tmp, b"probe"),
+            )?;
+            let renamed = fsutil::rename(&tmp, &moved, Durability::Progress);
             let _ = fs::remove_file(&tmp);
             ctx("rename a test file in", &moved, renamed)?;
             ctx("remove a test file from", &moved, fsutil::remove(&moved))?;
@@ -496,18 +559,32 @@ impl Store {
     /// a long key's name is a hash that does not decode back to the key.
     fn load_record_named(&self, name: &str) -> Record {
         let file = format!("{name}.json");
-        if let Some(r) = self.read_record(&self.dir("outbox").join(&file)) {
-            return r;
+        let mut record = match self.read_record(&self.dir("outbox").join(&file)) {
+            Some(r) => r,
+            None => {
+                // A record under incidents/ has nothing pending, whatever its `queue` says: a
+                // drained queue file is moved there as it is (see `update_record`).
+                let mut r = self
+                    .read_record(&self.dir("incidents").join(&file))
+                    .unwrap_or_default();
+                r.queue.clear();
+                r
+            }
+        };
+        if let Some(incident) = record.incident.as_mut().filter(|i| i.is_open()) {
+            if let Some(bump) = self.read_refire(&marker_name(incident)) {
+                bump.apply_to(incident);
+            }
         }
-        self.read_record(&self.dir("incidents").join(&file))
-            .unwrap_or_default()
+        record
     }
 
-    /// The open incident whose `open/` marker is `name`, if it is open.
-    pub fn open_incident_named(&self, name: &str) -> Option<Incident> {
+    /// The open incident whose `open/` marker is `marker` (from `open_index`), if it is open.
+    pub fn open_incident_named(&self, marker: &str) -> Option<Incident> {
+        let (_, name) = parse_marker(marker)?;
         self.load_record_named(name)
             .incident
-            .filter(Incident::is_open)
+            .filter(|i| i.is_open() && marker_name(i) == marker)
     }
 
     fn read_record(&self, path: &Path) -> Option<Record> {
@@ -540,27 +617,30 @@ impl Store {
         record: &Record,
         durability: Durability,
     ) -> Result<(), StoreError> {
-        let is_open = record.incident.as_ref().is_some_and(Incident::is_open);
         // The open index is only ever ahead of the records: the marker is made before an
         // incident opens and removed after it resolves, so a crash leaves a stale marker
         // (dropped by `open_incidents`), never a missing one.
-        if is_open {
-            self.mark_open(key);
+        match &record.incident {
+            Some(i) if i.is_open() => self.mark_open(i),
+            _ => {}
         }
         self.write_record(key, record, durability)?;
-        if !is_open {
-            let marker = self.dir("open").join(encode_key(key));
-            if marker.exists() {
-                if let Err(e) = fsutil::remove(&marker) {
-                    log::warn!("cannot remove {}: {e}", marker.display());
+        match &record.incident {
+            Some(i) if !i.is_open() => {
+                let marker = self.dir("open").join(marker_name(i));
+                if marker.exists() {
+                    if let Err(e) = fsutil::remove(&marker) {
+                        log::warn!("cannot remove {}: {e}", marker.display());
+                    }
                 }
             }
+            _ => {}
         }
         Ok(())
     }
 
-    fn mark_open(&self, key: &str) {
-        let marker = self.dir("open").join(encode_key(key));
+    fn mark_open(&self, incident: &Incident) {
+        let marker = self.dir("open").join(marker_name(incident));
         if marker.exists() {
             return;
         }
@@ -592,8 +672,20 @@ impl Store {
         });
         let bytes = ctx("serialise incident record", &queued, bytes)?;
         if let Some(due) = record.queue.iter().map(OutboxEntry::due).min() {
+            // The due time in milliseconds; below them a nonce, so that each version of a
+            // queue file is told apart by its identity (see `queue_index`).
+            static WRITES: AtomicU32 = AtomicU32::new(0);
+            let clock = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos();
+            let nonce = (u64::from(std::process::id()).wrapping_mul(7919)
+                + u64::from(WRITES.fetch_add(1, Ordering::Relaxed)).wrapping_mul(104_729)
+                + u64::from(clock))
+                % 1_000_000;
             let due = std::time::UNIX_EPOCH
-                + Duration::from_millis(u64::try_from(due.millis()).unwrap_or(0));
+                + Duration::from_millis(u64::try_from(due.millis()).unwrap_or(0))
+                + Duration::from_nanos(nonce);
             return ctx(
                 "write incident record and queue",
                 &queued,
@@ -625,15 +717,92 @@ impl Store {
     }
 
     /// Applies `change` to the incident's stored record and queue and writes it back.
+    ///
+    /// When the change only empties the queue (the last delivery done), the queue file is
+    /// moved under `incidents/` as it is, without writing it again: its data reached the disk
+    /// when it was written (every write under `outbox/` flushes its data before the rename),
+    /// and a record under `incidents/` has nothing pending by definition. A power cut that
+    /// undoes the move leaves the queue file, whose entries are then sent once more.
     pub fn update_record(
         &self,
         key: &str,
         durability: Durability,
         change: impl FnOnce(&mut Record),
     ) -> Result<(), StoreError> {
-        let mut record = self.load_record(key);
+        let before = self.load_record(key);
+        self.update_loaded(key, &before, durability, change)
+            .map(drop)
+    }
+
+    /// `update_record` for a caller that holds the incident's lock and has its record as
+    /// `load_record` returned it (or this function did): saves one read. Returns the record
+    /// as written.
+    pub fn update_loaded(
+        &self,
+        key: &str,
+        before: &Record,
+        durability: Durability,
+        change: impl FnOnce(&mut Record),
+    ) -> Result<Record, StoreError> {
+        let mut record = before.clone();
         change(&mut record);
-        self.save_record(key, &record, durability)
+        if record.queue.is_empty()
+            && !before.queue.is_empty()
+            && record.incident.is_some()
+            && record.incident == before.incident
+        {
+            let queued = self.queued_record_path(key);
+            let settled = self.record_path(key);
+            ctx(
+                "move drained record",
+                &settled,
+                fsutil::rename(&queued, &settled, durability),
+            )?;
+        } else {
+            self.save_record(key, &record, durability)?;
+        }
+        Ok(record)
+    }
+
+    // ----- re-fires inside the dedupe window ---------------------------------------------
+
+    /// Records a re-fire inside the dedupe window (nothing to deliver) in the incident's
+    /// `open/` marker instead of rewriting its record: written in place, no temporary file,
+    /// no fsync. Readers of the record
+    /// apply it (`load_record`), so the next write of the record carries it. A power cut may
+    /// lose it or leave it torn (its checksum then fails and it is ignored): the count and
+    /// the latest value go back to the last written record; nothing is paged either way.
+    pub fn save_refire(&self, incident: &Incident) -> Result<(), StoreError> {
+        use std::io::Write;
+        let marker = self.dir("open").join(marker_name(incident));
+        let bump = RefireBump::of(incident);
+        let json = ctx("serialise re-fire", &marker, to_json(&bump))?;
+        let mut line = format!("{} ", fnv1a_hex(&json)).into_bytes();
+        line.extend_from_slice(&json);
+        line.push(b'\n');
+        let result = (|| {
+            fsutil::fault_point("write", &marker)?;
+            // Longer old content after the newline is ignored by `read_refire`.
+            OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&marker)?
+                .write_all(&line)
+        })();
+        ctx("record re-fire in", &marker, result)
+    }
+
+    /// The re-fire recorded in an `open/` marker, if it is whole.
+    fn read_refire(&self, name: &str) -> Option<RefireBump> {
+        let bytes = fs::read(self.dir("open").join(name)).ok()?;
+        let line = bytes.split(|b| *b == b'\n').next()?;
+        let space = line.iter().position(|b| *b == b' ')?;
+        let (sum, json) = (&line[..space], &line[space + 1..]);
+        if sum != fnv1a_hex(json).as_bytes() {
+            return None;
+        }
+        serde_json::from_slice(json).ok()
     }
 
     /// The incident record, or `None`. A corrupt record is quarantined and treated as absent.
@@ -701,81 +870,99 @@ impl Store {
     /// same with 100 or 100,000 closed incidents in the store. Stale markers (a crash between
     /// a record's resolution and its marker's removal) are dropped here.
     pub fn open_incidents(&self) -> Vec<Incident> {
-        let Ok(rd) = fs::read_dir(self.dir("open")) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let name = name.to_string_lossy();
-            if name.starts_with('.') || !is_encoded_key(&name) {
-                continue;
-            }
-            match self.load_record_named(&name).incident {
-                Some(i) if i.is_open() => out.push(i),
-                _ if !self.read_only => {
-                    let _ = fsutil::remove(&e.path());
-                }
-                _ => {}
+        let mut out: Vec<Incident> = Vec::new();
+        for (marker, _) in self.open_index() {
+            match self.open_incident_named(&marker) {
+                Some(i) => out.push(i),
+                None => self.drop_stale_marker(&marker),
             }
         }
         out.sort_by(|a, b| a.key.cmp(&b.key));
         out
     }
 
-    /// The open incidents' marker names (`encode_key` of their keys, see
-    /// `open_incident_named`) and when each was marked open, oldest first: one directory
-    /// listing, no record read. Counts a stale marker until the hourly rebuild drops it.
+    /// Removes a marker whose incident is not open, under the incident's lock: a marker is
+    /// made before its incident's opening is committed, so one seen without an open record
+    /// may belong to an opening in progress (its lock is held then).
+    fn drop_stale_marker(&self, marker: &str) {
+        let Some((_, name)) = parse_marker(marker) else {
+            return;
+        };
+        if self.read_only {
+            return;
+        }
+        let lock = self.dir("locks").join(format!("{name}.lock"));
+        let Ok(file) = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock)
+        else {
+            return;
+        };
+        if file.try_lock().is_err() || self.open_incident_named(marker).is_some() {
+            return;
+        }
+        let p = self.dir("open").join(marker);
+        if let Err(e) = fsutil::remove(&p) {
+            log::warn!("cannot remove {}: {e}", p.display());
+        }
+    }
+
+    /// The open incidents' markers (see `open_incident_named`) and when each incident opened,
+    /// oldest first: one directory listing, no `stat`, no record read. Counts a stale marker
+    /// until a reader drops it or the hourly rebuild does.
     pub fn open_index(&self) -> Vec<(String, Timestamp)> {
         let Ok(rd) = fs::read_dir(self.dir("open")) else {
             return Vec::new();
         };
-        let mut out: Vec<(Timestamp, String)> = rd
+        let mut out: Vec<(String, Timestamp)> = rd
             .flatten()
             .filter_map(|e| {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || !is_encoded_key(&name) {
-                    return None;
-                }
-                let at = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .ok()
-                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(Timestamp::from_millis(0), |d| {
-                        Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                    });
-                Some((at, name))
+                let name = e.file_name().into_string().ok()?;
+                let (at, _) = parse_marker(&name)?;
+                Some((name, at))
             })
             .collect();
-        out.sort();
-        out.into_iter().map(|(t, k)| (k, t)).collect()
+        // The names start with the opening time, zero-padded: their order is the time's.
+        out.sort_unstable();
+        out
     }
 
     /// Rebuilds the `open/` index from every record (a store from before the index, one
     /// restored from a backup, or markers a power cut took or left stale): adds the missing
-    /// markers and removes those of incidents that are not open. Returns how many are open.
+    /// markers and removes those of incidents that are not open (under their locks, see
+    /// `drop_stale_marker`). Returns how many are open.
     pub fn rebuild_open_index(&self) -> usize {
-        let open: Vec<String> = self
+        let open: Vec<Incident> = self
             .incidents()
             .into_iter()
             .filter(Incident::is_open)
-            .map(|i| i.key)
             .collect();
-        for key in &open {
-            self.mark_open(key);
+        for i in &open {
+            self.mark_open(i);
         }
-        // Compared by file name: a long key's name is a hash that does not decode back.
-        let names: std::collections::HashSet<String> = open.iter().map(|k| encode_key(k)).collect();
+        let names: std::collections::HashSet<String> = open.iter().map(marker_name).collect();
         if let Ok(rd) = fs::read_dir(self.dir("open")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
                 if name.starts_with('.') || names.contains(&name) {
                     continue;
                 }
-                if let Err(err) = fsutil::remove(&e.path()) {
+                if parse_marker(&name).is_some() {
+                    self.drop_stale_marker(&name);
+                } else if let Err(err) = fsutil::remove(&e.path()) {
+                    // A marker of the earlier `<key>` form.
                     log::warn!("cannot remove {}: {err}", e.path().display());
                 }
+            }
+        }
+        let ready = self.dir("open").join(OPEN_INDEX_READY);
+        if !ready.exists() {
+            let made =
+                fsutil::fault_point("create", &ready).and_then(|()| File::create(&ready).map(drop));
+            if let Err(e) = made {
+                log::warn!("cannot write {}: {e}", ready.display());
             }
         }
         open.len()
@@ -849,12 +1036,11 @@ impl Store {
     /// `save_record`): one directory listing, no file read.
     pub fn pending_keys_due(&self) -> Vec<(String, Timestamp)> {
         let mut keyed: Vec<(Timestamp, String)> = self
-            .list_records("outbox")
+            .list_records_meta("outbox")
             .into_iter()
-            .map(|(k, p)| {
-                let t = fs::metadata(&p)
-                    .and_then(|m| m.modified())
-                    .ok()
+            .map(|(k, _, meta)| {
+                let t = meta
+                    .and_then(|m| m.modified().ok())
                     .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(Timestamp::from_millis(0), |d| {
                         Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
@@ -864,11 +1050,6 @@ impl Store {
             .collect();
         keyed.sort();
         keyed.into_iter().map(|(t, k)| (k, t)).collect()
-    }
-
-    /// How many deliveries are queued.
-    pub fn pending_count(&self) -> usize {
-        self.pending_all().len()
     }
 
     /// Every pending entry (status).
@@ -1118,6 +1299,30 @@ impl Store {
     /// `(key, path)` of the incident record files (`<key>.json`) in `dir`. Anything else there
     /// that is not a temporary file or a format-1 outbox entry is quarantined.
     fn list_records(&self, dir: &str) -> Vec<(String, PathBuf)> {
+        self.list_records_with(dir, |_| ())
+            .into_iter()
+            .map(|(k, p, ())| (k, p))
+            .collect()
+    }
+
+    /// `list_records` with the file's metadata, taken relative to the open directory (no path
+    /// walk per file); `None` when it cannot be read.
+    fn list_records_meta(&self, dir: &str) -> Vec<(String, PathBuf, Option<fs::Metadata>)> {
+        self.list_records_with(dir, |e| {
+            if e.file_type().is_ok_and(|t| t.is_symlink()) {
+                // What the readers read is the link's target.
+                fs::metadata(e.path()).ok()
+            } else {
+                e.metadata().ok()
+            }
+        })
+    }
+
+    fn list_records_with<T>(
+        &self,
+        dir: &str,
+        mut with: impl FnMut(&fs::DirEntry) -> T,
+    ) -> Vec<(String, PathBuf, T)> {
         let Ok(rd) = fs::read_dir(self.dir(dir)) else {
             return Vec::new();
         };
@@ -1129,7 +1334,10 @@ impl Store {
                 continue;
             }
             match name.strip_suffix(".json") {
-                Some(enc) if is_encoded_key(enc) => out.push((decode_key(enc), e.path())),
+                Some(enc) if is_encoded_key(enc) => {
+                    let extra = with(&e);
+                    out.push((decode_key(enc), e.path(), extra));
+                }
                 // A format-1 outbox entry: adopted by `adopt_legacy_entries`.
                 Some(stem)
                     if dir == "outbox"
@@ -1325,17 +1533,9 @@ impl std::error::Error for StoreError {
 mod tests {
     use super::*;
 
-    /// An open incident whose key is long enough for its file name to be a hash stays in the
-    /// `open/` index through reads and rebuilds (the name does not decode back to the key).
-    #[test]
-    fn open_index_keeps_incidents_with_hashed_file_names() {
+    fn open_incident(key: &str) -> Incident {
         use crate::incident::{IncidentState, RECORD_FORMAT};
         use crate::pandora::AlertInput;
-        let dir = std::env::temp_dir().join(format!("pi-open-index-{}", std::process::id()));
-        let _ = fs::remove_dir_all(&dir);
-        let store = Store::open(&dir).unwrap();
-        let key = format!("am-{}", "x/".repeat(100));
-        assert!(encode_key(&key).contains('~'), "the name is hashed");
         let alert = Alert::from_input(
             &AlertInput {
                 event: Some("alert".into()),
@@ -1346,9 +1546,9 @@ mod tests {
         )
         .unwrap();
         let now = Timestamp::from_millis(0);
-        let incident = Incident {
+        Incident {
             format: RECORD_FORMAT,
-            key: key.clone(),
+            key: key.to_string(),
             alert_id: "7".into(),
             seq: 1,
             state: IncidentState::Open,
@@ -1368,9 +1568,25 @@ mod tests {
             chat: None,
             ilert_alert: None,
             ilert_mirror: None,
-        };
+        }
+    }
+
+    fn temp_store(name: &str) -> (PathBuf, Store) {
+        let dir = std::env::temp_dir().join(format!("pi-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        (dir, store)
+    }
+
+    /// An open incident whose key is long enough for its file name to be a hash stays in the
+    /// `open/` index through reads and rebuilds (the name does not decode back to the key).
+    #[test]
+    fn open_index_keeps_incidents_with_hashed_file_names() {
+        let (dir, store) = temp_store("open-index");
+        let key = format!("am-{}", "x/".repeat(100));
+        assert!(encode_key(&key).contains('~'), "the name is hashed");
         let record = Record {
-            incident: Some(incident),
+            incident: Some(open_incident(&key)),
             queue: vec![],
         };
         store
@@ -1380,6 +1596,91 @@ mod tests {
         assert_eq!(store.open_incidents().len(), 1, "not dropped as stale");
         assert_eq!(store.rebuild_open_index(), 1);
         assert_eq!(store.open_index().len(), 1, "not removed by the rebuild");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// The last delivery moves the queue file to incidents/ unwritten; what it still lists
+    /// there is not pending.
+    #[test]
+    fn a_drained_queue_file_is_moved_as_it_is_and_lists_nothing_pending() {
+        let (dir, store) = temp_store("drain");
+        let key = "drain-1";
+        let entry = OutboxEntry::new(
+            "1-00".into(),
+            key,
+            1,
+            1,
+            Timestamp::from_millis(0),
+            crate::lifecycle::chat_action(
+                crate::config::ChatPlatform::Slack,
+                crate::lifecycle::ChatChange::Refire,
+            ),
+        );
+        let record = Record {
+            incident: Some(open_incident(key)),
+            queue: vec![entry],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let queued = store.queued_record_path(key);
+        let written = fs::read(&queued).unwrap();
+        store
+            .update_record(key, Durability::Progress, |r| r.queue.clear())
+            .unwrap();
+        assert!(!queued.exists());
+        assert_eq!(
+            fs::read(store.record_path(key)).unwrap(),
+            written,
+            "moved, not rewritten"
+        );
+        assert!(store.pending_for(key).is_empty());
+        assert!(store.pending_keys_due().is_empty());
+        assert_eq!(store.load_incident(key), record.incident);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A re-fire's counters live in the open/ marker until the record is next
+    /// written; a torn one is ignored.
+    #[test]
+    fn refire_counters_in_the_marker_are_read_back_and_a_torn_one_is_ignored() {
+        let (dir, store) = temp_store("refire");
+        let key = "refire-1";
+        let mut incident = open_incident(key);
+        let record = Record {
+            incident: Some(incident.clone()),
+            queue: vec![],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let marker = store.dir("open").join(marker_name(&incident));
+        incident.times_fired = 7;
+        incident.last_seen = Timestamp::from_millis(5_000);
+        store.save_refire(&incident).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 7);
+        assert_eq!(store.open_incidents()[0].times_fired, 7);
+        // A later bump written over the first one.
+        incident.times_fired = 8;
+        store.save_refire(&incident).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 8);
+        // Torn: one byte changed inside the checksummed text.
+        let mut bytes = fs::read(&marker).unwrap();
+        let at = bytes.iter().position(|b| *b == b'8').unwrap();
+        bytes[at] = b'9';
+        fs::write(&marker, &bytes).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 1);
+        // A bump older than the record changes nothing.
+        incident.times_fired = 12;
+        store
+            .save_record(
+                key,
+                &Record {
+                    incident: Some(incident.clone()),
+                    queue: vec![],
+                },
+                Durability::Commit,
+            )
+            .unwrap();
+        incident.times_fired = 10;
+        store.save_refire(&incident).unwrap();
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 12);
         fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -1,0 +1,312 @@
+//! What the queue holds, without reading every queue file: `meta/queue-index` keeps, per
+//! queue file, how many entries it held, the oldest one's time and when each lane last failed
+//! there, keyed by the file's identity (inode, change time, modification time and size). Every
+//! write of a queue file makes a new file renamed into place, with a modification time whose
+//! sub-millisecond digits are a nonce (`Store::write_record`), so a rewritten file never looks
+//! like the version the index describes. A run reads only the files whose identity changed
+//! since the index was written (and, for each lane, the one file holding its newest failure),
+//! and rewrites the index when any changed.
+//!
+//! The index is a cache, never the truth: a file it does not describe is read, a name it
+//! lists that is gone is dropped, and losing it (a power cut, a deletion) only costs one
+//! run that reads every queue file. It is written without fsync.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+
+use super::{fsutil, OutboxEntry, Store};
+use crate::time::Timestamp;
+
+const INDEX: &str = "queue-index";
+
+/// A file's identity: it changes with every write of a queue file.
+type Identity = [i64; 4];
+
+fn identity(meta: &fs::Metadata) -> Identity {
+    [
+        i64::try_from(meta.ino()).unwrap_or(i64::MAX),
+        meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
+        meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+        i64::try_from(meta.size()).unwrap_or(i64::MAX),
+    ]
+}
+
+/// What one queue file held.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+struct FileSummary {
+    id: Identity,
+    entries: usize,
+    oldest: Option<i64>,
+    /// `(lane, last failed attempt in ms)`, the newest per lane.
+    failed: Vec<(String, i64)>,
+}
+
+impl FileSummary {
+    fn of(id: Identity, queue: &[OutboxEntry]) -> Self {
+        let mut failed: BTreeMap<String, i64> = BTreeMap::new();
+        for e in queue {
+            if let (Some(at), Some(_)) = (e.last_attempt, &e.last_error) {
+                let t = failed
+                    .entry(e.action.lane().name().to_string())
+                    .or_insert(at.millis());
+                *t = (*t).max(at.millis());
+            }
+        }
+        FileSummary {
+            id,
+            entries: queue.len(),
+            oldest: queue.iter().map(|e| e.created_at.millis()).min(),
+            failed: failed.into_iter().collect(),
+        }
+    }
+
+    /// One line: `name ino ctime mtime size entries oldest|- lane=ms,lane=ms`.
+    fn line(&self, name: &str, out: &mut String) {
+        let _ = write!(out, "{name}");
+        for n in self.id {
+            let _ = write!(out, " {n}");
+        }
+        let _ = write!(out, " {}", self.entries);
+        match self.oldest {
+            Some(t) => {
+                let _ = write!(out, " {t}");
+            }
+            None => out.push_str(" -"),
+        }
+        out.push(' ');
+        for (i, (lane, at)) in self.failed.iter().enumerate() {
+            let _ = write!(out, "{}{lane}={at}", if i > 0 { "," } else { "" });
+        }
+        out.push('\n');
+    }
+
+    fn parse(line: &str) -> Option<(String, FileSummary)> {
+        let mut w = line.split(' ');
+        let name = w.next()?.to_string();
+        let mut id = [0i64; 4];
+        for n in &mut id {
+            *n = w.next()?.parse().ok()?;
+        }
+        let entries = w.next()?.parse().ok()?;
+        let oldest = match w.next()? {
+            "-" => None,
+            t => Some(t.parse().ok()?),
+        };
+        let failed = w
+            .next()?
+            .split(',')
+            .filter(|f| !f.is_empty())
+            .map(|f| {
+                let (lane, at) = f.rsplit_once('=')?;
+                Some((lane.to_string(), at.parse().ok()?))
+            })
+            .collect::<Option<Vec<_>>>()?;
+        Some((
+            name,
+            FileSummary {
+                id,
+                entries,
+                oldest,
+                failed,
+            },
+        ))
+    }
+}
+
+/// The whole queue in a few numbers: what the plugin's health modules and `flush` report.
+#[derive(Clone, Debug, Default)]
+pub struct QueueSummary {
+    /// Queued deliveries.
+    pub entries: usize,
+    /// When the oldest of them was queued.
+    pub oldest: Option<Timestamp>,
+    /// The newest failed attempt of each lane (read from its queue file).
+    pub failed: Vec<OutboxEntry>,
+}
+
+impl Store {
+    /// Counts and summarises the queue from `outbox/`'s listing, one `stat` per queue file,
+    /// reading only the files `meta/queue-index` does not describe yet (see the module).
+    pub fn queue_summary(&self) -> QueueSummary {
+        let path = self.dir("meta").join(INDEX);
+        let old: BTreeMap<String, FileSummary> = fs::read_to_string(&path)
+            .map(|text| text.lines().filter_map(FileSummary::parse).collect())
+            .unwrap_or_default();
+        let mut index: BTreeMap<String, FileSummary> = BTreeMap::new();
+        let mut changed = false;
+        for (_, p, meta) in self.list_records_meta("outbox") {
+            let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
+                continue;
+            };
+            let Some(meta) = meta else {
+                continue;
+            };
+            let id = identity(&meta);
+            let summary = match old.get(&name).filter(|s| s.id == id) {
+                Some(s) => s.clone(),
+                None => {
+                    changed = true;
+                    match self.read_record(&p) {
+                        Some(r) => FileSummary::of(id, &r.queue),
+                        None => continue,
+                    }
+                }
+            };
+            index.insert(name, summary);
+        }
+        changed |= index.len() != old.len();
+        if changed && !self.read_only {
+            let mut text = String::new();
+            for (name, s) in &index {
+                s.line(name, &mut text);
+            }
+            if let Err(e) = fsutil::replace_quick(&path, text.as_bytes()) {
+                log::warn!("cannot write {}: {e}", path.display());
+            }
+        }
+        // Each lane's newest failure: one queue file read per lane.
+        let mut newest: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
+        for (name, s) in &index {
+            for (lane, at) in &s.failed {
+                if newest.get(lane.as_str()).is_none_or(|(t, _)| t < at) {
+                    newest.insert(lane, (*at, name));
+                }
+            }
+        }
+        let failed = newest
+            .into_iter()
+            .filter_map(|(lane, (_, name))| {
+                self.read_record(&self.dir("outbox").join(name))?
+                    .queue
+                    .into_iter()
+                    .filter(|e| e.action.lane().name() == lane && e.last_error.is_some())
+                    .max_by_key(|e| e.last_attempt)
+            })
+            .collect();
+        QueueSummary {
+            entries: index.values().map(|s| s.entries).sum(),
+            oldest: index
+                .values()
+                .filter_map(|s| s.oldest)
+                .min()
+                .map(Timestamp::from_millis),
+            failed,
+        }
+    }
+
+    /// The summary as the last `queue_summary` left it in `meta/queue-index`, nothing checked
+    /// against the files (for a report that is only a fallback); `None` without an index.
+    pub fn queue_summary_as_indexed(&self) -> Option<QueueSummary> {
+        let text = fs::read_to_string(self.dir("meta").join(INDEX)).ok()?;
+        let index: Vec<FileSummary> = text
+            .lines()
+            .filter_map(FileSummary::parse)
+            .map(|(_, s)| s)
+            .collect();
+        Some(QueueSummary {
+            entries: index.iter().map(|s| s.entries).sum(),
+            oldest: index
+                .iter()
+                .filter_map(|s| s.oldest)
+                .min()
+                .map(Timestamp::from_millis),
+            failed: Vec::new(),
+        })
+    }
+
+    /// How many incidents have deliveries queued: the names in `outbox/`, nothing read.
+    pub fn pending_incident_count(&self) -> usize {
+        fs::read_dir(self.dir("outbox")).map_or(0, |rd| {
+            rd.flatten()
+                .filter(|e| {
+                    e.file_name()
+                        .to_str()
+                        .and_then(|n| n.strip_suffix(".json"))
+                        .is_some_and(super::is_encoded_key)
+                })
+                .count()
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Durability, Record};
+    use super::*;
+
+    fn entry(key: &str, id: &str, at: i64) -> OutboxEntry {
+        OutboxEntry::new(
+            id.into(),
+            key,
+            1,
+            1,
+            Timestamp::from_millis(at),
+            crate::lifecycle::chat_action(
+                crate::config::ChatPlatform::Slack,
+                crate::lifecycle::ChatChange::Refire,
+            ),
+        )
+    }
+
+    /// The summary follows every change of a queue file, read or from the index.
+    #[test]
+    fn the_summary_follows_the_queue_files_and_reads_only_changed_ones() {
+        let dir = std::env::temp_dir().join(format!("pi-queue-index-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        assert_eq!(store.queue_summary().entries, 0);
+        let save = |key: &str, queue: Vec<OutboxEntry>| {
+            store
+                .save_record(
+                    key,
+                    &Record {
+                        incident: None,
+                        queue,
+                    },
+                    Durability::Commit,
+                )
+                .unwrap();
+        };
+        save("a", vec![entry("a", "1", 5_000), entry("a", "2", 6_000)]);
+        let mut failing = entry("b", "3", 4_000);
+        failing.last_attempt = Some(Timestamp::from_millis(9_000));
+        failing.last_error = Some("HTTP 503".into());
+        failing.attempts = 2;
+        save("b", vec![failing]);
+        let s = store.queue_summary();
+        assert_eq!(s.entries, 3);
+        assert_eq!(s.oldest, Some(Timestamp::from_millis(4_000)));
+        assert_eq!(s.failed.len(), 1);
+        assert_eq!(s.failed[0].last_error.as_deref(), Some("HTTP 503"));
+        assert_eq!(store.pending_incident_count(), 2);
+        // Unchanged files are taken from the index, not read again: an index entry altered
+        // by hand shows through.
+        assert_eq!(store.queue_summary().entries, 3);
+        let path = dir.join("meta").join(INDEX);
+        let text = fs::read_to_string(&path).unwrap();
+        let mut index: BTreeMap<String, FileSummary> =
+            text.lines().filter_map(FileSummary::parse).collect();
+        assert_eq!(index.len(), 2, "{text}");
+        index.get_mut("a.json").unwrap().entries = 40;
+        let mut text = String::new();
+        for (name, s) in &index {
+            s.line(name, &mut text);
+        }
+        fs::write(&path, text).unwrap();
+        assert_eq!(store.queue_summary().entries, 41);
+        // A changed file is read again; a removed one drops out.
+        save("a", vec![entry("a", "1", 5_000)]);
+        save("b", vec![]);
+        let s = store.queue_summary();
+        assert_eq!(s.entries, 1);
+        assert_eq!(s.oldest, Some(Timestamp::from_millis(5_000)));
+        assert!(s.failed.is_empty());
+        // Losing the index costs a read of every file, not a wrong answer.
+        fs::remove_file(dir.join("meta").join(INDEX)).unwrap();
+        let again = store.queue_summary();
+        assert_eq!((again.entries, again.oldest), (1, s.oldest));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
