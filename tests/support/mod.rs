@@ -92,6 +92,38 @@ impl TestDir {
                 std::fs::write(&path, v.to_string()).unwrap();
             }
         }
+        self.age_open_markers(secs);
+    }
+
+    /// The `open/` index names each marker `<opened ms>.<key>` and may hold a re-fire
+    /// (`<fnv1a-64 hex> <json>`, docs/store.md invariant 7): both move with the records, or the
+    /// store would take every aged incident's marker for a stale one.
+    fn age_open_markers(&self, secs: i64) {
+        let open = self.state().join("open");
+        for name in self.files("open") {
+            let Some((ms, key)) = name.split_once('.') else {
+                continue;
+            };
+            let Ok(ms) = ms.parse::<i64>() else { continue };
+            if name.len() < 14 || !name.as_bytes()[..13].iter().all(u8::is_ascii_digit) {
+                continue;
+            }
+            let bytes = std::fs::read(open.join(&name)).unwrap_or_default();
+            let line = bytes.split(|b| *b == b'\n').next().unwrap_or_default();
+            let content = std::str::from_utf8(line)
+                .ok()
+                .and_then(|l| l.split_once(' '))
+                .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(json).ok())
+                .map(|mut v| {
+                    shift_timestamps(&mut v, -secs * 1000);
+                    let json = v.to_string();
+                    format!("{} {json}\n", fnv1a_hex(json.as_bytes()))
+                })
+                .unwrap_or_default();
+            std::fs::remove_file(open.join(&name)).unwrap();
+            let aged = format!("{:013}.{key}", (ms - secs * 1000).max(0));
+            std::fs::write(open.join(aged), content).unwrap();
+        }
     }
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.path.join("pandora-ilert.log")).unwrap_or_default()
@@ -589,4 +621,14 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
         m,
         d,
     )
+}
+
+/// FNV-1a 64 in hex, as the store checksums a re-fire in an `open/` marker.
+fn fnv1a_hex(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
 }
