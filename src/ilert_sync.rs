@@ -369,6 +369,9 @@ impl Pass<'_> {
                 &text,
                 self.deadline,
             )?;
+            if let Some(chat) = incident.chat.as_mut() {
+                chat.count_post();
+            }
             for line in lines {
                 self.store.log_event(
                     &incident.key,
@@ -403,7 +406,8 @@ fn channel(incident: &Incident) -> Option<(ChatPlatform, ChannelRef)> {
 
 /// Posts one line in the incident channel, as a follow-up to the alert message (a reply in
 /// its thread where the platform keeps incident updates there: a Teams bot). An error leaves
-/// the state unrecorded, so the next run posts it instead.
+/// the state unrecorded, so the next run posts it instead; the caller counts the post
+/// (`ChatState::count_post`) in the record it saves with the state.
 fn post_line(
     config: &Config,
     store: &Store,
@@ -423,13 +427,20 @@ fn post_line(
         now: Timestamp::now(),
     };
     let mut b = chat::backend(backend, &ctx)?;
+    let Some(chat) = incident.chat.as_ref() else {
+        return Ok(());
+    };
+    // The same change can happen twice (acknowledged, pending again, acknowledged): the
+    // record's post counter tells the two lines apart; the text is part of the occasion so a
+    // retry whose lines changed meanwhile posts them instead of being taken for the first.
     let msg = ChatMessage::build(
         message::MessageKind::Stakeholder,
         line.to_string(),
         Vec::new(),
         Vec::new(),
-    );
-    let alert_message = incident.chat.as_ref().and_then(|c| c.message_id.as_deref());
+    )
+    .on(incident.next_post(chat, &format!("ilert: {line}")));
+    let alert_message = chat.message_id.as_deref();
     b.follow_up(&ch, alert_message, &msg)
         .map(|_| ())
         .map_err(|e| e.to_string())

@@ -56,11 +56,9 @@ pub fn sync(
         };
         let closing_posted = st.extra.contains_key("closing_posted");
         if !closing_posted {
-            b.follow_up(
-                &ch,
-                st.message_id.as_deref(),
-                &message::closing_line(inc, now),
-            )?;
+            let closing = message::closing_line(inc, now).on(inc.next_post(&st, "closing"));
+            b.follow_up(&ch, st.message_id.as_deref(), &closing)?;
+            st.count_post();
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(
                 inc,
@@ -163,7 +161,8 @@ pub fn sync(
     let message_id = match st.message_id.clone() {
         Some(id) => id,
         None => {
-            let id = b.post(&ch, &alert)?;
+            let id = b.post(&ch, &alert.clone().on(inc.next_post(&st, "alert")))?;
+            st.count_post();
             st.message_id = Some(id.clone());
             st.rendered_fires = inc.times_fired;
             st.rendered_resolved = !inc.is_open();
@@ -245,7 +244,9 @@ pub fn sync(
     // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
     let told = st.extra.contains_key(NOT_PAGED_TOLD);
     if message::not_paged(inc).is_some() != told {
-        b.follow_up(&ch, st.message_id.as_deref(), &message::paging_line(inc))?;
+        let line = message::paging_line(inc).on(inc.next_post(&st, "paging"));
+        b.follow_up(&ch, st.message_id.as_deref(), &line)?;
+        st.count_post();
         if told {
             st.extra.remove(NOT_PAGED_TOLD);
         } else {
@@ -262,8 +263,9 @@ pub fn sync(
 
     // 7. Recovery message.
     if !inc.is_open() && st.recovery_message_id.is_none() {
-        let rec = message::recovery_message(inc);
+        let rec = message::recovery_message(inc).on(inc.next_post(&st, "recovery"));
         let id = b.follow_up(&ch, st.message_id.as_deref(), &rec)?;
+        st.count_post();
         st.recovery_message_id = Some(id);
         commit(
             inc,
@@ -287,8 +289,9 @@ pub fn sync(
         if !already_told {
             let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
             let target = b.existing_channel(stake)?;
-            let line = message::stakeholder_line(inc, &link);
+            let line = message::stakeholder_line(inc, &link).on(inc.next_post(&st, &marker));
             b.post(&target, &line)?;
+            st.count_post();
             st.extra.insert(marker, now.rfc3339());
             commit(
                 inc,
@@ -364,7 +367,8 @@ fn repost(
         inc.key,
         ch.name
     );
-    let id = b.post(ch, alert)?;
+    let id = b.post(ch, &alert.clone().on(inc.next_post(st, "alert")))?;
+    st.count_post();
     st.message_id = Some(id.clone());
     st.pinned = false;
     st.rendered_fires = inc.times_fired;
