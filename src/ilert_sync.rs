@@ -474,17 +474,22 @@ fn rerender_pinned(
         .chat
         .as_ref()
         .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
+    let Some(chat) = incident.chat.as_ref() else {
+        return;
+    };
+    // An edit back to an earlier content (acknowledged, pending, acknowledged again) is an
+    // edit all the same: the post counter tells it apart.
+    let card = message::alert_message(incident, config.console_url.as_deref())
+        .on(incident.next_post(chat, "edit"));
+    let mut edited = false;
     let result = chat::backend(backend, &ctx).and_then(|mut b| {
         let caps = b.capabilities();
         // A message the platform cannot edit (a Teams card sent through the webhook) stays
         // as posted; the line above told the change.
         if caps.update && b.uneditable(&message_id).is_none() {
-            b.update(
-                &ch,
-                &message_id,
-                &message::alert_message(incident, config.console_url.as_deref()),
-            )
-            .map_err(|e| e.to_string())?;
+            b.update(&ch, &message_id, &card)
+                .map_err(|e| e.to_string())?;
+            edited = true;
         }
         if caps.topic && topic_stale {
             b.set_topic(&ch, &topic).map_err(|e| e.to_string())?;
@@ -492,6 +497,9 @@ fn rerender_pinned(
         }
         Ok(false)
     });
+    if let (true, Some(c)) = (edited, incident.chat.as_mut()) {
+        c.count_post();
+    }
     match result {
         Ok(true) => {
             if let Some(c) = incident.chat.as_mut() {

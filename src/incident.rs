@@ -206,11 +206,11 @@ impl Incident {
     }
 }
 
-/// The chat state's `extra` entry counting the messages posted and recorded.
+/// The chat state's `extra` entry counting the messages posted and edits sent, as recorded.
 const POSTS: &str = "posts";
 
 impl ChatState {
-    /// Messages posted for this record so far (as recorded).
+    /// Messages posted and edits sent for this record so far (as recorded).
     pub fn posts(&self) -> u64 {
         self.extra
             .get(POSTS)
@@ -218,7 +218,7 @@ impl ChatState {
             .unwrap_or(0)
     }
 
-    /// Counts one more message posted; saved with the step that records the post, so the
+    /// Counts one more message posted or edit sent; saved with the step that records the post, so the
     /// next message's occasion differs from this one's (`Incident::next_post`).
     pub fn count_post(&mut self) {
         let n = self.posts() + 1;

@@ -530,7 +530,7 @@ impl ChatBackend for Matrix<'_> {
         message: &ChatMessage,
     ) -> Result<(), ChatError> {
         let content = edit_content(message_id, message);
-        let purpose = format!("edit-{}", fnv1a_hex(content.to_string().as_bytes()));
+        let purpose = edit_purpose(&content, message);
         self.send(&channel.id, &txn_id(&channel.id, &purpose), content)?;
         Ok(())
     }
@@ -855,6 +855,21 @@ fn post_purpose(m: &ChatMessage) -> String {
         (Some(o), _) => format!("{kind}-on-{}", fnv1a_hex(o.as_bytes())),
         (None, MessageKind::Closing) => kind.into(),
         (None, _) => format!("{kind}-{}", fnv1a_hex(m.title.as_bytes())),
+    }
+}
+
+/// What an edit is, for its transaction id: its content, and the caller's occasion when it
+/// names one. Content alone would make an edit back to an earlier content (acknowledged,
+/// pending, acknowledged again) look like a retry of the first, and the homeserver would
+/// drop it, leaving the message showing the state in between.
+fn edit_purpose(content: &Value, m: &ChatMessage) -> String {
+    let content = content.to_string();
+    match &m.occasion {
+        Some(o) => format!(
+            "edit-on-{}",
+            fnv1a_hex(format!("{o}\u{0}{content}").as_bytes())
+        ),
+        None => format!("edit-{}", fnv1a_hex(content.as_bytes())),
     }
 }
 
@@ -1320,6 +1335,31 @@ mod tests {
         assert_ne!(
             reply_purpose("$cmd1", &answer.clone().on("a")),
             reply_purpose("$cmd1", &answer.clone().on("b"))
+        );
+    }
+
+    /// An edit back to an earlier content is a new edit when its occasion is new; one edit
+    /// retried is one.
+    #[test]
+    fn an_edit_back_to_an_earlier_content_gets_its_own_transaction() {
+        let card = msg(MessageKind::Alert);
+        let content = edit_content("$orig", &card);
+        let first = edit_purpose(&content, &card.clone().on("7/1#2 edit"));
+        assert_eq!(
+            first,
+            edit_purpose(&content, &card.clone().on("7/1#2 edit"))
+        );
+        assert_ne!(
+            first,
+            edit_purpose(&content, &card.clone().on("7/1#4 edit"))
+        );
+        let mut recovered = msg(MessageKind::Alert);
+        recovered.text = "RESOLVED [Critical] web-01 / CPU Load".into();
+        let other = edit_content("$orig", &recovered);
+        assert_ne!(first, edit_purpose(&other, &card.clone().on("7/1#2 edit")));
+        assert_eq!(
+            edit_purpose(&content, &card),
+            edit_purpose(&content, &card.clone())
         );
     }
 

@@ -79,7 +79,10 @@ pub fn sync_storm(
         }
         if state.rendered != state.version {
             if caps.update {
-                b.update(&ch, &id, &message::storm_summary(state))?;
+                let what = format!("summary v{}", state.version);
+                let summary =
+                    message::storm_summary(state).on(storm_occasion(state, &what, current));
+                b.update(&ch, &id, &summary)?;
             }
             state.rendered = state.version;
             save(state, None);

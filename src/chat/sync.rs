@@ -210,7 +210,11 @@ pub fn sync(
         // The event log says what happened: an edit, or why the message stays as posted.
         let outcome = match b.uneditable(&message_id) {
             Some(why) => Ok(format!("alert message not edited ({why})")),
-            None => match b.update(&ch, &message_id, &alert) {
+            None => match b.update(
+                &ch,
+                &message_id,
+                &alert.clone().on(inc.next_post(&st, "edit")),
+            ) {
                 // Someone deleted the pinned message: post it anew (it shows the current state).
                 Err(ChatError::MessageGone(why)) => Err(why),
                 r => {
@@ -224,6 +228,7 @@ pub fn sync(
                 repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
             }
             Ok(what) => {
+                st.count_post();
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
                 match &special {
