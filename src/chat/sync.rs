@@ -427,6 +427,8 @@ mod tests {
         gone: Option<String>,
         /// Another server's alert card in the channel `open_channel` adopts.
         posted: Option<PostedAlert>,
+        /// Every post tried: headline and occasion.
+        tried: Vec<(String, Option<String>)>,
     }
 
     impl Recorder {
@@ -467,6 +469,7 @@ mod tests {
             Ok(self.posted.clone())
         }
         fn post(&mut self, ch: &ChannelRef, m: &ChatMessage) -> Result<String, ChatError> {
+            self.tried.push((m.title.clone(), m.occasion.clone()));
             self.call(format!("post {} {:?}", ch.id, m.kind))?;
             Ok(format!("m{}", self.calls.len()))
         }
@@ -583,6 +586,47 @@ mod tests {
         let opens = b.calls.iter().filter(|c| c.starts_with("open")).count();
         let posts = b.calls.iter().filter(|c| c.starts_with("post C1")).count();
         assert_eq!((opens, posts), (1, 1), "{:?}", b.calls);
+    }
+
+    /// NOT PAGED, paged again, NOT PAGED again: the third line says what the first said and
+    /// is a message of its own (its occasion differs); a line retried after a failure keeps
+    /// its occasion, so Matrix takes the retry for the same message.
+    #[test]
+    fn a_repeated_line_is_a_new_occasion_and_a_retried_one_is_not() {
+        let (c, fire, _) = setup();
+        let t = Timestamp::from_millis(0);
+        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
+        let mut b = Recorder::default();
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        let paging = |b: &mut Recorder, inc: &mut Incident, refused: bool, fail: bool| {
+            let st = inc.chat.as_mut().unwrap();
+            if refused {
+                st.extra
+                    .insert(message::NOT_PAGED.into(), "HTTP 400 bad key".into());
+            } else {
+                st.extra.remove(message::NOT_PAGED);
+            }
+            let before = b.tried.len();
+            // The topic and the edit of the pinned card come first, then the line.
+            b.fail_at = fail.then_some(b.calls.len() + 2);
+            assert_eq!(run(b, inc, &c, ChatChange::Refire).is_err(), fail);
+            b.tried[before..].to_vec()
+        };
+        let failed = paging(&mut b, &mut inc, true, true);
+        let first = paging(&mut b, &mut inc, true, false);
+        assert_eq!(failed.len(), 1, "{:?}", b.calls);
+        assert_eq!(failed, first, "the retry is the same message");
+        let again = paging(&mut b, &mut inc, false, false);
+        let third = paging(&mut b, &mut inc, true, false);
+        assert_eq!(first.len(), 1);
+        assert_eq!(third[0].0, first[0].0, "the same text");
+        assert_ne!(third[0].1, first[0].1, "another message");
+        assert_ne!(again[0].1, first[0].1);
+        let occasions: std::collections::HashSet<_> =
+            b.tried.iter().map(|(_, o)| o.clone()).collect();
+        assert!(occasions.iter().all(Option::is_some));
+        // Every post is a message of its own but the failed one's retry.
+        assert_eq!(occasions.len(), b.tried.len() - 1, "{:?}", b.tried);
     }
 
     #[test]
