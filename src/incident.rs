@@ -191,18 +191,15 @@ impl Incident {
     }
 
     /// The occasion (`ChatMessage::occasion`) of the next message posted for this incident,
-    /// `what` naming the step: this incident (key, number, first firing; a later incident of
-    /// the same alert is another one), the count of its messages posted so far as recorded in
-    /// `chat`, and the step. A retry before the post is recorded gets the same occasion; once
-    /// `ChatState::count_post` is saved with it, the next message gets a new one.
+    /// `what` naming the step: this incident (key and number: a later incident of the same
+    /// alert is another one), the count of its messages posted so far as recorded in `chat`,
+    /// and the step. A retry before the post is recorded gets the same occasion; once
+    /// `ChatState::count_post` is saved with it, the next message gets a new one. Nothing
+    /// local to this server is in it (not the time it saw the first firing): two Pandora
+    /// servers sharing the bot's access token that fire at once post the first card with the
+    /// same transaction id, and the homeserver keeps one.
     pub fn next_post(&self, chat: &ChatState, what: &str) -> String {
-        format!(
-            "{}/{}/{}#{} {what}",
-            self.key,
-            self.seq,
-            self.opened_at.rfc3339_millis(),
-            chat.posts()
-        )
+        format!("{}/{}#{} {what}", self.key, self.seq, chat.posts())
     }
 }
 
