@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ChatPlatform;
 use crate::data_in;
+use crate::lifecycle::Lane;
 use crate::pandora::module_xml::{Module, Status, Value};
 use crate::status::StatusReport;
 use crate::time::{human_duration, Timestamp};
@@ -307,11 +308,11 @@ fn queue_modules(i: &Inputs<'_>, r: &StatusReport) -> Vec<Module> {
 }
 
 /// Observations of one lane from the store: its last success and its entries' failures.
-fn lane_evidence(r: &StatusReport, lane: &str) -> Vec<Evidence> {
+fn lane_evidence(r: &StatusReport, lane: Lane) -> Vec<Evidence> {
     let mut ev: Vec<Evidence> = r
         .queued
         .iter()
-        .filter(|q| q.lane == lane)
+        .filter(|q| q.lane == lane.name())
         .filter_map(|q| {
             Some(Evidence {
                 at: q.last_attempt?,
@@ -320,7 +321,7 @@ fn lane_evidence(r: &StatusReport, lane: &str) -> Vec<Evidence> {
             })
         })
         .collect();
-    if let Some(t) = r.last_delivery.get(lane) {
+    if let Some(t) = r.last_delivery.get(lane.name()) {
         ev.push(Evidence {
             at: *t,
             ok: true,
@@ -379,14 +380,14 @@ fn heartbeat_module(i: &Inputs<'_>) -> Option<Module> {
 
 fn lane_modules(i: &Inputs<'_>, r: &StatusReport) -> Vec<Module> {
     let mut out = Vec::new();
-    let mut ilert = lane_evidence(r, "ilert");
+    let mut ilert = lane_evidence(r, Lane::Ilert);
     ilert.extend(i.heartbeat.clone());
     if let Some(e) = newest(ilert) {
         out.push(reachable_module(i, "ilert reachable", "ilert", &e));
     }
     out.extend(heartbeat_module(i));
     for backend in i.chat_backends {
-        if let Some(e) = newest(lane_evidence(r, &format!("chat:{backend}"))) {
+        if let Some(e) = newest(lane_evidence(r, Lane::Chat(*backend))) {
             out.push(reachable_module(
                 i,
                 &format!("chat {backend} reachable"),

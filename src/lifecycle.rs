@@ -63,13 +63,43 @@ pub enum Action {
     Chat(ChatUpdate),
 }
 
-impl Action {
-    /// The ordering lane: `ilert` or `chat:<backend>`. A failure in one lane never holds up
-    /// another (a chat outage must not delay paging).
-    pub fn lane(&self) -> String {
+/// An ordering lane: ilert, or one chat platform. A lane's entries are delivered in order; a
+/// failure in one lane never holds up another (a chat outage must not delay paging).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Lane {
+    /// ilert events.
+    Ilert,
+    /// One chat platform's channel updates.
+    Chat(ChatPlatform),
+}
+
+impl Lane {
+    /// Every lane, ilert first.
+    pub const ALL: [Lane; 4] = [
+        Lane::Ilert,
+        Lane::Chat(ChatPlatform::Slack),
+        Lane::Chat(ChatPlatform::Teams),
+        Lane::Chat(ChatPlatform::Matrix),
+    ];
+
+    /// The lane's name in the store and in `status`: `ilert`, `chat:slack`, `chat:teams`,
+    /// `chat:matrix`.
+    pub fn name(self) -> &'static str {
         match self {
-            Action::Ilert(_) => "ilert".into(),
-            Action::Chat(c) => format!("chat:{}", c.backend),
+            Lane::Ilert => "ilert",
+            Lane::Chat(ChatPlatform::Slack) => "chat:slack",
+            Lane::Chat(ChatPlatform::Teams) => "chat:teams",
+            Lane::Chat(ChatPlatform::Matrix) => "chat:matrix",
+        }
+    }
+}
+
+impl Action {
+    /// The ordering lane this action is delivered in.
+    pub fn lane(&self) -> Lane {
+        match self {
+            Action::Ilert(_) => Lane::Ilert,
+            Action::Chat(c) => Lane::Chat(c.backend),
         }
     }
 
@@ -77,7 +107,7 @@ impl Action {
     pub fn label(&self) -> String {
         match self {
             Action::Ilert(e) => format!("ilert {}", e.event_type.as_str()),
-            Action::Chat(c) => format!("chat:{} {:?}", c.backend, c.change).to_lowercase(),
+            Action::Chat(c) => format!("{} {:?}", self.lane().name(), c.change).to_lowercase(),
         }
     }
 }
@@ -313,6 +343,15 @@ mod tests {
     use crate::pandora::AlertInput;
     use std::path::Path;
     use std::time::Duration;
+
+    #[test]
+    fn lane_names_on_disk_are_ilert_and_chat_colon_platform() {
+        let names: Vec<&str> = Lane::ALL.iter().map(|l| l.name()).collect();
+        assert_eq!(names, ["ilert", "chat:slack", "chat:teams", "chat:matrix"]);
+        for p in ChatPlatform::ALL {
+            assert_eq!(Lane::Chat(p).name(), format!("chat:{p}"));
+        }
+    }
 
     fn config(extra: &str) -> Config {
         let text = format!("{extra}\n[[route]]\nname = \"default\"\nilert_key = \"k\"\n");

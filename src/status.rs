@@ -5,6 +5,7 @@ use serde::Serialize;
 
 use crate::config::Config;
 use crate::incident::Incident;
+use crate::lifecycle::Lane;
 use crate::pacing::{Budget, PaceView, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
 use crate::store::Store;
@@ -258,7 +259,7 @@ fn collect_with(
         .into_iter()
         .map(|e| QueuedEvent {
             action: e.action.label(),
-            lane: e.action.lane(),
+            lane: e.action.lane().name().to_string(),
             last_attempt: e.last_attempt,
             id: e.id,
             key: e.key,
@@ -279,15 +280,13 @@ fn collect_with(
             reason: d.reason,
         })
         .collect();
-    let mut lanes = vec!["ilert".to_string()];
-    lanes.extend(
-        crate::config::ChatPlatform::ALL
-            .iter()
-            .map(|p| format!("chat:{p}")),
-    );
-    let last_delivery = lanes
+    let last_delivery = Lane::ALL
         .into_iter()
-        .filter_map(|l| store.last_success(&l).map(|t| (l, t)))
+        .filter_map(|l| {
+            store
+                .last_success(l.name())
+                .map(|t| (l.name().to_string(), t))
+        })
         .collect();
     StatusReport {
         open_count,

@@ -943,6 +943,26 @@ fn usage_errors_exit_64_and_no_arguments_is_harmless() {
 }
 
 #[test]
+fn alert_help_examples_use_only_installed_paths() {
+    let out = std::process::Command::new(support::BIN)
+        .args(["alert", "--help"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let help = stdout(&out);
+    // A package user has no source tree: no example may point into it (issue 17 item 9).
+    assert!(!help.contains("pandora/demo.toml"), "{help}");
+    assert!(
+        help.contains("installed config (/etc/pandora-ilert/pandora-ilert.toml)"),
+        "{help}"
+    );
+    assert!(
+        help.contains("/usr/share/pandora-ilert/pandora/command.txt"),
+        "{help}"
+    );
+}
+
+#[test]
 fn config_errors_name_the_line_and_exit_78() {
     let dir = TestDir::new("badconfig");
     let cfg = dir.config("[ilert]\napi_url = \"http://127.0.0.1:9\"\n[[route]]\nname = \"default\"\nintegration_ky = \"x\"\n");
@@ -1009,4 +1029,24 @@ fn config_check_warns_about_unknown_template_placeholders() {
         1,
         "{text}"
     );
+}
+
+#[test]
+fn dry_run_warns_about_unknown_template_placeholders() {
+    let (dir, ilert) = (TestDir::new("placeholders-dry-run"), FakeIlert::start());
+    let cfg = config(
+        &dir,
+        &ilert,
+        "summary_template = \"{severty} {agent} {id}\"",
+    );
+    let out = PandoraAlert::firing("1").run_with(&cfg, "--dry-run");
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches("summary_template uses {severty}, which is not a placeholder")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert_eq!(ilert.request_count(), 0, "a dry run sends nothing");
 }

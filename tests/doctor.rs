@@ -102,6 +102,24 @@ fn healthy_installation_is_all_ok_and_exits_0() {
 }
 
 #[test]
+fn unknown_template_placeholder_is_a_warning() {
+    let (dir, ilert) = (TestDir::new("doctor-placeholder"), api_root());
+    private_state(&dir);
+    let cfg = ConfigBuilder::at(&ilert.url())
+        .key("il1secret-ilert-key")
+        .set("summary_template", "\"{agnet} {module}\"")
+        .write(&dir);
+    let out = doctor(&cfg, None);
+    let text = stdout(&out);
+    let warns = lines_with(&text, "WARN");
+    assert_eq!(warns.len(), 1, "{text}");
+    assert!(
+        warns[0].contains("summary_template uses {agnet}, which is not a placeholder"),
+        "{text}"
+    );
+}
+
+#[test]
 fn text_macro_on_the_command_line_fails_with_the_fix_and_exits_78() {
     let (dir, ilert) = (TestDir::new("doctor-agent"), api_root());
     let cfg = healthy_config(&dir, &ilert, "");

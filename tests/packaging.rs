@@ -422,6 +422,34 @@ fn logrotate_accepts_the_shipped_rotation_rule() {
 }
 
 #[test]
+fn maintainer_contact_and_copyright_holder_agree_and_name_no_real_mailbox() {
+    let read = |p: &str| std::fs::read_to_string(Path::new(ROOT).join(p)).unwrap();
+    let (cargo, copyright, licence) = (
+        read("Cargo.toml"),
+        read("packaging/copyright"),
+        read("LICENSE"),
+    );
+    let maintainer = cargo
+        .lines()
+        .find_map(|l| l.strip_prefix("maintainer = \""))
+        .and_then(|l| l.strip_suffix('"'))
+        .expect("[package.metadata.deb] maintainer");
+    assert!(
+        copyright.contains(&format!("\nUpstream-Contact: {maintainer}\n")),
+        "{maintainer} / {copyright}"
+    );
+    // The copyright holder, named the same in LICENSE, the copyright file and the maintainer.
+    assert!(licence.contains("Copyright (c) 2026 pandora-ilert developers\n"));
+    assert!(copyright.contains("Files: *\nCopyright: 2026 pandora-ilert developers\n"));
+    assert!(
+        maintainer.starts_with("pandora-ilert developers "),
+        "{maintainer}"
+    );
+    // A reserved domain (RFC 2606): the address reaches, and impersonates, nobody.
+    assert!(maintainer.ends_with(".invalid>"), "{maintainer}");
+}
+
+#[test]
 fn example_config_is_valid_as_shipped() {
     let dir = TestDir::new("example");
     let cfg = private_copy(&dir, "pandora-ilert.toml", EXAMPLE);

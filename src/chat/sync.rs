@@ -412,7 +412,7 @@ mod tests {
     use super::*;
     use crate::chat::{storm, HistoryItem};
     use crate::config::Config;
-    use crate::lifecycle::{plan, Action};
+    use crate::lifecycle::plan;
     use crate::pandora::{Alert, AlertInput};
     use std::path::Path;
     use std::time::Duration;
@@ -716,7 +716,7 @@ mod tests {
     fn plan_queues_chat_after_ilert() {
         let (c, fire, _) = setup();
         let p = plan(None, &fire, &c.routes[0], &c, Timestamp::from_millis(0));
-        let lanes: Vec<String> = p.actions.iter().map(Action::lane).collect();
+        let lanes: Vec<&str> = p.actions.iter().map(|a| a.lane().name()).collect();
         assert_eq!(lanes, ["ilert", "chat:slack"]);
     }
 

@@ -221,6 +221,11 @@ fn dry_run(
             super::config_check::PLACEHOLDER_FIX
         );
     }
+    // Config.warnings were logged when the config loaded; template names are checked here,
+    // where the lists of placeholders live (a dry run is when a person looks).
+    for w in super::config_check::placeholder_warnings(config) {
+        log::warn!("config: {w}");
+    }
     let plan = lifecycle::plan(existing.as_ref(), alert, route, config, now);
     outln!(
         "# dry run: incident {} via route '{}': {}",

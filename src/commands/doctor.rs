@@ -16,7 +16,7 @@ use std::fs::{self, OpenOptions};
 use std::io::Read;
 use std::path::Path;
 
-use super::config_check::{placeholders_left, PLACEHOLDER_FIX};
+use super::config_check::{placeholder_warnings, placeholders_left, PLACEHOLDER_FIX};
 use crate::config::{ChatPlatform, Config};
 use crate::error::AppError;
 use crate::exit::Exit;
@@ -165,6 +165,12 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
                 report.push(Check::warn(
                     format!("config: {w}"),
                     "see the config reference in README.md",
+                ));
+            }
+            for w in placeholder_warnings(&c) {
+                report.push(Check::warn(
+                    format!("config: {w}"),
+                    "rename it to one of the known placeholders",
                 ));
             }
             Some(c)

@@ -15,7 +15,7 @@ use crate::config::{AlertSource, Config};
 use crate::deadline::{Deadline, MARGIN};
 use crate::http::{Http, Response, TransportError};
 use crate::ilert;
-use crate::lifecycle::Action;
+use crate::lifecycle::{Action, Lane};
 use crate::pacing::{rate_limit_backoff, Budget};
 use crate::store::pacing::pace_name;
 use crate::store::{Durability, EventKind, EventLogLine, OutboxEntry, Step, Store};
@@ -162,12 +162,12 @@ pub struct Deliverer<'a> {
     deadline: Deadline,
     honour_backoff: bool,
     clock: fn() -> Timestamp,
-    breaker: HashMap<String, u32>,
+    breaker: HashMap<Lane, u32>,
     /// Lanes that delivered in this run: an outage is over there, so our own backoff no
     /// longer holds their other entries back.
-    recovered: HashSet<String>,
+    recovered: HashSet<Lane>,
     /// Last success per lane, written once when the run ends (a statistic, not an event).
-    successes: HashMap<String, Timestamp>,
+    successes: HashMap<Lane, Timestamp>,
     /// Alert sources whose events budget is spent, until when: their other entries wait
     /// without being read back or rewritten.
     paced: HashMap<String, Timestamp>,
@@ -182,7 +182,7 @@ type PagedHook<'a> = Box<dyn FnMut(&str, Deadline) + 'a>;
 impl Drop for Deliverer<'_> {
     fn drop(&mut self) {
         for (lane, at) in &self.successes {
-            self.store.mark_success(lane, *at);
+            self.store.mark_success(lane.name(), *at);
         }
     }
 }
@@ -227,26 +227,26 @@ impl<'a> Deliverer<'a> {
     /// True when every lane this config can use has failed often enough in this run: the
     /// rest of a pass would only wait for timeouts.
     pub fn all_lanes_broken(&self) -> bool {
-        let mut lanes = vec!["ilert".to_string()];
+        let mut lanes = vec![Lane::Ilert];
         lanes.extend(
             self.config
                 .routes
                 .iter()
                 .filter_map(|r| r.chat.as_ref())
-                .map(|c| format!("chat:{}", c.backend)),
+                .map(|c| Lane::Chat(c.backend)),
         );
-        lanes.iter().all(|l| self.lane_broken(l))
+        lanes.into_iter().all(|l| self.lane_broken(l))
     }
 
     /// True when a lane has failed often enough in this pass to stop trying it.
-    pub fn lane_broken(&self, lane: &str) -> bool {
-        self.breaker.get(lane).copied().unwrap_or(0) >= BREAKER_THRESHOLD
+    pub fn lane_broken(&self, lane: Lane) -> bool {
+        self.breaker.get(&lane).copied().unwrap_or(0) >= BREAKER_THRESHOLD
     }
 
     /// Delivers the pending entries of one incident, in order. The caller holds its lock.
     pub fn deliver_incident(&mut self, key: &str, limit: usize) -> Outcome {
         let mut outcome = Outcome::default();
-        let mut blocked: HashSet<String> = HashSet::new();
+        let mut blocked: HashSet<Lane> = HashSet::new();
         // Failed and paced attempts, recorded once at the end (a kill before that only loses
         // an attempt count). A delivery is recorded at once instead: replaying one delivered
         // entry repeats the state ilert already has, replaying several could re-open an alert
@@ -264,7 +264,7 @@ impl<'a> Deliverer<'a> {
                     if self.paced.get(&e.source).is_some_and(|t| *t > now));
             if n >= limit
                 || blocked.contains(&lane)
-                || self.lane_broken(&lane)
+                || self.lane_broken(lane)
                 || held
                 || self.deadline.remaining() <= MARGIN * 2
             {
@@ -304,8 +304,8 @@ impl<'a> Deliverer<'a> {
                         hook(key, self.deadline);
                     }
                     self.breaker.remove(&lane);
-                    self.recovered.insert(lane.clone());
-                    self.successes.insert(lane.clone(), now);
+                    self.recovered.insert(lane);
+                    self.successes.insert(lane, now);
                     self.log(
                         &entry,
                         now,
@@ -329,7 +329,7 @@ impl<'a> Deliverer<'a> {
                         Some(now.plus(after.unwrap_or_default().max(backoff(entry.attempts))));
                     updated.push(entry.clone());
                     if transport {
-                        *self.breaker.entry(lane.clone()).or_default() += 1;
+                        *self.breaker.entry(lane).or_default() += 1;
                     }
                     log::warn!("incident {key}: {label} not delivered ({reason}); stays queued, attempt {}", entry.attempts);
                     self.log(
@@ -462,10 +462,6 @@ impl<'a> Deliverer<'a> {
 
     fn attempt(&mut self, entry: &OutboxEntry) -> Disposition {
         let now = (self.clock)();
-        let timeout = self
-            .config
-            .request_timeout
-            .min(self.deadline.remaining().saturating_sub(MARGIN));
         match &entry.action {
             Action::Ilert(event) => {
                 let Some(source) = self.config.source(&event.source) else {
@@ -482,6 +478,14 @@ impl<'a> Deliverer<'a> {
                     }
                     return hold;
                 }
+                let Some(timeout) = self.deadline.request_timeout(self.config.request_timeout)
+                else {
+                    return Disposition::Retry {
+                        after: None,
+                        reason: "run deadline reached; the rest waits for the next run".into(),
+                        transport: false,
+                    };
+                };
                 match ilert::send(self.http, self.config, source, event, timeout) {
                     Ok(resp) => {
                         self.ilert_answer(source, resp.status, classify_http(&resp, now), now)

@@ -835,7 +835,7 @@ pub fn evaluate(m: &RawModule) -> Result<Reading, XmlError> {
                 at(format!(
                     "data {:?} is not a number for a {module_type} module (the server drops it as \
                      \"Received invalid data\")",
-                    crate::text::truncate_chars(&data, 60)
+                    super::text::truncate_chars(&data, 60)
                 ))
             })?)
         }

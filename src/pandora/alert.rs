@@ -7,7 +7,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::text::fnv1a_hex;
+use crate::pandora::text::fnv1a_hex;
 use crate::time::LocalDateTime;
 
 /// The prefix Pandora puts on non-empty field2..20 at recovery (reference §1.1, step 2).

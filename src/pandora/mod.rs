@@ -10,5 +10,6 @@ pub mod argv;
 pub mod entities;
 pub mod module_xml;
 pub mod server_conf;
+pub mod text;
 
 pub use alert::{Alert, AlertInput, AlertKind, InputError, Severity, SEVERITY_NAMES};
