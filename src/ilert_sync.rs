@@ -369,6 +369,9 @@ impl Pass<'_> {
                 &text,
                 self.deadline,
             )?;
+            if let Some(chat) = incident.chat.as_mut() {
+                chat.count_post();
+            }
             for line in lines {
                 self.store.log_event(
                     &incident.key,
@@ -403,7 +406,8 @@ fn channel(incident: &Incident) -> Option<(ChatPlatform, ChannelRef)> {
 
 /// Posts one line in the incident channel, as a follow-up to the alert message (a reply in
 /// its thread where the platform keeps incident updates there: a Teams bot). An error leaves
-/// the state unrecorded, so the next run posts it instead.
+/// the state unrecorded, so the next run posts it instead; the caller counts the post
+/// (`ChatState::count_post`) in the record it saves with the state.
 fn post_line(
     config: &Config,
     store: &Store,
@@ -423,13 +427,20 @@ fn post_line(
         now: Timestamp::now(),
     };
     let mut b = chat::backend(backend, &ctx)?;
+    let Some(chat) = incident.chat.as_ref() else {
+        return Ok(());
+    };
+    // The same change can happen twice (acknowledged, pending again, acknowledged): the
+    // record's post counter tells the two lines apart; the text is part of the occasion so a
+    // retry whose lines changed meanwhile posts them instead of being taken for the first.
     let msg = ChatMessage::build(
         message::MessageKind::Stakeholder,
         line.to_string(),
         Vec::new(),
         Vec::new(),
-    );
-    let alert_message = incident.chat.as_ref().and_then(|c| c.message_id.as_deref());
+    )
+    .on(incident.next_post(chat, &format!("ilert: {line}")));
+    let alert_message = chat.message_id.as_deref();
     b.follow_up(&ch, alert_message, &msg)
         .map(|_| ())
         .map_err(|e| e.to_string())
@@ -463,17 +474,22 @@ fn rerender_pinned(
         .chat
         .as_ref()
         .is_some_and(|c| c.topic.as_deref() != Some(topic.as_str()));
+    let Some(chat) = incident.chat.as_ref() else {
+        return;
+    };
+    // An edit back to an earlier content (acknowledged, pending, acknowledged again) is an
+    // edit all the same: the post counter tells it apart.
+    let card = message::alert_message(incident, config.console_url.as_deref())
+        .on(incident.next_post(chat, "edit"));
+    let mut edited = false;
     let result = chat::backend(backend, &ctx).and_then(|mut b| {
         let caps = b.capabilities();
         // A message the platform cannot edit (a Teams card sent through the webhook) stays
         // as posted; the line above told the change.
         if caps.update && b.uneditable(&message_id).is_none() {
-            b.update(
-                &ch,
-                &message_id,
-                &message::alert_message(incident, config.console_url.as_deref()),
-            )
-            .map_err(|e| e.to_string())?;
+            b.update(&ch, &message_id, &card)
+                .map_err(|e| e.to_string())?;
+            edited = true;
         }
         if caps.topic && topic_stale {
             b.set_topic(&ch, &topic).map_err(|e| e.to_string())?;
@@ -481,6 +497,9 @@ fn rerender_pinned(
         }
         Ok(false)
     });
+    if let (true, Some(c)) = (edited, incident.chat.as_mut()) {
+        c.count_post();
+    }
     match result {
         Ok(true) => {
             if let Some(c) = incident.chat.as_mut() {

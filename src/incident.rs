@@ -189,6 +189,38 @@ impl Incident {
     pub fn is_open(&self) -> bool {
         self.state == IncidentState::Open
     }
+
+    /// The occasion (`ChatMessage::occasion`) of the next message posted for this incident,
+    /// `what` naming the step: this incident (key and number: a later incident of the same
+    /// alert is another one), the count of its messages posted so far as recorded in `chat`,
+    /// and the step. A retry before the post is recorded gets the same occasion; once
+    /// `ChatState::count_post` is saved with it, the next message gets a new one. Nothing
+    /// local to this server is in it (not the time it saw the first firing): two Pandora
+    /// servers sharing the bot's access token that fire at once post the first card with the
+    /// same transaction id, and the homeserver keeps one.
+    pub fn next_post(&self, chat: &ChatState, what: &str) -> String {
+        format!("{}/{}#{} {what}", self.key, self.seq, chat.posts())
+    }
+}
+
+/// The chat state's `extra` entry counting the messages posted and edits sent, as recorded.
+const POSTS: &str = "posts";
+
+impl ChatState {
+    /// Messages posted and edits sent for this record so far (as recorded).
+    pub fn posts(&self) -> u64 {
+        self.extra
+            .get(POSTS)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Counts one more message posted or edit sent; saved with the step that records the post, so the
+    /// next message's occasion differs from this one's (`Incident::next_post`).
+    pub fn count_post(&mut self) {
+        let n = self.posts() + 1;
+        self.extra.insert(POSTS.into(), n.to_string());
+    }
 }
 
 #[cfg(test)]
@@ -215,5 +247,54 @@ mod tests {
         let matrix: ChatState = serde_json::from_str(r#"{"backend":"matrix"}"#).unwrap();
         assert_eq!(matrix.backend, Some(ChatPlatform::Matrix));
         assert!(serde_json::from_str::<ChatState>(r#"{"backend":"irc"}"#).is_err());
+    }
+
+    /// A message's occasion stays until its post is counted, then the next one differs; a
+    /// later incident of the same alert starts its own.
+    #[test]
+    fn post_occasions_change_only_when_a_post_is_counted() {
+        use crate::pandora::{Alert, AlertInput};
+        let alert = Alert::from_input(
+            &AlertInput {
+                event: Some("alert".into()),
+                alert_id: Some("7".into()),
+                ..AlertInput::default()
+            },
+            "",
+        )
+        .unwrap();
+        let inc = |seq: u32| Incident {
+            format: RECORD_FORMAT,
+            key: "7".into(),
+            alert_id: "7".into(),
+            seq,
+            state: IncidentState::Open,
+            route: "default".into(),
+            drill: false,
+            private: false,
+            storm: false,
+            opened_at: Timestamp::from_millis(1000 * i64::from(seq)),
+            last_seen: Timestamp::from_millis(0),
+            resolved_at: None,
+            times_fired: 1,
+            last_alert_sent: None,
+            first: alert.clone(),
+            last: alert.clone(),
+            outbox_seq: 1,
+            applied: vec![],
+            chat: None,
+            ilert_alert: None,
+            ilert_mirror: None,
+        };
+        let first = inc(1);
+        let mut chat = ChatState::default();
+        let a = first.next_post(&chat, "paging");
+        assert_eq!(a, first.next_post(&chat, "paging"));
+        assert_ne!(a, first.next_post(&chat, "recovery"));
+        chat.count_post();
+        let b = first.next_post(&chat, "paging");
+        assert_ne!(a, b);
+        assert_eq!(chat.posts(), 1);
+        assert_ne!(a, inc(2).next_post(&ChatState::default(), "paging"));
     }
 }

@@ -14,9 +14,12 @@
 //!   differs between Synapse, Dendrite and conduwuit/tuwunel.
 //! - Messages carry an HTML body with a plain-text fallback. Re-fires and recovery edit the
 //!   pinned alert message with `m.replace`; its id stays the original event id, so the pin stays.
-//! - Transaction ids are derived from the room and the message (`pi-<room hash>-alert-<headline
-//!   hash>`), so a request retried after a timeout is deduplicated by the homeserver instead of
-//!   posting twice. They are scoped to one device (access token), so two Pandora servers meet in
+//! - Transaction ids are derived from the room and the message's occasion (`pi-<room
+//!   hash>-note-on-<occasion hash>`): the caller names which intended message it is from
+//!   durable state (an incident's post counter, a storm's start, the command replied to), so a
+//!   request retried after a timeout or a crash is deduplicated by the homeserver instead of
+//!   posting twice, while a second message with the same text (the same ilert change twice)
+//!   still posts. Without an occasion the headline stands in for it. They are scoped to one device (access token), so two Pandora servers meet in
 //!   one room by its alias, not by transaction id, and the second finds the first one's alert
 //!   message by its content marker (`ALERT_MARKER`) when it joins a room it did not create.
 //!   (Synapse remembers transaction ids for about a day.)
@@ -527,7 +530,7 @@ impl ChatBackend for Matrix<'_> {
         message: &ChatMessage,
     ) -> Result<(), ChatError> {
         let content = edit_content(message_id, message);
-        let purpose = format!("edit-{}", fnv1a_hex(content.to_string().as_bytes()));
+        let purpose = edit_purpose(&content, message);
         self.send(&channel.id, &txn_id(&channel.id, &purpose), content)?;
         Ok(())
     }
@@ -715,11 +718,7 @@ impl ChatBackend for Matrix<'_> {
         parent_id: &str,
         message: &ChatMessage,
     ) -> Result<String, ChatError> {
-        let purpose = format!(
-            "reply-{}",
-            fnv1a_hex(format!("{parent_id}\u{0}{}", message.title).as_bytes())
-        );
-        let txn = txn_id(&channel.id, &purpose);
+        let txn = txn_id(&channel.id, &reply_purpose(parent_id, message));
         let mut content = message_content(message);
         content["m.relates_to"] = json!({
             "rel_type": "m.thread",
@@ -839,20 +838,54 @@ fn txn_id(room: &str, purpose: &str) -> String {
     format!("pi-{}-{purpose}", fnv1a_hex(room.as_bytes()))
 }
 
-/// What a post is, for its transaction id: the same on a retry of the same step, different
-/// for every other message in the room. The closing line is once per incident room (its text
-/// shows a growing age); everything else is told apart by kind and headline. A room can hold
-/// several messages of one kind (a route's storm room gets a summary and an end line per
-/// storm), so the kind alone is not enough; the headline names the incident's state, the
-/// storm's start, or the stakeholder line's incident and phase.
+/// What a post is, for its transaction id: the same on a retry of one intended message,
+/// different for every other message in the room. The caller's `occasion` says which message
+/// it is (an incident's post counter, a storm's start), so a second message with the same
+/// text (an ilert state that changed the same way twice) is not taken for a retry and
+/// dropped. Without one, the kind and headline tell messages apart, and the closing line is
+/// once per room (its text shows a growing age).
 fn post_purpose(m: &ChatMessage) -> String {
     let kind = match m.kind {
         MessageKind::Alert => "alert",
         MessageKind::Recovery => "recovery",
         MessageKind::Stakeholder => "note",
-        MessageKind::Closing => return "closing".into(),
+        MessageKind::Closing => "closing",
     };
-    format!("{kind}-{}", fnv1a_hex(m.title.as_bytes()))
+    match (&m.occasion, m.kind) {
+        (Some(o), _) => format!("{kind}-on-{}", fnv1a_hex(o.as_bytes())),
+        (None, MessageKind::Closing) => kind.into(),
+        (None, _) => format!("{kind}-{}", fnv1a_hex(m.title.as_bytes())),
+    }
+}
+
+/// What an edit is, for its transaction id: its content, and the caller's occasion when it
+/// names one. Content alone would make an edit back to an earlier content (acknowledged,
+/// pending, acknowledged again) look like a retry of the first, and the homeserver would
+/// drop it, leaving the message showing the state in between.
+fn edit_purpose(content: &Value, m: &ChatMessage) -> String {
+    let content = content.to_string();
+    match &m.occasion {
+        Some(o) => format!(
+            "edit-on-{}",
+            fnv1a_hex(format!("{o}\u{0}{content}").as_bytes())
+        ),
+        None => format!("edit-{}", fnv1a_hex(content.as_bytes())),
+    }
+}
+
+/// What a reply is, for its transaction id: one per message replied to and occasion (or,
+/// without one, headline), so answers to two commands with the same text both post.
+fn reply_purpose(parent_id: &str, m: &ChatMessage) -> String {
+    match &m.occasion {
+        Some(o) => format!(
+            "reply-on-{}",
+            fnv1a_hex(format!("{parent_id}\u{0}{o}").as_bytes())
+        ),
+        None => format!(
+            "reply-{}",
+            fnv1a_hex(format!("{parent_id}\u{0}{}", m.title).as_bytes())
+        ),
+    }
 }
 
 /// Escapes text for HTML element content and attribute values.
@@ -1172,6 +1205,7 @@ mod tests {
             ],
             text: "FIRING [Critical] web-01 / <CPU> & Load\nAgent: web-01".into(),
             alert_of: None,
+            occasion: None,
         }
     }
 
@@ -1260,6 +1294,73 @@ mod tests {
         let before = post_purpose(&closing);
         closing.title = "Archiving this channel: resolved 8d ago".into();
         assert_eq!(post_purpose(&closing), before);
+    }
+
+    /// The same line twice (ilert acknowledged, pending, acknowledged again) is two messages
+    /// when the caller names two occasions; a retry of one occasion is one message, whatever
+    /// its details; replies follow the occasion, or the message replied to and the headline.
+    #[test]
+    fn transaction_ids_follow_the_occasion_not_the_text() {
+        let line = |occasion: &str| msg(MessageKind::Stakeholder).on(occasion);
+        let room = "!room:localhost";
+        let post = |m: &ChatMessage| txn_id(room, &post_purpose(m));
+        assert_ne!(post(&line("7/1#3 ilert")), post(&line("7/1#4 ilert")));
+        assert_eq!(post(&line("7/1#3 ilert")), post(&line("7/1#3 ilert")));
+        // Same occasion, different kind: two messages (a step that posts at a count another
+        // step's unrecorded post took).
+        let mut rec = line("7/1#3 ilert");
+        rec.kind = MessageKind::Recovery;
+        assert_ne!(post(&line("7/1#3 ilert")), post(&rec));
+        // With an occasion the headline is not part of the id: a retried card that shows a
+        // later state is still the one card.
+        let mut moved = line("7/1#3 alert");
+        moved.title = "RESOLVED [Critical] web-01 / CPU Load".into();
+        assert_eq!(post(&line("7/1#3 alert")), post(&moved));
+        // The fallback without an occasion is the headline, and a different id space.
+        let plain = msg(MessageKind::Stakeholder);
+        assert_ne!(post(&plain), post(&line("")));
+        assert_eq!(post(&plain), post(&plain.clone()));
+
+        // Replies: two commands with the same answer are two replies; one command's
+        // answer retried is one.
+        let answer = msg(MessageKind::Stakeholder);
+        assert_ne!(
+            reply_purpose("$cmd1", &answer),
+            reply_purpose("$cmd2", &answer)
+        );
+        assert_eq!(
+            reply_purpose("$cmd1", &answer),
+            reply_purpose("$cmd1", &answer.clone())
+        );
+        assert_ne!(
+            reply_purpose("$cmd1", &answer.clone().on("a")),
+            reply_purpose("$cmd1", &answer.clone().on("b"))
+        );
+    }
+
+    /// An edit back to an earlier content is a new edit when its occasion is new; one edit
+    /// retried is one.
+    #[test]
+    fn an_edit_back_to_an_earlier_content_gets_its_own_transaction() {
+        let card = msg(MessageKind::Alert);
+        let content = edit_content("$orig", &card);
+        let first = edit_purpose(&content, &card.clone().on("7/1#2 edit"));
+        assert_eq!(
+            first,
+            edit_purpose(&content, &card.clone().on("7/1#2 edit"))
+        );
+        assert_ne!(
+            first,
+            edit_purpose(&content, &card.clone().on("7/1#4 edit"))
+        );
+        let mut recovered = msg(MessageKind::Alert);
+        recovered.text = "RESOLVED [Critical] web-01 / CPU Load".into();
+        let other = edit_content("$orig", &recovered);
+        assert_ne!(first, edit_purpose(&other, &card.clone().on("7/1#2 edit")));
+        assert_eq!(
+            edit_purpose(&content, &card),
+            edit_purpose(&content, &card.clone())
+        );
     }
 
     #[test]

@@ -35,6 +35,14 @@ pub struct ChatMessage {
     /// machine-readable marker (Slack message metadata, a Matrix content key), so another
     /// Pandora server that adopts the channel finds the card instead of posting a second.
     pub alert_of: Option<String>,
+    /// Which intended message this is, from durable state the caller holds when it decides
+    /// to post (an incident record's post counter, a storm's start, a command's event id): the
+    /// same on every retry of that one message, different for every other. Matrix builds the
+    /// transaction id from it, so a retry after a timeout or a crash is deduplicated by the
+    /// homeserver while a second, separately intended message with the same text still
+    /// posts. `None`: the text tells messages apart (a duplicate of it is never intended).
+    /// Slack and Teams ignore it.
+    pub occasion: Option<String>,
 }
 
 impl ChatMessage {
@@ -58,7 +66,14 @@ impl ChatMessage {
             links,
             text,
             alert_of: None,
+            occasion: None,
         }
+    }
+
+    /// The message as the one intended on `occasion` (see the field).
+    pub fn on(mut self, occasion: impl Into<String>) -> Self {
+        self.occasion = Some(occasion.into());
+        self
     }
 }
 

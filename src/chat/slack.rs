@@ -969,6 +969,7 @@ mod tests {
             links: vec![("ilert alert".into(), "https://x.ilert.com/a?b=1&c=2".into())],
             text: "FIRING [Critical] web-01 / CPU <Load> & co\nAgent: web-01".into(),
             alert_of: None,
+            occasion: None,
         }
     }
 
@@ -1061,6 +1062,7 @@ mod tests {
             links: vec![],
             text: "Incident opened: [Critical] a & b".into(),
             alert_of: None,
+            occasion: None,
         };
         let v = render(&m);
         assert_eq!(v["blocks"].as_array().unwrap().len(), 1);

@@ -63,7 +63,8 @@ pub fn sync_storm(
     }
     let current = state.active_since.or(state.ended_storm);
     if current.is_some() && state.summary_for != current {
-        let id = b.post(&ch, &message::storm_summary(state))?;
+        let summary = message::storm_summary(state).on(storm_occasion(state, "summary", current));
+        let id = b.post(&ch, &summary)?;
         state.chat.message_id = Some(id.clone());
         state.chat.pinned = false;
         state.summary_for = current;
@@ -78,7 +79,10 @@ pub fn sync_storm(
         }
         if state.rendered != state.version {
             if caps.update {
-                b.update(&ch, &id, &message::storm_summary(state))?;
+                let what = format!("summary v{}", state.version);
+                let summary =
+                    message::storm_summary(state).on(storm_occasion(state, &what, current));
+                b.update(&ch, &id, &summary)?;
             }
             state.rendered = state.version;
             save(state, None);
@@ -94,7 +98,8 @@ pub fn sync_storm(
         && state.ended_storm.is_some()
         && state.end_announced_for != state.ended_storm
     {
-        b.post(&ch, &message::storm_end(state))?;
+        let end = message::storm_end(state).on(storm_occasion(state, "end", state.ended_storm));
+        b.post(&ch, &end)?;
         state.end_announced_for = state.ended_storm;
         save(
             state,
@@ -108,15 +113,28 @@ pub fn sync_storm(
         } else {
             (STAKEHOLDER_END, state.ended_storm)
         };
-        if let Some(storm) = storm.map(|t| t.rfc3339()) {
+        if let Some(storm_start) = storm {
+            let storm = storm_start.rfc3339();
             if state.chat.extra.get(marker) != Some(&storm) {
                 let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
                 let target = b.existing_channel(stake)?;
-                b.post(&target, &message::storm_stakeholder_line(state, &link))?;
+                let line = message::storm_stakeholder_line(state, &link).on(storm_occasion(
+                    state,
+                    marker,
+                    Some(storm_start),
+                ));
+                b.post(&target, &line)?;
                 state.chat.extra.insert(marker.into(), storm);
                 save(state, Some(format!("storm line in {stake}")));
             }
         }
     }
     Ok(())
+}
+
+/// The occasion (`ChatMessage::occasion`) of a storm message: each is posted once per storm
+/// of a route, so the route, the step and the storm's start name it.
+fn storm_occasion(state: &StormState, what: &str, storm: Option<Timestamp>) -> String {
+    let start = storm.map(|t| t.rfc3339_millis()).unwrap_or_default();
+    format!("storm/{}/{start} {what}", state.route)
 }

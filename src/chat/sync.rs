@@ -56,11 +56,9 @@ pub fn sync(
         };
         let closing_posted = st.extra.contains_key("closing_posted");
         if !closing_posted {
-            b.follow_up(
-                &ch,
-                st.message_id.as_deref(),
-                &message::closing_line(inc, now),
-            )?;
+            let closing = message::closing_line(inc, now).on(inc.next_post(&st, "closing"));
+            b.follow_up(&ch, st.message_id.as_deref(), &closing)?;
+            st.count_post();
             st.extra.insert("closing_posted".into(), now.rfc3339());
             commit(
                 inc,
@@ -163,7 +161,8 @@ pub fn sync(
     let message_id = match st.message_id.clone() {
         Some(id) => id,
         None => {
-            let id = b.post(&ch, &alert)?;
+            let id = b.post(&ch, &alert.clone().on(inc.next_post(&st, "alert")))?;
+            st.count_post();
             st.message_id = Some(id.clone());
             st.rendered_fires = inc.times_fired;
             st.rendered_resolved = !inc.is_open();
@@ -211,7 +210,11 @@ pub fn sync(
         // The event log says what happened: an edit, or why the message stays as posted.
         let outcome = match b.uneditable(&message_id) {
             Some(why) => Ok(format!("alert message not edited ({why})")),
-            None => match b.update(&ch, &message_id, &alert) {
+            None => match b.update(
+                &ch,
+                &message_id,
+                &alert.clone().on(inc.next_post(&st, "edit")),
+            ) {
                 // Someone deleted the pinned message: post it anew (it shows the current state).
                 Err(ChatError::MessageGone(why)) => Err(why),
                 r => {
@@ -225,6 +228,7 @@ pub fn sync(
                 repost(b, &ch, inc, &mut st, &alert, caps, save, &why)?;
             }
             Ok(what) => {
+                st.count_post();
                 st.rendered_fires = inc.times_fired;
                 st.rendered_resolved = !inc.is_open();
                 match &special {
@@ -245,7 +249,9 @@ pub fn sync(
     // 6b. Nobody paged: say so prominently once, and once more when ilert has it again.
     let told = st.extra.contains_key(NOT_PAGED_TOLD);
     if message::not_paged(inc).is_some() != told {
-        b.follow_up(&ch, st.message_id.as_deref(), &message::paging_line(inc))?;
+        let line = message::paging_line(inc).on(inc.next_post(&st, "paging"));
+        b.follow_up(&ch, st.message_id.as_deref(), &line)?;
+        st.count_post();
         if told {
             st.extra.remove(NOT_PAGED_TOLD);
         } else {
@@ -262,8 +268,9 @@ pub fn sync(
 
     // 7. Recovery message.
     if !inc.is_open() && st.recovery_message_id.is_none() {
-        let rec = message::recovery_message(inc);
+        let rec = message::recovery_message(inc).on(inc.next_post(&st, "recovery"));
         let id = b.follow_up(&ch, st.message_id.as_deref(), &rec)?;
+        st.count_post();
         st.recovery_message_id = Some(id);
         commit(
             inc,
@@ -287,8 +294,9 @@ pub fn sync(
         if !already_told {
             let link = ch.url.clone().unwrap_or_else(|| format!("#{}", ch.name));
             let target = b.existing_channel(stake)?;
-            let line = message::stakeholder_line(inc, &link);
+            let line = message::stakeholder_line(inc, &link).on(inc.next_post(&st, &marker));
             b.post(&target, &line)?;
+            st.count_post();
             st.extra.insert(marker, now.rfc3339());
             commit(
                 inc,
@@ -364,7 +372,8 @@ fn repost(
         inc.key,
         ch.name
     );
-    let id = b.post(ch, alert)?;
+    let id = b.post(ch, &alert.clone().on(inc.next_post(st, "alert")))?;
+    st.count_post();
     st.message_id = Some(id.clone());
     st.pinned = false;
     st.rendered_fires = inc.times_fired;
@@ -418,6 +427,8 @@ mod tests {
         gone: Option<String>,
         /// Another server's alert card in the channel `open_channel` adopts.
         posted: Option<PostedAlert>,
+        /// Every post tried: headline and occasion.
+        tried: Vec<(String, Option<String>)>,
     }
 
     impl Recorder {
@@ -458,6 +469,7 @@ mod tests {
             Ok(self.posted.clone())
         }
         fn post(&mut self, ch: &ChannelRef, m: &ChatMessage) -> Result<String, ChatError> {
+            self.tried.push((m.title.clone(), m.occasion.clone()));
             self.call(format!("post {} {:?}", ch.id, m.kind))?;
             Ok(format!("m{}", self.calls.len()))
         }
@@ -574,6 +586,47 @@ mod tests {
         let opens = b.calls.iter().filter(|c| c.starts_with("open")).count();
         let posts = b.calls.iter().filter(|c| c.starts_with("post C1")).count();
         assert_eq!((opens, posts), (1, 1), "{:?}", b.calls);
+    }
+
+    /// NOT PAGED, paged again, NOT PAGED again: the third line says what the first said and
+    /// is a message of its own (its occasion differs); a line retried after a failure keeps
+    /// its occasion, so Matrix takes the retry for the same message.
+    #[test]
+    fn a_repeated_line_is_a_new_occasion_and_a_retried_one_is_not() {
+        let (c, fire, _) = setup();
+        let t = Timestamp::from_millis(0);
+        let mut inc = plan(None, &fire, &c.routes[0], &c, t).incident;
+        let mut b = Recorder::default();
+        run(&mut b, &mut inc, &c, ChatChange::Open).unwrap();
+        let paging = |b: &mut Recorder, inc: &mut Incident, refused: bool, fail: bool| {
+            let st = inc.chat.as_mut().unwrap();
+            if refused {
+                st.extra
+                    .insert(message::NOT_PAGED.into(), "HTTP 400 bad key".into());
+            } else {
+                st.extra.remove(message::NOT_PAGED);
+            }
+            let before = b.tried.len();
+            // The topic and the edit of the pinned card come first, then the line.
+            b.fail_at = fail.then_some(b.calls.len() + 2);
+            assert_eq!(run(b, inc, &c, ChatChange::Refire).is_err(), fail);
+            b.tried[before..].to_vec()
+        };
+        let failed = paging(&mut b, &mut inc, true, true);
+        let first = paging(&mut b, &mut inc, true, false);
+        assert_eq!(failed.len(), 1, "{:?}", b.calls);
+        assert_eq!(failed, first, "the retry is the same message");
+        let again = paging(&mut b, &mut inc, false, false);
+        let third = paging(&mut b, &mut inc, true, false);
+        assert_eq!(first.len(), 1);
+        assert_eq!(third[0].0, first[0].0, "the same text");
+        assert_ne!(third[0].1, first[0].1, "another message");
+        assert_ne!(again[0].1, first[0].1);
+        let occasions: std::collections::HashSet<_> =
+            b.tried.iter().map(|(_, o)| o.clone()).collect();
+        assert!(occasions.iter().all(Option::is_some));
+        // Every post is a message of its own but the failed one's retry.
+        assert_eq!(occasions.len(), b.tried.len() - 1, "{:?}", b.tried);
     }
 
     #[test]

@@ -1115,6 +1115,7 @@ mod tests {
             links: vec![("ilert alert".into(), "https://x.ilert.com/a/1".into())],
             text: title.into(),
             alert_of: None,
+            occasion: None,
         }
     }
 

@@ -313,6 +313,24 @@ impl FakeIlert {
             .push((first.into(), last.into(), "PENDING".into()));
     }
 
+    /// Someone in ilert assigns the open alert with `alert_key` to `first last` (`PUT
+    /// /api/alerts/{id}/assign`, openapi: "Either provide a user-id, policy-id … that the
+    /// specific alert should be assigned to"; its example answer is a `PENDING` alert): it is
+    /// pending again, assigned to them alone, and escalates until accepted (ilert-docs
+    /// `getting-started/core-concepts`: PENDING "hasn't been acknowledged yet and will
+    /// escalate until the alert is either acknowledged or resolved").
+    pub fn reassign(&self, alert_key: &str, first: &str, last: &str) {
+        let mut al = self.alerts.lock().unwrap();
+        let a = al
+            .list
+            .iter_mut()
+            .rev()
+            .find(|a| a.alert_key == alert_key && a.status != "RESOLVED")
+            .expect("an open alert");
+        a.status = "PENDING".into();
+        a.responders = vec![(first.into(), last.into(), "PENDING".into())];
+    }
+
     /// Alerts are listed this long after the event that opened them (ilert creates them
     /// asynchronously).
     pub fn set_listed_after(&self, d: Duration) {
