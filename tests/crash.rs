@@ -11,6 +11,14 @@
 //! - every incident has exactly one chat channel, and each channel shows the state of its own
 //!   incident (an earlier incident's recovery never lands on a later one);
 //! - `status` tells the truth: nothing queued after the drain, open incidents as ilert has them.
+//!
+//! Without chat (`Setup::IlertOnly`) a re-fire inside the dedupe window queues nothing and
+//! writes only its counters into the incident's `open/` marker (docs/store.md invariant 7).
+//! Those runs also check, after every step from the faulted one on, that `status` shows the
+//! incident open or closed with the firing count of the run with or without the faulted event
+//! (one or the other throughout, never a lower or corrupt count); that ilert got each page
+//! once (a re-fire pages nothing); and at the end that the plugin agrees, the `open/` index
+//! matches the records and nothing was quarantined.
 
 mod support;
 
@@ -35,24 +43,35 @@ enum Step {
     IlertUp,
 }
 
+/// What the store talks to besides ilert.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Setup {
+    /// ilert and Slack: a re-fire inside the window queues a chat update (the record path).
+    WithSlack,
+    /// ilert alone: a re-fire inside the window queues nothing (the `open/` marker path).
+    IlertOnly,
+}
+
 struct Env<'a> {
     cfg: &'a Path,
     ilert: &'a FakeIlert,
     slack: &'a FakeSlack,
 }
 
-fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack) -> std::path::PathBuf {
+fn config(dir: &TestDir, ilert: &FakeIlert, slack: &FakeSlack, setup: Setup) -> std::path::PathBuf {
     // These tests send far more than ilert's 50 events a minute per key: play an account
     // whose limit was raised, and tell the client the same.
     ilert.set_events_limit(100_000, std::time::Duration::from_secs(60));
-    ConfigBuilder::new(ilert)
+    let builder = ConfigBuilder::new(ilert)
         .set("alert_deadline", "\"6s\"")
         .set("flush_deadline", "\"10s\"")
         .plugin("data_in = \"\"\ndeadline = \"15s\"")
-        .ilert("rate_limit = \"100000/1m\"")
-        .slack(slack)
-        .route("invite = [\"U0RESP001\"]")
-        .write(dir)
+        .ilert("rate_limit = \"100000/1m\"");
+    match setup {
+        Setup::WithSlack => builder.slack(slack).route("invite = [\"U0RESP001\"]"),
+        Setup::IlertOnly => builder,
+    }
+    .write(dir)
 }
 
 /// A fresh store on tmpfs with its own fake ilert and fake Slack.
@@ -64,13 +83,13 @@ struct Fixture {
 }
 
 impl Fixture {
-    fn new(name: &str) -> Fixture {
+    fn new(name: &str, setup: Setup) -> Fixture {
         let (dir, ilert, slack) = (
             TestDir::new_in_memory(name),
             FakeIlert::start(),
             FakeSlack::start(),
         );
-        let cfg = config(&dir, &ilert, &slack);
+        let cfg = config(&dir, &ilert, &slack, setup);
         Fixture {
             dir,
             ilert,
@@ -176,16 +195,60 @@ fn expected_states(steps: &[Step], skip: Option<usize>) -> Vec<String> {
     out
 }
 
+/// What `incident_states` expects `status` to show: `None` when no incident is open, else
+/// the open incident's times fired.
+type Shown = Option<u64>;
+
+/// What `status` must show after each step if the events in `steps` (minus `skip`) were
+/// accepted and ilert is the only destination (a re-fire inside the window counts one more).
+fn incident_states(steps: &[Step], skip: Option<usize>) -> Vec<Shown> {
+    let mut shown: Shown = None;
+    let mut out = Vec::new();
+    for (i, s) in steps.iter().enumerate() {
+        if Some(i) != skip {
+            match s {
+                Step::Fire => shown = Some(shown.map_or(1, |n| n + 1)),
+                Step::Recover => shown = None,
+                _ => {}
+            }
+        }
+        out.push(shown);
+    }
+    out
+}
+
+/// The open incidents `status --json` lists, as `incident_states` describes them, and its
+/// quarantined files.
+fn shown_by_status(cfg: &Path, what: &str) -> (Vec<u64>, Vec<serde_json::Value>) {
+    let status = run(cfg, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("{what}: status --json: {e}: {}", stderr(&status)));
+    let open = j["open_incidents"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{what}: no open_incidents in {j}"))
+        .iter()
+        .map(|i| {
+            i["times_fired"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{what}: times_fired in {i}"))
+        })
+        .collect();
+    let quarantined = j["quarantined"].as_array().cloned().unwrap_or_default();
+    (open, quarantined)
+}
+
 struct Outcome {
     combos: usize,
     points: usize,
+    /// Of those points, writes of a re-fire's counters into an `open/` marker.
+    marker_writes: usize,
 }
 
 /// Runs `steps` with a fault at every write point of step `faulted`, each fault kind.
-fn every_write_point(name: &str, steps: &[Step], faulted: usize) -> Outcome {
+fn every_write_point(name: &str, setup: Setup, steps: &[Step], faulted: usize) -> Outcome {
     // First, count the points the faulted step passes on a clean run.
-    let points = {
-        let fixture = Fixture::new(name);
+    let (points, marker_writes) = {
+        let fixture = Fixture::new(name, setup);
         let (dir, ilert, _, _) = fixture.parts();
         let env = fixture.env();
         let trace = dir.join("trace");
@@ -203,7 +266,11 @@ fn every_write_point(name: &str, steps: &[Step], faulted: usize) -> Outcome {
         let text = std::fs::read_to_string(&trace).unwrap_or_default();
         let n = text.lines().count();
         assert!(n > 0, "{name}: the faulted step wrote nothing? trace empty");
-        n
+        let marker_writes = text
+            .lines()
+            .filter(|l| l.split(' ').nth(1) == Some("write") && l.contains(" open/"))
+            .count();
+        (n, marker_writes)
     };
     let combos: Vec<(usize, &str)> = (1..=points)
         .flat_map(|p| ["kill", "enospc", "eio"].map(|f| (p, f)))
@@ -219,7 +286,7 @@ fn every_write_point(name: &str, steps: &[Step], faulted: usize) -> Outcome {
                     let Some(&(point, fault)) = combos.get(n) else {
                         break;
                     };
-                    one_combination(name, steps, faulted, points, point, fault);
+                    one_combination(name, setup, steps, faulted, points, point, fault);
                 })
             })
             .collect();
@@ -237,6 +304,7 @@ fn every_write_point(name: &str, steps: &[Step], faulted: usize) -> Outcome {
     Outcome {
         combos: combos.len(),
         points,
+        marker_writes,
     }
 }
 
@@ -246,6 +314,7 @@ const WORKERS: usize = 3;
 /// One (point, fault) combination of `every_write_point`.
 fn one_combination(
     name: &str,
+    setup: Setup,
     steps: &[Step],
     faulted: usize,
     points: usize,
@@ -253,10 +322,12 @@ fn one_combination(
     fault: &str,
 ) {
     let what = format!("{name}: fault {fault} at write {point} of {points}");
-    let fixture = Fixture::new(name);
+    let fixture = Fixture::new(name, setup);
     let (dir, ilert, slack, cfg) = fixture.parts();
     let env = fixture.env();
     let mut faulted_code = None;
+    // Without chat, what `status` shows after each step from the faulted one on.
+    let mut shown: Vec<(usize, Vec<u64>)> = Vec::new();
     for (i, s) in steps.iter().enumerate() {
         let spec = format!("{point}:{fault}");
         let t0 = std::time::Instant::now();
@@ -284,6 +355,18 @@ fn one_combination(
                 );
             }
         }
+        if setup == Setup::IlertOnly && i >= faulted {
+            let (open, quarantined) = shown_by_status(cfg, &what);
+            assert!(
+                quarantined.is_empty(),
+                "{what}: quarantined after step {i} {s:?}: {quarantined:?}\nlog:\n{}",
+                dir.log()
+            );
+            shown.push((i, open));
+        }
+    }
+    if setup == Setup::IlertOnly {
+        check_shown(&what, steps, faulted, faulted_code, &shown, dir);
     }
     ilert.set_mode(Mode::Accept);
     let flush = run(cfg, &["flush"]);
@@ -314,7 +397,26 @@ fn one_combination(
         }
     }
 
-    // Chat: one channel per incident, each showing its own incident's state.
+    let final_open = seen.last().map(String::as_str) == Some("ALERT");
+    match setup {
+        Setup::WithSlack => check_channels(&what, &seen, slack),
+        Setup::IlertOnly => check_ilert_only_end(&what, steps, faulted, &seen, dir, ilert, cfg),
+    }
+
+    // status: nothing queued, open incidents as ilert has them.
+    let status = run(cfg, &["status", "--json"]);
+    let j: serde_json::Value = serde_json::from_slice(&status.stdout)
+        .unwrap_or_else(|e| panic!("{what}: status --json: {e}: {}", stderr(&status)));
+    assert_eq!(j["queued"].as_array().map(Vec::len), Some(0), "{what}: {j}");
+    assert_eq!(
+        j["open_incidents"].as_array().map(Vec::len),
+        Some(usize::from(final_open)),
+        "{what}: {j}"
+    );
+}
+
+/// Chat: one channel per incident, each showing its own incident's state.
+fn check_channels(what: &str, seen: &[String], slack: &FakeSlack) {
     let incidents = seen.iter().filter(|t| *t == "ALERT").count();
     let channels = slack.channels();
     assert_eq!(
@@ -340,16 +442,98 @@ fn one_combination(
             ch.topic
         );
     }
+}
 
-    // status: nothing queued, open incidents as ilert has them.
-    let status = run(cfg, &["status", "--json"]);
-    let j: serde_json::Value = serde_json::from_slice(&status.stdout)
-        .unwrap_or_else(|e| panic!("{what}: status --json: {e}: {}", stderr(&status)));
-    assert_eq!(j["queued"].as_array().map(Vec::len), Some(0), "{what}: {j}");
+/// Whether step `i` of `steps` is a re-fire inside the dedupe window (its incident open).
+fn is_refire(steps: &[Step], i: usize) -> bool {
+    steps[i] == Step::Fire && i > 0 && incident_states(steps, None)[i - 1].is_some()
+}
+
+/// Without chat: `shown` (what `status` listed after each step from the faulted one on) is
+/// the run with the faulted event throughout, or the run without it throughout, as the
+/// faulted process's exit code says.
+fn check_shown(
+    what: &str,
+    steps: &[Step],
+    faulted: usize,
+    faulted_code: Option<i32>,
+    shown: &[(usize, Vec<u64>)],
+    dir: &TestDir,
+) {
+    let fits = |skip: Option<usize>| {
+        let want = incident_states(steps, skip);
+        shown
+            .iter()
+            .all(|(i, open)| *open == want[*i].into_iter().collect::<Vec<_>>())
+    };
+    let (with, without) = (fits(None), fits(Some(faulted)));
+    let want = match faulted_code {
+        Some(0 | 69) => with,
+        Some(73 | 75) => without,
+        _ => with || without,
+    };
+    assert!(
+        want,
+        "{what}: exit {faulted_code:?}; status showed (step, times fired of open incidents) \
+         {shown:?}, expected {:?} with the faulted event or {:?} without\nlog:\n{}",
+        incident_states(steps, None),
+        incident_states(steps, Some(faulted)),
+        dir.log()
+    );
+}
+
+/// Without chat, after the drain: each page reached ilert once (a re-fire pages nothing; only
+/// a delivery interrupted by the fault may repeat its own event), the plugin shows the
+/// incident open or closed as ilert has it, the `open/` index holds exactly the open
+/// incident's marker, and nothing was quarantined.
+fn check_ilert_only_end(
+    what: &str,
+    steps: &[Step],
+    faulted: usize,
+    seen: &[String],
+    dir: &TestDir,
+    ilert: &FakeIlert,
+    cfg: &Path,
+) {
+    let raw: Vec<String> = ilert
+        .accepted()
+        .iter()
+        .filter_map(|e| e["eventType"].as_str().map(str::to_string))
+        .filter(|t| t == "ALERT" || t == "RESOLVE")
+        .collect();
+    let repeats = raw.len() - seen.len();
+    let may_repeat = usize::from(!is_refire(steps, faulted));
+    assert!(
+        repeats <= may_repeat,
+        "{what}: ilert got {raw:?}: {repeats} repeated event(s) (at most {may_repeat})"
+    );
+
+    let final_open = seen.last().map(String::as_str) == Some("ALERT");
+    let out = run(cfg, &["plugin"]);
+    let modules = support::modules::parse_plugin_output(&out.stdout)
+        .unwrap_or_else(|e| panic!("{what}: plugin output: {e}: {}", stderr(&out)));
+    let open = modules
+        .iter()
+        .find(|m| m.name() == "pandora-ilert open incidents")
+        .unwrap_or_else(|| panic!("{what}: no open-incidents module"));
+    assert_eq!(open.data(), if final_open { "1" } else { "0" }, "{what}");
+
+    let state = if final_open { "open" } else { "resolved" };
+    assert_eq!(dir.record(ID)["state"], state, "{what}");
+    let markers = dir.files("open");
     assert_eq!(
-        j["open_incidents"].as_array().map(Vec::len),
-        Some(usize::from(final_open)),
-        "{what}: {j}"
+        markers.len(),
+        usize::from(final_open),
+        "{what}: open/ holds {markers:?} for a {state} incident"
+    );
+    assert!(
+        markers.iter().all(|m| m.ends_with(&format!(".{ID}"))),
+        "{what}: {markers:?}"
+    );
+    let quarantined = dir.files("quarantine");
+    assert!(
+        quarantined.is_empty(),
+        "{what}: quarantined {quarantined:?}"
     );
 }
 
@@ -357,29 +541,50 @@ use Step::*;
 
 #[test]
 fn first_firing_survives_a_fault_at_every_write() {
-    let o = every_write_point("crash-fire", &[Fire, Recover, Fire, Recover], 0);
+    let o = every_write_point(
+        "crash-fire",
+        Setup::WithSlack,
+        &[Fire, Recover, Fire, Recover],
+        0,
+    );
     assert!(o.points >= 4 && o.combos == o.points * 3);
 }
 
 #[test]
 fn refire_survives_a_fault_at_every_write() {
-    every_write_point("crash-refire", &[Fire, Fire, Recover, Fire], 1);
+    every_write_point(
+        "crash-refire",
+        Setup::WithSlack,
+        &[Fire, Fire, Recover, Fire],
+        1,
+    );
 }
 
 #[test]
 fn recovery_survives_a_fault_at_every_write() {
-    every_write_point("crash-recover", &[Fire, Recover, Fire, Recover], 1);
+    every_write_point(
+        "crash-recover",
+        Setup::WithSlack,
+        &[Fire, Recover, Fire, Recover],
+        1,
+    );
 }
 
 #[test]
 fn firing_after_recovery_survives_a_fault_at_every_write() {
-    every_write_point("crash-reopen", &[Fire, Recover, Fire, Recover, Fire], 2);
+    every_write_point(
+        "crash-reopen",
+        Setup::WithSlack,
+        &[Fire, Recover, Fire, Recover, Fire],
+        2,
+    );
 }
 
 #[test]
 fn flush_survives_a_fault_at_every_write() {
     every_write_point(
         "crash-flush",
+        Setup::WithSlack,
         &[IlertDown, Fire, Recover, Fire, IlertUp, Flush, Recover],
         5,
     );
@@ -389,6 +594,7 @@ fn flush_survives_a_fault_at_every_write() {
 fn plugin_run_survives_a_fault_at_every_write() {
     every_write_point(
         "crash-plugin",
+        Setup::WithSlack,
         &[IlertDown, Fire, Recover, Fire, IlertUp, Plugin, Recover],
         5,
     );
@@ -396,5 +602,95 @@ fn plugin_run_survives_a_fault_at_every_write() {
 
 #[test]
 fn chat_command_survives_a_fault_at_every_write() {
-    every_write_point("crash-ack", &[Fire, Ack, Recover, Fire], 1);
+    every_write_point(
+        "crash-ack",
+        Setup::WithSlack,
+        &[Fire, Ack, Recover, Fire],
+        1,
+    );
+}
+
+#[test]
+fn refire_counters_in_the_marker_survive_a_fault_at_every_write() {
+    let o = every_write_point(
+        "crash-refire-marker",
+        Setup::IlertOnly,
+        &[Fire, Fire, Fire, Recover, Fire],
+        1,
+    );
+    // The counters-only path, not the record path: else this proves nothing about it.
+    assert!(o.marker_writes > 0, "no write into an open/ marker");
+}
+
+#[test]
+fn refires_in_a_row_survive_a_fault_at_every_write() {
+    let o = every_write_point(
+        "crash-refires",
+        Setup::IlertOnly,
+        &[Fire, Fire, Fire, Fire, Fire, Recover, Fire],
+        3,
+    );
+    assert!(o.marker_writes > 0, "no write into an open/ marker");
+}
+
+#[test]
+fn recovery_after_counted_refires_survives_a_fault_at_every_write() {
+    let o = every_write_point(
+        "crash-refires-recover",
+        Setup::IlertOnly,
+        &[Fire, Fire, Fire, Recover, Fire],
+        3,
+    );
+    assert_eq!(o.marker_writes, 0, "a recovery wrote re-fire counters");
+}
+
+#[test]
+fn firing_after_counted_refires_survives_a_fault_at_every_write() {
+    every_write_point(
+        "crash-refires-reopen",
+        Setup::IlertOnly,
+        &[Fire, Fire, Recover, Fire, Fire, Recover],
+        3,
+    );
+}
+
+/// A marker whose re-fire line a power cut tore (cut mid-line) is ignored: the count goes
+/// back to the record's, the next re-fire counts on from there, and nothing is quarantined
+/// or paged.
+#[test]
+fn a_torn_refire_marker_is_ignored() {
+    let fixture = Fixture::new("crash-torn-marker", Setup::IlertOnly);
+    let (dir, ilert, _, cfg) = fixture.parts();
+    let env = fixture.env();
+    for _ in 0..3 {
+        step(&env, Fire, None, None);
+    }
+    assert_eq!(shown_by_status(cfg, "before the cut").0, [3]);
+    let markers = dir.files("open");
+    assert_eq!(markers.len(), 1, "{markers:?}");
+    let marker = dir.state().join("open").join(&markers[0]);
+    let line = std::fs::read(&marker).unwrap();
+    assert!(line.ends_with(b"\n") && line.len() > 20, "{line:?}");
+    std::fs::write(&marker, &line[..line.len() / 2]).unwrap();
+
+    let (open, quarantined) = shown_by_status(cfg, "after the cut");
+    assert_eq!(
+        open,
+        [1],
+        "a torn marker must fall back to the record's count"
+    );
+    assert!(quarantined.is_empty(), "{quarantined:?}");
+    step(&env, Fire, None, None);
+    assert_eq!(shown_by_status(cfg, "re-fire after the cut").0, [2]);
+    step(&env, Recover, None, None);
+    step(&env, Fire, None, None);
+    assert_eq!(shown_by_status(cfg, "reopened").0, [1]);
+    let raw: Vec<String> = ilert
+        .accepted()
+        .iter()
+        .filter_map(|e| e["eventType"].as_str().map(str::to_string))
+        .collect();
+    assert_eq!(raw, ["ALERT", "RESOLVE", "ALERT"], "\nlog:\n{}", dir.log());
+    assert_eq!(dir.files("open").len(), 1);
+    assert!(dir.files("quarantine").is_empty());
 }

@@ -619,9 +619,11 @@ impl Store {
     ) -> Result<(), StoreError> {
         // The open index is only ever ahead of the records: the marker is made before an
         // incident opens and removed after it resolves, so a crash leaves a stale marker
-        // (dropped by `open_incidents`), never a missing one.
+        // (dropped by `open_incidents`), never a missing one. A marker that cannot be made
+        // fails the write: committing without it would hide an open incident from `status`,
+        // the plugin and chat commands until the hourly rebuild.
         match &record.incident {
-            Some(i) if i.is_open() => self.mark_open(i),
+            Some(i) if i.is_open() => self.mark_open(i)?,
             _ => {}
         }
         self.write_record(key, record, durability)?;
@@ -639,10 +641,10 @@ impl Store {
         Ok(())
     }
 
-    fn mark_open(&self, incident: &Incident) {
+    fn mark_open(&self, incident: &Incident) -> Result<(), StoreError> {
         let marker = self.dir("open").join(marker_name(incident));
         if marker.exists() {
-            return;
+            return Ok(());
         }
         let made = fsutil::fault_point("create", &marker).and_then(|()| {
             OpenOptions::new()
@@ -652,9 +654,7 @@ impl Store {
                 .open(&marker)
                 .map(drop)
         });
-        if let Err(e) = made {
-            log::warn!("cannot write {}: {e}", marker.display());
-        }
+        ctx("create open-index marker", &marker, made)
     }
 
     fn write_record(
@@ -940,7 +940,9 @@ impl Store {
             .filter(Incident::is_open)
             .collect();
         for i in &open {
-            self.mark_open(i);
+            if let Err(e) = self.mark_open(i) {
+                log::warn!("{e}");
+            }
         }
         let names: std::collections::HashSet<String> = open.iter().map(marker_name).collect();
         if let Ok(rd) = fs::read_dir(self.dir("open")) {
