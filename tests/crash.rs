@@ -297,7 +297,7 @@ fn every_write_point(name: &str, setup: Setup, steps: &[Step], faulted: usize) -
         }
     });
     eprintln!(
-        "{name}: {points} write points x 3 faults = {} combinations in {:.1}s",
+        "{name}: {points} write points ({marker_writes} into open/ markers) x 3 faults = {} combinations in {:.1}s",
         combos.len(),
         started.elapsed().as_secs_f64()
     );
@@ -654,9 +654,9 @@ fn firing_after_counted_refires_survives_a_fault_at_every_write() {
     );
 }
 
-/// A marker whose re-fire line a power cut tore (cut mid-line) is ignored: the count goes
-/// back to the record's, the next re-fire counts on from there, and nothing is quarantined
-/// or paged.
+/// A marker whose re-fire line a power cut tore (cut mid-line, or a new line half written
+/// over the old one) is ignored: the count goes back to the record's, the next re-fire counts
+/// on from there, and nothing is quarantined or paged.
 #[test]
 fn a_torn_refire_marker_is_ignored() {
     let fixture = Fixture::new("crash-torn-marker", Setup::IlertOnly);
@@ -682,6 +682,20 @@ fn a_torn_refire_marker_is_ignored() {
     assert!(quarantined.is_empty(), "{quarantined:?}");
     step(&env, Fire, None, None);
     assert_eq!(shown_by_status(cfg, "re-fire after the cut").0, [2]);
+    // The next line half written over this one: its start, the old line's end.
+    let old = std::fs::read(&marker).unwrap();
+    step(&env, Fire, None, None);
+    let new = std::fs::read(&marker).unwrap();
+    assert_eq!(shown_by_status(cfg, "second re-fire").0, [3]);
+    // Torn after the new checksum: the old counters follow it.
+    let cut = new.iter().position(|b| *b == b' ').unwrap() + 1;
+    let mixed: Vec<u8> = new[..cut].iter().chain(&old[cut..]).copied().collect();
+    assert!(
+        mixed != old && mixed != new,
+        "the lines must differ after the checksum"
+    );
+    std::fs::write(&marker, &mixed).unwrap();
+    assert_eq!(shown_by_status(cfg, "half-written line").0, [1]);
     step(&env, Recover, None, None);
     step(&env, Fire, None, None);
     assert_eq!(shown_by_status(cfg, "reopened").0, [1]);
