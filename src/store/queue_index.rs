@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use super::{fsutil, OutboxEntry, Store};
+use super::{fsutil, OutboxEntry, OutboxScan, Store};
 use crate::time::Timestamp;
 
 const INDEX: &str = "queue-index";
@@ -130,31 +130,33 @@ impl Store {
     /// Counts and summarises the queue from `outbox/`'s listing, one `stat` per queue file,
     /// reading only the files `meta/queue-index` does not describe yet (see the module).
     pub fn queue_summary(&self) -> QueueSummary {
+        self.queue_summary_of(&self.scan_outbox())
+    }
+
+    /// `queue_summary` from a scan already taken (see `refresh_scan`).
+    pub fn queue_summary_of(&self, scan: &OutboxScan) -> QueueSummary {
         let path = self.dir("meta").join(INDEX);
         let old: BTreeMap<String, FileSummary> = fs::read_to_string(&path)
             .map(|text| text.lines().filter_map(FileSummary::parse).collect())
             .unwrap_or_default();
         let mut index: BTreeMap<String, FileSummary> = BTreeMap::new();
         let mut changed = false;
-        for (_, p, meta) in self.list_records_meta("outbox") {
-            let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-                continue;
-            };
+        for (name, (_, meta)) in &scan.files {
             let Some(meta) = meta else {
                 continue;
             };
-            let id = identity(&meta);
-            let summary = match old.get(&name).filter(|s| s.id == id) {
+            let id = identity(meta);
+            let summary = match old.get(name).filter(|s| s.id == id) {
                 Some(s) => s.clone(),
                 None => {
                     changed = true;
-                    match self.read_record(&p) {
+                    match self.read_record(&self.dir("outbox").join(name)) {
                         Some(r) => FileSummary::of(id, &r.queue),
                         None => continue,
                     }
                 }
             };
-            index.insert(name, summary);
+            index.insert(name.clone(), summary);
         }
         changed |= index.len() != old.len();
         if changed && !self.read_only {
@@ -215,20 +217,6 @@ impl Store {
             failed: Vec::new(),
         })
     }
-
-    /// How many incidents have deliveries queued: the names in `outbox/`, nothing read.
-    pub fn pending_incident_count(&self) -> usize {
-        fs::read_dir(self.dir("outbox")).map_or(0, |rd| {
-            rd.flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(".json"))
-                        .is_some_and(super::is_encoded_key)
-                })
-                .count()
-        })
-    }
 }
 
 #[cfg(test)]
@@ -280,7 +268,7 @@ mod tests {
         assert_eq!(s.oldest, Some(Timestamp::from_millis(4_000)));
         assert_eq!(s.failed.len(), 1);
         assert_eq!(s.failed[0].last_error.as_deref(), Some("HTTP 503"));
-        assert_eq!(store.pending_incident_count(), 2);
+        assert_eq!(store.scan_outbox().incidents(), 2);
         // Unchanged files are taken from the index, not read again: an index entry altered
         // by hand shows through.
         assert_eq!(store.queue_summary().entries, 3);
