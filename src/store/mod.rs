@@ -1729,6 +1729,80 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A scan taken before this process wrote, drained and created queue files, once
+    /// refreshed, says what a new listing says (file by file, metadata included), with one
+    /// `stat` per file it touched; a file another process wrote is left to the next scan.
+    #[test]
+    fn a_refreshed_scan_matches_a_new_listing_after_this_process_writes() {
+        let (dir, store) = temp_store("scan");
+        let entry = |key: &str, at: i64| {
+            OutboxEntry::new(
+                format!("{at}-00"),
+                key,
+                1,
+                1,
+                Timestamp::from_millis(at),
+                crate::lifecycle::chat_action(
+                    crate::config::ChatPlatform::Slack,
+                    crate::lifecycle::ChatChange::Refire,
+                ),
+            )
+        };
+        let queue = |key: &str, at: i64| Record {
+            incident: Some(open_incident(key)),
+            queue: vec![entry(key, at)],
+        };
+        for key in ["kept", "drained", "rewritten"] {
+            store
+                .save_record(key, &queue(key, 1_000), Durability::Commit)
+                .unwrap();
+        }
+        let mut scan = store.scan_outbox();
+        assert_eq!(scan.incidents(), 3);
+        store
+            .update_record("drained", Durability::Progress, |r| r.queue.clear())
+            .unwrap();
+        store
+            .save_record("rewritten", &queue("rewritten", 9_000), Durability::Commit)
+            .unwrap();
+        store
+            .save_record("new", &queue("new", 5_000), Durability::Commit)
+            .unwrap();
+        // Another process's write: a copy this process did not make.
+        let other = dir.join("outbox").join("other.json");
+        fs::copy(store.queued_record_path("kept"), &other).unwrap();
+        store.refresh_scan(&mut scan);
+        let _ = fs::remove_file(&other);
+        let fresh = store.scan_outbox();
+        // Each file's name and identity (inode, change and modification times).
+        let ids = |s: &OutboxScan| -> Vec<String> {
+            use std::os::unix::fs::MetadataExt;
+            s.files
+                .iter()
+                .map(|(n, (_, m))| {
+                    let id = m
+                        .as_ref()
+                        .map(|m| (m.ino(), m.mtime_nsec(), m.ctime_nsec()));
+                    format!("{n} {id:?}")
+                })
+                .collect()
+        };
+        assert_eq!(ids(&scan), ids(&fresh));
+        assert_eq!(
+            store.pending_keys_due_in(&scan),
+            store.pending_keys_due_in(&fresh)
+        );
+        assert_eq!(
+            store
+                .pending_keys_due_in(&scan)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            ["kept", "new", "rewritten"]
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A re-fire's counters live in the open/ marker until the record is next
     /// written; a torn one is ignored.
     #[test]
