@@ -297,9 +297,10 @@ impl std::error::Error for LockError {
 pub struct Store {
     root: PathBuf,
     read_only: bool,
-    /// The queue files (name, key) this process wrote, moved or removed: an `OutboxScan`
-    /// taken earlier stats these again (`refresh_scan`) instead of listing `outbox/` anew.
-    touched: Arc<Mutex<BTreeMap<String, String>>>,
+    /// The queue files (name, key) this process wrote, moved or removed since its first
+    /// `scan_outbox`: an `OutboxScan` stats these again (`refresh_scan`) instead of listing
+    /// `outbox/` anew. `None` (nothing noted) in a process that never scans, such as `watch`.
+    touched: Arc<Mutex<Option<BTreeMap<String, String>>>>,
 }
 
 /// One listing of `outbox/` with one `stat` per queue file, taken once by a plugin run and
@@ -575,10 +576,14 @@ impl Store {
 
     /// Notes that this process changes `key`'s queue file (see `refresh_scan`).
     fn touch_queue(&self, key: &str) {
-        self.touched
+        if let Some(touched) = self
+            .touched
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .insert(format!("{}.json", encode_key(key)), key.to_string());
+            .as_mut()
+        {
+            touched.insert(format!("{}.json", encode_key(key)), key.to_string());
+        }
     }
 
     /// The incident's record and queue, as the last committed write left them (see
@@ -1091,6 +1096,12 @@ impl Store {
     /// Lists `outbox/` once, with one `stat` per queue file (relative to the open directory,
     /// no path walk per file).
     pub fn scan_outbox(&self) -> OutboxScan {
+        // From now on this process notes the queue files it changes (see `refresh_scan`);
+        // what an earlier scan is still owed stays noted.
+        self.touched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(BTreeMap::new);
         let mut legacy = Vec::new();
         let files = self
             .list_records_with("outbox", Some(&mut legacy), outbox_meta)
@@ -1108,10 +1119,10 @@ impl Store {
     /// other processes wrote meanwhile are not seen (the next scan sees them).
     pub fn refresh_scan(&self, scan: &mut OutboxScan) {
         let touched = std::mem::take(
-            &mut *self
-                .touched
+            self.touched
                 .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get_or_insert_with(BTreeMap::new),
         );
         for (name, key) in touched {
             let p = self.dir("outbox").join(&name);
