@@ -422,7 +422,12 @@ fn check_store(files: &[(&str, String, Vec<u8>)], keys: &[String]) -> Result<(),
         store.quarantined(),
     );
     let mut all_keys: Vec<String> = keys.to_vec();
-    all_keys.extend(store.pending_keys_due().into_iter().map(|(k, _)| k));
+    all_keys.extend(
+        store
+            .pending_keys_due_in(&store.scan_outbox())
+            .into_iter()
+            .map(|(k, _)| k),
+    );
     all_keys.extend(store.inbox_keys());
     for key in &all_keys {
         let _ = (store.load_incident(key), store.events(key));

@@ -29,6 +29,14 @@ use crate::time::Timestamp;
 /// longer open costs one more request).
 const MAX_PER_RUN: usize = 50;
 
+/// Meta file: the time of the last pass that read every record (`full <rfc3339>`), then the
+/// keys the next pass must look at besides the open incidents (closed ones whose ilert alert
+/// was last seen unresolved, and those this pass did not reach).
+const RECHECK_META: &str = "ilert-recheck";
+/// How often a pass reads every record anyway: an incident that opened and closed between
+/// two passes is in neither the `open/` index nor the list.
+const FULL_PASS_EVERY: Duration = Duration::from_secs(3600);
+
 /// The longest the alert command looks for the new ilert alert (the first chat card waits).
 const FIND_AT_ONCE_MAX: Duration = Duration::from_millis(1500);
 /// ilert creates alerts asynchronously: one more look after this pause, then the next pass.
@@ -240,33 +248,63 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
     let Some(api) = IlertApi::new(config, http, timeout) else {
         return;
     };
-    let candidates: Vec<String> = store
-        .incidents()
+    let now = Timestamp::now();
+    let recheck = store.read_meta(RECHECK_META);
+    let full = recheck
+        .as_deref()
+        .and_then(|t| t.lines().next())
+        .and_then(|l| l.strip_prefix("full "))
+        .and_then(Timestamp::parse_rfc3339)
+        .filter(|t| *t <= now && now.since(*t) < FULL_PASS_EVERY);
+    let (incidents, full_at) = match (&recheck, full) {
+        // Open incidents from the `open/` index, and the closed ones the last pass left to
+        // re-check: no read of every closed record.
+        (Some(text), Some(at)) => {
+            let mut incidents = store.open_incidents();
+            let open: std::collections::HashSet<String> =
+                incidents.iter().map(|i| i.key.clone()).collect();
+            incidents.extend(
+                text.lines()
+                    .skip(1)
+                    .filter(|k| !k.is_empty() && !open.contains(*k))
+                    .filter_map(|k| store.load_incident(k)),
+            );
+            (incidents, at)
+        }
+        // No list yet, or its last full pass is an hour old: read every record once.
+        _ => (store.incidents(), now),
+    };
+    let mut candidates: Vec<String> = incidents
         .into_iter()
-        .filter(|i| {
-            i.is_open()
-                || i.ilert_mirror
-                    .as_ref()
-                    .is_some_and(|m| m.status != "RESOLVED")
-        })
+        .filter(needs_sync)
         .map(|i| i.key)
-        .take(MAX_PER_RUN)
         .collect();
+    candidates.sort();
     let mut listings = Listings::new();
-    for key in candidates {
-        if deadline.remaining() < Duration::from_secs(2) {
-            log::info!("ilert sync: no time left; the rest waits for the next run");
+    let mut next: Vec<String> = Vec::new();
+    for (n, key) in candidates.iter().enumerate() {
+        if n >= MAX_PER_RUN {
+            next.extend(candidates[n..].iter().cloned());
             break;
         }
-        let _lock = match store.try_lock_incident(&key) {
+        if deadline.remaining() < Duration::from_secs(2) {
+            log::info!("ilert sync: no time left; the rest waits for the next run");
+            next.extend(candidates[n..].iter().cloned());
+            break;
+        }
+        let _lock = match store.try_lock_incident(key) {
             Ok(Some(lock)) => lock,
-            Ok(None) => continue,
+            Ok(None) => {
+                next.push(key.clone());
+                continue;
+            }
             Err(e) => {
                 log::warn!("ilert sync: {e}; incident {key} waits for the next run");
+                next.push(key.clone());
                 continue;
             }
         };
-        let Some(mut incident) = store.load_incident(&key) else {
+        let Some(mut incident) = store.load_incident(key) else {
             continue;
         };
         let pass = Pass {
@@ -279,7 +317,27 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
         if let Err(e) = pass.sync_incident(&mut incident, &mut listings) {
             log::warn!("ilert sync: incident {key}: {e}");
         }
+        if needs_sync(&incident) {
+            next.push(incident.key);
+        }
     }
+    // A key with a line break cannot be listed: the next full pass finds it.
+    let text = std::iter::once(format!("full {}", full_at.rfc3339_millis()))
+        .chain(next.into_iter().filter(|k| !k.contains('\n')))
+        .collect::<Vec<_>>()
+        .join("\n");
+    if recheck.as_deref() != Some(text.as_str()) {
+        store.write_meta(RECHECK_META, &text);
+    }
+}
+
+/// An incident the pass looks at: open, or closed while its ilert alert was last seen
+/// unresolved.
+fn needs_sync(i: &Incident) -> bool {
+    i.is_open()
+        || i.ilert_mirror
+            .as_ref()
+            .is_some_and(|m| m.status != "RESOLVED")
 }
 
 /// What one pass works with.

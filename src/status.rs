@@ -8,7 +8,7 @@ use crate::incident::Incident;
 use crate::lifecycle::Lane;
 use crate::pacing::{Budget, PaceView, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
-use crate::store::Store;
+use crate::store::{OutboxScan, Store};
 use crate::time::Timestamp;
 
 /// An open incident, as shown.
@@ -235,6 +235,18 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
     collect_with(config, store, now, (open, open_count), queue)
 }
 
+/// Where a summary report's queue figures come from.
+pub enum QueueFigures<'a> {
+    /// `meta/queue-index` as the last run left it, unchecked (the fallback report a plugin
+    /// run prints only if a later step hangs).
+    AsIndexed,
+    /// `outbox/` listed now.
+    Listed,
+    /// A scan this run took earlier, first brought up to date with this process's own writes
+    /// (`Store::refresh_scan`); queue files other processes wrote since show next run.
+    Scanned(&'a mut OutboxScan),
+}
+
 /// What the report says about the queue.
 struct Queue {
     count: usize,
@@ -252,7 +264,7 @@ pub fn collect_summary(
     store: &Store,
     now: Timestamp,
     listed: usize,
-    fallback: bool,
+    queue: QueueFigures<'_>,
 ) -> StatusReport {
     let index = store.open_index();
     let open_count = index.len();
@@ -261,11 +273,15 @@ pub fn collect_summary(
         .filter_map(|(name, _)| store.open_incident_named(name))
         .take(listed)
         .collect();
-    let summary = match fallback {
-        true => store
+    let summary = match queue {
+        QueueFigures::AsIndexed => store
             .queue_summary_as_indexed()
             .unwrap_or_else(|| store.queue_summary()),
-        false => store.queue_summary(),
+        QueueFigures::Listed => store.queue_summary(),
+        QueueFigures::Scanned(scan) => {
+            store.refresh_scan(scan);
+            store.queue_summary_of(scan)
+        }
     };
     let queue = Queue {
         count: summary.entries,

@@ -745,3 +745,39 @@ fn without_a_token_the_alert_command_makes_no_extra_request() {
         "the lookup is bounded: {with:?} vs {without:?}"
     );
 }
+
+/// The ilert sync reads the open incidents and those its last pass left to re-check, not every
+/// closed record on every run: a closed record spoilt after a pass is left alone (read, it
+/// would be quarantined) until the hourly pass that reads them all.
+#[test]
+fn the_ilert_sync_does_not_read_every_closed_record_on_every_run() {
+    let (dir, ilert, slack) = (
+        TestDir::new("ilert-sync-closed"),
+        FakeIlert::start(),
+        FakeSlack::start(),
+    );
+    let cfg = rest_config(&dir, &ilert, &slack);
+    dir.assert_ok(&PandoraAlert::firing("6301").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("6301").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("6302").run(&cfg));
+    plugin(&cfg);
+    plugin(&cfg);
+    assert_eq!(
+        dir.record("6302")["ilert_mirror"]["id"],
+        ilert.alerts()[1].id
+    );
+    let closed = dir.state().join("incidents").join("6301.json");
+    assert!(closed.exists());
+    std::fs::write(&closed, b"{ not a record").unwrap();
+    plugin(&cfg);
+    assert!(
+        closed.exists() && dir.files("quarantine").is_empty(),
+        "the closed record was read: {:?}",
+        dir.files("quarantine")
+    );
+    // Without the re-check list (lost, or an hour old) a pass reads every record once.
+    std::fs::remove_file(dir.state().join("meta").join("ilert-recheck")).unwrap();
+    plugin(&cfg);
+    assert!(!closed.exists(), "read by the full pass and quarantined");
+    assert_eq!(dir.files("quarantine").len(), 1);
+}

@@ -8,7 +8,7 @@ use crate::exit::Exit;
 use crate::http::Http;
 use crate::intake;
 use crate::pacing;
-use crate::store::Store;
+use crate::store::{OutboxScan, Store};
 use crate::time::Timestamp;
 
 /// Runs `flush`.
@@ -22,6 +22,7 @@ pub fn run(config: &Config) -> Result<Exit, AppError> {
         &http,
         Deadline::after(config.flush_deadline),
         false,
+        &mut store.scan_outbox(),
     );
     let pending = store.queue_summary().entries;
     let inbox = store.inbox_keys().len();
@@ -53,15 +54,20 @@ pub fn run(config: &Config) -> Result<Exit, AppError> {
 }
 
 /// Applies leftover inbox entries and delivers every incident's queue, longest waiting first.
-/// Incidents locked by a running `alert` are skipped: that process delivers them.
+/// Incidents locked by a running `alert` are skipped: that process delivers them. `scan` is
+/// `outbox/` as listed at the start (`Store::scan_outbox`).
 pub fn flush_all(
     config: &Config,
     store: &Store,
     http: &Http,
     deadline: Deadline,
     honour_backoff: bool,
+    scan: &mut OutboxScan,
 ) -> Outcome {
-    store.adopt_legacy_entries(std::time::Instant::now() + std::time::Duration::from_millis(200));
+    store.adopt_legacy_in(
+        scan,
+        std::time::Instant::now() + std::time::Duration::from_millis(200),
+    );
     for key in store.inbox_keys() {
         match store.try_lock_incident(&key) {
             Ok(Some(_lock)) => {
@@ -77,8 +83,11 @@ pub fn flush_all(
     let mut total = Outcome::default();
     let now = Timestamp::now();
     // Due first (then what waits in our own backoff, tried only once a destination is back).
+    // Adopted format-1 entries and applied inbox entries wrote queue files the scan has not
+    // seen: this process did, so it knows which.
+    store.refresh_scan(scan);
     let (due, waiting): (Vec<_>, Vec<_>) = store
-        .pending_keys_due()
+        .pending_keys_due_in(scan)
         .into_iter()
         .partition(|(_, t)| !honour_backoff || *t <= now);
     // A due backlog larger than ilert's budget goes out RESOLVEs of paged incidents and HIGH

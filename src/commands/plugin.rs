@@ -30,11 +30,11 @@ use crate::http::Http;
 use crate::ilert;
 use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
-use crate::store::Store;
+use crate::store::{OutboxScan, Store};
 use crate::time::Timestamp;
 
 use super::flush_all;
-use crate::status::collect_summary;
+use crate::status::{collect_summary, QueueFigures};
 
 /// Module prefix used when the config (and its `module_prefix`) cannot be read.
 const DEFAULT_PREFIX: &str = "pandora-ilert";
@@ -169,15 +169,25 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
         DataIn::NotScanned
     };
     if let Some(ms) = step("status", || {
-        health_modules(config, &store, heartbeat.clone(), &not_scanned, true)
+        health_modules(
+            config,
+            &store,
+            heartbeat.clone(),
+            &not_scanned,
+            QueueFigures::AsIndexed,
+        )
     }) {
         publish(published, ms);
     }
 
+    let mut outbox: Option<OutboxScan> = None;
     if let Ok(store) = &store {
         match store.try_lock_named("plugin") {
             Ok(Some(_lock)) => {
-                step("delivery", || deliver(config, store, deadline));
+                // One listing of `outbox/`, one `stat` per queue file, for the delivery order
+                // and the health summary both (docs/store.md).
+                let scan = outbox.insert(store.scan_outbox());
+                step("delivery", || deliver(config, store, deadline, scan));
                 if let Some(Some(hb)) = step("heartbeat", || ping(config, store, deadline)) {
                     heartbeat = Some(hb);
                 }
@@ -204,7 +214,11 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
 
     let data_in = step("data_in", || scan_data_in(config, &store, deadline)).unwrap_or(not_scanned);
     if let Some(ms) = step("status", || {
-        health_modules(config, &store, heartbeat, &data_in, false)
+        let queue = match outbox.as_mut() {
+            Some(scan) => QueueFigures::Scanned(scan),
+            None => QueueFigures::Listed,
+        };
+        health_modules(config, &store, heartbeat, &data_in, queue)
     }) {
         publish(published, ms);
     }
@@ -215,12 +229,12 @@ fn health_modules(
     store: &Result<Store, crate::store::StoreError>,
     heartbeat: Option<Evidence>,
     data_in: &DataIn,
-    fallback: bool,
+    queue: QueueFigures<'_>,
 ) -> Vec<Module> {
     let now = Timestamp::now();
     let report = store
         .as_ref()
-        .map(|s| collect_summary(config, s, now, crate::health::LISTED, fallback));
+        .map(|s| collect_summary(config, s, now, crate::health::LISTED, queue));
     let backends: Vec<ChatPlatform> = [
         (ChatPlatform::Slack, config.slack.is_some()),
         (ChatPlatform::Teams, config.teams.is_some()),
@@ -243,16 +257,24 @@ fn health_modules(
 }
 
 /// The delivery pass, leaving time for the steps after it.
-fn deliver(config: &Config, store: &Store, deadline: Deadline) {
+fn deliver(config: &Config, store: &Store, deadline: Deadline, outbox: &mut OutboxScan) {
     let reserve = AFTER_DELIVERY.min(config.plugin.deadline / 4);
     let budget = Deadline::after(deadline.remaining().saturating_sub(reserve));
     let started = Instant::now();
-    let outcome = flush_all(config, store, &Http::new(config.scrubber()), budget, true);
-    // A directory listing, not a read of every queue: the health modules count the entries.
+    let outcome = flush_all(
+        config,
+        store,
+        &Http::new(config.scrubber()),
+        budget,
+        true,
+        outbox,
+    );
+    // The run's scan, not a read of every queue: the health modules count the entries.
+    store.refresh_scan(outbox);
     let line = format!(
         "plugin: delivered {}, incidents with queued events {}, dead letters {} in {}ms",
         outcome.delivered,
-        store.pending_incident_count(),
+        outbox.incidents(),
         outcome.dead,
         started.elapsed().as_millis()
     );

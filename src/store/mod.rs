@@ -23,11 +23,13 @@ pub mod fsutil;
 pub mod pacing;
 mod queue_index;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -295,6 +297,28 @@ impl std::error::Error for LockError {
 pub struct Store {
     root: PathBuf,
     read_only: bool,
+    /// The queue files (name, key) this process wrote, moved or removed since its first
+    /// `scan_outbox`: an `OutboxScan` stats these again (`refresh_scan`) instead of listing
+    /// `outbox/` anew. `None` (nothing noted) in a process that never scans, such as `watch`.
+    touched: Arc<Mutex<Option<BTreeMap<String, String>>>>,
+}
+
+/// One listing of `outbox/` with one `stat` per queue file, taken once by a plugin run and
+/// shared by its delivery ordering (`pending_keys_due_in`) and its health summary
+/// (`queue_summary_of`, after `refresh_scan`). See docs/store.md.
+#[derive(Debug, Default)]
+pub struct OutboxScan {
+    /// Queue file name -> (incident key, its metadata, `None` when it could not be read).
+    files: BTreeMap<String, (String, Option<fs::Metadata>)>,
+    /// Format-1 entries (`<id>.<key>.json`): (key, path).
+    legacy: Vec<(String, PathBuf)>,
+}
+
+impl OutboxScan {
+    /// How many incidents have a queue file.
+    pub fn incidents(&self) -> usize {
+        self.files.len()
+    }
 }
 
 /// The store's subdirectories (created by `open`, checked by `doctor`).
@@ -317,6 +341,7 @@ impl Store {
         let store = Store {
             root: root.to_path_buf(),
             read_only: false,
+            touched: Arc::default(),
         };
         let format = store.read_meta("store-format");
         if format.as_deref() == Some("2") && root.join("open").join(OPEN_INDEX_READY).exists() {
@@ -379,6 +404,7 @@ impl Store {
         Store {
             root: root.to_path_buf(),
             read_only: true,
+            touched: Arc::default(),
         }
     }
 
@@ -548,6 +574,18 @@ impl Store {
         self.dir("outbox").join(format!("{}.json", encode_key(key)))
     }
 
+    /// Notes that this process changes `key`'s queue file (see `refresh_scan`).
+    fn touch_queue(&self, key: &str) {
+        if let Some(touched) = self
+            .touched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .as_mut()
+        {
+            touched.insert(format!("{}.json", encode_key(key)), key.to_string());
+        }
+    }
+
     /// The incident's record and queue, as the last committed write left them (see
     /// docs/store.md: a copy under `outbox/` is always the newer one). Unreadable files are
     /// quarantined; an unreadable queued copy falls back to the older settled one.
@@ -665,6 +703,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let queued = self.queued_record_path(key);
         let settled = self.record_path(key);
+        self.touch_queue(key);
         let bytes = to_json(&RecordFile {
             store_format: STORE_FORMAT,
             incident: record.incident.clone(),
@@ -753,6 +792,7 @@ impl Store {
         {
             let queued = self.queued_record_path(key);
             let settled = self.record_path(key);
+            self.touch_queue(key);
             ctx(
                 "move drained record",
                 &settled,
@@ -1036,22 +1076,70 @@ impl Store {
     /// Incident keys with pending deliveries and when the first of them is due, earliest
     /// first (a queue file's modification time is its earliest due entry's, see
     /// `save_record`): one directory listing, no file read.
-    pub fn pending_keys_due(&self) -> Vec<(String, Timestamp)> {
-        let mut keyed: Vec<(Timestamp, String)> = self
-            .list_records_meta("outbox")
-            .into_iter()
-            .map(|(k, _, meta)| {
+    pub fn pending_keys_due_in(&self, scan: &OutboxScan) -> Vec<(String, Timestamp)> {
+        let mut keyed: Vec<(Timestamp, &str)> = scan
+            .files
+            .values()
+            .map(|(k, meta)| {
                 let t = meta
+                    .as_ref()
                     .and_then(|m| m.modified().ok())
                     .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
                     .map_or(Timestamp::from_millis(0), |d| {
                         Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
                     });
-                (t, k)
+                (t, k.as_str())
             })
             .collect();
-        keyed.sort();
-        keyed.into_iter().map(|(t, k)| (k, t)).collect()
+        keyed.sort_unstable();
+        keyed.into_iter().map(|(t, k)| (k.to_string(), t)).collect()
+    }
+
+    /// Lists `outbox/` once, with one `stat` per queue file (relative to the open directory,
+    /// no path walk per file).
+    pub fn scan_outbox(&self) -> OutboxScan {
+        // From now on this process notes the queue files it changes (see `refresh_scan`);
+        // what an earlier scan is still owed stays noted.
+        self.touched
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get_or_insert_with(BTreeMap::new);
+        let mut legacy = Vec::new();
+        let files = self
+            .list_records_with("outbox", Some(&mut legacy), outbox_meta)
+            .into_iter()
+            .filter_map(|(k, p, meta)| {
+                let name = p.file_name()?.to_str()?.to_string();
+                Some((name, (k, meta)))
+            })
+            .collect();
+        OutboxScan { files, legacy }
+    }
+
+    /// Brings `scan` up to date with what this process has done to the queue files since
+    /// it was taken: the files it wrote, moved or removed are stat'ed again, one each. Files
+    /// other processes wrote meanwhile are not seen (the next scan sees them).
+    pub fn refresh_scan(&self, scan: &mut OutboxScan) {
+        let touched = std::mem::take(
+            self.touched
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .get_or_insert_with(BTreeMap::new),
+        );
+        for (name, key) in touched {
+            let p = self.dir("outbox").join(&name);
+            match fs::metadata(&p) {
+                Ok(meta) => {
+                    scan.files.insert(name, (key, Some(meta)));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    scan.files.remove(&name);
+                }
+                Err(_) => {
+                    scan.files.insert(name, (key, None));
+                }
+            }
+        }
     }
 
     /// Every pending entry (status).
@@ -1119,8 +1207,17 @@ impl Store {
     /// Moves format-1 outbox entries (`outbox/<id>.<key>.json`, one file per delivery) into
     /// their incidents' queues, once, after an upgrade. Returns how many are left (busy).
     pub fn adopt_legacy_entries(&self, deadline: Instant) -> usize {
+        self.adopt_legacy(self.list("outbox", None), deadline)
+    }
+
+    /// `adopt_legacy_entries` for the format-1 entries a scan found.
+    pub fn adopt_legacy_in(&self, scan: &OutboxScan, deadline: Instant) -> usize {
+        self.adopt_legacy(scan.legacy.clone(), deadline)
+    }
+
+    fn adopt_legacy(&self, entries: Vec<(String, PathBuf)>, deadline: Instant) -> usize {
         let mut left = 0;
-        for (key, path) in self.list("outbox", None) {
+        for (key, path) in entries {
             let _lock = match self.lock_incident(&key, deadline) {
                 Ok(lock) => lock,
                 Err(e) => {
@@ -1301,28 +1398,16 @@ impl Store {
     /// `(key, path)` of the incident record files (`<key>.json`) in `dir`. Anything else there
     /// that is not a temporary file or a format-1 outbox entry is quarantined.
     fn list_records(&self, dir: &str) -> Vec<(String, PathBuf)> {
-        self.list_records_with(dir, |_| ())
+        self.list_records_with(dir, None, |_| ())
             .into_iter()
             .map(|(k, p, ())| (k, p))
             .collect()
     }
 
-    /// `list_records` with the file's metadata, taken relative to the open directory (no path
-    /// walk per file); `None` when it cannot be read.
-    fn list_records_meta(&self, dir: &str) -> Vec<(String, PathBuf, Option<fs::Metadata>)> {
-        self.list_records_with(dir, |e| {
-            if e.file_type().is_ok_and(|t| t.is_symlink()) {
-                // What the readers read is the link's target.
-                fs::metadata(e.path()).ok()
-            } else {
-                e.metadata().ok()
-            }
-        })
-    }
-
     fn list_records_with<T>(
         &self,
         dir: &str,
+        mut legacy: Option<&mut Vec<(String, PathBuf)>>,
         mut with: impl FnMut(&fs::DirEntry) -> T,
     ) -> Vec<(String, PathBuf, T)> {
         let Ok(rd) = fs::read_dir(self.dir(dir)) else {
@@ -1343,7 +1428,14 @@ impl Store {
                 // A format-1 outbox entry: adopted by `adopt_legacy_entries`.
                 Some(stem)
                     if dir == "outbox"
-                        && stem.split_once('.').is_some_and(|(_, k)| is_encoded_key(k)) => {}
+                        && stem.split_once('.').is_some_and(|(_, k)| is_encoded_key(k)) =>
+                {
+                    if let (Some(legacy), Some((_, k))) =
+                        (legacy.as_deref_mut(), stem.split_once('.'))
+                    {
+                        legacy.push((decode_key(k), e.path()));
+                    }
+                }
                 _ => self.quarantine(&e.path(), "not a file this store writes"),
             }
         }
@@ -1425,6 +1517,16 @@ impl Store {
             }
         }
         n
+    }
+}
+
+/// A queue file's metadata from its directory entry (a symlink's target's: what the readers
+/// read); `None` when it cannot be read.
+fn outbox_meta(e: &fs::DirEntry) -> Option<fs::Metadata> {
+    if e.file_type().is_ok_and(|t| t.is_symlink()) {
+        fs::metadata(e.path()).ok()
+    } else {
+        e.metadata().ok()
     }
 }
 
@@ -1635,8 +1737,82 @@ mod tests {
             "moved, not rewritten"
         );
         assert!(store.pending_for(key).is_empty());
-        assert!(store.pending_keys_due().is_empty());
+        assert!(store.pending_keys_due_in(&store.scan_outbox()).is_empty());
         assert_eq!(store.load_incident(key), record.incident);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A scan taken before this process wrote, drained and created queue files, once
+    /// refreshed, says what a new listing says (file by file, metadata included), with one
+    /// `stat` per file it touched; a file another process wrote is left to the next scan.
+    #[test]
+    fn a_refreshed_scan_matches_a_new_listing_after_this_process_writes() {
+        let (dir, store) = temp_store("scan");
+        let entry = |key: &str, at: i64| {
+            OutboxEntry::new(
+                format!("{at}-00"),
+                key,
+                1,
+                1,
+                Timestamp::from_millis(at),
+                crate::lifecycle::chat_action(
+                    crate::config::ChatPlatform::Slack,
+                    crate::lifecycle::ChatChange::Refire,
+                ),
+            )
+        };
+        let queue = |key: &str, at: i64| Record {
+            incident: Some(open_incident(key)),
+            queue: vec![entry(key, at)],
+        };
+        for key in ["kept", "drained", "rewritten"] {
+            store
+                .save_record(key, &queue(key, 1_000), Durability::Commit)
+                .unwrap();
+        }
+        let mut scan = store.scan_outbox();
+        assert_eq!(scan.incidents(), 3);
+        store
+            .update_record("drained", Durability::Progress, |r| r.queue.clear())
+            .unwrap();
+        store
+            .save_record("rewritten", &queue("rewritten", 9_000), Durability::Commit)
+            .unwrap();
+        store
+            .save_record("new", &queue("new", 5_000), Durability::Commit)
+            .unwrap();
+        // Another process's write: a copy this process did not make.
+        let other = dir.join("outbox").join("other.json");
+        fs::copy(store.queued_record_path("kept"), &other).unwrap();
+        store.refresh_scan(&mut scan);
+        let _ = fs::remove_file(&other);
+        let fresh = store.scan_outbox();
+        // Each file's name and identity (inode, change and modification times).
+        let ids = |s: &OutboxScan| -> Vec<String> {
+            use std::os::unix::fs::MetadataExt;
+            s.files
+                .iter()
+                .map(|(n, (_, m))| {
+                    let id = m
+                        .as_ref()
+                        .map(|m| (m.ino(), m.mtime_nsec(), m.ctime_nsec()));
+                    format!("{n} {id:?}")
+                })
+                .collect()
+        };
+        assert_eq!(ids(&scan), ids(&fresh));
+        assert_eq!(
+            store.pending_keys_due_in(&scan),
+            store.pending_keys_due_in(&fresh)
+        );
+        assert_eq!(
+            store
+                .pending_keys_due_in(&scan)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect::<Vec<_>>(),
+            ["kept", "new", "rewritten"]
+        );
         fs::remove_dir_all(&dir).unwrap();
     }
 

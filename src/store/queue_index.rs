@@ -11,12 +11,13 @@
 //! lists that is gone is dropped, and losing it (a power cut, a deletion) only costs one
 //! run that reads every queue file. It is written without fsync.
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
 use std::fs;
 use std::os::unix::fs::MetadataExt;
 
-use super::{fsutil, OutboxEntry, Store};
+use super::{fsutil, OutboxEntry, OutboxScan, Store};
 use crate::time::Timestamp;
 
 const INDEX: &str = "queue-index";
@@ -82,9 +83,9 @@ impl FileSummary {
         out.push('\n');
     }
 
-    fn parse(line: &str) -> Option<(String, FileSummary)> {
+    fn parse(line: &str) -> Option<(&str, FileSummary)> {
         let mut w = line.split(' ');
-        let name = w.next()?.to_string();
+        let name = w.next()?;
         let mut id = [0i64; 4];
         for n in &mut id {
             *n = w.next()?.parse().ok()?;
@@ -130,31 +131,33 @@ impl Store {
     /// Counts and summarises the queue from `outbox/`'s listing, one `stat` per queue file,
     /// reading only the files `meta/queue-index` does not describe yet (see the module).
     pub fn queue_summary(&self) -> QueueSummary {
+        self.queue_summary_of(&self.scan_outbox())
+    }
+
+    /// `queue_summary` from a scan already taken (see `refresh_scan`).
+    pub fn queue_summary_of(&self, scan: &OutboxScan) -> QueueSummary {
         let path = self.dir("meta").join(INDEX);
-        let old: BTreeMap<String, FileSummary> = fs::read_to_string(&path)
-            .map(|text| text.lines().filter_map(FileSummary::parse).collect())
-            .unwrap_or_default();
-        let mut index: BTreeMap<String, FileSummary> = BTreeMap::new();
+        let text = fs::read_to_string(&path).unwrap_or_default();
+        let old: HashMap<&str, FileSummary> = text.lines().filter_map(FileSummary::parse).collect();
+        // In name order (the scan's), borrowed from the old index where it still holds.
+        let mut index: Vec<(&str, Cow<'_, FileSummary>)> = Vec::with_capacity(scan.files.len());
         let mut changed = false;
-        for (_, p, meta) in self.list_records_meta("outbox") {
-            let Some(name) = p.file_name().and_then(|n| n.to_str()).map(str::to_string) else {
-                continue;
-            };
+        for (name, (_, meta)) in &scan.files {
             let Some(meta) = meta else {
                 continue;
             };
-            let id = identity(&meta);
-            let summary = match old.get(&name).filter(|s| s.id == id) {
-                Some(s) => s.clone(),
+            let id = identity(meta);
+            let summary = match old.get(name.as_str()).filter(|s| s.id == id) {
+                Some(s) => Cow::Borrowed(s),
                 None => {
                     changed = true;
-                    match self.read_record(&p) {
-                        Some(r) => FileSummary::of(id, &r.queue),
+                    match self.read_record(&self.dir("outbox").join(name)) {
+                        Some(r) => Cow::Owned(FileSummary::of(id, &r.queue)),
                         None => continue,
                     }
                 }
             };
-            index.insert(name, summary);
+            index.push((name, summary));
         }
         changed |= index.len() != old.len();
         if changed && !self.read_only {
@@ -169,6 +172,7 @@ impl Store {
         // Each lane's newest failure: one queue file read per lane.
         let mut newest: BTreeMap<&str, (i64, &str)> = BTreeMap::new();
         for (name, s) in &index {
+            let name: &str = name;
             for (lane, at) in &s.failed {
                 if newest.get(lane.as_str()).is_none_or(|(t, _)| t < at) {
                     newest.insert(lane, (*at, name));
@@ -186,9 +190,10 @@ impl Store {
             })
             .collect();
         QueueSummary {
-            entries: index.values().map(|s| s.entries).sum(),
+            entries: index.iter().map(|(_, s)| s.entries).sum(),
             oldest: index
-                .values()
+                .iter()
+                .map(|(_, s)| s)
                 .filter_map(|s| s.oldest)
                 .min()
                 .map(Timestamp::from_millis),
@@ -213,20 +218,6 @@ impl Store {
                 .min()
                 .map(Timestamp::from_millis),
             failed: Vec::new(),
-        })
-    }
-
-    /// How many incidents have deliveries queued: the names in `outbox/`, nothing read.
-    pub fn pending_incident_count(&self) -> usize {
-        fs::read_dir(self.dir("outbox")).map_or(0, |rd| {
-            rd.flatten()
-                .filter(|e| {
-                    e.file_name()
-                        .to_str()
-                        .and_then(|n| n.strip_suffix(".json"))
-                        .is_some_and(super::is_encoded_key)
-                })
-                .count()
         })
     }
 }
@@ -280,14 +271,17 @@ mod tests {
         assert_eq!(s.oldest, Some(Timestamp::from_millis(4_000)));
         assert_eq!(s.failed.len(), 1);
         assert_eq!(s.failed[0].last_error.as_deref(), Some("HTTP 503"));
-        assert_eq!(store.pending_incident_count(), 2);
+        assert_eq!(store.scan_outbox().incidents(), 2);
         // Unchanged files are taken from the index, not read again: an index entry altered
         // by hand shows through.
         assert_eq!(store.queue_summary().entries, 3);
         let path = dir.join("meta").join(INDEX);
         let text = fs::read_to_string(&path).unwrap();
-        let mut index: BTreeMap<String, FileSummary> =
-            text.lines().filter_map(FileSummary::parse).collect();
+        let mut index: BTreeMap<String, FileSummary> = text
+            .lines()
+            .filter_map(FileSummary::parse)
+            .map(|(n, s)| (n.to_string(), s))
+            .collect();
         assert_eq!(index.len(), 2, "{text}");
         index.get_mut("a.json").unwrap().entries = 40;
         let mut text = String::new();
