@@ -8,7 +8,7 @@ use crate::incident::Incident;
 use crate::lifecycle::Lane;
 use crate::pacing::{Budget, PaceView, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
-use crate::store::{OutboxScan, Store};
+use crate::store::{OutboxEntry, OutboxScan, Store};
 use crate::time::Timestamp;
 
 /// An open incident, as shown.
@@ -52,6 +52,21 @@ pub struct QueuedEvent {
     /// Last failure.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+}
+
+impl From<OutboxEntry> for QueuedEvent {
+    fn from(e: OutboxEntry) -> Self {
+        QueuedEvent {
+            action: e.action.label(),
+            lane: e.action.lane().name().to_string(),
+            last_attempt: e.last_attempt,
+            id: e.id,
+            key: e.key,
+            queued_at: e.created_at,
+            attempts: e.attempts,
+            last_error: e.last_error,
+        }
+    }
 }
 
 /// A dead letter, as shown.
@@ -215,16 +230,7 @@ pub fn collect(config: &Config, store: &Store, now: Timestamp) -> StatusReport {
     let mut queued: Vec<QueuedEvent> = store
         .pending_all()
         .into_iter()
-        .map(|e| QueuedEvent {
-            action: e.action.label(),
-            lane: e.action.lane().name().to_string(),
-            last_attempt: e.last_attempt,
-            id: e.id,
-            key: e.key,
-            queued_at: e.created_at,
-            attempts: e.attempts,
-            last_error: e.last_error,
-        })
+        .map(QueuedEvent::from)
         .collect();
     queued.sort_by(|a, b| (a.queued_at, &a.id).cmp(&(b.queued_at, &b.id)));
     let queue = Queue {
@@ -286,20 +292,7 @@ pub fn collect_summary(
     let queue = Queue {
         count: summary.entries,
         oldest: summary.oldest,
-        listed: summary
-            .failed
-            .into_iter()
-            .map(|e| QueuedEvent {
-                action: e.action.label(),
-                lane: e.action.lane().name().to_string(),
-                last_attempt: e.last_attempt,
-                id: e.id,
-                key: e.key,
-                queued_at: e.created_at,
-                attempts: e.attempts,
-                last_error: e.last_error,
-            })
-            .collect(),
+        listed: summary.failed.into_iter().map(QueuedEvent::from).collect(),
     };
     collect_with(config, store, now, (open, open_count), queue)
 }

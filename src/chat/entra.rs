@@ -67,6 +67,19 @@ pub fn refused(who: &str, check: &str, r: &Refusal) -> ChatError {
     }
 }
 
+/// The cached token, or a new one when there is none or `fresh` asks for one (the API
+/// called the cached one invalid).
+pub fn token(
+    ctx: &Context<'_>,
+    c: &ClientCredentials<'_>,
+    fresh: bool,
+) -> Result<String, ChatError> {
+    match (!fresh).then(|| cached(ctx, c)).flatten() {
+        Some(t) => Ok(t),
+        None => fetch(ctx, c),
+    }
+}
+
 /// The cached token, while it stays valid at least `margin` longer.
 pub fn cached(ctx: &Context<'_>, c: &ClientCredentials<'_>) -> Option<String> {
     let v: Value = serde_json::from_str(&ctx.store.read_meta(&c.meta)?).ok()?;

@@ -279,15 +279,7 @@ impl<'a> Teams<'a> {
             check: "check [teams] tenant_id, client_id and client_secret",
             margin: TOKEN_SLACK,
         };
-        let cached = if fresh {
-            None
-        } else {
-            entra::cached(self.ctx, &creds)
-        };
-        let token = match cached {
-            Some(t) => t,
-            None => entra::fetch(self.ctx, &creds)?,
-        };
+        let token = entra::token(self.ctx, &creds, fresh)?;
         self.token = Some(token.clone());
         Ok(token)
     }

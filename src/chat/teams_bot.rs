@@ -166,15 +166,7 @@ impl<'a> BotClient<'a> {
                     needs its own tenant id there)",
             margin: TOKEN_SLACK,
         };
-        let cached = if fresh {
-            None
-        } else {
-            entra::cached(self.ctx, &creds)
-        };
-        let token = match cached {
-            Some(t) => t,
-            None => entra::fetch(self.ctx, &creds)?,
-        };
+        let token = entra::token(self.ctx, &creds, fresh)?;
         self.token = Some(token.clone());
         Ok(token)
     }
