@@ -67,6 +67,49 @@ pub fn refused(who: &str, check: &str, r: &Refusal) -> ChatError {
     }
 }
 
+/// An API called with a client-credentials token, and how it says the token is no longer valid.
+pub struct TokenApi {
+    /// Names the API in refusals ("Teams: Graph", "Teams bot").
+    pub who: &'static str,
+    /// The setting a redirect's message names.
+    pub url_setting: &'static str,
+    /// Reads its answers.
+    pub read: api::Reader,
+    /// True when a refusal means "this token is no longer valid".
+    pub invalid_token: fn(&Refusal) -> bool,
+    /// The log line when a new token is fetched for that reason.
+    pub refreshing: &'static str,
+}
+
+/// One call with a token from `token(fresh)`; when the API calls the token invalid, one new
+/// token is fetched and the call made again. The outer error is classified already (token,
+/// deadline, transport, redirect); the inner one is the API's refusal, for the caller to
+/// read. The token is not a configured secret, so the client's scrubber does not know it: a
+/// refusal that quotes it back loses it here.
+pub fn call(
+    ctx: &Context<'_>,
+    target: &TokenApi,
+    request: impl Fn() -> Request,
+    mut token: impl FnMut(bool) -> Result<String, ChatError>,
+) -> Result<Result<Value, Refusal>, ChatError> {
+    let mut fresh = false;
+    loop {
+        let t = token(fresh)?;
+        let mut refusal = match api::call(ctx, request(), Some(&t), target.url_setting, target.read)
+        {
+            Ok(v) => return Ok(Ok(v)),
+            Err(e) => e.refusal(target.who)?,
+        };
+        refusal.message = refusal.message.replace(&t, crate::redact::REDACTED);
+        if !fresh && (target.invalid_token)(&refusal) {
+            log::info!("{}", target.refreshing);
+            fresh = true;
+            continue;
+        }
+        return Ok(Err(refusal));
+    }
+}
+
 /// The cached token, or a new one when there is none or `fresh` asks for one (the API
 /// called the cached one invalid).
 pub fn token(

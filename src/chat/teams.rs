@@ -160,6 +160,16 @@ fn classify(e: &Refusal, what: &str, permission: &str) -> ChatError {
     }
 }
 
+/// Graph, as `entra::call` reaches it: its 401 `InvalidAuthenticationToken` is a token to
+/// replace.
+const GRAPH: entra::TokenApi = entra::TokenApi {
+    who: "Teams: Graph",
+    url_setting: "[teams] graph_url",
+    read: read_graph,
+    invalid_token: |r| r.status == 401 && r.code == "InvalidAuthenticationToken",
+    refreshing: "Teams: Graph says the token is no longer valid; fetching a new one",
+};
+
 /// Reads a Graph answer: a 2xx is the value (`Null` when empty), anything else Graph's error.
 fn read_graph(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
     api::rest_answer(resp, now, "/error/code", "/error/message")
@@ -284,34 +294,19 @@ impl<'a> Teams<'a> {
         Ok(token)
     }
 
-    /// One Graph call; an invalid or expired token is replaced once. The outer error is
-    /// classified already (token, deadline, transport, redirect); the inner one is Graph's
-    /// refusal, for the caller to read.
+    /// One Graph call; an invalid or expired token is replaced once (`entra::call`).
     fn call(
         &mut self,
         method: &'static str,
         url: &str,
         body: Option<Value>,
     ) -> Result<Result<Value, Refusal>, ChatError> {
-        let mut fresh = false;
-        loop {
-            let token = self.token(fresh)?;
-            let mut req = Request::new(method, url);
-            if let Some(b) = &body {
-                req = req.json(b.clone());
-            }
-            let refusal =
-                match api::call(self.ctx, req, Some(&token), "[teams] graph_url", read_graph) {
-                    Ok(v) => return Ok(Ok(v)),
-                    Err(e) => e.refusal("Teams: Graph")?,
-                };
-            if refusal.status == 401 && refusal.code == "InvalidAuthenticationToken" && !fresh {
-                log::info!("Teams: Graph says the token is no longer valid; fetching a new one");
-                fresh = true;
-                continue;
-            }
-            return Ok(Err(refusal));
-        }
+        let ctx = self.ctx;
+        let request = || match &body {
+            Some(b) => Request::new(method, url).json(b.clone()),
+            None => Request::new(method, url),
+        };
+        entra::call(ctx, &GRAPH, request, |fresh| self.token(fresh))
     }
 
     fn member(&self, user: &str, owner: bool) -> Value {

@@ -97,6 +97,15 @@ pub fn classify(what: &str, e: &Refusal) -> ChatError {
     }
 }
 
+/// The Bot Connector, as `entra::call` reaches it: any 401 is a token to replace.
+const CONNECTOR: entra::TokenApi = entra::TokenApi {
+    who: "Teams bot",
+    url_setting: "[teams] bot_service_url",
+    read: read_connector,
+    invalid_token: |r| r.status == 401,
+    refreshing: "Teams bot: the Bot Connector refused the token; fetching a new one",
+};
+
 /// Reads a Bot Connector answer: a 2xx is the value (`Null` when empty), anything else the
 /// connector's `{"error": {"code", "message"}}` (a bare `{"message"}` on 401).
 fn read_connector(resp: &Response, now: Timestamp) -> Result<Value, Refusal> {
@@ -171,39 +180,17 @@ impl<'a> BotClient<'a> {
         Ok(token)
     }
 
-    /// One Bot Connector call; a token the connector calls invalid is replaced once. The
-    /// outer error is classified already (token, deadline, transport, redirect); the inner one
-    /// is the connector's refusal, for the caller to read.
+    /// One Bot Connector call; a token the connector calls invalid is replaced once
+    /// (`entra::call`).
     fn call(
         &mut self,
         method: &'static str,
         url: &str,
         body: Value,
     ) -> Result<Result<Value, Refusal>, ChatError> {
-        let mut fresh = false;
-        loop {
-            let token = self.token(fresh)?;
-            let req = Request::new(method, url).json(body.clone());
-            let mut refusal = match api::call(
-                self.ctx,
-                req,
-                Some(&token),
-                "[teams] bot_service_url",
-                read_connector,
-            ) {
-                Ok(v) => return Ok(Ok(v)),
-                Err(e) => e.refusal("Teams bot")?,
-            };
-            // The token is not a configured secret, so the client's scrubber does not know
-            // it: an answer that quotes it back loses it here.
-            refusal.message = refusal.message.replace(&token, crate::redact::REDACTED);
-            if refusal.status == 401 && !fresh {
-                log::info!("Teams bot: the Bot Connector refused the token; fetching a new one");
-                fresh = true;
-                continue;
-            }
-            return Ok(Err(refusal));
-        }
+        let ctx = self.ctx;
+        let request = || Request::new(method, url).json(body.clone());
+        entra::call(ctx, &CONNECTOR, request, |fresh| self.token(fresh))
     }
 
     fn conversations_url(&self) -> String {
