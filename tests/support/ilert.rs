@@ -103,6 +103,16 @@ struct Alerts {
 }
 
 impl Alerts {
+    /// The newest alert with `alert_key` whose status `wanted` accepts.
+    fn newest(&mut self, alert_key: &str, wanted: fn(&str) -> bool) -> Option<&mut FakeAlert> {
+        self.list
+            .iter_mut()
+            .rev()
+            .find(|a| a.alert_key == alert_key && wanted(&a.status))
+    }
+}
+
+impl Alerts {
     fn listed(&self) -> impl Iterator<Item = &FakeAlert> {
         let d = self.listed_after;
         self.list.iter().filter(move |a| a.created.elapsed() >= d)
@@ -288,10 +298,7 @@ impl FakeIlert {
     pub fn accept_as(&self, alert_key: &str, first: &str, last: &str) {
         let mut al = self.alerts.lock().unwrap();
         let a = al
-            .list
-            .iter_mut()
-            .rev()
-            .find(|a| a.alert_key == alert_key && a.status != "RESOLVED")
+            .newest(alert_key, |s| s != "RESOLVED")
             .expect("an open alert");
         a.accept(first, last);
     }
@@ -303,10 +310,7 @@ impl FakeIlert {
     pub fn escalate(&self, alert_key: &str, first: &str, last: &str) {
         let mut al = self.alerts.lock().unwrap();
         let a = al
-            .list
-            .iter_mut()
-            .rev()
-            .find(|a| a.alert_key == alert_key && a.status == "PENDING")
+            .newest(alert_key, |s| s == "PENDING")
             .expect("a pending alert");
         a.next_rule_index += 1;
         a.responders
@@ -322,10 +326,7 @@ impl FakeIlert {
     pub fn reassign(&self, alert_key: &str, first: &str, last: &str) {
         let mut al = self.alerts.lock().unwrap();
         let a = al
-            .list
-            .iter_mut()
-            .rev()
-            .find(|a| a.alert_key == alert_key && a.status != "RESOLVED")
+            .newest(alert_key, |s| s != "RESOLVED")
             .expect("an open alert");
         a.status = "PENDING".into();
         a.responders = vec![(first.into(), last.into(), "PENDING".into())];
