@@ -24,6 +24,15 @@ pub struct Applied {
     pub route: String,
 }
 
+/// What applying an incident's inbox entries left behind.
+#[derive(Clone, Debug, Default)]
+pub struct Intake {
+    /// One per entry applied, oldest first.
+    pub applied: Vec<Applied>,
+    /// Entries the incident's queue holds after the last commit (0: nothing to deliver).
+    pub queued: usize,
+}
+
 /// The route for an alert: a forced one, the incident's own while it is open, else the rules.
 pub fn route_for<'c>(
     config: &'c Config,
@@ -39,7 +48,7 @@ pub fn route_for<'c>(
 }
 
 /// Applies every inbox entry of `key`, oldest first. The caller holds the incident lock.
-pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Vec<Applied>, StoreError> {
+pub fn apply_inbox(config: &Config, store: &Store, key: &str) -> Result<Intake, StoreError> {
     let entries = store
         .inbox_for(key)
         .into_iter()
@@ -56,7 +65,7 @@ pub fn apply_with_inbox(
     config: &Config,
     store: &Store,
     received: InboxEntry,
-) -> Result<Vec<Applied>, StoreError> {
+) -> Result<Intake, StoreError> {
     let key = received.alert.key.clone();
     let mut entries: Vec<(InboxEntry, bool)> = store
         .inbox_for(&key)
@@ -73,7 +82,7 @@ fn apply(
     store: &Store,
     key: &str,
     entries: Vec<(InboxEntry, bool)>,
-) -> Result<Vec<Applied>, StoreError> {
+) -> Result<Intake, StoreError> {
     let mut record = store.load_record(key);
     let mut applied = Vec::new();
     // `in_inbox`: the entry has a file under inbox/ to remove once it is applied.
@@ -200,7 +209,11 @@ fn apply(
             route: route.name.clone(),
         });
     }
-    Ok(applied)
+    // `load_record` reads a record under incidents/ with an empty queue, as delivery will.
+    Ok(Intake {
+        applied,
+        queued: record.queue.len(),
+    })
 }
 
 /// Storm control around a plan (route lock held briefly): a new incident over the route's

@@ -520,7 +520,16 @@ fn sigkill_mid_delivery_then_flush_loses_nothing() {
     ilert.set_mode(Mode::Slow(Duration::from_secs(10)));
     for id in ["800", "801"] {
         let mut child = PandoraAlert::firing(id).spawn(&cfg);
-        std::thread::sleep(Duration::from_millis(400));
+        // Mid delivery: the POST has reached ilert, whose answer is 10 s away (a fixed sleep
+        // could kill a slow start before the commit, when nothing is queued by design).
+        let t = Instant::now();
+        while !ilert.received().iter().any(|e| e["alertKey"] == id) {
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "alert {id} never reached ilert"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         child.kill().unwrap();
         child.wait().unwrap();
     }

@@ -168,7 +168,7 @@ pub fn handle_with(
         route,
         alert,
     };
-    let (lock, applied) = match store.try_lock_incident(&key)? {
+    let (lock, intake) = match store.try_lock_incident(&key)? {
         Some(lock) => (lock, intake::apply_with_inbox(config, store, entry)?),
         None => {
             crate::signals::commit(|| store.inbox_put(&entry))?;
@@ -186,9 +186,18 @@ pub fn handle_with(
             (lock, intake::apply_inbox(config, store, &key)?)
         }
     };
-    let outcome = deliverer.deliver_incident(&key, INLINE_LIMIT);
+    // A re-fire that queued nothing onto an empty queue has nothing to deliver: no second
+    // read of the record.
+    let outcome = if intake.queued == 0 {
+        Outcome::default()
+    } else {
+        deliverer.deliver_incident(&key, INLINE_LIMIT)
+    };
     drop(lock);
-    Ok(Some(Handled { applied, outcome }))
+    Ok(Some(Handled {
+        applied: intake.applied,
+        outcome,
+    }))
 }
 
 /// Prints what would be sent, changes nothing.
