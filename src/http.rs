@@ -254,6 +254,10 @@ impl fmt::Display for TransportError {
     }
 }
 
+/// The largest response header block read (ureq's default is 64 KiB; Slack, Graph and ilert
+/// send a few KiB).
+const RESPONSE_HEADERS_MAX: usize = 32 * 1024;
+
 /// The shared HTTP client.
 pub struct Http {
     agent: ureq::Agent,
@@ -272,6 +276,12 @@ impl Http {
             // empty GET whose 2xx would count as sent. The 3xx comes back as data instead.
             .max_redirects(0)
             .user_agent(concat!("pandora-ilert/", env!("CARGO_PKG_VERSION")))
+            // ureq zeroes 128 KiB for each direction per connection (a quarter of an
+            // alert's page faults). Requests are small JSON documents, streamed in chunks
+            // anyway; the input buffer must hold a whole header block, hence the limit below.
+            .input_buffer_size(RESPONSE_HEADERS_MAX + 1024)
+            .max_response_header_size(RESPONSE_HEADERS_MAX)
+            .output_buffer_size(16 * 1024)
             .build();
         let agent = ureq::Agent::with_parts(
             config,
@@ -372,6 +382,11 @@ fn map_error(e: ureq::Error, scrubber: &Scrubber) -> TransportError {
         ureq::Error::ConnectProxyFailed(m) => TransportError::Connect(format!(
             "the proxy refused the CONNECT ({}); check HTTPS_PROXY",
             text(m)
+        )),
+        ureq::Error::LargeResponseHeader(_, max) => TransportError::Other(format!(
+            "the answer's headers exceed {} KiB; a proxy or load balancer in between may be \
+             adding them",
+            max / 1024
         )),
         ureq::Error::InvalidProxyUrl => {
             TransportError::Other("the proxy URL in HTTPS_PROXY / HTTP_PROXY is invalid".into())

@@ -8,7 +8,7 @@ use crate::config::{ChatRoute, Config, Route};
 use crate::lifecycle::{self, Action, ChatChange, ChatUpdate, Decision, Plan};
 use crate::pandora::Alert;
 use crate::routing;
-use crate::store::{Durability, EventLogLine, InboxEntry, OutboxEntry, Store, StoreError};
+use crate::store::{Durability, EventLogLine, InboxEntry, OutboxEntry, Record, Store, StoreError};
 use crate::storm::{self, Admission};
 use crate::time::Timestamp;
 
@@ -29,8 +29,9 @@ pub struct Applied {
 pub struct Intake {
     /// One per entry applied, oldest first.
     pub applied: Vec<Applied>,
-    /// Entries the incident's queue holds after the last commit (0: nothing to deliver).
-    pub queued: usize,
+    /// The incident's record as the last commit left it: what `Store::load_record` would
+    /// read now (a record under incidents/ has an empty queue), without reading it.
+    pub record: Record,
 }
 
 /// The route for an alert: a forced one, the incident's own while it is open, else the rules.
@@ -209,11 +210,7 @@ fn apply(
             route: route.name.clone(),
         });
     }
-    // `load_record` reads a record under incidents/ with an empty queue, as delivery will.
-    Ok(Intake {
-        applied,
-        queued: record.queue.len(),
-    })
+    Ok(Intake { applied, record })
 }
 
 /// Storm control around a plan (route lock held briefly): a new incident over the route's

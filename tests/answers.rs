@@ -506,3 +506,34 @@ fn an_untrusted_certificate_is_named_with_its_fix() {
         "{advice}"
     );
 }
+
+/// Header blocks: a few KiB is normal (Graph, Slack), 20 KiB still reads; past 32 KiB the
+/// event stays queued with a one-line reason instead of a confused transport error.
+#[test]
+fn large_answer_headers_are_read_and_oversized_ones_are_named() {
+    let dir = TestDir::new("big-headers");
+    let filler = "x".repeat(1000);
+    let server = Server::start(move |_| {
+        let mut reply = Reply::new(202, "{}");
+        for i in 0..20 {
+            reply = reply.header(&format!("X-Filler-{i}"), &filler);
+        }
+        reply
+    });
+    let cfg = ilert_config(&dir, &server.url(), "");
+    dir.assert_ok(&PandoraAlert::firing("7500").run(&cfg));
+
+    let filler = "x".repeat(1000);
+    server.set_handler(move |_| {
+        let mut reply = Reply::new(202, "{}");
+        for i in 0..40 {
+            reply = reply.header(&format!("X-Filler-{i}"), &filler);
+        }
+        reply
+    });
+    let out = PandoraAlert::firing("7501").run(&cfg);
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("headers exceed 32 KiB"), "{err}");
+    assert_eq!(dir.queued().len(), 1, "kept for the next run");
+}

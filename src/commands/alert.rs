@@ -186,12 +186,12 @@ pub fn handle_with(
             (lock, intake::apply_inbox(config, store, &key)?)
         }
     };
-    // A re-fire that queued nothing onto an empty queue has nothing to deliver: no second
-    // read of the record.
-    let outcome = if intake.queued == 0 {
+    // Delivery starts from the record intake just committed, not a second read of it; a
+    // re-fire that left the queue empty has nothing to deliver.
+    let outcome = if intake.record.queue.is_empty() {
         Outcome::default()
     } else {
-        deliverer.deliver_incident(&key, INLINE_LIMIT)
+        deliverer.deliver_loaded(&key, INLINE_LIMIT, intake.record)
     };
     drop(lock);
     Ok(Some(Handled {

@@ -247,6 +247,13 @@ impl<'a> Deliverer<'a> {
 
     /// Delivers the pending entries of one incident, in order. The caller holds its lock.
     pub fn deliver_incident(&mut self, key: &str, limit: usize) -> Outcome {
+        let record = self.store.load_record(key);
+        self.deliver_loaded(key, limit, record)
+    }
+
+    /// `deliver_incident` from `record`, the incident's record as the caller (holding its
+    /// lock) just read or committed it.
+    pub fn deliver_loaded(&mut self, key: &str, limit: usize, record: Record) -> Outcome {
         let mut outcome = Outcome::default();
         let mut blocked: HashSet<Lane> = HashSet::new();
         // Failed and paced attempts, recorded once at the end (a kill before that only loses
@@ -256,7 +263,7 @@ impl<'a> Deliverer<'a> {
         let mut updated: Vec<OutboxEntry> = Vec::new();
         // The record as last read or written in this pass (under the incident's lock); a
         // chat step may write it itself, so it is read again after one.
-        let mut record = Some(self.store.load_record(key));
+        let mut record = Some(record);
         let mut entries = record.as_ref().map(|r| r.queue.clone()).unwrap_or_default();
         sort_queue(&mut entries);
         for (n, mut entry) in entries.into_iter().enumerate() {
