@@ -214,6 +214,9 @@ struct RecordFile {
 /// store named them `<key>`): until then `Store::open` rebuilds the index.
 const OPEN_INDEX_READY: &str = ".by-opening-time";
 
+/// How stale `meta/last-success-*` may be (a health figure, read in seconds).
+const SUCCESS_RESOLUTION: Duration = Duration::from_secs(10);
+
 /// The `open/` marker of an incident: when it opened, so listing the directory orders the
 /// index without a `stat` per marker, and a new incident of the same alert never takes over
 /// an earlier one's stale marker.
@@ -1300,12 +1303,19 @@ impl Store {
         Ok(dropped)
     }
 
-    /// Remembers a successful delivery on a lane (`ilert`, `chat:slack`).
+    /// Remembers a successful delivery on a lane (`ilert`, `chat:slack`), to within
+    /// `SUCCESS_RESOLUTION`: in a storm each alert would otherwise rewrite the file.
     pub fn mark_success(&self, lane: &str, now: Timestamp) {
         // A statistic, not an event: no fsync.
         let p = self
             .dir("meta")
             .join(format!("last-success-{}", encode_key(lane)));
+        let recent = self
+            .last_success(lane)
+            .is_some_and(|t| t <= now && now.since(t) < SUCCESS_RESOLUTION);
+        if recent {
+            return;
+        }
         if let Err(e) = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()) {
             log::warn!("cannot write {}: {e}", p.display());
         }
@@ -1684,6 +1694,26 @@ mod tests {
 
     /// An open incident whose key is long enough for its file name to be a hash stays in the
     /// `open/` index through reads and rebuilds (the name does not decode back to the key).
+    #[test]
+    fn last_success_is_rewritten_at_most_every_resolution() {
+        let (_dir, store) = temp_store("last-success");
+        let t0 = Timestamp::from_millis(1_800_000_000_000);
+        store.mark_success("ilert", t0);
+        store.mark_success("ilert", t0.plus(Duration::from_secs(5)));
+        assert_eq!(
+            store.last_success("ilert"),
+            Some(t0),
+            "a storm keeps the file"
+        );
+        let later = t0.plus(SUCCESS_RESOLUTION);
+        store.mark_success("ilert", later);
+        assert_eq!(store.last_success("ilert"), Some(later));
+        // A stored time in the future (a clock set back) is replaced at once.
+        let earlier = t0;
+        store.mark_success("ilert", earlier);
+        assert_eq!(store.last_success("ilert"), Some(earlier));
+    }
+
     #[test]
     fn open_index_keeps_incidents_with_hashed_file_names() {
         let (dir, store) = temp_store("open-index");
