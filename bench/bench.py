@@ -35,6 +35,7 @@ BIN = os.path.join(ROOT, "target", "release", "pandora-ilert")
 TOOLS = os.path.join(ROOT, "target", "bench")
 RUN1 = os.path.join(TOOLS, "run1")
 FLOORS = os.path.join(TOOLS, "floors")
+NOOP_RUST = os.path.join(TOOLS, "noop-rust")
 FAKE = os.path.join(TOOLS, "release", "fake-ilert")
 PEERS = os.path.join(ROOT, "bench", "peers")
 KEY = "il1bench0000000"
@@ -338,15 +339,20 @@ def main():
                             "[PANDORA] Alert FIRED", "web-01 | CPU Load | 95.5", "2026/11/24 02:21:59",
                             "Critical", "web-01", "CPU Load", "95.5"], env),
             "floor: fork+exec of a no-op (C)": lambda r: [FLOORS, "noop"],
+            "floor: fork+exec of a no-op (Rust std, linked as pandora-ilert)": lambda r: [NOOP_RUST],
             "floor: one raw POST (C)": lambda r: [FLOORS, "post", str(fake.port), "/api/events", body],
             "floor: 2 durable writes + POST (C)":
                 lambda r: [FLOORS, "durable-post", durable_dir, str(fake.port), "/api/events", body],
+            "floor: 1 durable write + POST (C)":
+                lambda r: [FLOORS, "durable1-post", durable_dir, str(fake.port), "/api/events", body],
         }
         res = interleaved(cases, rounds)
         new, refire = "pandora-ilert alert (new incident)", "pandora-ilert alert (re-fire)"
         withq = f"pandora-ilert alert, {n_queued:,} queued"
         pyname, curlname = list(cases)[3], list(cases)[4]
         floor = "floor: 2 durable writes + POST (C)"
+        floor1 = "floor: 1 durable write + POST (C)"
+        rust_noop = "floor: fork+exec of a no-op (Rust std, linked as pandora-ilert)"
 
         details.append("")
         details.append(f"| case ({rounds} interleaved rounds) | wall median (p10, p90) | peak RSS |")
@@ -364,6 +370,8 @@ def main():
         details.append(f"| Python stand-in / new alert | {fmt_spread(py_ratio, 'x')} |")
         details.append(f"| bash+curl / new alert | {fmt_spread(curl_ratio, 'x')} |")
         details.append(f"| new alert / floor with 2 durable writes | {fmt_spread(floor_ratio, 'x')} |")
+        details.append(f"| new alert / floor with 1 durable write | {fmt_spread(ratios(res, new, floor1), 'x')} |")
+        details.append(f"| re-fire / Rust no-op | {fmt_spread(ratios(res, refire, rust_noop), 'x')} |")
         details.append(f"| new alert with {n_queued:,} queued / empty queue | {fmt_spread(q_ratio, 'x')} |")
         details.append(f"| re-fire / new alert | {fmt_spread(ratios(res, refire, new), 'x')} |")
 
@@ -373,7 +381,9 @@ def main():
         fs_refire = strace_fsyncs(small.alert(refire_id))
         rows.append((
             "one new alert, median",
-            f"{fmt_spread(walls(res, new))}; floor {ms(statistics.median(walls(res, floor)))}; "
+            f"{fmt_spread(walls(res, new))}; floors: 2 durable writes + POST "
+            f"{ms(statistics.median(walls(res, floor)))}, 1 durable write + POST "
+            f"{ms(statistics.median(walls(res, floor1)))}; "
             f"peers' time / this: Python {pyx:.1f}x, bash+curl {curlx:.1f}x; fsync calls: {fs_new}",
             "≤ 2.0 ms; ≥ 50x faster than Python; ≥ 5x faster than bash+curl",
             new_med <= 0.002 and pyx >= 50 and curlx >= 5,
@@ -381,7 +391,8 @@ def main():
         refire_med = statistics.median(walls(res, refire))
         rows.append((
             "re-fire (dedupe path)",
-            f"{fmt_spread(walls(res, refire))}; fsync calls: {fs_refire}",
+            f"{fmt_spread(walls(res, refire))}; a Rust no-op {ms(statistics.median(walls(res, rust_noop)))}; "
+            f"fsync calls: {fs_refire}",
             "≤ 1.3 ms, no fsync",
             refire_med <= 0.0013 and fs_refire == 0,
         ))

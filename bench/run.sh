@@ -26,6 +26,7 @@ cargo build --release --quiet
 cargo build --release --quiet --manifest-path bench/fake-ilert/Cargo.toml --target-dir target/bench
 cc -O2 -Wall -o target/bench/run1 bench/run1.c
 cc -O2 -Wall -o target/bench/floors bench/floors/floors.c
+rustc -O -C link-arg=-no-pie -o target/bench/noop-rust bench/floors/noop.rs
 
 # Everything talks to 127.0.0.1 only: keep any proxy from the environment out of it.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"

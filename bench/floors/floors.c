@@ -5,6 +5,9 @@
  *                                        two durable writes (write, fsync, rename, fsync of the
  *                                        directory; twice, as a record and a queue entry would
  *                                        be), then the same POST
+ *   floors durable1-post DIR PORT PATH BODY
+ *                                        one durable write, then the same POST: what
+ *                                        pandora-ilert's new alert does (docs/store.md)
  * Exit 0 when the answer is 2xx. */
 #include <arpa/inet.h>
 #include <fcntl.h>
@@ -68,6 +71,11 @@ int main(int argc, char **argv) {
         if (rc == 0) rc = durable_write(argv[2], "queued.json", argv[5]);
         return rc ? rc : post(atoi(argv[3]), argv[4], argv[5]);
     }
-    fprintf(stderr, "usage: floors noop | post PORT PATH BODY | durable-post DIR PORT PATH BODY\n");
+    if (argc == 6 && strcmp(argv[1], "durable1-post") == 0) {
+        int rc = durable_write(argv[2], "queued.json", argv[5]);
+        return rc ? rc : post(atoi(argv[3]), argv[4], argv[5]);
+    }
+    fprintf(stderr, "usage: floors noop | post PORT PATH BODY | durable-post DIR PORT PATH BODY"
+                    " | durable1-post DIR PORT PATH BODY\n");
     return 64;
 }
