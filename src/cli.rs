@@ -1,6 +1,7 @@
 //! The command line, kept apart from the logic: clap types never leave this module and
 //! `commands`.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
@@ -240,7 +241,7 @@ fn parse_macro(s: &str) -> Result<(String, String), String> {
 
 /// Options of `alert`. Every value accepts anything Pandora can produce, including empty
 /// strings and text starting with `-`.
-#[derive(Args, Debug)]
+#[derive(Args, Debug, Default)]
 pub struct AlertArgs {
     /// `alert` for a firing, `resolved` for a recovery (action field1 / field1 recovery).
     #[arg(long, allow_hyphen_values = true)]
@@ -339,6 +340,323 @@ impl AlertArgs {
             address: self.address.clone(),
             times_fired: self.times_fired.clone(),
             extra: self.macros.clone(),
+        }
+    }
+}
+
+/// `alert`'s command line read without clap, when it has the plain shape a Pandora action
+/// produces: `[--config FILE] [-v] alert --name VALUE ... [--from-db] [--dry-run]`. `None` for
+/// anything else (help, an unknown or repeated option, a missing value), which clap then
+/// parses and reports. Building clap's whole command tree costs a third of a re-fire's own
+/// work (README, "Performance"); the tests below keep both readings of an argv the same.
+pub fn parse_alert_fast(args: &[OsString]) -> Option<Cli> {
+    // clap reads the config path from the environment too: leave that case to it.
+    if std::env::var_os("PANDORA_ILERT_CONFIG").is_some() {
+        return None;
+    }
+    let mut config: Option<PathBuf> = None;
+    let mut verbose = false;
+    let mut alert: Option<AlertArgs> = None;
+    let mut tokens = args.iter().skip(1);
+    // The next word as text (`decode_args` made every word but file paths text).
+    while let Some(token) = tokens.next() {
+        let token = token.to_str()?;
+        if token == "alert" && alert.is_none() {
+            alert = Some(AlertArgs::default());
+            continue;
+        }
+        if token == "-v" || token == "--verbose" {
+            if verbose {
+                return None;
+            }
+            verbose = true;
+            continue;
+        }
+        let (name, inline) = match token.strip_prefix("--")?.split_once('=') {
+            Some((name, value)) => (name, Some(value.to_string())),
+            None => (token.strip_prefix("--")?, None),
+        };
+        if name == "config" {
+            let path = match inline {
+                Some(v) => PathBuf::from(v),
+                None => {
+                    let next = tokens.next()?;
+                    if next.to_str().is_some_and(|v| v.starts_with('-')) {
+                        return None;
+                    }
+                    PathBuf::from(next)
+                }
+            };
+            if config.replace(path).is_some() {
+                return None;
+            }
+            continue;
+        }
+        let a = alert.as_mut()?;
+        match name {
+            "from-db" | "dry-run" => {
+                let flag = if name == "from-db" {
+                    &mut a.from_db
+                } else {
+                    &mut a.dry_run
+                };
+                if inline.is_some() || *flag {
+                    return None;
+                }
+                *flag = true;
+            }
+            "macro" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => next_text(&mut tokens)?,
+                };
+                a.macros.push(parse_macro(&value).ok()?);
+            }
+            "route" => {
+                let value = match inline {
+                    Some(v) => v,
+                    None => next_text(&mut tokens).filter(|v| !v.starts_with('-'))?,
+                };
+                if a.route.replace(value).is_some() {
+                    return None;
+                }
+            }
+            _ => {
+                let slot = alert_value_slot(a, name)?;
+                let value = match inline {
+                    Some(v) => v,
+                    // `allow_hyphen_values`: the next word is the value, whatever it is.
+                    None => next_text(&mut tokens)?,
+                };
+                if slot.replace(value).is_some() {
+                    return None;
+                }
+            }
+        }
+    }
+    Some(Cli {
+        config,
+        verbose,
+        command: Command::Alert(Box::new(alert?)),
+        argv_note: None,
+    })
+}
+
+/// The next word as text (`decode_args` made every word but file paths text).
+fn next_text<'a>(tokens: &mut impl Iterator<Item = &'a OsString>) -> Option<String> {
+    tokens.next().and_then(|t| t.to_str()).map(str::to_string)
+}
+
+/// The field of a plain `alert` value option (`allow_hyphen_values`), by its long name.
+fn alert_value_slot<'a>(a: &'a mut AlertArgs, long: &str) -> Option<&'a mut Option<String>> {
+    Some(match long {
+        "event" => &mut a.event,
+        "alert-id" => &mut a.alert_id,
+        "agent" => &mut a.agent,
+        "module" => &mut a.module,
+        "data" => &mut a.data,
+        "unit" => &mut a.unit,
+        "severity" => &mut a.severity,
+        "priority" => &mut a.priority,
+        "summary" => &mut a.summary,
+        "details" => &mut a.details,
+        "timestamp" => &mut a.timestamp,
+        "group" => &mut a.group,
+        "tags" => &mut a.tags,
+        "alert-name" => &mut a.alert_name,
+        "homeurl" => &mut a.homeurl,
+        "agent-id" => &mut a.agent_id,
+        "module-id" => &mut a.module_id,
+        "address" => &mut a.address,
+        "times-fired" => &mut a.times_fired,
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use clap::CommandFactory;
+    use proptest::prelude::*;
+
+    fn argv(words: &[&str]) -> Vec<OsString> {
+        std::iter::once("pandora-ilert")
+            .chain(words.iter().copied())
+            .map(OsString::from)
+            .collect()
+    }
+
+    /// Both readings of `args`: the fast one, when it takes the argv, must be clap's.
+    fn agree(args: &[OsString]) -> Result<bool, TestCaseError> {
+        let Some(fast) = parse_alert_fast(args) else {
+            return Ok(false);
+        };
+        let clap = Cli::try_parse_from(args);
+        prop_assert!(clap.is_ok(), "fast path took {args:?}, clap refused it");
+        prop_assert_eq!(format!("{fast:?}"), format!("{:?}", clap.unwrap()));
+        Ok(true)
+    }
+
+    #[test]
+    fn every_alert_option_is_known_to_the_fast_path() {
+        let cli = Cli::command();
+        let alert = cli.find_subcommand("alert").unwrap();
+        let mut a = AlertArgs::default();
+        for arg in alert.get_arguments() {
+            let Some(long) = arg.get_long() else { continue };
+            let known = alert_value_slot(&mut a, long).is_some()
+                || ["macro", "route", "from-db", "dry-run"].contains(&long);
+            assert!(known, "--{long} is not read by parse_alert_fast");
+            if alert_value_slot(&mut a, long).is_some() {
+                assert!(arg.is_allow_hyphen_values_set(), "--{long}");
+                assert!(arg.get_action().takes_values(), "--{long}");
+            }
+        }
+        let globals: Vec<&str> = cli.get_arguments().filter_map(|a| a.get_long()).collect();
+        assert_eq!(
+            globals,
+            ["config", "verbose"],
+            "globals the fast path reads"
+        );
+    }
+
+    #[test]
+    fn a_pandora_command_line_is_read_without_clap_and_the_same() {
+        let line = argv(&[
+            "--config",
+            "/etc/p.toml",
+            "alert",
+            "--event",
+            "alert",
+            "--alert-id",
+            "6182268",
+            "--agent",
+            "web-01",
+            "--module",
+            "CPU Load",
+            "--data",
+            "-3",
+            "--unit",
+            "",
+            "--summary",
+            "--details",
+            "--macro",
+            "_field4_=a=b",
+            "--group=Servers",
+            "--from-db",
+        ]);
+        assert!(agree(&line).unwrap(), "taken by the fast path");
+        for other in [
+            argv(&["alert", "--help"]),
+            argv(&["alert", "--event", "a", "--event", "b"]),
+            argv(&["alert", "--agent"]),
+            argv(&["alert", "--route", "-x"]),
+            argv(&["alert", "--dry-run=yes"]),
+            argv(&["status"]),
+            argv(&["--config", "a", "--config", "b", "alert"]),
+            argv(&["alert", "positional"]),
+        ] {
+            assert!(parse_alert_fast(&other).is_none(), "{other:?} is clap's");
+        }
+    }
+
+    fn word() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("--event".to_string()),
+            Just("--alert-id".to_string()),
+            Just("--summary".to_string()),
+            Just("--macro".to_string()),
+            Just("--route".to_string()),
+            Just("--config".to_string()),
+            Just("--from-db".to_string()),
+            Just("--dry-run".to_string()),
+            Just("-v".to_string()),
+            Just("--verbose".to_string()),
+            Just("--".to_string()),
+            Just("-h".to_string()),
+            Just("--unknown".to_string()),
+            Just("alert".to_string()),
+            Just("status".to_string()),
+            Just("".to_string()),
+            "[a-z=_-]{0,6}",
+            "--(event|data|macro|route|config|group)=[a-z=_-]{0,5}",
+        ]
+    }
+
+    /// A line as a Pandora action writes it: distinct options in any order, any values.
+    fn pandora_line() -> impl Strategy<Value = Vec<String>> {
+        let longs = [
+            "event",
+            "alert-id",
+            "agent",
+            "module",
+            "data",
+            "unit",
+            "severity",
+            "priority",
+            "summary",
+            "details",
+            "timestamp",
+            "group",
+            "tags",
+            "alert-name",
+            "homeurl",
+            "agent-id",
+            "module-id",
+            "address",
+            "times-fired",
+        ];
+        let value = prop_oneof![
+            Just(String::new()),
+            Just("-".to_string()),
+            Just("--event".to_string()),
+            "[ -~]{0,12}",
+            "\\PC{0,8}",
+        ];
+        (
+            proptest::sample::subsequence(longs.to_vec(), 0..longs.len()).prop_shuffle(),
+            proptest::collection::vec((value, any::<bool>()), longs.len()),
+            any::<bool>(),
+        )
+            .prop_map(|(names, values, config_first)| {
+                let mut words = Vec::new();
+                if config_first {
+                    words.extend(["--config".to_string(), "/etc/p.toml".to_string()]);
+                }
+                words.push("alert".to_string());
+                for (name, (value, inline)) in names.into_iter().zip(values) {
+                    if inline {
+                        words.push(format!("--{name}={value}"));
+                    } else {
+                        words.extend([format!("--{name}"), value]);
+                    }
+                }
+                words
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        #[test]
+        fn pandora_lines_take_the_fast_path_and_read_as_clap_reads_them(words in pandora_line()) {
+            let mut args = vec![OsString::from("pandora-ilert")];
+            args.extend(words.into_iter().map(OsString::from));
+            prop_assert!(agree(&args)?, "not taken: {args:?}");
+        }
+
+        #[test]
+        fn fast_alert_parse_agrees_with_clap(words in proptest::collection::vec(word(), 0..12)) {
+            let mut args = vec![OsString::from("pandora-ilert")];
+            args.extend(words.into_iter().map(OsString::from));
+            agree(&args)?;
+        }
+
+        #[test]
+        fn fast_alert_parse_agrees_with_clap_on_alert_lines(words in proptest::collection::vec(word(), 0..12)) {
+            let mut args = vec![OsString::from("pandora-ilert"), OsString::from("alert")];
+            args.extend(words.into_iter().map(OsString::from));
+            agree(&args)?;
         }
     }
 }

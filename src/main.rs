@@ -52,7 +52,11 @@ fn main() -> ExitCode {
     // Pandora passes Latin-1 bytes in argv; clap would refuse them (exit 64) and the alert
     // would be lost, so the arguments are decoded to text before clap sees them.
     let argv = pandora::argv::decode_args(std::env::args_os());
-    let cli = match cli::Cli::try_parse_from(&argv.args) {
+    let parsed = match cli::parse_alert_fast(&argv.args) {
+        Some(cli) => Ok(cli),
+        None => cli::Cli::try_parse_from(&argv.args),
+    };
+    let cli = match parsed {
         Ok(mut cli) => {
             cli.argv_note = argv.note();
             cli
