@@ -22,13 +22,14 @@ mod events;
 pub mod fsutil;
 pub mod pacing;
 mod queue_index;
+pub mod slices;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -301,6 +302,9 @@ pub struct Store {
     /// `scan_outbox`: an `OutboxScan` stats these again (`refresh_scan`) instead of listing
     /// `outbox/` anew. `None` (nothing noted) in a process that never scans, such as `watch`.
     touched: Arc<Mutex<Option<BTreeMap<String, String>>>>,
+    /// How many `open/` markers this process made or removed: a listing of `open/` taken
+    /// when this was `n` still holds while it is `n`, but for other processes' changes.
+    open_changes: Arc<AtomicU64>,
 }
 
 /// One listing of `outbox/` with one `stat` per queue file, taken once by a plugin run and
@@ -319,6 +323,49 @@ impl OutboxScan {
     pub fn incidents(&self) -> usize {
         self.files.len()
     }
+}
+
+/// The names of the record files of one slice of a pass over every record (see `slices`
+/// and `Store::record_slice`).
+#[derive(Debug, Default)]
+pub struct RecordSlice {
+    /// The slice's first bucket.
+    pub from: u32,
+    /// The bucket after its last (`slices::BUCKETS` for the cycle's last slice).
+    pub end: u32,
+    /// How many record files `incidents/` held in all.
+    pub total: usize,
+    /// Stems of the slice's files under `incidents/`.
+    settled: Vec<String>,
+    /// Stems of the slice's files under `outbox/`.
+    queued: Vec<String>,
+    /// Names of the slice's files under `history/`.
+    history: Vec<String>,
+}
+
+impl RecordSlice {
+    /// How many record files the slice names (current and superseded).
+    pub fn files(&self) -> usize {
+        self.settled.len() + self.queued.len() + self.history.len()
+    }
+}
+
+/// A history file's key part (`<key>.<seq>.json`), the name itself for anything else: a
+/// superseded record falls in its key's bucket.
+fn history_key_part(name: &str) -> &str {
+    name.strip_suffix(".json")
+        .and_then(|s| s.split_once('.'))
+        .map_or(name, |(k, _)| k)
+}
+
+/// How many incidents the `open/` index counts, and its oldest markers (`(name, opened at)`,
+/// oldest first), from one listing (`Store::open_index_head`).
+#[derive(Clone, Debug, Default)]
+pub struct OpenIndexHead {
+    /// Markers in `open/` (stale ones too, until a reader drops them).
+    pub count: usize,
+    /// The oldest markers, oldest first.
+    pub oldest: Vec<(String, Timestamp)>,
 }
 
 /// The store's subdirectories (created by `open`, checked by `doctor`).
@@ -342,6 +389,7 @@ impl Store {
             root: root.to_path_buf(),
             read_only: false,
             touched: Arc::default(),
+            open_changes: Arc::default(),
         };
         let format = store.read_meta("store-format");
         if format.as_deref() == Some("2") && root.join("open").join(OPEN_INDEX_READY).exists() {
@@ -405,6 +453,7 @@ impl Store {
             root: root.to_path_buf(),
             read_only: true,
             touched: Arc::default(),
+            open_changes: Arc::default(),
         }
     }
 
@@ -669,6 +718,7 @@ impl Store {
             Some(i) if !i.is_open() => {
                 let marker = self.dir("open").join(marker_name(i));
                 if marker.exists() {
+                    self.note_open_change();
                     if let Err(e) = fsutil::remove(&marker) {
                         log::warn!("cannot remove {}: {e}", marker.display());
                     }
@@ -684,6 +734,7 @@ impl Store {
         if marker.exists() {
             return Ok(());
         }
+        self.note_open_change();
         let made = fsutil::fault_point("create", &marker).and_then(|()| {
             OpenOptions::new()
                 .create(true)
@@ -820,6 +871,8 @@ impl Store {
         let mut line = format!("{} ", fnv1a_hex(&json)).into_bytes();
         line.extend_from_slice(&json);
         line.push(b'\n');
+        // Creates the marker if it is missing (a power cut took it).
+        self.note_open_change();
         let result = (|| {
             fsutil::fault_point("write", &marker)?;
             // Longer old content after the newline is ignored by `read_refire`.
@@ -886,24 +939,142 @@ impl Store {
         ctx("write history record", &p, write_atomic(&p, &bytes))
     }
 
-    /// Every current incident record (status, housekeeping). Corrupt ones are quarantined.
-    pub fn incidents(&self) -> Vec<Incident> {
-        let queued: Vec<(String, PathBuf)> = self.list_records("outbox");
-        let with_queue: std::collections::HashSet<&str> =
-            queued.iter().map(|(k, _)| k.as_str()).collect();
-        let mut out: Vec<Incident> = queued
-            .iter()
-            .filter_map(|(_, p)| self.read_record(p).and_then(|r| r.incident))
-            .collect();
-        for (key, path) in self.list_records("incidents") {
-            if with_queue.contains(key.as_str()) {
-                continue;
-            }
-            if let Some(i) = self.read_record(&path).and_then(|r| r.incident) {
-                out.push(i);
+    /// Every current incident record (the ilert sync's hourly pass, `timeline`, `doctor`),
+    /// read one at a time: only the file names of the store are held. Corrupt ones are
+    /// quarantined.
+    pub fn incidents(&self) -> impl Iterator<Item = Incident> + '_ {
+        let RecordSlice {
+            settled, queued, ..
+        } = self.record_slice(0, usize::MAX);
+        let with_queue: std::collections::HashSet<String> = queued.iter().cloned().collect();
+        let settled = settled
+            .into_iter()
+            .filter(move |s| !with_queue.contains(s))
+            .map(|s| ("incidents", s));
+        queued
+            .into_iter()
+            .map(|s| ("outbox", s))
+            .chain(settled)
+            .filter_map(move |(dir, stem)| {
+                self.read_record(&self.dir(dir).join(format!("{stem}.json")))
+                    .and_then(|r| r.incident)
+            })
+    }
+
+    /// Lists the record files for one run of a pass over every record (see `slices`): one
+    /// listing of `incidents/` counts the records per bucket and keeps the names of the
+    /// buckets from `from` on, up to about `limit` records (`usize::MAX`: every record); then
+    /// `outbox/` and `history/` for the same buckets. Only these names are held. Anything in
+    /// `incidents/` that is not a record file is quarantined, as by every listing.
+    pub fn record_slice(&self, from: u32, limit: usize) -> RecordSlice {
+        use std::collections::BinaryHeap;
+        let mut counts = vec![0u32; slices::BUCKETS as usize];
+        // The names of the lowest buckets from `from` on; a bucket alone holding more than
+        // the cap (a store of some 16 million records) is read in part.
+        let cap = limit.saturating_mul(4);
+        let mut kept: BinaryHeap<(u32, String)> = BinaryHeap::new();
+        let mut truncated = false;
+        let mut total = 0usize;
+        if let Ok(rd) = fs::read_dir(self.dir("incidents")) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with('.') {
+                    continue;
+                }
+                let Some(stem) = name.strip_suffix(".json").filter(|s| is_encoded_key(s)) else {
+                    self.quarantine(&e.path(), "not a file this store writes");
+                    continue;
+                };
+                let b = slices::bucket(stem);
+                counts[b as usize] += 1;
+                total += 1;
+                if b < from {
+                    continue;
+                }
+                if kept.len() < cap {
+                    kept.push((b, stem.to_string()));
+                } else if kept.peek().is_some_and(|(top, _)| b < *top) {
+                    kept.pop();
+                    kept.push((b, stem.to_string()));
+                    truncated = true;
+                } else {
+                    truncated = true;
+                }
             }
         }
-        out
+        let mut end = slices::slice_end(&counts, from, limit);
+        if truncated {
+            if let Some((top, _)) = kept.peek() {
+                end = end.min(*top).max(from + 1);
+            }
+        }
+        let holds = |stem: &str| (from..end).contains(&slices::bucket(stem));
+        let settled: Vec<String> = kept
+            .into_vec()
+            .into_iter()
+            .filter(|(b, _)| *b < end)
+            .map(|(_, s)| s)
+            .collect();
+        let queued: Vec<String> = self
+            .list_records("outbox")
+            .into_iter()
+            .filter_map(|(_, p)| {
+                let stem = p.file_stem()?.to_str()?.to_string();
+                holds(&stem).then_some(stem)
+            })
+            .collect();
+        let history: Vec<String> = fs::read_dir(self.dir("history"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| !n.starts_with('.'))
+            .filter(|n| holds(history_key_part(n)))
+            .collect();
+        RecordSlice {
+            from,
+            end,
+            total,
+            settled,
+            queued,
+            history,
+        }
+    }
+
+    /// The current incident records of a slice, read one at a time (a queued copy under
+    /// `outbox/` wins over the settled one, as for every reader).
+    pub fn slice_incidents<'a>(
+        &'a self,
+        slice: &'a RecordSlice,
+    ) -> impl Iterator<Item = Incident> + 'a {
+        let queued: std::collections::HashSet<&str> =
+            slice.queued.iter().map(String::as_str).collect();
+        let settled = slice
+            .settled
+            .iter()
+            .filter(move |s| !queued.contains(s.as_str()))
+            .map(|s| ("incidents", s));
+        slice
+            .queued
+            .iter()
+            .map(|s| ("outbox", s))
+            .chain(settled)
+            .filter_map(move |(dir, stem)| {
+                self.read_record(&self.dir(dir).join(format!("{stem}.json")))
+                    .and_then(|r| r.incident)
+            })
+    }
+
+    /// The superseded records of a slice, read one at a time.
+    pub fn slice_history<'a>(
+        &'a self,
+        slice: &'a RecordSlice,
+    ) -> impl Iterator<Item = (PathBuf, Incident)> + 'a {
+        slice.history.iter().filter_map(move |name| {
+            let path = self.dir("history").join(name);
+            self.read_json(&path).map(|i| (path, i))
+        })
     }
 
     /// The open incidents, from the `open/` index: reads only their records, so it costs the
@@ -944,58 +1115,103 @@ impl Store {
             return;
         }
         let p = self.dir("open").join(marker);
+        self.note_open_change();
         if let Err(e) = fsutil::remove(&p) {
             log::warn!("cannot remove {}: {e}", p.display());
         }
     }
 
-    /// The open incidents' markers (see `open_incident_named`) and when each incident opened,
-    /// oldest first: one directory listing, no `stat`, no record read. Counts a stale marker
-    /// until a reader drops it or the hourly rebuild does.
-    pub fn open_index(&self) -> Vec<(String, Timestamp)> {
-        let Ok(rd) = fs::read_dir(self.dir("open")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(String, Timestamp)> = rd
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let (at, _) = parse_marker(&name)?;
-                Some((name, at))
-            })
-            .collect();
-        // The names start with the opening time, zero-padded: their order is the time's.
-        out.sort_unstable();
-        out
+    /// Notes that this process makes or removes an `open/` marker (see `open_changes`).
+    fn note_open_change(&self) {
+        self.open_changes.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Rebuilds the `open/` index from every record (a store from before the index, one
-    /// restored from a backup, or markers a power cut took or left stale): adds the missing
-    /// markers and removes those of incidents that are not open (under their locks, see
-    /// `drop_stale_marker`). Returns how many are open.
-    pub fn rebuild_open_index(&self) -> usize {
-        let open: Vec<Incident> = self
-            .incidents()
-            .into_iter()
-            .filter(Incident::is_open)
-            .collect();
-        for i in &open {
-            if let Err(e) = self.mark_open(i) {
-                log::warn!("{e}");
+    /// How many `open/` markers this process has made or removed so far: an `OpenIndexHead`
+    /// listed while this was `n` is this process's view of `open/` as long as it is `n`.
+    pub fn open_changes(&self) -> u64 {
+        self.open_changes.load(Ordering::Relaxed)
+    }
+
+    /// The open incidents' markers (see `open_incident_named`) and when each incident opened,
+    /// oldest first: one directory listing, no `stat`, no record read. Counts a stale marker
+    /// until a reader drops it or the hourly rebuild does. Holds every marker's name: readers
+    /// that need only the oldest few take `open_index_head`.
+    pub fn open_index(&self) -> Vec<(String, Timestamp)> {
+        let head = self.open_index_head(usize::MAX);
+        head.oldest
+    }
+
+    /// How many markers `open/` holds and the `keep` oldest, in one listing that holds only
+    /// those `keep` names (the names start with the opening time, zero-padded: their order is
+    /// the time's, so no marker is parsed beyond its name and nothing is sorted but them).
+    pub fn open_index_head(&self, keep: usize) -> OpenIndexHead {
+        use std::collections::BinaryHeap;
+        let mut count = 0;
+        let mut oldest: BinaryHeap<String> = BinaryHeap::new();
+        if let Ok(rd) = fs::read_dir(self.dir("open")) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let Some(name) = name.to_str().filter(|n| parse_marker(n).is_some()) else {
+                    continue;
+                };
+                count += 1;
+                if oldest.len() < keep {
+                    oldest.push(name.to_string());
+                } else if oldest.peek().is_some_and(|top| name < top.as_str()) {
+                    oldest.pop();
+                    oldest.push(name.to_string());
+                }
             }
         }
-        let names: std::collections::HashSet<String> = open.iter().map(marker_name).collect();
+        OpenIndexHead {
+            count,
+            oldest: oldest
+                .into_sorted_vec()
+                .into_iter()
+                .filter_map(|n| Some((parse_marker(&n)?.0, n)))
+                .map(|(at, n)| (n, at))
+                .collect(),
+        }
+    }
+
+    /// Rebuilds the `open/` index from every record (a store from before the index, or one
+    /// restored from a backup): see `repair_open_index`. Returns how many are open.
+    pub fn rebuild_open_index(&self) -> usize {
+        self.repair_open_index(&self.record_slice(0, usize::MAX))
+    }
+
+    /// Repairs the `open/` index for the records of one slice (the plugin's pass over every
+    /// record does a slice per run; markers a power cut took or left stale): adds the
+    /// missing markers and removes those of the slice's keys whose incident is not open
+    /// (under their locks, see `drop_stale_marker`). Returns how many of the slice are open.
+    pub fn repair_open_index(&self, slice: &RecordSlice) -> usize {
+        let range = slice.from..slice.end;
+        let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for i in self.slice_incidents(slice).filter(Incident::is_open) {
+            if let Err(e) = self.mark_open(&i) {
+                log::warn!("{e}");
+            }
+            open.insert(marker_name(&i));
+        }
         if let Ok(rd) = fs::read_dir(self.dir("open")) {
             for e in rd.flatten() {
                 let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || names.contains(&name) {
+                if name.starts_with('.') || open.contains(&name) {
                     continue;
                 }
-                if parse_marker(&name).is_some() {
-                    self.drop_stale_marker(&name);
-                } else if let Err(err) = fsutil::remove(&e.path()) {
-                    // A marker of the earlier `<key>` form.
-                    log::warn!("cannot remove {}: {err}", e.path().display());
+                match parse_marker(&name) {
+                    Some((_, enc)) if range.contains(&slices::bucket(enc)) => {
+                        self.drop_stale_marker(&name)
+                    }
+                    Some(_) => {}
+                    None if range.contains(&slices::bucket(&name)) => {
+                        // A marker of the earlier `<key>` form.
+                        self.note_open_change();
+                        if let Err(err) = fsutil::remove(&e.path()) {
+                            log::warn!("cannot remove {}: {err}", e.path().display());
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -1010,15 +1226,17 @@ impl Store {
         open.len()
     }
 
-    /// Superseded records (housekeeping).
-    pub fn history(&self) -> Vec<(PathBuf, Incident)> {
-        let mut out = Vec::new();
-        for (_, path) in self.list_all("history") {
-            if let Some(i) = self.read_json(&path) {
-                out.push((path, i));
-            }
-        }
-        out
+    /// Superseded records (`archive`, `timeline`), read one at a time.
+    pub fn history(&self) -> impl Iterator<Item = (PathBuf, Incident)> + '_ {
+        let names: Vec<String> = self
+            .list_all("history")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.into_iter().filter_map(move |name| {
+            let path = self.dir("history").join(name);
+            self.read_json(&path).map(|i| (path, i))
+        })
     }
 
     /// Removes a record file (pruning).
@@ -1332,6 +1550,14 @@ impl Store {
         }
     }
 
+    /// `write_meta` without `fsync`: for a value a power cut may take back (a pass's cursor).
+    pub fn write_meta_quick(&self, name: &str, value: &str) {
+        let p = self.dir("meta").join(name);
+        if let Err(e) = fsutil::replace_quick(&p, value.as_bytes()) {
+            log::warn!("cannot write {}: {e}", p.display());
+        }
+    }
+
     // ----- quarantine and listing --------------------------------------------------------
 
     /// Moves an unreadable file aside and says so in the log.
@@ -1491,8 +1717,13 @@ impl Store {
 
     /// Removes temporary files older than an hour left by killed processes.
     pub fn sweep_temp_files(&self, now: Timestamp) -> usize {
+        self.sweep_temp_files_in(&DIRS, now)
+    }
+
+    /// `sweep_temp_files` in some of the store's directories (the plugin sweeps one at a time).
+    pub fn sweep_temp_files_in(&self, dirs: &[&str], now: Timestamp) -> usize {
         let mut n = 0;
-        for d in DIRS {
+        for d in dirs.iter().copied() {
             let Ok(rd) = fs::read_dir(self.dir(d)) else {
                 continue;
             };
@@ -1680,6 +1911,86 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let store = Store::open(&dir).unwrap();
         (dir, store)
+    }
+
+    /// A store of `n` incidents, every third one closed, opened a second apart.
+    fn store_of(name: &str, n: usize) -> (PathBuf, Store) {
+        let (dir, store) = temp_store(name);
+        for k in 0..n {
+            let mut i = open_incident(&format!("k{k}"));
+            i.opened_at = Timestamp::from_millis(1_000 * (n - k) as i64);
+            if k % 3 == 0 {
+                i.state = crate::incident::IncidentState::Resolved;
+                i.resolved_at = Some(i.opened_at);
+            }
+            let record = Record {
+                incident: Some(i),
+                queue: Vec::new(),
+            };
+            store
+                .save_record(&format!("k{k}"), &record, Durability::Progress)
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    /// The plugin's listing of `open/` keeps only the oldest few, and they are the same as
+    /// the full index's.
+    #[test]
+    fn the_head_of_the_open_index_is_the_full_index_cut_short() {
+        let (dir, store) = store_of("open-head", 60);
+        let full = store.open_index();
+        assert_eq!(full.len(), 40);
+        for keep in [0, 1, 5, 13, 40, 100] {
+            let head = store.open_index_head(keep);
+            assert_eq!(head.count, 40);
+            assert_eq!(head.oldest, full[..keep.min(40)], "keep {keep}");
+        }
+        assert!(full.windows(2).all(|w| w[0].1 <= w[1].1), "oldest first");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// One cycle of small slices repairs the whole index: every missing marker is put back
+    /// and every stale one removed, each by the slice its key falls in, and every record is
+    /// read once.
+    #[test]
+    fn a_cycle_of_slices_repairs_every_marker_and_reads_every_record_once() {
+        let (dir, store) = store_of("slice-repair", 300);
+        let open = dir.join("open");
+        let markers = || -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(&open)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            v.sort();
+            v
+        };
+        let before = markers();
+        assert_eq!(before.len(), 200);
+        // A power cut took some markers; a crash left some stale ones.
+        for m in before.iter().step_by(7) {
+            fs::remove_file(open.join(m)).unwrap();
+        }
+        for k in (0..300).step_by(30) {
+            fs::write(open.join(format!("{:013}.k{k}", 5)), b"").unwrap();
+        }
+        fs::write(open.join("0000000000007.gone"), b"").unwrap();
+        assert_ne!(markers(), before);
+        let (mut from, mut runs, mut read) = (0, 0, 0);
+        while from < slices::BUCKETS {
+            let slice = store.record_slice(from, 20);
+            assert_eq!(slice.total, 300);
+            assert!(slice.end > from);
+            read += store.slice_incidents(&slice).count();
+            store.repair_open_index(&slice);
+            from = slice.end;
+            runs += 1;
+        }
+        assert_eq!(read, 300, "every record once");
+        assert!(runs >= 15, "{runs} runs");
+        assert_eq!(markers(), before);
+        let _ = fs::remove_dir_all(dir);
     }
 
     /// An open incident whose key is long enough for its file name to be a hash stays in the
