@@ -31,7 +31,7 @@ use crate::ilert;
 use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
 use crate::store::slices::{self, Cursor, Plan};
-use crate::store::{OpenIndexHead, OutboxScan, RecordSlice, Store, DIRS};
+use crate::store::{OpenIndexHead, OutboxScan, RecordSlice, SliceMarkers, Store, DIRS};
 use crate::time::Timestamp;
 
 use super::flush_all;
@@ -171,10 +171,17 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     };
     // One listing of `open/` serves both reports unless this process changes a marker in
     // between (docs/store.md, "The plugin's reports").
-    let mut open_head = store
-        .as_ref()
-        .ok()
-        .map(|s| (s.open_changes(), open_head(s, crate::health::LISTED)));
+    // The same listing keeps the markers the housekeeping slice checks, if one is due.
+    let mut open_head = store.as_ref().ok().map(|s| {
+        let slice_from = match closed_plan(config, s, "prune") {
+            Plan::From { from, .. } => Some(from),
+            Plan::Idle => None,
+        };
+        (
+            s.open_changes(),
+            open_head(s, crate::health::LISTED, slice_from),
+        )
+    });
     if let Some(ms) = step("status", || {
         health_modules(
             config,
@@ -211,7 +218,10 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                     chatops::open_after_storms(config, store, &http, deadline);
                 });
                 step("archive", || archive_channels(config, store, deadline));
-                step("housekeeping", || prune(config, store, deadline));
+                let listed = open_head
+                    .as_ref()
+                    .and_then(|(_, h)| h.slice_markers.as_ref());
+                step("housekeeping", || prune(config, store, deadline, listed));
             }
             Ok(None) => log::info!(
                 "plugin: another plugin run holds the plugin lock; this run only reports"
@@ -223,7 +233,10 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     let data_in = step("data_in", || scan_data_in(config, &store, deadline)).unwrap_or(not_scanned);
     if let (Ok(s), Some((seen, head))) = (&store, open_head.as_mut()) {
         if s.open_changes() != *seen {
-            (*seen, *head) = (s.open_changes(), self::open_head(s, crate::health::LISTED));
+            (*seen, *head) = (
+                s.open_changes(),
+                self::open_head(s, crate::health::LISTED, None),
+            );
         }
     }
     if let Some(ms) = step("status", || {
@@ -258,7 +271,7 @@ fn health_modules(
         let open = match open {
             Some(head) => head,
             None => {
-                listed = open_head(s, crate::health::LISTED);
+                listed = open_head(s, crate::health::LISTED, None);
                 &listed
             }
         };
@@ -424,18 +437,23 @@ const CLOSED_SCAN_EVERY: Duration = Duration::from_secs(3600);
 /// The slice of records the pass `what` reads this run, and when its cycle started; `None`
 /// when its last cycle is complete and recent. The cursor is `meta/last-<what>-scan`.
 fn closed_slice(config: &Config, store: &Store, what: &str) -> Option<(Timestamp, RecordSlice)> {
+    match closed_plan(config, store, what) {
+        Plan::Idle => None,
+        Plan::From { started, from } => {
+            Some((started, store.record_slice(from, slices::RECORDS_PER_SLICE)))
+        }
+    }
+}
+
+/// What the pass `what` does this run, from its cursor.
+fn closed_plan(config: &Config, store: &Store, what: &str) -> Plan {
     let every = CLOSED_SCAN_EVERY
         .min(config.plugin.archive_after)
         .min(config.plugin.prune_after);
     let cursor = store
         .read_meta(&format!("last-{what}-scan"))
         .and_then(|t| Cursor::parse(&t));
-    match slices::plan(cursor, Timestamp::now(), every) {
-        Plan::Idle => None,
-        Plan::From { started, from } => {
-            Some((started, store.record_slice(from, slices::RECORDS_PER_SLICE)))
-        }
-    }
+    slices::plan(cursor, Timestamp::now(), every)
 }
 
 /// Moves the pass's cursor past a slice it went through. Written without `fsync`: a cursor
@@ -496,17 +514,23 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
 
 /// Housekeeping over one slice of the records: the `open/` markers of its incidents
 /// repaired, its closed records older than `prune_after` removed, and temporary files swept
-/// from the store directories that fall to it.
-fn prune(config: &Config, store: &Store, deadline: Deadline) {
+/// from the store directories that fall to it. `listed`: the slice's markers from the run's
+/// listing of `open/`, if it kept them.
+fn prune(config: &Config, store: &Store, deadline: Deadline, listed: Option<&SliceMarkers>) {
     let Some((started, slice)) = closed_slice(config, store, "prune") else {
         return;
     };
     // The `open/` index is written without fsync: after a power cut a marker may be missing.
     // This pass reads every record over a cycle anyway; it puts back what is missing.
-    store.repair_open_index(&slice);
+    let (now, keep) = (Timestamp::now(), config.plugin.prune_after);
+    let mut prunable = Vec::new();
+    store.repair_open_index(&slice, listed, |i| {
+        if housekeeping::prunable(&i, now, keep) {
+            prunable.push(i);
+        }
+    });
     // Temporary files left by killed processes (those older than an hour), one directory at
     // a time over the cycle.
-    let now = Timestamp::now();
     let dirs: Vec<&str> = DIRS
         .iter()
         .enumerate()
@@ -516,10 +540,10 @@ fn prune(config: &Config, store: &Store, deadline: Deadline) {
     store.sweep_temp_files_in(&dirs, now);
     let pruned = housekeeping::prune(
         store,
-        store.slice_incidents(&slice),
+        prunable.into_iter(),
         store.slice_history(&slice),
         now,
-        config.plugin.prune_after,
+        keep,
         deadline,
     );
     match pruned {

@@ -366,6 +366,30 @@ pub struct OpenIndexHead {
     pub count: usize,
     /// The oldest markers, oldest first.
     pub oldest: Vec<(String, Timestamp)>,
+    /// The markers of the lowest buckets from a given one on, for the housekeeping slice of
+    /// the same run (`Store::repair_open_index`), when asked for.
+    pub slice_markers: Option<SliceMarkers>,
+}
+
+/// Markers of `open/` by bucket (see `slices`), from one listing: those of every bucket in
+/// `from..complete_to`, lowest buckets first.
+#[derive(Clone, Debug, Default)]
+pub struct SliceMarkers {
+    from: u32,
+    complete_to: u32,
+    names: Vec<(u32, String)>,
+}
+
+impl SliceMarkers {
+    /// The markers of the buckets `range`, if this listing holds them all.
+    fn of(&self, range: std::ops::Range<u32>) -> Option<impl Iterator<Item = &str>> {
+        (self.from <= range.start && range.end <= self.complete_to).then(|| {
+            self.names
+                .iter()
+                .filter(move |(b, _)| range.contains(b))
+                .map(|(_, n)| n.as_str())
+        })
+    }
 }
 
 /// The store's subdirectories (created by `open`, checked by `doctor`).
@@ -674,6 +698,27 @@ impl Store {
             .filter(|i| i.is_open() && marker_name(i) == marker)
     }
 
+    /// `read_record`'s incident alone: the queue is skipped, not built (passes over every
+    /// record read only the incident).
+    fn read_incident(&self, path: &Path) -> Option<Incident> {
+        #[derive(Deserialize)]
+        struct IncidentOnly {
+            #[serde(default)]
+            incident: Option<Incident>,
+        }
+        let bytes = self.read_bytes(path)?;
+        match serde_json::from_slice::<IncidentOnly>(&bytes) {
+            Ok(f) => f.incident,
+            Err(_) => match serde_json::from_slice::<Incident>(&bytes) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    self.quarantine(path, &format!("not a valid incident record: {e}"));
+                    None
+                }
+            },
+        }
+    }
+
     fn read_record(&self, path: &Path) -> Option<Record> {
         let bytes = self.read_bytes(path)?;
         match serde_json::from_slice::<RecordFile>(&bytes) {
@@ -956,8 +1001,7 @@ impl Store {
             .map(|s| ("outbox", s))
             .chain(settled)
             .filter_map(move |(dir, stem)| {
-                self.read_record(&self.dir(dir).join(format!("{stem}.json")))
-                    .and_then(|r| r.incident)
+                self.read_incident(&self.dir(dir).join(format!("{stem}.json")))
             })
     }
 
@@ -1061,8 +1105,7 @@ impl Store {
             .map(|s| ("outbox", s))
             .chain(settled)
             .filter_map(move |(dir, stem)| {
-                self.read_record(&self.dir(dir).join(format!("{stem}.json")))
-                    .and_then(|r| r.incident)
+                self.read_incident(&self.dir(dir).join(format!("{stem}.json")))
             })
     }
 
@@ -1137,21 +1180,29 @@ impl Store {
     /// until a reader drops it or the hourly rebuild does. Holds every marker's name: readers
     /// that need only the oldest few take `open_index_head`.
     pub fn open_index(&self) -> Vec<(String, Timestamp)> {
-        let head = self.open_index_head(usize::MAX);
+        let head = self.open_index_head(usize::MAX, None);
         head.oldest
     }
 
     /// How many markers `open/` holds and the `keep` oldest, in one listing that holds only
     /// those `keep` names (the names start with the opening time, zero-padded: their order is
     /// the time's, so no marker is parsed beyond its name and nothing is sorted but them).
-    pub fn open_index_head(&self, keep: usize) -> OpenIndexHead {
+    /// With `slice_from`, the same listing also keeps the markers of the lowest buckets from
+    /// that one on (about four slices' worth), for this run's housekeeping slice.
+    pub fn open_index_head(&self, keep: usize, slice_from: Option<u32>) -> OpenIndexHead {
         use std::collections::BinaryHeap;
         let mut count = 0;
         let mut oldest: BinaryHeap<String> = BinaryHeap::new();
+        let cap = slices::RECORDS_PER_SLICE * 4;
+        let mut by_bucket: BinaryHeap<(u32, String)> = BinaryHeap::new();
+        let mut truncated = false;
         if let Ok(rd) = fs::read_dir(self.dir("open")) {
             for e in rd.flatten() {
                 let name = e.file_name();
-                let Some(name) = name.to_str().filter(|n| parse_marker(n).is_some()) else {
+                let Some((name, enc)) = name
+                    .to_str()
+                    .and_then(|n| parse_marker(n).map(|(_, enc)| (n, enc)))
+                else {
                     continue;
                 };
                 count += 1;
@@ -1161,8 +1212,33 @@ impl Store {
                     oldest.pop();
                     oldest.push(name.to_string());
                 }
+                let Some(from) = slice_from else { continue };
+                let b = slices::bucket(enc);
+                if b < from {
+                    continue;
+                }
+                if by_bucket.len() < cap {
+                    by_bucket.push((b, name.to_string()));
+                } else {
+                    truncated = true;
+                    if by_bucket.peek().is_some_and(|(top, _)| b < *top) {
+                        by_bucket.pop();
+                        by_bucket.push((b, name.to_string()));
+                    }
+                }
             }
         }
+        let slice_markers = slice_from.map(|from| {
+            let complete_to = match by_bucket.peek() {
+                Some((top, _)) if truncated => *top,
+                _ => slices::BUCKETS,
+            };
+            SliceMarkers {
+                from,
+                complete_to,
+                names: by_bucket.into_sorted_vec(),
+            }
+        });
         OpenIndexHead {
             count,
             oldest: oldest
@@ -1171,40 +1247,59 @@ impl Store {
                 .filter_map(|n| Some((parse_marker(&n)?.0, n)))
                 .map(|(at, n)| (n, at))
                 .collect(),
+            slice_markers,
         }
     }
 
     /// Rebuilds the `open/` index from every record (a store from before the index, or one
     /// restored from a backup): see `repair_open_index`. Returns how many are open.
     pub fn rebuild_open_index(&self) -> usize {
-        self.repair_open_index(&self.record_slice(0, usize::MAX))
+        self.repair_open_index(&self.record_slice(0, usize::MAX), None, |_| ())
     }
 
     /// Repairs the `open/` index for the records of one slice (the plugin's pass over every
     /// record does a slice per run; markers a power cut took or left stale): adds the
     /// missing markers and removes those of the slice's keys whose incident is not open
-    /// (under their locks, see `drop_stale_marker`). Returns how many of the slice are open.
-    pub fn repair_open_index(&self, slice: &RecordSlice) -> usize {
+    /// (under their locks, see `drop_stale_marker`). Each record of the slice is read once,
+    /// and handed to `visit` too (housekeeping reads nothing else). The slice's markers come
+    /// from `listed` when that listing of `open/` (taken earlier in the run) holds them all,
+    /// else from a new listing: a marker made since is one of an open incident, and one
+    /// removed since is simply gone. Returns how many of the slice are open.
+    pub fn repair_open_index(
+        &self,
+        slice: &RecordSlice,
+        listed: Option<&SliceMarkers>,
+        mut visit: impl FnMut(Incident),
+    ) -> usize {
         let range = slice.from..slice.end;
         let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
-        for i in self.slice_incidents(slice).filter(Incident::is_open) {
-            if let Err(e) = self.mark_open(&i) {
-                log::warn!("{e}");
+        for i in self.slice_incidents(slice) {
+            if i.is_open() {
+                if let Err(e) = self.mark_open(&i) {
+                    log::warn!("{e}");
+                }
+                open.insert(marker_name(&i));
             }
-            open.insert(marker_name(&i));
+            visit(i);
         }
-        if let Ok(rd) = fs::read_dir(self.dir("open")) {
+        if let Some(names) = listed.and_then(|l| l.of(range.clone())) {
+            for name in names.filter(|n| !open.contains(*n)) {
+                self.drop_stale_marker(name);
+            }
+        } else if let Ok(rd) = fs::read_dir(self.dir("open")) {
             for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || open.contains(&name) {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                let name: &str = &name;
+                if name.starts_with('.') || open.contains(name) {
                     continue;
                 }
-                match parse_marker(&name) {
+                match parse_marker(name) {
                     Some((_, enc)) if range.contains(&slices::bucket(enc)) => {
-                        self.drop_stale_marker(&name)
+                        self.drop_stale_marker(name)
                     }
                     Some(_) => {}
-                    None if range.contains(&slices::bucket(&name)) => {
+                    None if range.contains(&slices::bucket(name)) => {
                         // A marker of the earlier `<key>` form.
                         self.note_open_change();
                         if let Err(err) = fsutil::remove(&e.path()) {
@@ -1942,7 +2037,7 @@ mod tests {
         let full = store.open_index();
         assert_eq!(full.len(), 40);
         for keep in [0, 1, 5, 13, 40, 100] {
-            let head = store.open_index_head(keep);
+            let head = store.open_index_head(keep, None);
             assert_eq!(head.count, 40);
             assert_eq!(head.oldest, full[..keep.min(40)], "keep {keep}");
         }
@@ -1983,7 +2078,13 @@ mod tests {
             assert_eq!(slice.total, 300);
             assert!(slice.end > from);
             read += store.slice_incidents(&slice).count();
-            store.repair_open_index(&slice);
+            // Every other slice takes its markers from an earlier listing of `open/` (the
+            // plugin's report's), the others list `open/` themselves.
+            let listed = store.open_index_head(5, Some(from)).slice_markers;
+            let listed = listed.as_ref().filter(|_| runs % 2 == 0);
+            let mut visited = 0;
+            store.repair_open_index(&slice, listed, |_| visited += 1);
+            assert_eq!(visited, slice.files(), "each record handed on once");
             from = slice.end;
             runs += 1;
         }
