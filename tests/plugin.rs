@@ -806,8 +806,21 @@ fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
     let expected: Vec<u64> = (500_000..=500_700).collect();
     assert_eq!(closed_left(&dir), 2400);
     assert_ne!(marked_open(&dir), expected);
+    // Temporary files a killed process left two hours ago, and one being written now.
+    let state = dir.state();
+    let old_temps = [
+        state.join("incidents/.tmp-1-0-600001.json"),
+        state.join("events/.tmp-1-0-600001.jsonl"),
+    ];
+    for t in &old_temps {
+        std::fs::write(t, b"{").unwrap();
+        set_mtime(t, Duration::from_secs(7200));
+    }
+    let fresh_temp = state.join("incidents/.tmp-2-0-600002.json");
+    std::fs::write(&fresh_temp, b"{").unwrap();
 
     plugin(&cfg);
+    assert!(!old_temps[0].exists(), "swept by every slice's listing");
     let cursor = prune_cursor(&dir);
     assert!(
         cursor.contains(" next ") && cursor.ends_with(" of 4096"),
@@ -825,6 +838,8 @@ fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
     assert_eq!(closed_left(&dir), 0);
     assert_eq!(marked_open(&dir), expected);
     assert!(dir.files("quarantine").is_empty());
+    assert!(!old_temps[1].exists(), "every directory is swept once a cycle");
+    assert!(fresh_temp.exists(), "a file being written now is left alone");
     let done = prune_cursor(&dir);
     let (ms, _) = plugin(&cfg);
     assert_eq!(module(&ms, "open incidents").data(), "701");

@@ -31,7 +31,7 @@ use crate::ilert;
 use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
 use crate::store::slices::{self, Cursor, Plan};
-use crate::store::{OpenIndexHead, OutboxScan, RecordSlice, SliceMarkers, Store, DIRS};
+use crate::store::{OpenIndexHead, OutboxScan, RecordSlice, SliceMarkers, Store};
 use crate::time::Timestamp;
 
 use super::flush_all;
@@ -512,6 +512,19 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     }
 }
 
+/// The store directories housekeeping sweeps of temporary files, each in one slice of a
+/// cycle. `incidents/` is swept through each slice's listing of it; nothing writes a
+/// temporary file in `open/` or `locks/` (markers and lock files are made in place).
+const SWEPT_OVER_A_CYCLE: [&str; 7] = [
+    "history",
+    "events",
+    "inbox",
+    "outbox",
+    "dead",
+    "quarantine",
+    "meta",
+];
+
 /// Housekeeping over one slice of the records: the `open/` markers of its incidents
 /// repaired, its closed records older than `prune_after` removed, and temporary files swept
 /// from the store directories that fall to it. `listed`: the slice's markers from the run's
@@ -529,12 +542,15 @@ fn prune(config: &Config, store: &Store, deadline: Deadline, listed: Option<&Sli
             prunable.push(i);
         }
     });
-    // Temporary files left by killed processes (those older than an hour), one directory at
-    // a time over the cycle.
-    let dirs: Vec<&str> = DIRS
+    // Temporary files left by killed processes (those older than an hour): those the slice's
+    // listing of `incidents/` came across, and one other directory at a time over the cycle.
+    store.sweep_slice_temps(&slice, now);
+    let dirs: Vec<&str> = SWEPT_OVER_A_CYCLE
         .iter()
         .enumerate()
-        .filter(|(n, _)| (slice.from..slice.end).contains(&slices::spread(*n, DIRS.len())))
+        .filter(|(n, _)| {
+            (slice.from..slice.end).contains(&slices::spread(*n, SWEPT_OVER_A_CYCLE.len()))
+        })
         .map(|(_, d)| *d)
         .collect();
     store.sweep_temp_files_in(&dirs, now);

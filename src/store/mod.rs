@@ -341,6 +341,8 @@ pub struct RecordSlice {
     queued: Vec<String>,
     /// Names of the slice's files under `history/`.
     history: Vec<String>,
+    /// Temporary files (`.tmp-*`) the listing of `incidents/` came across (all of them).
+    temps: Vec<String>,
 }
 
 impl RecordSlice {
@@ -1019,10 +1021,15 @@ impl Store {
         let mut kept: BinaryHeap<(u32, String)> = BinaryHeap::new();
         let mut truncated = false;
         let mut total = 0usize;
+        let mut temps = Vec::new();
         if let Ok(rd) = fs::read_dir(self.dir("incidents")) {
             for e in rd.flatten() {
                 let name = e.file_name();
                 let name = name.to_string_lossy();
+                if name.starts_with(".tmp-") {
+                    temps.push(name.into_owned());
+                    continue;
+                }
                 if name.starts_with('.') {
                     continue;
                 }
@@ -1083,6 +1090,7 @@ impl Store {
             settled,
             queued,
             history,
+            temps,
         }
     }
 
@@ -1822,28 +1830,44 @@ impl Store {
             let Ok(rd) = fs::read_dir(self.dir(d)) else {
                 continue;
             };
-            for e in rd.flatten() {
-                if !e.file_name().to_string_lossy().starts_with(".tmp-") {
-                    continue;
-                }
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .map(|m| {
-                        Timestamp::from_millis(
-                            m.duration_since(std::time::UNIX_EPOCH)
-                                .unwrap_or_default()
-                                .as_millis() as i64,
-                        )
-                    })
-                    .is_ok_and(|m| now.since(m) > Duration::from_secs(3600));
-                if old && fs::remove_file(e.path()).is_ok() {
-                    n += 1;
-                }
-            }
+            let temps = rd
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                .map(|e| e.path());
+            n += sweep_old(temps, now);
         }
         n
     }
+
+    /// Removes the temporary files older than an hour that a slice's listing of `incidents/`
+    /// came across (see `record_slice`).
+    pub fn sweep_slice_temps(&self, slice: &RecordSlice, now: Timestamp) -> usize {
+        sweep_old(
+            slice.temps.iter().map(|n| self.dir("incidents").join(n)),
+            now,
+        )
+    }
+}
+
+/// Removes those of `paths` last modified more than an hour before `now`.
+fn sweep_old(paths: impl Iterator<Item = PathBuf>, now: Timestamp) -> usize {
+    let mut n = 0;
+    for path in paths {
+        let old = fs::symlink_metadata(&path)
+            .and_then(|m| m.modified())
+            .map(|m| {
+                Timestamp::from_millis(
+                    m.duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis() as i64,
+                )
+            })
+            .is_ok_and(|m| now.since(m) > Duration::from_secs(3600));
+        if old && fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A queue file's metadata from its directory entry (a symlink's target's: what the readers
