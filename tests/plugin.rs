@@ -819,27 +819,39 @@ fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
     let fresh_temp = state.join("incidents/.tmp-2-0-600002.json");
     std::fs::write(&fresh_temp, b"{").unwrap();
 
+    // The first run lists the record files for the cycle, and reads none.
     plugin(&cfg);
-    assert!(!old_temps[0].exists(), "swept by every slice's listing");
+    assert!(!old_temps[0].exists(), "swept by the cycle's listing");
     let cursor = prune_cursor(&dir);
-    assert!(
-        cursor.contains(" next ") && cursor.ends_with(" of 4096"),
-        "{cursor}"
-    );
+    assert!(cursor.ends_with(" next 0 of 4096"), "{cursor}");
+    assert!(state.join("meta/prune-cycle").exists());
+    assert_eq!(closed_left(&dir), 2400);
+
+    plugin(&cfg);
     let left = closed_left(&dir);
     assert!(
         (1400..2400).contains(&left),
-        "the first run pruned one slice: {left} left"
+        "the second run pruned one slice: {left} left"
     );
     assert_ne!(marked_open(&dir), expected, "not every marker in one run");
 
-    let runs = 1 + run_cycle(&dir, &cfg);
-    assert!((3..=6).contains(&runs), "{runs} runs for 3,101 records");
+    let runs = 2 + run_cycle(&dir, &cfg);
+    assert!((4..=7).contains(&runs), "{runs} runs for 3,101 records");
     assert_eq!(closed_left(&dir), 0);
+    assert!(
+        !state.join("meta/prune-cycle").exists(),
+        "the list goes with its cycle"
+    );
     assert_eq!(marked_open(&dir), expected);
     assert!(dir.files("quarantine").is_empty());
-    assert!(!old_temps[1].exists(), "every directory is swept once a cycle");
-    assert!(fresh_temp.exists(), "a file being written now is left alone");
+    assert!(
+        !old_temps[1].exists(),
+        "every directory is swept once a cycle"
+    );
+    assert!(
+        fresh_temp.exists(),
+        "a file being written now is left alone"
+    );
     let done = prune_cursor(&dir);
     let (ms, _) = plugin(&cfg);
     assert_eq!(module(&ms, "open incidents").data(), "701");
@@ -861,8 +873,13 @@ fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
 #[test]
 fn a_run_killed_mid_slice_is_finished_by_the_next_runs() {
     let (dir, _ilert, cfg) = sliced_store("plugin-slice-kill");
-    // Where the first run's store writes go (the trace of an identical store).
+    // Where the second run's store writes go (the trace of an identical store); the first
+    // lists the records for the cycle.
     let (twin, _twin_ilert, twin_cfg) = sliced_store("plugin-slice-kill-twin");
+    plugin(&cfg);
+    plugin(&twin_cfg);
+    let listed = prune_cursor(&dir);
+    assert!(listed.ends_with(" next 0 of 4096"), "{listed}");
     let trace = twin.join("trace");
     let out = Command::new(BIN)
         .arg("--config")
@@ -890,11 +907,28 @@ fn a_run_killed_mid_slice_is_finished_by_the_next_runs() {
     assert_eq!(out.status.code(), None, "killed: {}", stderr(&out));
     assert_eq!(
         prune_cursor(&dir),
-        "",
+        listed,
         "the cursor does not pass a slice that was not finished"
     );
     let left = closed_left(&dir);
     assert!(left < 2400, "{left}");
+    // And a power cut cut the cycle's list short (it is written without fsync): the next
+    // run starts a new cycle.
+    let list = dir.state().join("meta/prune-cycle");
+    let text = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, &text[..text.len() / 2]).unwrap();
+    plugin(&cfg);
+    let restarted = prune_cursor(&dir);
+    assert!(
+        restarted.ends_with(" next 0 of 4096") && restarted != listed,
+        "{restarted}"
+    );
+    assert!(
+        dir.log()
+            .contains("list of record files is missing or damaged"),
+        "{}",
+        dir.log()
+    );
 
     run_cycle(&dir, &cfg);
     assert_eq!(closed_left(&dir), 0);

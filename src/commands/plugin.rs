@@ -31,7 +31,7 @@ use crate::ilert;
 use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
 use crate::store::slices::{self, Cursor, Plan};
-use crate::store::{OpenIndexHead, OutboxScan, RecordSlice, SliceMarkers, Store};
+use crate::store::{CycleStart, OpenIndexHead, OutboxScan, RecordSlice, SliceMarkers, Store};
 use crate::time::Timestamp;
 
 use super::flush_all;
@@ -175,6 +175,7 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     let mut open_head = store.as_ref().ok().map(|s| {
         let slice_from = match closed_plan(config, s, "prune") {
             Plan::From { from, .. } => Some(from),
+            Plan::Start { .. } => Some(0),
             Plan::Idle => None,
         };
         (
@@ -436,12 +437,32 @@ const CLOSED_SCAN_EVERY: Duration = Duration::from_secs(3600);
 
 /// The slice of records the pass `what` reads this run, and when its cycle started; `None`
 /// when its last cycle is complete and recent. The cursor is `meta/last-<what>-scan`.
+/// A new cycle lists the store's record files: a store of one slice is handled at once; a
+/// larger one's list is written and its slices follow, one per run, read from the list
+/// (so a run lists `incidents/` once a cycle, not once a slice).
 fn closed_slice(config: &Config, store: &Store, what: &str) -> Option<(Timestamp, RecordSlice)> {
+    let limit = slices::RECORDS_PER_SLICE;
+    let start = |started: Timestamp| match store.start_cycle(what, started, limit) {
+        CycleStart::Whole(slice) => Some((started, slice)),
+        CycleStart::Listed(total) => {
+            log::debug!("plugin: {what} pass: a new cycle over {total} record files");
+            let cursor = Cursor { started, next: 0 };
+            store.write_meta_quick(&format!("last-{what}-scan"), &cursor.text());
+            None
+        }
+    };
     match closed_plan(config, store, what) {
         Plan::Idle => None,
-        Plan::From { started, from } => {
-            Some((started, store.record_slice(from, slices::RECORDS_PER_SLICE)))
-        }
+        Plan::Start { started } => start(started),
+        Plan::From { started, from } => match store.cycle_slice(what, started, from, limit) {
+            Some(slice) => Some((started, slice)),
+            None => {
+                log::info!(
+                    "plugin: the {what} pass's list of record files is missing or damaged; a new cycle starts"
+                );
+                start(Timestamp::now())
+            }
+        },
     }
 }
 
@@ -464,6 +485,9 @@ fn closed_slice_done(store: &Store, what: &str, started: Timestamp, slice: &Reco
         next: slice.end,
     };
     store.write_meta_quick(&format!("last-{what}-scan"), &cursor.text());
+    if slice.end >= slices::BUCKETS {
+        store.remove_meta(&format!("{what}-cycle"));
+    }
     if slice.from > 0 || slice.end < slices::BUCKETS {
         log::debug!(
             "plugin: {what} pass: buckets {}..{} of {} ({} of {} records)",

@@ -325,31 +325,54 @@ impl OutboxScan {
     }
 }
 
-/// The names of the record files of one slice of a pass over every record (see `slices`
-/// and `Store::record_slice`).
+/// The names of the record files of one slice of a pass over every record (see `slices`,
+/// `Store::start_cycle` and `Store::cycle_slice`).
 #[derive(Debug, Default)]
 pub struct RecordSlice {
     /// The slice's first bucket.
     pub from: u32,
     /// The bucket after its last (`slices::BUCKETS` for the cycle's last slice).
     pub end: u32,
-    /// How many record files `incidents/` held in all.
+    /// How many record files the cycle's list holds in all.
     pub total: usize,
-    /// Stems of the slice's files under `incidents/`.
-    settled: Vec<String>,
-    /// Stems of the slice's files under `outbox/`.
-    queued: Vec<String>,
+    /// File stems of the slice's current records (under `outbox/`, `incidents/` or both).
+    current: Vec<String>,
     /// Names of the slice's files under `history/`.
     history: Vec<String>,
-    /// Temporary files (`.tmp-*`) the listing of `incidents/` came across (all of them).
+    /// Temporary files (`.tmp-*`) the listing of `incidents/` came across (a new cycle's).
     temps: Vec<String>,
+}
+
+/// How a new cycle of a pass over every record starts (`Store::start_cycle`).
+#[derive(Debug)]
+pub enum CycleStart {
+    /// The store is one slice: here it is, whole; no list was written.
+    Whole(RecordSlice),
+    /// The list of this many record files was written; the slices follow in the next runs.
+    Listed(usize),
 }
 
 impl RecordSlice {
     /// How many record files the slice names (current and superseded).
     pub fn files(&self) -> usize {
-        self.settled.len() + self.queued.len() + self.history.len()
+        self.current.len() + self.history.len()
     }
+}
+
+/// The first line of a cycle's list of record files (`Store::start_cycle`).
+const CYCLE_LIST: &str = "pandora-ilert record files";
+
+/// Current records' stems and history files' names, apart.
+fn split_kinds(files: impl Iterator<Item = (bool, String)>) -> (Vec<String>, Vec<String>) {
+    let (mut current, mut history) = (Vec::new(), Vec::new());
+    for (is_current, name) in files {
+        if is_current {
+            current.push(name);
+        } else {
+            history.push(name);
+        }
+    }
+    (current, history)
 }
 
 /// A history file's key part (`<key>.<seq>.json`), the name itself for anything else: a
@@ -990,37 +1013,26 @@ impl Store {
     /// read one at a time: only the file names of the store are held. Corrupt ones are
     /// quarantined.
     pub fn incidents(&self) -> impl Iterator<Item = Incident> + '_ {
-        let RecordSlice {
-            settled, queued, ..
-        } = self.record_slice(0, usize::MAX);
-        let with_queue: std::collections::HashSet<String> = queued.iter().cloned().collect();
-        let settled = settled
+        let RecordSlice { current, .. } = self.all_record_files();
+        current
             .into_iter()
-            .filter(move |s| !with_queue.contains(s))
-            .map(|s| ("incidents", s));
-        queued
-            .into_iter()
-            .map(|s| ("outbox", s))
-            .chain(settled)
-            .filter_map(move |(dir, stem)| {
-                self.read_incident(&self.dir(dir).join(format!("{stem}.json")))
-            })
+            .filter_map(move |stem| self.read_current(&stem))
     }
 
-    /// Lists the record files for one run of a pass over every record (see `slices`): one
-    /// listing of `incidents/` counts the records per bucket and keeps the names of the
-    /// buckets from `from` on, up to about `limit` records (`usize::MAX`: every record); then
-    /// `outbox/` and `history/` for the same buckets. Only these names are held. Anything in
-    /// `incidents/` that is not a record file is quarantined, as by every listing.
-    pub fn record_slice(&self, from: u32, limit: usize) -> RecordSlice {
-        use std::collections::BinaryHeap;
-        let mut counts = vec![0u32; slices::BUCKETS as usize];
-        // The names of the lowest buckets from `from` on; a bucket alone holding more than
-        // the cap (a store of some 16 million records) is read in part.
-        let cap = limit.saturating_mul(4);
-        let mut kept: BinaryHeap<(u32, String)> = BinaryHeap::new();
-        let mut truncated = false;
-        let mut total = 0usize;
+    /// A current record's incident by file stem: the `outbox/` copy, else the `incidents/`
+    /// one (as `load_record` reads it, without the queue).
+    fn read_current(&self, stem: &str) -> Option<Incident> {
+        let file = format!("{stem}.json");
+        self.read_incident(&self.dir("outbox").join(&file))
+            .or_else(|| self.read_incident(&self.dir("incidents").join(&file)))
+    }
+
+    /// Every record file, sorted by bucket (see `slices`): `(bucket, true for a current
+    /// record's stem / false for a history file's name, name)`, and the temporary files of
+    /// `incidents/`. One listing each of `incidents/`, `outbox/` and `history/`; anything in
+    /// the first two that is not a record file is quarantined, as by every listing.
+    fn list_record_files(&self) -> (Vec<(u32, bool, String)>, Vec<String>) {
+        let mut files: Vec<(u32, bool, String)> = Vec::new();
         let mut temps = Vec::new();
         if let Ok(rd) = fs::read_dir(self.dir("incidents")) {
             for e in rd.flatten() {
@@ -1033,65 +1045,119 @@ impl Store {
                 if name.starts_with('.') {
                     continue;
                 }
-                let Some(stem) = name.strip_suffix(".json").filter(|s| is_encoded_key(s)) else {
-                    self.quarantine(&e.path(), "not a file this store writes");
-                    continue;
-                };
-                let b = slices::bucket(stem);
-                counts[b as usize] += 1;
-                total += 1;
-                if b < from {
-                    continue;
-                }
-                if kept.len() < cap {
-                    kept.push((b, stem.to_string()));
-                } else if kept.peek().is_some_and(|(top, _)| b < *top) {
-                    kept.pop();
-                    kept.push((b, stem.to_string()));
-                    truncated = true;
-                } else {
-                    truncated = true;
+                match name.strip_suffix(".json").filter(|s| is_encoded_key(s)) {
+                    Some(stem) => files.push((slices::bucket(stem), true, stem.to_string())),
+                    None => self.quarantine(&e.path(), "not a file this store writes"),
                 }
             }
         }
-        let mut end = slices::slice_end(&counts, from, limit);
-        if truncated {
-            if let Some((top, _)) = kept.peek() {
-                end = end.min(*top).max(from + 1);
+        for (_, p) in self.list_records("outbox") {
+            if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
+                files.push((slices::bucket(stem), true, stem.to_string()));
             }
         }
-        let holds = |stem: &str| (from..end).contains(&slices::bucket(stem));
-        let settled: Vec<String> = kept
-            .into_vec()
-            .into_iter()
-            .filter(|(b, _)| *b < end)
-            .map(|(_, s)| s)
-            .collect();
-        let queued: Vec<String> = self
-            .list_records("outbox")
-            .into_iter()
-            .filter_map(|(_, p)| {
-                let stem = p.file_stem()?.to_str()?.to_string();
-                holds(&stem).then_some(stem)
-            })
-            .collect();
-        let history: Vec<String> = fs::read_dir(self.dir("history"))
-            .into_iter()
-            .flatten()
-            .flatten()
-            .filter_map(|e| e.file_name().into_string().ok())
-            .filter(|n| !n.starts_with('.'))
-            .filter(|n| holds(history_key_part(n)))
-            .collect();
+        if let Ok(rd) = fs::read_dir(self.dir("history")) {
+            for name in rd
+                .flatten()
+                .filter_map(|e| e.file_name().into_string().ok())
+            {
+                if !name.starts_with('.') {
+                    files.push((slices::bucket(history_key_part(&name)), false, name));
+                }
+            }
+        }
+        files.sort_unstable();
+        files.dedup();
+        (files, temps)
+    }
+
+    /// Every record file as one slice (no list written): `incidents()`, the index rebuild.
+    fn all_record_files(&self) -> RecordSlice {
+        let (files, temps) = self.list_record_files();
+        let total = files.len();
+        let (current, history) = split_kinds(files.into_iter().map(|(_, c, n)| (c, n)));
         RecordSlice {
-            from,
-            end,
+            from: 0,
+            end: slices::BUCKETS,
             total,
-            settled,
-            queued,
+            current,
             history,
             temps,
         }
+    }
+
+    /// Starts a cycle of the pass `what` over every record: lists the record files once.
+    /// A store of at most `limit` of them is one slice, returned whole; a larger one's list
+    /// is written to `meta/<what>-cycle` (sorted by bucket, without `fsync`: a list a power
+    /// cut damaged is found out by `cycle_slice` and the cycle starts again), for the
+    /// following runs to take their slices from without listing the store again.
+    pub fn start_cycle(&self, what: &str, started: Timestamp, limit: usize) -> CycleStart {
+        let (files, temps) = self.list_record_files();
+        let total = files.len();
+        if total <= limit {
+            let (current, history) = split_kinds(files.into_iter().map(|(_, c, n)| (c, n)));
+            return CycleStart::Whole(RecordSlice {
+                from: 0,
+                end: slices::BUCKETS,
+                total,
+                current,
+                history,
+                temps,
+            });
+        }
+        let mut text = String::with_capacity(total * 16 + 64);
+        text.push_str(&format!(
+            "{CYCLE_LIST} {} {total}\n",
+            started.rfc3339_millis()
+        ));
+        for (b, current, name) in &files {
+            let kind = if *current { 'c' } else { 'h' };
+            text.push_str(&format!("{b} {kind} {name}\n"));
+        }
+        text.push_str(&format!("end {total}\n"));
+        self.write_meta_quick(&format!("{what}-cycle"), &text);
+        // Temporary files of `incidents/` are swept here, as a slice would.
+        sweep_old(temps.iter().map(|n| self.dir("incidents").join(n)), started);
+        CycleStart::Listed(total)
+    }
+
+    /// The slice from bucket `from` of the cycle of `what` that started at `started`, from
+    /// its list (`start_cycle`): whole buckets, about `limit` records. `None` when the list
+    /// is missing, of another cycle, or not whole.
+    pub fn cycle_slice(
+        &self,
+        what: &str,
+        started: Timestamp,
+        from: u32,
+        limit: usize,
+    ) -> Option<RecordSlice> {
+        let text = fs::read_to_string(self.dir("meta").join(format!("{what}-cycle"))).ok()?;
+        let mut lines = text.lines();
+        let header = lines.next()?;
+        let total: usize = header
+            .strip_prefix(&format!("{CYCLE_LIST} {} ", started.rfc3339_millis()))?
+            .parse()
+            .ok()?;
+        let body: Vec<&str> = lines.collect();
+        if body.len() != total + 1 || body[total] != format!("end {total}") {
+            return None;
+        }
+        let items = body[..total].iter().filter_map(|l| {
+            let mut w = l.splitn(3, ' ');
+            let b: u32 = w.next()?.parse().ok()?;
+            let current = w.next()? == "c";
+            Some((b, (current, w.next()?.to_string())))
+        });
+        let (taken, end) = slices::take_slice(items, from, limit);
+        let (current, history) = split_kinds(taken.into_iter());
+        Some(RecordSlice {
+            from,
+            end,
+            total,
+            current,
+            history,
+            temps: Vec::new(),
+        })
     }
 
     /// The current incident records of a slice, read one at a time (a queued copy under
@@ -1100,21 +1166,10 @@ impl Store {
         &'a self,
         slice: &'a RecordSlice,
     ) -> impl Iterator<Item = Incident> + 'a {
-        let queued: std::collections::HashSet<&str> =
-            slice.queued.iter().map(String::as_str).collect();
-        let settled = slice
-            .settled
-            .iter()
-            .filter(move |s| !queued.contains(s.as_str()))
-            .map(|s| ("incidents", s));
         slice
-            .queued
+            .current
             .iter()
-            .map(|s| ("outbox", s))
-            .chain(settled)
-            .filter_map(move |(dir, stem)| {
-                self.read_incident(&self.dir(dir).join(format!("{stem}.json")))
-            })
+            .filter_map(move |stem| self.read_current(stem))
     }
 
     /// The superseded records of a slice, read one at a time.
@@ -1262,7 +1317,7 @@ impl Store {
     /// Rebuilds the `open/` index from every record (a store from before the index, or one
     /// restored from a backup): see `repair_open_index`. Returns how many are open.
     pub fn rebuild_open_index(&self) -> usize {
-        self.repair_open_index(&self.record_slice(0, usize::MAX), None, |_| ())
+        self.repair_open_index(&self.all_record_files(), None, |_| ())
     }
 
     /// Repairs the `open/` index for the records of one slice (the plugin's pass over every
@@ -1650,6 +1705,14 @@ impl Store {
         let p = self.dir("meta").join(name);
         if let Err(e) = write_atomic(&p, value.as_bytes()) {
             log::warn!("cannot write {}: {e}", p.display());
+        }
+    }
+
+    /// Removes a value under `meta/`, if there (failures are logged).
+    pub fn remove_meta(&self, name: &str) {
+        let p = self.dir("meta").join(name);
+        if let Err(e) = fsutil::remove(&p) {
+            log::warn!("cannot remove {}: {e}", p.display());
         }
     }
 
@@ -2096,9 +2159,19 @@ mod tests {
         }
         fs::write(open.join("0000000000007.gone"), b"").unwrap();
         assert_ne!(markers(), before);
+        let started = Timestamp::from_millis(1_000);
+        match store.start_cycle("test", started, 20) {
+            CycleStart::Listed(total) => assert_eq!(total, 300),
+            CycleStart::Whole(_) => panic!("300 records are more than one slice of 20"),
+        }
+        let later = Timestamp::from_millis(2_000);
+        assert!(
+            store.cycle_slice("test", later, 0, 20).is_none(),
+            "another cycle's list"
+        );
         let (mut from, mut runs, mut read) = (0, 0, 0);
         while from < slices::BUCKETS {
-            let slice = store.record_slice(from, 20);
+            let slice = store.cycle_slice("test", started, from, 20).unwrap();
             assert_eq!(slice.total, 300);
             assert!(slice.end > from);
             read += store.slice_incidents(&slice).count();
@@ -2115,6 +2188,16 @@ mod tests {
         assert_eq!(read, 300, "every record once");
         assert!(runs >= 15, "{runs} runs");
         assert_eq!(markers(), before);
+        // A list a power cut cut short is not used.
+        let list = dir.join("meta/test-cycle");
+        let text = fs::read_to_string(&list).unwrap();
+        fs::write(&list, &text[..text.len() / 2]).unwrap();
+        assert!(store.cycle_slice("test", started, 0, 20).is_none());
+        match store.start_cycle("small", started, 1000) {
+            CycleStart::Whole(slice) => assert_eq!(slice.files(), 300),
+            CycleStart::Listed(_) => panic!("one slice"),
+        }
+        assert!(!dir.join("meta/small-cycle").exists());
         let _ = fs::remove_dir_all(dir);
     }
 

@@ -82,11 +82,16 @@ impl Cursor {
 pub enum Plan {
     /// Nothing: the last cycle is complete and started less than `every` ago.
     Idle,
+    /// Start a new cycle now: list the record files.
+    Start {
+        /// Now.
+        started: Timestamp,
+    },
     /// Visit the buckets from `from` on, in the cycle that started at `started`.
     From {
-        /// When the cycle started (now, for a new cycle).
+        /// When the cycle started.
         started: Timestamp,
-        /// The first bucket of this run's slice (0 for a new cycle).
+        /// The first bucket of this run's slice.
         from: u32,
     },
 }
@@ -96,10 +101,7 @@ pub enum Plan {
 /// `every` after it started (at once if it took longer); a cursor from the future (the clock
 /// went back) starts a new cycle.
 pub fn plan(cursor: Option<Cursor>, now: Timestamp, every: Duration) -> Plan {
-    let fresh = Plan::From {
-        started: now,
-        from: 0,
-    };
+    let fresh = Plan::Start { started: now };
     match cursor {
         None => fresh,
         Some(c) if c.started > now => fresh,
@@ -112,21 +114,33 @@ pub fn plan(cursor: Option<Cursor>, now: Timestamp, every: Duration) -> Plan {
     }
 }
 
-/// The end (exclusive) of the slice that starts at bucket `from`, given how many records
-/// each bucket holds: at least one bucket, then as many as keep the slice within `limit`
-/// records.
-pub fn slice_end(counts: &[u32], from: u32, limit: usize) -> u32 {
-    let mut end = from.min(BUCKETS);
-    let mut taken = 0usize;
-    while end < BUCKETS {
-        let n = counts.get(end as usize).copied().unwrap_or(0) as usize;
-        if end > from && taken + n > limit {
-            break;
+/// The slice from bucket `from` of a cycle's list of `(bucket, item)`, sorted by bucket:
+/// whole buckets, as many as keep it within `limit` items (at least one bucket, however
+/// many it holds). Returns the items and the end of the slice: the first bucket not taken,
+/// `BUCKETS` when none is left (the buckets between hold nothing, and belong to the slice).
+pub fn take_slice<T>(
+    items: impl Iterator<Item = (u32, T)>,
+    from: u32,
+    limit: usize,
+) -> (Vec<T>, u32) {
+    let mut taken: Vec<T> = Vec::new();
+    let mut group: Vec<T> = Vec::new();
+    let mut group_bucket = from;
+    for (b, item) in items.filter(|(b, _)| *b >= from) {
+        if b != group_bucket && !group.is_empty() {
+            if !taken.is_empty() && taken.len() + group.len() > limit {
+                return (taken, group_bucket);
+            }
+            taken.append(&mut group);
         }
-        taken += n;
-        end += 1;
+        group_bucket = b;
+        group.push(item);
     }
-    end
+    if !taken.is_empty() && taken.len() + group.len() > limit {
+        return (taken, group_bucket);
+    }
+    taken.append(&mut group);
+    (taken, BUCKETS)
 }
 
 #[cfg(test)]
@@ -139,48 +153,60 @@ mod tests {
         Timestamp::from_millis(1_800_000_000_000 + secs * 1000)
     }
 
-    /// Runs whole cycles of slices over `names` (as the store would, counting per bucket),
-    /// and returns how often each name was visited and how many runs it took.
-    fn cycle(names: &[String], limit: usize) -> (Vec<usize>, usize) {
-        let mut counts = vec![0u32; BUCKETS as usize];
-        for n in names {
-            counts[bucket(n) as usize] += 1;
-        }
+    /// A cycle's sorted list, as the store writes it.
+    fn list(names: &[String]) -> Vec<(u32, usize)> {
+        let mut v: Vec<(u32, usize)> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (bucket(n), i))
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
+    /// Runs a whole cycle of slices over `names` and returns how often each name was
+    /// visited, how many runs it took, and each slice's bucket range.
+    fn cycle(names: &[String], limit: usize) -> (Vec<usize>, usize, Vec<(u32, u32)>) {
+        let list = list(names);
         let mut visits = vec![0; names.len()];
-        let (mut from, mut runs) = (0, 0);
+        let (mut from, mut ranges) = (0, Vec::new());
         while from < BUCKETS {
-            let end = slice_end(&counts, from, limit);
+            let (items, end) = take_slice(list.iter().copied(), from, limit);
             assert!(end > from, "every run makes progress");
-            let read = names
-                .iter()
-                .enumerate()
-                .filter(|(_, n)| (from..end).contains(&bucket(n)))
-                .map(|(i, _)| visits[i] += 1)
-                .count();
+            for i in &items {
+                visits[*i] += 1;
+                assert!((from..end).contains(&bucket(&names[*i])));
+            }
+            let one_bucket = items.iter().all(|i| bucket(&names[*i]) == from);
             assert!(
-                read <= limit || end == from + 1,
-                "a slice stays within the limit unless one bucket alone exceeds it: {read}"
+                items.len() <= limit || one_bucket,
+                "a slice stays within the limit unless one bucket alone exceeds it: {}",
+                items.len()
             );
+            ranges.push((from, end));
             from = end;
-            runs += 1;
         }
-        (visits, runs)
+        (visits, ranges.len(), ranges)
     }
 
     #[test]
     fn one_cycle_visits_every_record_exactly_once() {
         let names: Vec<String> = (0..100_000).map(|i| (10_000_000 + i).to_string()).collect();
-        let (visits, runs) = cycle(&names, RECORDS_PER_SLICE);
+        let (visits, runs, ranges) = cycle(&names, RECORDS_PER_SLICE);
         assert!(visits.iter().all(|v| *v == 1));
         assert!(
             (100..=110).contains(&runs),
             "{runs} runs for 100,000 records"
         );
+        assert!(
+            ranges.windows(2).all(|w| w[0].1 == w[1].0) && ranges[0].0 == 0,
+            "consecutive ranges from 0 to the end: {ranges:?}"
+        );
         let small: Vec<String> = (0..700).map(|i| format!("key-{i}")).collect();
-        let (visits, runs) = cycle(&small, RECORDS_PER_SLICE);
+        let (visits, runs, _) = cycle(&small, RECORDS_PER_SLICE);
         assert!(visits.iter().all(|v| *v == 1));
         assert_eq!(runs, 1, "a small store is visited whole in one run");
-        let (visits, runs) = cycle(&[], RECORDS_PER_SLICE);
+        let (visits, runs, _) = cycle(&[], RECORDS_PER_SLICE);
         assert!(visits.is_empty());
         assert_eq!(runs, 1);
     }
@@ -188,35 +214,31 @@ mod tests {
     #[test]
     fn spread_work_falls_in_exactly_one_slice_of_any_cycle() {
         let names: Vec<String> = (0..30_000).map(|i| format!("k{i}")).collect();
-        let mut counts = vec![0u32; BUCKETS as usize];
-        for n in &names {
-            counts[bucket(n) as usize] += 1;
-        }
         for limit in [1, 100, 1000, usize::MAX] {
-            let mut done = vec![0; 10];
-            let mut from = 0;
-            while from < BUCKETS {
-                let end = slice_end(&counts, from, limit);
-                for (n, d) in done.iter_mut().enumerate() {
-                    if (from..end).contains(&spread(n, 10)) {
-                        *d += 1;
-                    }
-                }
-                from = end;
-            }
+            let (_, _, ranges) = cycle(&names, limit);
+            let done: Vec<usize> = (0..10)
+                .map(|n| {
+                    ranges
+                        .iter()
+                        .filter(|(f, e)| (*f..*e).contains(&spread(n, 10)))
+                        .count()
+                })
+                .collect();
             assert_eq!(done, [1; 10], "limit {limit}");
         }
     }
 
     #[test]
     fn a_bucket_larger_than_the_limit_is_still_one_slice() {
-        let mut counts = vec![0u32; BUCKETS as usize];
-        counts[5] = 5000;
-        counts[6] = 1;
-        assert_eq!(slice_end(&counts, 0, 1000), 5);
-        assert_eq!(slice_end(&counts, 5, 1000), 6);
-        assert_eq!(slice_end(&counts, 6, 1000), BUCKETS);
-        assert_eq!(slice_end(&counts, BUCKETS, 1000), BUCKETS);
+        let list: Vec<(u32, u32)> = (0..5000).map(|i| (5, i)).chain([(6, 0), (9, 1)]).collect();
+        let (items, end) = take_slice(list.iter().copied(), 0, 1000);
+        assert_eq!((items.len(), end), (5000, 6));
+        let (items, end) = take_slice(list.iter().copied(), 6, 1000);
+        assert_eq!((items, end), (vec![0, 1], BUCKETS));
+        let (items, end) = take_slice(list.iter().copied(), 6, 1);
+        assert_eq!((items, end), (vec![0], 9));
+        let (items, end) = take_slice(list.iter().copied(), 10, 1000);
+        assert_eq!((items, end), (vec![], BUCKETS));
     }
 
     #[test]
@@ -262,10 +284,7 @@ mod tests {
 
     #[test]
     fn a_cycle_goes_on_and_the_next_starts_an_hour_after_the_last() {
-        let fresh = |now| Plan::From {
-            started: now,
-            from: 0,
-        };
+        let fresh = |now| Plan::Start { started: now };
         assert_eq!(plan(None, t(10), HOUR), fresh(t(10)));
         let going = Cursor {
             started: t(0),
