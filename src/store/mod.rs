@@ -1105,16 +1105,14 @@ impl Store {
                 temps,
             });
         }
+        use std::fmt::Write as _;
         let mut text = String::with_capacity(total * 16 + 64);
-        text.push_str(&format!(
-            "{CYCLE_LIST} {} {total}\n",
-            started.rfc3339_millis()
-        ));
+        let _ = writeln!(text, "{CYCLE_LIST} {} {total}", started.rfc3339_millis());
         for (b, current, name) in &files {
             let kind = if *current { 'c' } else { 'h' };
-            text.push_str(&format!("{b} {kind} {name}\n"));
+            let _ = writeln!(text, "{b} {kind} {name}");
         }
-        text.push_str(&format!("end {total}\n"));
+        let _ = writeln!(text, "end {total}");
         self.write_meta_quick(&format!("{what}-cycle"), &text);
         // Temporary files of `incidents/` are swept here, as a slice would.
         sweep_old(temps.iter().map(|n| self.dir("incidents").join(n)), started);
@@ -1142,14 +1140,17 @@ impl Store {
         if body.len() != total + 1 || body[total] != format!("end {total}") {
             return None;
         }
-        let items = body[..total].iter().filter_map(|l| {
+        let bucket_of = |l: &str| -> Option<u32> { l.split_once(' ')?.0.parse().ok() };
+        // The list is sorted by bucket: start at the slice's first line.
+        let first = body[..total].partition_point(|l| bucket_of(l).is_some_and(|b| b < from));
+        let items = body[first..total].iter().filter_map(|l| {
             let mut w = l.splitn(3, ' ');
             let b: u32 = w.next()?.parse().ok()?;
             let current = w.next()? == "c";
-            Some((b, (current, w.next()?.to_string())))
+            Some((b, (current, w.next()?)))
         });
         let (taken, end) = slices::take_slice(items, from, limit);
-        let (current, history) = split_kinds(taken.into_iter());
+        let (current, history) = split_kinds(taken.into_iter().map(|(c, n)| (c, n.to_string())));
         Some(RecordSlice {
             from,
             end,
