@@ -937,3 +937,32 @@ fn a_run_killed_mid_slice_is_finished_by_the_next_runs() {
     let (ms, _) = plugin(&cfg);
     assert_eq!(module(&ms, "open incidents").data(), "701");
 }
+
+/// Issue 12: the plugin lists `open/` once and keeps only the oldest few markers (and a few
+/// spare); when more of the oldest than that are stale (crashes between recoveries and
+/// their markers' removal, not yet repaired), the report reads on through the whole index
+/// and still shows the oldest open incidents.
+#[test]
+fn the_oldest_open_incidents_are_shown_past_many_stale_markers() {
+    let (dir, ilert) = (TestDir::new("plugin-stale-head"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "", "", "");
+    for id in ["801", "802", "803"] {
+        dir.assert_ok(&PandoraAlert::firing(id).run(&cfg));
+    }
+    // The first run's housekeeping cycle: the next is an hour away.
+    plugin(&cfg);
+    assert!(!prune_cursor(&dir).is_empty());
+    for n in 0..20 {
+        let marker = dir.state().join(format!("open/{:013}.9{n:02}", n + 1));
+        std::fs::write(marker, b"").unwrap();
+    }
+    let (ms, _) = plugin(&cfg);
+    let open = module(&ms, "open incidents");
+    assert_eq!(open.data(), "23", "stale markers count until repaired");
+    let shown = open.get("description").unwrap_or_default();
+    assert_eq!(
+        shown.matches("web-01 / CPU Load (open").count(),
+        3,
+        "{shown}"
+    );
+}
