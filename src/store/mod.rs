@@ -362,17 +362,64 @@ impl RecordSlice {
 /// The first line of a cycle's list of record files (`Store::start_cycle`).
 const CYCLE_LIST: &str = "pandora-ilert record files";
 
-/// Current records' stems and history files' names, apart.
-fn split_kinds(files: impl Iterator<Item = (bool, String)>) -> (Vec<String>, Vec<String>) {
-    let (mut current, mut history) = (Vec::new(), Vec::new());
-    for (is_current, name) in files {
-        if is_current {
-            current.push(name);
-        } else {
-            history.push(name);
+/// The slice from bucket `from` of a cycle's list of record files (`Store::start_cycle`):
+/// `None` unless its first line names the cycle that started at `started` and its last
+/// line closes the count of the lines between. Two passes over the text: the records per
+/// bucket, then the names of the slice's buckets.
+fn parse_slice(text: &str, started: Timestamp, from: u32, limit: usize) -> Option<RecordSlice> {
+    let mut lines = text.lines();
+    if lines.next()? != format!("{CYCLE_LIST} {}", started.rfc3339_millis()) {
+        return None;
+    }
+    fn parse(line: &str) -> Option<(u32, bool, &str)> {
+        let mut w = line.splitn(3, ' ');
+        let b: u32 = w.next()?.parse().ok().filter(|b| *b < slices::BUCKETS)?;
+        let current = match w.next()? {
+            "c" => true,
+            "h" => false,
+            _ => return None,
+        };
+        Some((b, current, w.next()?))
+    }
+    let mut counts = vec![0u32; slices::BUCKETS as usize];
+    let mut total = 0usize;
+    let mut closed = false;
+    for line in lines.clone() {
+        if closed {
+            return None;
+        }
+        match parse(line) {
+            Some((b, _, _)) => {
+                counts[b as usize] += 1;
+                total += 1;
+            }
+            None if line == format!("end {total}") => closed = true,
+            None => return None,
         }
     }
-    (current, history)
+    if !closed {
+        return None;
+    }
+    let end = slices::slice_end(&counts, from, limit);
+    let (mut current, mut history) = (Vec::new(), Vec::new());
+    for (_, is_current, name) in lines
+        .filter_map(parse)
+        .filter(|(b, _, _)| (from..end).contains(b))
+    {
+        if is_current {
+            current.push(name.to_string());
+        } else {
+            history.push(name.to_string());
+        }
+    }
+    Some(RecordSlice {
+        from,
+        end,
+        total,
+        current,
+        history,
+        temps: Vec::new(),
+    })
 }
 
 /// A history file's key part (`<key>.<seq>.json`), the name itself for anything else: a
@@ -1027,12 +1074,20 @@ impl Store {
             .or_else(|| self.read_incident(&self.dir("incidents").join(&file)))
     }
 
-    /// Every record file, sorted by bucket (see `slices`): `(bucket, true for a current
-    /// record's stem / false for a history file's name, name)`, and the temporary files of
-    /// `incidents/`. One listing each of `incidents/`, `outbox/` and `history/`; anything in
-    /// the first two that is not a record file is quarantined, as by every listing.
-    fn list_record_files(&self) -> (Vec<(u32, bool, String)>, Vec<String>) {
-        let mut files: Vec<(u32, bool, String)> = Vec::new();
+    /// Lists every record file once (`outbox/`, `incidents/`, `history/`), handing each to
+    /// `each` as `(bucket, true for a current record's stem / false for a history file's
+    /// name, name)`, a current record once even when it has copies in both directories.
+    /// Anything in `incidents/` or `outbox/` that is not a record file is quarantined, as by
+    /// every listing. Returns the temporary files of `incidents/`.
+    fn for_each_record_file(&self, mut each: impl FnMut(u32, bool, &str)) -> Vec<String> {
+        let queued: std::collections::HashSet<String> = self
+            .list_records("outbox")
+            .into_iter()
+            .filter_map(|(_, p)| Some(p.file_stem()?.to_str()?.to_string()))
+            .collect();
+        for stem in &queued {
+            each(slices::bucket(stem), true, stem);
+        }
         let mut temps = Vec::new();
         if let Ok(rd) = fs::read_dir(self.dir("incidents")) {
             for e in rd.flatten() {
@@ -1046,40 +1101,38 @@ impl Store {
                     continue;
                 }
                 match name.strip_suffix(".json").filter(|s| is_encoded_key(s)) {
-                    Some(stem) => files.push((slices::bucket(stem), true, stem.to_string())),
+                    Some(stem) if queued.contains(stem) => {}
+                    Some(stem) => each(slices::bucket(stem), true, stem),
                     None => self.quarantine(&e.path(), "not a file this store writes"),
                 }
             }
         }
-        for (_, p) in self.list_records("outbox") {
-            if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                files.push((slices::bucket(stem), true, stem.to_string()));
-            }
-        }
         if let Ok(rd) = fs::read_dir(self.dir("history")) {
-            for name in rd
-                .flatten()
-                .filter_map(|e| e.file_name().into_string().ok())
-            {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
                 if !name.starts_with('.') {
-                    files.push((slices::bucket(history_key_part(&name)), false, name));
+                    each(slices::bucket(history_key_part(&name)), false, &name);
                 }
             }
         }
-        files.sort_unstable();
-        files.dedup();
-        (files, temps)
+        temps
     }
 
     /// Every record file as one slice (no list written): `incidents()`, the index rebuild.
     fn all_record_files(&self) -> RecordSlice {
-        let (files, temps) = self.list_record_files();
-        let total = files.len();
-        let (current, history) = split_kinds(files.into_iter().map(|(_, c, n)| (c, n)));
+        let (mut current, mut history) = (Vec::new(), Vec::new());
+        let temps = self.for_each_record_file(|_, is_current, name| {
+            if is_current {
+                current.push(name.to_string());
+            } else {
+                history.push(name.to_string());
+            }
+        });
         RecordSlice {
             from: 0,
             end: slices::BUCKETS,
-            total,
+            total: current.len() + history.len(),
             current,
             history,
             temps,
@@ -1088,31 +1141,26 @@ impl Store {
 
     /// Starts a cycle of the pass `what` over every record: lists the record files once.
     /// A store of at most `limit` of them is one slice, returned whole; a larger one's list
-    /// is written to `meta/<what>-cycle` (sorted by bucket, without `fsync`: a list a power
-    /// cut damaged is found out by `cycle_slice` and the cycle starts again), for the
-    /// following runs to take their slices from without listing the store again.
+    /// (one line per file, in listing order) is written to `meta/<what>-cycle` without
+    /// `fsync` (a list a power cut damaged is found out by `cycle_slice` and the cycle
+    /// starts again), for the following runs to take their slices from without listing the
+    /// store again.
     pub fn start_cycle(&self, what: &str, started: Timestamp, limit: usize) -> CycleStart {
-        let (files, temps) = self.list_record_files();
-        let total = files.len();
-        if total <= limit {
-            let (current, history) = split_kinds(files.into_iter().map(|(_, c, n)| (c, n)));
-            return CycleStart::Whole(RecordSlice {
-                from: 0,
-                end: slices::BUCKETS,
-                total,
-                current,
-                history,
-                temps,
-            });
-        }
         use std::fmt::Write as _;
-        let mut text = String::with_capacity(total * 16 + 64);
-        let _ = writeln!(text, "{CYCLE_LIST} {} {total}", started.rfc3339_millis());
-        for (b, current, name) in &files {
-            let kind = if *current { 'c' } else { 'h' };
+        let mut text = String::new();
+        let _ = writeln!(text, "{CYCLE_LIST} {}", started.rfc3339_millis());
+        let mut total = 0usize;
+        let temps = self.for_each_record_file(|b, is_current, name| {
+            let kind = if is_current { 'c' } else { 'h' };
             let _ = writeln!(text, "{b} {kind} {name}");
-        }
+            total += 1;
+        });
         let _ = writeln!(text, "end {total}");
+        if total <= limit {
+            let mut slice = parse_slice(&text, started, 0, usize::MAX).unwrap_or_default();
+            slice.temps = temps;
+            return CycleStart::Whole(slice);
+        }
         self.write_meta_quick(&format!("{what}-cycle"), &text);
         // Temporary files of `incidents/` are swept here, as a slice would.
         sweep_old(temps.iter().map(|n| self.dir("incidents").join(n)), started);
@@ -1130,35 +1178,7 @@ impl Store {
         limit: usize,
     ) -> Option<RecordSlice> {
         let text = fs::read_to_string(self.dir("meta").join(format!("{what}-cycle"))).ok()?;
-        let mut lines = text.lines();
-        let header = lines.next()?;
-        let total: usize = header
-            .strip_prefix(&format!("{CYCLE_LIST} {} ", started.rfc3339_millis()))?
-            .parse()
-            .ok()?;
-        let body: Vec<&str> = lines.collect();
-        if body.len() != total + 1 || body[total] != format!("end {total}") {
-            return None;
-        }
-        let bucket_of = |l: &str| -> Option<u32> { l.split_once(' ')?.0.parse().ok() };
-        // The list is sorted by bucket: start at the slice's first line.
-        let first = body[..total].partition_point(|l| bucket_of(l).is_some_and(|b| b < from));
-        let items = body[first..total].iter().filter_map(|l| {
-            let mut w = l.splitn(3, ' ');
-            let b: u32 = w.next()?.parse().ok()?;
-            let current = w.next()? == "c";
-            Some((b, (current, w.next()?)))
-        });
-        let (taken, end) = slices::take_slice(items, from, limit);
-        let (current, history) = split_kinds(taken.into_iter().map(|(c, n)| (c, n.to_string())));
-        Some(RecordSlice {
-            from,
-            end,
-            total,
-            current,
-            history,
-            temps: Vec::new(),
-        })
+        parse_slice(&text, started, from, limit)
     }
 
     /// The current incident records of a slice, read one at a time (a queued copy under

@@ -114,33 +114,21 @@ pub fn plan(cursor: Option<Cursor>, now: Timestamp, every: Duration) -> Plan {
     }
 }
 
-/// The slice from bucket `from` of a cycle's list of `(bucket, item)`, sorted by bucket:
-/// whole buckets, as many as keep it within `limit` items (at least one bucket, however
-/// many it holds). Returns the items and the end of the slice: the first bucket not taken,
-/// `BUCKETS` when none is left (the buckets between hold nothing, and belong to the slice).
-pub fn take_slice<T>(
-    items: impl Iterator<Item = (u32, T)>,
-    from: u32,
-    limit: usize,
-) -> (Vec<T>, u32) {
-    let mut taken: Vec<T> = Vec::new();
-    let mut group: Vec<T> = Vec::new();
-    let mut group_bucket = from;
-    for (b, item) in items.filter(|(b, _)| *b >= from) {
-        if b != group_bucket && !group.is_empty() {
-            if !taken.is_empty() && taken.len() + group.len() > limit {
-                return (taken, group_bucket);
-            }
-            taken.append(&mut group);
+/// The end (exclusive) of the slice that starts at bucket `from`, given how many records
+/// each bucket holds (`counts`, one per bucket): whole buckets, as many as keep the slice
+/// within `limit` records, and at least one.
+pub fn slice_end(counts: &[u32], from: u32, limit: usize) -> u32 {
+    let mut end = from.min(BUCKETS);
+    let mut taken = 0usize;
+    while end < BUCKETS {
+        let n = counts.get(end as usize).copied().unwrap_or(0) as usize;
+        if end > from && taken + n > limit {
+            break;
         }
-        group_bucket = b;
-        group.push(item);
+        taken += n;
+        end += 1;
     }
-    if !taken.is_empty() && taken.len() + group.len() > limit {
-        return (taken, group_bucket);
-    }
-    taken.append(&mut group);
-    (taken, BUCKETS)
+    end
 }
 
 #[cfg(test)]
@@ -153,35 +141,28 @@ mod tests {
         Timestamp::from_millis(1_800_000_000_000 + secs * 1000)
     }
 
-    /// A cycle's sorted list, as the store writes it.
-    fn list(names: &[String]) -> Vec<(u32, usize)> {
-        let mut v: Vec<(u32, usize)> = names
-            .iter()
-            .enumerate()
-            .map(|(i, n)| (bucket(n), i))
-            .collect();
-        v.sort_unstable();
-        v
-    }
-
-    /// Runs a whole cycle of slices over `names` and returns how often each name was
-    /// visited, how many runs it took, and each slice's bucket range.
+    /// Runs a whole cycle of slices over `names` (counting per bucket, as the store does
+    /// with a cycle's list) and returns how often each name was visited, how many runs it
+    /// took, and each slice's bucket range.
     fn cycle(names: &[String], limit: usize) -> (Vec<usize>, usize, Vec<(u32, u32)>) {
-        let list = list(names);
+        let mut counts = vec![0u32; BUCKETS as usize];
+        for n in names {
+            counts[bucket(n) as usize] += 1;
+        }
         let mut visits = vec![0; names.len()];
         let (mut from, mut ranges) = (0, Vec::new());
         while from < BUCKETS {
-            let (items, end) = take_slice(list.iter().copied(), from, limit);
+            let end = slice_end(&counts, from, limit);
             assert!(end > from, "every run makes progress");
-            for i in &items {
-                visits[*i] += 1;
-                assert!((from..end).contains(&bucket(&names[*i])));
-            }
-            let one_bucket = items.iter().all(|i| bucket(&names[*i]) == from);
+            let read = names
+                .iter()
+                .enumerate()
+                .filter(|(_, n)| (from..end).contains(&bucket(n)))
+                .map(|(i, _)| visits[i] += 1)
+                .count();
             assert!(
-                items.len() <= limit || one_bucket,
-                "a slice stays within the limit unless one bucket alone exceeds it: {}",
-                items.len()
+                read <= limit || end == from + 1,
+                "a slice stays within the limit unless one bucket alone exceeds it: {read}"
             );
             ranges.push((from, end));
             from = end;
@@ -230,15 +211,15 @@ mod tests {
 
     #[test]
     fn a_bucket_larger_than_the_limit_is_still_one_slice() {
-        let list: Vec<(u32, u32)> = (0..5000).map(|i| (5, i)).chain([(6, 0), (9, 1)]).collect();
-        let (items, end) = take_slice(list.iter().copied(), 0, 1000);
-        assert_eq!((items.len(), end), (5000, 6));
-        let (items, end) = take_slice(list.iter().copied(), 6, 1000);
-        assert_eq!((items, end), (vec![0, 1], BUCKETS));
-        let (items, end) = take_slice(list.iter().copied(), 6, 1);
-        assert_eq!((items, end), (vec![0], 9));
-        let (items, end) = take_slice(list.iter().copied(), 10, 1000);
-        assert_eq!((items, end), (vec![], BUCKETS));
+        let mut counts = vec![0u32; BUCKETS as usize];
+        counts[5] = 5000;
+        counts[6] = 1;
+        counts[9] = 1;
+        assert_eq!(slice_end(&counts, 0, 1000), 5);
+        assert_eq!(slice_end(&counts, 5, 1000), 6);
+        assert_eq!(slice_end(&counts, 6, 1000), BUCKETS);
+        assert_eq!(slice_end(&counts, 6, 1), 9);
+        assert_eq!(slice_end(&counts, BUCKETS, 1000), BUCKETS);
     }
 
     #[test]
