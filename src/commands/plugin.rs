@@ -173,10 +173,11 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     // between (docs/store.md, "The plugin's reports").
     // The same listing keeps the markers the housekeeping slice checks, if one is due.
     let mut open_head = store.as_ref().ok().map(|s| {
+        // (A new cycle of a large store reads no record in its first run, and a small
+        // store's `open/` is small.)
         let slice_from = match closed_plan(config, s, "prune") {
             Plan::From { from, .. } => Some(from),
-            Plan::Start { .. } => Some(0),
-            Plan::Idle => None,
+            Plan::Start { .. } | Plan::Idle => None,
         };
         (
             s.open_changes(),
