@@ -265,10 +265,14 @@ struct Queue {
 pub const STALE_SPARE: usize = 8;
 
 /// The plugin's listing of `open/`: the count and the `listed` oldest markers, with a few
-/// spare (one pass over `open/`, holding only those names), and the markers from the bucket
-/// `slice_from` on for the run's housekeeping slice if it has one.
-pub fn open_head(store: &Store, listed: usize, slice_from: Option<u32>) -> OpenIndexHead {
-    store.open_index_head(listed + STALE_SPARE, slice_from)
+/// spare (one pass over `open/`, holding only those names), and the markers of the buckets
+/// of the run's housekeeping slice if it has one.
+pub fn open_head(
+    store: &Store,
+    listed: usize,
+    slice: Option<std::ops::Range<u32>>,
+) -> OpenIndexHead {
+    store.open_index_head(listed + STALE_SPARE, slice)
 }
 
 /// The report for the plugin's health modules: the open-incident count from a listing of

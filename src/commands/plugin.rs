@@ -171,17 +171,24 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     };
     // One listing of `open/` serves both reports unless this process changes a marker in
     // between (docs/store.md, "The plugin's reports").
-    // The same listing keeps the markers the housekeeping slice checks, if one is due.
-    let mut open_head = store.as_ref().ok().map(|s| {
-        // (A new cycle of a large store reads no record in its first run, and a small
-        // store's `open/` is small.)
-        let slice_from = match closed_plan(config, s, "prune") {
-            Plan::From { from, .. } => Some(from),
+    // The same listing keeps the markers of this run's housekeeping slice, when a cycle is
+    // under way (its slice is read from the cycle's list now, without writing anything; a
+    // new cycle of a large store reads no record in its first run, and a small store's
+    // `open/` is small).
+    let planned = store
+        .as_ref()
+        .ok()
+        .and_then(|s| match closed_plan(config, s, "prune") {
+            Plan::From { started, from } => s
+                .cycle_slice("prune", started, from, slices::RECORDS_PER_SLICE)
+                .map(|slice| (started, slice)),
             Plan::Start { .. } | Plan::Idle => None,
-        };
+        });
+    let mut open_head = store.as_ref().ok().map(|s| {
+        let buckets = planned.as_ref().map(|(_, slice)| slice.from..slice.end);
         (
             s.open_changes(),
-            open_head(s, crate::health::LISTED, slice_from),
+            open_head(s, crate::health::LISTED, buckets),
         )
     });
     if let Some(ms) = step("status", || {
@@ -223,7 +230,9 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                 let listed = open_head
                     .as_ref()
                     .and_then(|(_, h)| h.slice_markers.as_ref());
-                step("housekeeping", || prune(config, store, deadline, listed));
+                step("housekeeping", || {
+                    prune(config, store, deadline, planned, listed)
+                });
             }
             Ok(None) => log::info!(
                 "plugin: another plugin run holds the plugin lock; this run only reports"
@@ -552,10 +561,23 @@ const SWEPT_OVER_A_CYCLE: [&str; 7] = [
 
 /// Housekeeping over one slice of the records: the `open/` markers of its incidents
 /// repaired, its closed records older than `prune_after` removed, and temporary files swept
-/// from the store directories that fall to it. `listed`: the slice's markers from the run's
-/// listing of `open/`, if it kept them.
-fn prune(config: &Config, store: &Store, deadline: Deadline, listed: Option<&SliceMarkers>) {
-    let Some((started, slice)) = closed_slice(config, store, "prune") else {
+/// from the store directories that fall to it. `planned`: the slice read before the run
+/// took the plugin lock, used if the cursor still points at it; `listed`: the slice's
+/// markers from the run's listing of `open/`.
+fn prune(
+    config: &Config,
+    store: &Store,
+    deadline: Deadline,
+    planned: Option<(Timestamp, RecordSlice)>,
+    listed: Option<&SliceMarkers>,
+) {
+    let slice = match (closed_plan(config, store, "prune"), planned) {
+        (Plan::From { started, from }, Some((s, slice))) if s == started && slice.from == from => {
+            Some((s, slice))
+        }
+        _ => closed_slice(config, store, "prune"),
+    };
+    let Some((started, slice)) = slice else {
         return;
     };
     // The `open/` index is written without fsync: after a power cut a marker may be missing.

@@ -438,28 +438,25 @@ pub struct OpenIndexHead {
     pub count: usize,
     /// The oldest markers, oldest first.
     pub oldest: Vec<(String, Timestamp)>,
-    /// The markers of the lowest buckets from a given one on, for the housekeeping slice of
-    /// the same run (`Store::repair_open_index`), when asked for.
+    /// The markers of some buckets, for the housekeeping slice of the same run
+    /// (`Store::repair_open_index`), when asked for.
     pub slice_markers: Option<SliceMarkers>,
 }
 
-/// Markers of `open/` by bucket (see `slices`), from one listing: those of every bucket in
-/// `from..complete_to`, lowest buckets first.
+/// The markers of `open/` whose key falls in some buckets (see `slices`), from one listing.
 #[derive(Clone, Debug, Default)]
 pub struct SliceMarkers {
-    from: u32,
-    complete_to: u32,
-    names: Vec<(u32, String)>,
+    buckets: std::ops::Range<u32>,
+    names: Vec<String>,
 }
 
 impl SliceMarkers {
     /// The markers of the buckets `range`, if this listing holds them all.
     fn of(&self, range: std::ops::Range<u32>) -> Option<impl Iterator<Item = &str>> {
-        (self.from <= range.start && range.end <= self.complete_to).then(|| {
-            self.names
-                .iter()
-                .filter(move |(b, _)| range.contains(b))
-                .map(|(_, n)| n.as_str())
+        (self.buckets.start <= range.start && range.end <= self.buckets.end).then(|| {
+            self.names.iter().map(String::as_str).filter(move |n| {
+                parse_marker(n).is_some_and(|(_, enc)| range.contains(&slices::bucket(enc)))
+            })
         })
     }
 }
@@ -1271,15 +1268,17 @@ impl Store {
     /// How many markers `open/` holds and the `keep` oldest, in one listing that holds only
     /// those `keep` names (the names start with the opening time, zero-padded: their order is
     /// the time's, so no marker is parsed beyond its name and nothing is sorted but them).
-    /// With `slice_from`, the same listing also keeps the markers of the lowest buckets from
-    /// that one on (about four slices' worth), for this run's housekeeping slice.
-    pub fn open_index_head(&self, keep: usize, slice_from: Option<u32>) -> OpenIndexHead {
+    /// With `slice`, the same listing also keeps the markers of those buckets (for this
+    /// run's housekeeping slice).
+    pub fn open_index_head(
+        &self,
+        keep: usize,
+        slice: Option<std::ops::Range<u32>>,
+    ) -> OpenIndexHead {
         use std::collections::BinaryHeap;
         let mut count = 0;
         let mut oldest: BinaryHeap<String> = BinaryHeap::new();
-        let cap = slices::RECORDS_PER_SLICE * 4;
-        let mut by_bucket: BinaryHeap<(u32, String)> = BinaryHeap::new();
-        let mut truncated = false;
+        let mut in_slice = Vec::new();
         if let Ok(rd) = fs::read_dir(self.dir("open")) {
             for e in rd.flatten() {
                 let name = e.file_name();
@@ -1296,33 +1295,14 @@ impl Store {
                     oldest.pop();
                     oldest.push(name.to_string());
                 }
-                let Some(from) = slice_from else { continue };
-                let b = slices::bucket(enc);
-                if b < from {
-                    continue;
-                }
-                if by_bucket.len() < cap {
-                    by_bucket.push((b, name.to_string()));
-                } else {
-                    truncated = true;
-                    if by_bucket.peek().is_some_and(|(top, _)| b < *top) {
-                        by_bucket.pop();
-                        by_bucket.push((b, name.to_string()));
-                    }
+                if slice
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&slices::bucket(enc)))
+                {
+                    in_slice.push(name.to_string());
                 }
             }
         }
-        let slice_markers = slice_from.map(|from| {
-            let complete_to = match by_bucket.peek() {
-                Some((top, _)) if truncated => *top,
-                _ => slices::BUCKETS,
-            };
-            SliceMarkers {
-                from,
-                complete_to,
-                names: by_bucket.into_sorted_vec(),
-            }
-        });
         OpenIndexHead {
             count,
             oldest: oldest
@@ -1331,7 +1311,10 @@ impl Store {
                 .filter_map(|n| Some((parse_marker(&n)?.0, n)))
                 .map(|(at, n)| (n, at))
                 .collect(),
-            slice_markers,
+            slice_markers: slice.map(|buckets| SliceMarkers {
+                buckets,
+                names: in_slice,
+            }),
         }
     }
 
@@ -2198,7 +2181,9 @@ mod tests {
             read += store.slice_incidents(&slice).count();
             // Every other slice takes its markers from an earlier listing of `open/` (the
             // plugin's report's), the others list `open/` themselves.
-            let listed = store.open_index_head(5, Some(from)).slice_markers;
+            let listed = store
+                .open_index_head(5, Some(from..slice.end))
+                .slice_markers;
             let listed = listed.as_ref().filter(|_| runs % 2 == 0);
             let mut visited = 0;
             store.repair_open_index(&slice, listed, |_| visited += 1);
