@@ -468,9 +468,20 @@ def main():
         settle(pause)
         before = fake.accepted()
         log(f"plugin runs: {plugin_rounds} interleaved rounds")
+        cycle_name = f"plugin, {n_incidents:,} incidents, a new housekeeping cycle"
+
+        def new_cycle(r):
+            # The run that starts the pass over every record (one an hour, or once a cycle):
+            # it lists the store's records for the cycle. The other runs read a slice each.
+            cursor = os.path.join(big.dir, "state", "meta", "last-prune-scan")
+            if os.path.exists(cursor):
+                os.remove(cursor)
+            return big.command("plugin")
+
         pres = interleaved({
             "plugin, 1 incident": lambda r: empty.command("plugin"),
             f"plugin, {n_incidents:,} incidents": lambda r: big.command("plugin"),
+            cycle_name: new_cycle,
             f"plugin, {n_queued:,} queued in backoff": lambda r: queued.command("plugin"),
         }, plugin_rounds, warmup=1)
         sent = fake.accepted() - before
@@ -483,11 +494,14 @@ def main():
         big_name = f"plugin, {n_incidents:,} incidents"
         big_med = statistics.median(walls(pres, big_name))
         big_rss = max(k for _, k in pres[big_name]) / 1024
+        cycle_med = statistics.median(walls(pres, cycle_name))
+        cycle_rss = max(k for _, k in pres[cycle_name]) / 1024
         rows.append((
             f"plugin run, {n_incidents:,} incidents in the store",
-            f"{ms(big_med)}, {big_rss:.1f} MiB",
+            f"{ms(big_med)}, {big_rss:.1f} MiB (a housekeeping slice each); the run that starts "
+            f"a housekeeping cycle {ms(cycle_med)}, {cycle_rss:.1f} MiB",
             "≤ 100 ms, ≤ 20 MiB",
-            big_med <= 0.1 and big_rss <= 20,
+            max(big_med, cycle_med) <= 0.1 and max(big_rss, cycle_rss) <= 20,
         ))
         back_name = f"plugin, {n_queued:,} queued in backoff"
         back_med = statistics.median(walls(pres, back_name))

@@ -91,21 +91,27 @@ pub struct Report {
 
 /// Every record, current and superseded.
 pub fn all_records(store: &Store) -> Vec<(RecordLoc, Incident)> {
-    let mut v: Vec<(RecordLoc, Incident)> = store
-        .incidents()
-        .into_iter()
-        .map(|i| (RecordLoc::Current, i))
-        .collect();
-    v.extend(
-        store
-            .history()
-            .into_iter()
-            .map(|(p, i)| (RecordLoc::History(p), i)),
-    );
+    let mut v: Vec<(RecordLoc, Incident)> =
+        store.incidents().map(|i| (RecordLoc::Current, i)).collect();
+    v.extend(store.history().map(|(p, i)| (RecordLoc::History(p), i)));
     v
 }
 
-/// Archives what is due (or lists it with `dry_run`).
+/// The channels due for archiving among `records` (read one at a time: only the due ones
+/// are kept), as `due` orders them.
+pub fn due_among(
+    records: impl Iterator<Item = (RecordLoc, Incident)>,
+    older_than: Duration,
+    now: Timestamp,
+) -> Vec<Due> {
+    let mut out: Vec<Due> = records
+        .flat_map(|r| due(vec![r], older_than, now))
+        .collect();
+    out.sort_by_key(|d| (!d.drill, d.resolved_at));
+    out
+}
+
+/// Archives what is due among every record (or lists it with `dry_run`).
 pub fn run(
     config: &Config,
     store: &Store,
@@ -114,9 +120,26 @@ pub fn run(
     older_than: Duration,
     dry_run: bool,
 ) -> Report {
+    let records = store
+        .incidents()
+        .map(|i| (RecordLoc::Current, i))
+        .chain(store.history().map(|(p, i)| (RecordLoc::History(p), i)));
+    let due = due_among(records, older_than, Timestamp::now());
+    archive_due(config, store, http, deadline, due, dry_run)
+}
+
+/// Archives the channels `due` lists (or lists them with `dry_run`).
+pub fn archive_due(
+    config: &Config,
+    store: &Store,
+    http: &Http,
+    deadline: Deadline,
+    due: Vec<Due>,
+    dry_run: bool,
+) -> Report {
     let now = Timestamp::now();
     let mut report = Report::default();
-    for d in due(all_records(store), older_than, now) {
+    for d in due {
         if dry_run {
             report.archived.push(d);
             continue;

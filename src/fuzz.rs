@@ -410,7 +410,11 @@ fn check_store(files: &[(&str, String, Vec<u8>)], keys: &[String]) -> Result<(),
         };
         let _ = std::fs::write(root.join(dir).join(name), bytes);
     }
-    let _ = (store.incidents(), store.history(), store.dead_letters());
+    let _ = (
+        store.incidents().count(),
+        store.history().count(),
+        store.dead_letters(),
+    );
     let _ = (
         store.open_incidents(),
         store.open_index(),

@@ -8,6 +8,7 @@
 //! Orphaned temporary files (older than an hour) are swept by the same hourly pass and by
 //! `flush`.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::deadline::Deadline;
@@ -41,17 +42,22 @@ pub struct Pruned {
     pub busy: usize,
 }
 
-/// Removes what `prunable` allows, within the deadline.
+/// Removes what `prunable` allows among the records given (the current ones, then the
+/// superseded ones, each read one at a time: the plugin gives one slice of the store per
+/// run), within the deadline. Returns what it removed and whether it went through every
+/// record given (false: the deadline stopped it).
 pub fn prune(
     store: &Store,
+    current: impl Iterator<Item = Incident>,
+    history: impl Iterator<Item = (PathBuf, Incident)>,
     now: Timestamp,
     keep: Duration,
     deadline: Deadline,
-) -> Result<Pruned, StoreError> {
+) -> Result<(Pruned, bool), StoreError> {
     let mut done = Pruned::default();
-    for incident in store.incidents() {
+    for incident in current {
         if deadline.remaining() < RESERVE {
-            return Ok(done);
+            return Ok((done, false));
         }
         if !prunable(&incident, now, keep) {
             continue;
@@ -70,9 +76,9 @@ pub fn prune(
             done.records += 1;
         }
     }
-    for (path, incident) in store.history() {
+    for (path, incident) in history {
         if deadline.remaining() < RESERVE {
-            return Ok(done);
+            return Ok((done, false));
         }
         if !prunable(&incident, now, keep) {
             continue;
@@ -90,7 +96,7 @@ pub fn prune(
             incident.seq
         );
     }
-    Ok(done)
+    Ok((done, true))
 }
 
 #[cfg(test)]

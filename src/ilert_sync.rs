@@ -256,7 +256,7 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
         .and_then(|l| l.strip_prefix("full "))
         .and_then(Timestamp::parse_rfc3339)
         .filter(|t| *t <= now && now.since(*t) < FULL_PASS_EVERY);
-    let (incidents, full_at) = match (&recheck, full) {
+    let (mut candidates, full_at): (Vec<String>, Timestamp) = match (&recheck, full) {
         // Open incidents from the `open/` index, and the closed ones the last pass left to
         // re-check: no read of every closed record.
         (Some(text), Some(at)) => {
@@ -269,16 +269,24 @@ pub fn sync(config: &Config, store: &Store, http: &Http, deadline: Deadline) {
                     .filter(|k| !k.is_empty() && !open.contains(*k))
                     .filter_map(|k| store.load_incident(k)),
             );
-            (incidents, at)
+            let keys = incidents
+                .into_iter()
+                .filter(needs_sync)
+                .map(|i| i.key)
+                .collect();
+            (keys, at)
         }
-        // No list yet, or its last full pass is an hour old: read every record once.
-        _ => (store.incidents(), now),
+        // No list yet, or its last full pass is an hour old: read every record once (one at
+        // a time, keeping the keys that need a look).
+        _ => (
+            store
+                .incidents()
+                .filter(needs_sync)
+                .map(|i| i.key)
+                .collect(),
+            now,
+        ),
     };
-    let mut candidates: Vec<String> = incidents
-        .into_iter()
-        .filter(needs_sync)
-        .map(|i| i.key)
-        .collect();
     candidates.sort();
     let mut listings = Listings::new();
     let mut next: Vec<String> = Vec::new();

@@ -8,7 +8,7 @@ use crate::incident::Incident;
 use crate::lifecycle::Lane;
 use crate::pacing::{Budget, PaceView, REST_LOOKUPS_PACE};
 use crate::store::pacing::pace_name;
-use crate::store::{OutboxEntry, OutboxScan, Store};
+use crate::store::{OpenIndexHead, OutboxEntry, OutboxScan, Store};
 use crate::time::Timestamp;
 
 /// An open incident, as shown.
@@ -260,8 +260,23 @@ struct Queue {
     listed: Vec<QueuedEvent>,
 }
 
-/// The report for the plugin's health modules: the open-incident count from the `open/`
-/// index and only the `listed` oldest open records read, the queue from its index
+/// Markers the plugin's listing of `open/` keeps beyond the oldest it shows, for stale ones
+/// (a crash between a resolution and its marker's removal) among them.
+pub const STALE_SPARE: usize = 8;
+
+/// The plugin's listing of `open/`: the count and the `listed` oldest markers, with a few
+/// spare (one pass over `open/`, holding only those names), and the markers of the buckets
+/// of the run's housekeeping slice if it has one.
+pub fn open_head(
+    store: &Store,
+    listed: usize,
+    slice: Option<std::ops::Range<u32>>,
+) -> OpenIndexHead {
+    store.open_index_head(listed + STALE_SPARE, slice)
+}
+
+/// The report for the plugin's health modules: the open-incident count from a listing of
+/// the `open/` index (`open_head`) and only the `listed` oldest open records read, the queue from its index
 /// (`Store::queue_summary`), so the run stays small with any number of incidents or queued
 /// events in the store. `fallback`: the report a plugin run prints only if a later step
 /// hangs; its queue figures are the index's as the last run left them, unchecked.
@@ -270,15 +285,26 @@ pub fn collect_summary(
     store: &Store,
     now: Timestamp,
     listed: usize,
+    head: &OpenIndexHead,
     queue: QueueFigures<'_>,
 ) -> StatusReport {
-    let index = store.open_index();
-    let open_count = index.len();
-    let open: Vec<Incident> = index
+    let open_count = head.count;
+    let mut open: Vec<Incident> = head
+        .oldest
         .iter()
         .filter_map(|(name, _)| store.open_incident_named(name))
         .take(listed)
         .collect();
+    if open.len() < listed && head.oldest.len() < head.count {
+        // More stale markers among the oldest than the head kept spare: read on through the
+        // whole index.
+        open = store
+            .open_index()
+            .iter()
+            .filter_map(|(name, _)| store.open_incident_named(name))
+            .take(listed)
+            .collect();
+    }
     let summary = match queue {
         QueueFigures::AsIndexed => store
             .queue_summary_as_indexed()

@@ -3,7 +3,7 @@
 //! the hash live in `pandora::text` (Pandora's formats need them and depend only on `time`);
 //! they are re-exported here so the other layers have one place to look.
 
-pub use crate::pandora::text::{fnv1a_hex, truncate_chars};
+pub use crate::pandora::text::{fnv1a, fnv1a_hex, truncate_chars};
 
 /// Squeezes text onto one bounded line for logs.
 pub fn one_line(text: &str, max: usize) -> String {

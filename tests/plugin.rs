@@ -717,3 +717,252 @@ fn real_agent_keeps_the_modules_when_the_config_is_broken() {
     assert_eq!((m.data(), m.status()), ("0", Some("CRITICAL")));
     assert!(m.get("description").unwrap().contains("deadline"), "{m:?}");
 }
+
+// ----- the pass over every record, a slice per run ----------------------------------------
+
+/// A store of 3,101 incidents: 701 open (100 of them lost their `open/` marker, as in a power
+/// cut) and 2,400 closed long ago (10 with a stale marker, as after a crash between a
+/// recovery and the marker's removal). One of each kind goes through the binary; the rest
+/// are its records with only the alert id changed (as bench.py's `fill_cloned` does).
+fn sliced_store(name: &str) -> (TestDir, FakeIlert, PathBuf) {
+    let (dir, ilert) = (TestDir::new(name), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "", "", "prune_after = \"1d\"");
+    dir.assert_ok(&PandoraAlert::firing("500000").run(&cfg));
+    dir.assert_ok(&PandoraAlert::firing("600000").run(&cfg));
+    dir.assert_ok(&PandoraAlert::recovery("600000").run(&cfg));
+    let state = dir.state();
+    edit_json(&state.join("incidents/600000.json"), |v| {
+        v["incident"]["resolved_at"] = OLD.into();
+        v["incident"]["last_seen"] = OLD.into();
+    });
+    let open_marker = dir.files("open").pop().unwrap();
+    let opened = open_marker.split('.').next().unwrap().to_string();
+    let open = std::fs::read_to_string(state.join("incidents/500000.json")).unwrap();
+    let closed = std::fs::read_to_string(state.join("incidents/600000.json")).unwrap();
+    for n in 1..=700 {
+        let id = 500_000 + n;
+        let text = open.replace("\"500000\"", &format!("\"{id}\""));
+        std::fs::write(state.join(format!("incidents/{id}.json")), text).unwrap();
+        if n > 100 {
+            std::fs::write(state.join(format!("open/{opened}.{id}")), b"").unwrap();
+        }
+    }
+    for n in 1..=2399 {
+        let id = 600_000 + n;
+        let text = closed.replace("\"600000\"", &format!("\"{id}\""));
+        std::fs::write(state.join(format!("incidents/{id}.json")), text).unwrap();
+        if n <= 10 {
+            std::fs::write(state.join(format!("open/{opened}.{id}")), b"").unwrap();
+        }
+    }
+    (dir, ilert, cfg)
+}
+
+/// The open ids the `open/` markers name, sorted.
+fn marked_open(dir: &TestDir) -> Vec<u64> {
+    let mut v: Vec<u64> = dir
+        .files("open")
+        .iter()
+        .filter_map(|m| m.split('.').nth(1)?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+fn closed_left(dir: &TestDir) -> usize {
+    dir.files("incidents")
+        .iter()
+        .filter(|f| f.starts_with('6'))
+        .count()
+}
+
+fn prune_cursor(dir: &TestDir) -> String {
+    std::fs::read_to_string(dir.state().join("meta/last-prune-scan")).unwrap_or_default()
+}
+
+/// Runs the plugin until the housekeeping cycle is complete; returns the runs it took and
+/// checks that no run removed more than a slice's worth of records.
+fn run_cycle(dir: &TestDir, cfg: &Path) -> usize {
+    let mut runs = 0;
+    loop {
+        let before = closed_left(dir);
+        plugin(cfg);
+        runs += 1;
+        let removed = before - closed_left(dir);
+        assert!(removed <= 1000, "run {runs} removed {removed} records");
+        if !prune_cursor(dir).contains(" next ") {
+            return runs;
+        }
+        assert!(runs < 20, "the cycle does not end: {}", prune_cursor(dir));
+    }
+}
+
+/// Issue 12: the plugin's housekeeping reads about 1,000 records per run, and one cycle of
+/// runs visits every record: every old closed record is pruned, every lost marker put
+/// back and every stale one removed; then no run reads records until the next hour.
+#[test]
+fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
+    let (dir, _ilert, cfg) = sliced_store("plugin-slices");
+    let expected: Vec<u64> = (500_000..=500_700).collect();
+    assert_eq!(closed_left(&dir), 2400);
+    assert_ne!(marked_open(&dir), expected);
+    // Temporary files a killed process left two hours ago, and one being written now.
+    let state = dir.state();
+    let old_temps = [
+        state.join("incidents/.tmp-1-0-600001.json"),
+        state.join("events/.tmp-1-0-600001.jsonl"),
+    ];
+    for t in &old_temps {
+        std::fs::write(t, b"{").unwrap();
+        set_mtime(t, Duration::from_secs(7200));
+    }
+    let fresh_temp = state.join("incidents/.tmp-2-0-600002.json");
+    std::fs::write(&fresh_temp, b"{").unwrap();
+
+    // The first run lists the record files for the cycle, and reads none.
+    plugin(&cfg);
+    assert!(!old_temps[0].exists(), "swept by the cycle's listing");
+    let cursor = prune_cursor(&dir);
+    assert!(cursor.ends_with(" next 0 of 4096"), "{cursor}");
+    assert!(state.join("meta/prune-cycle").exists());
+    assert_eq!(closed_left(&dir), 2400);
+
+    plugin(&cfg);
+    let left = closed_left(&dir);
+    assert!(
+        (1400..2400).contains(&left),
+        "the second run pruned one slice: {left} left"
+    );
+    assert_ne!(marked_open(&dir), expected, "not every marker in one run");
+
+    let runs = 2 + run_cycle(&dir, &cfg);
+    assert!((4..=7).contains(&runs), "{runs} runs for 3,101 records");
+    assert_eq!(closed_left(&dir), 0);
+    assert!(
+        !state.join("meta/prune-cycle").exists(),
+        "the list goes with its cycle"
+    );
+    assert_eq!(marked_open(&dir), expected);
+    assert!(dir.files("quarantine").is_empty());
+    assert!(
+        !old_temps[1].exists(),
+        "every directory is swept once a cycle"
+    );
+    assert!(
+        fresh_temp.exists(),
+        "a file being written now is left alone"
+    );
+    let done = prune_cursor(&dir);
+    let (ms, _) = plugin(&cfg);
+    assert_eq!(module(&ms, "open incidents").data(), "701");
+    assert_eq!(
+        prune_cursor(&dir),
+        done,
+        "the next cycle starts an hour later"
+    );
+    let removed = dir
+        .log()
+        .matches("housekeeping: removed closed incident")
+        .count();
+    assert_eq!(removed, 2400, "each record pruned once");
+}
+
+/// A plugin run killed in the middle of a slice (here after some of its records were
+/// removed) leaves a store the next runs finish: the slice is read again, and the cycle
+/// ends with the same store as an uninterrupted one.
+#[test]
+fn a_run_killed_mid_slice_is_finished_by_the_next_runs() {
+    let (dir, _ilert, cfg) = sliced_store("plugin-slice-kill");
+    // Where the second run's store writes go (the trace of an identical store); the first
+    // lists the records for the cycle.
+    let (twin, _twin_ilert, twin_cfg) = sliced_store("plugin-slice-kill-twin");
+    plugin(&cfg);
+    plugin(&twin_cfg);
+    let listed = prune_cursor(&dir);
+    assert!(listed.ends_with(" next 0 of 4096"), "{listed}");
+    let trace = twin.join("trace");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&twin_cfg)
+        .arg("plugin")
+        .env("PANDORA_ILERT_FAULT_TRACE", &trace)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0);
+    let removals: Vec<usize> = std::fs::read_to_string(&trace)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("incidents/6"))
+        .filter_map(|l| l.split(' ').next()?.parse().ok())
+        .collect();
+    assert!(removals.len() > 100, "{} removals", removals.len());
+    let kill_at = removals[removals.len() / 2];
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("plugin")
+        .env("PANDORA_ILERT_FAULT", format!("{kill_at}:kill"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), None, "killed: {}", stderr(&out));
+    assert_eq!(
+        prune_cursor(&dir),
+        listed,
+        "the cursor does not pass a slice that was not finished"
+    );
+    let left = closed_left(&dir);
+    assert!(left < 2400, "{left}");
+    // And a power cut cut the cycle's list short (it is written without fsync): the next
+    // run starts a new cycle.
+    let list = dir.state().join("meta/prune-cycle");
+    let text = std::fs::read_to_string(&list).unwrap();
+    std::fs::write(&list, &text[..text.len() / 2]).unwrap();
+    plugin(&cfg);
+    let restarted = prune_cursor(&dir);
+    assert!(
+        restarted.ends_with(" next 0 of 4096") && restarted != listed,
+        "{restarted}"
+    );
+    assert!(
+        dir.log()
+            .contains("list of record files is missing or damaged"),
+        "{}",
+        dir.log()
+    );
+
+    run_cycle(&dir, &cfg);
+    assert_eq!(closed_left(&dir), 0);
+    assert_eq!(marked_open(&dir), (500_000..=500_700).collect::<Vec<_>>());
+    assert!(dir.files("quarantine").is_empty());
+    let (ms, _) = plugin(&cfg);
+    assert_eq!(module(&ms, "open incidents").data(), "701");
+}
+
+/// Issue 12: the plugin lists `open/` once and keeps only the oldest few markers (and a few
+/// spare); when more of the oldest than that are stale (crashes between recoveries and
+/// their markers' removal, not yet repaired), the report reads on through the whole index
+/// and still shows the oldest open incidents.
+#[test]
+fn the_oldest_open_incidents_are_shown_past_many_stale_markers() {
+    let (dir, ilert) = (TestDir::new("plugin-stale-head"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "", "", "");
+    for id in ["801", "802", "803"] {
+        dir.assert_ok(&PandoraAlert::firing(id).run(&cfg));
+    }
+    // The first run's housekeeping cycle: the next is an hour away.
+    plugin(&cfg);
+    assert!(!prune_cursor(&dir).is_empty());
+    for n in 0..20 {
+        let marker = dir.state().join(format!("open/{:013}.9{n:02}", n + 1));
+        std::fs::write(marker, b"").unwrap();
+    }
+    let (ms, _) = plugin(&cfg);
+    let open = module(&ms, "open incidents");
+    assert_eq!(open.data(), "23", "stale markers count until repaired");
+    let shown = open.get("description").unwrap_or_default();
+    assert_eq!(
+        shown.matches("web-01 / CPU Load (open").count(),
+        3,
+        "{shown}"
+    );
+}

@@ -30,11 +30,12 @@ use crate::http::Http;
 use crate::ilert;
 use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
-use crate::store::{OutboxScan, Store};
+use crate::store::slices::{self, Cursor, Plan};
+use crate::store::{CycleStart, OpenIndexHead, OutboxScan, RecordSlice, SliceMarkers, Store};
 use crate::time::Timestamp;
 
 use super::flush_all;
-use crate::status::{collect_summary, QueueFigures};
+use crate::status::{collect_summary, open_head, QueueFigures};
 
 /// Module prefix used when the config (and its `module_prefix`) cannot be read.
 const DEFAULT_PREFIX: &str = "pandora-ilert";
@@ -168,10 +169,33 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     } else {
         DataIn::NotScanned
     };
+    // One listing of `open/` serves both reports unless this process changes a marker in
+    // between (docs/store.md, "The plugin's reports").
+    // The same listing keeps the markers of this run's housekeeping slice, when a cycle is
+    // under way (its slice is read from the cycle's list now, without writing anything; a
+    // new cycle of a large store reads no record in its first run, and a small store's
+    // `open/` is small).
+    let planned = store
+        .as_ref()
+        .ok()
+        .and_then(|s| match closed_plan(config, s, "prune") {
+            Plan::From { started, from } => s
+                .cycle_slice("prune", started, from, slices::RECORDS_PER_SLICE)
+                .map(|slice| (started, slice)),
+            Plan::Start { .. } | Plan::Idle => None,
+        });
+    let mut open_head = store.as_ref().ok().map(|s| {
+        let buckets = planned.as_ref().map(|(_, slice)| slice.from..slice.end);
+        (
+            s.open_changes(),
+            open_head(s, crate::health::LISTED, buckets),
+        )
+    });
     if let Some(ms) = step("status", || {
         health_modules(
             config,
             &store,
+            open_head.as_ref().map(|(_, h)| h),
             heartbeat.clone(),
             &not_scanned,
             QueueFigures::AsIndexed,
@@ -203,7 +227,12 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                     chatops::open_after_storms(config, store, &http, deadline);
                 });
                 step("archive", || archive_channels(config, store, deadline));
-                step("housekeeping", || prune(config, store, deadline));
+                let listed = open_head
+                    .as_ref()
+                    .and_then(|(_, h)| h.slice_markers.as_ref());
+                step("housekeeping", || {
+                    prune(config, store, deadline, planned, listed)
+                });
             }
             Ok(None) => log::info!(
                 "plugin: another plugin run holds the plugin lock; this run only reports"
@@ -213,12 +242,27 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
     }
 
     let data_in = step("data_in", || scan_data_in(config, &store, deadline)).unwrap_or(not_scanned);
+    if let (Ok(s), Some((seen, head))) = (&store, open_head.as_mut()) {
+        if s.open_changes() != *seen {
+            (*seen, *head) = (
+                s.open_changes(),
+                self::open_head(s, crate::health::LISTED, None),
+            );
+        }
+    }
     if let Some(ms) = step("status", || {
         let queue = match outbox.as_mut() {
             Some(scan) => QueueFigures::Scanned(scan),
             None => QueueFigures::Listed,
         };
-        health_modules(config, &store, heartbeat, &data_in, queue)
+        health_modules(
+            config,
+            &store,
+            open_head.as_ref().map(|(_, h)| h),
+            heartbeat,
+            &data_in,
+            queue,
+        )
     }) {
         publish(published, ms);
     }
@@ -227,14 +271,23 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
 fn health_modules(
     config: &Config,
     store: &Result<Store, crate::store::StoreError>,
+    open: Option<&OpenIndexHead>,
     heartbeat: Option<Evidence>,
     data_in: &DataIn,
     queue: QueueFigures<'_>,
 ) -> Vec<Module> {
     let now = Timestamp::now();
-    let report = store
-        .as_ref()
-        .map(|s| collect_summary(config, s, now, crate::health::LISTED, queue));
+    let report = store.as_ref().map(|s| {
+        let listed;
+        let open = match open {
+            Some(head) => head,
+            None => {
+                listed = open_head(s, crate::health::LISTED, None);
+                &listed
+            }
+        };
+        collect_summary(config, s, now, crate::health::LISTED, open, queue)
+    });
     let backends: Vec<ChatPlatform> = [
         (ChatPlatform::Slack, config.slack.is_some()),
         (ChatPlatform::Teams, config.teams.is_some()),
@@ -385,79 +438,198 @@ pub(crate) fn chat_poll(config: &Config, store: &Store, deadline: Deadline, pace
     }
 }
 
-/// Archives the channels of incidents resolved longer ago than `archive_after`.
-/// Archiving and pruning read every closed record; they run at most this often (and every
-/// run when `archive_after` or `prune_after` is shorter), so a plugin run stays small however
-/// many incidents the store keeps.
+/// Archiving and pruning read every record, a slice per run: a cycle over the whole store
+/// starts at most this often (and every run when `archive_after` or `prune_after` is
+/// shorter), and goes on a slice per run until it has visited every record
+/// (`store::slices`, docs/store.md), so a plugin run stays small however many incidents the
+/// store keeps.
 const CLOSED_SCAN_EVERY: Duration = Duration::from_secs(3600);
 
-/// True when the scan of closed records named `what` is due; remembers this run if so.
-fn closed_scan_due(config: &Config, store: &Store, what: &str) -> bool {
+/// The slice of records the pass `what` reads this run, and when its cycle started; `None`
+/// when its last cycle is complete and recent. The cursor is `meta/last-<what>-scan`.
+/// A new cycle lists the store's record files: a store of one slice is handled at once; a
+/// larger one's list is written and its slices follow, one per run, read from the list
+/// (so a run lists `incidents/` once a cycle, not once a slice).
+fn closed_slice(config: &Config, store: &Store, what: &str) -> Option<(Timestamp, RecordSlice)> {
+    let limit = slices::RECORDS_PER_SLICE;
+    let start = |started: Timestamp| match store.start_cycle(what, started, limit) {
+        CycleStart::Whole(slice) => Some((started, slice)),
+        CycleStart::Listed(total) => {
+            log::debug!("plugin: {what} pass: a new cycle over {total} record files");
+            let cursor = Cursor { started, next: 0 };
+            store.write_meta_quick(&format!("last-{what}-scan"), &cursor.text());
+            None
+        }
+    };
+    match closed_plan(config, store, what) {
+        Plan::Idle => None,
+        Plan::Start { started } => start(started),
+        Plan::From { started, from } => match store.cycle_slice(what, started, from, limit) {
+            Some(slice) => Some((started, slice)),
+            None => {
+                log::info!(
+                    "plugin: the {what} pass's list of record files is missing or damaged; a new cycle starts"
+                );
+                start(Timestamp::now())
+            }
+        },
+    }
+}
+
+/// What the pass `what` does this run, from its cursor.
+fn closed_plan(config: &Config, store: &Store, what: &str) -> Plan {
     let every = CLOSED_SCAN_EVERY
         .min(config.plugin.archive_after)
         .min(config.plugin.prune_after);
-    let name = format!("last-{what}-scan");
-    let now = Timestamp::now();
-    let last = store
-        .read_meta(&name)
-        .and_then(|t| Timestamp::parse_rfc3339(&t));
-    if last.is_some_and(|t| now.since(t) < every && t <= now) {
-        return false;
-    }
-    store.write_meta(&name, &now.rfc3339_millis());
-    true
+    let cursor = store
+        .read_meta(&format!("last-{what}-scan"))
+        .and_then(|t| Cursor::parse(&t));
+    slices::plan(cursor, Timestamp::now(), every)
 }
 
+/// Moves the pass's cursor past a slice it went through. Written without `fsync`: a cursor
+/// a power cut takes back only makes a slice or a cycle be read again.
+fn closed_slice_done(store: &Store, what: &str, started: Timestamp, slice: &RecordSlice) {
+    let cursor = Cursor {
+        started,
+        next: slice.end,
+    };
+    store.write_meta_quick(&format!("last-{what}-scan"), &cursor.text());
+    if slice.end >= slices::BUCKETS {
+        store.remove_meta(&format!("{what}-cycle"));
+    }
+    if slice.from > 0 || slice.end < slices::BUCKETS {
+        log::debug!(
+            "plugin: {what} pass: buckets {}..{} of {} ({} of {} records)",
+            slice.from,
+            slice.end,
+            slices::BUCKETS,
+            slice.files(),
+            slice.total
+        );
+    }
+}
+
+/// Archives the channels of incidents resolved longer ago than `archive_after`, among one
+/// slice of the records.
 pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
     if config.slack.is_none() && config.teams.is_none() && config.matrix.is_none() {
         return;
     }
-    if !closed_scan_due(config, store, "archive") {
+    let Some((started, slice)) = closed_slice(config, store, "archive") else {
         return;
-    }
-    let r = archive::run(
-        config,
-        store,
-        &Http::new(config.scrubber()),
-        deadline,
-        config.plugin.archive_after,
-        false,
-    );
+    };
+    let now = Timestamp::now();
+    let records = store
+        .slice_incidents(&slice)
+        .map(|i| (archive::RecordLoc::Current, i))
+        .chain(
+            store
+                .slice_history(&slice)
+                .map(|(p, i)| (archive::RecordLoc::History(p), i)),
+        );
+    let due = archive::due_among(records, config.plugin.archive_after, now);
+    let http = Http::new(config.scrubber());
+    let r = archive::archive_due(config, store, &http, deadline, due, false);
     for d in &r.archived {
         log::info!("plugin: archived #{} (incident {})", d.channel, d.key);
     }
     for (channel, e) in &r.failed {
         log::warn!("plugin: could not archive #{channel}: {e}");
     }
-    if config.teams.as_ref().is_some_and(|t| t.graph()) {
-        archive::teams_upkeep(config, store, &Http::new(config.scrubber()), deadline);
+    // A channel left for lack of time or a busy lock waits for the next cycle, as one the
+    // platform refused does: the record still says it is not archived.
+    closed_slice_done(store, "archive", started, &slice);
+    if slice.from == 0 && config.teams.as_ref().is_some_and(|t| t.graph()) {
+        // Once a cycle: it reads every record (see the report).
+        archive::teams_upkeep(config, store, &http, deadline);
     }
 }
 
-fn prune(config: &Config, store: &Store, deadline: Deadline) {
-    if !closed_scan_due(config, store, "prune") {
+/// The store directories housekeeping sweeps of temporary files, each in one slice of a
+/// cycle. `incidents/` is swept through each slice's listing of it; nothing writes a
+/// temporary file in `open/` or `locks/` (markers and lock files are made in place).
+const SWEPT_OVER_A_CYCLE: [&str; 7] = [
+    "history",
+    "events",
+    "inbox",
+    "outbox",
+    "dead",
+    "quarantine",
+    "meta",
+];
+
+/// Housekeeping over one slice of the records: the `open/` markers of its incidents
+/// repaired, its closed records older than `prune_after` removed, and temporary files swept
+/// from the store directories that fall to it. `planned`: the slice read before the run
+/// took the plugin lock, used if the cursor still points at it; `listed`: the slice's
+/// markers from the run's listing of `open/`.
+fn prune(
+    config: &Config,
+    store: &Store,
+    deadline: Deadline,
+    planned: Option<(Timestamp, RecordSlice)>,
+    listed: Option<&SliceMarkers>,
+) {
+    let slice = match (closed_plan(config, store, "prune"), planned) {
+        (Plan::From { started, from }, Some((s, slice))) if s == started && slice.from == from => {
+            Some((s, slice))
+        }
+        _ => closed_slice(config, store, "prune"),
+    };
+    let Some((started, slice)) = slice else {
         return;
-    }
+    };
     // The `open/` index is written without fsync: after a power cut a marker may be missing.
-    // This hourly pass reads every record anyway; it puts back what is missing. Temporary
-    // files left by killed processes are swept here too (those older than an hour).
-    store.rebuild_open_index();
-    store.sweep_temp_files(Timestamp::now());
-    match housekeeping::prune(
+    // This pass reads every record over a cycle anyway; it puts back what is missing.
+    let (now, keep) = (Timestamp::now(), config.plugin.prune_after);
+    let mut prunable = Vec::new();
+    store.repair_open_index(&slice, listed, |i| {
+        if housekeeping::prunable(&i, now, keep) {
+            prunable.push(i);
+        }
+    });
+    // Temporary files left by killed processes (those older than an hour): those the slice's
+    // listing of `incidents/` came across, and one other directory at a time over the cycle.
+    store.sweep_slice_temps(&slice, now);
+    let dirs: Vec<&str> = SWEPT_OVER_A_CYCLE
+        .iter()
+        .enumerate()
+        .filter(|(n, _)| {
+            (slice.from..slice.end).contains(&slices::spread(*n, SWEPT_OVER_A_CYCLE.len()))
+        })
+        .map(|(_, d)| *d)
+        .collect();
+    store.sweep_temp_files_in(&dirs, now);
+    let pruned = housekeeping::prune(
         store,
-        Timestamp::now(),
-        config.plugin.prune_after,
+        prunable.into_iter(),
+        store.slice_history(&slice),
+        now,
+        keep,
         deadline,
-    ) {
-        Ok(p) if p != housekeeping::Pruned::default() => log::info!(
-            "plugin: housekeeping removed {} closed incident(s), {} superseded record(s), {} event-log line(s); {} busy",
-            p.records,
-            p.history,
-            p.event_lines,
-            p.busy
-        ),
-        Ok(_) => {}
-        Err(e) => log::error!("plugin: housekeeping stopped: {e}"),
+    );
+    match pruned {
+        Ok((p, finished)) => {
+            if p != housekeeping::Pruned::default() {
+                log::info!(
+                    "plugin: housekeeping removed {} closed incident(s), {} superseded record(s), {} event-log line(s); {} busy",
+                    p.records,
+                    p.history,
+                    p.event_lines,
+                    p.busy
+                );
+            }
+            if finished {
+                closed_slice_done(store, "prune", started, &slice);
+            }
+        }
+        Err(e) => {
+            log::error!(
+                "plugin: housekeeping stopped: {e}; the rest of its slice waits for the next cycle"
+            );
+            closed_slice_done(store, "prune", started, &slice);
+        }
     }
 }
 

@@ -19,7 +19,7 @@ pub fn fnv1a_hex(bytes: &[u8]) -> String {
 }
 
 /// FNV-1a: a stable, dependency-free hash for derived keys and file names.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub fn fnv1a(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for b in bytes {
         h ^= u64::from(*b);

@@ -22,13 +22,14 @@ mod events;
 pub mod fsutil;
 pub mod pacing;
 mod queue_index;
+pub mod slices;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -304,6 +305,9 @@ pub struct Store {
     /// `scan_outbox`: an `OutboxScan` stats these again (`refresh_scan`) instead of listing
     /// `outbox/` anew. `None` (nothing noted) in a process that never scans, such as `watch`.
     touched: Arc<Mutex<Option<BTreeMap<String, String>>>>,
+    /// How many `open/` markers this process made or removed: a listing of `open/` taken
+    /// when this was `n` still holds while it is `n`, but for other processes' changes.
+    open_changes: Arc<AtomicU64>,
 }
 
 /// One listing of `outbox/` with one `stat` per queue file, taken once by a plugin run and
@@ -321,6 +325,142 @@ impl OutboxScan {
     /// How many incidents have a queue file.
     pub fn incidents(&self) -> usize {
         self.files.len()
+    }
+}
+
+/// The names of the record files of one slice of a pass over every record (see `slices`,
+/// `Store::start_cycle` and `Store::cycle_slice`).
+#[derive(Debug, Default)]
+pub struct RecordSlice {
+    /// The slice's first bucket.
+    pub from: u32,
+    /// The bucket after its last (`slices::BUCKETS` for the cycle's last slice).
+    pub end: u32,
+    /// How many record files the cycle's list holds in all.
+    pub total: usize,
+    /// File stems of the slice's current records (under `outbox/`, `incidents/` or both).
+    current: Vec<String>,
+    /// Names of the slice's files under `history/`.
+    history: Vec<String>,
+    /// Temporary files (`.tmp-*`) the listing of `incidents/` came across (a new cycle's).
+    temps: Vec<String>,
+}
+
+/// How a new cycle of a pass over every record starts (`Store::start_cycle`).
+#[derive(Debug)]
+pub enum CycleStart {
+    /// The store is one slice: here it is, whole; no list was written.
+    Whole(RecordSlice),
+    /// The list of this many record files was written; the slices follow in the next runs.
+    Listed(usize),
+}
+
+impl RecordSlice {
+    /// How many record files the slice names (current and superseded).
+    pub fn files(&self) -> usize {
+        self.current.len() + self.history.len()
+    }
+}
+
+/// The first line of a cycle's list of record files (`Store::start_cycle`).
+const CYCLE_LIST: &str = "pandora-ilert record files";
+
+/// The slice from bucket `from` of a cycle's list of record files (`Store::start_cycle`):
+/// `None` unless its first line names the cycle that started at `started` and its last
+/// line closes the count of the lines between. Two passes over the text: the records per
+/// bucket, then the names of the slice's buckets.
+fn parse_slice(text: &str, started: Timestamp, from: u32, limit: usize) -> Option<RecordSlice> {
+    let mut lines = text.lines();
+    if lines.next()? != format!("{CYCLE_LIST} {}", started.rfc3339_millis()) {
+        return None;
+    }
+    fn parse(line: &str) -> Option<(u32, bool, &str)> {
+        let mut w = line.splitn(3, ' ');
+        let b: u32 = w.next()?.parse().ok().filter(|b| *b < slices::BUCKETS)?;
+        let current = match w.next()? {
+            "c" => true,
+            "h" => false,
+            _ => return None,
+        };
+        Some((b, current, w.next()?))
+    }
+    let mut counts = vec![0u32; slices::BUCKETS as usize];
+    let mut total = 0usize;
+    let mut closed = false;
+    for line in lines.clone() {
+        if closed {
+            return None;
+        }
+        match parse(line) {
+            Some((b, _, _)) => {
+                counts[b as usize] += 1;
+                total += 1;
+            }
+            None if line == format!("end {total}") => closed = true,
+            None => return None,
+        }
+    }
+    if !closed {
+        return None;
+    }
+    let end = slices::slice_end(&counts, from, limit);
+    let (mut current, mut history) = (Vec::new(), Vec::new());
+    for (_, is_current, name) in lines
+        .filter_map(parse)
+        .filter(|(b, _, _)| (from..end).contains(b))
+    {
+        if is_current {
+            current.push(name.to_string());
+        } else {
+            history.push(name.to_string());
+        }
+    }
+    Some(RecordSlice {
+        from,
+        end,
+        total,
+        current,
+        history,
+        temps: Vec::new(),
+    })
+}
+
+/// A history file's key part (`<key>.<seq>.json`), the name itself for anything else: a
+/// superseded record falls in its key's bucket.
+fn history_key_part(name: &str) -> &str {
+    name.strip_suffix(".json")
+        .and_then(|s| s.split_once('.'))
+        .map_or(name, |(k, _)| k)
+}
+
+/// How many incidents the `open/` index counts, and its oldest markers (`(name, opened at)`,
+/// oldest first), from one listing (`Store::open_index_head`).
+#[derive(Clone, Debug, Default)]
+pub struct OpenIndexHead {
+    /// Markers in `open/` (stale ones too, until a reader drops them).
+    pub count: usize,
+    /// The oldest markers, oldest first.
+    pub oldest: Vec<(String, Timestamp)>,
+    /// The markers of some buckets, for the housekeeping slice of the same run
+    /// (`Store::repair_open_index`), when asked for.
+    pub slice_markers: Option<SliceMarkers>,
+}
+
+/// The markers of `open/` whose key falls in some buckets (see `slices`), from one listing.
+#[derive(Clone, Debug, Default)]
+pub struct SliceMarkers {
+    buckets: std::ops::Range<u32>,
+    names: Vec<String>,
+}
+
+impl SliceMarkers {
+    /// The markers of the buckets `range`, if this listing holds them all.
+    fn of(&self, range: std::ops::Range<u32>) -> Option<impl Iterator<Item = &str>> {
+        (self.buckets.start <= range.start && range.end <= self.buckets.end).then(|| {
+            self.names.iter().map(String::as_str).filter(move |n| {
+                parse_marker(n).is_some_and(|(_, enc)| range.contains(&slices::bucket(enc)))
+            })
+        })
     }
 }
 
@@ -345,6 +485,7 @@ impl Store {
             root: root.to_path_buf(),
             read_only: false,
             touched: Arc::default(),
+            open_changes: Arc::default(),
         };
         let format = store.read_meta("store-format");
         if format.as_deref() == Some("2") && root.join("open").join(OPEN_INDEX_READY).exists() {
@@ -408,6 +549,7 @@ impl Store {
             root: root.to_path_buf(),
             read_only: true,
             touched: Arc::default(),
+            open_changes: Arc::default(),
         }
     }
 
@@ -628,6 +770,27 @@ impl Store {
             .filter(|i| i.is_open() && marker_name(i) == marker)
     }
 
+    /// `read_record`'s incident alone: the queue is skipped, not built (passes over every
+    /// record read only the incident).
+    fn read_incident(&self, path: &Path) -> Option<Incident> {
+        #[derive(Deserialize)]
+        struct IncidentOnly {
+            #[serde(default)]
+            incident: Option<Incident>,
+        }
+        let bytes = self.read_bytes(path)?;
+        match serde_json::from_slice::<IncidentOnly>(&bytes) {
+            Ok(f) => f.incident,
+            Err(_) => match serde_json::from_slice::<Incident>(&bytes) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    self.quarantine(path, &format!("not a valid incident record: {e}"));
+                    None
+                }
+            },
+        }
+    }
+
     fn read_record(&self, path: &Path) -> Option<Record> {
         let bytes = self.read_bytes(path)?;
         match serde_json::from_slice::<RecordFile>(&bytes) {
@@ -672,6 +835,7 @@ impl Store {
             Some(i) if !i.is_open() => {
                 let marker = self.dir("open").join(marker_name(i));
                 if marker.exists() {
+                    self.note_open_change();
                     if let Err(e) = fsutil::remove(&marker) {
                         log::warn!("cannot remove {}: {e}", marker.display());
                     }
@@ -687,6 +851,7 @@ impl Store {
         if marker.exists() {
             return Ok(());
         }
+        self.note_open_change();
         let made = fsutil::fault_point("create", &marker).and_then(|()| {
             OpenOptions::new()
                 .create(true)
@@ -823,6 +988,8 @@ impl Store {
         let mut line = format!("{} ", fnv1a_hex(&json)).into_bytes();
         line.extend_from_slice(&json);
         line.push(b'\n');
+        // Creates the marker if it is missing (a power cut took it).
+        self.note_open_change();
         let result = (|| {
             fsutil::fault_point("write", &marker)?;
             // Longer old content after the newline is ignored by `read_refire`.
@@ -889,24 +1056,152 @@ impl Store {
         ctx("write history record", &p, write_atomic(&p, &bytes))
     }
 
-    /// Every current incident record (status, housekeeping). Corrupt ones are quarantined.
-    pub fn incidents(&self) -> Vec<Incident> {
-        let queued: Vec<(String, PathBuf)> = self.list_records("outbox");
-        let with_queue: std::collections::HashSet<&str> =
-            queued.iter().map(|(k, _)| k.as_str()).collect();
-        let mut out: Vec<Incident> = queued
-            .iter()
-            .filter_map(|(_, p)| self.read_record(p).and_then(|r| r.incident))
+    /// Every current incident record (the ilert sync's hourly pass, `timeline`, `doctor`),
+    /// read one at a time: only the file names of the store are held. Corrupt ones are
+    /// quarantined.
+    pub fn incidents(&self) -> impl Iterator<Item = Incident> + '_ {
+        let RecordSlice { current, .. } = self.all_record_files();
+        current
+            .into_iter()
+            .filter_map(move |stem| self.read_current(&stem))
+    }
+
+    /// A current record's incident by file stem: the `outbox/` copy, else the `incidents/`
+    /// one (as `load_record` reads it, without the queue).
+    fn read_current(&self, stem: &str) -> Option<Incident> {
+        let file = format!("{stem}.json");
+        self.read_incident(&self.dir("outbox").join(&file))
+            .or_else(|| self.read_incident(&self.dir("incidents").join(&file)))
+    }
+
+    /// Lists every record file once (`outbox/`, `incidents/`, `history/`), handing each to
+    /// `each` as `(bucket, true for a current record's stem / false for a history file's
+    /// name, name)`, a current record once even when it has copies in both directories.
+    /// Anything in `incidents/` or `outbox/` that is not a record file is quarantined, as by
+    /// every listing. Returns the temporary files of `incidents/`.
+    fn for_each_record_file(&self, mut each: impl FnMut(u32, bool, &str)) -> Vec<String> {
+        let queued: std::collections::HashSet<String> = self
+            .list_records("outbox")
+            .into_iter()
+            .filter_map(|(_, p)| Some(p.file_stem()?.to_str()?.to_string()))
             .collect();
-        for (key, path) in self.list_records("incidents") {
-            if with_queue.contains(key.as_str()) {
-                continue;
-            }
-            if let Some(i) = self.read_record(&path).and_then(|r| r.incident) {
-                out.push(i);
+        for stem in &queued {
+            each(slices::bucket(stem), true, stem);
+        }
+        let mut temps = Vec::new();
+        if let Ok(rd) = fs::read_dir(self.dir("incidents")) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if name.starts_with(".tmp-") {
+                    temps.push(name.into_owned());
+                    continue;
+                }
+                if name.starts_with('.') {
+                    continue;
+                }
+                match name.strip_suffix(".json").filter(|s| is_encoded_key(s)) {
+                    Some(stem) if queued.contains(stem) => {}
+                    Some(stem) => each(slices::bucket(stem), true, stem),
+                    None => self.quarantine(&e.path(), "not a file this store writes"),
+                }
             }
         }
-        out
+        if let Ok(rd) = fs::read_dir(self.dir("history")) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                if !name.starts_with('.') {
+                    each(slices::bucket(history_key_part(&name)), false, &name);
+                }
+            }
+        }
+        temps
+    }
+
+    /// Every record file as one slice (no list written): `incidents()`, the index rebuild.
+    fn all_record_files(&self) -> RecordSlice {
+        let (mut current, mut history) = (Vec::new(), Vec::new());
+        let temps = self.for_each_record_file(|_, is_current, name| {
+            if is_current {
+                current.push(name.to_string());
+            } else {
+                history.push(name.to_string());
+            }
+        });
+        RecordSlice {
+            from: 0,
+            end: slices::BUCKETS,
+            total: current.len() + history.len(),
+            current,
+            history,
+            temps,
+        }
+    }
+
+    /// Starts a cycle of the pass `what` over every record: lists the record files once.
+    /// A store of at most `limit` of them is one slice, returned whole; a larger one's list
+    /// (one line per file, in listing order) is written to `meta/<what>-cycle` without
+    /// `fsync` (a list a power cut damaged is found out by `cycle_slice` and the cycle
+    /// starts again), for the following runs to take their slices from without listing the
+    /// store again.
+    pub fn start_cycle(&self, what: &str, started: Timestamp, limit: usize) -> CycleStart {
+        use std::fmt::Write as _;
+        let mut text = String::new();
+        let _ = writeln!(text, "{CYCLE_LIST} {}", started.rfc3339_millis());
+        let mut total = 0usize;
+        let temps = self.for_each_record_file(|b, is_current, name| {
+            let kind = if is_current { 'c' } else { 'h' };
+            let _ = writeln!(text, "{b} {kind} {name}");
+            total += 1;
+        });
+        let _ = writeln!(text, "end {total}");
+        if total <= limit {
+            let mut slice = parse_slice(&text, started, 0, usize::MAX).unwrap_or_default();
+            slice.temps = temps;
+            return CycleStart::Whole(slice);
+        }
+        self.write_meta_quick(&format!("{what}-cycle"), &text);
+        // Temporary files of `incidents/` are swept here, as a slice would.
+        sweep_old(temps.iter().map(|n| self.dir("incidents").join(n)), started);
+        CycleStart::Listed(total)
+    }
+
+    /// The slice from bucket `from` of the cycle of `what` that started at `started`, from
+    /// its list (`start_cycle`): whole buckets, about `limit` records. `None` when the list
+    /// is missing, of another cycle, or not whole.
+    pub fn cycle_slice(
+        &self,
+        what: &str,
+        started: Timestamp,
+        from: u32,
+        limit: usize,
+    ) -> Option<RecordSlice> {
+        let text = fs::read_to_string(self.dir("meta").join(format!("{what}-cycle"))).ok()?;
+        parse_slice(&text, started, from, limit)
+    }
+
+    /// The current incident records of a slice, read one at a time (a queued copy under
+    /// `outbox/` wins over the settled one, as for every reader).
+    pub fn slice_incidents<'a>(
+        &'a self,
+        slice: &'a RecordSlice,
+    ) -> impl Iterator<Item = Incident> + 'a {
+        slice
+            .current
+            .iter()
+            .filter_map(move |stem| self.read_current(stem))
+    }
+
+    /// The superseded records of a slice, read one at a time.
+    pub fn slice_history<'a>(
+        &'a self,
+        slice: &'a RecordSlice,
+    ) -> impl Iterator<Item = (PathBuf, Incident)> + 'a {
+        slice.history.iter().filter_map(move |name| {
+            let path = self.dir("history").join(name);
+            self.read_json(&path).map(|i| (path, i))
+        })
     }
 
     /// The open incidents, from the `open/` index: reads only their records, so it costs the
@@ -947,58 +1242,141 @@ impl Store {
             return;
         }
         let p = self.dir("open").join(marker);
+        self.note_open_change();
         if let Err(e) = fsutil::remove(&p) {
             log::warn!("cannot remove {}: {e}", p.display());
         }
     }
 
-    /// The open incidents' markers (see `open_incident_named`) and when each incident opened,
-    /// oldest first: one directory listing, no `stat`, no record read. Counts a stale marker
-    /// until a reader drops it or the hourly rebuild does.
-    pub fn open_index(&self) -> Vec<(String, Timestamp)> {
-        let Ok(rd) = fs::read_dir(self.dir("open")) else {
-            return Vec::new();
-        };
-        let mut out: Vec<(String, Timestamp)> = rd
-            .flatten()
-            .filter_map(|e| {
-                let name = e.file_name().into_string().ok()?;
-                let (at, _) = parse_marker(&name)?;
-                Some((name, at))
-            })
-            .collect();
-        // The names start with the opening time, zero-padded: their order is the time's.
-        out.sort_unstable();
-        out
+    /// Notes that this process makes or removes an `open/` marker (see `open_changes`).
+    fn note_open_change(&self) {
+        self.open_changes.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Rebuilds the `open/` index from every record (a store from before the index, one
-    /// restored from a backup, or markers a power cut took or left stale): adds the missing
-    /// markers and removes those of incidents that are not open (under their locks, see
-    /// `drop_stale_marker`). Returns how many are open.
-    pub fn rebuild_open_index(&self) -> usize {
-        let open: Vec<Incident> = self
-            .incidents()
-            .into_iter()
-            .filter(Incident::is_open)
-            .collect();
-        for i in &open {
-            if let Err(e) = self.mark_open(i) {
-                log::warn!("{e}");
-            }
-        }
-        let names: std::collections::HashSet<String> = open.iter().map(marker_name).collect();
+    /// How many `open/` markers this process has made or removed so far: an `OpenIndexHead`
+    /// listed while this was `n` is this process's view of `open/` as long as it is `n`.
+    pub fn open_changes(&self) -> u64 {
+        self.open_changes.load(Ordering::Relaxed)
+    }
+
+    /// The open incidents' markers (see `open_incident_named`) and when each incident opened,
+    /// oldest first: one directory listing, no `stat`, no record read. Counts a stale marker
+    /// until a reader drops it or the hourly rebuild does. Holds every marker's name: readers
+    /// that need only the oldest few take `open_index_head`.
+    pub fn open_index(&self) -> Vec<(String, Timestamp)> {
+        let head = self.open_index_head(usize::MAX, None);
+        head.oldest
+    }
+
+    /// How many markers `open/` holds and the `keep` oldest, in one listing that holds only
+    /// those `keep` names (the names start with the opening time, zero-padded: their order is
+    /// the time's, so no marker is parsed beyond its name and nothing is sorted but them).
+    /// With `slice`, the same listing also keeps the markers of those buckets (for this
+    /// run's housekeeping slice).
+    pub fn open_index_head(
+        &self,
+        keep: usize,
+        slice: Option<std::ops::Range<u32>>,
+    ) -> OpenIndexHead {
+        use std::collections::BinaryHeap;
+        let mut count = 0;
+        let mut oldest: BinaryHeap<String> = BinaryHeap::new();
+        let mut in_slice = Vec::new();
         if let Ok(rd) = fs::read_dir(self.dir("open")) {
             for e in rd.flatten() {
-                let name = e.file_name().to_string_lossy().into_owned();
-                if name.starts_with('.') || names.contains(&name) {
+                let name = e.file_name();
+                let Some((name, enc)) = name
+                    .to_str()
+                    .and_then(|n| parse_marker(n).map(|(_, enc)| (n, enc)))
+                else {
+                    continue;
+                };
+                count += 1;
+                if oldest.len() < keep {
+                    oldest.push(name.to_string());
+                } else if oldest.peek().is_some_and(|top| name < top.as_str()) {
+                    oldest.pop();
+                    oldest.push(name.to_string());
+                }
+                if slice
+                    .as_ref()
+                    .is_some_and(|r| r.contains(&slices::bucket(enc)))
+                {
+                    in_slice.push(name.to_string());
+                }
+            }
+        }
+        OpenIndexHead {
+            count,
+            oldest: oldest
+                .into_sorted_vec()
+                .into_iter()
+                .filter_map(|n| Some((parse_marker(&n)?.0, n)))
+                .map(|(at, n)| (n, at))
+                .collect(),
+            slice_markers: slice.map(|buckets| SliceMarkers {
+                buckets,
+                names: in_slice,
+            }),
+        }
+    }
+
+    /// Rebuilds the `open/` index from every record (a store from before the index, or one
+    /// restored from a backup): see `repair_open_index`. Returns how many are open.
+    pub fn rebuild_open_index(&self) -> usize {
+        self.repair_open_index(&self.all_record_files(), None, |_| ())
+    }
+
+    /// Repairs the `open/` index for the records of one slice (the plugin's pass over every
+    /// record does a slice per run; markers a power cut took or left stale): adds the
+    /// missing markers and removes those of the slice's keys whose incident is not open
+    /// (under their locks, see `drop_stale_marker`). Each record of the slice is read once,
+    /// and handed to `visit` too (housekeeping reads nothing else). The slice's markers come
+    /// from `listed` when that listing of `open/` (taken earlier in the run) holds them all,
+    /// else from a new listing: a marker made since is one of an open incident, and one
+    /// removed since is simply gone. Returns how many of the slice are open.
+    pub fn repair_open_index(
+        &self,
+        slice: &RecordSlice,
+        listed: Option<&SliceMarkers>,
+        mut visit: impl FnMut(Incident),
+    ) -> usize {
+        let range = slice.from..slice.end;
+        let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for i in self.slice_incidents(slice) {
+            if i.is_open() {
+                if let Err(e) = self.mark_open(&i) {
+                    log::warn!("{e}");
+                }
+                open.insert(marker_name(&i));
+            }
+            visit(i);
+        }
+        if let Some(names) = listed.and_then(|l| l.of(range.clone())) {
+            for name in names.filter(|n| !open.contains(*n)) {
+                self.drop_stale_marker(name);
+            }
+        } else if let Ok(rd) = fs::read_dir(self.dir("open")) {
+            for e in rd.flatten() {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                let name: &str = &name;
+                if name.starts_with('.') || open.contains(name) {
                     continue;
                 }
-                if parse_marker(&name).is_some() {
-                    self.drop_stale_marker(&name);
-                } else if let Err(err) = fsutil::remove(&e.path()) {
-                    // A marker of the earlier `<key>` form.
-                    log::warn!("cannot remove {}: {err}", e.path().display());
+                match parse_marker(name) {
+                    Some((_, enc)) if range.contains(&slices::bucket(enc)) => {
+                        self.drop_stale_marker(name)
+                    }
+                    Some(_) => {}
+                    None if range.contains(&slices::bucket(name)) => {
+                        // A marker of the earlier `<key>` form.
+                        self.note_open_change();
+                        if let Err(err) = fsutil::remove(&e.path()) {
+                            log::warn!("cannot remove {}: {err}", e.path().display());
+                        }
+                    }
+                    None => {}
                 }
             }
         }
@@ -1013,15 +1391,17 @@ impl Store {
         open.len()
     }
 
-    /// Superseded records (housekeeping).
-    pub fn history(&self) -> Vec<(PathBuf, Incident)> {
-        let mut out = Vec::new();
-        for (_, path) in self.list_all("history") {
-            if let Some(i) = self.read_json(&path) {
-                out.push((path, i));
-            }
-        }
-        out
+    /// Superseded records (`archive`, `timeline`), read one at a time.
+    pub fn history(&self) -> impl Iterator<Item = (PathBuf, Incident)> + '_ {
+        let names: Vec<String> = self
+            .list_all("history")
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
+        names.into_iter().filter_map(move |name| {
+            let path = self.dir("history").join(name);
+            self.read_json(&path).map(|i| (path, i))
+        })
     }
 
     /// Removes a record file (pruning).
@@ -1342,6 +1722,22 @@ impl Store {
         }
     }
 
+    /// Removes a value under `meta/`, if there (failures are logged).
+    pub fn remove_meta(&self, name: &str) {
+        let p = self.dir("meta").join(name);
+        if let Err(e) = fsutil::remove(&p) {
+            log::warn!("cannot remove {}: {e}", p.display());
+        }
+    }
+
+    /// `write_meta` without `fsync`: for a value a power cut may take back (a pass's cursor).
+    pub fn write_meta_quick(&self, name: &str, value: &str) {
+        let p = self.dir("meta").join(name);
+        if let Err(e) = fsutil::replace_quick(&p, value.as_bytes()) {
+            log::warn!("cannot write {}: {e}", p.display());
+        }
+    }
+
     // ----- quarantine and listing --------------------------------------------------------
 
     /// Moves an unreadable file aside and says so in the log.
@@ -1501,33 +1897,54 @@ impl Store {
 
     /// Removes temporary files older than an hour left by killed processes.
     pub fn sweep_temp_files(&self, now: Timestamp) -> usize {
+        self.sweep_temp_files_in(&DIRS, now)
+    }
+
+    /// `sweep_temp_files` in some of the store's directories (the plugin sweeps one at a time).
+    pub fn sweep_temp_files_in(&self, dirs: &[&str], now: Timestamp) -> usize {
         let mut n = 0;
-        for d in DIRS {
+        for d in dirs.iter().copied() {
             let Ok(rd) = fs::read_dir(self.dir(d)) else {
                 continue;
             };
-            for e in rd.flatten() {
-                if !e.file_name().to_string_lossy().starts_with(".tmp-") {
-                    continue;
-                }
-                let old = e
-                    .metadata()
-                    .and_then(|m| m.modified())
-                    .map(|m| {
-                        Timestamp::from_millis(
-                            m.duration_since(std::time::UNIX_EPOCH)
-                                .unwrap_or_default()
-                                .as_millis() as i64,
-                        )
-                    })
-                    .is_ok_and(|m| now.since(m) > Duration::from_secs(3600));
-                if old && fs::remove_file(e.path()).is_ok() {
-                    n += 1;
-                }
-            }
+            let temps = rd
+                .flatten()
+                .filter(|e| e.file_name().to_string_lossy().starts_with(".tmp-"))
+                .map(|e| e.path());
+            n += sweep_old(temps, now);
         }
         n
     }
+
+    /// Removes the temporary files older than an hour that a slice's listing of `incidents/`
+    /// came across (see `record_slice`).
+    pub fn sweep_slice_temps(&self, slice: &RecordSlice, now: Timestamp) -> usize {
+        sweep_old(
+            slice.temps.iter().map(|n| self.dir("incidents").join(n)),
+            now,
+        )
+    }
+}
+
+/// Removes those of `paths` last modified more than an hour before `now`.
+fn sweep_old(paths: impl Iterator<Item = PathBuf>, now: Timestamp) -> usize {
+    let mut n = 0;
+    for path in paths {
+        let old = fs::symlink_metadata(&path)
+            .and_then(|m| m.modified())
+            .map(|m| {
+                Timestamp::from_millis(
+                    m.duration_since(std::time::UNIX_EPOCH)
+                        .unwrap_or_default()
+                        .as_millis() as i64,
+                )
+            })
+            .is_ok_and(|m| now.since(m) > Duration::from_secs(3600));
+        if old && fs::remove_file(&path).is_ok() {
+            n += 1;
+        }
+    }
+    n
 }
 
 /// A queue file's metadata from its directory entry (a symlink's target's: what the readers
@@ -1690,6 +2107,114 @@ mod tests {
         let _ = fs::remove_dir_all(&dir);
         let store = Store::open(&dir).unwrap();
         (dir, store)
+    }
+
+    /// A store of `n` incidents, every third one closed, opened a second apart.
+    fn store_of(name: &str, n: usize) -> (PathBuf, Store) {
+        let (dir, store) = temp_store(name);
+        for k in 0..n {
+            let mut i = open_incident(&format!("k{k}"));
+            i.opened_at = Timestamp::from_millis(1_000 * (n - k) as i64);
+            if k % 3 == 0 {
+                i.state = crate::incident::IncidentState::Resolved;
+                i.resolved_at = Some(i.opened_at);
+            }
+            let record = Record {
+                incident: Some(i),
+                queue: Vec::new(),
+            };
+            store
+                .save_record(&format!("k{k}"), &record, Durability::Progress)
+                .unwrap();
+        }
+        (dir, store)
+    }
+
+    /// The plugin's listing of `open/` keeps only the oldest few, and they are the same as
+    /// the full index's.
+    #[test]
+    fn the_head_of_the_open_index_is_the_full_index_cut_short() {
+        let (dir, store) = store_of("open-head", 60);
+        let full = store.open_index();
+        assert_eq!(full.len(), 40);
+        for keep in [0, 1, 5, 13, 40, 100] {
+            let head = store.open_index_head(keep, None);
+            assert_eq!(head.count, 40);
+            assert_eq!(head.oldest, full[..keep.min(40)], "keep {keep}");
+        }
+        assert!(full.windows(2).all(|w| w[0].1 <= w[1].1), "oldest first");
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// One cycle of small slices repairs the whole index: every missing marker is put back
+    /// and every stale one removed, each by the slice its key falls in, and every record is
+    /// read once.
+    #[test]
+    fn a_cycle_of_slices_repairs_every_marker_and_reads_every_record_once() {
+        let (dir, store) = store_of("slice-repair", 300);
+        let open = dir.join("open");
+        let markers = || -> Vec<String> {
+            let mut v: Vec<String> = fs::read_dir(&open)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !n.starts_with('.'))
+                .collect();
+            v.sort();
+            v
+        };
+        let before = markers();
+        assert_eq!(before.len(), 200);
+        // A power cut took some markers; a crash left some stale ones.
+        for m in before.iter().step_by(7) {
+            fs::remove_file(open.join(m)).unwrap();
+        }
+        for k in (0..300).step_by(30) {
+            fs::write(open.join(format!("{:013}.k{k}", 5)), b"").unwrap();
+        }
+        fs::write(open.join("0000000000007.gone"), b"").unwrap();
+        assert_ne!(markers(), before);
+        let started = Timestamp::from_millis(1_000);
+        match store.start_cycle("test", started, 20) {
+            CycleStart::Listed(total) => assert_eq!(total, 300),
+            CycleStart::Whole(_) => panic!("300 records are more than one slice of 20"),
+        }
+        let later = Timestamp::from_millis(2_000);
+        assert!(
+            store.cycle_slice("test", later, 0, 20).is_none(),
+            "another cycle's list"
+        );
+        let (mut from, mut runs, mut read) = (0, 0, 0);
+        while from < slices::BUCKETS {
+            let slice = store.cycle_slice("test", started, from, 20).unwrap();
+            assert_eq!(slice.total, 300);
+            assert!(slice.end > from);
+            read += store.slice_incidents(&slice).count();
+            // Every other slice takes its markers from an earlier listing of `open/` (the
+            // plugin's report's), the others list `open/` themselves.
+            let listed = store
+                .open_index_head(5, Some(from..slice.end))
+                .slice_markers;
+            let listed = listed.as_ref().filter(|_| runs % 2 == 0);
+            let mut visited = 0;
+            store.repair_open_index(&slice, listed, |_| visited += 1);
+            assert_eq!(visited, slice.files(), "each record handed on once");
+            from = slice.end;
+            runs += 1;
+        }
+        assert_eq!(read, 300, "every record once");
+        assert!(runs >= 15, "{runs} runs");
+        assert_eq!(markers(), before);
+        // A list a power cut cut short is not used.
+        let list = dir.join("meta/test-cycle");
+        let text = fs::read_to_string(&list).unwrap();
+        fs::write(&list, &text[..text.len() / 2]).unwrap();
+        assert!(store.cycle_slice("test", started, 0, 20).is_none());
+        match store.start_cycle("small", started, 1000) {
+            CycleStart::Whole(slice) => assert_eq!(slice.files(), 300),
+            CycleStart::Listed(_) => panic!("one slice"),
+        }
+        assert!(!dir.join("meta/small-cycle").exists());
+        let _ = fs::remove_dir_all(dir);
     }
 
     /// An open incident whose key is long enough for its file name to be a hash stays in the
