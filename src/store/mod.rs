@@ -231,8 +231,12 @@ fn marker_name(incident: &Incident) -> String {
 
 /// `(opened at, file name of the record)` from a marker's name, if it is one.
 fn parse_marker(name: &str) -> Option<(Timestamp, &str)> {
-    let (ms, enc) = name.split_once('.')?;
-    if ms.len() != 13 || !ms.bytes().all(|b| b.is_ascii_digit()) || !is_encoded_key(enc) {
+    // Thirteen digits and a dot: checked by position (the plugin reads 100,000 of these).
+    if name.as_bytes().get(13) != Some(&b'.') {
+        return None;
+    }
+    let (ms, enc) = (&name[..13], &name[14..]);
+    if !ms.bytes().all(|b| b.is_ascii_digit()) || !is_encoded_key(enc) {
         return None;
     }
     Some((Timestamp::from_millis(ms.parse().ok()?), enc))
@@ -2219,6 +2223,29 @@ mod tests {
 
     /// An open incident whose key is long enough for its file name to be a hash stays in the
     /// `open/` index through reads and rebuilds (the name does not decode back to the key).
+    #[test]
+    fn marker_names_are_thirteen_digits_a_dot_and_an_encoded_key() {
+        assert_eq!(
+            parse_marker("1796040463568.abc-1"),
+            Some((Timestamp::from_millis(1_796_040_463_568), "abc-1"))
+        );
+        for bad in [
+            "",
+            "1796040463568",
+            "1796040463568.",
+            "179604046356.abc",
+            "17960404635689.abc",
+            "179604046356x.abc",
+            "1796040463568.a.b",
+            "1796040463568.é",
+            "é796040463568.abc",
+            ".by-opening-time",
+            "abc",
+        ] {
+            assert_eq!(parse_marker(bad), None, "{bad:?}");
+        }
+    }
+
     #[test]
     fn last_success_is_rewritten_at_most_every_resolution() {
         let (_dir, store) = temp_store("last-success");
