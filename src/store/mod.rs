@@ -1346,18 +1346,27 @@ impl Store {
         mut visit: impl FnMut(Incident),
     ) -> usize {
         let range = slice.from..slice.end;
+        let listed: Option<std::collections::HashSet<&str>> = listed
+            .and_then(|l| l.of(range.clone()))
+            .map(Iterator::collect);
         let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
         for i in self.slice_incidents(slice) {
             if i.is_open() {
-                if let Err(e) = self.mark_open(&i) {
-                    log::warn!("{e}");
+                let marker = marker_name(&i);
+                // Listed earlier in this run: there (only a resolution removes a marker, and
+                // that record would not read open now). No `stat` for it, then.
+                let known = listed.as_ref().is_some_and(|l| l.contains(marker.as_str()));
+                if !known {
+                    if let Err(e) = self.mark_open(&i) {
+                        log::warn!("{e}");
+                    }
                 }
-                open.insert(marker_name(&i));
+                open.insert(marker);
             }
             visit(i);
         }
-        if let Some(names) = listed.and_then(|l| l.of(range.clone())) {
-            for name in names.filter(|n| !open.contains(*n)) {
+        if let Some(names) = listed {
+            for name in names.into_iter().filter(|n| !open.contains(*n)) {
                 self.drop_stale_marker(name);
             }
         } else if let Ok(rd) = fs::read_dir(self.dir("open")) {
