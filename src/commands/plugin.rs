@@ -549,15 +549,12 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
 /// The store directories housekeeping sweeps of temporary files, each in one slice of a
 /// cycle. `incidents/` is swept through each slice's listing of it; nothing writes a
 /// temporary file in `open/` or `locks/` (markers and lock files are made in place).
-const SWEPT_OVER_A_CYCLE: [&str; 7] = [
-    "history",
-    "events",
-    "inbox",
-    "outbox",
-    "dead",
-    "quarantine",
-    "meta",
-];
+fn swept_over_a_cycle() -> Vec<&'static str> {
+    crate::store::DIRS
+        .into_iter()
+        .filter(|d| !matches!(*d, "incidents" | "open" | "locks"))
+        .collect()
+}
 
 /// Housekeeping over one slice of the records: the `open/` markers of its incidents
 /// repaired, its closed records older than `prune_after` removed, and temporary files swept
@@ -592,12 +589,11 @@ fn prune(
     // Temporary files left by killed processes (those older than an hour): those the slice's
     // listing of `incidents/` came across, and one other directory at a time over the cycle.
     store.sweep_slice_temps(&slice, now);
-    let dirs: Vec<&str> = SWEPT_OVER_A_CYCLE
+    let swept = swept_over_a_cycle();
+    let dirs: Vec<&str> = swept
         .iter()
         .enumerate()
-        .filter(|(n, _)| {
-            (slice.from..slice.end).contains(&slices::spread(*n, SWEPT_OVER_A_CYCLE.len()))
-        })
+        .filter(|(n, _)| (slice.from..slice.end).contains(&slices::spread(*n, swept.len())))
         .map(|(_, d)| *d)
         .collect();
     store.sweep_temp_files_in(&dirs, now);
