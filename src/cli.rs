@@ -387,6 +387,10 @@ pub fn parse_alert_fast(args: &[OsString]) -> Option<Cli> {
                     PathBuf::from(next)
                 }
             };
+            // clap refuses an empty path; let it say so.
+            if path.as_os_str().is_empty() {
+                return None;
+            }
             if config.replace(path).is_some() {
                 return None;
             }
@@ -417,7 +421,7 @@ pub fn parse_alert_fast(args: &[OsString]) -> Option<Cli> {
                     Some(v) => v,
                     None => next_text(&mut tokens).filter(|v| !v.starts_with('-'))?,
                 };
-                if a.route.replace(value).is_some() {
+                if value.is_empty() || a.route.replace(value).is_some() {
                     return None;
                 }
             }
@@ -556,6 +560,8 @@ mod tests {
             argv(&["status"]),
             argv(&["--config", "a", "--config", "b", "alert"]),
             argv(&["alert", "positional"]),
+            argv(&["alert", "--config", ""]),
+            argv(&["alert", "--config="]),
         ] {
             assert!(parse_alert_fast(&other).is_none(), "{other:?} is clap's");
         }
