@@ -3,7 +3,7 @@
 # for a firing and a recovery, run the way the Pandora server runs the alert command.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-echo "pandora/demo.sh: building pandora-ilert (cargo build --release: about 2 minutes the first time, seconds later)..." >&2
+echo "pandora/demo.sh: building pandora-ilert (cargo build --release: about 4 minutes the first time, seconds later)..." >&2
 cargo build --release --quiet
 bin="$PWD/target/release/pandora-ilert"
 # A config holding keys should not be world-readable; the binary warns otherwise.
