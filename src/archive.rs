@@ -401,29 +401,15 @@ mod tests {
         )
         .unwrap();
         Incident {
-            format: 1,
-            key: key.into(),
-            alert_id: key.into(),
-            seq: 1,
             state: if resolved_secs_ago.is_some() {
                 IncidentState::Resolved
             } else {
                 IncidentState::Open
             },
-            route: "default".into(),
             drill,
-            private: false,
-            storm: false,
-            opened_at: now,
-            last_seen: now,
             resolved_at: resolved_secs_ago
                 .map(|s| Timestamp::from_millis(now.millis() - s as i64 * 1000)),
-            times_fired: 1,
-            last_alert_sent: None,
-            first: a.clone(),
-            last: a,
             outbox_seq: 0,
-            applied: Vec::new(),
             chat: Some(ChatState {
                 backend: Some(ChatPlatform::Slack),
                 channel_id: Some(format!("C{key}")),
@@ -431,8 +417,7 @@ mod tests {
                 archived_at: archived.then_some(now),
                 ..Default::default()
             }),
-            ilert_alert: None,
-            ilert_mirror: None,
+            ..Incident::example(a, now)
         }
     }
 

@@ -103,7 +103,7 @@ pub fn prune(
 mod tests {
     use super::*;
 
-    use crate::incident::{ChatState, IncidentState, RECORD_FORMAT};
+    use crate::incident::{ChatState, IncidentState};
     use crate::pandora::{Alert, AlertInput};
 
     const DAY: u64 = 86_400;
@@ -123,27 +123,11 @@ mod tests {
         )
         .unwrap();
         Incident {
-            format: RECORD_FORMAT,
-            key: "7".into(),
-            alert_id: "7".into(),
-            seq: 1,
             state,
-            route: "default".into(),
-            drill: false,
-            private: false,
-            opened_at: t(1),
             last_seen: t(2),
             resolved_at: resolved.map(t),
-            times_fired: 1,
-            last_alert_sent: None,
-            first: alert.clone(),
-            last: alert,
-            outbox_seq: 1,
-            applied: vec![],
             chat,
-            ilert_alert: None,
-            ilert_mirror: None,
-            storm: false,
+            ..Incident::example(alert, t(1))
         }
     }
 

@@ -224,6 +224,37 @@ impl ChatState {
 }
 
 #[cfg(test)]
+impl Incident {
+    /// An open incident of `alert` (its key and id), opened and last seen at `at`: the base
+    /// unit tests vary with struct update syntax.
+    pub fn example(alert: Alert, at: Timestamp) -> Incident {
+        Incident {
+            format: RECORD_FORMAT,
+            key: alert.key.clone(),
+            alert_id: alert.alert_id.clone(),
+            seq: 1,
+            state: IncidentState::Open,
+            route: "default".into(),
+            drill: false,
+            private: false,
+            storm: false,
+            opened_at: at,
+            last_seen: at,
+            resolved_at: None,
+            times_fired: 1,
+            last_alert_sent: None,
+            first: alert.clone(),
+            last: alert,
+            outbox_seq: 1,
+            applied: vec![],
+            chat: None,
+            ilert_alert: None,
+            ilert_mirror: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -264,27 +295,9 @@ mod tests {
         )
         .unwrap();
         let inc = |seq: u32| Incident {
-            format: RECORD_FORMAT,
-            key: "7".into(),
-            alert_id: "7".into(),
             seq,
-            state: IncidentState::Open,
-            route: "default".into(),
-            drill: false,
-            private: false,
-            storm: false,
             opened_at: Timestamp::from_millis(1000 * i64::from(seq)),
-            last_seen: Timestamp::from_millis(0),
-            resolved_at: None,
-            times_fired: 1,
-            last_alert_sent: None,
-            first: alert.clone(),
-            last: alert.clone(),
-            outbox_seq: 1,
-            applied: vec![],
-            chat: None,
-            ilert_alert: None,
-            ilert_mirror: None,
+            ..Incident::example(alert.clone(), Timestamp::from_millis(0))
         };
         let first = inc(1);
         let mut chat = ChatState::default();

@@ -477,7 +477,7 @@ pub fn storm_end(state: &crate::storm::StormState) -> ChatMessage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::incident::{IlertMirror, IncidentState, RECORD_FORMAT};
+    use crate::incident::IlertMirror;
     use crate::pandora::{Alert, AlertInput};
 
     fn incident(module: &str) -> Incident {
@@ -492,29 +492,7 @@ mod tests {
             "",
         )
         .unwrap();
-        Incident {
-            format: RECORD_FORMAT,
-            key: "7".into(),
-            alert_id: "7".into(),
-            seq: 1,
-            state: IncidentState::Open,
-            route: "default".into(),
-            drill: false,
-            private: false,
-            opened_at: Timestamp::from_millis(0),
-            last_seen: Timestamp::from_millis(0),
-            resolved_at: None,
-            times_fired: 1,
-            last_alert_sent: None,
-            first: alert.clone(),
-            last: alert,
-            outbox_seq: 1,
-            applied: vec![],
-            chat: None,
-            ilert_alert: None,
-            ilert_mirror: None,
-            storm: false,
-        }
+        Incident::example(alert, Timestamp::from_millis(0))
     }
 
     #[test]

@@ -2078,7 +2078,6 @@ mod tests {
     use super::*;
 
     fn open_incident(key: &str) -> Incident {
-        use crate::incident::{IncidentState, RECORD_FORMAT};
         use crate::pandora::AlertInput;
         let alert = Alert::from_input(
             &AlertInput {
@@ -2089,29 +2088,10 @@ mod tests {
             "",
         )
         .unwrap();
-        let now = Timestamp::from_millis(0);
         Incident {
-            format: RECORD_FORMAT,
             key: key.to_string(),
-            alert_id: "7".into(),
-            seq: 1,
-            state: IncidentState::Open,
-            route: "default".into(),
-            drill: false,
-            private: false,
-            storm: false,
-            opened_at: now,
-            last_seen: now,
-            resolved_at: None,
-            times_fired: 1,
-            last_alert_sent: None,
-            first: alert.clone(),
-            last: alert,
             outbox_seq: 0,
-            applied: vec![],
-            chat: None,
-            ilert_alert: None,
-            ilert_mirror: None,
+            ..Incident::example(alert, Timestamp::from_millis(0))
         }
     }
 
