@@ -776,17 +776,7 @@ fn two_watchers_and_a_plugin_act_on_a_slack_ack_once_within_seconds_and_within_t
     let cfg = config(&dir, &ilert, &slack, "invite = [\"U0ANA\"]");
     fire(&cfg, "506", "Servers");
     let started = std::time::Instant::now();
-    let spawn = || {
-        std::process::Command::new(support::BIN)
-            .arg("--config")
-            .arg(&cfg)
-            .args(["watch", "--interval", "1"])
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .expect("start watch")
-    };
+    let spawn = || support::spawn_watch(&cfg, 1);
     let watchers = [spawn(), spawn()];
     std::thread::sleep(Duration::from_millis(1500));
     let ch = slack.channel("pandorafms_alert_506").unwrap();

@@ -440,15 +440,7 @@ fn watch_mirrors_an_acknowledgement_made_in_ilert() {
     dir.assert_ok(&PandoraAlert::firing("6003").run(&cfg));
     plugin(&cfg);
     ilert.accept_as("6003", "Jane", "Doe");
-    let mut watch = std::process::Command::new(support::BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["watch", "--interval", "1"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start watch");
+    let mut watch = support::spawn_watch(&cfg, 1);
     let started = std::time::Instant::now();
     let line = "Acknowledged in ilert by Jane Doe.";
     while lines(&slack, "pandorafms_alert_6003", line) == 0

@@ -1581,15 +1581,7 @@ fn the_bots_own_replies_do_not_wake_watch_for_another_pass() {
         .resolve(&s.alias(&format!("pandorafms_alert_{id}")))
         .unwrap();
     s.alice.join(&room);
-    let mut watcher = std::process::Command::new(support::BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["watch", "--interval", "60"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start watch");
+    let mut watcher = support::spawn_watch(&cfg, 60);
     // Each pass ends by writing the time of it (status' "watch: last pass"), atomically: a
     // new file each time (the time itself has whole seconds only).
     let last_pass = || {

@@ -129,15 +129,7 @@ fn plugin_and_status_say_whether_watch_is_running() {
     // No watcher ever: no module (the plugin works alone), and status says nothing of it.
     let (ms, _) = plugin(&cfg);
     assert!(!has(&ms, "watch"));
-    let mut watcher = std::process::Command::new(support::BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["watch", "--interval", "1"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start watch");
+    let mut watcher = support::spawn_watch(&cfg, 1);
     let alive = dir.state().join("meta/watch-alive");
     let started = std::time::Instant::now();
     while !alive.exists() && started.elapsed() < Duration::from_secs(10) {

@@ -390,6 +390,19 @@ pub fn plugin(cfg: &Path) -> Output {
     out
 }
 
+/// Starts `watch --interval <interval_secs>` in the background, its output discarded.
+pub fn spawn_watch(config: &Path, interval_secs: u32) -> std::process::Child {
+    Command::new(BIN)
+        .arg("--config")
+        .arg(config)
+        .args(["watch", "--interval", &interval_secs.to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start watch")
+}
+
 /// Runs the binary with arguments, no shell.
 pub fn run(config: &Path, args: &[&str]) -> Output {
     Command::new(BIN)
