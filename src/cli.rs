@@ -410,28 +410,18 @@ pub fn parse_alert_fast(args: &[OsString]) -> Option<Cli> {
                 *flag = true;
             }
             "macro" => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => next_text(&mut tokens)?,
-                };
+                let value = option_value(inline, &mut tokens, true)?;
                 a.macros.push(parse_macro(&value).ok()?);
             }
             "route" => {
-                let value = match inline {
-                    Some(v) => v,
-                    None => next_text(&mut tokens).filter(|v| !v.starts_with('-'))?,
-                };
+                let value = option_value(inline, &mut tokens, false)?;
                 if value.is_empty() || a.route.replace(value).is_some() {
                     return None;
                 }
             }
             _ => {
                 let slot = alert_value_slot(a, name)?;
-                let value = match inline {
-                    Some(v) => v,
-                    // `allow_hyphen_values`: the next word is the value, whatever it is.
-                    None => next_text(&mut tokens)?,
-                };
+                let value = option_value(inline, &mut tokens, true)?;
                 if slot.replace(value).is_some() {
                     return None;
                 }
@@ -446,9 +436,22 @@ pub fn parse_alert_fast(args: &[OsString]) -> Option<Cli> {
     })
 }
 
-/// The next word as text (`decode_args` made every word but file paths text).
-fn next_text<'a>(tokens: &mut impl Iterator<Item = &'a OsString>) -> Option<String> {
-    tokens.next().and_then(|t| t.to_str()).map(str::to_string)
+/// An option's value: after its `=`, else the next word as text (`decode_args` made every
+/// word but file paths text). With `allow_hyphen` (clap's `allow_hyphen_values`) that word is
+/// the value whatever it is; without, a word starting with `-` is left to clap.
+fn option_value<'a>(
+    inline: Option<String>,
+    tokens: &mut impl Iterator<Item = &'a OsString>,
+    allow_hyphen: bool,
+) -> Option<String> {
+    match inline {
+        Some(v) => Some(v),
+        None => tokens
+            .next()
+            .and_then(|t| t.to_str())
+            .filter(|v| allow_hyphen || !v.starts_with('-'))
+            .map(str::to_string),
+    }
 }
 
 /// The field of a plain `alert` value option (`allow_hyphen_values`), by its long name.
