@@ -1068,3 +1068,18 @@ fn dry_run_warns_about_unknown_template_placeholders() {
     );
     assert_eq!(ilert.request_count(), 0, "a dry run sends nothing");
 }
+
+/// The stop-signal thread costs about a tenth of a re-fire, so `alert` starts it only before
+/// it waits: a new alert before its POST, a re-fire with nothing to send never (SIGTERM
+/// itself: `sigterm_stops_promptly_and_keeps_the_event`, and tests/reliability.rs).
+#[test]
+fn the_stop_signal_thread_starts_only_when_the_alert_is_about_to_wait() {
+    let (dir, ilert) = (TestDir::new("lazy-stop"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    let started = |dir: &TestDir| dir.log().matches("stop-signal handler running").count();
+    dir.assert_ok(&PandoraAlert::firing("910").run(&cfg));
+    assert_eq!(started(&dir), 1, "{}", dir.log());
+    dir.assert_ok(&PandoraAlert::firing("910").run(&cfg));
+    assert_eq!(ilert.accepted().len(), 1, "the re-fire sent something");
+    assert_eq!(started(&dir), 1, "{}", dir.log());
+}

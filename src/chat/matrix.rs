@@ -186,7 +186,7 @@ impl<'a> Matrix<'a> {
                         )));
                     }
                     log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.code);
-                    std::thread::sleep(wait);
+                    crate::signals::pause(wait);
                 }
                 Err(e) => return Err(chat_error(e)),
             }

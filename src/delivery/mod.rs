@@ -302,7 +302,7 @@ impl<'a> Deliverer<'a> {
                     {
                         // A short Retry-After fits in our deadline: wait and try once more now.
                         inline_waits += 1;
-                        std::thread::sleep(*wait);
+                        crate::signals::pause(*wait);
                     }
                     _ => break d,
                 }

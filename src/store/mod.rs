@@ -2009,7 +2009,7 @@ fn wait_for_lock(file: File, path: &Path, deadline: Instant) -> Result<IncidentL
         if Instant::now() + pause >= deadline {
             return Err(LockError::Timeout);
         }
-        std::thread::sleep(pause);
+        crate::signals::pause(pause);
         pause = (pause * 2).min(Duration::from_millis(25));
     }
 }
