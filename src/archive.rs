@@ -89,12 +89,12 @@ pub struct Report {
     pub busy: usize,
 }
 
-/// Every record, current and superseded.
-pub fn all_records(store: &Store) -> Vec<(RecordLoc, Incident)> {
-    let mut v: Vec<(RecordLoc, Incident)> =
-        store.incidents().map(|i| (RecordLoc::Current, i)).collect();
-    v.extend(store.history().map(|(p, i)| (RecordLoc::History(p), i)));
-    v
+/// Every record, current and superseded, read one at a time.
+pub fn records(store: &Store) -> impl Iterator<Item = (RecordLoc, Incident)> + '_ {
+    store
+        .incidents()
+        .map(|i| (RecordLoc::Current, i))
+        .chain(store.history().map(|(p, i)| (RecordLoc::History(p), i)))
 }
 
 /// The channels due for archiving among `records` (read one at a time: only the due ones
@@ -239,40 +239,53 @@ pub const TEAMS_DELETED: &str = "teams_deleted_at";
 /// for 30 days: Microsoft, "Limits and specifications for Microsoft Teams").
 const TEAMS_DELETED_COUNTS_FOR: Duration = Duration::from_secs(30 * 86_400);
 
-/// Picks the archived Teams channels to delete (pure): archived at least `after` ago and not
-/// deleted yet, oldest archive first.
-pub fn teams_deletable(
-    records: &[(RecordLoc, Incident)],
-    after: Duration,
-    now: Timestamp,
-) -> Vec<(RecordLoc, String, u32)> {
-    let mut out: Vec<(Timestamp, RecordLoc, String, u32)> = records
-        .iter()
-        .filter_map(|(loc, i)| {
-            let chat = i
-                .chat
-                .as_ref()
-                .filter(|c| c.backend == Some(ChatPlatform::Teams))?;
-            let archived_at = chat.archived_at?;
-            chat.channel_id.as_ref()?;
-            if chat.extra.contains_key(TEAMS_DELETED) || now.since(archived_at) < after {
-                return None;
-            }
-            Some((archived_at, loc.clone(), i.key.clone(), i.seq))
-        })
-        .collect();
-    out.sort_by_key(|x| x.0);
-    out.into_iter().map(|(_, l, k, s)| (l, k, s)).collect()
+/// What the Teams upkeep needs from the records, gathered in one pass that keeps only the
+/// channels to delete (pure).
+#[derive(Debug, Default)]
+pub struct TeamsRecords {
+    /// Archived channels to delete: archived at least `after` ago and not deleted yet, oldest
+    /// archive first, as (where the record is, key, seq).
+    pub deletable: Vec<(RecordLoc, String, u32)>,
+    /// Channels of ours deleted within the last 30 days: they still count.
+    pub deleted_recently: usize,
 }
 
-/// Teams channels of ours deleted within the last 30 days: they still count (pure).
-pub fn teams_deleted_recently(records: &[(RecordLoc, Incident)], now: Timestamp) -> usize {
-    records
-        .iter()
-        .filter_map(|(_, i)| i.chat.as_ref()?.extra.get(TEAMS_DELETED))
-        .filter_map(|t| Timestamp::parse_rfc3339(t))
-        .filter(|t| now.since(*t) < TEAMS_DELETED_COUNTS_FOR)
-        .count()
+/// Reads `records` once for the Teams upkeep; `after` is `[teams] delete_archived_after`
+/// (`None`: nothing is deleted, only counted).
+pub fn teams_records(
+    records: impl Iterator<Item = (RecordLoc, Incident)>,
+    after: Option<Duration>,
+    now: Timestamp,
+) -> TeamsRecords {
+    let mut deletable: Vec<(Timestamp, RecordLoc, String, u32)> = Vec::new();
+    let mut deleted_recently = 0;
+    for (loc, i) in records {
+        let Some(chat) = i.chat.as_ref() else {
+            continue;
+        };
+        if let Some(t) = chat.extra.get(TEAMS_DELETED) {
+            let recent = Timestamp::parse_rfc3339(t)
+                .is_some_and(|t| now.since(t) < TEAMS_DELETED_COUNTS_FOR);
+            deleted_recently += usize::from(recent);
+            continue;
+        }
+        let (Some(after), Some(archived_at), Some(_)) =
+            (after, chat.archived_at, chat.channel_id.as_ref())
+        else {
+            continue;
+        };
+        if chat.backend == Some(ChatPlatform::Teams) && now.since(archived_at) >= after {
+            deletable.push((archived_at, loc, i.key.clone(), i.seq));
+        }
+    }
+    deletable.sort_by_key(|x| x.0);
+    TeamsRecords {
+        deletable: deletable
+            .into_iter()
+            .map(|(_, l, k, s)| (l, k, s))
+            .collect(),
+        deleted_recently,
+    }
 }
 
 /// What the Teams upkeep did.
@@ -309,60 +322,59 @@ pub fn teams_upkeep(
         now,
     };
     let mut teams = chat::teams::Teams::new(teams_cfg, &ctx);
-    if let Some(after) = teams_cfg.delete_archived_after {
-        for (loc, key, seq) in teams_deletable(&all_records(store), after, now) {
-            if deadline.remaining() < Duration::from_secs(1) {
-                break;
-            }
-            let Ok(Some(_lock)) = store.try_lock_incident(&key) else {
-                continue;
-            };
-            let reload = match &loc {
-                RecordLoc::Current => store.load_incident(&key).filter(|i| i.seq == seq),
-                RecordLoc::History(p) => store.read_json::<Incident>(p),
-            };
-            let Some(mut inc) = reload else { continue };
-            let Some(chat) = inc.chat.as_mut() else {
-                continue;
-            };
-            let (Some(id), name) = (chat.channel_id.clone(), chat.channel_name.clone()) else {
-                continue;
-            };
-            let name = name.unwrap_or_else(|| id.clone());
-            match teams.delete_channel(&id) {
-                Ok(()) => {
-                    chat.extra.insert(TEAMS_DELETED.into(), now.rfc3339());
-                    let saved = match &loc {
-                        RecordLoc::Current => store.save_incident(&inc),
-                        RecordLoc::History(_) => store.save_history(&inc),
-                    };
-                    if let Err(e) = saved {
-                        log::error!("{e}");
-                    }
-                    store.log_event(
-                        &inc.key,
-                        &EventLogLine::ours(
-                            inc.seq,
-                            EventKind::Chat,
-                            format!("deleted archived channel #{name}"),
-                        ),
-                    );
-                    log::info!("Teams: deleted archived channel #{name} (incident {key})");
-                    out.deleted.push(name);
+    let scan = teams_records(records(store), teams_cfg.delete_archived_after, now);
+    for (loc, key, seq) in scan.deletable {
+        if deadline.remaining() < Duration::from_secs(1) {
+            break;
+        }
+        let Ok(Some(_lock)) = store.try_lock_incident(&key) else {
+            continue;
+        };
+        let reload = match &loc {
+            RecordLoc::Current => store.load_incident(&key).filter(|i| i.seq == seq),
+            RecordLoc::History(p) => store.read_json::<Incident>(p),
+        };
+        let Some(mut inc) = reload else { continue };
+        let Some(chat) = inc.chat.as_mut() else {
+            continue;
+        };
+        let (Some(id), name) = (chat.channel_id.clone(), chat.channel_name.clone()) else {
+            continue;
+        };
+        let name = name.unwrap_or_else(|| id.clone());
+        match teams.delete_channel(&id) {
+            Ok(()) => {
+                chat.extra.insert(TEAMS_DELETED.into(), now.rfc3339());
+                let saved = match &loc {
+                    RecordLoc::Current => store.save_incident(&inc),
+                    RecordLoc::History(_) => store.save_history(&inc),
+                };
+                if let Err(e) = saved {
+                    log::error!("{e}");
                 }
-                Err(e) => {
-                    log::warn!("Teams: could not delete archived channel #{name}: {e}");
-                    out.failed.push((name, e.to_string()));
-                    if matches!(e, chat::ChatError::RateLimited(_)) {
-                        break;
-                    }
+                store.log_event(
+                    &inc.key,
+                    &EventLogLine::ours(
+                        inc.seq,
+                        EventKind::Chat,
+                        format!("deleted archived channel #{name}"),
+                    ),
+                );
+                log::info!("Teams: deleted archived channel #{name} (incident {key})");
+                out.deleted.push(name);
+            }
+            Err(e) => {
+                log::warn!("Teams: could not delete archived channel #{name}: {e}");
+                out.failed.push((name, e.to_string()));
+                if matches!(e, chat::ChatError::RateLimited(_)) {
+                    break;
                 }
             }
         }
     }
     match teams.count_channels() {
         Ok(mut cap) => {
-            cap.deleted_recently = teams_deleted_recently(&all_records(store), now);
+            cap.deleted_recently = scan.deleted_recently + out.deleted.len();
             store.write_meta(
                 chat::teams::CAPACITY_META,
                 &serde_json::to_string(&cap).unwrap_or_default(),
@@ -451,12 +463,18 @@ mod tests {
             teams("6", Some(60), Some(40)),
             (RecordLoc::Current, slack),
         ];
-        let keys: Vec<String> = teams_deletable(&recs, Duration::from_secs(14 * 86_400), now)
-            .into_iter()
-            .map(|(_, k, _)| k)
-            .collect();
+        let scan = teams_records(
+            recs.clone().into_iter(),
+            Some(Duration::from_secs(14 * 86_400)),
+            now,
+        );
+        let keys: Vec<String> = scan.deletable.into_iter().map(|(_, k, _)| k).collect();
         assert_eq!(keys, ["3", "2"]);
-        assert_eq!(teams_deleted_recently(&recs, now), 1);
+        assert_eq!(scan.deleted_recently, 1);
+        // Without `delete_archived_after`, nothing is deleted; the count is the same.
+        let counted = teams_records(recs.into_iter(), None, now);
+        assert!(counted.deletable.is_empty());
+        assert_eq!(counted.deleted_recently, 1);
     }
 
     #[test]

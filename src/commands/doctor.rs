@@ -218,10 +218,12 @@ pub fn run(config_path: &Path, command: Option<&str>) -> Result<Exit, AppError> 
                     // Channels we deleted in the last 30 days still count; Graph no longer
                     // lists them.
                     let store = crate::store::Store::open_read_only(&config.state_dir);
-                    let deleted = crate::archive::teams_deleted_recently(
-                        &crate::archive::all_records(&store),
+                    let deleted = crate::archive::teams_records(
+                        crate::archive::records(&store),
+                        None,
                         crate::time::Timestamp::now(),
-                    );
+                    )
+                    .deleted_recently;
                     if let Some(c) = probe::teams_capacity(&http, t, timeout, deleted) {
                         report.push(c);
                     }

@@ -541,7 +541,8 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     // platform refused does: the record still says it is not archived.
     closed_slice_done(store, "archive", started, &slice);
     if slice.from == 0 && config.teams.as_ref().is_some_and(|t| t.graph()) {
-        // Once a cycle: it reads every record (see the report).
+        // Once a cycle: it reads every record, one at a time (only the channels to delete
+        // are kept).
         archive::teams_upkeep(config, store, &http, deadline);
     }
 }

@@ -1,7 +1,7 @@
 //! `pandora-ilert timeline INCIDENT`: the post-mortem timeline of one incident, found by
 //! Pandora alert id, incident key or channel name.
 
-use crate::archive::{all_records, RecordLoc};
+use crate::archive::{records, RecordLoc};
 use crate::chat::{self, ChannelRef, Context};
 use crate::config::Config;
 use crate::deadline::Deadline;
@@ -23,8 +23,7 @@ fn find(config: &Config, store: &Store, query: &str) -> Option<Incident> {
     {
         return Some(i);
     }
-    all_records(store)
-        .into_iter()
+    records(store)
         .filter(|(_, i)| {
             i.chat.as_ref().is_some_and(|c| {
                 c.channel_name.as_deref() == Some(q) || c.channel_id.as_deref() == Some(q)
