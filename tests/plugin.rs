@@ -789,6 +789,58 @@ fn run_cycle(dir: &TestDir, cfg: &Path) -> usize {
     }
 }
 
+/// Issue 12: with a chat platform configured, archiving and housekeeping both go over every
+/// record; they share one list of the record files per cycle (one listing of `incidents/`,
+/// one list read per run), each with its own cursor, and the list goes when both are done.
+#[test]
+fn archiving_and_housekeeping_share_one_cycle_list() {
+    let (dir, ilert, _) = sliced_store("plugin-shared-cycle");
+    let slack = support::slack::FakeSlack::start();
+    let cfg = ConfigBuilder::new(&ilert)
+        .slack(&slack)
+        .plugin("prune_after = \"1d\"")
+        .write(&dir);
+    let meta = dir.state().join("meta");
+    let cursor = |what: &str| {
+        std::fs::read_to_string(meta.join(format!("last-{what}-scan"))).unwrap_or_default()
+    };
+    // A list each pass kept before they shared one is removed when a list is written.
+    std::fs::write(
+        meta.join("prune-cycle"),
+        "pandora-ilert record files 2026-01-01T00:00:00.000Z\nend 0\n",
+    )
+    .unwrap();
+    plugin(&cfg);
+    let (prune, archive) = (cursor("prune"), cursor("archive"));
+    assert!(prune.ends_with(" next 0 of 4096"), "{prune}");
+    assert_eq!(prune, archive, "both passes are in one cycle");
+    let started = prune.split(' ').next().unwrap().to_string();
+    let list = std::fs::read_to_string(meta.join("records-cycle")).unwrap();
+    assert_eq!(
+        list.lines().next(),
+        Some(format!("pandora-ilert record files {started}").as_str())
+    );
+    assert!(!meta.join("prune-cycle").exists());
+    assert!(!meta.join("archive-cycle").exists());
+    let mut runs = 1;
+    while cursor("prune").contains(" next ") || cursor("archive").contains(" next ") {
+        assert!(
+            meta.join("records-cycle").exists(),
+            "a pass still needs the list"
+        );
+        plugin(&cfg);
+        runs += 1;
+        assert!(runs < 20, "the cycle does not end: {}", cursor("prune"));
+    }
+    assert_eq!(cursor("prune"), started);
+    assert_eq!(cursor("archive"), started);
+    assert!(
+        !meta.join("records-cycle").exists(),
+        "the list goes with its cycle"
+    );
+    assert_eq!(closed_left(&dir), 0);
+}
+
 /// Issue 12: the plugin's housekeeping reads about 1,000 records per run, and one cycle of
 /// runs visits every record: every old closed record is pruned, every lost marker put
 /// back and every stale one removed; then no run reads records until the next hour.
@@ -816,7 +868,7 @@ fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
     assert!(!old_temps[0].exists(), "swept by the cycle's listing");
     let cursor = prune_cursor(&dir);
     assert!(cursor.ends_with(" next 0 of 4096"), "{cursor}");
-    assert!(state.join("meta/prune-cycle").exists());
+    assert!(state.join("meta/records-cycle").exists());
     assert_eq!(closed_left(&dir), 2400);
 
     plugin(&cfg);
@@ -831,7 +883,7 @@ fn housekeeping_goes_a_slice_per_run_and_one_cycle_covers_every_record() {
     assert!((4..=7).contains(&runs), "{runs} runs for 3,101 records");
     assert_eq!(closed_left(&dir), 0);
     assert!(
-        !state.join("meta/prune-cycle").exists(),
+        !state.join("meta/records-cycle").exists(),
         "the list goes with its cycle"
     );
     assert_eq!(marked_open(&dir), expected);
@@ -906,7 +958,7 @@ fn a_run_killed_mid_slice_is_finished_by_the_next_runs() {
     assert!(left < 2400, "{left}");
     // And a power cut cut the cycle's list short (it is written without fsync): the next
     // run starts a new cycle.
-    let list = dir.state().join("meta/prune-cycle");
+    let list = dir.state().join("meta/records-cycle");
     let text = std::fs::read_to_string(&list).unwrap();
     std::fs::write(&list, &text[..text.len() / 2]).unwrap();
     plugin(&cfg);

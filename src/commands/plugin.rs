@@ -180,7 +180,7 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
         .ok()
         .and_then(|s| match closed_plan(config, s, "prune") {
             Plan::From { started, from } => s
-                .cycle_slice("prune", started, from, slices::RECORDS_PER_SLICE)
+                .cycle_slice(started, from, slices::RECORDS_PER_SLICE)
                 .map(|slice| (started, slice)),
             Plan::Start { .. } | Plan::Idle => None,
         });
@@ -452,9 +452,9 @@ const CLOSED_SCAN_EVERY: Duration = Duration::from_secs(3600);
 /// (so a run lists `incidents/` once a cycle, not once a slice).
 fn closed_slice(config: &Config, store: &Store, what: &str) -> Option<(Timestamp, RecordSlice)> {
     let limit = slices::RECORDS_PER_SLICE;
-    let start = |started: Timestamp| match store.start_cycle(what, started, limit) {
+    let start = |started: Timestamp| match store.start_cycle(started, limit) {
         CycleStart::Whole(slice) => Some((started, slice)),
-        CycleStart::Listed(total) => {
+        CycleStart::Listed { started, total } => {
             log::debug!("plugin: {what} pass: a new cycle over {total} record files");
             let cursor = Cursor { started, next: 0 };
             store.write_meta_quick(&format!("last-{what}-scan"), &cursor.text());
@@ -464,7 +464,7 @@ fn closed_slice(config: &Config, store: &Store, what: &str) -> Option<(Timestamp
     match closed_plan(config, store, what) {
         Plan::Idle => None,
         Plan::Start { started } => start(started),
-        Plan::From { started, from } => match store.cycle_slice(what, started, from, limit) {
+        Plan::From { started, from } => match store.cycle_slice(started, from, limit) {
             Some(slice) => Some((started, slice)),
             None => {
                 log::info!(
@@ -487,6 +487,24 @@ fn closed_plan(config: &Config, store: &Store, what: &str) -> Plan {
     slices::plan(cursor, Timestamp::now(), every)
 }
 
+/// The plugin's other pass over every record: the two share a cycle's list of record files.
+fn other_pass(what: &str) -> &'static str {
+    if what == "prune" {
+        "archive"
+    } else {
+        "prune"
+    }
+}
+
+/// True while the pass `what` is inside the cycle that started at `started`: the cycle's
+/// list stays for it.
+fn still_listing(store: &Store, what: &str, started: Timestamp) -> bool {
+    store
+        .read_meta(&format!("last-{what}-scan"))
+        .and_then(|t| Cursor::parse(&t))
+        .is_some_and(|c| c.started == started && c.next < slices::BUCKETS)
+}
+
 /// Moves the pass's cursor past a slice it went through. Written without `fsync`: a cursor
 /// a power cut takes back only makes a slice or a cycle be read again.
 fn closed_slice_done(store: &Store, what: &str, started: Timestamp, slice: &RecordSlice) {
@@ -495,8 +513,8 @@ fn closed_slice_done(store: &Store, what: &str, started: Timestamp, slice: &Reco
         next: slice.end,
     };
     store.write_meta_quick(&format!("last-{what}-scan"), &cursor.text());
-    if slice.end >= slices::BUCKETS {
-        store.remove_meta(&format!("{what}-cycle"));
+    if slice.end >= slices::BUCKETS && !still_listing(store, other_pass(what), started) {
+        store.end_cycle(started);
     }
     if slice.from > 0 || slice.end < slices::BUCKETS {
         log::debug!(

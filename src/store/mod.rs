@@ -312,6 +312,18 @@ pub struct Store {
     /// How many `open/` markers this process made or removed: a listing of `open/` taken
     /// when this was `n` still holds while it is `n`, but for other processes' changes.
     open_changes: Arc<AtomicU64>,
+    /// The cycle list this process wrote or last read (`start_cycle`, `cycle_slice`): the
+    /// plugin's two passes share it, so a run lists the store and reads the list once.
+    cycle_list: Arc<Mutex<Option<CycleList>>>,
+}
+
+/// A cycle's list of record files as this process knows it.
+#[derive(Debug)]
+struct CycleList {
+    /// Its text, as written to `meta/records-cycle`.
+    text: Arc<String>,
+    /// Written by this process (a second pass starting a cycle in the same run takes it).
+    listed_here: Option<(Timestamp, usize)>,
 }
 
 /// One listing of `outbox/` with one `stat` per queue file, taken once by a plugin run and
@@ -355,8 +367,10 @@ pub struct RecordSlice {
 pub enum CycleStart {
     /// The store is one slice: here it is, whole; no list was written.
     Whole(RecordSlice),
-    /// The list of this many record files was written; the slices follow in the next runs.
-    Listed(usize),
+    /// The list of `total` record files of the cycle that started at `started` (this pass's,
+    /// or the one the other pass started earlier in this run) was written; the slices follow
+    /// in the next runs.
+    Listed { started: Timestamp, total: usize },
 }
 
 impl RecordSlice {
@@ -369,13 +383,24 @@ impl RecordSlice {
 /// The first line of a cycle's list of record files (`Store::start_cycle`).
 const CYCLE_LIST: &str = "pandora-ilert record files";
 
+/// The cycle list's name under `meta/`, shared by the plugin's passes over every record.
+const CYCLE_LIST_META: &str = "records-cycle";
+
+/// Each pass's own list, before the passes shared one: removed when a list is written.
+const OLD_CYCLE_LISTS: [&str; 2] = ["prune-cycle", "archive-cycle"];
+
+/// The first line of the list of the cycle that started at `started`.
+fn cycle_list_header(started: Timestamp) -> String {
+    format!("{CYCLE_LIST} {}", started.rfc3339_millis())
+}
+
 /// The slice from bucket `from` of a cycle's list of record files (`Store::start_cycle`):
 /// `None` unless its first line names the cycle that started at `started` and its last
 /// line closes the count of the lines between. Two passes over the text: the records per
 /// bucket, then the names of the slice's buckets.
 fn parse_slice(text: &str, started: Timestamp, from: u32, limit: usize) -> Option<RecordSlice> {
     let mut lines = text.lines();
-    if lines.next()? != format!("{CYCLE_LIST} {}", started.rfc3339_millis()) {
+    if lines.next()? != cycle_list_header(started) {
         return None;
     }
     fn parse(line: &str) -> Option<(u32, bool, &str)> {
@@ -490,6 +515,7 @@ impl Store {
             read_only: false,
             touched: Arc::default(),
             open_changes: Arc::default(),
+            cycle_list: Arc::default(),
         };
         let format = store.read_meta("store-format");
         if format.as_deref() == Some("2") && root.join("open").join(OPEN_INDEX_READY).exists() {
@@ -554,6 +580,7 @@ impl Store {
             read_only: true,
             touched: Arc::default(),
             open_changes: Arc::default(),
+            cycle_list: Arc::default(),
         }
     }
 
@@ -1143,16 +1170,21 @@ impl Store {
         }
     }
 
-    /// Starts a cycle of the pass `what` over every record: lists the record files once.
-    /// A store of at most `limit` of them is one slice, returned whole; a larger one's list
-    /// (one line per file, in listing order) is written to `meta/<what>-cycle` without
-    /// `fsync` (a list a power cut damaged is found out by `cycle_slice` and the cycle
-    /// starts again), for the following runs to take their slices from without listing the
-    /// store again.
-    pub fn start_cycle(&self, what: &str, started: Timestamp, limit: usize) -> CycleStart {
+    /// Starts a cycle of a pass over every record: lists the record files once. A store of
+    /// at most `limit` of them is one slice, returned whole; a larger one's list (one line
+    /// per file, in listing order) is written to `meta/records-cycle` without `fsync` (a list
+    /// a power cut damaged is found out by `cycle_slice` and the cycle starts again), for the
+    /// following runs to take their slices from without listing the store again. The
+    /// plugin's two passes (housekeeping, archiving) share the list: a pass that starts a
+    /// cycle in a run where the other one already listed the store joins that cycle.
+    pub fn start_cycle(&self, started: Timestamp, limit: usize) -> CycleStart {
         use std::fmt::Write as _;
-        let mut text = String::new();
-        let _ = writeln!(text, "{CYCLE_LIST} {}", started.rfc3339_millis());
+        let mut memo = self.cycle_list.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((started, total)) = memo.as_ref().and_then(|m| m.listed_here) {
+            return CycleStart::Listed { started, total };
+        }
+        let mut text = cycle_list_header(started);
+        text.push('\n');
         let mut total = 0usize;
         let temps = self.for_each_record_file(|b, is_current, name| {
             let kind = if is_current { 'c' } else { 'h' };
@@ -1165,24 +1197,60 @@ impl Store {
             slice.temps = temps;
             return CycleStart::Whole(slice);
         }
-        self.write_meta_quick(&format!("{what}-cycle"), &text);
+        self.write_meta_quick(CYCLE_LIST_META, &text);
+        for old in OLD_CYCLE_LISTS {
+            if self.dir("meta").join(old).exists() {
+                self.remove_meta(old);
+            }
+        }
+        *memo = Some(CycleList {
+            text: Arc::new(text),
+            listed_here: Some((started, total)),
+        });
         // Temporary files of `incidents/` are swept here, as a slice would.
         sweep_old(temps.iter().map(|n| self.dir("incidents").join(n)), started);
-        CycleStart::Listed(total)
+        CycleStart::Listed { started, total }
     }
 
-    /// The slice from bucket `from` of the cycle of `what` that started at `started`, from
-    /// its list (`start_cycle`): whole buckets, about `limit` records. `None` when the list
-    /// is missing, of another cycle, or not whole.
-    pub fn cycle_slice(
-        &self,
-        what: &str,
-        started: Timestamp,
-        from: u32,
-        limit: usize,
-    ) -> Option<RecordSlice> {
-        let text = fs::read_to_string(self.dir("meta").join(format!("{what}-cycle"))).ok()?;
+    /// The slice from bucket `from` of the cycle that started at `started`, from its list
+    /// (`start_cycle`): whole buckets, about `limit` records. `None` when the list is
+    /// missing, of another cycle, or not whole. The list is read once per process while it
+    /// stays the same cycle's.
+    pub fn cycle_slice(&self, started: Timestamp, from: u32, limit: usize) -> Option<RecordSlice> {
+        let mut memo = self.cycle_list.lock().unwrap_or_else(|p| p.into_inner());
+        let header = cycle_list_header(started);
+        let known = memo
+            .as_ref()
+            .map(|m| m.text.clone())
+            .filter(|t| t.lines().next() == Some(header.as_str()));
+        let text = match known {
+            Some(text) => text,
+            None => {
+                let text =
+                    Arc::new(fs::read_to_string(self.dir("meta").join(CYCLE_LIST_META)).ok()?);
+                *memo = Some(CycleList {
+                    text: text.clone(),
+                    listed_here: None,
+                });
+                text
+            }
+        };
         parse_slice(&text, started, from, limit)
+    }
+
+    /// Removes the list of the cycle that started at `started`, once no pass needs it.
+    pub fn end_cycle(&self, started: Timestamp) {
+        let path = self.dir("meta").join(CYCLE_LIST_META);
+        let header = cycle_list_header(started);
+        let ours = fs::File::open(&path).ok().is_some_and(|f| {
+            let mut first = String::new();
+            io::BufRead::read_line(&mut io::BufReader::new(f), &mut first).is_ok()
+                && first.trim_end() == header
+        });
+        if ours {
+            self.remove_meta(CYCLE_LIST_META);
+        }
+        *self.cycle_list.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The current incident records of a slice, read one at a time (a queued copy under
@@ -2167,18 +2235,23 @@ mod tests {
         fs::write(open.join("0000000000007.gone"), b"").unwrap();
         assert_ne!(markers(), before);
         let started = Timestamp::from_millis(1_000);
-        match store.start_cycle("test", started, 20) {
-            CycleStart::Listed(total) => assert_eq!(total, 300),
+        match store.start_cycle(started, 20) {
+            CycleStart::Listed { started: s, total } => assert_eq!((s, total), (started, 300)),
+            CycleStart::Whole(_) => panic!("300 records are more than one slice of 20"),
+        }
+        // A second pass starting a cycle in the same run joins this one.
+        match store.start_cycle(Timestamp::from_millis(1_500), 20) {
+            CycleStart::Listed { started: s, total } => assert_eq!((s, total), (started, 300)),
             CycleStart::Whole(_) => panic!("300 records are more than one slice of 20"),
         }
         let later = Timestamp::from_millis(2_000);
         assert!(
-            store.cycle_slice("test", later, 0, 20).is_none(),
+            store.cycle_slice(later, 0, 20).is_none(),
             "another cycle's list"
         );
         let (mut from, mut runs, mut read) = (0, 0, 0);
         while from < slices::BUCKETS {
-            let slice = store.cycle_slice("test", started, from, 20).unwrap();
+            let slice = store.cycle_slice(started, from, 20).unwrap();
             assert_eq!(slice.total, 300);
             assert!(slice.end > from);
             read += store.slice_incidents(&slice).count();
@@ -2197,16 +2270,22 @@ mod tests {
         assert_eq!(read, 300, "every record once");
         assert!(runs >= 15, "{runs} runs");
         assert_eq!(markers(), before);
-        // A list a power cut cut short is not used.
-        let list = dir.join("meta/test-cycle");
+        // A list a power cut cut short is not used (by the next run: a new process).
+        let list = dir.join("meta/records-cycle");
         let text = fs::read_to_string(&list).unwrap();
         fs::write(&list, &text[..text.len() / 2]).unwrap();
-        assert!(store.cycle_slice("test", started, 0, 20).is_none());
-        match store.start_cycle("small", started, 1000) {
+        let next_run = Store::open(&dir).unwrap();
+        assert!(next_run.cycle_slice(started, 0, 20).is_none());
+        // The end of another cycle leaves the list; the end of its own removes it.
+        next_run.end_cycle(later);
+        assert!(list.exists());
+        next_run.end_cycle(started);
+        assert!(!list.exists());
+        match next_run.start_cycle(started, 1000) {
             CycleStart::Whole(slice) => assert_eq!(slice.files(), 300),
-            CycleStart::Listed(_) => panic!("one slice"),
+            CycleStart::Listed { .. } => panic!("one slice"),
         }
-        assert!(!dir.join("meta/small-cycle").exists());
+        assert!(!list.exists());
         let _ = fs::remove_dir_all(dir);
     }
 
