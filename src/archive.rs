@@ -45,37 +45,35 @@ pub struct Due {
     loc: RecordLoc,
 }
 
-/// Picks the channels to archive (pure): resolved before `now - older_than` (drills as soon as
-/// they are resolved), with a channel that is not archived yet; drills first, then oldest.
-pub fn due(records: Vec<(RecordLoc, Incident)>, older_than: Duration, now: Timestamp) -> Vec<Due> {
-    let mut out: Vec<Due> = records
-        .into_iter()
-        .filter_map(|(loc, i)| {
-            let resolved_at = i.resolved_at.filter(|_| !i.is_open())?;
-            let chat = i.chat.as_ref()?;
-            let channel = chat
-                .channel_name
-                .clone()
-                .or_else(|| chat.channel_id.clone())?;
-            if chat.archived_at.is_some() || chat.channel_id.is_none() {
-                return None;
-            }
-            if !i.drill && now.since(resolved_at) < older_than {
-                return None;
-            }
-            Some(Due {
-                key: i.key,
-                seq: i.seq,
-                channel,
-                backend: chat.backend?,
-                resolved_at,
-                drill: i.drill,
-                loc,
-            })
-        })
-        .collect();
-    out.sort_by_key(|d| (!d.drill, d.resolved_at));
-    out
+/// The record's channel if it is due for archiving (pure): resolved before `now - older_than`
+/// (drills as soon as they are resolved), with a channel that is not archived yet.
+pub fn due_one(loc: RecordLoc, i: &Incident, older_than: Duration, now: Timestamp) -> Option<Due> {
+    let resolved_at = i.resolved_at.filter(|_| !i.is_open())?;
+    let chat = i.chat.as_ref()?;
+    let channel = chat
+        .channel_name
+        .clone()
+        .or_else(|| chat.channel_id.clone())?;
+    if chat.archived_at.is_some() || chat.channel_id.is_none() {
+        return None;
+    }
+    if !i.drill && now.since(resolved_at) < older_than {
+        return None;
+    }
+    Some(Due {
+        key: i.key.clone(),
+        seq: i.seq,
+        channel,
+        backend: chat.backend?,
+        resolved_at,
+        drill: i.drill,
+        loc,
+    })
+}
+
+/// Drills first, then the longest resolved.
+pub fn sort_due(due: &mut [Due]) {
+    due.sort_by_key(|d| (!d.drill, d.resolved_at));
 }
 
 /// What a pass did.
@@ -98,16 +96,16 @@ pub fn records(store: &Store) -> impl Iterator<Item = (RecordLoc, Incident)> + '
 }
 
 /// The channels due for archiving among `records` (read one at a time: only the due ones
-/// are kept), as `due` orders them.
+/// are kept), in `sort_due`'s order.
 pub fn due_among(
     records: impl Iterator<Item = (RecordLoc, Incident)>,
     older_than: Duration,
     now: Timestamp,
 ) -> Vec<Due> {
     let mut out: Vec<Due> = records
-        .flat_map(|r| due(vec![r], older_than, now))
+        .filter_map(|(loc, i)| due_one(loc, &i, older_than, now))
         .collect();
-    out.sort_by_key(|d| (!d.drill, d.resolved_at));
+    sort_due(&mut out);
     out
 }
 
@@ -504,7 +502,10 @@ mod tests {
                 incident("6", Some(10 * 86_400), false, false, now),
             ),
         ];
-        let keys: Vec<String> = due(recs, week, now).into_iter().map(|d| d.key).collect();
+        let keys: Vec<String> = due_among(recs.into_iter(), week, now)
+            .into_iter()
+            .map(|d| d.key)
+            .collect();
         assert_eq!(keys, ["5", "6", "2"]);
     }
 }

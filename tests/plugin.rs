@@ -834,6 +834,12 @@ fn archiving_and_housekeeping_share_one_cycle_list() {
     }
     assert_eq!(cursor("prune"), started);
     assert_eq!(cursor("archive"), started);
+    // Each slice's records were read once for both passes.
+    let shared = dir
+        .log()
+        .matches("archiving and housekeeping read buckets")
+        .count();
+    assert_eq!(shared, runs - 1, "{}", dir.log());
     assert!(
         !meta.join("records-cycle").exists(),
         "the list goes with its cycle"

@@ -28,6 +28,7 @@ use crate::health::{self, DataIn, Evidence};
 use crate::housekeeping;
 use crate::http::Http;
 use crate::ilert;
+use crate::incident::Incident;
 use crate::pacing::Budget;
 use crate::pandora::module_xml::{self, Module};
 use crate::store::slices::{self, Cursor, Plan};
@@ -226,12 +227,11 @@ fn work(config: &Config, deadline: Deadline, published: &Mutex<Vec<Module>>) {
                     chatops::end_quiet_storms(config, store, &http, deadline);
                     chatops::open_after_storms(config, store, &http, deadline);
                 });
-                step("archive", || archive_channels(config, store, deadline));
                 let listed = open_head
                     .as_ref()
                     .and_then(|(_, h)| h.slice_markers.as_ref());
-                step("housekeeping", || {
-                    prune(config, store, deadline, planned, listed)
+                step("archive and housekeeping", || {
+                    archive_and_prune(config, store, deadline, planned, listed)
                 });
             }
             Ok(None) => log::info!(
@@ -528,10 +528,15 @@ fn closed_slice_done(store: &Store, what: &str, started: Timestamp, slice: &Reco
     }
 }
 
+/// True when a chat platform is configured: then archiving is a pass over every record too.
+fn archiving(config: &Config) -> bool {
+    config.slack.is_some() || config.teams.is_some() || config.matrix.is_some()
+}
+
 /// Archives the channels of incidents resolved longer ago than `archive_after`, among one
-/// slice of the records.
+/// slice of the records (`watch`; the plugin goes through `archive_and_prune`).
 pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadline) {
-    if config.slack.is_none() && config.teams.is_none() && config.matrix.is_none() {
+    if !archiving(config) {
         return;
     }
     let Some((started, slice)) = closed_slice(config, store, "archive") else {
@@ -547,6 +552,81 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
                 .map(|(p, i)| (archive::RecordLoc::History(p), i)),
         );
     let due = archive::due_among(records, config.plugin.archive_after, now);
+    archive_slice(config, store, deadline, started, &slice, due);
+}
+
+/// Archiving, then housekeeping, each over its slice of the records this run. The two
+/// passes share a cycle's list and go in step, so they are normally at the same slice: its
+/// records are then read once for both (housekeeping's read hands each record to the
+/// archiving check too; a channel due for archiving is never prunable, so deciding both
+/// from the same read changes nothing).
+fn archive_and_prune(
+    config: &Config,
+    store: &Store,
+    deadline: Deadline,
+    planned: Option<(Timestamp, RecordSlice)>,
+    listed: Option<&SliceMarkers>,
+) {
+    let archive = if archiving(config) {
+        closed_slice(config, store, "archive")
+    } else {
+        None
+    };
+    let prune = prune_slice(config, store, planned);
+    let now = Timestamp::now();
+    let older_than = config.plugin.archive_after;
+    match (archive, prune) {
+        (Some((a_started, a)), Some((started, slice)))
+            if a_started == started && a.from == slice.from =>
+        {
+            log::debug!(
+                "plugin: archiving and housekeeping read buckets {}..{} ({} record files) once",
+                slice.from,
+                slice.end,
+                slice.files()
+            );
+            let mut due = Vec::new();
+            let prunable = read_for_pruning(config, store, &slice, listed, now, |i| {
+                let current = archive::RecordLoc::Current;
+                due.extend(archive::due_one(current, i, older_than, now));
+            });
+            due.extend(store.slice_history(&slice).filter_map(|(p, i)| {
+                archive::due_one(archive::RecordLoc::History(p), &i, older_than, now)
+            }));
+            archive::sort_due(&mut due);
+            archive_slice(config, store, deadline, started, &slice, due);
+            prune_records(config, store, deadline, started, &slice, prunable, now);
+        }
+        (archive, prune) => {
+            if let Some((started, slice)) = archive {
+                let records = store
+                    .slice_incidents(&slice)
+                    .map(|i| (archive::RecordLoc::Current, i))
+                    .chain(
+                        store
+                            .slice_history(&slice)
+                            .map(|(p, i)| (archive::RecordLoc::History(p), i)),
+                    );
+                let due = archive::due_among(records, older_than, now);
+                archive_slice(config, store, deadline, started, &slice, due);
+            }
+            if let Some((started, slice)) = prune {
+                let prunable = read_for_pruning(config, store, &slice, listed, now, |_| {});
+                prune_records(config, store, deadline, started, &slice, prunable, now);
+            }
+        }
+    }
+}
+
+/// Archives the channels `due` among a slice of the pass's cycle, and moves its cursor on.
+fn archive_slice(
+    config: &Config,
+    store: &Store,
+    deadline: Deadline,
+    started: Timestamp,
+    slice: &RecordSlice,
+    due: Vec<archive::Due>,
+) {
     let http = Http::new(config.scrubber());
     let r = archive::archive_due(config, store, &http, deadline, due, false);
     for d in &r.archived {
@@ -557,7 +637,7 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     }
     // A channel left for lack of time or a busy lock waits for the next cycle, as one the
     // platform refused does: the record still says it is not archived.
-    closed_slice_done(store, "archive", started, &slice);
+    closed_slice_done(store, "archive", started, slice);
     if slice.from == 0 && config.teams.as_ref().is_some_and(|t| t.graph()) {
         // Once a cycle: it reads every record, one at a time (only the channels to delete
         // are kept).
@@ -575,39 +655,61 @@ fn swept_over_a_cycle() -> Vec<&'static str> {
         .collect()
 }
 
-/// Housekeeping over one slice of the records: the `open/` markers of its incidents
-/// repaired, its closed records older than `prune_after` removed, and temporary files swept
-/// from the store directories that fall to it. `planned`: the slice read before the run
-/// took the plugin lock, used if the cursor still points at it; `listed`: the slice's
-/// markers from the run's listing of `open/`.
-fn prune(
+/// Housekeeping's slice this run. `planned`: the slice read before the run took the plugin
+/// lock, used if the cursor still points at it.
+fn prune_slice(
     config: &Config,
     store: &Store,
-    deadline: Deadline,
     planned: Option<(Timestamp, RecordSlice)>,
-    listed: Option<&SliceMarkers>,
-) {
-    let slice = match (closed_plan(config, store, "prune"), planned) {
+) -> Option<(Timestamp, RecordSlice)> {
+    match (closed_plan(config, store, "prune"), planned) {
         (Plan::From { started, from }, Some((s, slice))) if s == started && slice.from == from => {
             Some((s, slice))
         }
         _ => closed_slice(config, store, "prune"),
-    };
-    let Some((started, slice)) = slice else {
-        return;
-    };
+    }
+}
+
+/// Housekeeping's read of a slice: the `open/` markers of its incidents repaired (`listed`:
+/// the slice's markers from the run's listing of `open/`), each record handed to `visit`,
+/// and the closed ones older than `prune_after` returned.
+fn read_for_pruning(
+    config: &Config,
+    store: &Store,
+    slice: &RecordSlice,
+    listed: Option<&SliceMarkers>,
+    now: Timestamp,
+    mut visit: impl FnMut(&Incident),
+) -> Vec<Incident> {
     // The `open/` index is written without fsync: after a power cut a marker may be missing.
     // This pass reads every record over a cycle anyway; it puts back what is missing.
-    let (now, keep) = (Timestamp::now(), config.plugin.prune_after);
+    let keep = config.plugin.prune_after;
     let mut prunable = Vec::new();
-    store.repair_open_index(&slice, listed, |i| {
+    store.repair_open_index(slice, listed, |i| {
+        visit(&i);
         if housekeeping::prunable(&i, now, keep) {
             prunable.push(i);
         }
     });
+    prunable
+}
+
+/// Housekeeping over one slice of the records, after its read (`read_for_pruning`): its
+/// `prunable` closed records and old superseded ones removed, and temporary files swept
+/// from the store directories that fall to it; then the cursor moves on.
+fn prune_records(
+    config: &Config,
+    store: &Store,
+    deadline: Deadline,
+    started: Timestamp,
+    slice: &RecordSlice,
+    prunable: Vec<Incident>,
+    now: Timestamp,
+) {
+    let keep = config.plugin.prune_after;
     // Temporary files left by killed processes (those older than an hour): those the slice's
     // listing of `incidents/` came across, and one other directory at a time over the cycle.
-    store.sweep_slice_temps(&slice, now);
+    store.sweep_slice_temps(slice, now);
     let swept = swept_over_a_cycle();
     let dirs: Vec<&str> = swept
         .iter()
@@ -619,7 +721,7 @@ fn prune(
     let pruned = housekeeping::prune(
         store,
         prunable.into_iter(),
-        store.slice_history(&slice),
+        store.slice_history(slice),
         now,
         keep,
         deadline,
@@ -636,14 +738,14 @@ fn prune(
                 );
             }
             if finished {
-                closed_slice_done(store, "prune", started, &slice);
+                closed_slice_done(store, "prune", started, slice);
             }
         }
         Err(e) => {
             log::error!(
                 "plugin: housekeeping stopped: {e}; the rest of its slice waits for the next cycle"
             );
-            closed_slice_done(store, "prune", started, &slice);
+            closed_slice_done(store, "prune", started, slice);
         }
     }
 }
