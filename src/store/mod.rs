@@ -389,6 +389,22 @@ const CYCLE_LIST_META: &str = "records-cycle";
 /// Each pass's own list, before the passes shared one: removed when a list is written.
 const OLD_CYCLE_LISTS: [&str; 2] = ["prune-cycle", "archive-cycle"];
 
+/// Appends `n` in decimal.
+fn push_decimal(text: &mut String, n: u32) {
+    let mut digits = [0u8; 10];
+    let mut at = digits.len();
+    let mut n = n;
+    loop {
+        at -= 1;
+        digits[at] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    text.extend(digits[at..].iter().map(|&d| char::from(d)));
+}
+
 /// The first line of the list of the cycle that started at `started`.
 fn cycle_list_header(started: Timestamp) -> String {
     format!("{CYCLE_LIST} {}", started.rfc3339_millis())
@@ -1187,8 +1203,11 @@ impl Store {
         text.push('\n');
         let mut total = 0usize;
         let temps = self.for_each_record_file(|b, is_current, name| {
-            let kind = if is_current { 'c' } else { 'h' };
-            let _ = writeln!(text, "{b} {kind} {name}");
+            // By hand rather than `writeln!`: a tenth of the run that lists 100,000 names.
+            push_decimal(&mut text, b);
+            text.push_str(if is_current { " c " } else { " h " });
+            text.push_str(name);
+            text.push('\n');
             total += 1;
         });
         let _ = writeln!(text, "end {total}");
@@ -2287,6 +2306,15 @@ mod tests {
         }
         assert!(!list.exists());
         let _ = fs::remove_dir_all(dir);
+    }
+
+    #[test]
+    fn push_decimal_writes_what_display_writes() {
+        for n in [0, 7, 10, 4095, 4096, 65_535, u32::MAX] {
+            let mut text = String::from("x");
+            push_decimal(&mut text, n);
+            assert_eq!(text, format!("x{n}"));
+        }
     }
 
     /// An open incident whose key is long enough for its file name to be a hash stays in the
