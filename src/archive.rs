@@ -45,6 +45,13 @@ pub struct Due {
     loc: RecordLoc,
 }
 
+impl Due {
+    /// True for an incident's current record (not a superseded one).
+    pub fn is_current(&self) -> bool {
+        self.loc == RecordLoc::Current
+    }
+}
+
 /// The record's channel if it is due for archiving (pure): resolved before `now - older_than`
 /// (drills as soon as they are resolved), with a channel that is not archived yet.
 pub fn due_one(loc: RecordLoc, i: &Incident, older_than: Duration, now: Timestamp) -> Option<Due> {

@@ -594,7 +594,18 @@ fn archive_and_prune(
                 archive::due_one(archive::RecordLoc::History(p), &i, older_than, now)
             }));
             archive::sort_due(&mut due);
-            archive_slice(config, store, deadline, started, &slice, due);
+            let mut prunable = prunable;
+            // A channel archived now may make its record prunable in this run, as when the
+            // passes read the slice one after the other: those few records are read again.
+            let keep = config.plugin.prune_after;
+            for d in archive_slice(config, store, deadline, started, &slice, due) {
+                let again = store.load_incident(&d.key).filter(|i| i.seq == d.seq);
+                if let Some(i) =
+                    again.filter(|i| d.is_current() && housekeeping::prunable(i, now, keep))
+                {
+                    prunable.push(i);
+                }
+            }
             prune_records(config, store, deadline, started, &slice, prunable, now);
         }
         (archive, prune) => {
@@ -619,6 +630,7 @@ fn archive_and_prune(
 }
 
 /// Archives the channels `due` among a slice of the pass's cycle, and moves its cursor on.
+/// Returns the channels archived.
 fn archive_slice(
     config: &Config,
     store: &Store,
@@ -626,7 +638,7 @@ fn archive_slice(
     started: Timestamp,
     slice: &RecordSlice,
     due: Vec<archive::Due>,
-) {
+) -> Vec<archive::Due> {
     let http = Http::new(config.scrubber());
     let r = archive::archive_due(config, store, &http, deadline, due, false);
     for d in &r.archived {
@@ -643,6 +655,7 @@ fn archive_slice(
         // are kept).
         archive::teams_upkeep(config, store, &http, deadline);
     }
+    r.archived
 }
 
 /// The store directories housekeeping sweeps of temporary files, each in one slice of a
