@@ -131,51 +131,56 @@ fn apply(
             );
         }
         let mut incident = plan.incident;
-        let queues_nothing = plan.actions.is_empty();
-        let mut next = record.clone();
-        for (i, action) in plan.actions.into_iter().enumerate() {
-            incident.outbox_seq += 1;
-            // Deterministic ids: replaying this inbox entry after a crash queues the same
-            // entries, never a second copy.
-            let id = format!("{}-{i:02}", entry.id);
-            next.queue.retain(|e| e.id != id);
-            next.queue.push(OutboxEntry::new(
-                id,
-                key,
-                incident.seq,
-                incident.outbox_seq,
-                entry.received_at,
-                action,
-            ));
-        }
-        incident.mark_applied(&entry.id);
-        if let Some(old) = &plan.superseded {
-            // Before the commit, and idempotent: a kill between leaves the old record
-            // current and an identical copy in history/.
-            store.save_history(old)?;
-        }
-        next.incident = Some(incident.clone());
         // A re-fire inside the window that queues nothing only bumps counters: losing them to
         // a power cut repeats nothing that matters, so they go into the incident's `open/`
         // marker without fsync. One from the inbox still writes the record, which carries
         // its applied id (a replay must recognise it).
         let counters_only = plan.decision == Decision::Deduplicated
             && !in_inbox
-            && queues_nothing
+            && plan.actions.is_empty()
             && record.incident.as_ref().is_some_and(|i| i.is_open());
-        // The commit point. Any other re-fire inside the window skips the directory flush,
-        // for the same reason.
-        let durability = if plan.decision == Decision::Deduplicated {
-            Durability::Progress
-        } else {
-            Durability::Commit
-        };
-        if counters_only {
-            crate::signals::commit(|| store.save_refire(&incident))?;
-        } else {
-            crate::signals::commit(|| store.save_record(key, &next, durability))?;
+        if let Some(old) = &plan.superseded {
+            // Before the commit, and idempotent: a kill between leaves the old record
+            // current and an identical copy in history/.
+            store.save_history(old)?;
         }
-        record = next;
+        if counters_only {
+            incident.mark_applied(&entry.id);
+            crate::signals::commit(|| store.save_refire(&incident))?;
+            // The record itself is not rewritten: no copy of it either.
+            record.incident = Some(incident);
+        } else {
+            let mut next = record.clone();
+            for (i, action) in plan.actions.into_iter().enumerate() {
+                incident.outbox_seq += 1;
+                // Deterministic ids: replaying this inbox entry after a crash queues the
+                // same entries, never a second copy.
+                let id = format!("{}-{i:02}", entry.id);
+                next.queue.retain(|e| e.id != id);
+                next.queue.push(OutboxEntry::new(
+                    id,
+                    key,
+                    incident.seq,
+                    incident.outbox_seq,
+                    entry.received_at,
+                    action,
+                ));
+            }
+            incident.mark_applied(&entry.id);
+            next.incident = Some(incident);
+            // The commit point. Any other re-fire inside the window skips the directory
+            // flush, for the same reason.
+            let durability = if plan.decision == Decision::Deduplicated {
+                Durability::Progress
+            } else {
+                Durability::Commit
+            };
+            crate::signals::commit(|| store.save_record(key, &next, durability))?;
+            record = next;
+        }
+        let Some(incident) = record.incident.as_ref() else {
+            continue;
+        };
         let a = &entry.alert;
         let text = match plan.decision {
             Decision::Opened => format!("fired: {} = {} ({})", a.subject(), a.value(), a.severity),
