@@ -293,7 +293,9 @@ def main():
     n_storm = 1_000 // scale * (2 if quick else 1)
     rounds = 20 if quick else 200
     plugin_rounds = 2 if quick else 5
-    flush_rounds = 1
+    # One paired round swung the linearity ratio from 0.77x to 1.33x between runs of the same
+    # commit; the median of three holds still.
+    flush_rounds = 1 if quick else 3
     pause = 1 if quick else 5
 
     base = os.path.join(ROOT, ".cache", "bench-run")
