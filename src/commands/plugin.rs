@@ -542,17 +542,28 @@ pub(crate) fn archive_channels(config: &Config, store: &Store, deadline: Deadlin
     let Some((started, slice)) = closed_slice(config, store, "archive") else {
         return;
     };
-    let now = Timestamp::now();
+    read_and_archive_slice(config, store, deadline, started, &slice, Timestamp::now());
+}
+
+/// Reads a slice's records for archiving alone and archives what is due among them.
+fn read_and_archive_slice(
+    config: &Config,
+    store: &Store,
+    deadline: Deadline,
+    started: Timestamp,
+    slice: &RecordSlice,
+    now: Timestamp,
+) {
     let records = store
-        .slice_incidents(&slice)
+        .slice_incidents(slice)
         .map(|i| (archive::RecordLoc::Current, i))
         .chain(
             store
-                .slice_history(&slice)
+                .slice_history(slice)
                 .map(|(p, i)| (archive::RecordLoc::History(p), i)),
         );
     let due = archive::due_among(records, config.plugin.archive_after, now);
-    archive_slice(config, store, deadline, started, &slice, due);
+    archive_slice(config, store, deadline, started, slice, due);
 }
 
 /// Archiving, then housekeeping, each over its slice of the records this run. The two
@@ -610,16 +621,7 @@ fn archive_and_prune(
         }
         (archive, prune) => {
             if let Some((started, slice)) = archive {
-                let records = store
-                    .slice_incidents(&slice)
-                    .map(|i| (archive::RecordLoc::Current, i))
-                    .chain(
-                        store
-                            .slice_history(&slice)
-                            .map(|(p, i)| (archive::RecordLoc::History(p), i)),
-                    );
-                let due = archive::due_among(records, older_than, now);
-                archive_slice(config, store, deadline, started, &slice, due);
+                read_and_archive_slice(config, store, deadline, started, &slice, now);
             }
             if let Some((started, slice)) = prune {
                 let prunable = read_for_pruning(config, store, &slice, listed, now, |_| {});
