@@ -139,6 +139,8 @@ fn apply(
             && !in_inbox
             && plan.actions.is_empty()
             && record.incident.as_ref().is_some_and(|i| i.is_open());
+        // What the event log says of it (committing moves the incident into the record).
+        let (seq, times_fired) = (incident.seq, incident.times_fired);
         if let Some(old) = &plan.superseded {
             // Before the commit, and idempotent: a kill between leaves the old record
             // current and an identical copy in history/.
@@ -178,16 +180,13 @@ fn apply(
             crate::signals::commit(|| store.save_record(key, &next, durability))?;
             record = next;
         }
-        let Some(incident) = record.incident.as_ref() else {
-            continue;
-        };
         let a = &entry.alert;
         let text = match plan.decision {
             Decision::Opened => format!("fired: {} = {} ({})", a.subject(), a.value(), a.severity),
             Decision::Deduplicated | Decision::Realerted => {
                 format!(
                     "re-fired ({} times): {} = {}",
-                    incident.times_fired,
+                    times_fired,
                     a.subject(),
                     a.value()
                 )
@@ -200,7 +199,7 @@ fn apply(
             key,
             &EventLogLine {
                 at: entry.received_at,
-                seq: incident.seq,
+                seq,
                 kind: plan.decision.into(),
                 text,
                 by: "pandora".into(),
