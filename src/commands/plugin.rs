@@ -597,7 +597,7 @@ fn archive_and_prune(
                 slice.files()
             );
             let mut due = Vec::new();
-            let prunable = read_for_pruning(config, store, &slice, listed, now, |i| {
+            let mut prunable = read_for_pruning(config, store, &slice, listed, now, |i| {
                 let current = archive::RecordLoc::Current;
                 due.extend(archive::due_one(current, i, older_than, now));
             });
@@ -605,17 +605,13 @@ fn archive_and_prune(
                 archive::due_one(archive::RecordLoc::History(p), &i, older_than, now)
             }));
             archive::sort_due(&mut due);
-            let mut prunable = prunable;
             // A channel archived now may make its record prunable in this run, as when the
             // passes read the slice one after the other: those few records are read again.
             let keep = config.plugin.prune_after;
-            for d in archive_slice(config, store, deadline, started, &slice, due) {
+            let archived = archive_slice(config, store, deadline, started, &slice, due);
+            for d in archived.iter().filter(|d| d.is_current()) {
                 let again = store.load_incident(&d.key).filter(|i| i.seq == d.seq);
-                if let Some(i) =
-                    again.filter(|i| d.is_current() && housekeeping::prunable(i, now, keep))
-                {
-                    prunable.push(i);
-                }
+                prunable.extend(again.filter(|i| housekeeping::prunable(i, now, keep)));
             }
             prune_records(config, store, deadline, started, &slice, prunable, now);
         }
