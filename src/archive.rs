@@ -125,11 +125,7 @@ pub fn run(
     older_than: Duration,
     dry_run: bool,
 ) -> Report {
-    let records = store
-        .incidents()
-        .map(|i| (RecordLoc::Current, i))
-        .chain(store.history().map(|(p, i)| (RecordLoc::History(p), i)));
-    let due = due_among(records, older_than, Timestamp::now());
+    let due = due_among(records(store), older_than, Timestamp::now());
     archive_due(config, store, http, deadline, due, dry_run)
 }
 
