@@ -293,7 +293,6 @@ impl Http {
 
     /// Sends a request; `timeout` bounds the whole exchange.
     pub fn send(&self, req: &Request, timeout: Duration) -> Result<Response, TransportError> {
-        crate::signals::before_blocking();
         let timeout = timeout.max(Duration::from_millis(50));
         let result = match req.method {
             "GET" | "DELETE" | "HEAD" => {

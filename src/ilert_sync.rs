@@ -176,7 +176,7 @@ pub fn find_after_alert(
             if window.remaining() < FIND_RETRY_AFTER + MARGIN {
                 break;
             }
-            crate::signals::pause(FIND_RETRY_AFTER);
+            std::thread::sleep(FIND_RETRY_AFTER);
         }
         let Some(timeout) = window.request_timeout(config.request_timeout) else {
             break;

@@ -9,8 +9,10 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
+use std::os::fd::AsFd;
+use std::sync::OnceLock;
 
-use log::{LevelFilter, Log, Metadata, Record};
+use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use crate::config::Config;
 use crate::time::Timestamp;
@@ -45,10 +47,16 @@ pub fn init(config: &Config, verbose: bool) {
             }
         }
     }
+    // The logger and a stop-signal handler (`SignalLog`) share it for the life of the process.
+    let file: Option<&'static File> = file.map(|f| &*Box::leak(Box::new(f)));
     let logger = LineLogger {
         file: file.map(|f| (f, config.log_level)),
         stderr_level,
     };
+    let _ = DESTINATIONS.set(Destinations {
+        file: logger.file,
+        stderr_level,
+    });
     log::set_max_level(logger.max_level());
     // Installed once for the life of the process, so leaking it is the ownership we want.
     let _ = log::set_logger(Box::leak(Box::new(logger)));
@@ -63,7 +71,7 @@ pub fn init(config: &Config, verbose: bool) {
 /// Writes each record as one line with one `write` call per destination.
 struct LineLogger {
     /// The log file (opened with `O_APPEND`) and its level.
-    file: Option<(File, LevelFilter)>,
+    file: Option<(&'static File, LevelFilter)>,
     /// Records at or above this level also go to stderr.
     stderr_level: LevelFilter,
 }
@@ -88,7 +96,7 @@ impl Log for LineLogger {
         if let Some((file, level)) = &self.file {
             if record.level() <= *level {
                 // `&File` writes without a lock: the single `write` with O_APPEND is the unit.
-                let _ = (&*file).write_all(line.as_bytes());
+                let _ = (&**file).write_all(line.as_bytes());
             }
         }
         if record.level() <= self.stderr_level && record.target() != FILE_ONLY {
@@ -97,6 +105,74 @@ impl Log for LineLogger {
     }
 
     fn flush(&self) {}
+}
+
+/// The logger's destinations, for `SignalLog`.
+static DESTINATIONS: OnceLock<Destinations> = OnceLock::new();
+
+#[derive(Clone, Copy)]
+struct Destinations {
+    file: Option<(&'static File, LevelFilter)>,
+    stderr_level: LevelFilter,
+}
+
+/// Writes log lines from a signal handler: no allocation, no lock, one `write` per
+/// destination (the same line format as the logger). Prepared before the handler is installed.
+pub struct SignalLog {
+    file: Option<(&'static File, LevelFilter)>,
+    /// A duplicate of fd 2: `std::io::stderr()` takes a lock the interrupted code may hold.
+    stderr: Option<(File, LevelFilter)>,
+}
+
+/// The longest line a signal handler writes; a longer message is cut (the line still ends).
+const SIGNAL_LINE_MAX: usize = 1024;
+
+impl SignalLog {
+    /// Takes the logger's destinations (none if logging was not set up).
+    pub fn prepare() -> SignalLog {
+        let Some(d) = DESTINATIONS.get().copied() else {
+            return SignalLog {
+                file: None,
+                stderr: None,
+            };
+        };
+        let stderr = std::io::stderr()
+            .as_fd()
+            .try_clone_to_owned()
+            .ok()
+            .map(|fd| (File::from(fd), d.stderr_level));
+        SignalLog {
+            file: d.file,
+            stderr,
+        }
+    }
+
+    /// Writes `<now> [LEVEL] <message>` to each destination whose level admits it.
+    /// Async-signal-safe: the clock (vDSO), copies into a stack buffer, `write`.
+    pub fn write(&self, level: Level, message: &[u8]) {
+        let mut line = [0u8; SIGNAL_LINE_MAX];
+        let mut len = 0;
+        let level_text = level.as_str().as_bytes();
+        let stamp = crate::time::Timestamp::now().rfc3339_millis_bytes();
+        for part in [&stamp[..], b" [", level_text, b"] ", message] {
+            let room = SIGNAL_LINE_MAX - 1 - len;
+            let take = part.len().min(room);
+            line[len..len + take].copy_from_slice(&part[..take]);
+            len += take;
+        }
+        line[len] = b'\n';
+        let line = &line[..=len];
+        if let Some((file, max)) = self.file {
+            if level <= max {
+                let _ = (&*file).write_all(line);
+            }
+        }
+        if let Some((stderr, max)) = &self.stderr {
+            if level <= *max {
+                let _ = (&*stderr).write_all(line);
+            }
+        }
+    }
 }
 
 fn is_ignored(target: &str) -> bool {

@@ -342,7 +342,6 @@ fn connect(s: &DbSettings) -> Result<Conn, PandoraDbError> {
         Endpoint::Socket(p) => opts.socket(Some(p.to_string_lossy())),
         Endpoint::Tcp(host, port) => opts.ip_or_hostname(Some(host.as_str())).tcp_port(*port),
     };
-    crate::signals::before_blocking();
     Conn::new(opts).map_err(|e| {
         if is_timeout(&e) {
             // The socket's own read/connect timeout (the same bound) fired first.

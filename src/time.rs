@@ -77,6 +77,32 @@ impl Timestamp {
         format!("{}.{:03}Z", &s[..s.len() - 1], self.millis.rem_euclid(1000))
     }
 
+    /// `rfc3339_millis` without allocating, for a signal handler's log line (years outside
+    /// 0 to 9999 are clamped: a log line's clock, not data).
+    pub fn rfc3339_millis_bytes(self) -> [u8; 24] {
+        let (date, secs_of_day) = (
+            self.secs().div_euclid(86_400),
+            self.secs().rem_euclid(86_400),
+        );
+        let (y, m, d) = civil_from_days(date);
+        let mut out = *b"0000-00-00T00:00:00.000Z";
+        let mut put = |at: usize, width: usize, value: i64| {
+            let mut v = value.clamp(0, 10_i64.pow(width as u32) - 1);
+            for i in (at..at + width).rev() {
+                out[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y);
+        put(5, 2, m);
+        put(8, 2, d);
+        put(11, 2, secs_of_day / 3600);
+        put(14, 2, secs_of_day % 3600 / 60);
+        put(17, 2, secs_of_day % 60);
+        put(20, 3, self.millis.rem_euclid(1000));
+        out
+    }
+
     /// Parses RFC 3339 as we write it (`Z` or a numeric offset, optional fraction).
     pub fn parse_rfc3339(text: &str) -> Option<Self> {
         let text = text.trim();
@@ -283,6 +309,20 @@ mod tests {
     fn rfc3339_round_trips_with_millis() {
         let t = Timestamp::from_millis(1_795_000_000_123);
         assert_eq!(Timestamp::parse_rfc3339(&t.rfc3339_millis()), Some(t));
+        for millis in [
+            0,
+            1_795_000_000_123,
+            951_782_400_999,
+            -1,
+            253_402_300_799_999,
+        ] {
+            let t = Timestamp::from_millis(millis);
+            assert_eq!(
+                t.rfc3339_millis().as_bytes(),
+                t.rfc3339_millis_bytes(),
+                "{millis}"
+            );
+        }
         assert_eq!(Timestamp::from_millis(0).rfc3339(), "1970-01-01T00:00:00Z");
     }
 

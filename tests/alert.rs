@@ -1069,17 +1069,52 @@ fn dry_run_warns_about_unknown_template_placeholders() {
     assert_eq!(ilert.request_count(), 0, "a dry run sends nothing");
 }
 
-/// The stop-signal thread costs about a tenth of a re-fire, so `alert` starts it only before
-/// it waits: a new alert before its POST, a re-fire with nothing to send never (SIGTERM
-/// itself: `sigterm_stops_promptly_and_keeps_the_event`, and tests/reliability.rs).
+/// The stop handler runs in the signal's own context (no thread): a `flush` interrupted by
+/// SIGINT in the middle of a slow POST stops at once, says so in one log line with the state
+/// directory, exits 69, and what it was sending stays queued for the next run.
 #[test]
-fn the_stop_signal_thread_starts_only_when_the_alert_is_about_to_wait() {
-    let (dir, ilert) = (TestDir::new("lazy-stop"), FakeIlert::start());
+fn sigint_stops_a_flush_mid_post_and_keeps_its_queue() {
+    let (dir, ilert) = (TestDir::new("sigint-flush"), FakeIlert::start());
     let cfg = config(&dir, &ilert, "");
-    let started = |dir: &TestDir| dir.log().matches("stop-signal handler running").count();
-    dir.assert_ok(&PandoraAlert::firing("910").run(&cfg));
-    assert_eq!(started(&dir), 1, "{}", dir.log());
-    dir.assert_ok(&PandoraAlert::firing("910").run(&cfg));
-    assert_eq!(ilert.accepted().len(), 1, "the re-fire sent something");
-    assert_eq!(started(&dir), 1, "{}", dir.log());
+    ilert.set_mode(Mode::Fail(503));
+    assert_eq!(code(&PandoraAlert::firing("920").run(&cfg)), 69);
+    ilert.set_mode(Mode::Slow(Duration::from_secs(30)));
+    let before = ilert.received().len();
+    let child = std::process::Command::new(support::BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .arg("flush")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while ilert.received().len() == before {
+        assert!(t.elapsed() < Duration::from_secs(20), "flush never sent");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t = Instant::now();
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        t.elapsed() < Duration::from_secs(10),
+        "slow to stop: {:?}",
+        t.elapsed()
+    );
+    assert_eq!(code(&out), 69, "{}", stderr(&out));
+    let said = format!(
+        "received SIGINT: stopping now; undelivered events stay queued in {}",
+        dir.state().display()
+    );
+    assert_eq!(dir.log().matches(&said).count(), 1, "{}", dir.log());
+    assert!(stderr(&out).contains(&said), "{}", stderr(&out));
+    assert_eq!(dir.queued().len(), 1);
+    ilert.set_mode(Mode::Accept);
+    assert_eq!(code(&run(&cfg, &["flush"])), 0);
+    assert!(dir.queued().is_empty());
+    assert!(ilert.accepted().iter().any(|e| e["alertKey"] == "920"));
 }

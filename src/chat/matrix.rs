@@ -186,7 +186,7 @@ impl<'a> Matrix<'a> {
                         )));
                     }
                     log::debug!("matrix: room behind {alias} not joinable yet ({}); retrying", a.code);
-                    crate::signals::pause(wait);
+                    std::thread::sleep(wait);
                 }
                 Err(e) => return Err(chat_error(e)),
             }

@@ -42,7 +42,7 @@ pub fn run(cli: Cli) -> Result<Exit, AppError> {
     match cli.command {
         Command::Alert(args) => {
             let config = load()?;
-            crate::signals::stop_on_termination_before_blocking(
+            crate::signals::stop_on_termination(
                 &config.state_dir,
                 crate::signals::OnStop::ReportEvent,
             );

@@ -302,7 +302,7 @@ impl<'a> Deliverer<'a> {
                     {
                         // A short Retry-After fits in our deadline: wait and try once more now.
                         inline_waits += 1;
-                        crate::signals::pause(*wait);
+                        std::thread::sleep(*wait);
                     }
                     _ => break d,
                 }

@@ -2,8 +2,8 @@
 //!
 //! Every system call that changes the store (create, write, fsync, rename, remove) passes
 //! through [`fault_point`] first. In production that is one relaxed atomic load. The
-//! crash-consistency tests set `PANDORA_ILERT_FAULT=<n>:<kill|enospc|eio>` to make the n-th
-//! such call kill the process or fail, and `PANDORA_ILERT_FAULT_TRACE=<file>` to list every
+//! crash-consistency tests set `PANDORA_ILERT_FAULT=<n>:<kill|enospc|eio|term>` to make the
+//! n-th such call kill the process, fail, or (`term`) raise SIGTERM and go on, and `PANDORA_ILERT_FAULT_TRACE=<file>` to list every
 //! point an operation passes (see docs/store.md).
 
 use std::fs::{self, File, OpenOptions};
@@ -21,6 +21,8 @@ enum Fault {
     Kill,
     NoSpace,
     Io,
+    /// SIGTERM, as Pandora's `timeout` sends it, just before the call (which then proceeds).
+    Term,
 }
 
 struct FaultPlan {
@@ -37,6 +39,7 @@ fn fault_plan() -> &'static FaultPlan {
                 "kill" => Fault::Kill,
                 "enospc" => Fault::NoSpace,
                 "eio" => Fault::Io,
+                "term" => Fault::Term,
                 _ => return None,
             };
             Some((n.parse().ok()?, fault))
@@ -76,6 +79,10 @@ pub fn fault_point(what: &str, path: &Path) -> io::Result<()> {
             }
             Fault::NoSpace => Err(io::Error::from_raw_os_error(28)),
             Fault::Io => Err(io::Error::from_raw_os_error(5)),
+            Fault::Term => {
+                let _ = signal_hook::low_level::raise(signal_hook::consts::SIGTERM);
+                Ok(())
+            }
         },
         _ => Ok(()),
     }

@@ -2096,7 +2096,7 @@ fn wait_for_lock(file: File, path: &Path, deadline: Instant) -> Result<IncidentL
         if Instant::now() + pause >= deadline {
             return Err(LockError::Timeout);
         }
-        crate::signals::pause(pause);
+        std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(25));
     }
 }

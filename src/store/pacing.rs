@@ -65,7 +65,7 @@ impl Store {
         let _lock = loop {
             match self.try_lock_named(lock_name).map_err(PaceError::Store)? {
                 Some(lock) => break lock,
-                None if Instant::now() < until => crate::signals::pause(Duration::from_millis(2)),
+                None if Instant::now() < until => std::thread::sleep(Duration::from_millis(2)),
                 None => return Err(PaceError::Busy),
             }
         };
