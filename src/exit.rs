@@ -1,7 +1,5 @@
 //! Exit codes, following sysexits where they fit (documented in `--help` and README).
 
-use std::process::ExitCode;
-
 /// What the process reports to its caller (the Pandora server, the agent, or a person).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Exit {
@@ -21,12 +19,6 @@ pub enum Exit {
     Interrupted = 75,
     /// The configuration is wrong.
     Config = 78,
-}
-
-impl From<Exit> for ExitCode {
-    fn from(e: Exit) -> Self {
-        ExitCode::from(e as u8)
-    }
 }
 
 /// The exit-code table as shown in `--help`.

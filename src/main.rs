@@ -2,7 +2,11 @@
 //! keeps a chat channel per incident. `main` only parses, dispatches and maps errors to exit
 //! codes; see `commands` for the subcommands.
 
-#![deny(unsafe_code)] // one exception, allowed where it stands: the stop-signal handler (signals.rs)
+// Two exceptions, each allowed where it stands: the process entry (`start`) and the
+// stop-signal handler (`signals`).
+#![deny(unsafe_code)]
+// The process starts at `start::main`, not through the standard library's runtime start-up.
+#![cfg_attr(not(test), no_main)]
 
 mod archive;
 mod chat;
@@ -33,6 +37,7 @@ mod pandora_db;
 mod redact;
 mod routing;
 mod signals;
+mod start;
 mod status;
 mod stdout;
 mod store;
@@ -42,13 +47,12 @@ mod text;
 mod time;
 mod timeline;
 
-use std::process::ExitCode;
-
 use clap::Parser;
 
 use exit::Exit;
 
-fn main() -> ExitCode {
+/// Runs the command line; `start::main` calls it.
+fn run() -> Exit {
     // Pandora passes Latin-1 bytes in argv; clap would refuse them (exit 64) and the alert
     // would be lost, so the arguments are decoded to text before clap sees them.
     let argv = pandora::argv::decode_args(std::env::args_os());
@@ -68,17 +72,16 @@ fn main() -> ExitCode {
                     Exit::Ok
                 }
                 _ => Exit::Usage,
-            }
-            .into();
+            };
         }
     };
     match commands::run(cli) {
-        Ok(code) => code.into(),
+        Ok(code) => code,
         Err(e) => {
             // Once on stderr (the line below), and in the log file.
             log::error!(target: logging::FILE_ONLY, "{e}");
             eprintln!("pandora-ilert: {e}");
-            e.exit().into()
+            e.exit()
         }
     }
 }

@@ -1118,3 +1118,40 @@ fn sigint_stops_a_flush_mid_post_and_keeps_its_queue() {
     assert!(dir.queued().is_empty());
     assert!(ilert.accepted().iter().any(|e| e["alertKey"] == "920"));
 }
+
+/// Pandora (or a person's shell) may start the command with standard input, output and error
+/// closed. The process opens them on /dev/null before anything else (src/start.rs), so no
+/// store file takes descriptor 1 or 2 and receives what is printed or logged: with ilert
+/// down (warnings on stderr) the event is queued intact and goes out with the next flush.
+#[test]
+fn closed_standard_descriptors_never_become_store_files() {
+    let (dir, ilert) = (TestDir::new("closed-fds"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "");
+    ilert.set_mode(Mode::Fail(503));
+    // With only stdin and stderr closed, the lock file would be descriptor 2 without the
+    // guard (checked: the delivery warning then lands in it).
+    for (id, closed) in [("930", "<&- >&- 2>&-"), ("931", "<&- 2>&-")] {
+        let out = PandoraAlert::firing(id).run_with(&cfg, closed);
+        assert_eq!(code(&out), 69, "{}", dir.log());
+        assert!(out.stderr.is_empty(), "{}", stderr(&out));
+    }
+    assert!(dir.log().contains("[WARN]"), "{}", dir.log());
+    // Every file of the store is what it should be: no log line or printed text inside.
+    let mut files = vec![dir.state()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        assert!(
+            !text.contains(" [WARN] ") && !text.contains(" [ERROR] ") && !text.contains(" [INFO] "),
+            "{}: {text}",
+            path.display()
+        );
+    }
+    assert_eq!(dir.queued().len(), 2);
+    ilert.set_mode(Mode::Accept);
+    assert_eq!(code(&run(&cfg, &["flush"])), 0);
+    assert_eq!(ilert.accepted().len(), 2);
+}
