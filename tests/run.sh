@@ -82,4 +82,8 @@ cargo clippy --all-targets --quiet -- -D warnings
 # --- 4. tests -------------------------------------------------------------------------------
 step "4/4 cargo test --all-targets -- --include-ignored (~3 min; the first run also compiles the tests and the release build of the packages)"
 cargo test --all-targets -- --include-ignored 2>&1
+# The README's first command: the native release build (fat LTO and the code layout of
+# link/hot-text.ld, which no test build above uses) and its dry run.
+step "  the demo, bash pandora/demo.sh (~3 min the first time: the native release build)"
+bash pandora/demo.sh >/dev/null
 step "all green in $((SECONDS - started)) s"
