@@ -18,15 +18,9 @@ cd "$(dirname "$0")/.."
 missing=()
 command -v valgrind >/dev/null || missing+=(valgrind)
 command -v nm >/dev/null || missing+=(binutils)
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "hot-text: please install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=bench/tools.sh
+source bench/tools.sh
+install_packages "${missing[@]}"
 
 target=target/hot-text
 # Without the layout being measured: the list must not depend on itself.

@@ -10,15 +10,9 @@ command -v curl >/dev/null || missing+=(curl)
 command -v strace >/dev/null || missing+=(strace)
 command -v cc >/dev/null || missing+=(gcc libc6-dev)
 python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
-if [ ${#missing[@]} -gt 0 ]; then
-  if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
-    apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    echo "bench: please install ${missing[*]}" >&2
-    exit 1
-  fi
-fi
+# shellcheck source=bench/tools.sh
+source bench/tools.sh
+install_packages "${missing[@]}"
 
 cargo build --release --quiet
 # The fake ilert is its own small crate (its own workspace): the project's build and tests

@@ -58,15 +58,16 @@ fn progress() -> Progress {
     }
 }
 
+/// Moves the progress from `from` to `to` if no one changed it meanwhile.
+fn advance(from: Progress, to: Progress) -> bool {
+    PROGRESS
+        .compare_exchange(from as u8, to as u8, Ordering::SeqCst, Ordering::SeqCst)
+        .is_ok()
+}
+
 /// Runs the write that commits this run's event; a stop signal waits until it is done.
 pub fn commit<T, E>(write: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-    let started = PROGRESS.compare_exchange(
-        Progress::NotSaved as u8,
-        Progress::Saving as u8,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
-    if started.is_err() {
+    if !advance(Progress::NotSaved, Progress::Saving) {
         // Already saved (an inbox entry, then its record): a stop reports "queued" anyway.
         return write();
     }
@@ -117,13 +118,7 @@ fn on_signal(signal: i32) {
         match progress() {
             Progress::Saving => {
                 HELD_SIGNAL.store(signal, Ordering::SeqCst);
-                let held = PROGRESS.compare_exchange(
-                    Progress::Saving as u8,
-                    Progress::SavingStopHeld as u8,
-                    Ordering::SeqCst,
-                    Ordering::SeqCst,
-                );
-                if held.is_ok() {
+                if advance(Progress::Saving, Progress::SavingStopHeld) {
                     return;
                 }
                 // The write ended meanwhile (on another thread): decide on its outcome.
