@@ -47,19 +47,18 @@ pub fn init(config: &Config, verbose: bool) {
             }
         }
     }
-    // The logger and a stop-signal handler (`SignalLog`) share it for the life of the process.
-    let file: Option<&'static File> = file.map(|f| &*Box::leak(Box::new(f)));
     let logger = LineLogger {
         file: file.map(|f| (f, config.log_level)),
         stderr_level,
     };
-    let _ = DESTINATIONS.set(Destinations {
-        file: logger.file,
-        stderr_level,
-    });
-    log::set_max_level(logger.max_level());
-    // Installed once for the life of the process, so leaking it is the ownership we want.
-    let _ = log::set_logger(Box::leak(Box::new(logger)));
+    // Installed once for the life of the process; a stop-signal handler (`SignalLog`) writes
+    // to the same destinations.
+    if LOGGER.set(logger).is_ok() {
+        if let Some(logger) = LOGGER.get() {
+            log::set_max_level(logger.max_level());
+            let _ = log::set_logger(logger);
+        }
+    }
     if let Some(p) = file_problem {
         log::warn!("{p}");
     }
@@ -71,7 +70,7 @@ pub fn init(config: &Config, verbose: bool) {
 /// Writes each record as one line with one `write` call per destination.
 struct LineLogger {
     /// The log file (opened with `O_APPEND`) and its level.
-    file: Option<(&'static File, LevelFilter)>,
+    file: Option<(File, LevelFilter)>,
     /// Records at or above this level also go to stderr.
     stderr_level: LevelFilter,
 }
@@ -96,7 +95,7 @@ impl Log for LineLogger {
         if let Some((file, level)) = &self.file {
             if record.level() <= *level {
                 // `&File` writes without a lock: the single `write` with O_APPEND is the unit.
-                let _ = (&**file).write_all(line.as_bytes());
+                let _ = (&*file).write_all(line.as_bytes());
             }
         }
         if record.level() <= self.stderr_level && record.target() != FILE_ONLY {
@@ -107,14 +106,8 @@ impl Log for LineLogger {
     fn flush(&self) {}
 }
 
-/// The logger's destinations, for `SignalLog`.
-static DESTINATIONS: OnceLock<Destinations> = OnceLock::new();
-
-#[derive(Clone, Copy)]
-struct Destinations {
-    file: Option<(&'static File, LevelFilter)>,
-    stderr_level: LevelFilter,
-}
+/// The process's logger, once `init` has run.
+static LOGGER: OnceLock<LineLogger> = OnceLock::new();
 
 /// Writes log lines from a signal handler: no allocation, no lock, one `write` per
 /// destination (the same line format as the logger). Prepared before the handler is installed.
@@ -130,7 +123,7 @@ const SIGNAL_LINE_MAX: usize = 1024;
 impl SignalLog {
     /// Takes the logger's destinations (none if logging was not set up).
     pub fn prepare() -> SignalLog {
-        let Some(d) = DESTINATIONS.get().copied() else {
+        let Some(logger) = LOGGER.get() else {
             return SignalLog {
                 file: None,
                 stderr: None,
@@ -140,9 +133,9 @@ impl SignalLog {
             .as_fd()
             .try_clone_to_owned()
             .ok()
-            .map(|fd| (File::from(fd), d.stderr_level));
+            .map(|fd| (File::from(fd), logger.stderr_level));
         SignalLog {
-            file: d.file,
+            file: logger.file.as_ref().map(|(f, level)| (f, *level)),
             stderr,
         }
     }

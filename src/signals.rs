@@ -103,7 +103,8 @@ pub fn stop_on_termination(state_dir: &Path, on_stop: OnStop) {
     }
 }
 
-/// The only unsafe code of the project: a handler must be async-signal-safe.
+/// Unsafe because a handler must be async-signal-safe (the project's other unsafe code is
+/// the process entry, `start.rs`).
 #[allow(unsafe_code)]
 fn register(signal: i32) -> std::io::Result<()> {
     // SAFETY: `on_signal` only loads and swaps atomics, reads a `OnceLock` set before this
@@ -130,12 +131,7 @@ fn on_signal(signal: i32) {
 }
 
 /// What a stop ends with: the log line's level and text, and the exit code.
-pub fn outcome(
-    on_stop: OnStop,
-    saved: bool,
-    signal: &str,
-    state_dir: &str,
-) -> (Level, String, Exit) {
+fn outcome(on_stop: OnStop, saved: bool, signal: &str, state_dir: &str) -> (Level, String, Exit) {
     if on_stop == OnStop::ReportEvent && !saved {
         (
             Level::Error,

@@ -75,17 +75,24 @@ impl Timestamp {
     /// Every record and event-log line carries a few, so the usual years take the
     /// arithmetic path of `rfc3339_millis_bytes` (a tenth of `format!`'s instructions).
     pub fn rfc3339_millis(self) -> String {
-        if self.in_four_digit_years() {
-            return String::from_utf8_lossy(&self.rfc3339_millis_bytes()).into_owned();
-        }
-        let s = self.rfc3339();
-        format!("{}.{:03}Z", &s[..s.len() - 1], self.millis.rem_euclid(1000))
+        self.with_rfc3339_millis(str::to_owned)
     }
 
-    /// Whether the year is 0 to 9999, which `rfc3339_millis_bytes` writes exactly.
-    fn in_four_digit_years(self) -> bool {
+    /// Hands `rfc3339_millis`'s text to `f`, without allocating for years 0 to 9999 (which
+    /// `rfc3339_millis_bytes` writes exactly).
+    fn with_rfc3339_millis<R>(self, f: impl FnOnce(&str) -> R) -> R {
         // 0000-01-01T00:00:00Z and 10000-01-01T00:00:00Z in Unix milliseconds.
-        (-62_167_219_200_000..253_402_300_800_000).contains(&self.millis)
+        if (-62_167_219_200_000..253_402_300_800_000).contains(&self.millis) {
+            let text = self.rfc3339_millis_bytes();
+            // ASCII digits and separators only.
+            return f(std::str::from_utf8(&text).unwrap_or_default());
+        }
+        let s = self.rfc3339();
+        f(&format!(
+            "{}.{:03}Z",
+            &s[..s.len() - 1],
+            self.millis.rem_euclid(1000)
+        ))
     }
 
     /// `rfc3339_millis` without allocating, for a signal handler's log line (years outside
@@ -183,12 +190,7 @@ impl fmt::Display for Timestamp {
 
 impl Serialize for Timestamp {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        if self.in_four_digit_years() {
-            let text = self.rfc3339_millis_bytes();
-            // ASCII digits and separators only.
-            return s.serialize_str(std::str::from_utf8(&text).unwrap_or_default());
-        }
-        s.serialize_str(&self.rfc3339_millis())
+        self.with_rfc3339_millis(|text| s.serialize_str(text))
     }
 }
 

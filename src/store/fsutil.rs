@@ -3,8 +3,9 @@
 //! Every system call that changes the store (create, write, fsync, rename, remove) passes
 //! through [`fault_point`] first. In production that is one relaxed atomic load. The
 //! crash-consistency tests set `PANDORA_ILERT_FAULT=<n>:<kill|enospc|eio|term>` to make the
-//! n-th such call kill the process, fail, or (`term`) raise SIGTERM and go on, and `PANDORA_ILERT_FAULT_TRACE=<file>` to list every
-//! point an operation passes (see docs/store.md).
+//! n-th such call kill the process, fail, or (`term`) raise SIGTERM and go on, and
+//! `PANDORA_ILERT_FAULT_TRACE=<file>` to list every point an operation passes (see
+//! docs/store.md).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
