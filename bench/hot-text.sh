@@ -63,14 +63,14 @@ profile() {
     "$bin" --config "$work/config.toml" "${@:2}" >/dev/null 2>&1 || true
 }
 alert=(alert --alert-id 6182268 --agent web-01 --module CPU --data 95.5 --unit %
-  --severity Critical --summary "CPU high" --group Servers)
+  --severity Critical --summary "" --timestamp "2026/11/24 02:21:59" --group Servers)
 profile new "${alert[@]}" --event alert
 profile refire "${alert[@]}" --event alert
 profile recovery "${alert[@]}" --event recovery
 profile flush flush
 
 nm -S "$bin" | awk 'NF == 4 && ($3 == "t" || $3 == "T") { print $4, $2 }' > "$work/symbols"
-cat "$work"/cg.* | python3 -c '
+cat "$work"/cg.new "$work"/cg.refire "$work"/cg.recovery "$work"/cg.flush | python3 -c '
 import re, sys, collections
 sizes = dict((n, int(s, 16)) for n, s in (l.split() for l in open(sys.argv[1])))
 executed = []
@@ -99,7 +99,8 @@ print("SECTIONS {")
 print("  .text.hot : {")
 print("    *crt1.o(.text)")
 for p in out:
-    print(f"    *(.text.{p})")
+    # LLVM puts a cold function (`#[cold]`: RawVec growth, panics) in `.text.unlikely.<name>`.
+    print(f"    *(.text.{p} .text.unlikely.{p})")
 print("  }")
 print("} INSERT BEFORE .text;")
 print(f"hot-text: {len(out)} patterns", file=sys.stderr)

@@ -332,7 +332,7 @@ impl<'a> Deliverer<'a> {
                     );
                     log::debug!("incident {key}: {label} delivered");
                     outcome.delivered += 1;
-                    outcome.done.push(entry.action.clone());
+                    outcome.done.push(entry.action);
                 }
                 Disposition::Retry {
                     after,
@@ -489,9 +489,8 @@ impl<'a> Deliverer<'a> {
         let before = record.take().unwrap_or_else(|| self.store.load_record(key));
         match self
             .store
-            .update_loaded(key, &before, Durability::Progress, |r| {
-                r.queue.retain(|e| e.id != id);
-            }) {
+            .remove_delivered(key, before, id, Durability::Progress)
+        {
             Ok(r) => *record = Some(r),
             Err(e) => log::error!("incident {key}: {e}; the entry will be sent once more"),
         }

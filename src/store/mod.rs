@@ -201,14 +201,23 @@ impl RefireBump {
     }
 }
 
-/// The on-disk format of the record file (format 2).
-#[derive(Serialize, Deserialize)]
+/// The on-disk format of the record file (format 2), as read: its `store_format` field says
+/// 2 (`RecordFileOut`); format 1 had no record files of this shape, so it is not checked.
+#[derive(Deserialize)]
 struct RecordFile {
-    store_format: u32,
     #[serde(default)]
     incident: Option<Incident>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     queue: Vec<OutboxEntry>,
+}
+
+/// `RecordFile` as written: borrowed from the record, so a write copies nothing.
+#[derive(Serialize)]
+struct RecordFileOut<'a> {
+    store_format: u32,
+    incident: &'a Option<Incident>,
+    #[serde(skip_serializing_if = "<[OutboxEntry]>::is_empty")]
+    queue: &'a [OutboxEntry],
 }
 
 /// Made in `open/` once its markers are named `<opened ms>.<key>` (an earlier format-2
@@ -919,10 +928,10 @@ impl Store {
         let queued = self.queued_record_path(key);
         let settled = self.record_path(key);
         self.touch_queue(key);
-        let bytes = to_json(&RecordFile {
+        let bytes = to_json(&RecordFileOut {
             store_format: STORE_FORMAT,
-            incident: record.incident.clone(),
-            queue: record.queue.clone(),
+            incident: &record.incident,
+            queue: &record.queue,
         });
         let bytes = ctx("serialise incident record", &queued, bytes)?;
         if let Some(due) = record.queue.iter().map(OutboxEntry::due).min() {
@@ -1000,11 +1009,39 @@ impl Store {
     ) -> Result<Record, StoreError> {
         let mut record = before.clone();
         change(&mut record);
-        if record.queue.is_empty()
+        let drained = record.queue.is_empty()
             && !before.queue.is_empty()
             && record.incident.is_some()
-            && record.incident == before.incident
-        {
+            && record.incident == before.incident;
+        self.settle_or_save(key, record, drained, durability)
+    }
+
+    /// Takes a delivered entry off the queue of the record `load_record` or a write of this
+    /// store returned (the caller holds the incident's lock). As `update_loaded`, without
+    /// copying the record: only the queue changes, so emptying it moves the file unwritten.
+    pub fn remove_delivered(
+        &self,
+        key: &str,
+        mut record: Record,
+        id: &str,
+        durability: Durability,
+    ) -> Result<Record, StoreError> {
+        let had_queue = !record.queue.is_empty();
+        record.queue.retain(|e| e.id != id);
+        let drained = record.queue.is_empty() && had_queue && record.incident.is_some();
+        self.settle_or_save(key, record, drained, durability)
+    }
+
+    /// Writes `record`, or, when its queue has just `drained` and nothing else changed, moves
+    /// its queue file under `incidents/` as it is (invariant 2).
+    fn settle_or_save(
+        &self,
+        key: &str,
+        record: Record,
+        drained: bool,
+        durability: Durability,
+    ) -> Result<Record, StoreError> {
+        if drained {
             let queued = self.queued_record_path(key);
             let settled = self.record_path(key);
             self.touch_queue(key);
@@ -2416,6 +2453,56 @@ mod tests {
         );
         assert!(store.pending_for(key).is_empty());
         assert!(store.pending_keys_due_in(&store.scan_outbox()).is_empty());
+        assert_eq!(store.load_incident(key), record.incident);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Taking delivered entries off a loaded record: the file is rewritten while entries
+    /// are left, moved unwritten when the last one goes, and the record returned is what the
+    /// store then holds.
+    #[test]
+    fn removing_delivered_entries_rewrites_then_moves_the_queue_file() {
+        let (dir, store) = temp_store("remove-delivered");
+        let key = "rd-1";
+        let entry = |id: &str| {
+            OutboxEntry::new(
+                id.into(),
+                key,
+                1,
+                1,
+                Timestamp::from_millis(0),
+                crate::lifecycle::chat_action(
+                    crate::config::ChatPlatform::Slack,
+                    crate::lifecycle::ChatChange::Refire,
+                ),
+            )
+        };
+        let record = Record {
+            incident: Some(open_incident(key)),
+            queue: vec![entry("1-00"), entry("2-00")],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let queued = store.queued_record_path(key);
+
+        let left = store
+            .remove_delivered(key, record.clone(), "1-00", Durability::Progress)
+            .unwrap();
+        let ids = |r: &Record| r.queue.iter().map(|e| e.id.clone()).collect::<Vec<_>>();
+        assert_eq!(ids(&left), ["2-00"]);
+        assert_eq!(ids(&store.load_record(key)), ["2-00"], "written back");
+        let written = fs::read(&queued).unwrap();
+
+        let done = store
+            .remove_delivered(key, left, "2-00", Durability::Progress)
+            .unwrap();
+        assert!(done.queue.is_empty());
+        assert!(!queued.exists());
+        assert_eq!(
+            fs::read(store.record_path(key)).unwrap(),
+            written,
+            "moved, not rewritten"
+        );
+        assert!(store.pending_for(key).is_empty());
         assert_eq!(store.load_incident(key), record.incident);
         fs::remove_dir_all(&dir).unwrap();
     }
