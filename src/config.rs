@@ -607,7 +607,15 @@ impl Config {
 
     /// Reads and validates the config file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
+        // One open for the text and the mode (the permission warning below).
+        let read = || -> std::io::Result<(String, std::fs::Metadata)> {
+            let mut file = std::fs::File::open(path)?;
+            let meta = file.metadata()?;
+            let mut text = String::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+            std::io::Read::read_to_string(&mut file, &mut text)?;
+            Ok((text, meta))
+        };
+        let (text, meta) = read().map_err(|e| ConfigError {
             path: path.to_path_buf(),
             line: None,
             message: match e.kind() {
@@ -622,7 +630,7 @@ impl Config {
             },
         })?;
         let mut config = Config::parse(path, &text)?;
-        if let Some(w) = permission_warning(path, &config) {
+        if let Some(w) = permission_warning(path, &meta, &config) {
             config.warnings.push(w);
         }
         Ok(config)
@@ -1694,9 +1702,9 @@ mod access {
 
 /// Warns when a config holding secrets is readable by every user on the machine.
 #[cfg(unix)]
-fn permission_warning(path: &Path, config: &Config) -> Option<String> {
+fn permission_warning(path: &Path, meta: &std::fs::Metadata, config: &Config) -> Option<String> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode();
+    let mode = meta.permissions().mode();
     let has_secrets = !config.routes.is_empty()
         || config.slack.is_some()
         || config.teams.is_some()
@@ -1712,7 +1720,7 @@ fn permission_warning(path: &Path, config: &Config) -> Option<String> {
 }
 
 #[cfg(not(unix))]
-fn permission_warning(_path: &Path, _config: &Config) -> Option<String> {
+fn permission_warning(_path: &Path, _meta: &std::fs::Metadata, _config: &Config) -> Option<String> {
     None
 }
 

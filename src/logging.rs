@@ -34,10 +34,16 @@ pub fn init(config: &Config, verbose: bool) {
     let mut file_problem = None;
     let mut file = None;
     if let Some(path) = &config.log_file {
-        if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
-        }
-        match OpenOptions::new().create(true).append(true).open(path) {
+        let open = || OpenOptions::new().create(true).append(true).open(path);
+        // The directory is made only when it is missing (every alert opens the log).
+        let opened = match (open(), path.parent()) {
+            (Err(e), Some(dir)) if e.kind() == std::io::ErrorKind::NotFound => {
+                let _ = std::fs::create_dir_all(dir);
+                open()
+            }
+            (opened, _) => opened,
+        };
+        match opened {
             Ok(f) => file = Some(f),
             Err(e) => {
                 file_problem = Some(format!(

@@ -1155,3 +1155,28 @@ fn closed_standard_descriptors_never_become_store_files() {
     assert_eq!(code(&run(&cfg, &["flush"])), 0);
     assert_eq!(ilert.accepted().len(), 2);
 }
+
+/// The log file's directory is made when it is missing (a fresh installation without the
+/// packages' log directory), and the alert goes out either way.
+#[test]
+fn a_log_file_in_a_missing_directory_is_created_with_it() {
+    let (dir, ilert) = (TestDir::new("log-dir"), FakeIlert::start());
+    let log = dir.join("logs/pandora-ilert/pandora-ilert.log");
+    let cfg = dir.join("custom.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{}\"\nlog_file = \"{}\"\n[ilert]\napi_url = \"{}\"\n\
+             [[route]]\nname = \"default\"\nilert_key = \"{KEY}\"\n",
+            dir.state().display(),
+            log.display(),
+            ilert.url()
+        ),
+    )
+    .unwrap();
+    let out = PandoraAlert::firing("6182269").run(&cfg);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    assert_eq!(ilert.accepted().len(), 1);
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("decision=opened"), "{text:?}");
+}
