@@ -390,7 +390,7 @@ def main():
             f"{fmt_spread(walls(res, new))}; floors: 2 durable writes + POST "
             f"{ms(statistics.median(walls(res, floor)))}, 1 durable write + POST "
             f"{ms(statistics.median(walls(res, floor1)))}; "
-            f"peers' time / this: Python {pyx:.1f}x, bash+curl {curlx:.1f}x; fsync calls: {fs_new}",
+            f"peers' time / this: Python {pyx:.1f}x, bash+curl {curlx:.2f}x; fsync calls: {fs_new}",
             "≤ 2.0 ms; ≥ 50x faster than Python; ≥ 5x faster than bash+curl",
             new_med <= 0.002 and pyx >= 50 and curlx >= 5,
         ))
