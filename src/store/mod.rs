@@ -201,10 +201,13 @@ impl RefireBump {
     }
 }
 
-/// The on-disk format of the record file (format 2), as read: its `store_format` field says
-/// 2 (`RecordFileOut`); format 1 had no record files of this shape, so it is not checked.
+/// The on-disk format of the record file (format 2), as read.
 #[derive(Deserialize)]
 struct RecordFile {
+    /// Required, not checked: a file without it is a format-1 bare incident, which readers
+    /// then parse as such.
+    #[serde(rename = "store_format")]
+    _store_format: u32,
     #[serde(default)]
     incident: Option<Incident>,
     #[serde(default)]
@@ -800,15 +803,13 @@ impl Store {
         let file = format!("{name}.json");
         let mut record = match self.read_record(&self.dir("outbox").join(&file)) {
             Some(r) => r,
-            None => {
-                // A record under incidents/ has nothing pending, whatever its `queue` says: a
-                // drained queue file is moved there as it is (see `update_record`).
-                let mut r = self
-                    .read_record(&self.dir("incidents").join(&file))
-                    .unwrap_or_default();
-                r.queue.clear();
-                r
-            }
+            // A record under incidents/ has nothing pending, whatever its `queue` says (a
+            // drained queue file is moved there as it is, see `update_record`): the queue is
+            // skipped, not parsed.
+            None => Record {
+                incident: self.read_incident(&self.dir("incidents").join(&file)),
+                queue: Vec::new(),
+            },
         };
         if let Some(incident) = record.incident.as_mut().filter(|i| i.is_open()) {
             if let Some(bump) = self.read_refire(&marker_name(incident)) {
@@ -831,6 +832,9 @@ impl Store {
     fn read_incident(&self, path: &Path) -> Option<Incident> {
         #[derive(Deserialize)]
         struct IncidentOnly {
+            /// As in `RecordFile`: without it, a format-1 bare incident.
+            #[serde(rename = "store_format")]
+            _store_format: u32,
             #[serde(default)]
             incident: Option<Incident>,
         }
@@ -2454,6 +2458,27 @@ mod tests {
         assert!(store.pending_for(key).is_empty());
         assert!(store.pending_keys_due_in(&store.scan_outbox()).is_empty());
         assert_eq!(store.load_incident(key), record.incident);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A format-1 record (a bare incident under `incidents/`, from before the queue moved into
+    /// the record file) is read as its incident by every reader, whole or incident-only.
+    #[test]
+    fn a_format_1_bare_incident_is_read_by_every_reader() {
+        let (dir, store) = temp_store("format-1");
+        let key = "f1-1";
+        let incident = open_incident(key);
+        let path = store.record_path(key);
+        fs::write(&path, serde_json::to_vec(&incident).unwrap()).unwrap();
+        assert_eq!(
+            store.load_incident(key).map(|i| i.key),
+            Some(key.to_string())
+        );
+        assert_eq!(
+            store.read_incident(&path).map(|i| i.key),
+            Some(key.to_string())
+        );
+        assert!(store.quarantined().is_empty(), "{:?}", store.quarantined());
         fs::remove_dir_all(&dir).unwrap();
     }
 
