@@ -2223,6 +2223,21 @@ mod tests {
         }
     }
 
+    /// A queued chat step of incident 1 of `key` (a re-fire update), with delivery id `id`.
+    fn refire_step(key: &str, id: &str) -> OutboxEntry {
+        OutboxEntry::new(
+            id.into(),
+            key,
+            1,
+            1,
+            Timestamp::from_millis(0),
+            crate::lifecycle::chat_action(
+                crate::config::ChatPlatform::Slack,
+                crate::lifecycle::ChatChange::Refire,
+            ),
+        )
+    }
+
     fn temp_store(name: &str) -> (PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!("pi-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -2428,20 +2443,9 @@ mod tests {
     fn a_drained_queue_file_is_moved_as_it_is_and_lists_nothing_pending() {
         let (dir, store) = temp_store("drain");
         let key = "drain-1";
-        let entry = OutboxEntry::new(
-            "1-00".into(),
-            key,
-            1,
-            1,
-            Timestamp::from_millis(0),
-            crate::lifecycle::chat_action(
-                crate::config::ChatPlatform::Slack,
-                crate::lifecycle::ChatChange::Refire,
-            ),
-        );
         let record = Record {
             incident: Some(open_incident(key)),
-            queue: vec![entry],
+            queue: vec![refire_step(key, "1-00")],
         };
         store.save_record(key, &record, Durability::Commit).unwrap();
         let queued = store.queued_record_path(key);
@@ -2489,22 +2493,9 @@ mod tests {
     fn removing_delivered_entries_rewrites_then_moves_the_queue_file() {
         let (dir, store) = temp_store("remove-delivered");
         let key = "rd-1";
-        let entry = |id: &str| {
-            OutboxEntry::new(
-                id.into(),
-                key,
-                1,
-                1,
-                Timestamp::from_millis(0),
-                crate::lifecycle::chat_action(
-                    crate::config::ChatPlatform::Slack,
-                    crate::lifecycle::ChatChange::Refire,
-                ),
-            )
-        };
         let record = Record {
             incident: Some(open_incident(key)),
-            queue: vec![entry("1-00"), entry("2-00")],
+            queue: vec![refire_step(key, "1-00"), refire_step(key, "2-00")],
         };
         store.save_record(key, &record, Durability::Commit).unwrap();
         let queued = store.queued_record_path(key);
