@@ -201,9 +201,10 @@ impl RefireBump {
     }
 }
 
-/// The on-disk format of the record file (format 2), as read.
+/// The on-disk format of the record file (format 2), as read; `Q` is the queue as it is
+/// wanted (`Vec<OutboxEntry>`, or `IgnoredAny` to skip it unbuilt).
 #[derive(Deserialize)]
-struct RecordFile {
+struct RecordFile<Q> {
     /// Required, not checked: a file without it is a format-1 bare incident, which readers
     /// then parse as such.
     #[serde(rename = "store_format")]
@@ -211,7 +212,7 @@ struct RecordFile {
     #[serde(default)]
     incident: Option<Incident>,
     #[serde(default)]
-    queue: Vec<OutboxEntry>,
+    queue: Q,
 }
 
 /// `RecordFile` as written: borrowed from the record, so a write copies nothing.
@@ -830,39 +831,32 @@ impl Store {
     /// `read_record`'s incident alone: the queue is skipped, not built (passes over every
     /// record read only the incident).
     fn read_incident(&self, path: &Path) -> Option<Incident> {
-        #[derive(Deserialize)]
-        struct IncidentOnly {
-            /// As in `RecordFile`: without it, a format-1 bare incident.
-            #[serde(rename = "store_format")]
-            _store_format: u32,
-            #[serde(default)]
-            incident: Option<Incident>,
-        }
-        let bytes = self.read_bytes(path)?;
-        match serde_json::from_slice::<IncidentOnly>(&bytes) {
-            Ok(f) => f.incident,
-            Err(_) => match serde_json::from_slice::<Incident>(&bytes) {
-                Ok(i) => Some(i),
-                Err(e) => {
-                    self.quarantine(path, &format!("not a valid incident record: {e}"));
-                    None
-                }
-            },
-        }
+        self.read_record_file::<serde::de::IgnoredAny>(path)
+            .and_then(|f| f.incident)
     }
 
     fn read_record(&self, path: &Path) -> Option<Record> {
+        self.read_record_file(path).map(|f| Record {
+            incident: f.incident,
+            queue: f.queue,
+        })
+    }
+
+    /// A record file with its queue read as `Q`; a format-1 bare incident (under
+    /// `incidents/`, its queue in legacy outbox files) as that incident with an empty queue;
+    /// anything else quarantined.
+    fn read_record_file<Q: serde::de::DeserializeOwned + Default>(
+        &self,
+        path: &Path,
+    ) -> Option<RecordFile<Q>> {
         let bytes = self.read_bytes(path)?;
-        match serde_json::from_slice::<RecordFile>(&bytes) {
-            Ok(f) => Some(Record {
-                incident: f.incident,
-                queue: f.queue,
-            }),
-            // Format 1: a bare incident under incidents/, its queue in legacy outbox files.
+        match serde_json::from_slice::<RecordFile<Q>>(&bytes) {
+            Ok(f) => Some(f),
             Err(_) => match serde_json::from_slice::<Incident>(&bytes) {
-                Ok(i) => Some(Record {
+                Ok(i) => Some(RecordFile {
+                    _store_format: 1,
                     incident: Some(i),
-                    queue: Vec::new(),
+                    queue: Q::default(),
                 }),
                 Err(e) => {
                     self.quarantine(path, &format!("not a valid incident record: {e}"));
