@@ -57,14 +57,11 @@ pub fn init(config: &Config, verbose: bool) {
         file: file.map(|f| (f, config.log_level)),
         stderr_level,
     };
-    // Installed once for the life of the process; a stop-signal handler (`SignalLog`) writes
-    // to the same destinations.
-    if LOGGER.set(logger).is_ok() {
-        if let Some(logger) = LOGGER.get() {
-            log::set_max_level(logger.max_level());
-            let _ = log::set_logger(logger);
-        }
-    }
+    // Installed once for the life of the process (a second `init` keeps the first); a
+    // stop-signal handler (`SignalLog`) writes to the same destinations.
+    let logger = LOGGER.get_or_init(|| logger);
+    log::set_max_level(logger.max_level());
+    let _ = log::set_logger(logger);
     if let Some(p) = file_problem {
         log::warn!("{p}");
     }
