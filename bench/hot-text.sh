@@ -80,7 +80,12 @@ for line in sys.stdin:
         executed.append(m.group(1))
 def pattern(name):
     name = re.sub(r"17h[0-9a-f]{16}E$", "17h*", name)  # legacy mangling: the hash
-    return re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)    # v0 mangling: crate disambiguators
+    # v0 mangling: crate disambiguators differ between builds (they hash the build settings:
+    # this build keeps its symbols, the shipped one does not), and with their lengths the
+    # offsets that back-references (`B<n>_`) point at; LLVM numbers local copies (`.123`).
+    name = re.sub(r"Cs[0-9A-Za-z]+_", "Cs*_", name)
+    name = re.sub(r"B[0-9A-Za-z]{0,4}_", "B*_", name)
+    return re.sub(r"\.[0-9]+$", "*", name)
 matched_bytes = collections.Counter()
 for name, size in sizes.items():
     matched_bytes[pattern(name)] += size
