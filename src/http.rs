@@ -6,7 +6,6 @@
 //! configured secrets before anyone reads it. Transport errors never carry the URL: some URLs
 //! hold integration keys or webhook signatures.
 
-mod hook;
 mod resolver;
 
 use std::fmt;
@@ -271,17 +270,6 @@ impl Http {
     /// are resolved once per client and IP addresses not at all (`resolver`): ureq's own
     /// resolver starts a thread for every request.
     pub fn new(scrubber: Scrubber) -> Self {
-        Self::build(scrubber, None)
-    }
-
-    /// `new`, with `before_answer` run each time the client is about to wait for an answer,
-    /// after the request has gone out: the alert command finishes its commit's directory
-    /// flush there (`fsutil::defer_dir_syncs`), during the round trip.
-    pub fn with_before_answer(scrubber: Scrubber, before_answer: fn()) -> Self {
-        Self::build(scrubber, Some(before_answer))
-    }
-
-    fn build(scrubber: Scrubber, before_answer: Option<fn()>) -> Self {
         let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             // A redirect is never a delivery: a followed 301/302/303 turns a POST into an
@@ -297,7 +285,7 @@ impl Http {
             .build();
         let agent = ureq::Agent::with_parts(
             config,
-            hook::BeforeAnswerConnector::new(before_answer),
+            ureq::unversioned::transport::DefaultConnector::new(),
             resolver::OncePerHost::default(),
         );
         Http { agent, scrubber }

@@ -1,6 +1,6 @@
 //! Prompt, safe stop on SIGTERM (Pandora's `timeout` sends it at `global_alert_timeout`).
 //!
-//! Every store write is atomic and every event is in the store before it is sent, so stopping at
+//! Every store write is atomic and every event is on disk before it is sent, so stopping at
 //! any point loses nothing that was accepted: we log and exit at once instead of waiting for a
 //! slow HTTP call. The exit code tells the truth about this run's event: 69 ("queued") only
 //! once its commit write is done, 75 if it was stopped before (nothing of it is on disk). A

@@ -18,7 +18,7 @@ use crate::intake;
 use crate::lifecycle::{self, Action};
 use crate::pandora::Alert;
 use crate::stdout::outln;
-use crate::store::{fsutil, InboxEntry, LockError, Store};
+use crate::store::{InboxEntry, LockError, Store};
 use crate::time::Timestamp;
 
 /// Queued entries of the incident delivered inline at most (the rest waits for `flush`).
@@ -59,10 +59,7 @@ pub fn run(config: &Config, args: &AlertArgs) -> Result<Exit, AppError> {
     let store = Store::open(&config.state_dir)?;
     let key = alert.key.clone();
     let kind = alert.kind;
-    // The commit's directory flush runs while ilert reads the request (its answer is read
-    // only after it), or at the latest when this guard drops.
-    let _flush_after_send = fsutil::defer_dir_syncs();
-    let http = Http::with_before_answer(config.scrubber(), fsutil::sync_deferred);
+    let http = Http::new(config.scrubber());
     let handled = match handle(
         config,
         &store,
@@ -285,7 +282,7 @@ fn keep_rejected(config: &Config, args: &AlertArgs, why: &str, now: Timestamp) {
         .root()
         .join("quarantine")
         .join(format!("rejected-alert-{}.json", Store::new_id(now)));
-    match fsutil::write_atomic(&path, record.to_string().as_bytes()) {
+    match crate::store::fsutil::write_atomic(&path, record.to_string().as_bytes()) {
         // The reason itself goes to stderr once, as the command's error.
         Ok(()) => log::warn!("rejected alert input kept in {}", path.display()),
         Err(e) => log::warn!("rejected alert input could not be kept: {e}"),

@@ -9,15 +9,11 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::OnceLock;
 
 static TMP_COUNTER: AtomicU32 = AtomicU32::new(0);
-/// Whether a commit leaves its directory flush to `sync_deferred` (see `defer_dir_syncs`).
-static DEFER_DIR_SYNCS: AtomicBool = AtomicBool::new(false);
-/// The directory whose flush a commit left pending, if any.
-static PENDING_DIR_SYNC: Mutex<Option<PathBuf>> = Mutex::new(None);
 static FAULT_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// A fault to inject at one store write, for the crash-consistency tests.
@@ -132,7 +128,6 @@ pub fn write_file_dated(
     durability: Durability,
     modified: Option<std::time::SystemTime>,
 ) -> io::Result<()> {
-    sync_deferred();
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = temp_name(path);
     let result = (|| {
@@ -153,61 +148,15 @@ pub fn write_file_dated(
         return Err(e);
     }
     if durability == Durability::Commit {
-        if DEFER_DIR_SYNCS.load(Ordering::Relaxed) {
-            *pending_dir_sync() = Some(dir.to_path_buf());
-        } else {
-            sync_dir_or_warn(dir);
+        if let Err(e) = sync_dir(dir) {
+            log::warn!(
+                "{} was written but its directory could not be flushed to disk ({e}); \
+                 a power cut now could undo it",
+                path.display()
+            );
         }
     }
     Ok(())
-}
-
-fn sync_dir_or_warn(dir: &Path) {
-    if let Err(e) = sync_dir(dir) {
-        log::warn!(
-            "{}: a change was written but the directory could not be flushed to disk ({e}); \
-             a power cut now could undo it",
-            dir.display()
-        );
-    }
-}
-
-fn pending_dir_sync() -> std::sync::MutexGuard<'static, Option<PathBuf>> {
-    PENDING_DIR_SYNC.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// While the returned guard lives, a commit returns once its file is renamed into place and
-/// leaves the directory flush pending, to `sync_deferred`: the alert command has it run while
-/// ilert reads the request (before the answer is read), so the flush and the round trip
-/// overlap instead of adding up. The next store change runs a pending flush first, so
-/// changes still reach the disk in order, and dropping the guard runs any left.
-///
-/// What it changes: after the rename every process sees the new file, as before; only its
-/// survival of a power cut is settled a round trip later, and the event meanwhile is already
-/// on its way to ilert (without the deferral it would not have been sent yet). Nothing is
-/// read from the answer before the flush is done.
-pub fn defer_dir_syncs() -> DeferredDirSyncs {
-    DEFER_DIR_SYNCS.store(true, Ordering::Relaxed);
-    DeferredDirSyncs(())
-}
-
-/// See `defer_dir_syncs`.
-pub struct DeferredDirSyncs(());
-
-impl Drop for DeferredDirSyncs {
-    fn drop(&mut self) {
-        DEFER_DIR_SYNCS.store(false, Ordering::Relaxed);
-        sync_deferred();
-    }
-}
-
-/// Runs the directory flush a commit left pending, if any (a failure is logged, as for an
-/// immediate one: the rename has happened).
-pub fn sync_deferred() {
-    let dir = pending_dir_sync().take();
-    if let Some(dir) = dir {
-        sync_dir_or_warn(&dir);
-    }
 }
 
 /// `write_file` with `Durability::Commit`.
@@ -229,7 +178,6 @@ pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
 
 /// Moves `from` to `to` (same filesystem) atomically; `Commit` flushes both directories.
 pub fn rename(from: &Path, to: &Path, durability: Durability) -> io::Result<()> {
-    sync_deferred();
     fault_point("rename", to)?;
     fs::rename(from, to)?;
     if durability == Durability::Commit {
@@ -244,7 +192,6 @@ pub fn rename(from: &Path, to: &Path, durability: Durability) -> io::Result<()> 
 
 /// Removes a file; a missing file is not an error.
 pub fn remove(path: &Path) -> io::Result<()> {
-    sync_deferred();
     fault_point("remove", path)?;
     match fs::remove_file(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
