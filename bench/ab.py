@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import FLOORS, RUN1, FAKE, Fake, interleaved, ratios, walls  # noqa: E402
+from bench import FLOORS, RUN1, FAKE, Fake, Site, interleaved, ratios, walls  # noqa: E402
 
 
 def main():
@@ -30,24 +30,11 @@ def main():
     work = tempfile.mkdtemp(prefix="pandora-ilert-ab-")
     fake = Fake(work)
     try:
-        configs = []
-        for i in range(2):
-            path = os.path.join(work, f"config-{i}.toml")
-            with open(path, "w") as f:
-                f.write(
-                    f'state_dir = "{work}/state-{i}"\nlog_file = "{work}/log-{i}"\n'
-                    f'[ilert]\napi_url = "{fake.url}"\nrate_limit = "off"\n'
-                    '[plugin]\ndata_in = ""\n[[route]]\nname = "default"\n'
-                    'ilert_key = "il1bench0000000"\n'
-                )
-            os.chmod(path, 0o640)
-            configs.append(path)
+        # The bench's own sites and alert command lines, with each build in place of BIN.
+        sites = [Site(work, f"build-{i}", fake.url) for i in range(2)]
 
         def alert(i, alert_id):
-            return [builds[i], "--config", configs[i], "alert", "--event", "alert",
-                    "--alert-id", str(alert_id), "--agent", "web-01", "--module", "CPU Load",
-                    "--data", "95.5", "--unit", "%", "--severity", "Critical", "--summary", "",
-                    "--timestamp", "2026/11/24 02:21:59", "--group", "Servers"]
+            return [builds[i]] + sites[i].alert(alert_id)[1:]
 
         cases = {}
         for i, label in enumerate(("first", "second")):
