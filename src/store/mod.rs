@@ -425,8 +425,8 @@ fn cycle_list_header(started: Timestamp) -> String {
 
 /// The slice from bucket `from` of a cycle's list of record files (`Store::start_cycle`):
 /// `None` unless its first line names the cycle that started at `started` and its last
-/// line closes the count of the lines between. One pass over the text: the records per
-/// bucket, then the names of the slice's buckets.
+/// line closes the count of the lines between. One pass over the text: every bucket's
+/// records counted, the names from the slice's first bucket on kept.
 fn parse_slice(text: &str, started: Timestamp, from: u32, limit: usize) -> Option<RecordSlice> {
     let (header, body) = text.split_once('\n')?;
     if header != cycle_list_header(started) {
@@ -2285,6 +2285,14 @@ mod tests {
         )
     }
 
+    /// An open incident of `key` with a queued re-fire step for each of `ids`.
+    fn record_with_steps(key: &str, ids: &[&str]) -> Record {
+        Record {
+            incident: Some(open_incident(key)),
+            queue: ids.iter().map(|id| refire_step(key, id)).collect(),
+        }
+    }
+
     fn temp_store(name: &str) -> (PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!("pi-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -2490,10 +2498,7 @@ mod tests {
     fn a_drained_queue_file_is_moved_as_it_is_and_lists_nothing_pending() {
         let (dir, store) = temp_store("drain");
         let key = "drain-1";
-        let record = Record {
-            incident: Some(open_incident(key)),
-            queue: vec![refire_step(key, "1-00")],
-        };
+        let record = record_with_steps(key, &["1-00"]);
         store.save_record(key, &record, Durability::Commit).unwrap();
         let queued = store.queued_record_path(key);
         let written = fs::read(&queued).unwrap();
@@ -2540,10 +2545,7 @@ mod tests {
     fn removing_delivered_entries_rewrites_then_moves_the_queue_file() {
         let (dir, store) = temp_store("remove-delivered");
         let key = "rd-1";
-        let record = Record {
-            incident: Some(open_incident(key)),
-            queue: vec![refire_step(key, "1-00"), refire_step(key, "2-00")],
-        };
+        let record = record_with_steps(key, &["1-00", "2-00"]);
         store.save_record(key, &record, Durability::Commit).unwrap();
         let queued = store.queued_record_path(key);
 
