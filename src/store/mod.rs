@@ -2293,6 +2293,18 @@ mod tests {
         }
     }
 
+    /// Invariant 2: a drained queue file `written` was moved under `incidents/` as it was,
+    /// and nothing of `key` is pending.
+    fn assert_drained_unwritten(store: &Store, key: &str, written: &[u8]) {
+        assert!(!store.queued_record_path(key).exists());
+        assert_eq!(
+            fs::read(store.record_path(key)).unwrap(),
+            written,
+            "moved, not rewritten"
+        );
+        assert!(store.pending_for(key).is_empty());
+    }
+
     fn temp_store(name: &str) -> (PathBuf, Store) {
         let dir = std::env::temp_dir().join(format!("pi-{name}-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
@@ -2505,13 +2517,7 @@ mod tests {
         store
             .update_record(key, Durability::Progress, |r| r.queue.clear())
             .unwrap();
-        assert!(!queued.exists());
-        assert_eq!(
-            fs::read(store.record_path(key)).unwrap(),
-            written,
-            "moved, not rewritten"
-        );
-        assert!(store.pending_for(key).is_empty());
+        assert_drained_unwritten(&store, key, &written);
         assert!(store.pending_keys_due_in(&store.scan_outbox()).is_empty());
         assert_eq!(store.load_incident(key), record.incident);
         fs::remove_dir_all(&dir).unwrap();
@@ -2561,13 +2567,7 @@ mod tests {
             .remove_delivered(key, left, "2-00", Durability::Progress)
             .unwrap();
         assert!(done.queue.is_empty());
-        assert!(!queued.exists());
-        assert_eq!(
-            fs::read(store.record_path(key)).unwrap(),
-            written,
-            "moved, not rewritten"
-        );
-        assert!(store.pending_for(key).is_empty());
+        assert_drained_unwritten(&store, key, &written);
         assert_eq!(store.load_incident(key), record.incident);
         fs::remove_dir_all(&dir).unwrap();
     }
