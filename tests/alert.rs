@@ -612,6 +612,13 @@ fn fifty_concurrent_invocations_of_one_alert_send_exactly_one_alert() {
     let status: serde_json::Value =
         serde_json::from_slice(&run(&cfg, &["status", "--json"]).stdout).unwrap();
     assert_eq!(status["open_incidents"][0]["times_fired"], 50);
+    // The fifty took turns on one byte of the shared lock file: no lock file per incident.
+    let mut locks: Vec<String> = std::fs::read_dir(dir.state().join("locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    locks.sort();
+    assert_eq!(locks, ["incidents"]);
 }
 
 #[test]

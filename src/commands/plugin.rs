@@ -658,7 +658,8 @@ fn archive_slice(
 
 /// The store directories housekeeping sweeps of temporary files, each in one slice of a
 /// cycle. `incidents/` is swept through each slice's listing of it; nothing writes a
-/// temporary file in `open/` or `locks/` (markers and lock files are made in place).
+/// temporary file in `open/` or `locks/` (lock files and markers are made in place; a
+/// marker's own file replaces its link from a temporary file in `meta/`).
 fn swept_over_a_cycle() -> Vec<&'static str> {
     crate::store::DIRS
         .into_iter()

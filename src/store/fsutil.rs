@@ -167,12 +167,22 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// Replaces `path` atomically but without fsync: for statistics that may be lost in a power
 /// cut (never for events or records).
 pub fn replace_quick(path: &Path, bytes: &[u8]) -> io::Result<()> {
-    let tmp = temp_name(path);
-    fault_point("write", &tmp)?;
-    fs::write(&tmp, bytes)?;
+    replace_quick_to(&temp_name(path), path, bytes)
+}
+
+/// `replace_quick` with the temporary file made in `tmp_dir` (same filesystem), for a
+/// directory that never holds temporary files (`open/`).
+pub fn replace_quick_via(tmp_dir: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    let name = path.file_name().unwrap_or_default();
+    replace_quick_to(&temp_name(&tmp_dir.join(name)), path, bytes)
+}
+
+fn replace_quick_to(tmp: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
+    fault_point("write", tmp)?;
+    fs::write(tmp, bytes)?;
     fault_point("rename", path)?;
-    fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = fs::remove_file(&tmp);
+    fs::rename(tmp, path).inspect_err(|_| {
+        let _ = fs::remove_file(tmp);
     })
 }
 

@@ -9,8 +9,11 @@
 //! inbox/<id>.<key>.json       alerts received but not yet planned (written before the lock)
 //! dead/<id>.<key>.json        deliveries the API refused for good, with its answer
 //! quarantine/                 unreadable files, moved aside with a log line
-//! locks/<key>.lock            per-incident lock files (never deleted while in use)
-//! open/<opened ms>.<key>      a marker per open incident (an index, repaired on read)
+//! locks/incidents            per-incident locks, a byte each (`range_lock`; `<key>.lock`
+//!                             files where the kernel has no OFD locks, never deleted)
+//! open/<opened ms>.<key>      a marker per open incident (an index, repaired on read), a
+//!                             link to the empty `open/.by-opening-time` until a re-fire
+//!                             writes to it
 //! meta/                       last successful delivery per lane, read positions, tokens
 //! ```
 //!
@@ -22,6 +25,7 @@ mod events;
 pub mod fsutil;
 pub mod pacing;
 mod queue_index;
+mod range_lock;
 pub mod slices;
 
 use std::collections::BTreeMap;
@@ -641,27 +645,65 @@ impl Store {
 
     // ----- locks -------------------------------------------------------------------------
 
-    fn lock_path(&self, key: &str) -> PathBuf {
-        self.dir("locks").join(format!("{}.lock", encode_key(key)))
+    /// Where incident `name`'s (an encoded key) lock is taken: its byte of the shared
+    /// `locks/incidents` file (`range_lock`), opened anew so the lock is this open's alone.
+    fn lock_site(&self, name: &str) -> Result<LockSite, StoreError> {
+        let path = self.dir("locks").join(SHARED_LOCK_FILE);
+        let file = ctx("open lock file", &path, open_lock_file(&path))?;
+        Ok(LockSite {
+            file,
+            byte: Some(range_lock::byte_of(name)),
+            path,
+        })
     }
 
-    fn lock_file(&self, key: &str) -> Result<File, StoreError> {
-        let p = self.lock_path(key);
-        ctx(
-            "open lock file",
-            &p,
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&p),
-        )
+    /// The lock file of incident `name`'s own, for a kernel or filesystem without OFD locks
+    /// (and the only kind before them): never deleted, as another process may hold it.
+    fn own_lock_site(&self, name: &str) -> Result<LockSite, StoreError> {
+        let path = self.dir("locks").join(format!("{name}.lock"));
+        let file = ctx("open lock file", &path, open_lock_file(&path))?;
+        Ok(LockSite {
+            file,
+            byte: None,
+            path,
+        })
+    }
+
+    /// One attempt at incident `name`'s lock, falling back to its own lock file where byte
+    /// locks are unsupported; `None` when another process holds it.
+    fn try_lock_name(&self, name: &str) -> Result<Option<IncidentLock>, StoreError> {
+        let site = self.lock_site(name)?;
+        match site.try_take() {
+            Ok(taken) => Ok(taken.then(|| site.held())),
+            Err(e) if range_lock::unsupported(&e) => {
+                let own = self.own_lock_site(name)?;
+                match own.try_take() {
+                    Ok(taken) => Ok(taken.then(|| own.held())),
+                    Err(e) => own.unlocked_if_unsupported(e).map(Some),
+                }
+            }
+            Err(e) => Err(StoreError {
+                action: "lock",
+                path: site.path,
+                source: e,
+            }),
+        }
     }
 
     /// Waits for the incident's lock until `deadline`.
     pub fn lock_incident(&self, key: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
-        let file = self.lock_file(key).map_err(LockError::Store)?;
-        wait_for_lock(file, &self.lock_path(key), deadline)
+        let name = encode_key(key);
+        let mut pause = Duration::from_millis(2);
+        loop {
+            if let Some(lock) = self.try_lock_name(&name).map_err(LockError::Store)? {
+                return Ok(lock);
+            }
+            if Instant::now() + pause >= deadline {
+                return Err(LockError::Timeout);
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(25));
+        }
     }
 
     /// Waits for a route's storm lock until `deadline`; every change to the route's storm
@@ -700,14 +742,7 @@ impl Store {
 
     /// Takes the incident's lock if it is free.
     pub fn try_lock_incident(&self, key: &str) -> Result<Option<IncidentLock>, StoreError> {
-        let file = self.lock_file(key)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(IncidentLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => {
-                unlocked_if_unsupported(file, &self.lock_path(key), e).map(Some)
-            }
-        }
+        self.try_lock_name(&encode_key(key))
     }
 
     /// Takes a named store-wide lock (e.g. `plugin`) if it is free.
@@ -913,15 +948,27 @@ impl Store {
             return Ok(());
         }
         self.note_open_change();
-        let made = fsutil::fault_point("create", &marker).and_then(|()| {
-            OpenOptions::new()
+        let made = fsutil::fault_point("create", &marker).and_then(|()| self.make_marker(&marker));
+        ctx("create open-index marker", &marker, made)
+    }
+
+    /// A marker is a name: it is made as one more link to the open index's empty
+    /// `.by-opening-time` file, which takes no inode (creating a file was the costliest step
+    /// of a new alert, see `range_lock`). Where that cannot be (the file is missing, 65,000
+    /// links on ext4, a filesystem without hard links) the marker is an empty file of its
+    /// own. A re-fire gives a linked marker a file of its own before writing to it
+    /// (`save_refire`).
+    fn make_marker(&self, marker: &Path) -> io::Result<()> {
+        match fs::hard_link(self.dir("open").join(OPEN_INDEX_READY), marker) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+            Err(_) => OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(&marker)
-                .map(drop)
-        });
-        ctx("create open-index marker", &marker, made)
+                .open(marker)
+                .map(drop),
+        }
     }
 
     fn write_record(
@@ -1082,19 +1129,33 @@ impl Store {
         let result = (|| {
             fsutil::fault_point("write", &marker)?;
             // Longer old content after the newline is ignored by `read_refire`.
-            OpenOptions::new()
+            let mut file = OpenOptions::new()
                 .create(true)
                 .truncate(false)
                 .write(true)
-                .open(&marker)?
-                .write_all(&line)
+                .open(&marker)?;
+            if !own_file(&file)? {
+                // A marker linked to the shared empty file (`make_marker`) gets a file of
+                // its own, put in its place by a rename: the marker is never missing. The
+                // temporary file is made in `meta/`, where housekeeping sweeps orphans.
+                drop(file);
+                return fsutil::replace_quick_via(&self.dir("meta"), &marker, &line);
+            }
+            file.write_all(&line)
         })();
         ctx("record re-fire in", &marker, result)
     }
 
     /// The re-fire recorded in an `open/` marker, if it is whole.
     fn read_refire(&self, name: &str) -> Option<RefireBump> {
-        let bytes = fs::read(self.dir("open").join(name)).ok()?;
+        use std::io::Read;
+        let mut file = File::open(self.dir("open").join(name)).ok()?;
+        // A linked marker has nothing of its own to say, whatever the shared file holds.
+        if !own_file(&file).ok()? {
+            return None;
+        }
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).ok()?;
         let line = bytes.split(|b| *b == b'\n').next()?;
         let space = line.iter().position(|b| *b == b' ')?;
         let (sum, json) = (&line[..space], &line[space + 1..]);
@@ -1362,16 +1423,11 @@ impl Store {
         if self.read_only {
             return;
         }
-        let lock = self.dir("locks").join(format!("{name}.lock"));
-        let Ok(file) = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock)
-        else {
+        // Held until the marker is gone.
+        let Ok(Some(_lock)) = self.try_lock_name(name) else {
             return;
         };
-        if file.try_lock().is_err() || self.open_incident_named(marker).is_some() {
+        if self.open_incident_named(marker).is_some() {
             return;
         }
         let p = self.dir("open").join(marker);
@@ -2099,6 +2155,54 @@ fn outbox_meta(e: &fs::DirEntry) -> Option<fs::Metadata> {
     }
 }
 
+/// The shared lock file under `locks/` whose bytes are the incidents' locks (`range_lock`).
+const SHARED_LOCK_FILE: &str = "incidents";
+
+/// Whether an open marker is a file of its own (one link), not one more name of the shared
+/// empty file (`Store::make_marker`).
+fn own_file(file: &File) -> io::Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(file.metadata()?.nlink() <= 1)
+}
+
+fn open_lock_file(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+}
+
+/// An open lock file and what of it stands for the incident: a byte of the shared file, or
+/// (`None`) the whole of the incident's own file.
+struct LockSite {
+    file: File,
+    byte: Option<u64>,
+    path: PathBuf,
+}
+
+impl LockSite {
+    /// `Ok(false)` when another open holds it.
+    fn try_take(&self) -> io::Result<bool> {
+        match self.byte {
+            Some(byte) => range_lock::try_lock_byte(&self.file, byte),
+            None => match self.file.try_lock() {
+                Ok(()) => Ok(true),
+                Err(fs::TryLockError::WouldBlock) => Ok(false),
+                Err(fs::TryLockError::Error(e)) => Err(e),
+            },
+        }
+    }
+
+    fn held(self) -> IncidentLock {
+        IncidentLock { _file: self.file }
+    }
+
+    fn unlocked_if_unsupported(self, e: io::Error) -> Result<IncidentLock, StoreError> {
+        unlocked_if_unsupported(self.file, &self.path, e)
+    }
+}
+
 /// A lock call that failed for another reason than "held": on a filesystem without `flock`
 /// (some NFS) carry on unlocked with a warning, as cargo does; any other error (EIO, a
 /// permission problem) fails with the path, since carrying on would race other processes.
@@ -2646,6 +2750,27 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Without the shared empty file (a store whose index is being rebuilt) a marker is an
+    /// empty file of its own, and the incident is still listed.
+    #[test]
+    fn a_marker_is_a_file_of_its_own_when_it_cannot_be_a_link() {
+        use std::os::unix::fs::MetadataExt;
+        let (dir, store) = temp_store("marker-file");
+        fs::remove_file(store.dir("open").join(OPEN_INDEX_READY)).unwrap();
+        let incident = open_incident("m-1");
+        let record = Record {
+            incident: Some(incident.clone()),
+            queue: vec![],
+        };
+        store
+            .save_record("m-1", &record, Durability::Commit)
+            .unwrap();
+        let marker = fs::metadata(store.dir("open").join(marker_name(&incident))).unwrap();
+        assert_eq!((marker.nlink(), marker.len()), (1, 0));
+        assert_eq!(store.open_incidents().len(), 1);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A re-fire's counters live in the open/ marker until the record is next
     /// written; a torn one is ignored.
     #[test]
@@ -2659,9 +2784,39 @@ mod tests {
         };
         store.save_record(key, &record, Durability::Commit).unwrap();
         let marker = store.dir("open").join(marker_name(&incident));
+        use std::os::unix::fs::MetadataExt;
+        // The marker is one more name of the shared empty file, no inode of its own ...
+        let shared = store.dir("open").join(OPEN_INDEX_READY);
+        let inode = |p: &Path| fs::metadata(p).map(|m| (m.ino(), m.nlink())).unwrap();
+        assert_eq!(inode(&marker), (inode(&shared).0, 2));
+        // ... and another open incident's marker too.
+        let other = open_incident("refire-2");
+        store
+            .save_record(
+                "refire-2",
+                &Record {
+                    incident: Some(other.clone()),
+                    queue: vec![],
+                },
+                Durability::Commit,
+            )
+            .unwrap();
+        let other_marker = store.dir("open").join(marker_name(&other));
+        assert_eq!(inode(&other_marker), (inode(&shared).0, 3));
         incident.times_fired = 7;
         incident.last_seen = Timestamp::from_millis(5_000);
         store.save_refire(&incident).unwrap();
+        // The first re-fire gave the marker a file of its own; the shared file stays empty
+        // and the other marker says nothing of it.
+        assert_ne!(inode(&marker).0, inode(&shared).0);
+        assert_eq!(inode(&marker).1, 1);
+        assert_eq!(fs::metadata(&shared).unwrap().len(), 0);
+        assert_eq!(store.load_incident("refire-2").unwrap().times_fired, 1);
+        assert!(fs::read_dir(store.dir("meta")).unwrap().all(|e| !e
+            .unwrap()
+            .file_name()
+            .to_string_lossy()
+            .starts_with(".tmp-")));
         assert_eq!(store.load_incident(key).unwrap().times_fired, 7);
         assert_eq!(store.open_incidents()[0].times_fired, 7);
         // A later bump written over the first one.
@@ -2711,8 +2866,9 @@ mod tests {
         assert_eq!(decode_key("%C3%A9"), "é");
     }
 
-    /// A lock that cannot be taken for another reason than "held" (here: its lock file is a
-    /// directory) stops the requeue with the path, instead of moving the dead letter unlocked.
+    /// A lock that cannot be taken for another reason than "held" (here: the shared lock
+    /// file is a directory) stops the requeue with the path, instead of moving the dead
+    /// letter unlocked.
     #[test]
     fn a_broken_lock_file_fails_requeue_with_its_path() {
         use crate::config::ChatPlatform;
@@ -2724,11 +2880,13 @@ mod tests {
         let action = chat_action(ChatPlatform::Slack, ChatChange::Open);
         let entry = OutboxEntry::new("e1".into(), "k1", 1, 1, now, action);
         store.keep_dead_letter(&entry, "refused", now).unwrap();
-        fs::create_dir_all(store.lock_path("k1")).unwrap();
+        let shared = store.dir("locks").join(SHARED_LOCK_FILE);
+        let _ = fs::remove_file(&shared);
+        fs::create_dir_all(&shared).unwrap();
         let e = store
             .requeue_dead(Instant::now() + Duration::from_secs(1))
             .unwrap_err();
-        assert!(e.to_string().contains("k1.lock"), "{e}");
+        assert!(e.to_string().contains("locks/incidents"), "{e}");
         assert_eq!(store.dead_letters().len(), 1, "the dead letter stays");
         let _ = fs::remove_dir_all(&dir);
     }
