@@ -148,7 +148,11 @@ fn apply(
         }
         if counters_only {
             incident.mark_applied(&entry.id);
-            crate::signals::commit(|| store.save_refire(&incident))?;
+            let backfilled = record
+                .incident
+                .as_ref()
+                .is_some_and(|i| i.first != incident.first);
+            crate::signals::commit(|| store.save_refire(&incident, backfilled))?;
             // The record itself is not rewritten: no copy of it either.
             record.incident = Some(incident);
         } else {

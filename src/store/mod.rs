@@ -28,7 +28,7 @@ mod queue_index;
 mod range_lock;
 pub mod slices;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io;
@@ -174,33 +174,59 @@ pub struct Record {
 
 /// A re-fire inside the dedupe window, kept in the incident's `open/` marker (see
 /// `Store::save_refire`): what such a re-fire changes in the record.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct RefireBump {
     seq: u32,
     times_fired: u32,
     last_seen: Timestamp,
-    first: Alert,
+    /// Only when a re-fire backfilled the first firing's data (`alert_details::backfill`),
+    /// which the record then lacks: most re-fires leave it out, and a reader then parses one
+    /// alert less. (Written always before: such a marker is still read.)
+    #[serde(default)]
+    first: Option<Alert>,
     last: Alert,
 }
 
-impl RefireBump {
-    fn of(incident: &Incident) -> Self {
-        RefireBump {
+/// `RefireBump` as written: the same fields, borrowed from the incident (no copy of its
+/// alerts for a write of a few hundred bytes).
+#[derive(Serialize)]
+struct RefireBumpOut<'a> {
+    seq: u32,
+    times_fired: u32,
+    last_seen: Timestamp,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first: Option<&'a Alert>,
+    last: &'a Alert,
+}
+
+impl<'a> RefireBumpOut<'a> {
+    fn of(incident: &'a Incident, with_first: bool) -> Self {
+        RefireBumpOut {
             seq: incident.seq,
             times_fired: incident.times_fired,
             last_seen: incident.last_seen,
-            first: incident.first.clone(),
-            last: incident.last.clone(),
+            first: with_first.then_some(&incident.first),
+            last: &incident.last,
         }
     }
+}
 
-    /// Applies the re-fire to the incident it was made for, if the record is older.
-    fn apply_to(self, incident: &mut Incident) {
-        if self.seq == incident.seq && self.times_fired > incident.times_fired {
-            incident.times_fired = self.times_fired;
-            incident.last_seen = self.last_seen;
-            incident.first = self.first;
-            incident.last = self.last;
+impl RefireBump {
+    /// Applies the re-fire to the incident it was made for, if the record is older. True
+    /// when it gave the incident a first firing other than the record's.
+    fn apply_to(self, incident: &mut Incident) -> bool {
+        if self.seq != incident.seq || self.times_fired <= incident.times_fired {
+            return false;
+        }
+        incident.times_fired = self.times_fired;
+        incident.last_seen = self.last_seen;
+        incident.last = self.last;
+        match self.first {
+            Some(first) if first != incident.first => {
+                incident.first = first;
+                true
+            }
+            _ => false,
         }
     }
 }
@@ -332,6 +358,9 @@ pub struct Store {
     /// The cycle list this process wrote or last read (`start_cycle`, `cycle_slice`): the
     /// plugin's two passes share it, so a run lists the store and reads the list once.
     cycle_list: Arc<Mutex<Option<CycleList>>>,
+    /// Keys whose re-fire, as read, gave the incident a first firing other than its record's:
+    /// the next re-fire must carry it on (`save_refire`).
+    refire_first: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// A cycle's list of record files as this process knows it.
@@ -556,6 +585,7 @@ impl Store {
             touched: Arc::default(),
             open_changes: Arc::default(),
             cycle_list: Arc::default(),
+            refire_first: Arc::default(),
         };
         let format = store.read_meta("store-format");
         if format.as_deref() == Some("2") && root.join("open").join(OPEN_INDEX_READY).exists() {
@@ -621,6 +651,7 @@ impl Store {
             touched: Arc::default(),
             open_changes: Arc::default(),
             cycle_list: Arc::default(),
+            refire_first: Arc::default(),
         }
     }
 
@@ -856,7 +887,12 @@ impl Store {
         };
         if let Some(incident) = record.incident.as_mut().filter(|i| i.is_open()) {
             if let Some(bump) = self.read_refire(&marker_name(incident)) {
-                bump.apply_to(incident);
+                if bump.apply_to(incident) {
+                    self.refire_first
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .insert(incident.key.clone());
+                }
             }
         }
         record
@@ -1116,10 +1152,23 @@ impl Store {
     /// apply it (`load_record`), so the next write of the record carries it. A power cut may
     /// lose it or leave it torn (its checksum then fails and it is ignored): the count and
     /// the latest value go back to the last written record; nothing is paged either way.
-    pub fn save_refire(&self, incident: &Incident) -> Result<(), StoreError> {
+    ///
+    /// `first_backfilled`: this re-fire changed the first firing's data. The marker carries
+    /// the first firing only then, or when the re-fire it replaces carried one.
+    pub fn save_refire(
+        &self,
+        incident: &Incident,
+        first_backfilled: bool,
+    ) -> Result<(), StoreError> {
         use std::io::Write;
         let marker = self.dir("open").join(marker_name(incident));
-        let bump = RefireBump::of(incident);
+        let with_first = first_backfilled
+            || self
+                .refire_first
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&incident.key);
+        let bump = RefireBumpOut::of(incident, with_first);
         let json = ctx("serialise re-fire", &marker, to_json(&bump))?;
         let mut line = format!("{} ", fnv1a_hex(&json)).into_bytes();
         line.extend_from_slice(&json);
@@ -2771,6 +2820,49 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// A re-fire carries the first firing only when one backfilled it (the record lacks that
+    /// data), and every later re-fire carries it on, in later processes too; others write
+    /// only the latest firing.
+    #[test]
+    fn a_refire_carries_the_first_firing_only_once_it_was_backfilled() {
+        let (dir, store) = temp_store("refire-first");
+        let key = "refire-first-1";
+        let mut incident = open_incident(key);
+        let record = Record {
+            incident: Some(incident.clone()),
+            queue: vec![],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let marker = store.dir("open").join(marker_name(&incident));
+        let carries_first = || {
+            String::from_utf8(fs::read(&marker).unwrap())
+                .unwrap()
+                .contains("\"first\"")
+        };
+        incident.times_fired = 2;
+        store.save_refire(&incident, false).unwrap();
+        assert!(!carries_first());
+        assert_eq!(store.load_incident(key).unwrap().times_fired, 2);
+        // A re-fire backfills the first firing's summary.
+        incident.times_fired = 3;
+        incident.first.summary = Some("backfilled".into());
+        store.save_refire(&incident, true).unwrap();
+        assert!(carries_first());
+        // The next re-fire, in another process (a store opened anew), backfills nothing.
+        let later = Store::open(&dir).unwrap();
+        let mut read = later.load_incident(key).unwrap();
+        assert_eq!(read.first.summary.as_deref(), Some("backfilled"));
+        read.times_fired = 4;
+        later.save_refire(&read, false).unwrap();
+        assert!(carries_first(), "the backfilled first firing is carried on");
+        let again = Store::open(&dir).unwrap().load_incident(key).unwrap();
+        assert_eq!(
+            (again.times_fired, again.first.summary.as_deref()),
+            (4, Some("backfilled"))
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     /// A re-fire's counters live in the open/ marker until the record is next
     /// written; a torn one is ignored.
     #[test]
@@ -2805,7 +2897,7 @@ mod tests {
         assert_eq!(inode(&other_marker), (inode(&shared).0, 3));
         incident.times_fired = 7;
         incident.last_seen = Timestamp::from_millis(5_000);
-        store.save_refire(&incident).unwrap();
+        store.save_refire(&incident, false).unwrap();
         // The first re-fire gave the marker a file of its own; the shared file stays empty
         // and the other marker says nothing of it.
         assert_ne!(inode(&marker).0, inode(&shared).0);
@@ -2821,7 +2913,7 @@ mod tests {
         assert_eq!(store.open_incidents()[0].times_fired, 7);
         // A later bump written over the first one.
         incident.times_fired = 8;
-        store.save_refire(&incident).unwrap();
+        store.save_refire(&incident, false).unwrap();
         assert_eq!(store.load_incident(key).unwrap().times_fired, 8);
         // Torn: one byte changed inside the checksummed text.
         let mut bytes = fs::read(&marker).unwrap();
@@ -2842,7 +2934,7 @@ mod tests {
             )
             .unwrap();
         incident.times_fired = 10;
-        store.save_refire(&incident).unwrap();
+        store.save_refire(&incident, false).unwrap();
         assert_eq!(store.load_incident(key).unwrap().times_fired, 12);
         fs::remove_dir_all(&dir).unwrap();
     }
