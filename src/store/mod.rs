@@ -707,11 +707,7 @@ impl Store {
         match site.try_take() {
             Ok(taken) => Ok(taken.then(|| site.held())),
             Err(e) if range_lock::unsupported(&e) => {
-                let own = self.own_lock_site(name)?;
-                match own.try_take() {
-                    Ok(taken) => Ok(taken.then(|| own.held())),
-                    Err(e) => own.unlocked_if_unsupported(e).map(Some),
-                }
+                LockSite::attempt(&mut Some(self.own_lock_site(name)?))
             }
             Err(e) => Err(StoreError {
                 action: "lock",
@@ -724,17 +720,7 @@ impl Store {
     /// Waits for the incident's lock until `deadline`.
     pub fn lock_incident(&self, key: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
         let name = encode_key(key);
-        let mut pause = Duration::from_millis(2);
-        loop {
-            if let Some(lock) = self.try_lock_name(&name).map_err(LockError::Store)? {
-                return Ok(lock);
-            }
-            if Instant::now() + pause >= deadline {
-                return Err(LockError::Timeout);
-            }
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(25));
-        }
+        wait_for_lock(deadline, || self.try_lock_name(&name))
     }
 
     /// Waits for a route's storm lock until `deadline`; every change to the route's storm
@@ -748,7 +734,12 @@ impl Store {
             .write(true)
             .open(&p);
         let file = ctx("open lock file", &p, file).map_err(LockError::Store)?;
-        wait_for_lock(file, &p, deadline)
+        let mut site = Some(LockSite {
+            file,
+            byte: None,
+            path: p,
+        });
+        wait_for_lock(deadline, || LockSite::attempt(&mut site))
     }
 
     /// The storm state of a route (calm if none is stored).
@@ -2243,6 +2234,22 @@ impl LockSite {
         }
     }
 
+    /// One attempt on the site in `slot`, which it keeps for the next attempt while another
+    /// process holds the lock.
+    fn attempt(slot: &mut Option<LockSite>) -> Result<Option<IncidentLock>, StoreError> {
+        let Some(site) = slot.as_ref() else {
+            return Ok(None);
+        };
+        match site.try_take() {
+            Ok(false) => Ok(None),
+            Ok(true) => Ok(slot.take().map(LockSite::held)),
+            Err(e) => match slot.take() {
+                Some(site) => site.unlocked_if_unsupported(e).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
     fn held(self) -> IncidentLock {
         IncidentLock { _file: self.file }
     }
@@ -2277,16 +2284,15 @@ fn unlocked_if_unsupported(
     })
 }
 
-/// Polls `try_lock` with a short backoff until `deadline`.
-fn wait_for_lock(file: File, path: &Path, deadline: Instant) -> Result<IncidentLock, LockError> {
+/// Runs `try_once` with a short backoff until it takes the lock or `deadline` passes.
+fn wait_for_lock(
+    deadline: Instant,
+    mut try_once: impl FnMut() -> Result<Option<IncidentLock>, StoreError>,
+) -> Result<IncidentLock, LockError> {
     let mut pause = Duration::from_millis(2);
     loop {
-        match file.try_lock() {
-            Ok(()) => return Ok(IncidentLock { _file: file }),
-            Err(fs::TryLockError::WouldBlock) => {}
-            Err(fs::TryLockError::Error(e)) => {
-                return unlocked_if_unsupported(file, path, e).map_err(LockError::Store);
-            }
+        if let Some(lock) = try_once().map_err(LockError::Store)? {
+            return Ok(lock);
         }
         if Instant::now() + pause >= deadline {
             return Err(LockError::Timeout);
