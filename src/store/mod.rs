@@ -2471,6 +2471,20 @@ mod tests {
         (dir, store)
     }
 
+    /// A temporary store with open incident `key` committed: the store, the incident and
+    /// its `open/` marker's path.
+    fn store_with_open(name: &str, key: &str) -> (PathBuf, Store, Incident, PathBuf) {
+        let (dir, store) = temp_store(name);
+        let incident = open_incident(key);
+        let record = Record {
+            incident: Some(incident.clone()),
+            queue: vec![],
+        };
+        store.save_record(key, &record, Durability::Commit).unwrap();
+        let marker = store.dir("open").join(marker_name(&incident));
+        (dir, store, incident, marker)
+    }
+
     /// A store of `n` incidents, every third one closed, opened a second apart.
     fn store_of(name: &str, n: usize) -> (PathBuf, Store) {
         let (dir, store) = temp_store(name);
@@ -2831,15 +2845,8 @@ mod tests {
     /// only the latest firing.
     #[test]
     fn a_refire_carries_the_first_firing_only_once_it_was_backfilled() {
-        let (dir, store) = temp_store("refire-first");
         let key = "refire-first-1";
-        let mut incident = open_incident(key);
-        let record = Record {
-            incident: Some(incident.clone()),
-            queue: vec![],
-        };
-        store.save_record(key, &record, Durability::Commit).unwrap();
-        let marker = store.dir("open").join(marker_name(&incident));
+        let (dir, store, mut incident, marker) = store_with_open("refire-first", key);
         let carries_first = || {
             String::from_utf8(fs::read(&marker).unwrap())
                 .unwrap()
@@ -2873,15 +2880,8 @@ mod tests {
     /// written; a torn one is ignored.
     #[test]
     fn refire_counters_in_the_marker_are_read_back_and_a_torn_one_is_ignored() {
-        let (dir, store) = temp_store("refire");
         let key = "refire-1";
-        let mut incident = open_incident(key);
-        let record = Record {
-            incident: Some(incident.clone()),
-            queue: vec![],
-        };
-        store.save_record(key, &record, Durability::Commit).unwrap();
-        let marker = store.dir("open").join(marker_name(&incident));
+        let (dir, store, mut incident, marker) = store_with_open("refire", key);
         use std::os::unix::fs::MetadataExt;
         // The marker is one more name of the shared empty file, no inode of its own ...
         let shared = store.dir("open").join(OPEN_INDEX_READY);
