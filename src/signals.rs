@@ -104,7 +104,7 @@ pub fn stop_on_termination(state_dir: &Path, on_stop: OnStop) {
 }
 
 /// Unsafe because a handler must be async-signal-safe (the project's other unsafe code is
-/// the process entry, `start.rs`).
+/// the process entry, `start.rs`, and the byte locks' `fcntl`, `store/range_lock.rs`).
 #[allow(unsafe_code)]
 fn register(signal: i32) -> std::io::Result<()> {
     // SAFETY: `on_signal` only loads and swaps atomics, reads a `OnceLock` set before this
