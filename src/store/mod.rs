@@ -679,25 +679,16 @@ impl Store {
     /// Where incident `name`'s (an encoded key) lock is taken: its byte of the shared
     /// `locks/incidents` file (`range_lock`), opened anew so the lock is this open's alone.
     fn lock_site(&self, name: &str) -> Result<LockSite, StoreError> {
-        let path = self.dir("locks").join(SHARED_LOCK_FILE);
-        let file = ctx("open lock file", &path, open_lock_file(&path))?;
-        Ok(LockSite {
-            file,
-            byte: Some(range_lock::byte_of(name)),
-            path,
-        })
+        LockSite::open(
+            self.dir("locks").join(SHARED_LOCK_FILE),
+            Some(range_lock::byte_of(name)),
+        )
     }
 
     /// The lock file of incident `name`'s own, for a kernel or filesystem without OFD locks
     /// (and the only kind before them): never deleted, as another process may hold it.
     fn own_lock_site(&self, name: &str) -> Result<LockSite, StoreError> {
-        let path = self.dir("locks").join(format!("{name}.lock"));
-        let file = ctx("open lock file", &path, open_lock_file(&path))?;
-        Ok(LockSite {
-            file,
-            byte: None,
-            path,
-        })
+        LockSite::open(self.dir("locks").join(format!("{name}.lock")), None)
     }
 
     /// One attempt at incident `name`'s lock, falling back to its own lock file where byte
@@ -728,17 +719,7 @@ impl Store {
     pub fn lock_storm(&self, route: &str, deadline: Instant) -> Result<IncidentLock, LockError> {
         let name = format!("storm-{route}");
         let p = self.dir("meta").join(format!("{}.lock", encode_key(&name)));
-        let file = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&p);
-        let file = ctx("open lock file", &p, file).map_err(LockError::Store)?;
-        let mut site = Some(LockSite {
-            file,
-            byte: None,
-            path: p,
-        });
+        let mut site = Some(LockSite::open(p, None).map_err(LockError::Store)?);
         wait_for_lock(deadline, || LockSite::attempt(&mut site))
     }
 
@@ -770,20 +751,7 @@ impl Store {
     /// Takes a named store-wide lock (e.g. `plugin`) if it is free.
     pub fn try_lock_named(&self, name: &str) -> Result<Option<IncidentLock>, StoreError> {
         let p = self.dir("meta").join(format!("{name}.lock"));
-        let file = ctx(
-            "open lock file",
-            &p,
-            OpenOptions::new()
-                .create(true)
-                .truncate(false)
-                .write(true)
-                .open(&p),
-        )?;
-        match file.try_lock() {
-            Ok(()) => Ok(Some(IncidentLock { _file: file })),
-            Err(fs::TryLockError::WouldBlock) => Ok(None),
-            Err(fs::TryLockError::Error(e)) => unlocked_if_unsupported(file, &p, e).map(Some),
-        }
+        LockSite::attempt(&mut Some(LockSite::open(p, None)?))
     }
 
     // ----- inbox -------------------------------------------------------------------------
@@ -2205,14 +2173,6 @@ fn own_file(file: &File) -> io::Result<bool> {
     Ok(file.metadata()?.nlink() <= 1)
 }
 
-fn open_lock_file(path: &Path) -> io::Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(path)
-}
-
 /// An open lock file and what of it stands for the incident: a byte of the shared file, or
 /// (`None`) the whole of the incident's own file.
 struct LockSite {
@@ -2222,6 +2182,20 @@ struct LockSite {
 }
 
 impl LockSite {
+    /// Opens (creating it if missing) the lock file at `path`; `byte`: see `LockSite`.
+    fn open(path: PathBuf, byte: Option<u64>) -> Result<LockSite, StoreError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path);
+        Ok(LockSite {
+            file: ctx("open lock file", &path, file)?,
+            byte,
+            path,
+        })
+    }
+
     /// `Ok(false)` when another open holds it.
     fn try_take(&self) -> io::Result<bool> {
         match self.byte {
@@ -2254,34 +2228,24 @@ impl LockSite {
         IncidentLock { _file: self.file }
     }
 
+    /// A lock call that failed for another reason than "held": on a filesystem without
+    /// locks (some NFS) carry on unlocked with a warning, as cargo does; any other error
+    /// (EIO, a permission problem) fails with the path, since carrying on would race other
+    /// processes.
     fn unlocked_if_unsupported(self, e: io::Error) -> Result<IncidentLock, StoreError> {
-        unlocked_if_unsupported(self.file, &self.path, e)
+        if range_lock::no_locks_here(&e) {
+            log::warn!(
+                "file locking is not supported for {} ({e}); continuing without the lock",
+                self.path.display()
+            );
+            return Ok(self.held());
+        }
+        Err(StoreError {
+            action: "lock",
+            path: self.path,
+            source: e,
+        })
     }
-}
-
-/// A lock call that failed for another reason than "held": on a filesystem without `flock`
-/// (some NFS) carry on unlocked with a warning, as cargo does; any other error (EIO, a
-/// permission problem) fails with the path, since carrying on would race other processes.
-fn unlocked_if_unsupported(
-    file: File,
-    path: &Path,
-    e: io::Error,
-) -> Result<IncidentLock, StoreError> {
-    let unsupported = e.kind() == io::ErrorKind::Unsupported
-        // ENOLCK, ENOSYS, EOPNOTSUPP
-        || matches!(e.raw_os_error(), Some(37 | 38 | 95));
-    if unsupported {
-        log::warn!(
-            "file locking is not supported for {} ({e}); continuing without the lock",
-            path.display()
-        );
-        return Ok(IncidentLock { _file: file });
-    }
-    Err(StoreError {
-        action: "lock",
-        path: path.to_path_buf(),
-        source: e,
-    })
 }
 
 /// Runs `try_once` with a short backoff until it takes the lock or `deadline` passes.

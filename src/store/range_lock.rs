@@ -49,10 +49,16 @@ pub fn try_lock_byte(_file: &File, _offset: u64) -> io::Result<bool> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// Whether `e` says this kernel or filesystem has no such locks (EINVAL for a kernel before
-/// 3.15, ENOLCK, ENOSYS, EOPNOTSUPP), so a lock file of the incident's own is used instead.
+/// Whether `e` says this kernel or filesystem has no byte locks (EINVAL for a kernel before
+/// 3.15, or no locks at all), so a lock file of the incident's own is used instead.
 pub fn unsupported(e: &io::Error) -> bool {
-    e.kind() == io::ErrorKind::Unsupported || matches!(e.raw_os_error(), Some(22 | 37 | 38 | 95))
+    e.raw_os_error() == Some(22) || no_locks_here(e)
+}
+
+/// Whether `e` says this filesystem takes no file locks at all (ENOLCK, ENOSYS, EOPNOTSUPP):
+/// the store then goes on without them.
+pub fn no_locks_here(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::Unsupported || matches!(e.raw_os_error(), Some(37 | 38 | 95))
 }
 
 #[cfg(test)]
