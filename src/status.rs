@@ -266,13 +266,14 @@ pub const STALE_SPARE: usize = 8;
 
 /// The plugin's listing of `open/`: the count and the `listed` oldest markers, with a few
 /// spare (one pass over `open/`, holding only those names), and the markers of the buckets
-/// of the run's housekeeping slice if it has one.
+/// of the run's housekeeping slice if it has one; or the same from `meta/open-head` while
+/// `open/` is as an earlier run listed it (`Store::open_index_head_cached`).
 pub fn open_head(
     store: &Store,
     listed: usize,
     slice: Option<std::ops::Range<u32>>,
 ) -> OpenIndexHead {
-    store.open_index_head(listed + STALE_SPARE, slice)
+    store.open_index_head_cached(listed + STALE_SPARE, slice)
 }
 
 /// The report for the plugin's health modules: the open-incident count from a listing of

@@ -23,6 +23,7 @@
 
 mod events;
 pub mod fsutil;
+mod open_head;
 pub mod pacing;
 mod queue_index;
 mod range_lock;
@@ -544,18 +545,27 @@ pub struct OpenIndexHead {
     pub slice_markers: Option<SliceMarkers>,
 }
 
-/// The markers of `open/` whose key falls in some buckets (see `slices`), from one listing.
-#[derive(Clone, Debug, Default)]
-pub struct SliceMarkers {
-    buckets: std::ops::Range<u32>,
-    names: Vec<String>,
+/// Where a housekeeping slice finds the `open/` markers of its buckets.
+#[derive(Clone, Debug)]
+pub enum SliceMarkers {
+    /// The markers of `buckets`, from one listing taken earlier in the run.
+    Listed {
+        buckets: std::ops::Range<u32>,
+        names: Vec<String>,
+    },
+    /// `open/` is as it was at a listing of an earlier run (`Store::open_index_head_cached`):
+    /// each record of the slice has its own marker checked by name, nothing listed.
+    ByRecord,
 }
 
 impl SliceMarkers {
     /// The markers of the buckets `range`, if this listing holds them all.
     fn of(&self, range: std::ops::Range<u32>) -> Option<impl Iterator<Item = &str>> {
-        (self.buckets.start <= range.start && range.end <= self.buckets.end).then(|| {
-            self.names.iter().map(String::as_str).filter(move |n| {
+        let SliceMarkers::Listed { buckets, names } = self else {
+            return None;
+        };
+        (buckets.start <= range.start && range.end <= buckets.end).then(|| {
+            names.iter().map(String::as_str).filter(move |n| {
                 parse_marker(n).is_some_and(|(_, enc)| range.contains(&slices::bucket(enc)))
             })
         })
@@ -1511,7 +1521,7 @@ impl Store {
                 .filter_map(|n| Some((parse_marker(&n)?.0, n)))
                 .map(|(at, n)| (n, at))
                 .collect(),
-            slice_markers: slice.map(|buckets| SliceMarkers {
+            slice_markers: slice.map(|buckets| SliceMarkers::Listed {
                 buckets,
                 names: in_slice,
             }),
@@ -1531,7 +1541,11 @@ impl Store {
     /// and handed to `visit` too (housekeeping reads nothing else). The slice's markers come
     /// from `listed` when that listing of `open/` (taken earlier in the run) holds them all,
     /// else from a new listing: a marker made since is one of an open incident, and one
-    /// removed since is simply gone. Returns how many of the slice are open.
+    /// removed since is simply gone. With `SliceMarkers::ByRecord` (`open/` unchanged since
+    /// an earlier run listed it) nothing is listed: each record's own marker is checked by
+    /// name, so a closed incident's marker is still dropped; a marker with no record, or
+    /// of an earlier opening of the same key, waits for a run that lists `open/` (any run
+    /// after `open/` changed). Returns how many of the slice are open.
     pub fn repair_open_index(
         &self,
         slice: &RecordSlice,
@@ -1539,11 +1553,18 @@ impl Store {
         mut visit: impl FnMut(Incident),
     ) -> usize {
         let range = slice.from..slice.end;
+        let by_record = matches!(listed, Some(SliceMarkers::ByRecord));
         let listed: Option<std::collections::HashSet<&str>> = listed
             .and_then(|l| l.of(range.clone()))
             .map(Iterator::collect);
         let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
         for i in self.slice_incidents(slice) {
+            if by_record && !i.is_open() {
+                let marker = marker_name(&i);
+                if self.dir("open").join(&marker).exists() {
+                    self.drop_stale_marker(&marker);
+                }
+            }
             if i.is_open() {
                 let marker = marker_name(&i);
                 // Listed earlier in this run: there (only a resolution removes a marker, and
@@ -1562,7 +1583,10 @@ impl Store {
             for name in names.into_iter().filter(|n| !open.contains(*n)) {
                 self.drop_stale_marker(name);
             }
-        } else if let Ok(rd) = fs::read_dir(self.dir("open")) {
+        } else if let Some(rd) = (!by_record)
+            .then(|| fs::read_dir(self.dir("open")).ok())
+            .flatten()
+        {
             for e in rd.flatten() {
                 let name = e.file_name();
                 let name = name.to_string_lossy();
@@ -2565,6 +2589,51 @@ mod tests {
             CycleStart::Listed { .. } => panic!("one slice"),
         }
         assert!(!list.exists());
+        let _ = fs::remove_dir_all(dir);
+    }
+
+    /// A slice run that found `open/` as an earlier run listed it (`SliceMarkers::ByRecord`)
+    /// lists nothing: it puts back its open records' missing markers and drops the markers
+    /// its closed records left; a marker with no record or of another opening waits for a
+    /// run that lists `open/`.
+    #[test]
+    fn a_slice_without_a_listing_checks_each_records_own_marker() {
+        let (dir, store) = store_of("slice-by-record", 60);
+        let open = dir.join("open");
+        let markers = || -> BTreeSet<String> {
+            fs::read_dir(&open)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|n| !n.starts_with('.'))
+                .collect()
+        };
+        let before = markers();
+        assert_eq!(before.len(), 40);
+        let taken: Vec<String> = before.iter().step_by(5).cloned().collect();
+        for m in &taken {
+            fs::remove_file(open.join(m)).unwrap();
+        }
+        // A crash between a resolution's commit and its marker's removal.
+        let closed = store.load_incident("k3").unwrap();
+        assert!(!closed.is_open());
+        let left = marker_name(&closed);
+        fs::write(open.join(&left), b"").unwrap();
+        let orphan = "0000000000007.gone".to_string();
+        fs::write(open.join(&orphan), b"").unwrap();
+        let whole = store.all_record_files();
+        let mut visited = 0;
+        let open_count =
+            store.repair_open_index(&whole, Some(&SliceMarkers::ByRecord), |_| visited += 1);
+        assert_eq!((open_count, visited), (40, 60));
+        let after = markers();
+        assert!(
+            taken.iter().all(|m| after.contains(m)),
+            "missing markers put back"
+        );
+        assert!(!after.contains(&left), "a closed record's marker dropped");
+        assert!(after.contains(&orphan), "left for a run that lists open/");
+        store.repair_open_index(&whole, None, |_| ());
+        assert_eq!(markers(), before);
         let _ = fs::remove_dir_all(dir);
     }
 
