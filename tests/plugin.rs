@@ -216,6 +216,46 @@ fn delivers_queued_events_and_reports_ilert_reachable() {
     assert!(dir.queued().is_empty());
 }
 
+/// Once `open/` has been still for a while the plugin takes the open-incident count from
+/// `meta/open-head` instead of listing the directory; an incident opened or resolved after
+/// that is still counted at once, and the oldest ones are still read from their records.
+#[test]
+fn open_incident_count_follows_alerts_after_its_listing_is_cached() {
+    let (dir, ilert) = (TestDir::new("plugin-open-head"), FakeIlert::start());
+    let cfg = config(&dir, &ilert, "", "", "");
+    let firing = |id: &str| PandoraAlert::firing(id).set("--agent", &format!("host-{id}"));
+    for id in ["51", "52", "53"] {
+        dir.assert_ok(&firing(id).run(&cfg));
+    }
+    let cache = dir.state().join("meta/open-head");
+    let (ms, _) = plugin(&cfg);
+    assert_eq!(module(&ms, "open incidents").data(), "3");
+    assert!(
+        !cache.exists(),
+        "open/ changed within the last seconds: not cached"
+    );
+    std::thread::sleep(Duration::from_millis(2_200));
+    for _ in 0..2 {
+        let (ms, _) = plugin(&cfg);
+        assert_eq!(module(&ms, "open incidents").data(), "3");
+    }
+    let cached = std::fs::read_to_string(&cache).expect("settled open/: cached");
+    assert!(cached.lines().nth(1).unwrap().ends_with(" 3"), "{cached}");
+    dir.assert_ok(&PandoraAlert::recovery("51").run(&cfg));
+    dir.assert_ok(&firing("54").run(&cfg));
+    dir.assert_ok(&firing("55").run(&cfg));
+    let (ms, _) = plugin(&cfg);
+    let open = module(&ms, "open incidents");
+    assert_eq!(open.data(), "4");
+    let description = open.get("description").unwrap();
+    assert!(!description.contains("host-51"), "{description}");
+    let (oldest, newest) = (description.find("host-52"), description.find("host-55"));
+    assert!(
+        oldest.is_some_and(|o| newest.is_none_or(|n| o < n)),
+        "{description}"
+    );
+}
+
 #[test]
 fn failed_delivery_in_backoff_waits_and_shows_ilert_unreachable() {
     let (dir, ilert) = (TestDir::new("plugin-backoff"), FakeIlert::start());
