@@ -200,6 +200,92 @@ pub fn rename(from: &Path, to: &Path, durability: Durability) -> io::Result<()> 
     Ok(())
 }
 
+/// A directory's identity when a listing of it started: its inode and its change and
+/// modification times (ns), which every name made, removed or renamed in it moves; and when
+/// the listing started. A cache of what the listing found may stand for the directory while
+/// it keeps this identity, if the listing was `settled` (`open_head`, `queue_index`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DirStamp {
+    pub id: [i64; 3],
+    started: std::time::SystemTime,
+}
+
+impl DirStamp {
+    /// How much older than a listing's start the directory's times must be for the listing
+    /// to stand for it: filesystems stamp changes with a coarse clock (or whole seconds,
+    /// ext4 with small inodes), so two changes in one tick can carry the same times; a
+    /// change after the listing started is later than both times by more than this.
+    pub const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+    /// The stamp of `dir` now, before listing it.
+    pub fn take(dir: &Path) -> Option<DirStamp> {
+        let started = std::time::SystemTime::now();
+        Some(DirStamp {
+            id: dir_identity(&fs::metadata(dir).ok()?),
+            started,
+        })
+    }
+
+    /// Whether `dir` still has this identity.
+    pub fn unchanged(&self, dir: &Path) -> bool {
+        fs::metadata(dir).is_ok_and(|m| dir_identity(&m) == self.id)
+    }
+
+    /// Whether both of the directory's times were at least `SETTLED` old when the listing
+    /// started.
+    pub fn settled(&self) -> bool {
+        let limit = self
+            .started
+            .checked_sub(Self::SETTLED)
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_nanos()).ok());
+        limit.is_some_and(|limit| self.id[1] < limit && self.id[2] < limit)
+    }
+}
+
+fn dir_identity(meta: &fs::Metadata) -> [i64; 3] {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
+    [
+        i64::try_from(meta.ino()).unwrap_or(i64::MAX),
+        ns(meta.ctime(), meta.ctime_nsec()),
+        ns(meta.mtime(), meta.mtime_nsec()),
+    ]
+}
+
+/// Checks that a file can be made and written in `dir` without leaving a name there: an
+/// unnamed file (`O_TMPFILE`, Linux 3.11 and later; gone when closed) needs what a new
+/// record needs (write permission on the directory, a writable filesystem with room) and
+/// leaves the directory's entries, and so its times, as they were. Where the filesystem
+/// has no unnamed files, a named one is written, renamed and removed.
+pub fn probe_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    fault_point("create", &dir.join(".probe"))?;
+    match OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_TMPFILE)
+        .mode(0o600)
+        .open(dir)
+    {
+        Ok(mut f) => return f.write_all(b"probe"),
+        // No unnamed files here (EOPNOTSUPP; EISDIR or EINVAL from kernels or libcs that
+        // do not know the flag): the named way.
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::EOPNOTSUPP | libc::EISDIR | libc::EINVAL)
+            ) => {}
+        Err(e) => return Err(e),
+    }
+    let tmp = dir.join(format!(".probe-{}", std::process::id()));
+    let moved = dir.join(format!(".probe-{}-moved", std::process::id()));
+    replace_quick(&tmp, b"probe")?;
+    let renamed = rename(&tmp, &moved, Durability::Progress);
+    let _ = fs::remove_file(&tmp);
+    renamed?;
+    remove(&moved)
+}
+
 /// Removes a file; a missing file is not an error.
 pub fn remove(path: &Path) -> io::Result<()> {
     fault_point("remove", path)?;
@@ -243,6 +329,48 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_listing_stands_for_its_directory_only_when_the_directory_was_settled_before_it() {
+        let now = std::time::SystemTime::now();
+        let ns = |t: std::time::SystemTime| {
+            i64::try_from(t.duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
+        };
+        let old = ns(now - std::time::Duration::from_secs(3));
+        let fresh = ns(now - std::time::Duration::from_millis(500));
+        let stamp = |ctime, mtime| DirStamp {
+            id: [1, ctime, mtime],
+            started: now,
+        };
+        assert!(stamp(old, old).settled());
+        assert!(
+            !stamp(fresh, old).settled(),
+            "changed within the last ticks"
+        );
+        assert!(!stamp(old, fresh).settled());
+        let dir = std::env::temp_dir().join(format!("pi-dirstamp-{}", std::process::id()));
+        ensure_dir(&dir).unwrap();
+        // Each change a clock tick later than the last (a coarse clock stamps changes).
+        let tick = || std::thread::sleep(std::time::Duration::from_millis(20));
+        tick();
+        let taken = DirStamp::take(&dir).unwrap();
+        assert!(taken.unchanged(&dir));
+        tick();
+        fs::write(dir.join("a"), b"").unwrap();
+        assert!(!taken.unchanged(&dir), "a name made");
+        tick();
+        let taken = DirStamp::take(&dir).unwrap();
+        tick();
+        fs::write(dir.join("a"), b"in place").unwrap();
+        assert!(
+            taken.unchanged(&dir),
+            "a file written in place changes no name"
+        );
+        tick();
+        fs::rename(dir.join("a"), dir.join("b")).unwrap();
+        assert!(!taken.unchanged(&dir), "a name renamed");
+        let _ = fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn write_atomic_replaces_and_leaves_no_temp_files() {

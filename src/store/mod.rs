@@ -378,10 +378,14 @@ struct CycleList {
 /// (`queue_summary_of`, after `refresh_scan`). See docs/store.md.
 #[derive(Debug, Default)]
 pub struct OutboxScan {
-    /// Queue file name -> (incident key, its metadata, `None` when it could not be read).
-    files: BTreeMap<String, (String, Option<fs::Metadata>)>,
+    /// Queue file name -> (incident key, its identity (`queue_index`), `None` when it could
+    /// not be read).
+    files: BTreeMap<String, (String, Option<queue_index::FileId>)>,
     /// Format-1 entries (`<id>.<key>.json`): (key, path).
     legacy: Vec<(String, PathBuf)>,
+    /// `outbox/`'s identity when the scan started (`None`: it could not be read, or a
+    /// queue file is a symlink).
+    dir: Option<fsutil::DirStamp>,
 }
 
 impl OutboxScan {
@@ -630,25 +634,16 @@ impl Store {
         Ok(store)
     }
 
-    /// Checks the store the way an alert uses it: create, write, rename and remove a file
-    /// where records and queues are committed. A read-only mount or a directory owned by
-    /// another user fails here, with the path and the OS error. Nothing is flushed: the
-    /// plugin runs this every time, and a flush proves nothing these calls do not.
+    /// Checks the store the way an alert uses it: a file made and written where records and
+    /// queues are committed (`fsutil::probe_dir`: an unnamed file where the filesystem has
+    /// them, so the directories keep their identity, which the plugin's caches are keyed by).
+    /// A read-only mount, a full filesystem or a directory owned by another user fails here,
+    /// with the path and the OS error. Nothing is flushed: the plugin runs this every time,
+    /// and a flush proves nothing these calls do not.
     pub fn probe_writable(&self) -> Result<(), StoreError> {
         for d in ["outbox", "incidents", "inbox"] {
-            let tmp = self.dir(d).join(format!(".probe-{}", std::process::id()));
-            let moved = self
-                .dir(d)
-                .join(format!(".probe-{}-moved", std::process::id()));
-            ctx(
-                "write a test file in",
-                &tmp,
-                fsutil::replace_quick(&tmp, b"probe"),
-            )?;
-            let renamed = fsutil::rename(&tmp, &moved, Durability::Progress);
-            let _ = fs::remove_file(&tmp);
-            ctx("rename a test file in", &moved, renamed)?;
-            ctx("remove a test file from", &moved, fsutil::remove(&moved))?;
+            let dir = self.dir(d);
+            ctx("write a test file in", &dir, fsutil::probe_dir(&dir))?;
         }
         Ok(())
     }
@@ -1693,15 +1688,9 @@ impl Store {
         let mut keyed: Vec<(Timestamp, &str)> = scan
             .files
             .values()
-            .map(|(k, meta)| {
-                let t = meta
-                    .as_ref()
-                    .and_then(|m| m.modified().ok())
-                    .and_then(|m| m.duration_since(std::time::UNIX_EPOCH).ok())
-                    .map_or(Timestamp::from_millis(0), |d| {
-                        Timestamp::from_millis(i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-                    });
-                (t, k.as_str())
+            .map(|(k, id)| {
+                let modified_ms = id.map_or(0, |id| queue_index::modified_ns(&id) / 1_000_000);
+                (Timestamp::from_millis(modified_ms.max(0)), k.as_str())
             })
             .collect();
         keyed.sort_unstable();
@@ -1709,7 +1698,8 @@ impl Store {
     }
 
     /// Lists `outbox/` once, with one `stat` per queue file (relative to the open directory,
-    /// no path walk per file).
+    /// no path walk per file); or, while `outbox/` is as `meta/queue-index` last described it
+    /// whole, takes the files and their identities from there (`Store::indexed_scan`).
     pub fn scan_outbox(&self) -> OutboxScan {
         // From now on this process notes the queue files it changes (see `refresh_scan`);
         // what an earlier scan is still owed stays noted.
@@ -1717,16 +1707,31 @@ impl Store {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
             .get_or_insert_with(BTreeMap::new);
+        let dir = fsutil::DirStamp::take(&self.dir("outbox"));
+        if let Some(files) = dir.as_ref().and_then(|d| self.indexed_scan(d)) {
+            return OutboxScan {
+                files,
+                legacy: Vec::new(),
+                dir,
+            };
+        }
         let mut legacy = Vec::new();
+        let mut linked = false;
         let files = self
             .list_records_with("outbox", Some(&mut legacy), outbox_meta)
             .into_iter()
-            .filter_map(|(k, p, meta)| {
+            .filter_map(|(k, p, (meta, symlink))| {
+                linked |= symlink;
                 let name = p.file_name()?.to_str()?.to_string();
-                Some((name, (k, meta)))
+                Some((name, (k, meta.map(|m| queue_index::identity(&m)))))
             })
             .collect();
-        OutboxScan { files, legacy }
+        OutboxScan {
+            files,
+            legacy,
+            // A symlink's target can change with no change to `outbox/`.
+            dir: dir.filter(|_| !linked),
+        }
     }
 
     /// Brings `scan` up to date with what this process has done to the queue files since
@@ -1743,7 +1748,8 @@ impl Store {
             let p = self.dir("outbox").join(&name);
             match fs::metadata(&p) {
                 Ok(meta) => {
-                    scan.files.insert(name, (key, Some(meta)));
+                    scan.files
+                        .insert(name, (key, Some(queue_index::identity(&meta))));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
                     scan.files.remove(&name);
@@ -2178,12 +2184,12 @@ fn sweep_old(paths: impl Iterator<Item = PathBuf>, now: Timestamp) -> usize {
 }
 
 /// A queue file's metadata from its directory entry (a symlink's target's: what the readers
-/// read); `None` when it cannot be read.
-fn outbox_meta(e: &fs::DirEntry) -> Option<fs::Metadata> {
+/// read; `None` when it cannot be read), and whether it is a symlink.
+fn outbox_meta(e: &fs::DirEntry) -> (Option<fs::Metadata>, bool) {
     if e.file_type().is_ok_and(|t| t.is_symlink()) {
-        fs::metadata(e.path()).ok()
+        (fs::metadata(e.path()).ok(), true)
     } else {
-        e.metadata().ok()
+        (e.metadata().ok(), false)
     }
 }
 
@@ -2825,15 +2831,9 @@ mod tests {
         let fresh = store.scan_outbox();
         // Each file's name and identity (inode, change and modification times).
         let ids = |s: &OutboxScan| -> Vec<String> {
-            use std::os::unix::fs::MetadataExt;
             s.files
                 .iter()
-                .map(|(n, (_, m))| {
-                    let id = m
-                        .as_ref()
-                        .map(|m| (m.ino(), m.mtime_nsec(), m.ctime_nsec()));
-                    format!("{n} {id:?}")
-                })
+                .map(|(n, (_, id))| format!("{n} {id:?}"))
                 .collect()
         };
         assert_eq!(ids(&scan), ids(&fresh));

@@ -7,7 +7,7 @@
 //! modification times, which every marker made, removed or renamed over moves (a re-fire
 //! writing into a marker it already owns does not, and changes no name). It is written only
 //! when the directory did not change while it was listed and its times are more than
-//! `SETTLED` older than the listing's start: a filesystem stamps changes with a coarse clock
+//! `DirStamp::SETTLED` older than the listing's start: a filesystem stamps changes with a coarse clock
 //! (or whole seconds), so a change in the same tick as an earlier one could carry the same
 //! times; a change after the listing is later than its start, so its times differ from
 //! those the cache names. Never the truth: a cache that is missing, unreadable or for
@@ -15,42 +15,15 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::os::unix::fs::MetadataExt;
-use std::time::{Duration, SystemTime};
 
-use super::{fsutil, parse_marker, OpenIndexHead, SliceMarkers, Store};
+use super::fsutil::{self, DirStamp};
+use super::{parse_marker, OpenIndexHead, SliceMarkers, Store};
 
 const CACHE: &str = "open-head";
 const HEADER: &str = "pandora-ilert open-head 1";
 
-/// How much older than a listing's start the directory's times must be for the listing to
-/// be cached: beyond any filesystem's timestamp granularity (ext4 with small inodes keeps
-/// whole seconds).
-const SETTLED: Duration = Duration::from_secs(2);
-
-/// `[inode, change time ns, modification time ns]`.
+/// `[inode, change time ns, modification time ns]` (`DirStamp`).
 type Identity = [i64; 3];
-
-fn identity(meta: &fs::Metadata) -> Identity {
-    [
-        i64::try_from(meta.ino()).unwrap_or(i64::MAX),
-        meta.ctime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.ctime_nsec()),
-        meta.mtime()
-            .saturating_mul(1_000_000_000)
-            .saturating_add(meta.mtime_nsec()),
-    ]
-}
-
-/// Whether both of the directory's times are at least `SETTLED` before `started`.
-fn settled(id: &Identity, started: SystemTime) -> bool {
-    let limit = started
-        .checked_sub(SETTLED)
-        .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
-        .and_then(|d| i64::try_from(d.as_nanos()).ok());
-    limit.is_some_and(|limit| id[1] < limit && id[2] < limit)
-}
 
 /// What the cache says: the identity it was listed at, the count, the oldest names.
 #[derive(Debug, PartialEq, Eq)]
@@ -108,15 +81,14 @@ impl Store {
         slice: Option<std::ops::Range<u32>>,
     ) -> OpenIndexHead {
         let dir = self.dir("open");
-        let started = SystemTime::now();
-        let Some(id) = fs::metadata(&dir).ok().map(|m| identity(&m)) else {
+        let Some(stamp) = DirStamp::take(&dir) else {
             return self.open_index_head(keep, slice);
         };
         let path = self.dir("meta").join(CACHE);
         let cached = fs::read_to_string(&path)
             .ok()
             .and_then(|t| Cached::parse(&t))
-            .filter(|c| c.id == id && c.oldest.len() >= keep.min(c.count));
+            .filter(|c| c.id == stamp.id && c.oldest.len() >= keep.min(c.count));
         if let Some(c) = cached {
             return OpenIndexHead {
                 count: c.count,
@@ -131,10 +103,9 @@ impl Store {
             };
         }
         let head = self.open_index_head(keep, slice);
-        let unchanged = fs::metadata(&dir).is_ok_and(|m| identity(&m) == id);
-        if !self.read_only && unchanged && settled(&id, started) {
+        if !self.read_only && stamp.settled() && stamp.unchanged(&dir) {
             let cache = Cached {
-                id,
+                id: stamp.id,
                 count: head.count,
                 oldest: head.oldest.iter().map(|(n, _)| n.clone()).collect(),
             };
@@ -196,7 +167,7 @@ mod tests {
             Some(SliceMarkers::Listed { .. })
         ));
 
-        std::thread::sleep(SETTLED + Duration::from_millis(100));
+        std::thread::sleep(DirStamp::SETTLED + std::time::Duration::from_millis(100));
         let second = store.open_index_head_cached(2, None);
         assert_eq!((second.count, names(&second)), (4, names(&listed)));
         let text = fs::read_to_string(&cache).expect("settled: cached");
@@ -214,21 +185,5 @@ mod tests {
         assert_eq!(fourth.count, 5);
         assert_eq!(fourth.oldest[0].0, format!("{:013}.k0", 500));
         let _ = fs::remove_dir_all(dir);
-    }
-
-    #[test]
-    fn a_listing_is_cached_only_when_the_directory_was_settled_before_it() {
-        let now = SystemTime::now();
-        let ns = |t: SystemTime| {
-            i64::try_from(t.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_nanos()).unwrap()
-        };
-        let old = ns(now - Duration::from_secs(3));
-        let fresh = ns(now - Duration::from_millis(500));
-        assert!(settled(&[1, old, old], now));
-        assert!(
-            !settled(&[1, fresh, old], now),
-            "changed within the last ticks"
-        );
-        assert!(!settled(&[1, old, fresh], now));
     }
 }

@@ -23,15 +23,39 @@ use crate::time::Timestamp;
 const INDEX: &str = "queue-index";
 
 /// A file's identity: it changes with every write of a queue file.
-type Identity = [i64; 4];
+pub(super) type FileId = [i64; 4];
+type Identity = FileId;
 
-fn identity(meta: &fs::Metadata) -> Identity {
+/// A queue file's identity: `[inode, change time ns, modification time ns, size]`.
+pub(super) fn identity(meta: &fs::Metadata) -> Identity {
     [
         i64::try_from(meta.ino()).unwrap_or(i64::MAX),
         meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
         meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
         i64::try_from(meta.size()).unwrap_or(i64::MAX),
     ]
+}
+
+/// A queue file's modification time (ns) from its identity: when its first entry is due.
+pub(super) fn modified_ns(id: &FileId) -> i64 {
+    id[2]
+}
+
+/// The first line of an index written for `outbox/` as a whole, with its identity then
+/// (`DirStamp`); a `FileSummary` line never starts with `#`.
+const DIR_LINE: &str = "#outbox";
+
+fn dir_line(id: &[i64; 3]) -> String {
+    format!("{DIR_LINE} {} {} {}\n", id[0], id[1], id[2])
+}
+
+fn parse_dir_line(line: &str) -> Option<[i64; 3]> {
+    let mut w = line.strip_prefix(DIR_LINE)?.split_ascii_whitespace();
+    let mut id = [0i64; 3];
+    for n in &mut id {
+        *n = w.next()?.parse().ok()?;
+    }
+    w.next().is_none().then_some(id)
 }
 
 /// What one queue file held.
@@ -134,19 +158,42 @@ impl Store {
         self.queue_summary_of(&self.scan_outbox())
     }
 
+    /// The queue files as `meta/queue-index` lists them, when the index was written for
+    /// `outbox/` whole as it is now (its first line names `stamp`'s identity): a scan with
+    /// no listing and no `stat`. `None` when it was not, or any line does not read.
+    pub(super) fn indexed_scan(
+        &self,
+        stamp: &fsutil::DirStamp,
+    ) -> Option<BTreeMap<String, (String, Option<FileId>)>> {
+        let text = fs::read_to_string(self.dir("meta").join(INDEX)).ok()?;
+        let mut lines = text.lines();
+        if parse_dir_line(lines.next()?)? != stamp.id {
+            return None;
+        }
+        let mut files = BTreeMap::new();
+        for line in lines {
+            let (name, summary) = FileSummary::parse(line)?;
+            let enc = name
+                .strip_suffix(".json")
+                .filter(|enc| super::is_encoded_key(enc))?;
+            files.insert(name.to_string(), (super::decode_key(enc), Some(summary.id)));
+        }
+        Some(files)
+    }
+
     /// `queue_summary` from a scan already taken (see `refresh_scan`).
     pub fn queue_summary_of(&self, scan: &OutboxScan) -> QueueSummary {
         let path = self.dir("meta").join(INDEX);
         let text = fs::read_to_string(&path).unwrap_or_default();
+        let old_dir = text.lines().next().and_then(parse_dir_line);
         let old: HashMap<&str, FileSummary> = text.lines().filter_map(FileSummary::parse).collect();
         // In name order (the scan's), borrowed from the old index where it still holds.
         let mut index: Vec<(&str, Cow<'_, FileSummary>)> = Vec::with_capacity(scan.files.len());
         let mut changed = false;
-        for (name, (_, meta)) in &scan.files {
-            let Some(meta) = meta else {
+        for (name, (_, id)) in &scan.files {
+            let Some(id) = *id else {
                 continue;
             };
-            let id = identity(meta);
             let summary = match old.get(name.as_str()).filter(|s| s.id == id) {
                 Some(s) => Cow::Borrowed(s),
                 None => {
@@ -160,8 +207,21 @@ impl Store {
             index.push((name, summary));
         }
         changed |= index.len() != old.len();
+        // The index stands for `outbox/` whole (the next scan may take it instead of
+        // listing) only if it describes every file of a scan taken of `outbox/` as it still
+        // is, and settled: not if this process or another changed a queue file since.
+        let dir = scan
+            .dir
+            .filter(|d| {
+                scan.legacy.is_empty()
+                    && index.len() == scan.files.len()
+                    && d.settled()
+                    && d.unchanged(&self.dir("outbox"))
+            })
+            .map(|d| d.id);
+        changed |= dir != old_dir;
         if changed && !self.read_only {
-            let mut text = String::new();
+            let mut text = dir.as_ref().map(dir_line).unwrap_or_default();
             for (name, s) in &index {
                 s.line(name, &mut text);
             }
@@ -301,6 +361,62 @@ mod tests {
         fs::remove_file(dir.join("meta").join(INDEX)).unwrap();
         let again = store.queue_summary();
         assert_eq!((again.entries, again.oldest), (1, s.oldest));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Once `outbox/` has been still for a while, the index written for it stands for it:
+    /// the next scan lists nothing and takes the files from the index, until a queue file is
+    /// written, moved or removed.
+    #[test]
+    fn a_settled_outbox_is_scanned_from_the_index_until_it_changes() {
+        let dir = std::env::temp_dir().join(format!("pi-queue-scan-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = Store::open(&dir).unwrap();
+        let save = |key: &str, at: i64| {
+            let record = Record {
+                incident: None,
+                queue: vec![entry(key, key, at)],
+            };
+            store.save_record(key, &record, Durability::Commit).unwrap();
+        };
+        save("a", 5_000);
+        save("b", 4_000);
+        let path = dir.join("meta").join(INDEX);
+        assert_eq!(store.queue_summary().entries, 2);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            !text.starts_with(DIR_LINE),
+            "outbox/ changed just now: {text}"
+        );
+        std::thread::sleep(fsutil::DirStamp::SETTLED + std::time::Duration::from_millis(100));
+        store.probe_writable().unwrap();
+        assert_eq!(store.queue_summary().entries, 2);
+        let text = fs::read_to_string(&path).unwrap();
+        assert!(
+            text.starts_with(DIR_LINE),
+            "the writability probe left outbox/ as it was"
+        );
+        let listed = store.scan_outbox();
+        assert_eq!(
+            store.pending_keys_due_in(&listed),
+            [("b", 4_000), ("a", 5_000)].map(|(k, t)| (k.to_string(), Timestamp::from_millis(t)))
+        );
+        // The scan is the index's: a due time altered there shows through...
+        let a = text.lines().find(|l| l.starts_with("a.json ")).unwrap();
+        let mut fields: Vec<String> = a.split(' ').map(str::to_string).collect();
+        fields[3] = "1000000000".to_string();
+        fs::write(&path, text.replace(a, &fields.join(" "))).unwrap();
+        let keys = |scan: &OutboxScan| -> Vec<String> {
+            store
+                .pending_keys_due_in(scan)
+                .into_iter()
+                .map(|(k, _)| k)
+                .collect()
+        };
+        assert_eq!(keys(&store.scan_outbox()), ["a", "b"]);
+        // ...until a queue file changes: then `outbox/` is listed again.
+        save("c", 3_000);
+        assert_eq!(keys(&store.scan_outbox()), ["c", "b", "a"]);
         fs::remove_dir_all(&dir).unwrap();
     }
 }
