@@ -30,8 +30,16 @@ fn main() {
     if !linux {
         return;
     }
+    println!("cargo::rustc-check-cfg=cfg(static_glibc)");
+    let static_glibc = std::env::var("CARGO_CFG_TARGET_FEATURE")
+        .is_ok_and(|features| features.split(',').any(|f| f == "crt-static"));
+    if static_glibc {
+        // The shipped build (packaging/binary.sh): glibc linked in, no dynamic loader at all;
+        // rustc links it as `-static` (`-C relocation-model=static`) or `-static-pie`.
+        println!("cargo:rustc-cfg=static_glibc");
+    }
     let pie = std::env::var("PANDORA_ILERT_PIE").is_ok_and(|v| v == "1");
-    if !pie {
+    if !pie && !static_glibc {
         println!("cargo:rustc-link-arg-bins=-no-pie");
     }
     let gnu = std::env::var("CARGO_CFG_TARGET_ENV").is_ok_and(|env| env == "gnu");

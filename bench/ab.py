@@ -7,7 +7,7 @@ against the compiled fake ilert. Prints each case's median wall time and the pai
     python3 bench/ab.py OLD_BINARY NEW_BINARY [ROUNDS]
 
 The tools (target/bench: run1, floors, fake-ilert) come from `bash bench/run.sh --quick`.
-Copy a build elsewhere before building the next one: cargo overwrites target/release."""
+Copy a build elsewhere before building the next one: cargo overwrites its output."""
 
 import os
 import shutil

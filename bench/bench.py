@@ -31,7 +31,9 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BIN = os.path.join(ROOT, "target", "release", "pandora-ilert")
+# The binary the packages ship (packaging/binary.sh, glibc linked in), which bench/run.sh
+# builds and names here; a plain release build when run otherwise.
+BIN = os.environ.get("PANDORA_ILERT_BIN") or os.path.join(ROOT, "target", "release", "pandora-ilert")
 TOOLS = os.path.join(ROOT, "target", "bench")
 RUN1 = os.path.join(TOOLS, "run1")
 FLOORS = os.path.join(TOOLS, "floors")

@@ -14,21 +14,17 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || missing+=(python3-venv)
 source bench/tools.sh
 install_packages "${missing[@]}"
 
-cargo build --release --quiet
+# The binary the packages ship: glibc linked in, no dynamic loader (packaging/binary.sh).
+PANDORA_ILERT_BIN="$PWD/$(bash packaging/binary.sh)"
+export PANDORA_ILERT_BIN
 # The fake ilert is its own small crate (its own workspace): the project's build and tests
 # never compile it.
 cargo build --release --quiet --manifest-path bench/fake-ilert/Cargo.toml --target-dir target/bench
 cc -O2 -Wall -o target/bench/run1 bench/run1.c
 cc -O2 -Wall -o target/bench/floors bench/floors/floors.c
-# The Rust floor is linked like pandora-ilert (build.rs): non-PIE, and the unwinder linked in
-# rather than libgcc_s.so.1 where the C compiler has libgcc_eh.a.
-unwinder=()
-if [ -f "$(cc -print-file-name=libgcc_eh.a)" ]; then
-    mkdir -p target/bench/static-unwinder
-    echo 'INPUT(-lgcc_eh)' > target/bench/static-unwinder/libgcc_s.so
-    unwinder=(-L native=target/bench/static-unwinder)
-fi
-rustc -O -C link-arg=-no-pie "${unwinder[@]}" -o target/bench/noop-rust bench/floors/noop.rs
+# The Rust floor is linked like the binary measured (packaging/binary.sh): glibc linked in,
+# not position-independent.
+rustc -O -C target-feature=+crt-static -C relocation-model=static -o target/bench/noop-rust bench/floors/noop.rs
 
 # Everything talks to 127.0.0.1 only: keep any proxy from the environment out of it.
 export NO_PROXY="127.0.0.1,localhost${NO_PROXY:+,$NO_PROXY}"

@@ -4,17 +4,20 @@
 #
 #   bash packaging/build.sh
 #
-# The binary is linked against glibc 2.28, so that one package runs on RHEL / Rocky / Alma 8
-# and later and on Debian 10 and later, whatever machine builds it. That build uses
-# cargo-zigbuild with zig from PyPI (package ziglang, installed into .cache/zig).
-# PANDORA_ILERT_GLIBC=native builds against this machine's glibc instead, without zig.
+# The binary has glibc linked in (packaging/binary.sh), so that one package runs on any
+# Linux 3.2 or later (RHEL / Rocky / Alma 8, Debian 10, and before), whatever machine builds
+# it, and starts without the dynamic loader. PANDORA_ILERT_GLIBC=native builds a binary
+# linked dynamically against this machine's glibc instead; PANDORA_ILERT_GLIBC=2.28 one linked
+# dynamically against glibc 2.28 (cargo-zigbuild with zig from PyPI, package ziglang,
+# installed into .cache/zig).
 #
 # The first run installs the packaging tools (pinned versions) into .cache/ with
 # packaging/tools.sh, which says what it installs and how long that takes; later runs reuse them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-glibc="${PANDORA_ILERT_GLIBC:-2.28}"
+glibc="${PANDORA_ILERT_GLIBC:-static}"
+export PANDORA_ILERT_GLIBC="$glibc"
 triple="$(uname -m)-unknown-linux-gnu"
 
 # Run from `cargo test` (tests/packaging.rs), this script inherits the variables cargo sets for
@@ -32,18 +35,26 @@ target="${CARGO_TARGET_DIR:-target}"
 out="$target/packages"
 mkdir -p "$out"
 
-if [ "$glibc" = native ]; then
+case "$glibc" in
+static)
+    bin_dir="$(dirname "$(bash packaging/binary.sh)")"
+    target_args=(--target "$triple")
+    deb_args=()
+    ;;
+native)
     cargo build --release --locked --quiet
     bin_dir="$target/release"
     target_args=()
     deb_args=(--variant native)
-else
+    ;;
+*)
     CARGO_ZIGBUILD_PYTHON_PATH="$PWD/.cache/zig/bin/python3" \
         cargo zigbuild --release --locked --quiet --target "$triple.$glibc"
     bin_dir="$target/$triple/release"
     target_args=(--target "$triple")
-    deb_args=()
-fi
+    deb_args=(--variant glibc228)
+    ;;
+esac
 
 # The manual page, generated from the command-line definition, beside the binary: both tools
 # read `target/release/` assets from the directory of the build they package.

@@ -4,9 +4,10 @@
 #
 #   bash packaging/tools.sh
 #
-#   .cache/cargo-tools/bin/   cargo-deb, cargo-generate-rpm, cargo-zigbuild (cargo install --locked
-#                             --root .cache/cargo-tools: compiled from crates.io)
-#   .cache/zig/               a Python venv with zig (PyPI package ziglang)
+#   .cache/cargo-tools/bin/   cargo-deb, cargo-generate-rpm (cargo install --locked
+#                             --root .cache/cargo-tools: compiled from crates.io), and
+#                             cargo-zigbuild for PANDORA_ILERT_GLIBC=2.28 only
+#   .cache/zig/               a Python venv with zig (PyPI package ziglang), the same
 #
 # packaging/build.sh runs it and puts .cache/cargo-tools/bin first on PATH. Each tool is checked
 # by its version: a later run takes a second and installs nothing. Times are for a 2-core machine.
@@ -37,10 +38,12 @@ install_crate() {
 
 install_crate cargo-deb "$CARGO_DEB" 2
 install_crate cargo-generate-rpm "$CARGO_GENERATE_RPM" 2
+# zig only for a build against an older glibc (PANDORA_ILERT_GLIBC=2.28); the default build
+# links glibc in and needs neither.
+case "${PANDORA_ILERT_GLIBC:-static}" in static | native) exit 0 ;; esac
 install_crate cargo-zigbuild "$CARGO_ZIGBUILD" 2
 
-if [ "${PANDORA_ILERT_GLIBC:-}" != native ] &&
-    ! [ "$("$zig_env/bin/python3" -m pip show ziglang 2>/dev/null | sed -n 's/^Version: //p')" = "$ZIGLANG" ]; then
+if ! [ "$("$zig_env/bin/python3" -m pip show ziglang 2>/dev/null | sed -n 's/^Version: //p')" = "$ZIGLANG" ]; then
     say "installing zig (PyPI ziglang==$ZIGLANG, ~50 MB) into $zig_env (~1 min)"
     start=$SECONDS
     python3 -m venv "$zig_env"

@@ -26,6 +26,8 @@ use crate::exit::Exit;
 #[cfg_attr(test, allow(dead_code))]
 pub extern "C" fn main(_argc: c_int, _argv: *const *const c_char) -> c_int {
     prepare_process();
+    #[cfg(static_glibc)]
+    hosts_from_files_and_dns();
     let exit = std::panic::catch_unwind(crate::run).unwrap_or(Exit::Software);
     // `exit` flushes standard output, as returning from the runtime's `main` would.
     std::process::exit(exit as i32)
@@ -61,5 +63,25 @@ fn prepare_process() {
     // SAFETY: setting a signal's disposition to `SIG_IGN` has no memory effects.
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+}
+
+/// Host names in the statically linked build (build.rs, `static_glibc`; the packages' and the
+/// benchmark's binary) are looked up in `/etc/hosts`, then in DNS as `/etc/resolv.conf` says
+/// (systemd-resolved's local stub included). Those two sources are built into glibc; any
+/// other source `/etc/nsswitch.conf` may name (`resolve`, `mdns4_minimal`, `myhostname`,
+/// `sss`) would be loaded from the host's own glibc with `dlopen`, which a program carrying
+/// another glibc inside must not do.
+#[cfg(static_glibc)]
+#[allow(unsafe_code)]
+fn hosts_from_files_and_dns() {
+    extern "C" {
+        // glibc's <nss.h>; returns -1 only for an unknown database.
+        fn __nss_configure_lookup(db: *const c_char, service_line: *const c_char) -> c_int;
+    }
+    // SAFETY: two NUL-terminated static strings; called once at start, before any thread
+    // or lookup.
+    unsafe {
+        __nss_configure_lookup(c"hosts".as_ptr(), c"files dns".as_ptr());
     }
 }

@@ -51,7 +51,7 @@ bash tests/harness/pandora-agent.sh install >/dev/null
 step "  Synapse (matrix-synapse, pinned with tests/harness/synapse-constraints.txt) into .cache/synapse-venv (~1 min)"
 bash tests/harness/synapse.sh install
 
-step "  packaging tools (pinned in packaging/tools.sh) into .cache/cargo-tools and .cache/zig (~9 min: compiled from crates.io)"
+step "  packaging tools (pinned in packaging/tools.sh) into .cache/cargo-tools (~5 min: compiled from crates.io)"
 bash packaging/tools.sh
 export PATH="$PWD/.cache/cargo-tools/bin:$PATH"
 step "  tools ready after $((SECONDS - started)) s"
