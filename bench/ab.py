@@ -16,7 +16,7 @@ import sys
 import tempfile
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench import FLOORS, RUN1, FAKE, Fake, Site, interleaved, ratios, walls  # noqa: E402
+from bench import FLOORS, RUN1, FAKE, Fake, Site, interleaved, ratios, read_back, walls  # noqa: E402
 
 
 def main():
@@ -27,6 +27,7 @@ def main():
     for tool in (RUN1, FLOORS, FAKE, *builds):
         if not os.access(tool, os.X_OK):
             sys.exit(f"ab: {tool} is missing; `bash bench/run.sh --quick` builds the tools")
+    read_back(*builds, FLOORS)
     work = tempfile.mkdtemp(prefix="pandora-ilert-ab-")
     fake = Fake(work)
     try:
