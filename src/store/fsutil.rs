@@ -277,6 +277,12 @@ pub fn probe_dir(dir: &Path) -> io::Result<()> {
             ) => {}
         Err(e) => return Err(e),
     }
+    probe_named(dir)
+}
+
+/// `probe_dir` where the filesystem has no unnamed files: a file written, renamed and
+/// removed.
+fn probe_named(dir: &Path) -> io::Result<()> {
     let tmp = dir.join(format!(".probe-{}", std::process::id()));
     let moved = dir.join(format!(".probe-{}-moved", std::process::id()));
     replace_quick(&tmp, b"probe")?;
@@ -329,6 +335,19 @@ pub fn ensure_dir(dir: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probing_a_directory_leaves_nothing_in_it_and_fails_where_nothing_can_be_made() {
+        let dir = std::env::temp_dir().join(format!("pi-probe-{}", std::process::id()));
+        ensure_dir(&dir).unwrap();
+        for probe in [probe_dir, probe_named] {
+            probe(&dir).unwrap();
+            assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+            let missing = dir.join("missing");
+            assert_eq!(probe(&missing).unwrap_err().kind(), io::ErrorKind::NotFound);
+        }
+        let _ = fs::remove_dir_all(dir);
+    }
 
     #[test]
     fn a_listing_stands_for_its_directory_only_when_the_directory_was_settled_before_it() {
