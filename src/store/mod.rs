@@ -1554,12 +1554,6 @@ impl Store {
             .map(Iterator::collect);
         let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
         for i in self.slice_incidents(slice) {
-            if by_record && !i.is_open() {
-                let marker = marker_name(&i);
-                if self.dir("open").join(&marker).exists() {
-                    self.drop_stale_marker(&marker);
-                }
-            }
             if i.is_open() {
                 let marker = marker_name(&i);
                 // Listed earlier in this run: there (only a resolution removes a marker, and
@@ -1571,6 +1565,12 @@ impl Store {
                     }
                 }
                 open.insert(marker);
+            } else if by_record {
+                // The marker a crash left after this incident's resolution was committed.
+                let marker = marker_name(&i);
+                if self.dir("open").join(&marker).exists() {
+                    self.drop_stale_marker(&marker);
+                }
             }
             visit(i);
         }

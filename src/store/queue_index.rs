@@ -22,12 +22,11 @@ use crate::time::Timestamp;
 
 const INDEX: &str = "queue-index";
 
-/// A file's identity: it changes with every write of a queue file.
+/// A queue file's identity: it changes with every write of a queue file.
 pub(super) type FileId = [i64; 4];
-type Identity = FileId;
 
 /// A queue file's identity: `[inode, change time ns, modification time ns, size]`.
-pub(super) fn identity(meta: &fs::Metadata) -> Identity {
+pub(super) fn identity(meta: &fs::Metadata) -> FileId {
     [
         i64::try_from(meta.ino()).unwrap_or(i64::MAX),
         meta.ctime() * 1_000_000_000 + meta.ctime_nsec(),
@@ -61,7 +60,7 @@ fn parse_dir_line(line: &str) -> Option<[i64; 3]> {
 /// What one queue file held.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct FileSummary {
-    id: Identity,
+    id: FileId,
     entries: usize,
     oldest: Option<i64>,
     /// `(lane, last failed attempt in ms)`, the newest per lane.
@@ -69,7 +68,7 @@ struct FileSummary {
 }
 
 impl FileSummary {
-    fn of(id: Identity, queue: &[OutboxEntry]) -> Self {
+    fn of(id: FileId, queue: &[OutboxEntry]) -> Self {
         let mut failed: BTreeMap<String, i64> = BTreeMap::new();
         for e in queue {
             if let (Some(at), Some(_)) = (e.last_attempt, &e.last_error) {
