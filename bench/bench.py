@@ -116,10 +116,11 @@ def settle_deletions(seconds, quick):
 
 def read_back(*programs):
     """Puts freshly built programs in the page cache the way an installed program is: dropped
-    (after `sync`) and read back from disk. As the linker or `cp` left it, the same binary
-    ran a new alert up to 9% and a re-fire up to 18% slower or faster than after a read back
-    (interleaved, same bytes): the page cache holds a file written in small pieces in small
-    folios, and a program faults its code in one folio at a time."""
+    (after `sync`) and read back from disk. As the linker left it, the same binary ran a new
+    alert 9% and a re-fire 18% slower than a `cp` of it (interleaved, same bytes), and at the
+    same speed once both were read back. The cause is not established; likely how the page
+    cache holds a file written in small pieces (the size of its folios, which a program
+    faults its code in one at a time)."""
     os.sync()
     for program in programs:
         fd = os.open(program, os.O_RDONLY)

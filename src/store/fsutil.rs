@@ -200,13 +200,16 @@ pub fn rename(from: &Path, to: &Path, durability: Durability) -> io::Result<()> 
     Ok(())
 }
 
+/// A directory's identity: `[inode, change time ns, modification time ns]`.
+pub type DirId = [i64; 3];
+
 /// A directory's identity when a listing of it started: its inode and its change and
 /// modification times (ns), which every name made, removed or renamed in it moves; and when
 /// the listing started. A cache of what the listing found may stand for the directory while
 /// it keeps this identity, if the listing was `settled` (`open_head`, `queue_index`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DirStamp {
-    pub id: [i64; 3],
+    pub id: DirId,
     started: std::time::SystemTime,
 }
 
@@ -243,7 +246,7 @@ impl DirStamp {
     }
 }
 
-fn dir_identity(meta: &fs::Metadata) -> [i64; 3] {
+fn dir_identity(meta: &fs::Metadata) -> DirId {
     use std::os::unix::fs::MetadataExt;
     let ns = |s: i64, n: i64| s.saturating_mul(1_000_000_000).saturating_add(n);
     [

@@ -16,19 +16,16 @@
 use std::fmt::Write as _;
 use std::fs;
 
-use super::fsutil::{self, DirStamp};
+use super::fsutil::{self, DirId, DirStamp};
 use super::{parse_marker, OpenIndexHead, SliceMarkers, Store};
 
 const CACHE: &str = "open-head";
 const HEADER: &str = "pandora-ilert open-head 1";
 
-/// `[inode, change time ns, modification time ns]` (`DirStamp`).
-type Identity = [i64; 3];
-
 /// What the cache says: the identity it was listed at, the count, the oldest names.
 #[derive(Debug, PartialEq, Eq)]
 struct Cached {
-    id: Identity,
+    id: DirId,
     count: usize,
     oldest: Vec<String>,
 }

@@ -44,13 +44,13 @@ pub(super) fn modified_ns(id: &FileId) -> i64 {
 /// (`DirStamp`); a `FileSummary` line never starts with `#`.
 const DIR_LINE: &str = "#outbox";
 
-fn dir_line(id: &[i64; 3]) -> String {
+fn dir_line(id: &fsutil::DirId) -> String {
     format!("{DIR_LINE} {} {} {}\n", id[0], id[1], id[2])
 }
 
-fn parse_dir_line(line: &str) -> Option<[i64; 3]> {
+fn parse_dir_line(line: &str) -> Option<fsutil::DirId> {
     let mut w = line.strip_prefix(DIR_LINE)?.split_ascii_whitespace();
-    let mut id = [0i64; 3];
+    let mut id: fsutil::DirId = [0; 3];
     for n in &mut id {
         *n = w.next()?.parse().ok()?;
     }
