@@ -104,7 +104,8 @@ pub fn stop_on_termination(state_dir: &Path, on_stop: OnStop) {
 }
 
 /// Unsafe because a handler must be async-signal-safe (the project's other unsafe code is
-/// the process entry, `start.rs`, and the byte locks' `fcntl`, `store/range_lock.rs`).
+/// the process entry, `start.rs`, the byte locks' `fcntl`, `store/range_lock.rs`, and the
+/// one-flush commit's `renameat2` and `fstatfs`, `store/fsutil.rs`).
 #[allow(unsafe_code)]
 fn register(signal: i32) -> std::io::Result<()> {
     // SAFETY: `on_signal` only loads and swaps atomics, reads a `OnceLock` set before this

@@ -1035,7 +1035,7 @@ impl Store {
     ///
     /// When the change only empties the queue (the last delivery done), the queue file is
     /// moved under `incidents/` as it is, without writing it again: its data reached the disk
-    /// when it was written (every write under `outbox/` flushes its data before the rename),
+    /// when it was written (every write under `outbox/` flushes its data before it returns),
     /// and a record under `incidents/` has nothing pending by definition. A power cut that
     /// undoes the move leaves the queue file, whose entries are then sent once more.
     pub fn update_record(
