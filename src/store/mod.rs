@@ -1921,18 +1921,31 @@ impl Store {
 
     /// Remembers a successful delivery on a lane (`ilert`, `chat:slack`), to within
     /// `SUCCESS_RESOLUTION`: in a storm each alert would otherwise rewrite the file.
+    ///
+    /// The file's modification time is set to the time it holds, so the check is one `stat`
+    /// (every alert that delivers makes it), not an open, a read and a parse.
     pub fn mark_success(&self, lane: &str, now: Timestamp) {
         // A statistic, not an event: no fsync.
         let p = self
             .dir("meta")
             .join(format!("last-success-{}", encode_key(lane)));
-        let recent = self
-            .last_success(lane)
-            .is_some_and(|t| t <= now && now.since(t) < SUCCESS_RESOLUTION);
+        let written = fs::metadata(&p)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .and_then(|d| i64::try_from(d.as_millis()).ok())
+            .map(Timestamp::from_millis);
+        let recent = written.is_some_and(|t| t <= now && now.since(t) < SUCCESS_RESOLUTION);
         if recent {
             return;
         }
-        if let Err(e) = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()) {
+        let dated =
+            std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(now.millis()).unwrap_or(0));
+        let written = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()).and_then(|()| {
+            fsutil::fault_point("utime", &p)?;
+            OpenOptions::new().write(true).open(&p)?.set_modified(dated)
+        });
+        if let Err(e) = written {
             log::warn!("cannot write {}: {e}", p.display());
         }
     }
