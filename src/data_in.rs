@@ -9,7 +9,7 @@
 use std::fs;
 use std::io;
 use std::path::Path;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 use crate::deadline::Deadline;
 use crate::pandora::agent_data;
@@ -88,8 +88,7 @@ pub fn diagnose(bytes: &[u8]) -> Diagnosis {
 }
 
 fn modified(meta: &fs::Metadata) -> Option<Timestamp> {
-    let t = meta.modified().ok()?.duration_since(UNIX_EPOCH).ok()?;
-    Some(Timestamp::from_millis(i64::try_from(t.as_millis()).ok()?))
+    Timestamp::from_system(meta.modified().ok()?)
 }
 
 /// Lists `dir` (top level only) and inspects the newest rejected files within the deadline.

@@ -31,6 +31,17 @@ impl Timestamp {
         Timestamp { millis }
     }
 
+    /// A file time (`Metadata::modified`) as a timestamp; `None` before 1970.
+    pub fn from_system(t: SystemTime) -> Option<Self> {
+        let d = t.duration_since(UNIX_EPOCH).ok()?;
+        Some(Timestamp::from_millis(i64::try_from(d.as_millis()).ok()?))
+    }
+
+    /// This time as a file time (`File::set_modified`); 1970 for a time before it.
+    pub fn system_time(self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_millis(u64::try_from(self.millis).unwrap_or(0))
+    }
+
     /// Unix milliseconds.
     pub fn millis(self) -> i64 {
         self.millis
@@ -322,6 +333,17 @@ pub fn human_duration(d: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_times_convert_both_ways() {
+        let t = Timestamp::from_millis(1_800_000_000_123);
+        assert_eq!(Timestamp::from_system(t.system_time()), Some(t));
+        assert_eq!(
+            Timestamp::from_system(UNIX_EPOCH - Duration::from_secs(1)),
+            None
+        );
+        assert_eq!(Timestamp::from_millis(-5).system_time(), UNIX_EPOCH);
+    }
 
     #[test]
     fn rfc3339_round_trips_with_millis() {

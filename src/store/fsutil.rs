@@ -238,17 +238,15 @@ fn rename_carried_by_fsync(f: &File) -> bool {
     const XFS: i64 = 0x5846_5342;
     const BTRFS: i64 = 0x9123_683E;
     let mut st = std::mem::MaybeUninit::<libc::statfs>::uninit();
-    // SAFETY: `st` is written by the call before it is read, and only when it succeeds.
-    let ok = unsafe { libc::fstatfs(f.as_raw_fd(), st.as_mut_ptr()) } == 0;
+    // SAFETY: `st` is written by the call, and read below only when it succeeded.
+    if unsafe { libc::fstatfs(f.as_raw_fd(), st.as_mut_ptr()) } != 0 {
+        return false;
+    }
     // SAFETY: initialised by the successful call above. (`f_type` is an `i64` here and an
     // `i32` on 32-bit targets, hence the conversion clippy sees as useless on this one.)
     #[allow(clippy::useless_conversion)]
-    let ok = ok
-        && matches!(
-            i64::from(unsafe { st.assume_init() }.f_type),
-            EXT4 | XFS | BTRFS
-        );
-    ok
+    let f_type = i64::from(unsafe { st.assume_init() }.f_type);
+    matches!(f_type, EXT4 | XFS | BTRFS)
 }
 
 /// `write_file` with `Durability::Commit`.

@@ -998,9 +998,7 @@ impl Store {
                 + u64::from(WRITES.fetch_add(1, Ordering::Relaxed)).wrapping_mul(104_729)
                 + u64::from(clock))
                 % 1_000_000;
-            let due = std::time::UNIX_EPOCH
-                + Duration::from_millis(u64::try_from(due.millis()).unwrap_or(0))
-                + Duration::from_nanos(nonce);
+            let due = due.system_time() + Duration::from_nanos(nonce);
             return ctx(
                 "write incident record and queue",
                 &queued,
@@ -1932,18 +1930,17 @@ impl Store {
         let written = fs::metadata(&p)
             .and_then(|m| m.modified())
             .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .and_then(|d| i64::try_from(d.as_millis()).ok())
-            .map(Timestamp::from_millis);
+            .and_then(Timestamp::from_system);
         let recent = written.is_some_and(|t| t <= now && now.since(t) < SUCCESS_RESOLUTION);
         if recent {
             return;
         }
-        let dated =
-            std::time::UNIX_EPOCH + Duration::from_millis(u64::try_from(now.millis()).unwrap_or(0));
         let written = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()).and_then(|()| {
             fsutil::fault_point("utime", &p)?;
-            OpenOptions::new().write(true).open(&p)?.set_modified(dated)
+            OpenOptions::new()
+                .write(true)
+                .open(&p)?
+                .set_modified(now.system_time())
         });
         if let Err(e) = written {
             log::warn!("cannot write {}: {e}", p.display());
@@ -2181,13 +2178,7 @@ fn sweep_old(paths: impl Iterator<Item = PathBuf>, now: Timestamp) -> usize {
     for path in paths {
         let old = fs::symlink_metadata(&path)
             .and_then(|m| m.modified())
-            .map(|m| {
-                Timestamp::from_millis(
-                    m.duration_since(std::time::UNIX_EPOCH)
-                        .unwrap_or_default()
-                        .as_millis() as i64,
-                )
-            })
+            .map(|m| Timestamp::from_system(m).unwrap_or(Timestamp::from_millis(0)))
             .is_ok_and(|m| now.since(m) > Duration::from_secs(3600));
         if old && fs::remove_file(&path).is_ok() {
             n += 1;
