@@ -1935,14 +1935,8 @@ impl Store {
         if recent {
             return;
         }
-        let written = fsutil::replace_quick(&p, now.rfc3339_millis().as_bytes()).and_then(|()| {
-            fsutil::fault_point("utime", &p)?;
-            OpenOptions::new()
-                .write(true)
-                .open(&p)?
-                .set_modified(now.system_time())
-        });
-        if let Err(e) = written {
+        let stamp = now.rfc3339_millis();
+        if let Err(e) = fsutil::replace_quick_dated(&p, stamp.as_bytes(), now.system_time()) {
             log::warn!("cannot write {}: {e}", p.display());
         }
     }
